@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/fitmirror/fitmirror/device/camera"
+	"github.com/fitmirror/fitmirror/device/vision"
+)
+
+// check probes every configured part and prints one line per part with a hint on failure.
+// It returns an error (exit 1) unless all of them work.
+func check(ctx context.Context, cfg *Config, w io.Writer) error {
+	failed := 0
+	line := func(part string, err error, ok, hint string) {
+		if err != nil {
+			failed++
+			fmt.Fprintf(w, "FAIL  %-10s %s — %s\n", part, oneLine(err), hint)
+			return
+		}
+		fmt.Fprintf(w, "ok    %-10s %s\n", part, ok)
+	}
+
+	// Camera: opens and delivers a frame; report the frame rate it actually delivers.
+	func() {
+		opts := cfg.cameraOptions()
+		opts.Paced = false
+		src, err := camera.Open(opts)
+		if err != nil {
+			line("camera", err, "", "plug in the camera (ls /dev/video*) or set camera.source")
+			return
+		}
+		defer src.Close()
+		m := gocv.NewMat()
+		defer m.Close()
+		start, n := time.Now(), 0
+		for n < 10 && time.Since(start) < 3*time.Second {
+			if _, err := src.Read(&m); err != nil {
+				line("camera", err, "", "check the cable and that no other program uses the camera")
+				return
+			}
+			n++
+		}
+		line("camera", nil, fmt.Sprintf("%s (%s) %dx%d, %.0f fps", src.Name(), src.Kind(), m.Cols(), m.Rows(), src.FPS()), "")
+	}()
+
+	det, err := vision.NewDetector(cfg.detector())
+	if err == nil {
+		det.Close()
+	}
+	line("detector", err, cfg.Presence.Cascade, "apt-get install opencv-data, or set presence.cascade")
+
+	for _, l := range []struct{ part, key, addr string }{
+		{"display", "display.listen", cfg.Display.Listen},
+		{"photo-page", "cloud.local.listen", cfg.Cloud.Local.Listen},
+	} {
+		ln, err := listen(l.key, l.addr)
+		if err == nil {
+			ln.Close()
+		}
+		line(l.part, err, l.addr+" free", "another mirror-agent running? stop it or change "+l.key)
+	}
+
+	err = writable(cfg.StateDir)
+	line("state", err, cfg.StateDir+" writable", "create it or set state_dir")
+
+	if failed > 0 {
+		return fmt.Errorf("check: %d part(s) failed", failed)
+	}
+	return ctx.Err()
+}
+
+func writable(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".check-*")
+	if err != nil {
+		return err
+	}
+	name := f.Name()
+	return errors.Join(f.Close(), os.Remove(filepath.Clean(name)))
+}

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/fitmirror/fitmirror/device/vision"
+	"github.com/fitmirror/fitmirror/session"
+)
+
+// Config is mirror-agent's configuration (YAML, dotted keys for --set). Every key has a
+// default: with no file at all the agent runs on the demo clip with the local QR provider.
+// docs/config.md is generated from these tags (`mirror-agent config --keys`).
+type Config struct {
+	Device   DeviceConfig   `yaml:"device"`
+	StateDir string         `yaml:"state_dir" help:"photos and state; default $STATE_DIRECTORY under systemd (/var/lib/mirror-agent), ./state otherwise"`
+	Log      LogConfig      `yaml:"log"`
+	Camera   CameraConfig   `yaml:"camera"`
+	Presence PresenceConfig `yaml:"presence"`
+	Session  SessionConfig  `yaml:"session"`
+	Photos   PhotosConfig   `yaml:"photos"`
+	Display  DisplayConfig  `yaml:"display"`
+	Cloud    CloudConfig    `yaml:"cloud"`
+}
+
+type DeviceConfig struct {
+	ID string `yaml:"id" help:"device ID (MQTT username and client ID), ^[a-z0-9][a-z0-9-]{0,62}$; default: the host name"`
+}
+
+type LogConfig struct {
+	Level  string `yaml:"level" help:"log level" enum:"debug,info,warn,error"`
+	Format string `yaml:"format" help:"auto = JSON under systemd, text otherwise" enum:"auto,text,json"`
+}
+
+type CameraConfig struct {
+	Source   string  `yaml:"source" help:"auto (first /dev/video*, else the demo clip), a device index, /dev/videoN, a video file, an image folder, or an rtsp:// or http:// URL"`
+	DemoClip string  `yaml:"demo_clip" help:"clip played when source is auto and there is no camera; default <state_dir>/demo/walk-in.avi (make demo-clip)"`
+	Width    int     `yaml:"width" help:"requested capture width of a live camera (0 = its default)" range:"0,7680"`
+	Height   int     `yaml:"height" help:"requested capture height of a live camera (0 = its default)" range:"0,4320"`
+	FPS      float64 `yaml:"fps" help:"requested frame rate of a live camera; playback rate of an image folder" range:"1,120"`
+	Loop     bool    `yaml:"loop" help:"play a video file or image folder again from the start when it ends"`
+}
+
+type PresenceConfig struct {
+	EnterDwell time.Duration `yaml:"enter_dwell" help:"a face must stay this long before a session opens (passers-by do not)" range:"0s,30s"`
+	ExitGrace  time.Duration `yaml:"exit_grace" help:"nobody seen for this long closes the session (a twirl does not)" range:"0s,5m"`
+	Cascade    string        `yaml:"cascade" help:"OpenCV Haar or LBP face cascade (opencv-data)"`
+	WorkWidth  int           `yaml:"work_width" help:"frames are shrunk to this width before detection" range:"80,1920"`
+	MinFace    float64       `yaml:"min_face" help:"smallest face that counts, as a fraction of the frame width (far pedestrians do not)" range:"0.01,0.9"`
+}
+
+type SessionConfig struct {
+	AutoCapture bool          `yaml:"auto_capture" help:"start the photo countdown by itself after the welcome"`
+	Welcome     time.Duration `yaml:"welcome" help:"welcome screen before the automatic countdown" range:"0s,30s"`
+	Countdown   int           `yaml:"countdown" help:"seconds counted down before a photo" range:"0,10"`
+	Review      time.Duration `yaml:"review" help:"the photo is acknowledged this long before its QR code shows" range:"0s,10s"`
+	Goodbye     time.Duration `yaml:"goodbye" help:"goodbye screen before the mirror goes black" range:"0s,30s"`
+	QRTTL       time.Duration `yaml:"qr_ttl" help:"how long a QR code works; renewed while on screen" range:"60s,24h"`
+}
+
+type PhotosConfig struct {
+	JPEGQuality  int           `yaml:"jpeg_quality" help:"JPEG quality of photos" range:"50,100"`
+	UnboundGrace time.Duration `yaml:"unbound_grace" help:"photos nobody scanned are purged this long after the session closes" range:"0s,1h"`
+}
+
+type DisplayConfig struct {
+	Listen string `yaml:"listen" help:"kiosk page and SSE (host:port); keep it on loopback"`
+}
+
+type CloudConfig struct {
+	Provider string      `yaml:"provider" help:"QR provider: local = the agent's own photo page on the LAN (the WeChat hub provider comes with mirror-cloud)" enum:"local"`
+	Local    LocalConfig `yaml:"local"`
+}
+
+type LocalConfig struct {
+	Listen    string `yaml:"listen" help:"listener of the shopper's photo page (serves only /p/), reachable from phones on the store network"`
+	PublicURL string `yaml:"public_url" help:"base URL the local QR encodes; default http://<this machine's LAN address>:<listen port>"`
+}
+
+// defaultConfig is the embedded default.
+func defaultConfig() Config {
+	stateDir := "./state"
+	if d := os.Getenv("STATE_DIRECTORY"); d != "" { // systemd StateDirectory=
+		stateDir = strings.Split(d, ":")[0]
+	}
+	s := session.DefaultConfig
+	return Config{
+		Device:   DeviceConfig{ID: defaultDeviceID()},
+		StateDir: stateDir,
+		Log:      LogConfig{Level: "info", Format: "auto"},
+		Camera:   CameraConfig{Source: "auto", Width: 1280, Height: 720, FPS: 15, Loop: true},
+		Presence: PresenceConfig{EnterDwell: s.Presence.EnterDwell, ExitGrace: s.Presence.ExitGrace,
+			Cascade: vision.DefaultCascade, WorkWidth: 320, MinFace: 0.08},
+		Session: SessionConfig{AutoCapture: s.AutoCapture, Welcome: s.Welcome, Countdown: s.Countdown,
+			Review: s.Review, Goodbye: s.Goodbye, QRTTL: s.QRTTL},
+		Photos:  PhotosConfig{JPEGQuality: 90, UnboundGrace: s.UnboundGrace},
+		Display: DisplayConfig{Listen: "127.0.0.1:8080"},
+		Cloud:   CloudConfig{Provider: "local", Local: LocalConfig{Listen: ":8081"}},
+	}
+}
+
+// docDefaults are the defaults as documented: without what depends on the machine
+// (the host name, systemd's state directory).
+func docDefaults() Config {
+	c := defaultConfig()
+	c.Device.ID = ""
+	c.StateDir = "./state"
+	return c
+}
+
+var deviceIDRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+func defaultDeviceID() string {
+	h, _ := os.Hostname()
+	h = strings.ToLower(strings.Split(h, ".")[0])
+	h = regexp.MustCompile(`[^a-z0-9-]+`).ReplaceAllString(h, "-")
+	h = strings.TrimLeft(h, "-")
+	if len(h) > 63 {
+		h = h[:63]
+	}
+	if !deviceIDRE.MatchString(h) {
+		return "mirror"
+	}
+	return h
+}
+
+// Validate checks what the tags cannot.
+func (c *Config) Validate() error {
+	if !deviceIDRE.MatchString(c.Device.ID) {
+		return fmt.Errorf("device.id: %q must match ^[a-z0-9][a-z0-9-]{0,62}$", c.Device.ID)
+	}
+	if c.StateDir == "" {
+		return fmt.Errorf("state_dir: must not be empty")
+	}
+	if c.Camera.Source == "" {
+		return fmt.Errorf("camera.source: must not be empty (use auto)")
+	}
+	if c.Display.Listen == "" {
+		return fmt.Errorf("display.listen: must not be empty")
+	}
+	if c.Cloud.Provider == "local" && c.Cloud.Local.Listen == "" {
+		return fmt.Errorf("cloud.local.listen: must not be empty")
+	}
+	return nil
+}
+
+func (c *Config) demoClip() string {
+	if c.Camera.DemoClip != "" {
+		return c.Camera.DemoClip
+	}
+	return filepath.Join(c.StateDir, "demo", "walk-in.avi")
+}
+
+func (c *Config) sessionConfig() session.Config {
+	return session.Config{
+		Presence:     c.presence(),
+		Welcome:      c.Session.Welcome,
+		AutoCapture:  c.Session.AutoCapture,
+		Countdown:    c.Session.Countdown,
+		Review:       c.Session.Review,
+		QRTTL:        c.Session.QRTTL,
+		QRRetry:      session.DefaultConfig.QRRetry,
+		Goodbye:      c.Session.Goodbye,
+		UnboundGrace: c.Photos.UnboundGrace,
+	}
+}
+
+func (c *Config) presence() session.PresenceConfig {
+	return session.PresenceConfig{EnterDwell: c.Presence.EnterDwell, ExitGrace: c.Presence.ExitGrace}
+}
+
+func (c *Config) detector() vision.DetectorOptions {
+	return vision.DetectorOptions{Cascade: c.Presence.Cascade, WorkWidth: c.Presence.WorkWidth, MinFace: c.Presence.MinFace}
+}

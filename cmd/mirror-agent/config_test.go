@@ -1,0 +1,69 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fitmirror/fitmirror/cmd/internal/config"
+)
+
+func TestDefaultConfigIsValid(t *testing.T) {
+	c := defaultConfig()
+	if err := config.Check(&c); err != nil {
+		t.Fatalf("default config: %v", err)
+	}
+	if got := c.demoClip(); got != filepath.Join(c.StateDir, "demo", "walk-in.avi") {
+		t.Errorf("demoClip() = %q, want it under state_dir", got)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		set  string
+		want string
+	}{
+		{"device.id=Mirror_1", "device.id"},
+		{"device.id=-x", "device.id"},
+		{"state_dir=", "state_dir"},
+		{"camera.source=", "camera.source"},
+		{"display.listen=", "display.listen"},
+		{"cloud.provider=hub", "cloud.provider"},
+		{"presence.exit_grace=10m", "presence.exit_grace"},
+		{"session.qr_ttl=10s", "session.qr_ttl"},
+		{"photos.jpeg_quality=101", "photos.jpeg_quality"},
+	}
+	for _, tt := range tests {
+		c := defaultConfig()
+		err := config.Load(&c, "", []string{tt.set})
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Load(--set %s) = %v, want an error naming %s", tt.set, err, tt.want)
+		}
+	}
+	c := defaultConfig()
+	if err := config.Load(&c, "", []string{"presence.enter_dwell=2s", "device.id=store-12-mirror-3"}); err != nil {
+		t.Fatal(err)
+	}
+	if c.sessionConfig().Presence.EnterDwell != 2*time.Second || c.Device.ID != "store-12-mirror-3" {
+		t.Errorf("--set did not reach the session config: %+v", c.sessionConfig().Presence)
+	}
+}
+
+func TestDefaultDeviceIDIsValid(t *testing.T) {
+	if id := defaultDeviceID(); !deviceIDRE.MatchString(id) {
+		t.Errorf("defaultDeviceID() = %q, not a valid device ID", id)
+	}
+}
+
+// TestConfigDocIsCurrent keeps docs/config.md in step with the code (make docs regenerates it).
+func TestConfigDocIsCurrent(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/config.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := config.Markdown(docDefaults()); !strings.Contains(string(doc), want) {
+		t.Errorf("docs/config.md is out of date: run make docs. Want it to contain:\n%s", want)
+	}
+}

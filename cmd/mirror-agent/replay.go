@@ -1,0 +1,25 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+
+	"github.com/fitmirror/fitmirror/device/vision"
+)
+
+// replay runs the camera → vision → presence pipeline over a file on media time and prints
+// one JSON line per session event, then a summary (CONTRACTS §4).
+func replay(cfg *Config, video string, stdout io.Writer) error {
+	enc := json.NewEncoder(stdout)
+	enc.SetEscapeHTML(false)
+	sum, err := vision.Replay(vision.ReplayOptions{
+		Source:   video,
+		FPS:      cfg.Camera.FPS,
+		Detector: cfg.detector(),
+		Presence: cfg.presence(),
+	}, func(e vision.ReplayEvent) error { return enc.Encode(e) })
+	if err != nil {
+		return err
+	}
+	return enc.Encode(sum)
+}

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"gopkg.in/yaml.v3"
+
+	"github.com/fitmirror/fitmirror/cloud/local"
+	"github.com/fitmirror/fitmirror/device/camera"
+	"github.com/fitmirror/fitmirror/device/vision"
+	"github.com/fitmirror/fitmirror/display/kiosk"
+	"github.com/fitmirror/fitmirror/session"
+	"github.com/fitmirror/fitmirror/session/store"
+)
+
+// runAgent wires the parts and runs them until ctx ends. Everything that can be checked
+// before the mirror starts (config, listeners, cascade, camera) fails here with one clear error.
+func runAgent(ctx context.Context, cfg *Config, log *slog.Logger) error {
+	log = log.With("device_id", cfg.Device.ID)
+	photos, err := store.OpenPhotos(filepath.Join(cfg.StateDir, "photos"))
+	if err != nil {
+		return fmt.Errorf("state_dir %s: %w", cfg.StateDir, err)
+	}
+	det, err := vision.NewDetector(cfg.detector())
+	if err != nil {
+		return fmt.Errorf("presence.cascade: %w", err)
+	}
+	defer det.Close()
+	camOpts := cfg.cameraOptions()
+	src, err := camera.Open(camOpts)
+	if err != nil {
+		return fmt.Errorf("camera.source: %w", err)
+	}
+	src.Close()
+
+	kioskLn, err := listen("display.listen", cfg.Display.Listen)
+	if err != nil {
+		return err
+	}
+	defer kioskLn.Close()
+	photoLn, err := listen("cloud.local.listen", cfg.Cloud.Local.Listen)
+	if err != nil {
+		return err
+	}
+	defer photoLn.Close()
+	publicURL := cfg.Cloud.Local.PublicURL
+	if publicURL == "" {
+		publicURL = defaultPublicURL(photoLn.Addr().(*net.TCPAddr))
+	}
+
+	screen := kiosk.New(kiosk.Options{Logger: log})
+	var engine *session.Engine
+	provider, err := local.New(local.Options{
+		PublicURL: publicURL,
+		TTL:       cfg.Session.QRTTL,
+		Photos:    photos,
+		OnBound:   func(id string) { engine.Bind(ctx, id, "local") },
+		Logger:    log,
+	})
+	if err != nil {
+		return err
+	}
+	pipeline := vision.NewPipeline(vision.PipelineOptions{
+		Camera:      camOpts,
+		Detector:    det,
+		Observe:     func(ctx context.Context, o session.Observation) { engine.Observe(ctx, o) },
+		JPEGQuality: cfg.Photos.JPEGQuality,
+		Logger:      log,
+	})
+	engine, err = session.New(session.Options{
+		Config:   cfg.sessionConfig(),
+		Camera:   pipeline,
+		Store:    photos,
+		Provider: provider,
+		Screen:   screen,
+		Logger:   log,
+		Events: func(ev session.Event) {
+			if ev.Type == session.EventPhotoPurged {
+				provider.Forget(ev.PhotoID)
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/p/", provider)
+	mux.Handle("/", screen.Handler())
+	kioskSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	kioskSrv.RegisterOnShutdown(func() { screen.Close() }) // ends the open event streams
+	photoMux := http.NewServeMux()
+	photoMux.Handle("/p/", provider) // the LAN listener serves the photo page and nothing else
+	photoSrv := &http.Server{Handler: photoMux, ReadHeaderTimeout: 10 * time.Second}
+
+	log.Info("mirror-agent starting", "version", agentVersion(), "camera", src.Name(), "state_dir", cfg.StateDir)
+	log.Info("kiosk ready", "url", "http://"+kioskLn.Addr().String()+"/")
+	log.Info("photo page ready", "public_url", publicURL, "listen", photoLn.Addr().String())
+
+	engineCtx, stopEngine := context.WithCancel(context.Background())
+	defer stopEngine()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return serve(kioskSrv, kioskLn, "display.listen") })
+	g.Go(func() error { return serve(photoSrv, photoLn, "cloud.local.listen") })
+	engineDone := make(chan error, 1)
+	go func() { engineDone <- engine.Run(engineCtx) }()
+	g.Go(func() error { return pipeline.Run(gctx) })
+	g.Go(func() error {
+		<-gctx.Done()
+		// Order matters: the camera loop has stopped feeding; the engine closes the session,
+		// purges photos nobody scanned and shows black; then the listeners close.
+		stopEngine()
+		err := <-engineDone
+		shutCtx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		kioskSrv.Shutdown(shutCtx)
+		photoSrv.Shutdown(shutCtx)
+		return err
+	})
+	err = g.Wait()
+	log.Info("mirror-agent stopped")
+	return err
+}
+
+func (c *Config) cameraOptions() camera.Options {
+	return camera.Options{Source: c.Camera.Source, DemoClip: c.demoClip(), Width: c.Camera.Width,
+		Height: c.Camera.Height, FPS: c.Camera.FPS, Loop: c.Camera.Loop, Paced: true}
+}
+
+func serve(srv *http.Server, ln net.Listener, key string) error {
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("%s: %w", key, err)
+	}
+	return nil
+}
+
+// listen opens a TCP listener and names the config key when it cannot.
+func listen(key, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		var errno syscall.Errno
+		if errors.As(err, &errno) {
+			return nil, fmt.Errorf("%s %s: %v", key, addr, errno)
+		}
+		return nil, fmt.Errorf("%s %s: %w", key, addr, err)
+	}
+	return ln, nil
+}
+
+// defaultPublicURL is the base URL phones reach the photo page at: the listener's own address
+// when it names one, otherwise this machine's first LAN address.
+func defaultPublicURL(a *net.TCPAddr) string {
+	host := a.IP.String()
+	if a.IP.IsUnspecified() {
+		host = lanAddress()
+	}
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(a.Port))
+}
+
+// lanAddress is the first IPv4 address of an up, non-loopback interface (private ranges first),
+// read from the interface table: nothing is sent anywhere to find it.
+func lanAddress() string {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return "127.0.0.1"
+	}
+	var fallback string
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			ipn, ok := a.(*net.IPNet)
+			if !ok || ipn.IP.To4() == nil || ipn.IP.IsLinkLocalUnicast() {
+				continue
+			}
+			if ipn.IP.IsPrivate() {
+				return ipn.IP.String()
+			}
+			if fallback == "" {
+				fallback = ipn.IP.String()
+			}
+		}
+	}
+	if fallback != "" {
+		return fallback
+	}
+	return "127.0.0.1"
+}
+
+func printYAML(w io.Writer, v any) error {
+	b, err := yaml.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}

@@ -1,0 +1,335 @@
+// Package camera reads frames with OpenCV (gocv): from a V4L2 device (an index or /dev/videoN),
+// a video file, a folder of images, or an rtsp:// or http:// stream.
+//
+// Frames stay in memory: nothing here writes a camera frame to disk. Together with device/vision
+// this is the only package tree that uses cgo.
+package camera
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gocv.io/x/gocv"
+)
+
+// Options says which camera to open and how.
+type Options struct {
+	// Source is "auto", a device index ("0"), a device path ("/dev/video0"), a video file,
+	// a folder of images (played in name order), or an rtsp:// / http:// URL.
+	Source string
+	// DemoClip is played when Source is "auto" and the machine has no /dev/video* device.
+	DemoClip string
+	// Width, Height and FPS are requested from live devices (0 = the device's default).
+	// For an image folder FPS is the playback rate (0 = 15).
+	Width, Height int
+	FPS           float64
+	// Loop starts a file or folder over at its end instead of returning io.EOF.
+	Loop bool
+	// Paced delivers file and folder frames at their media rate, like a live camera.
+	// Unpaced sources deliver frames as fast as they decode (replay).
+	Paced bool
+}
+
+// Frame describes one frame read into the caller's Mat.
+type Frame struct {
+	Index     int           // frame number since Open (keeps counting across loops)
+	MediaTime time.Duration // Index / FPS: the frame's time on the media's own clock
+	At        time.Time     // wall time when the frame was read
+}
+
+// Kind of source.
+type Kind string
+
+const (
+	KindDevice Kind = "device"
+	KindFile   Kind = "file"
+	KindFolder Kind = "folder"
+	KindStream Kind = "stream"
+)
+
+// Source is an open camera. It is not safe for concurrent use.
+type Source struct {
+	opts   Options
+	kind   Kind
+	name   string // resolved source, for messages
+	cap    *gocv.VideoCapture
+	files  []string // folder
+	next   int      // folder position
+	fps    float64
+	index  int
+	start  time.Time
+	width  int
+	height int
+}
+
+// Resolve turns "auto" into the first /dev/video* device, or the demo clip when there is none.
+func Resolve(opts Options) (string, error) {
+	if opts.Source != "" && opts.Source != "auto" {
+		return opts.Source, nil
+	}
+	devs, _ := filepath.Glob("/dev/video*")
+	sort.Slice(devs, func(i, j int) bool { return devNum(devs[i]) < devNum(devs[j]) })
+	if len(devs) > 0 {
+		return devs[0], nil
+	}
+	if opts.DemoClip == "" {
+		return "", errors.New("camera: no camera found (no /dev/video*) and no demo clip configured; set camera.source")
+	}
+	if _, err := os.Stat(opts.DemoClip); err != nil {
+		return "", fmt.Errorf("camera: no camera found (no /dev/video*) and no demo clip at %s: run \"make demo-clip\" or set camera.source", opts.DemoClip)
+	}
+	return opts.DemoClip, nil
+}
+
+func devNum(path string) int {
+	n, err := strconv.Atoi(strings.TrimPrefix(path, "/dev/video"))
+	if err != nil {
+		return 1 << 30
+	}
+	return n
+}
+
+// Open opens the source named by opts and reads nothing yet beyond a probe of files and folders,
+// so a missing, unreadable or corrupt input fails here with an error that names it.
+func Open(opts Options) (*Source, error) {
+	name, err := Resolve(opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &Source{opts: opts, name: name, start: time.Now()}
+	switch {
+	case strings.HasPrefix(name, "rtsp://") || strings.HasPrefix(name, "http://") || strings.HasPrefix(name, "https://"):
+		s.kind = KindStream
+		err = s.openCapture()
+	case isIndex(name) || strings.HasPrefix(name, "/dev/video"):
+		s.kind = KindDevice
+		err = s.openCapture()
+	default:
+		fi, statErr := os.Stat(name)
+		if statErr != nil {
+			return nil, fmt.Errorf("camera: open %s: %w", name, unwrapPathError(statErr))
+		}
+		if fi.IsDir() {
+			s.kind = KindFolder
+			err = s.openFolder()
+		} else {
+			s.kind = KindFile
+			if f, ferr := os.Open(name); ferr != nil {
+				return nil, fmt.Errorf("camera: open %s: %w", name, unwrapPathError(ferr))
+			} else {
+				f.Close()
+			}
+			err = s.openCapture()
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func unwrapPathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+func isIndex(s string) bool {
+	_, err := strconv.Atoi(s)
+	return err == nil
+}
+
+func (s *Source) openCapture() error {
+	var (
+		vc  *gocv.VideoCapture
+		err error
+	)
+	switch s.kind {
+	case KindDevice:
+		id := s.name
+		if strings.HasPrefix(id, "/dev/video") {
+			id = strings.TrimPrefix(id, "/dev/video")
+		}
+		n, convErr := strconv.Atoi(id)
+		if convErr != nil {
+			return fmt.Errorf("camera: %s is not a video device", s.name)
+		}
+		vc, err = gocv.OpenVideoCaptureWithAPI(n, gocv.VideoCaptureV4L2)
+		if err == nil {
+			// MJPG lets USB cameras deliver 720p at full rate; a buffer of one keeps frames fresh.
+			vc.Set(gocv.VideoCaptureFOURCC, vc.ToCodec("MJPG"))
+			if s.opts.Width > 0 {
+				vc.Set(gocv.VideoCaptureFrameWidth, float64(s.opts.Width))
+			}
+			if s.opts.Height > 0 {
+				vc.Set(gocv.VideoCaptureFrameHeight, float64(s.opts.Height))
+			}
+			if s.opts.FPS > 0 {
+				vc.Set(gocv.VideoCaptureFPS, s.opts.FPS)
+			}
+			vc.Set(gocv.VideoCaptureBufferSize, 1)
+		}
+	default:
+		// FFmpeg reads files and rtsp/http streams; naming it skips OpenCV's probing of
+		// GStreamer and image sequences, which only adds noise for a bad file.
+		vc, err = gocv.VideoCaptureFileWithAPI(s.name, gocv.VideoCaptureFFmpeg)
+	}
+	if err != nil || vc == nil || !vc.IsOpened() {
+		if vc != nil {
+			vc.Close()
+		}
+		return fmt.Errorf("camera: cannot open %s as video (missing codec, corrupt file or not a camera)", s.name)
+	}
+	s.cap = vc
+	s.fps = vc.Get(gocv.VideoCaptureFPS)
+	if s.fps <= 0 || s.fps > 240 {
+		s.fps = s.opts.FPS
+		if s.fps <= 0 {
+			s.fps = 15
+		}
+	}
+	s.width = int(vc.Get(gocv.VideoCaptureFrameWidth))
+	s.height = int(vc.Get(gocv.VideoCaptureFrameHeight))
+	if s.kind == KindFile {
+		// Probe one frame so a corrupt or empty file fails at Open, then rewind.
+		m := gocv.NewMat()
+		defer m.Close()
+		if !vc.Read(&m) || m.Empty() {
+			vc.Close()
+			s.cap = nil
+			return fmt.Errorf("camera: %s: no decodable video frames", s.name)
+		}
+		s.width, s.height = m.Cols(), m.Rows()
+		vc.Set(gocv.VideoCapturePosFrames, 0)
+	}
+	return nil
+}
+
+var imageExts = map[string]bool{".jpg": true, ".jpeg": true, ".png": true, ".bmp": true, ".webp": true}
+
+func (s *Source) openFolder() error {
+	entries, err := os.ReadDir(s.name)
+	if err != nil {
+		return fmt.Errorf("camera: read folder %s: %w", s.name, unwrapPathError(err))
+	}
+	for _, e := range entries {
+		if !e.IsDir() && imageExts[strings.ToLower(filepath.Ext(e.Name()))] {
+			s.files = append(s.files, filepath.Join(s.name, e.Name()))
+		}
+	}
+	if len(s.files) == 0 {
+		return fmt.Errorf("camera: folder %s has no images (.jpg, .png, .bmp, .webp)", s.name)
+	}
+	s.fps = s.opts.FPS
+	if s.fps <= 0 {
+		s.fps = 15
+	}
+	m := gocv.IMRead(s.files[0], gocv.IMReadColor)
+	defer m.Close()
+	if m.Empty() {
+		return fmt.Errorf("camera: %s: cannot decode image", s.files[0])
+	}
+	s.width, s.height = m.Cols(), m.Rows()
+	return nil
+}
+
+// Kind says what the source is.
+func (s *Source) Kind() Kind { return s.kind }
+
+// Name is the resolved source (a device path, file, folder or URL).
+func (s *Source) Name() string { return s.name }
+
+// FPS is the source's frame rate (media rate for files and folders).
+func (s *Source) FPS() float64 { return s.fps }
+
+// Size is the frame size reported at open.
+func (s *Source) Size() (w, h int) { return s.width, s.height }
+
+// Read reads the next frame into dst. At the end of a file or folder that does not loop it
+// returns io.EOF. A live source that stops delivering returns an error naming it.
+func (s *Source) Read(dst *gocv.Mat) (Frame, error) {
+	if s.kind == KindFolder {
+		if err := s.readFolder(dst); err != nil {
+			return Frame{}, err
+		}
+	} else {
+		if s.cap == nil {
+			return Frame{}, fmt.Errorf("camera: %s is closed", s.name)
+		}
+		ok := s.cap.Read(dst)
+		if (!ok || dst.Empty()) && s.kind == KindFile {
+			if !s.opts.Loop {
+				return Frame{}, io.EOF
+			}
+			s.cap.Set(gocv.VideoCapturePosFrames, 0)
+			ok = s.cap.Read(dst)
+		}
+		if !ok || dst.Empty() {
+			return Frame{}, fmt.Errorf("camera: %s delivered no frame", s.name)
+		}
+	}
+	f := Frame{Index: s.index, MediaTime: s.mediaTime(s.index)}
+	s.index++
+	if s.opts.Paced && (s.kind == KindFile || s.kind == KindFolder) {
+		if wait := time.Until(s.start.Add(f.MediaTime)); wait > 0 {
+			time.Sleep(wait)
+		}
+	}
+	f.At = time.Now()
+	return f, nil
+}
+
+func (s *Source) mediaTime(i int) time.Duration {
+	return time.Duration(float64(i) / s.fps * float64(time.Second))
+}
+
+func (s *Source) readFolder(dst *gocv.Mat) error {
+	if s.next >= len(s.files) {
+		if !s.opts.Loop {
+			return io.EOF
+		}
+		s.next = 0
+	}
+	path := s.files[s.next]
+	s.next++
+	m := gocv.IMRead(path, gocv.IMReadColor)
+	defer m.Close()
+	if m.Empty() {
+		return fmt.Errorf("camera: %s: cannot decode image", path)
+	}
+	m.CopyTo(dst)
+	return nil
+}
+
+// Close releases the capture device or file.
+func (s *Source) Close() error {
+	if s.cap != nil {
+		err := s.cap.Close()
+		s.cap = nil
+		return err
+	}
+	return nil
+}
+
+// QuietLibraries stops OpenCV and FFmpeg from printing their own warnings to stderr
+// (a corrupt file makes FFmpeg print several lines before this package reports one clear
+// error). Variables the operator set are left alone. Call it first thing in main.
+func QuietLibraries() {
+	for k, v := range map[string]string{
+		"OPENCV_LOG_LEVEL":       "FATAL",
+		"OPENCV_FFMPEG_LOGLEVEL": "-8", // AV_LOG_QUIET
+	} {
+		if _, set := os.LookupEnv(k); !set {
+			os.Setenv(k, v)
+		}
+	}
+}

@@ -1,0 +1,286 @@
+package kiosk
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/png"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/fitmirror/fitmirror/display"
+)
+
+const chromium = "/usr/bin/chromium" // Debian's chromium package
+
+// Portrait, like the mirror, at half of 1080×1920.
+const viewW, viewH = 540, 960
+
+// newBrowser starts a headless Chromium for the test and returns its chromedp context.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-dev-shm-usage", true), // containers have a small /dev/shm
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(viewW, viewH),
+	}
+	// The whole browser run is bounded; the deadline kills a hung browser.
+	root, cancelRoot := context.WithTimeout(context.Background(), 40*time.Second)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(root, opts...)
+	ctx, cancelCtx := chromedp.NewContext(alloc)
+	t.Cleanup(func() { // before TempDir's cleanup: the browser must be gone first
+		cancelCtx()
+		cancelAlloc()
+		cancelRoot()
+	})
+	return ctx
+}
+
+// swapHandler lets the test replace the agent behind the same address, as a restart does.
+type swapHandler struct{ h atomic.Value }
+
+func (s *swapHandler) set(h http.Handler) { s.h.Store(&h) }
+func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	(*s.h.Load().(*http.Handler)).ServeHTTP(w, r)
+}
+
+// jsString returns s as a JavaScript string literal.
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// waitPage waits until the JavaScript expression is truthy on the page.
+func waitPage(t *testing.T, ctx context.Context, what, expr string, timeout time.Duration) {
+	t.Helper()
+	tctx, cancel := context.WithTimeout(ctx, timeout+2*time.Second)
+	defer cancel()
+	_, err := chromedp.Run(tctx, chromedp.Poll[chromedp.Void](expr,
+		chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(20*time.Millisecond)))
+	if err != nil {
+		state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](
+			`"scene=" + document.body.dataset.scene + " link=" + document.body.dataset.link + " text=" + JSON.stringify(document.body.innerText)`))
+		t.Fatalf("page: waiting for %s: %v; page has %s", what, err, state)
+	}
+}
+
+func screenshot(t *testing.T, ctx context.Context) (image.Image, []byte) {
+	t.Helper()
+	b, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	return img, b
+}
+
+// blackShare returns the share of pure black pixels in the part r of img, given in fractions of
+// its size.
+func blackShare(img image.Image, x0, y0, x1, y1 float64) float64 {
+	b := img.Bounds()
+	r := image.Rect(
+		b.Min.X+int(x0*float64(b.Dx())), b.Min.Y+int(y0*float64(b.Dy())),
+		b.Min.X+int(x1*float64(b.Dx())), b.Min.Y+int(y1*float64(b.Dy())))
+	var black, all int
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			all++
+			if cr, cg, cb, _ := img.At(x, y).RGBA(); cr == 0 && cg == 0 && cb == 0 {
+				black++
+			}
+		}
+	}
+	return float64(black) / float64(all)
+}
+
+func TestBrowser(t *testing.T) {
+	start := time.Now()
+	k := New(Options{Logger: discardLogger()})
+	agent := &swapHandler{}
+	agent.set(k.Handler())
+	srv := httptest.NewServer(agent) // on 127.0.0.1
+	t.Cleanup(srv.Close)
+	ctx := newBrowser(t)
+	t.Cleanup(func() { k.Close() }) // runs first: ends the page's stream so srv.Close can return
+
+	// The first Run starts the browser; it must not have its own timeout.
+	if err := chromedp.Do(ctx,
+		chromedp.EmulateViewport(viewW, viewH, chromedp.EmulatePortrait),
+		chromedp.Navigate(srv.URL),
+	); err != nil {
+		t.Fatalf("Navigate(%q): %v", srv.URL, err)
+	}
+	lang, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.documentElement.lang`))
+	if err != nil || lang != "zh-CN" {
+		t.Errorf("html lang = %q, %v, want %q", lang, err, "zh-CN")
+	}
+	waitPage(t, ctx, "the event stream", `document.body.dataset.link === "up" && document.body.dataset.scene === "idle"`, 5*time.Second)
+
+	// Idle is a plain mirror: nothing on screen.
+	img, _ := screenshot(t, ctx)
+	if got := blackShare(img, 0, 0, 1, 1); got < 0.99 {
+		t.Errorf("idle screen is %.2f%% black, want at least 99%%", 100*got)
+	}
+	if b := img.Bounds(); b.Dx() != viewW || b.Dy() != viewH {
+		t.Errorf("screenshot is %dx%d, want %dx%d", b.Dx(), b.Dy(), viewW, viewH)
+	}
+
+	qrContent := "http://192.168.1.20:8080/p/01JD0000000000000000000002?k=Zm9v-YmFy_MTIz"
+	qrExpires := time.Now().Add(90 * time.Second).UTC().Truncate(time.Millisecond)
+	const errMessage = "摄像头没有画面 <b>camera</b> lost"
+	scenes := []struct {
+		screen display.Screen
+		texts  []string // on screen (document.body.innerText)
+		expr   string   // and this JavaScript is true
+	}{
+		{display.Screen{Scene: display.SceneWelcome}, []string{"欢迎", "Welcome — stand still for a photo"}, ""},
+		{display.Screen{Scene: display.SceneCountdown, Countdown: 3}, []string{"3"}, `document.body.innerText.trim() === "3"`},
+		{display.Screen{Scene: display.SceneCountdown, Countdown: 2}, []string{"2"}, `document.body.innerText.trim() === "2"`},
+		{display.Screen{Scene: display.SceneCountdown, Countdown: 1}, []string{"1"}, `document.body.innerText.trim() === "1"`},
+		{display.Screen{Scene: display.SceneReview}, []string{"拍好了", "Got it"}, ""},
+		{
+			display.Screen{Scene: display.SceneQR, PhotoID: "01JD0000000000000000000002",
+				QR: &display.QR{Content: qrContent, ExpiresAt: qrExpires}},
+			[]string{"微信扫码，照片发送到你的微信", "Scan with WeChat to get your photo", "秒", "s left"},
+			fmt.Sprintf(`(() => {
+				const img = document.getElementById("qr");
+				const left = Number(document.getElementById("qr-seconds").textContent);
+				return img.getAttribute("src") === "/qr.png?c=" + encodeURIComponent(%s) &&
+					img.complete && img.naturalWidth > 0 &&
+					getComputedStyle(img).imageRendering === "pixelated" &&
+					left > 60 && left <= 90;
+			})()`, jsString(qrContent)),
+		},
+		{display.Screen{Scene: display.SceneBound}, []string{"已发送到你的微信 ✓", "Sent to your WeChat"}, ""},
+		{display.Screen{Scene: display.SceneCompare}, []string{"对比"}, ""},
+		{display.Screen{Scene: display.SceneGoodbye}, []string{"谢谢光临", "Thank you"}, ""},
+		{display.Screen{Scene: display.SceneError, Message: errMessage}, []string{errMessage}, ""},
+		{display.Idle, nil, `document.body.innerText.trim() === ""`},
+	}
+	for _, tt := range scenes {
+		name := tt.screen.Scene
+		if tt.screen.Countdown > 0 {
+			name += fmt.Sprint(tt.screen.Countdown)
+		}
+		k.Show(tt.screen)
+		cond := []string{"document.body.dataset.scene === " + jsString(tt.screen.Scene)}
+		for _, s := range tt.texts {
+			cond = append(cond, "document.body.innerText.includes("+jsString(s)+")")
+		}
+		if tt.expr != "" {
+			cond = append(cond, tt.expr)
+		}
+		waitPage(t, ctx, "scene "+name, strings.Join(cond, " && "), 5*time.Second)
+
+		// Two-way mirror: the middle, where the shopper sees themself, stays black in every scene.
+		img, shot := screenshot(t, ctx)
+		if got := blackShare(img, 0.1, 0.3, 0.9, 0.55); got < 0.99 {
+			t.Errorf("scene %s: the middle of the screen is %.2f%% black, want at least 99%%", name, 100*got)
+		}
+		switch tt.screen.Scene {
+		case display.SceneIdle:
+			if got := blackShare(img, 0, 0, 1, 1); got < 0.99 {
+				t.Errorf("idle screen is %.2f%% black, want at least 99%%", 100*got)
+			}
+		case display.SceneQR:
+			// The code on screen, scaled by the browser, still scans to exactly the content.
+			if got := scan(t, shot); got != qrContent {
+				t.Errorf("zbarimg(screenshot of scene qr) = %q, want %q", got, qrContent)
+			}
+			checkQRPlacement(t, ctx)
+		}
+	}
+
+	// The agent restarts: the page reconnects by itself and shows the current screen.
+	k.Show(display.Screen{Scene: display.SceneWelcome})
+	srv.CloseClientConnections()
+	waitPage(t, ctx, "reconnect after a dropped connection",
+		`document.body.dataset.link === "up" && document.body.dataset.scene === "welcome"`, 5*time.Second)
+
+	// The agent goes away for good: after about 5 s the page turns black instead of showing stale
+	// content.
+	k.Show(display.Screen{Scene: display.SceneQR, QR: &display.QR{Content: qrContent, ExpiresAt: qrExpires}})
+	waitPage(t, ctx, "scene qr", `document.body.dataset.scene === "qr"`, 5*time.Second)
+	lost := time.Now()
+	k.Close()
+	waitPage(t, ctx, "black screen after losing the agent",
+		`document.body.dataset.link === "lost" && document.body.dataset.scene === "idle"`, 10*time.Second)
+	if d := time.Since(lost); d < 4*time.Second {
+		t.Errorf("page turned black %v after losing the agent, want about 5s", d)
+	}
+	img, _ = screenshot(t, ctx)
+	if got := blackShare(img, 0, 0, 1, 1); got < 0.99 {
+		t.Errorf("screen without agent is %.2f%% black, want at least 99%%", 100*got)
+	}
+
+	// A new agent comes up on the same address: the page finds it.
+	k2 := New(Options{Logger: discardLogger()})
+	t.Cleanup(func() { k2.Close() })
+	k2.Show(display.Screen{Scene: display.SceneGoodbye})
+	agent.set(k2.Handler())
+	waitPage(t, ctx, "reconnect to a new agent",
+		`document.body.dataset.link === "up" && document.body.dataset.scene === "goodbye"`, 5*time.Second)
+
+	t.Logf("browser test took %v", time.Since(start))
+}
+
+// checkQRPlacement checks that the QR code sits at the lower edge, in portrait and in landscape.
+func checkQRPlacement(t *testing.T, ctx context.Context) {
+	t.Helper()
+	type box struct{ Left, Top, Right, Bottom, W, H float64 }
+	const rect = `(() => { const r = document.getElementById("qr").getBoundingClientRect();
+		return {Left: r.left, Top: r.top, Right: r.right, Bottom: r.bottom, W: innerWidth, H: innerHeight}; })()`
+
+	b, err := chromedp.Run(ctx, chromedp.Evaluate[box](rect))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Top < 0.6*b.H || b.Bottom > b.H || b.Left < 0 || b.Right > b.W {
+		t.Errorf("portrait: QR at %+v, want it inside the lower edge of the screen", b)
+	}
+
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(viewH, viewW, chromedp.EmulateLandscape)); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := chromedp.Do(ctx, chromedp.EmulateViewport(viewW, viewH, chromedp.EmulatePortrait)); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	waitPage(t, ctx, "landscape layout", `innerWidth > innerHeight`, 5*time.Second)
+	b, err = chromedp.Run(ctx, chromedp.Evaluate[box](rect))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Top < 0.4*b.H || b.Left < 0.6*b.W || b.Bottom > b.H || b.Right > b.W {
+		t.Errorf("landscape: QR at %+v, want it in the lower right corner", b)
+	}
+	img, shot := screenshot(t, ctx)
+	if got := scan(t, shot); got == "" {
+		t.Errorf("zbarimg(landscape screenshot) found no code")
+	}
+	if got := blackShare(img, 0.3, 0.3, 0.6, 0.6); got < 0.99 {
+		t.Errorf("landscape: the middle of the screen is %.2f%% black, want at least 99%%", 100*got)
+	}
+}

@@ -1,0 +1,666 @@
+// Package session is the heart of the mirror: it turns presence into sessions, takes photos,
+// shows a QR code for each, and reacts when a shopper scans one. It is pure Go (no cgo):
+// the camera, the QR provider, the store and the screen are small interfaces declared here.
+//
+//	            Entered                    dwell+auto / trigger          each second
+//	  idle ───────────────▶ welcome ─────────────────────────▶ countdown ──────────▶ capturing
+//	   ▲                       ▲                                                   │ photo stored
+//	   │ goodbye ends          │ trigger (another photo)                          ▼
+//	goodbye ◀── Left ── (any) bound ◀── scan ── qr ◀── QR ready and review over ── review
+//
+// Left (the shopper is gone for the exit grace) closes the session from any state: the QR is
+// withdrawn, the goodbye screen shows, and photos nobody scanned are purged after a grace.
+// A shopper leaving during the countdown gets no photo.
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/fitmirror/fitmirror/display"
+)
+
+// Camera takes a full-resolution photo of what the camera sees now.
+type Camera interface {
+	Capture(ctx context.Context) (jpeg []byte, width, height int, err error)
+}
+
+// PhotoStore keeps captured photos.
+type PhotoStore interface {
+	Put(id string, jpeg []byte) error
+	Delete(id string) error
+}
+
+// Provider issues the QR code for a photo (the local photo page, or the WeChat hub).
+type Provider interface {
+	QR(ctx context.Context, p Photo) (display.QR, error)
+}
+
+// Photo is one captured photo.
+type Photo struct {
+	ID         string
+	SessionID  string
+	CapturedAt time.Time
+	Width      int
+	Height     int
+	Bytes      int
+}
+
+// Event is something that happened, for the fleet's event stream (CONTRACTS §1).
+type Event struct {
+	Type      string
+	At        time.Time
+	SessionID string
+	PhotoID   string
+	Data      map[string]any
+}
+
+// Event types.
+const (
+	EventSessionOpened = "session.opened"
+	EventSessionClosed = "session.closed"
+	EventPhotoCaptured = "photo.captured"
+	EventQRShown       = "qr.shown"
+	EventQRExpired     = "qr.expired"
+	EventPhotoBound    = "photo.bound"
+	EventPhotoPurged   = "photo.purged"
+)
+
+// Config times the session's screens. Zero durations are allowed (tests); use DefaultConfig.
+type Config struct {
+	Presence PresenceConfig
+	// Welcome is how long the welcome screen shows before an automatic countdown.
+	Welcome time.Duration
+	// AutoCapture starts the countdown by itself after Welcome.
+	AutoCapture bool
+	// Countdown is the number of seconds counted down before a photo.
+	Countdown int
+	// Review is how long the fresh photo is acknowledged before its QR code shows.
+	Review time.Duration
+	// QRTTL is how long a QR code works; it is renewed while on screen.
+	QRTTL time.Duration
+	// QRRetry is the wait before asking the provider again after it failed.
+	QRRetry time.Duration
+	// Goodbye is how long the goodbye screen shows before the mirror goes black.
+	Goodbye time.Duration
+	// UnboundGrace keeps photos nobody scanned for this long after the session closes
+	// (a scan made just before leaving can still arrive), then purges them.
+	UnboundGrace time.Duration
+}
+
+// DefaultConfig is the embedded default.
+var DefaultConfig = Config{
+	Presence:     DefaultPresence,
+	Welcome:      1500 * time.Millisecond,
+	AutoCapture:  true,
+	Countdown:    3,
+	Review:       1200 * time.Millisecond,
+	QRTTL:        5 * time.Minute,
+	QRRetry:      5 * time.Second,
+	Goodbye:      2500 * time.Millisecond,
+	UnboundGrace: 30 * time.Second,
+}
+
+// Options wires an Engine. Camera, Store, Provider and Screen are required.
+type Options struct {
+	Config   Config
+	Camera   Camera
+	Store    PhotoStore
+	Provider Provider
+	Screen   display.Renderer
+	Events   func(Event)   // nil: events are only logged
+	Logger   *slog.Logger  // nil: slog.Default()
+	NewID    func() string // nil: ULIDs
+}
+
+// Stats are the engine's counters since start.
+type Stats struct {
+	Sessions, Photos, QRShown, Bound, Purged int64
+}
+
+type state int
+
+const (
+	stIdle state = iota
+	stWelcome
+	stCountdown
+	stCapturing
+	stReview
+	stQR
+	stBound
+	stError
+	stGoodbye
+)
+
+var stateNames = [...]string{"idle", "welcome", "countdown", "capturing", "review", "qr", "bound", "error", "goodbye"}
+
+func (s state) String() string { return stateNames[s] }
+
+type photoRec struct {
+	Photo
+	qr        *display.QR
+	qrShownAt time.Time
+	qrPending bool
+	bound     bool
+	purgeAt   time.Time // set once its session closed and it is unbound
+}
+
+type sess struct {
+	id     string
+	opened time.Time
+	photos []*photoRec
+	cur    *photoRec // the photo on screen (review/qr/bound)
+}
+
+// input is anything that reaches the engine's loop.
+type input interface{}
+
+type (
+	obsIn      Observation
+	triggerIn  struct{ source string }
+	bindIn     struct{ photoID, event string }
+	configIn   Config
+	capturedIn struct {
+		sessionID string
+		photo     Photo
+		err       error
+	}
+	qrIn struct {
+		photoID string
+		qr      display.QR
+		err     error
+	}
+	snapshotIn chan Snapshot
+)
+
+// Snapshot is the engine's state, for telemetry and tests.
+type Snapshot struct {
+	State     string
+	SessionID string
+	Screen    display.Screen
+}
+
+// Engine runs sessions. Create it with New, start it with Run; its methods are safe for
+// concurrent use and may be called before Run starts.
+type Engine struct {
+	opts Options
+	cfg  Config
+	log  *slog.Logger
+	in   chan input
+
+	stats struct{ sessions, photos, qrShown, bound, purged atomic.Int64 }
+
+	// owned by the Run goroutine
+	ctx        context.Context
+	wg         sync.WaitGroup
+	presence   *Presence
+	st         state
+	sess       *sess
+	closed     []*photoRec // unbound photos of closed sessions, waiting for purge
+	deadline   time.Time
+	countdown  int
+	reviewOver bool
+	retryQR    bool
+	screen     display.Screen
+}
+
+// New returns an engine; it does nothing until Run.
+func New(opts Options) (*Engine, error) {
+	if opts.Camera == nil || opts.Store == nil || opts.Provider == nil || opts.Screen == nil {
+		return nil, errors.New("session: Camera, Store, Provider and Screen are required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.NewID == nil {
+		opts.NewID = func() string { return ulid.Make().String() }
+	}
+	return &Engine{
+		opts:     opts,
+		cfg:      opts.Config,
+		log:      opts.Logger,
+		in:       make(chan input, 64),
+		presence: NewPresence(opts.Config.Presence),
+	}, nil
+}
+
+// Observe feeds one vision observation. It blocks while the engine is busy (back-pressure on
+// the camera loop) and returns when ctx ends.
+func (e *Engine) Observe(ctx context.Context, o Observation) { e.send(ctx, obsIn(o)) }
+
+// Trigger asks for a photo (button, gesture, tap); source names which, for the logs.
+func (e *Engine) Trigger(ctx context.Context, source string) { e.send(ctx, triggerIn{source}) }
+
+// Bind reports that a shopper scanned the QR code of photoID; event is "subscribe", "SCAN"
+// or "local". A photo is bound once; later bindings for it, and bindings for photos no longer
+// kept, are ignored.
+func (e *Engine) Bind(ctx context.Context, photoID, event string) {
+	e.send(ctx, bindIn{photoID, event})
+}
+
+// SetConfig changes the configuration live (presence thresholds, timings).
+func (e *Engine) SetConfig(ctx context.Context, c Config) { e.send(ctx, configIn(c)) }
+
+// Snapshot returns the current state; ok is false when ctx ended first.
+func (e *Engine) Snapshot(ctx context.Context) (Snapshot, bool) {
+	ch := make(chan Snapshot, 1)
+	e.send(ctx, snapshotIn(ch))
+	select {
+	case s := <-ch:
+		return s, true
+	case <-ctx.Done():
+		return Snapshot{}, false
+	}
+}
+
+// Stats returns the counters.
+func (e *Engine) Stats() Stats {
+	return Stats{e.stats.sessions.Load(), e.stats.photos.Load(), e.stats.qrShown.Load(),
+		e.stats.bound.Load(), e.stats.purged.Load()}
+}
+
+func (e *Engine) send(ctx context.Context, in input) {
+	select {
+	case e.in <- in:
+	case <-ctx.Done():
+	}
+}
+
+// Run drives sessions until ctx ends; then it closes an open session ("shutdown"), purges
+// photos nobody scanned, shows the idle screen, and waits for capture and QR work in flight.
+func (e *Engine) Run(ctx context.Context) error {
+	workCtx, cancel := context.WithCancel(context.Background())
+	e.ctx = workCtx
+	defer func() {
+		cancel()
+		e.wg.Wait()
+	}()
+	e.show(display.Idle)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		var tc <-chan time.Time
+		if d := e.nextDeadline(); !d.IsZero() {
+			timer.Reset(time.Until(d))
+			tc = timer.C
+		}
+		select {
+		case <-ctx.Done():
+			now := time.Now()
+			if e.sess != nil {
+				e.closeSession(now, "shutdown")
+			}
+			e.purgeDue(now, true)
+			e.show(display.Idle)
+			return nil
+		case in := <-e.in:
+			e.handle(time.Now(), in)
+		case <-tc:
+			e.tick(time.Now())
+		}
+		if tc != nil && !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+}
+
+func (e *Engine) nextDeadline() time.Time {
+	d := e.deadline
+	for _, p := range e.closed {
+		if d.IsZero() || p.purgeAt.Before(d) {
+			d = p.purgeAt
+		}
+	}
+	return d
+}
+
+func (e *Engine) handle(now time.Time, in input) {
+	switch in := in.(type) {
+	case obsIn:
+		switch e.presence.Observe(Observation(in)) {
+		case Entered:
+			e.openSession(now)
+		case Left:
+			if e.sess != nil {
+				e.closeSession(now, "absent")
+			}
+		}
+	case triggerIn:
+		e.onTrigger(now, in.source)
+	case bindIn:
+		e.onBind(now, in.photoID, in.event)
+	case configIn:
+		e.cfg = Config(in)
+		e.presence.SetConfig(e.cfg.Presence)
+	case capturedIn:
+		e.onCaptured(now, in)
+	case qrIn:
+		e.onQR(now, in)
+	case snapshotIn:
+		s := Snapshot{State: e.st.String(), Screen: e.screen}
+		if e.sess != nil {
+			s.SessionID = e.sess.id
+		}
+		in <- s
+	}
+}
+
+func (e *Engine) tick(now time.Time) {
+	e.purgeDue(now, false)
+	if e.deadline.IsZero() || now.Before(e.deadline) {
+		return
+	}
+	e.deadline = time.Time{}
+	switch e.st {
+	case stWelcome:
+		if e.cfg.AutoCapture && len(e.sess.photos) == 0 {
+			e.startCountdown(now)
+		}
+	case stCountdown:
+		e.countdown--
+		if e.countdown > 0 {
+			e.show(display.Screen{Scene: display.SceneCountdown, SessionID: e.sess.id, Countdown: e.countdown})
+			e.deadline = now.Add(time.Second)
+			return
+		}
+		e.capture()
+	case stReview:
+		e.reviewOver = true
+		if e.sess.cur.qr != nil {
+			e.showQR(now)
+		}
+	case stQR, stBound:
+		e.refreshQR(now)
+	case stError:
+		if e.retryQR && e.sess.cur != nil {
+			e.requestQR(e.sess.cur)
+			return
+		}
+		e.st = stWelcome
+		e.show(display.Screen{Scene: display.SceneWelcome, SessionID: e.sess.id})
+	case stGoodbye:
+		e.st = stIdle
+		e.show(display.Idle)
+	}
+}
+
+func (e *Engine) openSession(now time.Time) {
+	e.sess = &sess{id: e.opts.NewID(), opened: now}
+	e.stats.sessions.Add(1)
+	e.emit(Event{Type: EventSessionOpened, At: now, SessionID: e.sess.id})
+	e.st = stWelcome
+	e.show(display.Screen{Scene: display.SceneWelcome, SessionID: e.sess.id})
+	e.deadline = time.Time{}
+	if e.cfg.AutoCapture {
+		e.deadline = now.Add(e.cfg.Welcome)
+	}
+}
+
+func (e *Engine) closeSession(now time.Time, reason string) {
+	s := e.sess
+	e.emit(Event{Type: EventSessionClosed, At: now, SessionID: s.id, Data: map[string]any{
+		"duration_ms": now.Sub(s.opened).Milliseconds(), "photos": len(s.photos), "reason": reason}})
+	for _, p := range s.photos {
+		if !p.bound {
+			p.purgeAt = now.Add(e.cfg.UnboundGrace)
+			e.closed = append(e.closed, p)
+		}
+	}
+	e.sess = nil
+	e.st = stGoodbye
+	e.retryQR = false
+	e.show(display.Screen{Scene: display.SceneGoodbye})
+	e.deadline = now.Add(e.cfg.Goodbye)
+}
+
+// purgeDue deletes unbound photos of closed sessions whose grace is over (all when force).
+func (e *Engine) purgeDue(now time.Time, force bool) {
+	kept := e.closed[:0]
+	for _, p := range e.closed {
+		if p.bound {
+			continue
+		}
+		if !force && now.Before(p.purgeAt) {
+			kept = append(kept, p)
+			continue
+		}
+		if err := e.opts.Store.Delete(p.ID); err != nil {
+			e.log.Error("purge photo", "photo_id", p.ID, "err", err)
+		}
+		e.stats.purged.Add(1)
+		e.emit(Event{Type: EventPhotoPurged, At: now, SessionID: p.SessionID, PhotoID: p.ID,
+			Data: map[string]any{"reason": "unbound"}})
+	}
+	e.closed = kept
+}
+
+func (e *Engine) onTrigger(now time.Time, source string) {
+	switch e.st {
+	case stWelcome, stQR, stBound, stError:
+		e.log.Info("photo requested", "session_id", e.sess.id, "source", source)
+		e.startCountdown(now)
+	default:
+		e.log.Debug("photo request ignored", "state", e.st.String(), "source", source)
+	}
+}
+
+func (e *Engine) startCountdown(now time.Time) {
+	e.retryQR = false
+	if e.cfg.Countdown <= 0 {
+		e.capture()
+		return
+	}
+	e.st = stCountdown
+	e.countdown = e.cfg.Countdown
+	e.show(display.Screen{Scene: display.SceneCountdown, SessionID: e.sess.id, Countdown: e.countdown})
+	e.deadline = now.Add(time.Second)
+}
+
+// capture runs off the loop: the camera, JPEG encoding and disk never hold the screen.
+func (e *Engine) capture() {
+	e.st = stCapturing
+	e.deadline = time.Time{}
+	sid := e.sess.id
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		res := capturedIn{sessionID: sid}
+		jpeg, w, h, err := e.opts.Camera.Capture(e.ctx)
+		if err == nil {
+			res.photo = Photo{ID: e.opts.NewID(), SessionID: sid, CapturedAt: time.Now(), Width: w, Height: h, Bytes: len(jpeg)}
+			err = e.opts.Store.Put(res.photo.ID, jpeg)
+		}
+		res.err = err
+		e.send(e.ctx, res)
+	}()
+}
+
+func (e *Engine) onCaptured(now time.Time, c capturedIn) {
+	if e.sess == nil || e.sess.id != c.sessionID {
+		// The shopper left while the photo was taken: keep nothing.
+		if c.err == nil {
+			if err := e.opts.Store.Delete(c.photo.ID); err != nil {
+				e.log.Error("discard photo", "photo_id", c.photo.ID, "err", err)
+			}
+		}
+		return
+	}
+	if c.err != nil {
+		e.log.Error("capture failed", "session_id", c.sessionID, "err", c.err)
+		e.st = stError
+		e.show(display.Screen{Scene: display.SceneError, SessionID: e.sess.id,
+			Message: "拍照失败，请再试一次 · The photo failed, please try again"})
+		e.deadline = now.Add(3 * time.Second)
+		return
+	}
+	p := &photoRec{Photo: c.photo}
+	e.sess.photos = append(e.sess.photos, p)
+	e.sess.cur = p
+	e.stats.photos.Add(1)
+	e.emit(Event{Type: EventPhotoCaptured, At: now, SessionID: p.SessionID, PhotoID: p.ID,
+		Data: map[string]any{"width": p.Width, "height": p.Height, "bytes": p.Bytes}})
+	e.st = stReview
+	e.reviewOver = false
+	e.show(display.Screen{Scene: display.SceneReview, SessionID: p.SessionID, PhotoID: p.ID})
+	e.deadline = now.Add(e.cfg.Review)
+	e.requestQR(p)
+}
+
+// requestQR asks the provider off the loop; the answer comes back as a qrIn.
+func (e *Engine) requestQR(p *photoRec) {
+	if p.qrPending {
+		return
+	}
+	p.qrPending = true
+	photo := p.Photo
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		qr, err := e.opts.Provider.QR(e.ctx, photo)
+		e.send(e.ctx, qrIn{photoID: photo.ID, qr: qr, err: err})
+	}()
+}
+
+func (e *Engine) onQR(now time.Time, r qrIn) {
+	p := e.findPhoto(r.photoID)
+	if p == nil {
+		return
+	}
+	p.qrPending = false
+	if e.sess == nil || e.sess.cur != p {
+		return // the shopper left or took another photo; this QR is not on screen
+	}
+	if r.err != nil {
+		e.log.Warn("qr code unavailable", "photo_id", p.ID, "err", r.err)
+		if e.st == stQR && p.qr != nil && now.Before(p.qr.ExpiresAt) {
+			e.deadline = now.Add(e.cfg.QRRetry) // keep the working code on screen, try again
+			return
+		}
+		if e.st == stBound {
+			return
+		}
+		e.st = stError
+		e.retryQR = true
+		e.show(display.Screen{Scene: display.SceneError, SessionID: p.SessionID, PhotoID: p.ID,
+			Message: "二维码暂时无法生成，照片已保留 · QR code unavailable right now; your photo is kept"})
+		e.deadline = now.Add(e.cfg.QRRetry)
+		return
+	}
+	qr := r.qr
+	p.qr = &qr
+	switch e.st {
+	case stReview:
+		if e.reviewOver {
+			e.showQR(now)
+		}
+	case stQR, stError:
+		e.showQR(now)
+	}
+}
+
+func (e *Engine) showQR(now time.Time) {
+	p := e.sess.cur
+	e.st = stQR
+	e.retryQR = false
+	e.show(display.Screen{Scene: display.SceneQR, SessionID: p.SessionID, PhotoID: p.ID, QR: p.qr})
+	if p.qrShownAt.IsZero() {
+		p.qrShownAt = now
+		e.stats.qrShown.Add(1)
+	}
+	e.emit(Event{Type: EventQRShown, At: now, SessionID: p.SessionID, PhotoID: p.ID,
+		Data: map[string]any{"expires_at": p.qr.ExpiresAt}})
+	e.deadline = renewAt(now, p.qr.ExpiresAt)
+}
+
+// renewAt is when a QR code on screen is renewed: a fifth of its life (at most 30 s) before it ends.
+func renewAt(now, expires time.Time) time.Time {
+	lead := expires.Sub(now) / 5
+	if lead > 30*time.Second {
+		lead = 30 * time.Second
+	}
+	return expires.Add(-lead)
+}
+
+func (e *Engine) refreshQR(now time.Time) {
+	p := e.sess.cur
+	if p == nil || p.bound || e.st != stQR {
+		return
+	}
+	if !now.Before(p.qr.ExpiresAt) {
+		e.emit(Event{Type: EventQRExpired, At: now, SessionID: p.SessionID, PhotoID: p.ID})
+	}
+	e.requestQR(p)
+}
+
+func (e *Engine) onBind(now time.Time, photoID, event string) {
+	p := e.findPhoto(photoID)
+	if p == nil {
+		e.log.Info("binding ignored: photo not kept", "photo_id", photoID, "event", event)
+		return
+	}
+	if p.bound {
+		e.log.Debug("binding ignored: already bound", "photo_id", photoID)
+		return
+	}
+	p.bound = true
+	e.stats.bound.Add(1)
+	data := map[string]any{"event": event}
+	if !p.qrShownAt.IsZero() {
+		data["latency_ms"] = now.Sub(p.qrShownAt).Milliseconds()
+	}
+	e.emit(Event{Type: EventPhotoBound, At: now, SessionID: p.SessionID, PhotoID: p.ID, Data: data})
+	if e.sess != nil && e.sess.cur == p && (e.st == stQR || e.st == stReview || e.st == stError) {
+		e.st = stBound
+		e.retryQR = false
+		e.deadline = time.Time{}
+		e.show(display.Screen{Scene: display.SceneBound, SessionID: p.SessionID, PhotoID: p.ID})
+	}
+}
+
+func (e *Engine) findPhoto(id string) *photoRec {
+	if e.sess != nil {
+		for _, p := range e.sess.photos {
+			if p.ID == id {
+				return p
+			}
+		}
+	}
+	for _, p := range e.closed {
+		if p.ID == id {
+			return p
+		}
+	}
+	return nil
+}
+
+func (e *Engine) show(s display.Screen) {
+	e.screen = s
+	e.opts.Screen.Show(s)
+}
+
+func (e *Engine) emit(ev Event) {
+	attrs := []any{"type", ev.Type}
+	if ev.SessionID != "" {
+		attrs = append(attrs, "session_id", ev.SessionID)
+	}
+	if ev.PhotoID != "" {
+		attrs = append(attrs, "photo_id", ev.PhotoID)
+	}
+	for k, v := range ev.Data {
+		attrs = append(attrs, k, fmt.Sprint(v))
+	}
+	e.log.Info("event", attrs...)
+	if e.opts.Events != nil {
+		e.opts.Events(ev)
+	}
+}

@@ -1,0 +1,394 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/fitmirror/fitmirror/display"
+)
+
+type fakeCamera struct{ err error }
+
+func (c *fakeCamera) Capture(ctx context.Context) ([]byte, int, int, error) {
+	if c.err != nil {
+		return nil, 0, 0, c.err
+	}
+	time.Sleep(40 * time.Millisecond) // encoding takes a moment (fake time)
+	return []byte("\xff\xd8photo\xff\xd9"), 1280, 720, nil
+}
+
+type memStore struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+func (s *memStore) Put(id string, b []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[id] = b
+	return nil
+}
+
+func (s *memStore) Delete(id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, id)
+	return nil
+}
+
+func (s *memStore) ids() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for id := range s.m {
+		out = append(out, id)
+	}
+	return out
+}
+
+type fakeProvider struct {
+	ttl   time.Duration
+	down  atomic.Bool
+	calls atomic.Int32
+}
+
+func (p *fakeProvider) QR(ctx context.Context, ph Photo) (display.QR, error) {
+	n := p.calls.Add(1)
+	time.Sleep(20 * time.Millisecond)
+	if p.down.Load() {
+		return display.QR{}, errors.New("provider down")
+	}
+	return display.QR{Content: fmt.Sprintf("qr:%s:%d", ph.ID, n), ExpiresAt: time.Now().Add(p.ttl)}, nil
+}
+
+// screens records the scenes shown, collapsing repeats.
+type screens struct {
+	mu   sync.Mutex
+	list []display.Screen
+}
+
+func (s *screens) Show(sc display.Screen) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.list = append(s.list, sc)
+}
+
+func (s *screens) scenes() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, sc := range s.list {
+		name := sc.Scene
+		if sc.Scene == display.SceneCountdown {
+			name = fmt.Sprintf("countdown %d", sc.Countdown)
+		}
+		if len(out) == 0 || out[len(out)-1] != name {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+func (s *screens) last() display.Screen {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.list[len(s.list)-1]
+}
+
+type rig struct {
+	t        *testing.T
+	e        *Engine
+	cam      *fakeCamera
+	store    *memStore
+	prov     *fakeProvider
+	scr      *screens
+	face     atomic.Bool
+	mu       sync.Mutex
+	events   []Event
+	cancel   context.CancelFunc
+	done     chan struct{}
+	ctx      context.Context
+	idSerial int
+}
+
+// newRig starts an engine with fakes and a 10 fps observation feeder; call inside synctest.
+func newRig(t *testing.T, cfg Config) *rig {
+	r := &rig{t: t, cam: &fakeCamera{}, store: &memStore{m: map[string][]byte{}},
+		prov: &fakeProvider{ttl: cfg.QRTTL}, scr: &screens{}, done: make(chan struct{})}
+	var err error
+	r.e, err = New(Options{Config: cfg, Camera: r.cam, Store: r.store, Provider: r.prov, Screen: r.scr,
+		Events: func(ev Event) { r.mu.Lock(); r.events = append(r.events, ev); r.mu.Unlock() },
+		Logger: slog.New(slog.DiscardHandler),
+		NewID: func() string {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.idSerial++
+			return fmt.Sprintf("ID%02d", r.idSerial)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	go func() { r.e.Run(r.ctx); close(r.done) }()
+	go func() {
+		tk := time.NewTicker(100 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			select {
+			case <-r.ctx.Done():
+				return
+			case now := <-tk.C:
+				o := Observation{At: now}
+				if r.face.Load() {
+					o.Faces = 1
+				}
+				r.e.Observe(r.ctx, o)
+			}
+		}
+	}()
+	return r
+}
+
+func (r *rig) stop() {
+	r.cancel()
+	<-r.done
+}
+
+func (r *rig) eventTypes() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, ev := range r.events {
+		out = append(out, ev.Type)
+	}
+	return out
+}
+
+func (r *rig) count(typ string) int {
+	n := 0
+	for _, ty := range r.eventTypes() {
+		if ty == typ {
+			n++
+		}
+	}
+	return n
+}
+
+func testConfig() Config {
+	c := DefaultConfig
+	c.QRTTL = time.Minute
+	return c
+}
+
+func TestEngine(t *testing.T) {
+	type step func(r *rig)
+	wait := func(d time.Duration) step { return func(r *rig) { time.Sleep(d); synctest.Wait() } }
+	arrive := func(r *rig) { r.face.Store(true) }
+	leave := func(r *rig) { r.face.Store(false) }
+	scan := func(r *rig) { r.e.Bind(r.ctx, r.scr.last().PhotoID, "SCAN"); synctest.Wait() }
+	bindID := func(id string) step { return func(r *rig) { r.e.Bind(r.ctx, id, "SCAN"); synctest.Wait() } }
+	tap := func(r *rig) { r.e.Trigger(r.ctx, "tap"); synctest.Wait() }
+	providerDown := func(r *rig) { r.prov.down.Store(true) }
+	providerUp := func(r *rig) { r.prov.down.Store(false) }
+
+	tests := []struct {
+		name       string
+		cfg        func(*Config)
+		steps      []step
+		wantScenes []string
+		wantEvents []string
+		wantStored int
+	}{
+		{
+			name:       "shopper takes a photo, scans, leaves",
+			steps:      []step{arrive, wait(9 * time.Second), scan, wait(2 * time.Second), leave, wait(10 * time.Second)},
+			wantScenes: []string{"idle", "welcome", "countdown 3", "countdown 2", "countdown 1", "review", "qr", "bound", "goodbye", "idle"},
+			wantEvents: []string{"session.opened", "photo.captured", "qr.shown", "photo.bound", "session.closed"},
+			wantStored: 1,
+		},
+		{
+			name:       "passer-by under the dwell opens nothing",
+			steps:      []step{arrive, wait(700 * time.Millisecond), leave, wait(10 * time.Second)},
+			wantScenes: []string{"idle"},
+		},
+		{
+			name:       "shopper leaves during the countdown: no photo",
+			cfg:        func(c *Config) { c.Presence.ExitGrace = 500 * time.Millisecond },
+			steps:      []step{arrive, wait(3 * time.Second), leave, wait(10 * time.Second)},
+			wantScenes: []string{"idle", "welcome", "countdown 3", "goodbye", "idle"},
+			wantEvents: []string{"session.opened", "session.closed"},
+		},
+		{
+			name:       "shopper leaves while the QR is shown: withdrawn, purged after the grace",
+			steps:      []step{arrive, wait(9 * time.Second), leave, wait(4 * time.Second), wait(40 * time.Second)},
+			wantScenes: []string{"idle", "welcome", "countdown 3", "countdown 2", "countdown 1", "review", "qr", "goodbye", "idle"},
+			wantEvents: []string{"session.opened", "photo.captured", "qr.shown", "session.closed", "photo.purged"},
+		},
+		{
+			name:       "a scan inside the grace after leaving still binds and keeps the photo",
+			steps:      []step{arrive, wait(9 * time.Second), leave, wait(5 * time.Second), bindID("ID02"), wait(40 * time.Second)},
+			wantScenes: []string{"idle", "welcome", "countdown 3", "countdown 2", "countdown 1", "review", "qr", "goodbye", "idle"},
+			wantEvents: []string{"session.opened", "photo.captured", "qr.shown", "session.closed", "photo.bound"},
+			wantStored: 1,
+		},
+		{
+			name:       "binding twice is acted on once",
+			steps:      []step{arrive, wait(9 * time.Second), scan, scan, wait(time.Second)},
+			wantScenes: []string{"idle", "welcome", "countdown 3", "countdown 2", "countdown 1", "review", "qr", "bound"},
+			wantEvents: []string{"session.opened", "photo.captured", "qr.shown", "photo.bound"},
+			wantStored: 1,
+		},
+		{
+			name:       "binding for a purged photo is ignored",
+			steps:      []step{arrive, wait(9 * time.Second), leave, wait(45 * time.Second), bindID("ID02")},
+			wantScenes: []string{"idle", "welcome", "countdown 3", "countdown 2", "countdown 1", "review", "qr", "goodbye", "idle"},
+			wantEvents: []string{"session.opened", "photo.captured", "qr.shown", "session.closed", "photo.purged"},
+		},
+		{
+			name:       "provider down: error screen, photo kept, retried until it works",
+			steps:      []step{providerDown, arrive, wait(9 * time.Second), wait(6 * time.Second), providerUp, wait(6 * time.Second)},
+			wantScenes: []string{"idle", "welcome", "countdown 3", "countdown 2", "countdown 1", "review", "error", "qr"},
+			wantEvents: []string{"session.opened", "photo.captured", "qr.shown"},
+			wantStored: 1,
+		},
+		{
+			name:       "a tap takes another photo with its own QR",
+			steps:      []step{arrive, wait(9 * time.Second), tap, wait(6 * time.Second)},
+			wantScenes: []string{"idle", "welcome", "countdown 3", "countdown 2", "countdown 1", "review", "qr", "countdown 3", "countdown 2", "countdown 1", "review", "qr"},
+			wantEvents: []string{"session.opened", "photo.captured", "qr.shown", "photo.captured", "qr.shown"},
+			wantStored: 2,
+		},
+		{
+			name:       "auto capture off: welcome waits for a trigger",
+			cfg:        func(c *Config) { c.AutoCapture = false },
+			steps:      []step{arrive, wait(9 * time.Second), tap, wait(6 * time.Second)},
+			wantScenes: []string{"idle", "welcome", "countdown 3", "countdown 2", "countdown 1", "review", "qr"},
+			wantEvents: []string{"session.opened", "photo.captured", "qr.shown"},
+			wantStored: 1,
+		},
+		{
+			name:       "camera fails: plain error, back to welcome",
+			steps:      []step{func(r *rig) { r.cam.err = errors.New("camera gone") }, arrive, wait(10 * time.Second)},
+			wantScenes: []string{"idle", "welcome", "countdown 3", "countdown 2", "countdown 1", "error", "welcome"},
+			wantEvents: []string{"session.opened"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cfg := testConfig()
+				if tt.cfg != nil {
+					tt.cfg(&cfg)
+				}
+				r := newRig(t, cfg)
+				for _, s := range tt.steps {
+					s(r)
+				}
+				synctest.Wait()
+				if diff := cmp.Diff(tt.wantScenes, r.scr.scenes()); diff != "" {
+					t.Errorf("scenes (-want +got):\n%s", diff)
+				}
+				if diff := cmp.Diff(tt.wantEvents, r.eventTypes()); diff != "" {
+					t.Errorf("events (-want +got):\n%s", diff)
+				}
+				if got := len(r.store.ids()); got != tt.wantStored {
+					t.Errorf("photos stored = %d, want %d", got, tt.wantStored)
+				}
+				r.stop()
+			})
+		})
+	}
+}
+
+func TestEngineRenewsQRBeforeItExpires(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig()
+		cfg.QRTTL = 60 * time.Second
+		r := newRig(t, cfg)
+		r.face.Store(true)
+		time.Sleep(9 * time.Second)
+		synctest.Wait()
+		first := r.scr.last()
+		if first.Scene != display.SceneQR {
+			t.Fatalf("screen = %q, want qr", first.Scene)
+		}
+		// Renewal is due a fifth of the life before expiry: after 48 s on screen.
+		time.Sleep(50 * time.Second)
+		synctest.Wait()
+		second := r.scr.last()
+		if second.Scene != display.SceneQR || second.QR.Content == first.QR.Content {
+			t.Fatalf("after 50 s screen = %+v, want a renewed qr (first %q)", second, first.QR.Content)
+		}
+		if !second.QR.ExpiresAt.After(first.QR.ExpiresAt) {
+			t.Errorf("renewed QR expires %v, not after %v", second.QR.ExpiresAt, first.QR.ExpiresAt)
+		}
+		if n := r.count(EventQRExpired); n != 0 {
+			t.Errorf("qr.expired events = %d, want 0 (renewed in time)", n)
+		}
+		r.stop()
+	})
+}
+
+func TestEngineShutdownClosesSessionAndPurges(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, testConfig())
+		r.face.Store(true)
+		time.Sleep(9 * time.Second)
+		synctest.Wait()
+		r.stop()
+		if got := r.scr.last().Scene; got != display.SceneIdle {
+			t.Errorf("screen after shutdown = %q, want idle (black)", got)
+		}
+		want := []string{"session.opened", "photo.captured", "qr.shown", "session.closed", "photo.purged"}
+		if diff := cmp.Diff(want, r.eventTypes()); diff != "" {
+			t.Errorf("events (-want +got):\n%s", diff)
+		}
+		if ids := r.store.ids(); len(ids) != 0 {
+			t.Errorf("photos left after shutdown = %v, want none (unbound)", ids)
+		}
+		r.mu.Lock()
+		reason := r.events[3].Data["reason"]
+		r.mu.Unlock()
+		if reason != "shutdown" {
+			t.Errorf("session.closed reason = %v, want shutdown", reason)
+		}
+	})
+}
+
+func TestEngineStatsAndLatency(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, testConfig())
+		r.face.Store(true)
+		time.Sleep(9 * time.Second)
+		synctest.Wait()
+		time.Sleep(1500 * time.Millisecond)
+		r.e.Bind(r.ctx, r.scr.last().PhotoID, "subscribe")
+		synctest.Wait()
+		got := r.e.Stats()
+		want := Stats{Sessions: 1, Photos: 1, QRShown: 1, Bound: 1}
+		if got != want {
+			t.Errorf("Stats = %+v, want %+v", got, want)
+		}
+		r.mu.Lock()
+		var bound Event
+		for _, ev := range r.events {
+			if ev.Type == EventPhotoBound {
+				bound = ev
+			}
+		}
+		r.mu.Unlock()
+		if bound.Data["event"] != "subscribe" || bound.Data["latency_ms"].(int64) < 1500 {
+			t.Errorf("photo.bound data = %v, want event subscribe, latency ≥ 1500 ms", bound.Data)
+		}
+		r.stop()
+	})
+}
