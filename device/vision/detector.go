@@ -8,8 +8,8 @@ package vision
 import (
 	"encoding/xml"
 	"fmt"
-	"io"
 	"image"
+	"io"
 	"os"
 	"sort"
 	"time"
