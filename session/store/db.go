@@ -1,0 +1,320 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	_ "modernc.org/sqlite" // the "sqlite" database/sql driver, pure Go
+
+	"github.com/fitmirror/fitmirror/session"
+)
+
+// DB is the mirror's index of sessions and photos and the durable outbox of events for the
+// fleet, in one SQLite file (WAL, synchronous=FULL: a committed event survives kill -9 and
+// power loss). Safe for concurrent use.
+type DB struct {
+	db       *sql.DB
+	path     string
+	appended chan struct{}
+}
+
+const schema = `
+CREATE TABLE IF NOT EXISTS sessions (
+	id         TEXT PRIMARY KEY,
+	opened_at  INTEGER NOT NULL,
+	closed_at  INTEGER,
+	reason     TEXT,
+	photos     INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS photos (
+	id          TEXT PRIMARY KEY,
+	session_id  TEXT NOT NULL,
+	captured_at INTEGER NOT NULL,
+	width       INTEGER, height INTEGER, bytes INTEGER,
+	state       TEXT NOT NULL,
+	qr_shown_at INTEGER,
+	bound_at    INTEGER,
+	bound_event TEXT,
+	purged_at   INTEGER
+);
+CREATE INDEX IF NOT EXISTS photos_live ON photos(purged_at, captured_at);
+CREATE TABLE IF NOT EXISTS outbox (
+	seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+	id         TEXT NOT NULL,
+	type       TEXT NOT NULL,
+	at         INTEGER NOT NULL,
+	session_id TEXT NOT NULL DEFAULT '',
+	photo_id   TEXT NOT NULL DEFAULT '',
+	data       TEXT
+);
+`
+
+// OpenDB opens (creating it) the database at path.
+func OpenDB(path string) (*DB, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	q := url.Values{}
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "busy_timeout(5000)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	if _, err := db.Exec(schema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	return &DB{db: db, path: path, appended: make(chan struct{}, 1)}, nil
+}
+
+// Close closes the database.
+func (d *DB) Close() error { return d.db.Close() }
+
+// OutboxEvent is an event waiting to be published (CONTRACTS §1, mirror/{id}/events).
+type OutboxEvent struct {
+	Seq       uint64
+	ID        string
+	Type      string
+	At        time.Time
+	SessionID string
+	PhotoID   string
+	Data      json.RawMessage
+}
+
+// MarshalJSON writes the contract's payload: {"seq","id","type","at","session_id","photo_id","data"}.
+func (e OutboxEvent) MarshalJSON() ([]byte, error) {
+	data := e.Data
+	if len(data) == 0 {
+		data = json.RawMessage("{}")
+	}
+	return json.Marshal(struct {
+		Seq       uint64          `json:"seq"`
+		ID        string          `json:"id"`
+		Type      string          `json:"type"`
+		At        string          `json:"at"`
+		SessionID string          `json:"session_id,omitempty"`
+		PhotoID   string          `json:"photo_id,omitempty"`
+		Data      json.RawMessage `json:"data"`
+	}{e.Seq, e.ID, e.Type, FormatTime(e.At), e.SessionID, e.PhotoID, data})
+}
+
+// FormatTime is the contracts' timestamp: RFC 3339, milliseconds, UTC.
+func FormatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+// Record stores one session event: it updates the index of sessions and photos and appends
+// the event to the outbox, in one transaction. A photo.purged for a photo already purged is
+// not recorded again (dup is true).
+func (d *DB) Record(ctx context.Context, ev session.Event, id string) (out OutboxEvent, dup bool, err error) {
+	data, err := json.Marshal(ev.Data)
+	if err != nil {
+		return OutboxEvent{}, false, fmt.Errorf("store: record %s: %w", ev.Type, err)
+	}
+	if ev.Data == nil {
+		data = nil
+	}
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return OutboxEvent{}, false, fmt.Errorf("store: record %s: %w", ev.Type, err)
+	}
+	defer tx.Rollback()
+	at := ev.At.UnixMilli()
+	var res sql.Result
+	switch ev.Type {
+	case session.EventSessionOpened:
+		_, err = tx.ExecContext(ctx, `INSERT OR IGNORE INTO sessions(id, opened_at) VALUES(?, ?)`, ev.SessionID, at)
+	case session.EventSessionClosed:
+		_, err = tx.ExecContext(ctx, `UPDATE sessions SET closed_at = ?, reason = ?, photos = ? WHERE id = ?`,
+			at, fmt.Sprint(ev.Data["reason"]), ev.Data["photos"], ev.SessionID)
+	case session.EventPhotoCaptured:
+		_, err = tx.ExecContext(ctx, `INSERT OR IGNORE INTO photos(id, session_id, captured_at, width, height, bytes, state)
+			VALUES(?, ?, ?, ?, ?, ?, 'captured')`, ev.PhotoID, ev.SessionID, at, ev.Data["width"], ev.Data["height"], ev.Data["bytes"])
+	case session.EventQRShown:
+		_, err = tx.ExecContext(ctx, `UPDATE photos SET state = 'qr_shown', qr_shown_at = COALESCE(qr_shown_at, ?)
+			WHERE id = ? AND state IN ('captured', 'uploaded', 'qr_shown', 'expired')`, at, ev.PhotoID)
+	case session.EventQRExpired:
+		_, err = tx.ExecContext(ctx, `UPDATE photos SET state = 'expired' WHERE id = ? AND state = 'qr_shown'`, ev.PhotoID)
+	case session.EventPhotoBound:
+		_, err = tx.ExecContext(ctx, `UPDATE photos SET state = 'bound', bound_at = ?, bound_event = ? WHERE id = ? AND purged_at IS NULL`,
+			at, fmt.Sprint(ev.Data["event"]), ev.PhotoID)
+	case session.EventPhotoPurged:
+		res, err = tx.ExecContext(ctx, `UPDATE photos SET state = 'purged', purged_at = ? WHERE id = ? AND purged_at IS NULL`, at, ev.PhotoID)
+		if err == nil {
+			if n, _ := res.RowsAffected(); n == 0 {
+				var known int
+				tx.QueryRowContext(ctx, `SELECT count(*) FROM photos WHERE id = ?`, ev.PhotoID).Scan(&known)
+				if known > 0 {
+					return OutboxEvent{}, true, nil // already purged: nothing new happened
+				}
+			}
+		}
+	}
+	if err != nil {
+		return OutboxEvent{}, false, fmt.Errorf("store: record %s: %w", ev.Type, err)
+	}
+	var dataArg any
+	if data != nil {
+		dataArg = string(data)
+	}
+	r, err := tx.ExecContext(ctx, `INSERT INTO outbox(id, type, at, session_id, photo_id, data) VALUES(?, ?, ?, ?, ?, ?)`,
+		id, ev.Type, at, ev.SessionID, ev.PhotoID, dataArg)
+	if err != nil {
+		return OutboxEvent{}, false, fmt.Errorf("store: record %s: %w", ev.Type, err)
+	}
+	seq, _ := r.LastInsertId()
+	if err := tx.Commit(); err != nil {
+		return OutboxEvent{}, false, fmt.Errorf("store: record %s: %w", ev.Type, err)
+	}
+	select {
+	case d.appended <- struct{}{}:
+	default:
+	}
+	return OutboxEvent{Seq: uint64(seq), ID: id, Type: ev.Type, At: time.UnixMilli(at).UTC(),
+		SessionID: ev.SessionID, PhotoID: ev.PhotoID, Data: data}, false, nil
+}
+
+// Append records an event with a new ULID (see Record).
+func (d *DB) Append(ctx context.Context, ev session.Event) (OutboxEvent, error) {
+	out, _, err := d.Record(ctx, ev, newID())
+	return out, err
+}
+
+// Appended is signalled (coalesced) after each Append.
+func (d *DB) Appended() <-chan struct{} { return d.appended }
+
+// Pending returns up to limit outbox events with Seq > after, oldest first.
+func (d *DB) Pending(ctx context.Context, after uint64, limit int) ([]OutboxEvent, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT seq, id, type, at, session_id, photo_id, data FROM outbox
+		WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: pending: %w", err)
+	}
+	defer rows.Close()
+	var out []OutboxEvent
+	for rows.Next() {
+		var (
+			e    OutboxEvent
+			at   int64
+			data sql.NullString
+		)
+		if err := rows.Scan(&e.Seq, &e.ID, &e.Type, &at, &e.SessionID, &e.PhotoID, &data); err != nil {
+			return nil, fmt.Errorf("store: pending: %w", err)
+		}
+		e.At = time.UnixMilli(at).UTC()
+		if data.Valid {
+			e.Data = json.RawMessage(data.String)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// Ack deletes the outbox events with Seq <= seq (they were delivered).
+func (d *DB) Ack(ctx context.Context, seq uint64) error {
+	if _, err := d.db.ExecContext(ctx, `DELETE FROM outbox WHERE seq <= ?`, seq); err != nil {
+		return fmt.Errorf("store: ack %d: %w", seq, err)
+	}
+	return nil
+}
+
+// Depth is the number of events waiting in the outbox.
+func (d *DB) Depth(ctx context.Context) (int, error) {
+	var n int
+	if err := d.db.QueryRowContext(ctx, `SELECT count(*) FROM outbox`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: depth: %w", err)
+	}
+	return n, nil
+}
+
+// TrimOutbox drops the oldest events beyond max (the fleet bound); it returns how many went.
+func (d *DB) TrimOutbox(ctx context.Context, max int) (int, error) {
+	r, err := d.db.ExecContext(ctx, `DELETE FROM outbox WHERE seq <= (SELECT seq FROM outbox ORDER BY seq DESC LIMIT 1 OFFSET ?)`, max)
+	if err != nil {
+		return 0, fmt.Errorf("store: trim outbox: %w", err)
+	}
+	n, _ := r.RowsAffected()
+	return int(n), nil
+}
+
+// PhotoRow is a photo in the index.
+type PhotoRow struct {
+	ID, SessionID, State string
+	CapturedAt, BoundAt  time.Time
+}
+
+// LivePhotos lists photos not purged, oldest first.
+func (d *DB) LivePhotos(ctx context.Context) ([]PhotoRow, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT id, session_id, state, captured_at, COALESCE(bound_at, 0)
+		FROM photos WHERE purged_at IS NULL ORDER BY captured_at, id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: live photos: %w", err)
+	}
+	defer rows.Close()
+	var out []PhotoRow
+	for rows.Next() {
+		var p PhotoRow
+		var captured, bound int64
+		if err := rows.Scan(&p.ID, &p.SessionID, &p.State, &captured, &bound); err != nil {
+			return nil, fmt.Errorf("store: live photos: %w", err)
+		}
+		p.CapturedAt = time.UnixMilli(captured).UTC()
+		if bound != 0 {
+			p.BoundAt = time.UnixMilli(bound).UTC()
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// Analytics are the counters an operator asks for: sessions, dwell, photos per session,
+// QR shown → bound conversion and time to scan.
+type Analytics struct {
+	Sessions         int     `json:"sessions"`
+	AvgDwellMs       float64 `json:"avg_dwell_ms"`
+	Photos           int     `json:"photos"`
+	PhotosPerSession float64 `json:"photos_per_session"`
+	QRShown          int     `json:"qr_shown"`
+	Bound            int     `json:"bound"`
+	Conversion       float64 `json:"conversion"`          // bound / qr_shown
+	AvgTimeToScanMs  float64 `json:"avg_time_to_scan_ms"` // qr.shown → bound
+}
+
+// Analytics computes the counters over sessions opened at or after since.
+func (d *DB) Analytics(ctx context.Context, since time.Time) (Analytics, error) {
+	var a Analytics
+	s := since.UnixMilli()
+	err := d.db.QueryRowContext(ctx, `SELECT count(*), COALESCE(avg(closed_at - opened_at), 0)
+		FROM sessions WHERE opened_at >= ?`, s).Scan(&a.Sessions, &a.AvgDwellMs)
+	if err == nil {
+		err = d.db.QueryRowContext(ctx, `SELECT count(*), count(qr_shown_at), count(bound_at),
+			COALESCE(avg(CASE WHEN bound_at IS NOT NULL AND qr_shown_at IS NOT NULL THEN bound_at - qr_shown_at END), 0)
+			FROM photos p JOIN sessions s ON s.id = p.session_id WHERE s.opened_at >= ?`, s).
+			Scan(&a.Photos, &a.QRShown, &a.Bound, &a.AvgTimeToScanMs)
+	}
+	if err != nil {
+		return Analytics{}, fmt.Errorf("store: analytics: %w", err)
+	}
+	if a.Sessions > 0 {
+		a.PhotosPerSession = float64(a.Photos) / float64(a.Sessions)
+	}
+	if a.QRShown > 0 {
+		a.Conversion = float64(a.Bound) / float64(a.QRShown)
+	}
+	return a, nil
+}
+
+func newID() string { return ulid.Make().String() }
