@@ -24,6 +24,10 @@ const (
 type QR struct {
 	Content   string    `json:"content"`
 	ExpiresAt time.Time `json:"expires_at"`
+	// IssuedAt, when set, is when the code started to work; renderers draw the expiry ring as
+	// the share of IssuedAt..ExpiresAt left. Unset, a renderer counts from when it first
+	// showed the code.
+	IssuedAt time.Time `json:"issued_at,omitzero"`
 }
 
 // Screen is one state of the display. Fields are present when they apply to the scene.
@@ -34,6 +38,8 @@ type Screen struct {
 	Countdown int    `json:"countdown,omitempty"`
 	QR        *QR    `json:"qr,omitempty"`
 	Message   string `json:"message,omitempty"`
+	// CompareID is the second photo of the compare scene, shown beside PhotoID.
+	CompareID string `json:"compare_photo_id,omitempty"`
 }
 
 // Idle is the black screen shown when nobody is at the mirror.

@@ -137,9 +137,10 @@ const (
 	stBound
 	stError
 	stGoodbye
+	stCompare
 )
 
-var stateNames = [...]string{"idle", "welcome", "countdown", "capturing", "review", "qr", "bound", "error", "goodbye"}
+var stateNames = [...]string{"idle", "welcome", "countdown", "capturing", "review", "qr", "bound", "error", "goodbye", "compare"}
 
 func (s state) String() string { return stateNames[s] }
 
@@ -178,6 +179,9 @@ type (
 		err     error
 	}
 	snapshotIn chan Snapshot
+	compareIn  struct{}
+	endIn      struct{ reason string }
+	purgeIn    chan int
 )
 
 // Snapshot is the engine's state, for telemetry and tests.
@@ -243,6 +247,28 @@ func (e *Engine) Trigger(ctx context.Context, source string) { e.send(ctx, trigg
 // kept, are ignored.
 func (e *Engine) Bind(ctx context.Context, photoID, event string) {
 	e.send(ctx, bindIn{photoID, event})
+}
+
+// Compare puts the current photo beside an earlier one of the same session (side-by-side
+// outfits); asked again, it steps back through the earlier photos.
+func (e *Engine) Compare(ctx context.Context) { e.send(ctx, compareIn{}) }
+
+// EndSession closes the open session now (the fleet's end-session command).
+func (e *Engine) EndSession(ctx context.Context, reason string) { e.send(ctx, endIn{reason}) }
+
+// PurgePhotos deletes every photo the engine holds — the open session's and those of closed
+// sessions waiting out their grace — and takes any of them off the screen. It returns how many
+// it purged; ok is false when ctx ended first. Photos kept for scanned shoppers are the store
+// janitor's (store.Janitor.PurgeAll).
+func (e *Engine) PurgePhotos(ctx context.Context) (n int, ok bool) {
+	ch := make(chan int, 1)
+	e.send(ctx, purgeIn(ch))
+	select {
+	case n := <-ch:
+		return n, true
+	case <-ctx.Done():
+		return 0, false
+	}
 }
 
 // SetConfig changes the configuration live (presence thresholds, timings).
@@ -346,6 +372,14 @@ func (e *Engine) handle(now time.Time, in input) {
 		e.onCaptured(now, in)
 	case qrIn:
 		e.onQR(now, in)
+	case compareIn:
+		e.onCompare(now)
+	case endIn:
+		if e.sess != nil {
+			e.closeSession(now, in.reason)
+		}
+	case purgeIn:
+		in <- e.purgeAll(now)
 	case snapshotIn:
 		s := Snapshot{State: e.st.String(), Screen: e.screen}
 		if e.sess != nil {
@@ -446,7 +480,7 @@ func (e *Engine) purgeDue(now time.Time, force bool) {
 
 func (e *Engine) onTrigger(now time.Time, source string) {
 	switch e.st {
-	case stWelcome, stQR, stBound, stError:
+	case stWelcome, stQR, stBound, stError, stCompare:
 		e.log.Info("photo requested", "session_id", e.sess.id, "source", source)
 		e.startCountdown(now)
 	default:
@@ -625,6 +659,77 @@ func (e *Engine) onBind(now time.Time, photoID, event string) {
 		e.deadline = time.Time{}
 		e.show(display.Screen{Scene: display.SceneBound, SessionID: p.SessionID, PhotoID: p.ID})
 	}
+}
+
+// onCompare shows the current photo beside the one before the photo compared last.
+func (e *Engine) onCompare(now time.Time) {
+	if e.sess == nil || e.sess.cur == nil || len(e.sess.photos) < 2 {
+		return
+	}
+	switch e.st {
+	case stReview, stQR, stBound, stCompare, stWelcome:
+	default:
+		return
+	}
+	ps := e.sess.photos
+	cur := e.sess.cur
+	// Step back from the photo compared last (or from the current one), skipping the current.
+	from := len(ps)
+	if e.st == stCompare {
+		for i, p := range ps {
+			if p.ID == e.screen.CompareID {
+				from = i
+			}
+		}
+	}
+	var other *photoRec
+	for i := from - 1; i >= 0 && other == nil; i-- {
+		if ps[i] != cur {
+			other = ps[i]
+		}
+	}
+	if other == nil { // wrapped: start again from the newest
+		for i := len(ps) - 1; i >= 0 && other == nil; i-- {
+			if ps[i] != cur {
+				other = ps[i]
+			}
+		}
+	}
+	e.st = stCompare
+	e.deadline = time.Time{}
+	e.show(display.Screen{Scene: display.SceneCompare, SessionID: e.sess.id, PhotoID: cur.ID, CompareID: other.ID})
+}
+
+// purgeAll deletes every photo the engine holds.
+func (e *Engine) purgeAll(now time.Time) int {
+	var all []*photoRec
+	if e.sess != nil {
+		all = append(all, e.sess.photos...)
+	}
+	all = append(all, e.closed...)
+	n := 0
+	for _, p := range all {
+		if err := e.opts.Store.Delete(p.ID); err != nil {
+			e.log.Error("purge photo", "photo_id", p.ID, "err", err)
+			continue
+		}
+		n++
+		e.stats.purged.Add(1)
+		e.emit(Event{Type: EventPhotoPurged, At: now, SessionID: p.SessionID, PhotoID: p.ID,
+			Data: map[string]any{"reason": "command"}})
+	}
+	e.closed = nil
+	if e.sess != nil {
+		e.sess.photos, e.sess.cur = nil, nil
+		switch e.st {
+		case stReview, stQR, stBound, stCompare, stError, stCapturing:
+			e.st = stWelcome
+			e.retryQR = false
+			e.deadline = time.Time{}
+			e.show(display.Screen{Scene: display.SceneWelcome, SessionID: e.sess.id})
+		}
+	}
+	return n
 }
 
 func (e *Engine) findPhoto(id string) *photoRec {

@@ -309,6 +309,77 @@ func TestEngine(t *testing.T) {
 	}
 }
 
+func TestEngineCompare(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, testConfig())
+		r.face.Store(true)
+		time.Sleep(9 * time.Second)
+		r.e.Compare(r.ctx) // one photo: nothing to compare with
+		synctest.Wait()
+		if got := r.scr.last().Scene; got != display.SceneQR {
+			t.Fatalf("Compare with one photo: screen %q, want qr unchanged", got)
+		}
+		for i := 0; i < 2; i++ {
+			r.e.Trigger(r.ctx, "button")
+			time.Sleep(6 * time.Second)
+		}
+		synctest.Wait()
+		// Photos ID02, ID03, ID04; the current one is ID04.
+		var got []string
+		for i := 0; i < 3; i++ {
+			r.e.Compare(r.ctx)
+			synctest.Wait()
+			s := r.scr.last()
+			if s.Scene != display.SceneCompare || s.PhotoID != "ID04" {
+				t.Fatalf("Compare: screen %+v, want compare of ID04", s)
+			}
+			got = append(got, s.CompareID)
+		}
+		if diff := cmp.Diff([]string{"ID03", "ID02", "ID03"}, got); diff != "" {
+			t.Errorf("compared with (-want +got):\n%s", diff)
+		}
+		// A scan still binds the photo while comparing; a trigger takes another photo.
+		r.e.Trigger(r.ctx, "tap")
+		synctest.Wait()
+		if got := r.scr.last(); got.Scene != display.SceneCountdown {
+			t.Errorf("Trigger from compare: screen %q, want countdown", got.Scene)
+		}
+		r.stop()
+	})
+}
+
+func TestEngineFleetCommands(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, testConfig())
+		r.face.Store(true)
+		time.Sleep(9 * time.Second)
+		synctest.Wait()
+		n, ok := r.e.PurgePhotos(r.ctx)
+		if !ok || n != 1 {
+			t.Fatalf("PurgePhotos = %d, %v; want 1", n, ok)
+		}
+		synctest.Wait()
+		if got := r.scr.last().Scene; got != display.SceneWelcome {
+			t.Errorf("after purge the screen shows %q, want welcome (the QR withdrawn)", got)
+		}
+		if ids := r.store.ids(); len(ids) != 0 {
+			t.Errorf("photos after purge: %v", ids)
+		}
+		r.e.EndSession(r.ctx, "command")
+		synctest.Wait()
+		r.mu.Lock()
+		last := r.events[len(r.events)-1]
+		r.mu.Unlock()
+		if last.Type != EventSessionClosed || last.Data["reason"] != "command" {
+			t.Errorf("after EndSession last event = %+v, want session.closed (command)", last)
+		}
+		if snap, _ := r.e.Snapshot(r.ctx); snap.State != "goodbye" {
+			t.Errorf("state after EndSession = %q, want goodbye", snap.State)
+		}
+		r.stop()
+	})
+}
+
 func TestEngineRenewsQRBeforeItExpires(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := testConfig()

@@ -65,6 +65,8 @@ type SessionConfig struct {
 type PhotosConfig struct {
 	JPEGQuality  int           `yaml:"jpeg_quality" help:"JPEG quality of photos" range:"50,100"`
 	UnboundGrace time.Duration `yaml:"unbound_grace" help:"photos nobody scanned are purged this long after the session closes" range:"0s,1h"`
+	Retention    time.Duration `yaml:"retention" help:"photos a shopper scanned are kept this long for their link, then purged" range:"1m,720h"`
+	MinFreeMB    int           `yaml:"min_free_mb" help:"disk guard: below this much free space the oldest photos are purged first and disk.low is raised" range:"10,100000"`
 }
 
 type DisplayConfig struct {
@@ -97,7 +99,7 @@ func defaultConfig() Config {
 			Cascade: vision.DefaultCascade, WorkWidth: 320, MinFace: 0.08},
 		Session: SessionConfig{AutoCapture: s.AutoCapture, Welcome: s.Welcome, Countdown: s.Countdown,
 			Review: s.Review, Goodbye: s.Goodbye, QRTTL: s.QRTTL},
-		Photos:  PhotosConfig{JPEGQuality: 90, UnboundGrace: s.UnboundGrace},
+		Photos:  PhotosConfig{JPEGQuality: 90, UnboundGrace: s.UnboundGrace, Retention: 24 * time.Hour, MinFreeMB: 200},
 		Display: DisplayConfig{Listen: "127.0.0.1:8080"},
 		Cloud:   CloudConfig{Provider: "local", Local: LocalConfig{Listen: ":8081"}},
 	}

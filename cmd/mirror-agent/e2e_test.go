@@ -23,6 +23,7 @@ import (
 
 	"github.com/fitmirror/fitmirror/device/camera/democlip"
 	"github.com/fitmirror/fitmirror/display"
+	"github.com/fitmirror/fitmirror/session/store"
 )
 
 var (
@@ -250,7 +251,33 @@ func TestDemoLoopEndToEnd(t *testing.T) {
 			t.Errorf("agent exit after SIGTERM = %v, want 0", err)
 		}
 	case <-time.After(15 * time.Second):
-		t.Errorf("agent did not stop within 15s of SIGTERM")
+		t.Fatalf("agent did not stop within 15s of SIGTERM")
+	}
+
+	// Everything that happened is in the durable outbox for the fleet, in order.
+	db, err := store.OpenDB(filepath.Join(p.stateDir, "mirror.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	evs, err := db.Pending(context.Background(), 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for i, e := range evs {
+		types = append(types, e.Type)
+		if e.Seq != uint64(i+1) {
+			t.Errorf("event %d seq = %d, want %d", i, e.Seq, i+1)
+		}
+	}
+	wantEvents := "session.opened,photo.captured,qr.shown,photo.bound,session.closed"
+	if strings.Join(types, ",") != wantEvents {
+		t.Errorf("outbox = %v, want %s", types, wantEvents)
+	}
+	live, _ := db.LivePhotos(context.Background())
+	if len(live) != 1 || live[0].ID != photoID || live[0].State != "bound" {
+		t.Errorf("index = %+v, want %s bound", live, photoID)
 	}
 }
 

@@ -32,6 +32,11 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("state_dir %s: %w", cfg.StateDir, err)
 	}
+	db, err := store.OpenDB(filepath.Join(cfg.StateDir, "mirror.db"))
+	if err != nil {
+		return fmt.Errorf("state_dir %s: %w", cfg.StateDir, err)
+	}
+	defer db.Close()
 	det, err := vision.NewDetector(cfg.detector())
 	if err != nil {
 		return fmt.Errorf("presence.cascade: %w", err)
@@ -86,6 +91,10 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		Screen:   screen,
 		Logger:   log,
 		Events: func(ev session.Event) {
+			// Durable first: the index and the fleet's outbox, in one transaction.
+			if _, err := db.Append(context.Background(), ev); err != nil {
+				log.Error("record event", "type", ev.Type, "err", err)
+			}
 			if ev.Type == session.EventPhotoPurged {
 				provider.Forget(ev.PhotoID)
 			}
@@ -93,6 +102,14 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	})
 	if err != nil {
 		return err
+	}
+	janitor := store.NewJanitor(store.JanitorOptions{
+		DB: db, Photos: photos, Retention: cfg.Photos.Retention, MinFreeMB: cfg.Photos.MinFreeMB,
+		OnPurged: provider.Forget, Logger: log,
+	})
+	// Photos left unbound by the last run belong to sessions that are gone: purge them first.
+	if err := janitor.Startup(ctx); err != nil {
+		return fmt.Errorf("state_dir %s: %w", cfg.StateDir, err)
 	}
 
 	mux := http.NewServeMux()
@@ -116,6 +133,7 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	engineDone := make(chan error, 1)
 	go func() { engineDone <- engine.Run(engineCtx) }()
 	g.Go(func() error { return pipeline.Run(gctx) })
+	g.Go(func() error { return janitor.Run(gctx) })
 	g.Go(func() error {
 		<-gctx.Done()
 		// Order matters: the camera loop has stopped feeding; the engine closes the session,
