@@ -189,7 +189,7 @@ func (d *DB) Record(ctx context.Context, ev session.Event, id string) (out Outbo
 
 // Append records an event with a new ULID (see Record).
 func (d *DB) Append(ctx context.Context, ev session.Event) (OutboxEvent, error) {
-	out, _, err := d.Record(ctx, ev, newID())
+	out, _, err := d.Record(ctx, ev, NewID())
 	return out, err
 }
 
@@ -317,4 +317,5 @@ func (d *DB) Analytics(ctx context.Context, since time.Time) (Analytics, error) 
 	return a, nil
 }
 
-func newID() string { return ulid.Make().String() }
+// NewID returns a new ULID, the IDs of photos, sessions and events.
+func NewID() string { return ulid.Make().String() }
