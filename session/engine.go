@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -78,8 +79,11 @@ type Config struct {
 	Presence PresenceConfig
 	// Welcome is how long the welcome screen shows before an automatic countdown.
 	Welcome time.Duration
-	// AutoCapture starts the countdown by itself after Welcome.
+	// AutoCapture starts the countdown by itself once the welcome has shown and the shopper
+	// has held still for StillFor (the face moved less than a fifth of its width).
 	AutoCapture bool
+	// StillFor is how long the shopper must hold still for an automatic photo.
+	StillFor time.Duration
 	// Countdown is the number of seconds counted down before a photo.
 	Countdown int
 	// Review is how long the fresh photo is acknowledged before its QR code shows.
@@ -100,6 +104,7 @@ var DefaultConfig = Config{
 	Presence:     DefaultPresence,
 	Welcome:      1500 * time.Millisecond,
 	AutoCapture:  true,
+	StillFor:     time.Second,
 	Countdown:    3,
 	Review:       1200 * time.Millisecond,
 	QRTTL:        5 * time.Minute,
@@ -211,6 +216,10 @@ type Engine struct {
 	deadline   time.Time
 	countdown  int
 	reviewOver bool
+	// automatic photo: the welcome has shown; the shopper's face has been still since stillSince
+	welcomeOver bool
+	stillRef    image.Rectangle
+	stillSince  time.Time
 	retryQR    bool
 	screen     display.Screen
 }
@@ -353,6 +362,7 @@ func (e *Engine) nextDeadline() time.Time {
 func (e *Engine) handle(now time.Time, in input) {
 	switch in := in.(type) {
 	case obsIn:
+		e.trackStill(Observation(in))
 		switch e.presence.Observe(Observation(in)) {
 		case Entered:
 			e.openSession(now)
@@ -397,9 +407,8 @@ func (e *Engine) tick(now time.Time) {
 	e.deadline = time.Time{}
 	switch e.st {
 	case stWelcome:
-		if e.cfg.AutoCapture && len(e.sess.photos) == 0 {
-			e.startCountdown(now)
-		}
+		e.welcomeOver = true
+		e.maybeAutoCapture(now)
 	case stCountdown:
 		e.countdown--
 		if e.countdown > 0 {
@@ -428,8 +437,51 @@ func (e *Engine) tick(now time.Time) {
 	}
 }
 
+// trackStill follows the shopper's face for the automatic photo.
+func (e *Engine) trackStill(o Observation) {
+	if o.Faces == 0 {
+		e.stillSince = time.Time{}
+		return
+	}
+	ref, cur := e.stillRef, o.Primary
+	if cur.Empty() && !ref.Empty() {
+		cur = ref // a face without a position (another source) says nothing about movement
+	}
+	moved := cur.Empty() != ref.Empty()
+	if !cur.Empty() && !ref.Empty() {
+		c1 := ref.Min.Add(ref.Max).Div(2)
+		c2 := cur.Min.Add(cur.Max).Div(2)
+		d := c1.Sub(c2)
+		limit := ref.Dx() / 5
+		moved = d.X*d.X+d.Y*d.Y > limit*limit || abs(cur.Dx()-ref.Dx()) > limit
+	}
+	if moved || e.stillSince.IsZero() {
+		e.stillRef, e.stillSince = cur, o.At
+	}
+	if e.st == stWelcome {
+		e.maybeAutoCapture(o.At)
+	}
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
+}
+
+func (e *Engine) maybeAutoCapture(now time.Time) {
+	if !e.cfg.AutoCapture || !e.welcomeOver || e.sess == nil || len(e.sess.photos) > 0 || e.stillSince.IsZero() {
+		return
+	}
+	if now.Sub(e.stillSince) >= e.cfg.StillFor {
+		e.startCountdown(now)
+	}
+}
+
 func (e *Engine) openSession(now time.Time) {
 	e.sess = &sess{id: e.opts.NewID(), opened: now}
+	e.welcomeOver = false
 	e.stats.sessions.Add(1)
 	e.emit(Event{Type: EventSessionOpened, At: now, SessionID: e.sess.id})
 	e.st = stWelcome
@@ -531,6 +583,7 @@ func (e *Engine) onCaptured(now time.Time, c capturedIn) {
 	}
 	if c.err != nil {
 		e.log.Error("capture failed", "session_id", c.sessionID, "err", c.err)
+		e.welcomeOver = false // no automatic retry loop on a broken camera; a button or tap still works
 		e.st = stError
 		e.show(display.Screen{Scene: display.SceneError, SessionID: e.sess.id,
 			Message: "拍照失败，请再试一次 · The photo failed, please try again"})

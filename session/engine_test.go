@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -307,6 +308,44 @@ func TestEngine(t *testing.T) {
 			})
 		})
 	}
+}
+
+func TestEngineAutoCaptureWaitsForStillness(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, testConfig())
+		r.face.Store(true)
+		moving := atomic.Bool{}
+		moving.Store(true)
+		// A second feeder moves the face 40 px every 100 ms while moving is set.
+		go func() {
+			tk := time.NewTicker(100 * time.Millisecond)
+			defer tk.Stop()
+			x := 0
+			for {
+				select {
+				case <-r.ctx.Done():
+					return
+				case now := <-tk.C:
+					if moving.Load() {
+						x = (x + 40) % 400
+					}
+					r.e.Observe(r.ctx, Observation{At: now, Faces: 1, Primary: image.Rect(100+x, 100, 200+x, 200)})
+				}
+			}
+		}()
+		time.Sleep(6 * time.Second)
+		synctest.Wait()
+		if got := r.scr.last().Scene; got != display.SceneWelcome {
+			t.Fatalf("shopper moving for 6 s: screen %q, want welcome (no photo of a blur)", got)
+		}
+		moving.Store(false)
+		time.Sleep(1500 * time.Millisecond)
+		synctest.Wait()
+		if got := r.scr.last().Scene; got != display.SceneCountdown {
+			t.Errorf("still for 1.5 s: screen %q, want countdown", got)
+		}
+		r.stop()
+	})
 }
 
 func TestEngineCompare(t *testing.T) {

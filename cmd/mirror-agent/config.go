@@ -54,7 +54,8 @@ type PresenceConfig struct {
 }
 
 type SessionConfig struct {
-	AutoCapture bool          `yaml:"auto_capture" help:"start the photo countdown by itself after the welcome"`
+	AutoCapture bool          `yaml:"auto_capture" help:"take a photo by itself once the shopper holds still after the welcome (buttons, gestures and taps work either way)"`
+	StillFor    time.Duration `yaml:"still_for" help:"how long the shopper holds still before the automatic photo" range:"0s,10s"`
 	Welcome     time.Duration `yaml:"welcome" help:"welcome screen before the automatic countdown" range:"0s,30s"`
 	Countdown   int           `yaml:"countdown" help:"seconds counted down before a photo" range:"0,10"`
 	Review      time.Duration `yaml:"review" help:"the photo is acknowledged this long before its QR code shows" range:"0s,10s"`
@@ -97,7 +98,7 @@ func defaultConfig() Config {
 		Camera:   CameraConfig{Source: "auto", Width: 1280, Height: 720, FPS: 15, Loop: true},
 		Presence: PresenceConfig{EnterDwell: s.Presence.EnterDwell, ExitGrace: s.Presence.ExitGrace,
 			Cascade: vision.DefaultCascade, WorkWidth: 320, MinFace: 0.08},
-		Session: SessionConfig{AutoCapture: s.AutoCapture, Welcome: s.Welcome, Countdown: s.Countdown,
+		Session: SessionConfig{AutoCapture: s.AutoCapture, StillFor: s.StillFor, Welcome: s.Welcome, Countdown: s.Countdown,
 			Review: s.Review, Goodbye: s.Goodbye, QRTTL: s.QRTTL},
 		Photos:  PhotosConfig{JPEGQuality: 90, UnboundGrace: s.UnboundGrace, Retention: 24 * time.Hour, MinFreeMB: 200},
 		Display: DisplayConfig{Listen: "127.0.0.1:8080"},
@@ -162,6 +163,7 @@ func (c *Config) sessionConfig() session.Config {
 		Presence:     c.presence(),
 		Welcome:      c.Session.Welcome,
 		AutoCapture:  c.Session.AutoCapture,
+		StillFor:     c.Session.StillFor,
 		Countdown:    c.Session.Countdown,
 		Review:       c.Session.Review,
 		QRTTL:        c.Session.QRTTL,
