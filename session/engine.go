@@ -220,8 +220,8 @@ type Engine struct {
 	welcomeOver bool
 	stillRef    image.Rectangle
 	stillSince  time.Time
-	retryQR    bool
-	screen     display.Screen
+	retryQR     bool
+	screen      display.Screen
 }
 
 // New returns an engine; it does nothing until Run.
