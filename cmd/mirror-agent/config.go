@@ -25,6 +25,11 @@ type Config struct {
 	Photos   PhotosConfig   `yaml:"photos"`
 	Display  DisplayConfig  `yaml:"display"`
 	Cloud    CloudConfig    `yaml:"cloud"`
+	Health   HealthConfig   `yaml:"health"`
+}
+
+type HealthConfig struct {
+	StallAfter time.Duration `yaml:"stall_after" help:"a camera or session loop silent this long is stalled: /healthz fails and the systemd watchdog is no longer fed" range:"1s,10m"`
 }
 
 type DeviceConfig struct {
@@ -103,6 +108,7 @@ func defaultConfig() Config {
 		Photos:  PhotosConfig{JPEGQuality: 90, UnboundGrace: s.UnboundGrace, Retention: 24 * time.Hour, MinFreeMB: 200},
 		Display: DisplayConfig{Listen: "127.0.0.1:8080"},
 		Cloud:   CloudConfig{Provider: "local", Local: LocalConfig{Listen: ":8081"}},
+		Health:  HealthConfig{StallAfter: 10 * time.Second},
 	}
 }
 

@@ -79,11 +79,17 @@ type agentProc struct {
 // "kiosk ready" log line.
 func startAgent(t *testing.T, args ...string) *agentProc {
 	t.Helper()
+	return startAgentEnv(t, nil, args...)
+}
+
+func startAgentEnv(t *testing.T, env []string, args ...string) *agentProc {
+	t.Helper()
 	bin, _, _ := setup(t)
 	state := t.TempDir()
 	base := []string{"run", "--set", "log.format=json", "--set", "state_dir=" + state,
 		"--set", "display.listen=127.0.0.1:0", "--set", "cloud.local.listen=127.0.0.1:0"}
 	cmd := exec.Command(bin, append(base, args...)...)
+	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -65,7 +66,10 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 
 	screen := kiosk.New(kiosk.Options{Logger: log})
-	var engine *session.Engine
+	var (
+		engine *session.Engine
+		hl     *health
+	)
 	provider, err := local.New(local.Options{
 		PublicURL: publicURL,
 		TTL:       cfg.Session.QRTTL,
@@ -79,7 +83,11 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	pipeline := vision.NewPipeline(vision.PipelineOptions{
 		Camera:      camOpts,
 		Detector:    det,
-		Observe:     func(ctx context.Context, o session.Observation) { engine.Observe(ctx, o) },
+		Observe: func(ctx context.Context, o session.Observation) {
+			hl.beat()
+			stallForTest(ctx)
+			engine.Observe(ctx, o)
+		},
 		JPEGQuality: cfg.Photos.JPEGQuality,
 		Logger:      log,
 	})
@@ -112,7 +120,10 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		return fmt.Errorf("state_dir %s: %w", cfg.StateDir, err)
 	}
 
+	hl = newHealth(cfg.Health.StallAfter, engine, pipeline.CameraOK, log)
 	mux := http.NewServeMux()
+	mux.Handle("GET /healthz", hl)
+	mux.Handle("GET /metrics", metricsHandler(engine, pipeline, db, hl))
 	mux.Handle("/p/", provider)
 	mux.Handle("/", screen.Handler())
 	kioskSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -134,6 +145,7 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	go func() { engineDone <- engine.Run(engineCtx) }()
 	g.Go(func() error { return pipeline.Run(gctx) })
 	g.Go(func() error { return janitor.Run(gctx) })
+	g.Go(func() error { return hl.run(gctx) })
 	g.Go(func() error {
 		<-gctx.Done()
 		// Order matters: the camera loop has stopped feeding; the engine closes the session,
@@ -226,3 +238,21 @@ func printYAML(w io.Writer, v any) error {
 	_, err = w.Write(b)
 	return err
 }
+
+// stallForTest is the fault hook of the watchdog test: with MIRROR_AGENT_TEST_FAULT=stall the
+// camera loop hangs 3 s after start, as a wedged driver would. Nothing else reads it.
+func stallForTest(ctx context.Context) {
+	if stallAt.IsZero() {
+		return
+	}
+	if time.Now().After(stallAt) {
+		<-ctx.Done()
+	}
+}
+
+var stallAt = func() time.Time {
+	if os.Getenv("MIRROR_AGENT_TEST_FAULT") == "stall" {
+		return time.Now().Add(3 * time.Second)
+	}
+	return time.Time{}
+}()

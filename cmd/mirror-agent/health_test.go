@@ -1,0 +1,100 @@
+package main
+
+import (
+	"encoding/json"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestWatchdogStopsOnStall runs the agent as systemd would (NOTIFY_SOCKET, WATCHDOG_USEC) with
+// the fault hook that hangs its camera loop after 3 s: it must say READY=1, feed the watchdog
+// while healthy, stop feeding it once the loop has been silent for health.stall_after, and
+// /healthz must turn 503 naming the stalled pipeline.
+func TestWatchdogStopsOnStall(t *testing.T) {
+	_, clip, _ := setup(t)
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	type msg struct {
+		at   time.Time
+		text string
+	}
+	msgs := make(chan msg, 1024)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				close(msgs)
+				return
+			}
+			msgs <- msg{time.Now(), string(buf[:n])}
+		}
+	}()
+	start := time.Now()
+	p := startAgentEnv(t, []string{"NOTIFY_SOCKET=" + sock, "WATCHDOG_USEC=1000000", "MIRROR_AGENT_TEST_FAULT=stall"},
+		"--set", "camera.source="+clip, "--set", "health.stall_after=2s")
+
+	get := func() (int, Status) {
+		res, err := http.Get(p.kioskURL + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var s Status
+		json.NewDecoder(res.Body).Decode(&s)
+		return res.StatusCode, s
+	}
+	if code, s := get(); code != 200 || s.Status != "ok" {
+		t.Errorf("/healthz before the stall = %d %+v, want 200 ok", code, s)
+	}
+	// The stall begins 3 s after start; give it stall_after (2 s) and a watchdog period.
+	deadline := time.After(20 * time.Second)
+	var unhealthyAt time.Time
+	for unhealthyAt.IsZero() {
+		select {
+		case <-deadline:
+			t.Fatalf("/healthz never turned unhealthy")
+		case <-time.After(200 * time.Millisecond):
+		}
+		if code, s := get(); code == http.StatusServiceUnavailable && s.Pipeline == "stalled" {
+			unhealthyAt = time.Now()
+		}
+	}
+	time.Sleep(2 * time.Second) // pings that were already due may still arrive; then silence
+	var ready bool
+	var pings, late int
+	for len(msgs) > 0 {
+		m := <-msgs
+		for _, line := range strings.Split(m.text, "\n") {
+			switch line {
+			case "READY=1":
+				ready = true
+			case "WATCHDOG=1":
+				pings++
+				if m.at.After(unhealthyAt.Add(time.Second)) {
+					late++
+				}
+			}
+		}
+	}
+	if !ready {
+		t.Errorf("no READY=1 on NOTIFY_SOCKET")
+	}
+	if pings == 0 {
+		t.Errorf("no WATCHDOG=1 pings while healthy")
+	}
+	if late > 0 {
+		t.Errorf("%d WATCHDOG=1 pings after the loop stalled, want none", late)
+	}
+	if d := unhealthyAt.Sub(start); d > 12*time.Second {
+		t.Errorf("unhealthy %v after start, want within stall (3 s) + stall_after (2 s) + slack", d)
+	}
+}

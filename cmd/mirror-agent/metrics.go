@@ -1,0 +1,51 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/fitmirror/fitmirror/device/vision"
+	"github.com/fitmirror/fitmirror/session"
+	"github.com/fitmirror/fitmirror/session/store"
+)
+
+// metricsHandler serves the agent's Prometheus metrics, read from the parts' own counters
+// when scraped (nothing is counted twice).
+func metricsHandler(engine *session.Engine, pipeline *vision.Pipeline, db *store.DB, h *health) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	counter := func(name, help string, f func() float64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "mirror", Name: name, Help: help}, f))
+	}
+	gauge := func(name, help string, f func() float64) {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "mirror", Name: name, Help: help}, f))
+	}
+	counter("frames_total", "Camera frames processed.", func() float64 { return float64(pipeline.Frames()) })
+	counter("sessions_total", "Sessions opened.", func() float64 { return float64(engine.Stats().Sessions) })
+	counter("photos_total", "Photos captured.", func() float64 { return float64(engine.Stats().Photos) })
+	counter("qr_shown_total", "Photos whose QR code was shown.", func() float64 { return float64(engine.Stats().QRShown) })
+	counter("bound_total", "Photos a shopper scanned.", func() float64 { return float64(engine.Stats().Bound) })
+	counter("photos_purged_total", "Photos purged by the engine (unbound after a session).", func() float64 { return float64(engine.Stats().Purged) })
+	gauge("outbox_depth", "Events waiting to be published to the fleet.", func() float64 {
+		n, err := db.Depth(context.Background())
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	})
+	gauge("camera_up", "1 while the camera delivers frames.", func() float64 { return b2f(pipeline.CameraOK()) })
+	gauge("healthy", "1 while /healthz is ok.", func() float64 { return b2f(h.status(time.Now()).Status == "ok") })
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
