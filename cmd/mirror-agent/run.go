@@ -81,8 +81,8 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		return err
 	}
 	pipeline := vision.NewPipeline(vision.PipelineOptions{
-		Camera:      camOpts,
-		Detector:    det,
+		Camera:   camOpts,
+		Detector: det,
 		Observe: func(ctx context.Context, o session.Observation) {
 			hl.beat()
 			stallForTest(ctx)
