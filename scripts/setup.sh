@@ -14,7 +14,8 @@ set -euo pipefail
 #   fonts-wqy-microhei  CJK font so the kiosk and framebuffer render Chinese text
 #   ca-certificates   TLS to the hub and to WeChat
 #   sqlite3           inspecting the state database by hand (the code uses pure-Go SQLite)
-PKGS=(libopencv-dev opencv-data pkg-config gcc g++ mosquitto mosquitto-clients chromium
+#   systemd           systemd-analyze verify/security on the units (dpkg-deb, from dpkg, inspects the .deb)
+PKGS=(libopencv-dev opencv-data pkg-config gcc g++ mosquitto mosquitto-clients chromium systemd
       zbar-tools fonts-wqy-microhei ca-certificates sqlite3)
 
 SUDO=""
