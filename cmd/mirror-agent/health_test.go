@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -96,5 +98,38 @@ func TestWatchdogStopsOnStall(t *testing.T) {
 	}
 	if d := unhealthyAt.Sub(start); d > 12*time.Second {
 		t.Errorf("unhealthy %v after start, want within stall (3 s) + stall_after (2 s) + slack", d)
+	}
+}
+
+// TestReloadOnSIGHUP: SIGHUP re-reads the file; live keys apply, others are named for a
+// restart, and a broken file keeps the running configuration.
+func TestReloadOnSIGHUP(t *testing.T) {
+	_, clip, _ := setup(t)
+	cfgFile := filepath.Join(t.TempDir(), "mirror.yaml")
+	os.WriteFile(cfgFile, []byte("presence:\n  enter_dwell: 1s\n"), 0o644)
+	p := startAgent(t, "--config", cfgFile, "--set", "camera.source="+clip)
+
+	waitLog := func(substr string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(p.log(), substr) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no log line with %q", substr)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	os.WriteFile(cfgFile, []byte("presence:\n  enter_dwell: 2s\nphotos:\n  jpeg_quality: 80\n"), 0o644)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	waitLog(`"msg":"reload: configuration applied","device_id":"`)
+	waitLog(`"changed":"presence.enter_dwell"`)
+	waitLog(`"keys":"photos.jpeg_quality"`)
+
+	os.WriteFile(cfgFile, []byte("presence:\n  enter_dwell: 99s\n"), 0o644)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	waitLog(`reload: configuration not applied`)
+	waitLog(`presence.enter_dwell: must be between 0s and 30s`)
+	if code, _ := http.Get(p.kioskURL + "/healthz"); code == nil || code.StatusCode != 200 {
+		t.Errorf("agent unhealthy after a bad reload")
 	}
 }

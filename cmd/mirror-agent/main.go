@@ -87,7 +87,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		return runAgent(ctx, cfg, log)
+		reload := func() (*Config, error) {
+			c := defaultConfig()
+			if err := config.Load(&c, *file, sets); err != nil {
+				return nil, err
+			}
+			return &c, nil
+		}
+		return runAgent(ctx, cfg, log, reload)
 	case "replay":
 		video := fs.String("video", "", "video `file` or image folder to replay (required)")
 		if err := parse(fs, args); err != nil {

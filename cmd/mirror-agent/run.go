@@ -9,8 +9,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"sort"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -18,6 +21,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/fitmirror/fitmirror/cloud/local"
+	"github.com/fitmirror/fitmirror/cmd/internal/config"
 	"github.com/fitmirror/fitmirror/device/camera"
 	"github.com/fitmirror/fitmirror/device/vision"
 	"github.com/fitmirror/fitmirror/display/kiosk"
@@ -27,7 +31,7 @@ import (
 
 // runAgent wires the parts and runs them until ctx ends. Everything that can be checked
 // before the mirror starts (config, listeners, cascade, camera) fails here with one clear error.
-func runAgent(ctx context.Context, cfg *Config, log *slog.Logger) error {
+func runAgent(ctx context.Context, cfg *Config, log *slog.Logger, reload func() (*Config, error)) error {
 	log = log.With("device_id", cfg.Device.ID)
 	photos, err := store.OpenPhotos(filepath.Join(cfg.StateDir, "photos"))
 	if err != nil {
@@ -132,6 +136,8 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	photoMux.Handle("/p/", provider) // the LAN listener serves the photo page and nothing else
 	photoSrv := &http.Server{Handler: photoMux, ReadHeaderTimeout: 10 * time.Second}
 
+	hup := make(chan os.Signal, 1) // before "ready": a reload sent right after must not kill us
+	signal.Notify(hup, syscall.SIGHUP)
 	log.Info("mirror-agent starting", "version", agentVersion(), "camera", src.Name(), "state_dir", cfg.StateDir)
 	log.Info("kiosk ready", "url", "http://"+kioskLn.Addr().String()+"/")
 	log.Info("photo page ready", "public_url", publicURL, "listen", photoLn.Addr().String())
@@ -146,6 +152,22 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	g.Go(func() error { return pipeline.Run(gctx) })
 	g.Go(func() error { return janitor.Run(gctx) })
 	g.Go(func() error { return hl.run(gctx) })
+	g.Go(func() error {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-gctx.Done():
+				return nil
+			case <-hup:
+			}
+			next, err := reload()
+			if err != nil {
+				log.Error("reload: configuration not applied; the previous one stays", "err", oneLine(err))
+				continue
+			}
+			applyLive(gctx, cfg, next, engine, log)
+		}
+	})
 	g.Go(func() error {
 		<-gctx.Done()
 		// Order matters: the camera loop has stopped feeding; the engine closes the session,
@@ -256,3 +278,52 @@ var stallAt = func() time.Time {
 	}
 	return time.Time{}
 }()
+
+// liveKeys are the configuration keys that take effect without a restart (prefixes).
+var liveKeys = []string{"presence.enter_dwell", "presence.exit_grace", "session.", "photos.unbound_grace"}
+
+// applyLive applies a reloaded configuration: the live keys at once, and a warning naming the
+// keys that need a restart.
+func applyLive(ctx context.Context, cur, next *Config, engine *session.Engine, log *slog.Logger) {
+	a, b := flatten("", config.Effective(cur)), flatten("", config.Effective(next))
+	var live, restart []string
+	for k, v := range b {
+		if fmt.Sprint(a[k]) == fmt.Sprint(v) {
+			continue
+		}
+		isLive := false
+		for _, p := range liveKeys {
+			if strings.HasPrefix(k, p) {
+				isLive = true
+			}
+		}
+		if isLive {
+			live = append(live, k)
+		} else {
+			restart = append(restart, k)
+		}
+	}
+	sort.Strings(live)
+	sort.Strings(restart)
+	engine.SetConfig(ctx, next.sessionConfig())
+	cur.Presence.EnterDwell, cur.Presence.ExitGrace = next.Presence.EnterDwell, next.Presence.ExitGrace
+	cur.Session, cur.Photos.UnboundGrace = next.Session, next.Photos.UnboundGrace
+	log.Info("reload: configuration applied", "changed", strings.Join(live, ","))
+	if len(restart) > 0 {
+		log.Warn("reload: these keys take effect after a restart", "keys", strings.Join(restart, ","))
+	}
+}
+
+func flatten(prefix string, m map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range m {
+		if sub, ok := v.(map[string]any); ok {
+			for k2, v2 := range flatten(prefix+k+".", sub) {
+				out[k2] = v2
+			}
+			continue
+		}
+		out[prefix+k] = v
+	}
+	return out
+}
