@@ -413,3 +413,54 @@ func corruptOrClip(t *testing.T) string {
 	_, clip, _ := setup(t)
 	return clip
 }
+
+// TestTapTakesPhoto: with the automatic photo off, the welcome waits; a tap on the kiosk page
+// (POST /api/trigger) starts the countdown. Bad requests are refused.
+func TestTapTakesPhoto(t *testing.T) {
+	_, clip, _ := setup(t)
+	p := startAgent(t, "--set", "camera.source="+clip, "--set", "session.auto_capture=false")
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	screens := sse(ctx, t, p.kioskURL)
+	post := func(ct, body string) int {
+		res, err := http.Post(p.kioskURL+"/api/trigger", ct, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	for _, bad := range []struct{ ct, body string }{
+		{"text/plain", `{"action":"photo"}`},
+		{"application/json", `{"action":"dance"}`},
+		{"application/json", `not json`},
+	} {
+		if code := post(bad.ct, bad.body); code < 400 {
+			t.Errorf("POST /api/trigger %s %s = %d, want an error", bad.ct, bad.body, code)
+		}
+	}
+	welcomeAt := time.Time{}
+	for s := range screens {
+		switch {
+		case s.Scene == display.SceneWelcome && welcomeAt.IsZero():
+			welcomeAt = time.Now()
+		case s.Scene == display.SceneCountdown:
+			if welcomeAt.IsZero() {
+				t.Fatalf("countdown before welcome")
+			}
+			return // the tap worked
+		}
+		if !welcomeAt.IsZero() {
+			time.Sleep(3 * time.Second) // longer than welcome + still_for: nothing happens by itself
+			select {
+			case s2 := <-screens:
+				t.Fatalf("with auto_capture off the screen changed to %q by itself", s2.Scene)
+			default:
+			}
+			if code := post("application/json", `{"action":"photo"}`); code != http.StatusAccepted {
+				t.Fatalf("POST /api/trigger photo = %d, want 202", code)
+			}
+		}
+	}
+	t.Fatalf("no countdown after the tap")
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -129,6 +130,7 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger, reload func() 
 	mux.Handle("GET /healthz", hl)
 	mux.Handle("GET /metrics", metricsHandler(engine, pipeline, db, hl))
 	mux.Handle("/p/", provider)
+	mux.Handle("POST /api/trigger", triggerHandler(engine))
 	mux.Handle("/", screen.Handler())
 	kioskSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	kioskSrv.RegisterOnShutdown(func() { screen.Close() }) // ends the open event streams
@@ -326,4 +328,32 @@ func flatten(prefix string, m map[string]any) map[string]any {
 		out[prefix+k] = v
 	}
 	return out
+}
+
+// triggerHandler is the kiosk page's tap: POST /api/trigger {"action":"photo"|"compare"}.
+// It is served on the loopback kiosk listener only; a JSON body keeps plain cross-site forms out.
+func triggerHandler(engine *session.Engine) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+			http.Error(w, `{"error":{"code":"bad_request","message":"Content-Type must be application/json"}}`, http.StatusUnsupportedMediaType)
+			return
+		}
+		var req struct {
+			Action string `json:"action"`
+		}
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1024)).Decode(&req); err != nil {
+			http.Error(w, `{"error":{"code":"bad_request","message":"body must be {\"action\":\"photo\"|\"compare\"}"}}`, http.StatusBadRequest)
+			return
+		}
+		switch req.Action {
+		case "photo":
+			engine.Trigger(r.Context(), "tap")
+		case "compare":
+			engine.Compare(r.Context())
+		default:
+			http.Error(w, `{"error":{"code":"bad_request","message":"action must be photo or compare"}}`, http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+	})
 }
