@@ -12,6 +12,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/fitmirror/fitmirror/device/camera"
+	devio "github.com/fitmirror/fitmirror/device/io"
 	"github.com/fitmirror/fitmirror/device/vision"
 )
 
@@ -22,10 +23,10 @@ func check(ctx context.Context, cfg *Config, w io.Writer) error {
 	line := func(part string, err error, ok, hint string) {
 		if err != nil {
 			failed++
-			fmt.Fprintf(w, "FAIL  %-10s %s — %s\n", part, oneLine(err), hint)
+			fmt.Fprintf(w, "FAIL  %-14s %s — %s\n", part, oneLine(err), hint)
 			return
 		}
-		fmt.Fprintf(w, "ok    %-10s %s\n", part, ok)
+		fmt.Fprintf(w, "ok    %-14s %s\n", part, ok)
 	}
 
 	// Camera: opens and delivers a frame; report the frame rate it actually delivers.
@@ -66,6 +67,11 @@ func check(ctx context.Context, cfg *Config, w io.Writer) error {
 			ln.Close()
 		}
 		line(l.part, err, l.addr+" free", "another mirror-agent running? stop it or change "+l.key)
+	}
+
+	// Mirror hardware: one line per configured pin and bus (none when nothing is fitted).
+	for _, r := range devio.Check(cfg.IO) {
+		line(r.Part, r.Err, r.Detail, r.Hint)
 	}
 
 	err = writable(cfg.StateDir)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	devio "github.com/fitmirror/fitmirror/device/io"
 	"github.com/fitmirror/fitmirror/device/vision"
 	"github.com/fitmirror/fitmirror/session"
 )
@@ -26,6 +27,7 @@ type Config struct {
 	Display  DisplayConfig  `yaml:"display"`
 	Cloud    CloudConfig    `yaml:"cloud"`
 	Health   HealthConfig   `yaml:"health"`
+	IO       devio.Config   `yaml:"io"`
 }
 
 type HealthConfig struct {
@@ -109,6 +111,7 @@ func defaultConfig() Config {
 		Display: DisplayConfig{Listen: "127.0.0.1:8080"},
 		Cloud:   CloudConfig{Provider: "local", Local: LocalConfig{Listen: ":8081"}},
 		Health:  HealthConfig{StallAfter: 10 * time.Second},
+		IO:      devio.DefaultConfig,
 	}
 }
 

@@ -24,7 +24,9 @@ import (
 	"github.com/fitmirror/fitmirror/cloud/local"
 	"github.com/fitmirror/fitmirror/cmd/internal/config"
 	"github.com/fitmirror/fitmirror/device/camera"
+	devio "github.com/fitmirror/fitmirror/device/io"
 	"github.com/fitmirror/fitmirror/device/vision"
+	"github.com/fitmirror/fitmirror/display"
 	"github.com/fitmirror/fitmirror/display/kiosk"
 	"github.com/fitmirror/fitmirror/session"
 	"github.com/fitmirror/fitmirror/session/store"
@@ -71,11 +73,50 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger, reload func() 
 	}
 
 	screen := kiosk.New(kiosk.Options{Logger: log})
+
+	// record is where every event goes: durable first (the index and the fleet's outbox, in one
+	// transaction), then the parts that follow sessions.
+	var provider *local.Provider
+	var hw *devio.IO
+	record := func(ev session.Event) {
+		if _, err := db.Append(context.Background(), ev); err != nil {
+			log.Error("record event", "type", ev.Type, "err", err)
+		}
+		switch ev.Type {
+		case session.EventPhotoPurged:
+			provider.Forget(ev.PhotoID)
+		case session.EventSessionOpened, session.EventSessionClosed:
+			// The camera-active LED is on while frames are analysed for a session.
+			if err := hw.SetCameraActive(ev.Type == session.EventSessionOpened); err != nil {
+				log.Warn("camera-active LED", "err", err)
+			}
+		}
+	}
 	var (
 		engine *session.Engine
 		hl     *health
 	)
-	provider, err := local.New(local.Options{
+	hw, err = devio.Open(cfg.IO, devio.Options{
+		Logger: log,
+		OnWake: func(at time.Time) { log.Debug("presence sensor: someone is near") },
+		OnButton: func(ev devio.ButtonEvent) {
+			switch ev.Action() {
+			case devio.ActionCapture:
+				engine.Trigger(ctx, "button")
+			case devio.ActionCompare:
+				engine.Compare(ctx)
+			case devio.ActionStaff:
+				log.Info("staff called", "button", ev.Button, "gesture", ev.Gesture.String())
+				record(session.Event{Type: session.EventStaffCalled, At: ev.At,
+					Data: map[string]any{"button": ev.Button, "gesture": ev.Gesture.String()}})
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	defer hw.Close()
+	provider, err = local.New(local.Options{
 		PublicURL: publicURL,
 		TTL:       cfg.Session.QRTTL,
 		Photos:    photos,
@@ -101,17 +142,9 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger, reload func() 
 		Camera:   pipeline,
 		Store:    photos,
 		Provider: provider,
-		Screen:   screen,
+		Screen:   renderers{screen, hw},
 		Logger:   log,
-		Events: func(ev session.Event) {
-			// Durable first: the index and the fleet's outbox, in one transaction.
-			if _, err := db.Append(context.Background(), ev); err != nil {
-				log.Error("record event", "type", ev.Type, "err", err)
-			}
-			if ev.Type == session.EventPhotoPurged {
-				provider.Forget(ev.PhotoID)
-			}
-		},
+		Events:   record,
 	})
 	if err != nil {
 		return err
@@ -153,6 +186,7 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger, reload func() 
 	go func() { engineDone <- engine.Run(engineCtx) }()
 	g.Go(func() error { return pipeline.Run(gctx) })
 	g.Go(func() error { return janitor.Run(gctx) })
+	g.Go(func() error { return hw.Run(gctx) })
 	g.Go(func() error { return hl.run(gctx) })
 	g.Go(func() error {
 		defer signal.Stop(hup)
@@ -356,4 +390,13 @@ func triggerHandler(engine *session.Engine) http.Handler {
 		}
 		w.WriteHeader(http.StatusAccepted)
 	})
+}
+
+// renderers shows each Screen on every display part (the kiosk page, the lights' scenes, …).
+type renderers []display.Renderer
+
+func (rs renderers) Show(s display.Screen) {
+	for _, r := range rs {
+		r.Show(s)
+	}
 }
