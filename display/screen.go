@@ -1,5 +1,9 @@
 // Package display holds the Screen model — what the mirror shows — apart from the renderers that
-// show it (the kiosk web page in display/kiosk, later a framebuffer and small status displays).
+// show it: the kiosk web page (display/kiosk), the framebuffer (display/framebuffer) and a small
+// status OLED (display/status), all display.Renderers tested against the same scenes
+// (display/displaytest). It also holds what they share about QR codes: the error-correction
+// level and the sizing in whole pixels per module for a panel of known size. The panel's power
+// schedule is display/power.
 //
 // The screen sits behind two-way glass: black pixels are mirror, bright pixels shine through.
 // Renderers keep the background pure black and put content at the edges.
@@ -48,4 +52,15 @@ var Idle = Screen{Scene: SceneIdle}
 // Renderer shows Screens. Show must not block on slow consumers.
 type Renderer interface {
 	Show(Screen)
+}
+
+// Multi shows every Screen on each of its renderers, in order: the kiosk page, a framebuffer
+// and a status display can follow the same session.
+type Multi []Renderer
+
+// Show passes s to every renderer.
+func (m Multi) Show(s Screen) {
+	for _, r := range m {
+		r.Show(s)
+	}
 }

@@ -18,7 +18,7 @@ done
 
 if [ $uninstall -eq 1 ]; then
 	systemctl disable --now mirror-agent.service mirror-kiosk.service 2>/dev/null || true
-	rm -f /usr/bin/mirror-agent /lib/systemd/system/mirror-agent.service /lib/systemd/system/mirror-kiosk.service
+	rm -f /usr/bin/mirror-agent /usr/lib/fitmirror/kiosk.sh /lib/systemd/system/mirror-agent.service /lib/systemd/system/mirror-kiosk.service
 	systemctl daemon-reload
 	echo "install.sh: removed the agent; kept /etc/fitmirror and /var/lib/mirror-agent"
 	exit 0
@@ -53,11 +53,18 @@ fi
 /usr/bin/mirror-agent config --config /etc/fitmirror/mirror-agent.yaml >/dev/null
 
 install -m 0644 systemd/mirror-agent.service /lib/systemd/system/mirror-agent.service
-if [ -f systemd/mirror-kiosk.service ]; then
-	install -m 0644 systemd/mirror-kiosk.service /lib/systemd/system/mirror-kiosk.service
+# The kiosk: Chromium under the cage compositor on the panel, as its own user.
+DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium cage >/dev/null
+if ! getent passwd kiosk >/dev/null; then
+	adduser --system --group --home /var/lib/kiosk --gecos "fitmirror kiosk" kiosk
 fi
+for g in video render input; do
+	if getent group "$g" >/dev/null; then adduser kiosk "$g" >/dev/null; fi
+done
+install -D -m 0755 scripts/kiosk.sh /usr/lib/fitmirror/kiosk.sh
+install -m 0644 systemd/mirror-kiosk.service /lib/systemd/system/mirror-kiosk.service
 systemctl daemon-reload
-systemctl enable mirror-agent.service
+systemctl enable mirror-agent.service mirror-kiosk.service
 systemctl restart mirror-agent.service
 echo "install.sh: mirror-agent installed and started; check it with:"
 echo "  sudo -u mirror mirror-agent check --config /etc/fitmirror/mirror-agent.yaml"

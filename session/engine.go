@@ -645,6 +645,9 @@ func (e *Engine) onQR(now time.Time, r qrIn) {
 		return
 	}
 	qr := r.qr
+	if qr.IssuedAt.IsZero() {
+		qr.IssuedAt = now.UTC().Truncate(time.Millisecond) // the page draws the expiry ring from it
+	}
 	p.qr = &qr
 	switch e.st {
 	case stReview:

@@ -10,6 +10,7 @@ import (
 
 	devio "github.com/fitmirror/fitmirror/device/io"
 	"github.com/fitmirror/fitmirror/device/vision"
+	"github.com/fitmirror/fitmirror/display/power"
 	"github.com/fitmirror/fitmirror/session"
 )
 
@@ -78,7 +79,22 @@ type PhotosConfig struct {
 }
 
 type DisplayConfig struct {
-	Listen string `yaml:"listen" help:"kiosk page and SSE (host:port); keep it on loopback"`
+	Listen     string        `yaml:"listen" help:"kiosk page and SSE (host:port); keep it on loopback"`
+	Renderer   string        `yaml:"renderer" help:"kiosk = the page Chromium shows; framebuffer = drawn straight to display.fb_device (installs without a browser)" enum:"kiosk,framebuffer"`
+	FBDevice   string        `yaml:"fb_device" help:"framebuffer device for display.renderer framebuffer"`
+	Rotation   int           `yaml:"rotation" help:"framebuffer: clockwise rotation of the picture on the panel (0, 90, 180, 270)" range:"0,270"`
+	DPI        float64       `yaml:"dpi" help:"the panel's pixels per inch, to size the QR code in millimetres (0 = unknown; wins over diagonal_in)" range:"0,1000"`
+	DiagonalIn float64       `yaml:"diagonal_in" help:"the panel's visible diagonal in inches (0 = unknown)" range:"0,200"`
+	QRSizeMM   float64       `yaml:"qr_size_mm" help:"physical width of the QR code, quiet zone included, when the panel size is known" range:"20,300"`
+	QRLevel    string        `yaml:"qr_level" help:"QR error correction: Q (25%) suits scanning through glass" enum:"L,M,Q,H"`
+	Hours      string        `yaml:"hours" help:"opening hours, e.g. \"mon-fri 09:00-21:00; sat-sun 10:00-22:00\"; outside them the panel is powered down (empty = always on)"`
+	Power      string        `yaml:"power" help:"how to power the panel down at night" enum:"auto,cec,dpms,none"`
+	Status     StatusDisplay `yaml:"status"`
+}
+
+type StatusDisplay struct {
+	Enabled bool   `yaml:"enabled" help:"a 128×64 SSD1306 OLED on I2C showing device ID, IP, state and the last error (docs/hardware.md)"`
+	Bus     string `yaml:"bus" help:"I2C bus of the status display (\"\" = the first)"`
 }
 
 type CloudConfig struct {
@@ -108,7 +124,7 @@ func defaultConfig() Config {
 		Session: SessionConfig{AutoCapture: s.AutoCapture, StillFor: s.StillFor, Welcome: s.Welcome, Countdown: s.Countdown,
 			Review: s.Review, Goodbye: s.Goodbye, QRTTL: s.QRTTL},
 		Photos:  PhotosConfig{JPEGQuality: 90, UnboundGrace: s.UnboundGrace, Retention: 24 * time.Hour, MinFreeMB: 200},
-		Display: DisplayConfig{Listen: "127.0.0.1:8080"},
+		Display: DisplayConfig{Listen: "127.0.0.1:8080", Renderer: "kiosk", FBDevice: "/dev/fb0", QRSizeMM: 70, QRLevel: "Q", Power: "auto"},
 		Cloud:   CloudConfig{Provider: "local", Local: LocalConfig{Listen: ":8081"}},
 		Health:  HealthConfig{StallAfter: 10 * time.Second},
 		IO:      devio.DefaultConfig,
@@ -153,6 +169,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Display.Listen == "" {
 		return fmt.Errorf("display.listen: must not be empty")
+	}
+	if c.Display.Rotation%90 != 0 {
+		return fmt.Errorf("display.rotation: must be 0, 90, 180 or 270 (got %d)", c.Display.Rotation)
+	}
+	if _, err := power.ParseHours(c.Display.Hours); err != nil {
+		return fmt.Errorf("display.hours: %v", err)
 	}
 	if c.Cloud.Provider == "local" && c.Cloud.Local.Listen == "" {
 		return fmt.Errorf("cloud.local.listen: must not be empty")

@@ -27,7 +27,10 @@ import (
 	devio "github.com/fitmirror/fitmirror/device/io"
 	"github.com/fitmirror/fitmirror/device/vision"
 	"github.com/fitmirror/fitmirror/display"
+	"github.com/fitmirror/fitmirror/display/framebuffer"
 	"github.com/fitmirror/fitmirror/display/kiosk"
+	"github.com/fitmirror/fitmirror/display/power"
+	"github.com/fitmirror/fitmirror/display/status"
 	"github.com/fitmirror/fitmirror/session"
 	"github.com/fitmirror/fitmirror/session/store"
 )
@@ -72,7 +75,32 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger, reload func() 
 		publicURL = defaultPublicURL(photoLn.Addr().(*net.TCPAddr))
 	}
 
-	screen := kiosk.New(kiosk.Options{Logger: log})
+	qrLevel, err := display.ParseQRLevel(cfg.Display.QRLevel)
+	if err != nil {
+		return fmt.Errorf("display.qr_level: %w", err)
+	}
+	panel := display.Panel{DPI: cfg.Display.DPI, DiagonalIn: cfg.Display.DiagonalIn}
+	screen := kiosk.New(kiosk.Options{Logger: log, Photos: photos, Panel: panel, QRSizeMM: cfg.Display.QRSizeMM, QRLevel: qrLevel})
+	shown := display.Multi{screen}
+	var runners []func(context.Context) error // display parts that draw on their own goroutine
+	if cfg.Display.Renderer == "framebuffer" {
+		fb, err := framebuffer.Open(framebuffer.Options{Device: cfg.Display.FBDevice, Rotation: cfg.Display.Rotation,
+			Panel: panel, QRSizeMM: cfg.Display.QRSizeMM, QRLevel: qrLevel, Photos: photos, Logger: log})
+		if err != nil {
+			return fmt.Errorf("display.fb_device: %w", err)
+		}
+		defer fb.Close()
+		shown = append(shown, fb)
+		runners = append(runners, fb.Run)
+	}
+	hours, _ := power.ParseHours(cfg.Display.Hours) // validated with the config
+	if cfg.Display.Hours != "" {
+		ctl, err := power.Detect(cfg.Display.Power)
+		if err != nil {
+			return fmt.Errorf("display.power: %w", err)
+		}
+		runners = append(runners, power.New(power.Options{Hours: hours, Panel: ctl, Logger: log}).Run)
+	}
 
 	// record is where every event goes: durable first (the index and the fleet's outbox, in one
 	// transaction), then the parts that follow sessions.
@@ -116,6 +144,20 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger, reload func() 
 		return err
 	}
 	defer hw.Close()
+	shown = append(shown, hw) // lighting scenes follow the screens
+	if cfg.Display.Status.Enabled {
+		bus, err := hw.OpenI2C(cfg.Display.Status.Bus)
+		if err != nil {
+			return fmt.Errorf("display.status.bus: %w", err)
+		}
+		defer bus.Close()
+		st, err := status.OpenSSD1306(bus, status.Options{DeviceID: cfg.Device.ID, Logger: log})
+		if err != nil {
+			return fmt.Errorf("display.status: %w", err)
+		}
+		shown = append(shown, st)
+		runners = append(runners, st.Run)
+	}
 	provider, err = local.New(local.Options{
 		PublicURL: publicURL,
 		TTL:       cfg.Session.QRTTL,
@@ -142,7 +184,7 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger, reload func() 
 		Camera:   pipeline,
 		Store:    photos,
 		Provider: provider,
-		Screen:   renderers{screen, hw},
+		Screen:   shown,
 		Logger:   log,
 		Events:   record,
 	})
@@ -187,6 +229,9 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger, reload func() 
 	g.Go(func() error { return pipeline.Run(gctx) })
 	g.Go(func() error { return janitor.Run(gctx) })
 	g.Go(func() error { return hw.Run(gctx) })
+	for _, run := range runners {
+		g.Go(func() error { return run(gctx) })
+	}
 	g.Go(func() error { return hl.run(gctx) })
 	g.Go(func() error {
 		defer signal.Stop(hup)
@@ -390,13 +435,4 @@ func triggerHandler(engine *session.Engine) http.Handler {
 		}
 		w.WriteHeader(http.StatusAccepted)
 	})
-}
-
-// renderers shows each Screen on every display part (the kiosk page, the lights' scenes, …).
-type renderers []display.Renderer
-
-func (rs renderers) Show(s display.Screen) {
-	for _, r := range rs {
-		r.Show(s)
-	}
 }

@@ -25,7 +25,7 @@ const chromium = "/usr/bin/chromium" // Debian's chromium package
 const viewW, viewH = 540, 960
 
 // newBrowser starts a headless Chromium for the test and returns its chromedp context.
-func newBrowser(t *testing.T) context.Context {
+func newBrowser(t testing.TB) context.Context {
 	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromium),
@@ -54,6 +54,17 @@ func newBrowser(t *testing.T) context.Context {
 	return ctx
 }
 
+// newLoopbackServer serves h on 127.0.0.1 (httptest's default) and closes it at the end.
+func newLoopbackServer(t *testing.T, h http.Handler) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	if !strings.HasPrefix(srv.URL, "http://127.0.0.1:") {
+		t.Fatalf("test server at %s, want loopback", srv.URL)
+	}
+	t.Cleanup(srv.Close)
+	return srv
+}
+
 // swapHandler lets the test replace the agent behind the same address, as a restart does.
 type swapHandler struct{ h atomic.Value }
 
@@ -69,7 +80,7 @@ func jsString(s string) string {
 }
 
 // waitPage waits until the JavaScript expression is truthy on the page.
-func waitPage(t *testing.T, ctx context.Context, what, expr string, timeout time.Duration) {
+func waitPage(t testing.TB, ctx context.Context, what, expr string, timeout time.Duration) {
 	t.Helper()
 	tctx, cancel := context.WithTimeout(ctx, timeout+2*time.Second)
 	defer cancel()
@@ -77,7 +88,9 @@ func waitPage(t *testing.T, ctx context.Context, what, expr string, timeout time
 		chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(20*time.Millisecond)))
 	if err != nil {
 		state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](
-			`"scene=" + document.body.dataset.scene + " link=" + document.body.dataset.link + " text=" + JSON.stringify(document.body.innerText)`))
+			`"scene=" + document.body.dataset.scene + " link=" + document.body.dataset.link + " text=" + JSON.stringify(document.body.innerText) +
+				" qr=" + (() => { const q = document.getElementById("qr"); const r = q.getBoundingClientRect();
+					return JSON.stringify({src: q.getAttribute("src"), complete: q.complete, natural: q.naturalWidth, w: r.width, cls: q.className, dpr: devicePixelRatio}); })()`))
 		t.Fatalf("page: waiting for %s: %v; page has %s", what, err, state)
 	}
 }
@@ -119,8 +132,7 @@ func TestBrowser(t *testing.T) {
 	k := New(Options{Logger: discardLogger()})
 	agent := &swapHandler{}
 	agent.set(k.Handler())
-	srv := httptest.NewServer(agent) // on 127.0.0.1
-	t.Cleanup(srv.Close)
+	srv := newLoopbackServer(t, agent)
 	ctx := newBrowser(t)
 	t.Cleanup(func() { k.Close() }) // runs first: ends the page's stream so srv.Close can return
 
@@ -166,7 +178,7 @@ func TestBrowser(t *testing.T) {
 			fmt.Sprintf(`(() => {
 				const img = document.getElementById("qr");
 				const left = Number(document.getElementById("qr-seconds").textContent);
-				return img.getAttribute("src") === "/qr.png?c=" + encodeURIComponent(%s) &&
+				return img.getAttribute("src").startsWith("/qr.png?c=" + encodeURIComponent(%s) + "&w=") &&
 					img.complete && img.naturalWidth > 0 &&
 					getComputedStyle(img).imageRendering === "pixelated" &&
 					left > 60 && left <= 90;
@@ -210,6 +222,16 @@ func TestBrowser(t *testing.T) {
 			}
 			checkQRPlacement(t, ctx)
 		}
+	}
+
+	// A code that runs out: the ring and the code go, the words say so, the middle stays black.
+	k.Show(display.Screen{Scene: display.SceneQR, QR: &display.QR{Content: qrContent,
+		IssuedAt: time.Now().Add(-time.Minute), ExpiresAt: time.Now().Add(1500 * time.Millisecond)}})
+	waitPage(t, ctx, "expired QR", `document.getElementById("scene-qr").classList.contains("is-expired") &&
+		getComputedStyle(document.getElementById("qr-ring")).display === "none" &&
+		document.body.innerText.includes("二维码已过期") && document.body.innerText.includes("QR code expired")`, 5*time.Second)
+	if img, _ := screenshot(t, ctx); blackShare(img, 0, 0, 1, 1) < 0.97 {
+		t.Errorf("expired QR: %.2f%% black, want only words", 100*blackShare(img, 0, 0, 1, 1))
 	}
 
 	// The agent restarts: the page reconnects by itself and shows the current screen.
@@ -268,7 +290,10 @@ func checkQRPlacement(t *testing.T, ctx context.Context) {
 			t.Fatal(err)
 		}
 	}()
-	waitPage(t, ctx, "landscape layout", `innerWidth > innerHeight`, 5*time.Second)
+	// The page asks for a code of the new size; wait until it is shown.
+	waitPage(t, ctx, "landscape layout", `innerWidth > innerHeight && (() => { const img = document.getElementById("qr");
+		return img.complete && img.naturalWidth > 0 && !img.classList.contains("loading") &&
+			img.getAttribute("src").endsWith("&w=" + Math.floor(0.32 * innerHeight * devicePixelRatio)); })()`, 5*time.Second)
 	b, err = chromedp.Run(ctx, chromedp.Evaluate[box](rect))
 	if err != nil {
 		t.Fatal(err)

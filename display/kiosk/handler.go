@@ -5,8 +5,11 @@ import (
 	"crypto/sha256"
 	_ "embed"
 	"encoding/hex"
+	"encoding/json"
+	"html"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -33,11 +36,12 @@ func (k *Kiosk) routes() http.Handler {
 	mux := http.NewServeMux()
 	// Method patterns make the mux answer 405 (with Allow) for other methods and 404 elsewhere.
 	// GET patterns also match HEAD.
-	mux.Handle("GET /{$}", asset("text/html; charset=utf-8", indexHTML))
+	mux.Handle("GET /{$}", asset("text/html; charset=utf-8", k.index))
 	mux.Handle("GET /style.css", asset("text/css; charset=utf-8", styleCSS))
 	mux.Handle("GET /app.js", asset("text/javascript; charset=utf-8", appJS))
 	mux.HandleFunc("GET /events", k.serveEvents)
 	mux.HandleFunc("GET /qr.png", k.serveQR)
+	mux.HandleFunc("GET /photos/{file}", k.servePhoto)
 	mux.HandleFunc("GET /healthz", serveHealthz)
 	return mux
 }
@@ -64,4 +68,46 @@ func serveHealthz(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	io.WriteString(w, "ok")
+}
+
+// pageSettings are the display settings the page reads from <meta name="fitmirror-display">.
+type pageSettings struct {
+	QRSizeMM   float64 `json:"qr_mm"`
+	DPI        float64 `json:"dpi,omitempty"`
+	DiagonalIn float64 `json:"diagonal_in,omitempty"`
+}
+
+// pageWithSettings returns web/index.html with the settings in its meta tag.
+func pageWithSettings(s pageSettings) []byte {
+	b, _ := json.Marshal(s) // cannot fail: plain numbers
+	const tag = `<meta name="fitmirror-display" content="">`
+	return bytes.Replace(indexHTML, []byte(tag),
+		[]byte(`<meta name="fitmirror-display" content="`+html.EscapeString(string(b))+`">`), 1)
+}
+
+// servePhoto answers GET /photos/{id}.jpg with a photo of the current Screen (its photo_id or
+// compare_photo_id); any other ID is 404, so the page cannot be used to browse the store.
+func (k *Kiosk) servePhoto(w http.ResponseWriter, r *http.Request) {
+	id, ok := strings.CutSuffix(r.PathValue("file"), ".jpg")
+	if !ok || id == "" || k.photos == nil {
+		http.NotFound(w, r)
+		return
+	}
+	cur := k.Current()
+	if id != cur.PhotoID && id != cur.CompareID {
+		http.NotFound(w, r)
+		return
+	}
+	f, err := k.photos.Open(id)
+	if err != nil {
+		k.log.Warn("kiosk: photo", "photo_id", id, "err", err)
+		http.NotFound(w, r)
+		return
+	}
+	defer f.Close()
+	h := w.Header()
+	h.Set("Content-Type", "image/jpeg")
+	h.Set("Cache-Control", "no-store") // photos are purged; never keep them in the browser
+	h.Set("X-Content-Type-Options", "nosniff")
+	http.ServeContent(w, r, "", time.Time{}, f)
 }

@@ -2,6 +2,7 @@ package kiosk
 
 import (
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -17,6 +18,23 @@ type Options struct {
 	// Heartbeat is the interval of the ": ping" comments on /events, which keep proxies and idle
 	// timeouts from closing the stream. 0 means 15s.
 	Heartbeat time.Duration
+	// Photos, when set, lets the page show the photos of the review and compare scenes: the
+	// kiosk serves GET /photos/{id}.jpg for the photo IDs of the current Screen (and no others).
+	// session/store.Photos fits. nil: those scenes show their words only.
+	Photos Photos
+	// Panel is the display's physical size. When known, the page sizes the QR code to
+	// QRSizeMM millimetres (at most about a third of the shorter side).
+	Panel display.Panel
+	// QRSizeMM is the QR code's physical width, quiet zone included. 0 means
+	// display.DefaultQRSizeMM.
+	QRSizeMM float64
+	// QRLevel is the QR codes' error-correction level. "" means display.DefaultQRLevel (Q).
+	QRLevel display.QRLevel
+}
+
+// Photos opens stored photos by ID.
+type Photos interface {
+	Open(id string) (io.ReadSeekCloser, error)
 }
 
 const (
@@ -30,6 +48,9 @@ type Kiosk struct {
 	log       *slog.Logger
 	heartbeat time.Duration
 	handler   http.Handler
+	photos    Photos
+	qrLevel   display.QRLevel
+	index     []byte // web/index.html with the display settings filled in
 
 	mu      sync.Mutex
 	cur     display.Screen // a private copy, see clone
@@ -63,6 +84,16 @@ func New(opts Options) *Kiosk {
 	if k.heartbeat <= 0 {
 		k.heartbeat = defaultHeartbeat
 	}
+	k.photos = opts.Photos
+	k.qrLevel = opts.QRLevel
+	if k.qrLevel == "" {
+		k.qrLevel = display.DefaultQRLevel
+	}
+	qrMM := opts.QRSizeMM
+	if qrMM <= 0 {
+		qrMM = display.DefaultQRSizeMM
+	}
+	k.index = pageWithSettings(pageSettings{QRSizeMM: qrMM, DPI: opts.Panel.DPI, DiagonalIn: opts.Panel.DiagonalIn})
 	k.cur = clone(display.Idle)
 	k.curJSON, _ = json.Marshal(k.cur) // cannot fail: no time in display.Idle
 	k.handler = k.routes()

@@ -7,6 +7,8 @@ import (
 	"strconv"
 
 	"github.com/skip2/go-qrcode"
+
+	"github.com/fitmirror/fitmirror/display"
 )
 
 const (
@@ -14,18 +16,14 @@ const (
 	defaultQRPx  = 10   // pixels per module
 	minQRPx      = 2
 	maxQRPx      = 40
+	maxQRWidth   = 8192 // pixels
 )
 
-// qrLevel is the error correction of the QR codes on the mirror: go-qrcode's High, which is ISO
-// level Q (Quartile, 25 % of the codewords recoverable, against 15 % at M). The shopper scans with
-// a phone through the two-way glass, which dims the code and lays reflections and glare over parts
-// of it. Q still keeps the symbol small, so its modules stay big on screen: a ~45-byte WeChat
-// ticket URL is version 4–5 (33–37 modules) at Q, against version 6 (41) at H (go-qrcode's Highest).
-const qrLevel = qrcode.High
-
-// serveQR answers GET /qr.png?c=<content>[&m=<pixels per module>] with a PNG QR code of exactly
-// the content: black modules on white with the standard 4-module quiet zone, every module exactly
-// m×m pixels (the page scales it with image-rendering: pixelated).
+// serveQR answers GET /qr.png?c=<content>[&m=<pixels per module>|&w=<pixels>] with a PNG QR
+// code of exactly the content at the kiosk's error-correction level (Options.QRLevel): black
+// modules on white with the standard 4-module quiet zone, every module exactly m×m pixels. With
+// w, m is the largest scale that keeps the image within w pixels (at least 2); the page asks for
+// the size it has room for and shows the image one pixel per device pixel.
 func (k *Kiosk) serveQR(w http.ResponseWriter, r *http.Request) {
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
@@ -39,6 +37,19 @@ func (k *Kiosk) serveQR(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	px := defaultQRPx
+	width := 0
+	if s := q.Get("w"); s != "" {
+		width, err = strconv.Atoi(s)
+		if err != nil || width < 1 || width > maxQRWidth {
+			http.Error(w, fmt.Sprintf("kiosk: qr: w must be pixels, 1 to %d, got %q", maxQRWidth, s),
+				http.StatusBadRequest)
+			return
+		}
+		if q.Has("m") {
+			http.Error(w, "kiosk: qr: give m or w, not both", http.StatusBadRequest)
+			return
+		}
+	}
 	if s := q.Get("m"); s != "" {
 		px, err = strconv.Atoi(s)
 		if err != nil || px < minQRPx || px > maxQRPx {
@@ -48,11 +59,15 @@ func (k *Kiosk) serveQR(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	code, err := qrcode.New(content, qrLevel)
+	code, err := qrcode.New(content, k.qrLevel.Recovery())
 	if err != nil {
 		k.log.Error("kiosk: qr: encode", "bytes", len(content), "err", err)
 		http.Error(w, "kiosk: qr: encode: "+err.Error(), http.StatusInternalServerError)
 		return
+	}
+	if width > 0 {
+		side := len(code.Bitmap()) // modules, quiet zone included
+		px = min(max(display.QRScale(side, 0, 0, width), minQRPx), maxQRPx)
 	}
 	// The defaults are what a scanner needs: black (dark) modules on white, with the quiet zone.
 	// A negative size is pixels per module; go-qrcode then scales by an exact integer.

@@ -11,8 +11,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/fitmirror/fitmirror/display"
 )
 
 const zbarimg = "/usr/bin/zbarimg" // Debian zbar-tools
@@ -172,6 +175,10 @@ func TestQRBadRequests(t *testing.T) {
 		{"m not a number", "c=x&m=ten"},
 		{"bad escape", "c=%zz"},
 		{"semicolon", "c=x;y"},
+		{"w zero", "c=x&w=0"},
+		{"w too large", "c=x&w=8193"},
+		{"w not a number", "c=x&w=wide"},
+		{"w and m", "c=x&w=200&m=4"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -180,5 +187,38 @@ func TestQRBadRequests(t *testing.T) {
 				t.Errorf("Get(%q) = %d %q, want %d", "/qr.png?"+tt.query, resp.StatusCode, body, http.StatusBadRequest)
 			}
 		})
+	}
+}
+
+// TestQRWidth: with w the code gets the largest whole scale that fits (at least 2), at the
+// kiosk's error-correction level.
+func TestQRWidth(t *testing.T) {
+	const content = "http://weixin.qq.com/q/02Vw2GRH0zd3h1Mx5n1xxx"
+	for _, level := range []display.QRLevel{display.QRLevelL, display.QRLevelQ, display.QRLevelH} {
+		modules, err := display.QRModules(content, level)
+		if err != nil {
+			t.Fatal(err)
+		}
+		side := len(modules)
+		srv := httptest.NewServer(New(Options{Logger: discardLogger(), QRLevel: level}).Handler())
+		for _, w := range []int{1, side*2 - 1, side * 5, side*5 + side - 1, 600} {
+			resp, body := getQR(t, srv, url.Values{"c": {content}, "w": {strconv.Itoa(w)}}.Encode())
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("level %s w=%d: %d %s", level, w, resp.StatusCode, body)
+			}
+			img, err := png.Decode(bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := max(w/side, minQRPx)
+			if got := img.Bounds().Dx(); got != want*side {
+				t.Errorf("level %s w=%d: image is %d px, want %d (%d modules × %d)", level, w, got, want*side, side, want)
+			}
+			checkModules(t, img, want)
+			if got := scan(t, body); got != content {
+				t.Errorf("level %s w=%d: zbarimg = %q, want %q", level, w, got, content)
+			}
+		}
+		srv.Close()
 	}
 }

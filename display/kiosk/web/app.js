@@ -13,13 +13,40 @@
   const body = document.body;
   const $ = (id) => document.getElementById(id);
   const qrScene = $('scene-qr');
+  const qrRing = $('qr-ring');
   const qrImg = $('qr');
 
+  // The agent's display settings (Options.Panel, QRSizeMM), from <meta name="fitmirror-display">.
+  const cfg = (() => {
+    try {
+      return JSON.parse(document.querySelector('meta[name="fitmirror-display"]').content) || {};
+    } catch (err) {
+      return {};
+    }
+  })();
+
+  // Timings of the last screens, for benchmarks and debugging: when the event arrived, when the
+  // DOM was updated, and when the next frame was painted (performance.timeOrigin + now, in ms).
+  const timings = [];
+  window.kioskTimings = timings;
+
   let qrContent = '';
+  let qrTarget = 0;
   let qrExpires = NaN;
+  let qrIssued = NaN;
   let qrTicker = 0;
 
-  qrImg.addEventListener('load', () => qrImg.classList.remove('loading'));
+  qrImg.addEventListener('load', () => {
+    // One image pixel on one device pixel: the server made every module a whole number of pixels.
+    const dpr = window.devicePixelRatio || 1;
+    qrImg.style.width = qrImg.naturalWidth / dpr + 'px';
+    qrImg.style.height = qrImg.naturalHeight / dpr + 'px';
+    qrImg.classList.remove('loading');
+  });
+  for (const img of document.querySelectorAll('img.photo')) {
+    img.addEventListener('error', () => img.classList.add('missing'));
+    img.addEventListener('load', () => img.classList.remove('missing'));
+  }
 
   function render(s) {
     const scene = typeof s.scene === 'string' && s.scene !== '' ? s.scene : 'idle';
@@ -32,20 +59,55 @@
         $('error-message').textContent = typeof s.message === 'string' ? s.message : '';
         break;
     }
+    setPhoto($('review-photo'), scene === 'review' ? s.photo_id : '');
+    setPhoto($('compare-a'), scene === 'compare' ? s.photo_id : '');
+    setPhoto($('compare-b'), scene === 'compare' ? s.compare_photo_id : '');
     if (scene === 'qr' && s.qr && s.qr.content) {
-      showQR(s.qr.content, Date.parse(s.qr.expires_at));
+      showQR(s.qr.content, Date.parse(s.qr.expires_at), s.qr.issued_at ? Date.parse(s.qr.issued_at) : NaN);
     } else {
       clearQR();
     }
     body.dataset.scene = scene;
   }
 
-  function showQR(content, expires) {
-    if (content !== qrContent) {
-      qrContent = content;
-      qrImg.classList.add('loading');
-      qrImg.src = '/qr.png?c=' + encodeURIComponent(content);
+  // setPhoto shows the agent's photo id in img, or nothing. Photos never leave the agent: the
+  // page loads them from its own loopback listener.
+  function setPhoto(img, id) {
+    const src = typeof id === 'string' && /^[0-9A-Za-z_-]{1,64}$/.test(id) ? '/photos/' + id + '.jpg' : '';
+    if (img.getAttribute('src') === src || (!src && !img.hasAttribute('src'))) return;
+    if (src) {
+      img.classList.add('missing'); // until it has loaded
+      img.src = src;
+    } else {
+      img.removeAttribute('src');
+      img.classList.add('missing');
     }
+  }
+
+  // qrTargetPx is the largest size, in device pixels, the code may take: about a third of the
+  // shorter side, and no more than cfg.qr_mm millimetres when the panel's size is known.
+  function qrTargetPx() {
+    const dpr = window.devicePixelRatio || 1;
+    const w = innerWidth * dpr;
+    const h = innerHeight * dpr;
+    let px = Math.floor((w > h ? 0.32 : 0.34) * Math.min(w, h));
+    let ppmm = 0;
+    if (cfg.dpi > 0) ppmm = cfg.dpi / 25.4;
+    else if (cfg.diagonal_in > 0) ppmm = Math.hypot(w, h) / (cfg.diagonal_in * 25.4);
+    if (ppmm > 0 && cfg.qr_mm > 0) px = Math.min(px, Math.floor(ppmm * cfg.qr_mm));
+    return Math.max(1, px);
+  }
+
+  function showQR(content, expires, issued) {
+    const target = qrTargetPx();
+    if (content !== qrContent || target !== qrTarget) {
+      if (content !== qrContent) qrIssued = Number.isNaN(issued) ? Date.now() : issued;
+      qrContent = content;
+      qrTarget = target;
+      qrImg.classList.add('loading');
+      qrImg.src = '/qr.png?c=' + encodeURIComponent(content) + '&w=' + target;
+    }
+    if (!Number.isNaN(issued)) qrIssued = issued;
     qrExpires = expires;
     tickQR();
     if (!qrTicker) qrTicker = setInterval(tickQR, 250);
@@ -55,26 +117,39 @@
     if (qrTicker) clearInterval(qrTicker);
     qrTicker = 0;
     qrContent = '';
+    qrTarget = 0;
     qrExpires = NaN;
+    qrIssued = NaN;
     qrImg.removeAttribute('src');
     qrImg.classList.add('loading');
     qrScene.classList.remove('is-expired');
   }
 
-  // tickQR shows the seconds left until qr.expires_at, and hides the code once it has expired.
+  // tickQR shows the seconds left until qr.expires_at on the timer and the ring, and hides the
+  // code once it has expired.
   function tickQR() {
     const timer = $('qr-timer');
     if (Number.isNaN(qrExpires)) {
       timer.hidden = true;
       qrScene.classList.remove('is-expired');
+      qrRing.style.setProperty('--left', '1');
       return;
     }
-    const left = Math.max(0, Math.ceil((qrExpires - Date.now()) / 1000));
+    const now = Date.now();
+    const left = Math.max(0, Math.ceil((qrExpires - now) / 1000));
+    const total = qrExpires - qrIssued;
+    const share = total > 0 ? Math.min(1, Math.max(0, (qrExpires - now) / total)) : 1;
+    qrRing.style.setProperty('--left', share.toFixed(4));
     timer.hidden = false;
     $('qr-seconds').textContent = String(left);
     $('qr-seconds-en').textContent = String(left);
     qrScene.classList.toggle('is-expired', left === 0);
   }
+
+  // When the window turns (portrait ↔ landscape) the code gets a new size.
+  addEventListener('resize', () => {
+    if (qrContent) showQR(qrContent, qrExpires, qrIssued);
+  });
 
   let source = null;
   let staleTimer = 0;
@@ -93,7 +168,14 @@
         console.warn('kiosk: bad event', err);
         return;
       }
-      if (s && typeof s === 'object') render(s);
+      if (s && typeof s === 'object') {
+        const t = { scene: s.scene, countdown: s.countdown, recv: performance.timeOrigin + ev.timeStamp };
+        render(s);
+        t.dom = performance.timeOrigin + performance.now();
+        requestAnimationFrame(() => { t.paint = performance.timeOrigin + performance.now(); });
+        timings.push(t);
+        if (timings.length > 256) timings.shift();
+      }
     };
     source.onerror = () => {
       linkDown();
@@ -118,6 +200,22 @@
       render({ scene: 'idle' });
     }, STALE_MS);
   }
+
+  // A tap on the glass takes a photo; a long press (0.6 s) puts the photo beside an earlier one.
+  // The agent serves POST /api/trigger; a page without it (tests, previews) ignores the tap.
+  const TAPPABLE = new Set(['welcome', 'qr', 'bound', 'compare', 'error', 'review']);
+  let downAt = 0;
+  document.addEventListener('pointerdown', () => { downAt = Date.now(); });
+  document.addEventListener('pointerup', () => {
+    if (!downAt || !TAPPABLE.has(body.dataset.scene)) return;
+    const action = Date.now() - downAt >= 600 ? 'compare' : 'photo';
+    downAt = 0;
+    fetch('/api/trigger', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ action }),
+    }).catch(() => {});
+  });
 
   connect();
 })();
