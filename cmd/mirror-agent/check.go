@@ -11,6 +11,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/fitmirror/fitmirror/cloud/fleet"
 	"github.com/fitmirror/fitmirror/device/camera"
 	devio "github.com/fitmirror/fitmirror/device/io"
 	"github.com/fitmirror/fitmirror/device/vision"
@@ -72,6 +73,20 @@ func check(ctx context.Context, cfg *Config, w io.Writer) error {
 	// Mirror hardware: one line per configured pin and bus (none when nothing is fitted).
 	for _, r := range devio.Check(cfg.IO) {
 		line(r.Part, r.Err, r.Detail, r.Hint)
+	}
+
+	// The fleet broker: connects and authenticates as this device (a probe client ID, so a
+	// running agent is not disturbed).
+	if cfg.MQTT.URL != "" {
+		o, err := mqttOptions(cfg)
+		if err == nil {
+			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			o.ConnectTimeout = 5 * time.Second
+			err = fleet.Probe(pctx, o)
+			cancel()
+		}
+		line("broker", err, cfg.MQTT.URL+" accepts "+cfg.Device.ID,
+			"check mqtt.url, and mqtt.password (mirror-cloud device add prints it) or the client certificate")
 	}
 
 	err = writable(cfg.StateDir)

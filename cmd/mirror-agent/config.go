@@ -29,6 +29,28 @@ type Config struct {
 	Cloud    CloudConfig    `yaml:"cloud"`
 	Health   HealthConfig   `yaml:"health"`
 	IO       devio.Config   `yaml:"io"`
+	MQTT     MQTTConfig     `yaml:"mqtt"`
+	Fleet    FleetConfig    `yaml:"fleet"`
+	// TelemetryInterval is CONTRACTS §1's telemetry_interval.
+	TelemetryInterval time.Duration `yaml:"telemetry_interval" help:"how often telemetry is published to the fleet" range:"5s,1h"`
+}
+
+type MQTTConfig struct {
+	URL         string  `yaml:"url" help:"the fleet's MQTT broker (tcp://host:1883, mqtts://host:8883); empty = no fleet connection"`
+	Username    string  `yaml:"username" help:"empty or equal to device.id: the broker's ACL goes by username (mirror/%u/#)"`
+	Password    string  `yaml:"password" help:"the device's MQTT password (mirror-cloud device add prints it); empty with client certificates"`
+	TopicPrefix string  `yaml:"topic_prefix" help:"first level of every fleet topic"`
+	TLS         MQTTTLS `yaml:"tls"`
+}
+
+type MQTTTLS struct {
+	CA   string `yaml:"ca" help:"CA certificate (PEM) that signed the broker's certificate; empty = the system's roots"`
+	Cert string `yaml:"cert" help:"client certificate (PEM) for brokers with use_identity_as_username"`
+	Key  string `yaml:"key" help:"client key (PEM) for mqtt.tls.cert"`
+}
+
+type FleetConfig struct {
+	AllowSnapshot bool `yaml:"allow_snapshot" help:"let the fleet's snapshot command take a diagnostic camera frame (refused while a shopper is there); off for privacy"`
 }
 
 type HealthConfig struct {
@@ -123,11 +145,13 @@ func defaultConfig() Config {
 			Cascade: vision.DefaultCascade, WorkWidth: 320, MinFace: 0.08},
 		Session: SessionConfig{AutoCapture: s.AutoCapture, StillFor: s.StillFor, Welcome: s.Welcome, Countdown: s.Countdown,
 			Review: s.Review, Goodbye: s.Goodbye, QRTTL: s.QRTTL},
-		Photos:  PhotosConfig{JPEGQuality: 90, UnboundGrace: s.UnboundGrace, Retention: 24 * time.Hour, MinFreeMB: 200},
-		Display: DisplayConfig{Listen: "127.0.0.1:8080", Renderer: "kiosk", FBDevice: "/dev/fb0", QRSizeMM: 70, QRLevel: "Q", Power: "auto"},
-		Cloud:   CloudConfig{Provider: "local", Local: LocalConfig{Listen: ":8081"}},
-		Health:  HealthConfig{StallAfter: 10 * time.Second},
-		IO:      devio.DefaultConfig,
+		Photos:            PhotosConfig{JPEGQuality: 90, UnboundGrace: s.UnboundGrace, Retention: 24 * time.Hour, MinFreeMB: 200},
+		Display:           DisplayConfig{Listen: "127.0.0.1:8080", Renderer: "kiosk", FBDevice: "/dev/fb0", QRSizeMM: 70, QRLevel: "Q", Power: "auto"},
+		Cloud:             CloudConfig{Provider: "local", Local: LocalConfig{Listen: ":8081"}},
+		Health:            HealthConfig{StallAfter: 10 * time.Second},
+		IO:                devio.DefaultConfig,
+		MQTT:              MQTTConfig{TopicPrefix: "mirror"},
+		TelemetryInterval: 30 * time.Second,
 	}
 }
 
@@ -172,6 +196,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Display.Rotation%90 != 0 {
 		return fmt.Errorf("display.rotation: must be 0, 90, 180 or 270 (got %d)", c.Display.Rotation)
+	}
+	if c.MQTT.Username != "" && c.MQTT.Username != c.Device.ID {
+		return fmt.Errorf("mqtt.username: %q must be empty or equal to device.id %q (the broker's ACL goes by username)", c.MQTT.Username, c.Device.ID)
+	}
+	if (c.MQTT.TLS.Cert == "") != (c.MQTT.TLS.Key == "") {
+		return fmt.Errorf("mqtt.tls.cert and mqtt.tls.key: set both or neither")
+	}
+	if c.MQTT.TopicPrefix == "" || strings.ContainsAny(c.MQTT.TopicPrefix, "/+#") {
+		return fmt.Errorf("mqtt.topic_prefix: %q must be one non-empty topic level without / + #", c.MQTT.TopicPrefix)
 	}
 	if _, err := power.ParseHours(c.Display.Hours); err != nil {
 		return fmt.Errorf("display.hours: %v", err)

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -21,8 +20,8 @@ import (
 	"golang.org/x/sync/errgroup"
 	"gopkg.in/yaml.v3"
 
+	"github.com/fitmirror/fitmirror/cloud/fleet"
 	"github.com/fitmirror/fitmirror/cloud/local"
-	"github.com/fitmirror/fitmirror/cmd/internal/config"
 	"github.com/fitmirror/fitmirror/device/camera"
 	devio "github.com/fitmirror/fitmirror/device/io"
 	"github.com/fitmirror/fitmirror/device/vision"
@@ -38,6 +37,8 @@ import (
 // runAgent wires the parts and runs them until ctx ends. Everything that can be checked
 // before the mirror starts (config, listeners, cascade, camera) fails here with one clear error.
 func runAgent(ctx context.Context, cfg *Config, log *slog.Logger, reload func() (*Config, error)) error {
+	ctx, restart := context.WithCancel(ctx) // the fleet's restart command ends the run cleanly
+	defer restart()
 	log = log.With("device_id", cfg.Device.ID)
 	photos, err := store.OpenPhotos(filepath.Join(cfg.StateDir, "photos"))
 	if err != nil {
@@ -200,7 +201,16 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger, reload func() 
 		return fmt.Errorf("state_dir %s: %w", cfg.StateDir, err)
 	}
 
+	lv := newLive(cfg, engine)
 	hl = newHealth(cfg.Health.StallAfter, engine, pipeline.CameraOK, log)
+	var fc *fleet.Client
+	if cfg.MQTT.URL != "" {
+		fc, err = newFleet(fleetParts{cfg: cfg, log: log, engine: engine, pipeline: pipeline, janitor: janitor,
+			db: db, hw: hw, live: lv, record: record, restart: restart})
+		if err != nil {
+			return fmt.Errorf("mqtt.url: %w", err)
+		}
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", hl)
 	mux.Handle("GET /metrics", metricsHandler(engine, pipeline, db, hl))
@@ -233,6 +243,10 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger, reload func() 
 		g.Go(func() error { return run(gctx) })
 	}
 	g.Go(func() error { return hl.run(gctx) })
+	if fc != nil {
+		g.Go(func() error { return fc.Run(gctx) })
+	}
+	g.Go(func() error { return watchCamera(gctx, pipeline.CameraOK, cfg.Health.StallAfter, record, fc, log) })
 	g.Go(func() error {
 		defer signal.Stop(hup)
 		for {
@@ -246,7 +260,11 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger, reload func() 
 				log.Error("reload: configuration not applied; the previous one stays", "err", oneLine(err))
 				continue
 			}
-			applyLive(gctx, cfg, next, engine, log)
+			changed, restart := lv.apply(gctx, next)
+			log.Info("reload: configuration applied", "changed", strings.Join(changed, ","))
+			if len(restart) > 0 {
+				log.Warn("reload: these keys take effect after a restart", "keys", strings.Join(restart, ","))
+			}
 		}
 	})
 	g.Go(func() error {
@@ -360,55 +378,6 @@ var stallAt = func() time.Time {
 	return time.Time{}
 }()
 
-// liveKeys are the configuration keys that take effect without a restart (prefixes).
-var liveKeys = []string{"presence.enter_dwell", "presence.exit_grace", "session.", "photos.unbound_grace"}
-
-// applyLive applies a reloaded configuration: the live keys at once, and a warning naming the
-// keys that need a restart.
-func applyLive(ctx context.Context, cur, next *Config, engine *session.Engine, log *slog.Logger) {
-	a, b := flatten("", config.Effective(cur)), flatten("", config.Effective(next))
-	var live, restart []string
-	for k, v := range b {
-		if fmt.Sprint(a[k]) == fmt.Sprint(v) {
-			continue
-		}
-		isLive := false
-		for _, p := range liveKeys {
-			if strings.HasPrefix(k, p) {
-				isLive = true
-			}
-		}
-		if isLive {
-			live = append(live, k)
-		} else {
-			restart = append(restart, k)
-		}
-	}
-	sort.Strings(live)
-	sort.Strings(restart)
-	engine.SetConfig(ctx, next.sessionConfig())
-	cur.Presence.EnterDwell, cur.Presence.ExitGrace = next.Presence.EnterDwell, next.Presence.ExitGrace
-	cur.Session, cur.Photos.UnboundGrace = next.Session, next.Photos.UnboundGrace
-	log.Info("reload: configuration applied", "changed", strings.Join(live, ","))
-	if len(restart) > 0 {
-		log.Warn("reload: these keys take effect after a restart", "keys", strings.Join(restart, ","))
-	}
-}
-
-func flatten(prefix string, m map[string]any) map[string]any {
-	out := map[string]any{}
-	for k, v := range m {
-		if sub, ok := v.(map[string]any); ok {
-			for k2, v2 := range flatten(prefix+k+".", sub) {
-				out[k2] = v2
-			}
-			continue
-		}
-		out[prefix+k] = v
-	}
-	return out
-}
-
 // triggerHandler is the kiosk page's tap: POST /api/trigger {"action":"photo"|"compare"}.
 // It is served on the loopback kiosk listener only; a JSON body keeps plain cross-site forms out.
 func triggerHandler(engine *session.Engine) http.Handler {
@@ -435,4 +404,36 @@ func triggerHandler(engine *session.Engine) http.Handler {
 		}
 		w.WriteHeader(http.StatusAccepted)
 	})
+}
+
+// watchCamera records camera.lost and camera.restored and keeps the fleet status degraded
+// while the camera is lost (after a first grace for the camera to start).
+func watchCamera(ctx context.Context, ok func() bool, grace time.Duration, record func(session.Event), fc *fleet.Client, log *slog.Logger) error {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	start, lost := time.Now(), false
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case now := <-t.C:
+			up := ok()
+			switch {
+			case !up && !lost && now.Sub(start) > grace:
+				lost = true
+				log.Error("camera lost")
+				record(session.Event{Type: "camera.lost", At: now})
+				if fc != nil {
+					fc.SetDegraded("camera lost")
+				}
+			case up && lost:
+				lost = false
+				log.Info("camera restored")
+				record(session.Event{Type: "camera.restored", At: now})
+				if fc != nil {
+					fc.SetHealthy()
+				}
+			}
+		}
+	}
 }

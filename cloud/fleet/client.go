@@ -1,0 +1,417 @@
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+)
+
+// Client is a mirror's connection to the fleet broker. Create it with [New], run it with
+// [Client.Run]; SetDegraded and SetHealthy may be called at any time from any goroutine.
+type Client struct {
+	opts   Options
+	url    *url.URL
+	topics Topics
+	log    *slog.Logger
+	start  time.Time
+	back   backoff
+	cnt    counters
+
+	mu      sync.Mutex
+	state   string // online or degraded
+	reason  string
+	since   time.Time
+	runCtx  context.Context
+	changed chan struct{} // status changed, coalesced
+
+	requests *requestLog
+	bindings *seenSet
+
+	cfgMu       sync.Mutex
+	lastDesired int64
+
+	dropped   atomic.Int64
+	connected atomic.Bool
+}
+
+// New checks opts and returns a Client; it does not connect.
+func New(opts Options) (*Client, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	u, _ := url.Parse(o.Broker)
+	now := o.Now()
+	return &Client{
+		opts:     o,
+		url:      u,
+		topics:   Topics{Prefix: o.TopicPrefix, Device: o.DeviceID},
+		log:      o.Logger.With("component", "fleet"),
+		start:    now,
+		back:     backoff{min: o.ReconnectMin, max: o.ReconnectMax, rand: o.Rand},
+		state:    StateOnline,
+		since:    now,
+		changed:  make(chan struct{}, 1),
+		requests: newRequestLog(o.RememberRequests),
+		bindings: newSeenSet(o.RememberBindings),
+	}, nil
+}
+
+// Topics returns the client's topic names.
+func (c *Client) Topics() Topics { return c.topics }
+
+// Connected reports whether the client is connected to the broker now (subscribed, status
+// published).
+func (c *Client) Connected() bool { return c.connected.Load() }
+
+// Traffic returns the bytes and writes of all connections so far.
+func (c *Client) Traffic() Traffic {
+	return Traffic{BytesIn: c.cnt.in.Load(), BytesOut: c.cnt.out.Load(), Writes: c.cnt.writes.Load()}
+}
+
+// SetDegraded marks the mirror degraded (the camera or the display is lost) with a reason;
+// the retained status changes at once when connected, else on the next connection.
+func (c *Client) SetDegraded(reason string) { c.setState(StateDegraded, reason) }
+
+// SetHealthy marks the mirror online again.
+func (c *Client) SetHealthy() { c.setState(StateOnline, "") }
+
+func (c *Client) setState(state, reason string) {
+	c.mu.Lock()
+	if c.state == state && c.reason == reason {
+		c.mu.Unlock()
+		return
+	}
+	c.state, c.reason, c.since = state, reason, c.opts.Now()
+	c.mu.Unlock()
+	select {
+	case c.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (c *Client) status() Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Status{State: c.state, Since: Time{c.since}, Version: c.opts.Version, Reason: c.reason}
+}
+
+// conn is one MQTT connection (a fresh paho client per connection).
+type conn struct {
+	mc       mqtt.Client
+	lost     chan struct{}
+	lostOnce sync.Once
+	lostErr  error
+}
+
+func (cn *conn) markLost(err error) {
+	cn.lostOnce.Do(func() {
+		cn.lostErr = err
+		close(cn.lost)
+	})
+}
+
+// Run connects and keeps the mirror connected until ctx ends; then it publishes the offline
+// status, disconnects and returns nil. It never gives up on the broker: connection failures,
+// refused credentials included (they may be fixed on the broker), are logged and retried
+// with a jittered backoff. Use [Probe] to check the settings once.
+func (c *Client) Run(ctx context.Context) error {
+	c.mu.Lock()
+	c.runCtx = ctx
+	c.mu.Unlock()
+	trimCtx, stopTrim := context.WithCancel(ctx)
+	trimDone := make(chan struct{})
+	go func() { defer close(trimDone); c.trimLoop(trimCtx) }()
+	defer func() { stopTrim(); <-trimDone }()
+	attempt := 0
+	for ctx.Err() == nil {
+		cn, err := c.connect(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			wait := c.back.delay(attempt)
+			attempt++
+			c.log.Warn("broker unreachable", "broker", c.opts.Broker, "err", err, "retry_in", wait.Round(time.Millisecond))
+			if !sleep(ctx, wait) {
+				break
+			}
+			continue
+		}
+		attempt = 0
+		c.log.Info("connected to broker", "broker", c.opts.Broker, "device", c.opts.DeviceID)
+		if ctx.Err() == nil {
+			c.serve(ctx, cn)
+		}
+		if ctx.Err() != nil {
+			c.goodbye(cn)
+			return nil
+		}
+		cn.mc.Disconnect(0)
+		wait := c.back.delay(0)
+		attempt = 1
+		c.log.Warn("connection to broker lost", "err", cn.lostErr, "retry_in", wait.Round(time.Millisecond))
+		if !sleep(ctx, wait) {
+			break
+		}
+	}
+	return nil
+}
+
+// connect opens one connection, subscribes and publishes the current status.
+func (c *Client) connect(ctx context.Context) (*conn, error) {
+	cn := &conn{lost: make(chan struct{})}
+	ready := make(chan error, 1)
+	o := mqtt.NewClientOptions().
+		AddBroker(c.opts.Broker).
+		SetClientID(c.opts.DeviceID).
+		SetUsername(c.opts.DeviceID).
+		SetPassword(c.opts.Password).
+		SetCleanSession(false).
+		SetAutoReconnect(false).
+		SetConnectRetry(false).
+		SetOrderMatters(false).
+		SetKeepAlive(c.opts.KeepAlive).
+		SetPingTimeout(min(10*time.Second, c.opts.KeepAlive)).
+		SetConnectTimeout(c.opts.ConnectTimeout).
+		SetWriteTimeout(c.opts.PublishTimeout).
+		SetBinaryWill(c.topics.Status(), []byte(WillPayload), 1, true).
+		SetCustomOpenConnectionFn(func(u *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
+			return dial(u, c.opts.TLS, c.opts.ConnectTimeout, &c.cnt)
+		}).
+		// Registered before connecting: with a persistent session the broker may deliver
+		// queued commands right after CONNACK, before any SUBSCRIBE of this connection.
+		SetDefaultPublishHandler(func(mc mqtt.Client, m mqtt.Message) { c.handle(mc, m) }).
+		SetOnConnectHandler(func(mc mqtt.Client) { ready <- c.onConnect(mc) }).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) { cn.markLost(err) })
+	cn.mc = mqtt.NewClient(o)
+	// A stop request during the handshake still gets a clean goodbye if the connection comes
+	// up within a short grace: a connection dropped without DISCONNECT fires the Last Will.
+	const grace = 2 * time.Second
+	tok := cn.mc.Connect()
+	if !waitDone(ctx, tok.Done(), grace) {
+		cn.mc.Disconnect(0)
+		return nil, fmt.Errorf("fleet: connect %s: %w", c.opts.Broker, context.Cause(ctx))
+	}
+	if err := tok.Error(); err != nil {
+		return nil, fmt.Errorf("fleet: connect %s: %w", c.opts.Broker, err)
+	}
+	var setup error
+	t := time.NewTimer(c.opts.ConnectTimeout + c.opts.PublishTimeout)
+	defer t.Stop()
+	select {
+	case setup = <-ready:
+	case <-cn.lost:
+		return nil, fmt.Errorf("fleet: connect %s: lost during setup: %v", c.opts.Broker, cn.lostErr)
+	case <-t.C:
+		setup = fmt.Errorf("fleet: connect %s: no SUBACK within %s", c.opts.Broker, c.opts.ConnectTimeout+c.opts.PublishTimeout)
+	case <-ctx.Done():
+		gt := time.NewTimer(grace)
+		defer gt.Stop()
+		select {
+		case setup = <-ready:
+		case <-cn.lost:
+			return nil, ctx.Err()
+		case <-gt.C:
+			setup = ctx.Err()
+		}
+	}
+	if setup != nil {
+		cn.mc.Disconnect(250)
+		return nil, setup
+	}
+	return cn, nil
+}
+
+// waitDone waits for done; once ctx ends it waits at most grace more.
+func waitDone(ctx context.Context, done <-chan struct{}, grace time.Duration) bool {
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// onConnect runs on each (re)connection: subscribe (again: a broker restarted without
+// persistence forgot the session) and announce the status.
+func (c *Client) onConnect(mc mqtt.Client) error {
+	subs := map[string]byte{
+		c.topics.Command("+"): 1,
+		c.topics.Desired():    1,
+		c.topics.Binding():    1,
+	}
+	tok := mc.SubscribeMultiple(subs, nil)
+	if !tok.WaitTimeout(c.opts.PublishTimeout) {
+		return errors.New("fleet: subscribe: no SUBACK")
+	}
+	if err := tok.Error(); err != nil {
+		return fmt.Errorf("fleet: subscribe: %w", err)
+	}
+	for topic, code := range tok.(*mqtt.SubscribeToken).Result() {
+		if code == 0x80 {
+			return fmt.Errorf("fleet: subscribe %s: refused by the broker (check the ACL)", topic)
+		}
+	}
+	c.mu.Lock()
+	c.since = c.opts.Now() // in this state, as far as the fleet can tell, since this connection
+	c.mu.Unlock()
+	return c.publishStatus(mc, c.status())
+}
+
+func (c *Client) publishStatus(mc mqtt.Client, s Status) error {
+	b, _ := json.Marshal(s)
+	tok := mc.Publish(c.topics.Status(), 1, true, b)
+	if !tok.WaitTimeout(c.opts.PublishTimeout) {
+		return errors.New("fleet: publish status: no PUBACK")
+	}
+	if err := tok.Error(); err != nil {
+		return fmt.Errorf("fleet: publish status: %w", err)
+	}
+	return nil
+}
+
+// serve runs the event publisher and telemetry on one connection until it is lost or ctx ends.
+func (c *Client) serve(ctx context.Context, cn *conn) {
+	c.connected.Store(true)
+	defer c.connected.Store(false)
+	cctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := c.publishEvents(cctx, cn); err != nil && cctx.Err() == nil {
+			c.log.Warn("event publishing stopped", "err", err)
+			cn.mc.Disconnect(0)
+			cn.markLost(err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		c.telemetryLoop(cctx, cn)
+	}()
+	for done := false; !done; {
+		select {
+		case <-c.changed:
+			if err := c.publishStatus(cn.mc, c.status()); err != nil {
+				c.log.Warn("status not published", "err", err)
+				// Retry on the next connection (or change).
+				select {
+				case c.changed <- struct{}{}:
+				default:
+				}
+				done = true
+			}
+		case <-cn.lost:
+			done = true
+		case <-ctx.Done():
+			done = true
+		}
+	}
+	cancel()
+	wg.Wait()
+}
+
+// goodbye publishes the offline status and disconnects cleanly (no Last Will).
+func (c *Client) goodbye(cn *conn) {
+	s := c.status()
+	s.State, s.Reason, s.Since = StateOffline, "shutdown", Time{c.opts.Now()}
+	b, _ := json.Marshal(s)
+	tok := cn.mc.Publish(c.topics.Status(), 1, true, b)
+	select {
+	case <-tok.Done():
+		if err := tok.Error(); err != nil {
+			c.log.Warn("offline status not published", "err", err)
+		}
+	case <-cn.lost:
+	case <-time.After(2 * time.Second):
+		c.log.Warn("offline status not acknowledged")
+	}
+	cn.mc.Disconnect(250)
+	c.log.Info("disconnected from broker")
+}
+
+// handle dispatches an incoming message; paho runs it on its own goroutine and sends the
+// PUBACK when it returns.
+func (c *Client) handle(mc mqtt.Client, m mqtt.Message) {
+	c.mu.Lock()
+	ctx := c.runCtx
+	c.mu.Unlock()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	rest, ok := strings.CutPrefix(m.Topic(), c.topics.Prefix+"/"+c.topics.Device+"/")
+	if !ok {
+		c.log.Warn("message on a foreign topic ignored", "topic", m.Topic())
+		return
+	}
+	switch {
+	case strings.HasPrefix(rest, "cmd/") && !strings.Contains(rest[len("cmd/"):], "/"):
+		c.onCommand(ctx, mc, rest[len("cmd/"):], m.Payload())
+	case rest == "config/desired":
+		c.onDesired(ctx, mc, m.Payload())
+	case rest == "binding":
+		c.onBinding(ctx, m.Payload())
+	default:
+		c.log.Debug("message ignored", "topic", m.Topic())
+	}
+}
+
+// publish sends a QoS 1 message and waits for its PUBACK (or the connection's loss).
+func (c *Client) publish(mc mqtt.Client, topic string, retained bool, payload []byte) error {
+	tok := mc.Publish(topic, 1, retained, payload)
+	if !tok.WaitTimeout(c.opts.PublishTimeout) {
+		return fmt.Errorf("fleet: publish %s: no PUBACK within %s", topic, c.opts.PublishTimeout)
+	}
+	if err := tok.Error(); err != nil {
+		return fmt.Errorf("fleet: publish %s: %w", topic, err)
+	}
+	return nil
+}
+
+// Probe connects once with opts' broker, credentials and TLS and disconnects: the broker
+// check of "mirror-agent check". It uses a clean session under the client ID
+// "<device>-probe", so a running agent's session is left alone (the ACL goes by username).
+func Probe(ctx context.Context, opts Options) error {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return err
+	}
+	var cnt counters
+	mo := mqtt.NewClientOptions().AddBroker(o.Broker).
+		SetClientID(o.DeviceID + "-probe").SetUsername(o.DeviceID).SetPassword(o.Password).
+		SetCleanSession(true).SetAutoReconnect(false).SetConnectTimeout(o.ConnectTimeout).
+		SetCustomOpenConnectionFn(func(u *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
+			return dial(u, o.TLS, o.ConnectTimeout, &cnt)
+		})
+	mc := mqtt.NewClient(mo)
+	tok := mc.Connect()
+	select {
+	case <-tok.Done():
+	case <-ctx.Done():
+		mc.Disconnect(0)
+		return fmt.Errorf("fleet: probe %s: %w", o.Broker, ctx.Err())
+	}
+	if err := tok.Error(); err != nil {
+		return fmt.Errorf("fleet: probe %s as %s: %w", o.Broker, o.DeviceID, err)
+	}
+	mc.Disconnect(100)
+	return nil
+}

@@ -1,0 +1,156 @@
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+)
+
+// onCommand runs one command request and publishes its result. A request ID seen before is
+// answered with the first result and not run again (also while the first run is going on).
+func (c *Client) onCommand(ctx context.Context, mc mqtt.Client, name string, payload []byte) {
+	var req CommandRequest
+	if err := json.Unmarshal(payload, &req); err != nil || req.ID == "" {
+		msg := "request must be a JSON object with a non-empty \"id\""
+		if err != nil {
+			msg = fmt.Sprintf("request is not valid JSON: %v", err)
+		}
+		c.log.Warn("bad command request", "command", name, "err", msg)
+		c.sendResult(mc, name, CommandResult{ID: req.ID, Error: &Error{Code: CodeBadArgs, Message: msg}})
+		return
+	}
+	entry, first := c.requests.begin(req.ID)
+	if !first {
+		select {
+		case <-entry.done:
+		case <-ctx.Done():
+			return
+		}
+		c.log.Info("repeated command request answered with the first result", "command", name, "id", req.ID)
+		c.sendResult(mc, name, entry.result)
+		return
+	}
+	res := c.runCommand(ctx, name, req)
+	c.requests.finish(entry, res)
+	c.sendResult(mc, name, res)
+}
+
+func (c *Client) runCommand(ctx context.Context, name string, req CommandRequest) CommandResult {
+	res := CommandResult{ID: req.ID}
+	if req.ExpiresAt != nil && !req.ExpiresAt.IsZero() && !c.opts.Now().Before(req.ExpiresAt.Time) {
+		res.Error = &Error{Code: CodeExpired, Message: fmt.Sprintf("request expired at %s", req.ExpiresAt.UTC().Format(TimeFormat))}
+		c.log.Info("expired command refused", "command", name, "id", req.ID)
+		return res
+	}
+	if name == "snapshot" && !c.opts.AllowSnapshot {
+		res.Error = &Error{Code: CodeForbidden, Message: "snapshot is off on this mirror (fleet.allow_snapshot: false)"}
+		return res
+	}
+	fn, ok := c.opts.Commands[name]
+	if !ok && name == "ping" {
+		fn, ok = c.ping, true
+	}
+	if !ok {
+		res.Error = &Error{Code: CodeUnknownCommand, Message: fmt.Sprintf("no command %q", name)}
+		return res
+	}
+	args := req.Args
+	if len(args) > 0 && !json.Valid(args) {
+		res.Error = &Error{Code: CodeBadArgs, Message: "args are not valid JSON"}
+		return res
+	}
+	c.log.Info("running command", "command", name, "id", req.ID)
+	data, err := fn(ctx, args)
+	if err != nil {
+		var fe *Error
+		if errors.As(err, &fe) {
+			res.Error = &Error{Code: fe.Code, Message: fe.Message}
+		} else {
+			res.Error = &Error{Code: CodeFailed, Message: err.Error()}
+		}
+		return res
+	}
+	res.Data = json.RawMessage(`{}`)
+	if data != nil {
+		b, err := json.Marshal(data)
+		if err != nil {
+			res.Data = nil
+			res.Error = &Error{Code: CodeFailed, Message: fmt.Sprintf("result not encodable: %v", err)}
+			return res
+		}
+		res.Data = b
+	}
+	res.OK = true
+	return res
+}
+
+// ping is the built-in "ping" command.
+func (c *Client) ping(context.Context, json.RawMessage) (any, error) {
+	return map[string]any{
+		"version":  c.opts.Version,
+		"uptime_s": int64(c.opts.Now().Sub(c.start) / time.Second),
+	}, nil
+}
+
+func (c *Client) sendResult(mc mqtt.Client, name string, res CommandResult) {
+	b, _ := json.Marshal(res)
+	if err := c.publish(mc, c.topics.Result(name), false, b); err != nil {
+		c.log.Warn("command result not published", "command", name, "id", res.ID, "err", err)
+	}
+}
+
+// requestLog remembers the results of the last max request IDs.
+type requestLog struct {
+	mu    sync.Mutex
+	max   int
+	m     map[string]*request
+	order []string // oldest first
+}
+
+type request struct {
+	done   chan struct{}
+	result CommandResult
+}
+
+func newRequestLog(max int) *requestLog {
+	return &requestLog{max: max, m: make(map[string]*request)}
+}
+
+// begin returns the entry for id and whether this is its first appearance.
+func (l *requestLog) begin(id string) (*request, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if r, ok := l.m[id]; ok {
+		return r, false
+	}
+	r := &request{done: make(chan struct{})}
+	l.m[id] = r
+	l.order = append(l.order, id)
+	for len(l.order) > l.max {
+		old := l.m[l.order[0]]
+		select {
+		case <-old.done:
+		default: // still running: keep it (and everything younger) a while longer
+			return r, true
+		}
+		delete(l.m, l.order[0])
+		l.order = l.order[1:]
+	}
+	return r, true
+}
+
+func (l *requestLog) finish(r *request, res CommandResult) {
+	r.result = res
+	close(r.done)
+}
+
+func (l *requestLog) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.m)
+}

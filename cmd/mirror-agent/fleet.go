@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/fitmirror/fitmirror/cloud/fleet"
+	devio "github.com/fitmirror/fitmirror/device/io"
+	"github.com/fitmirror/fitmirror/device/vision"
+	"github.com/fitmirror/fitmirror/session"
+	"github.com/fitmirror/fitmirror/session/store"
+)
+
+// eventConfigApplied and eventOutboxDropped are recorded for the fleet (CONTRACTS §1).
+const (
+	eventConfigApplied = "config.applied"
+	eventOutboxDropped = "outbox.dropped"
+)
+
+// fleetParts are what the fleet client reaches into.
+type fleetParts struct {
+	cfg      *Config
+	log      *slog.Logger
+	engine   *session.Engine
+	pipeline *vision.Pipeline
+	janitor  *store.Janitor
+	db       *store.DB
+	hw       *devio.IO
+	live     *live
+	record   func(session.Event)
+	restart  func() // ends the process cleanly; systemd starts it again
+}
+
+// mqttOptions are the fleet client's connection settings from the configuration.
+func mqttOptions(cfg *Config) (fleet.Options, error) {
+	o := fleet.Options{Broker: cfg.MQTT.URL, DeviceID: cfg.Device.ID, Password: cfg.MQTT.Password,
+		TopicPrefix: cfg.MQTT.TopicPrefix, Version: agentVersion(), TelemetryInterval: cfg.TelemetryInterval}
+	if cfg.MQTT.TLS.CA != "" || cfg.MQTT.TLS.Cert != "" {
+		tc, err := fleet.TLSConfig(cfg.MQTT.TLS.CA, cfg.MQTT.TLS.Cert, cfg.MQTT.TLS.Key)
+		if err != nil {
+			return o, fmt.Errorf("mqtt.tls: %w", err)
+		}
+		o.TLS = tc
+	}
+	return o, nil
+}
+
+// newFleet builds the agent's fleet client: status, telemetry, the event outbox, commands,
+// desired configuration and the hub's bindings.
+func newFleet(p fleetParts) (*fleet.Client, error) {
+	o, err := mqttOptions(p.cfg)
+	if err != nil {
+		return nil, err
+	}
+	o.Logger = p.log
+	o.Outbox = p.db
+	o.AllowSnapshot = p.cfg.Fleet.AllowSnapshot
+	o.OnDrop = func(ctx context.Context, dropped int) {
+		p.log.Warn("fleet outbox bound reached: oldest events dropped", "dropped", dropped)
+		p.record(session.Event{Type: eventOutboxDropped, At: time.Now(), Data: map[string]any{"dropped": dropped}})
+	}
+	sampler := &fleet.SystemSampler{StateDir: p.cfg.StateDir}
+	var lastFrames int64
+	lastAt := time.Now()
+	o.Telemetry = func(ctx context.Context) fleet.Telemetry {
+		st := p.engine.Stats()
+		t := fleet.Telemetry{Counters: fleet.Counters{Sessions: st.Sessions, Photos: st.Photos, QRShown: st.QRShown, Bound: st.Bound},
+			Camera: "ok", Display: "ok"}
+		now, frames := time.Now(), p.pipeline.Frames()
+		if d := now.Sub(lastAt).Seconds(); d > 0 {
+			t.FPS = float64(frames-lastFrames) / d
+		}
+		lastFrames, lastAt = frames, now
+		if !p.pipeline.CameraOK() {
+			t.Camera = "lost"
+		}
+		if snap, ok := p.engine.Snapshot(ctx); ok {
+			t.Session = fleet.TelemetrySession{State: snap.State, ID: snap.SessionID}
+		}
+		sampler.Fill(&t)
+		return t
+	}
+	o.OnBinding = func(ctx context.Context, b fleet.Binding) { p.engine.Bind(ctx, b.PhotoID, b.Event) }
+	o.ApplyConfig = func(ctx context.Context, version int64, sets []string) (any, error) {
+		eff, err := p.live.applySets(ctx, sets)
+		if err != nil {
+			return eff, err
+		}
+		p.log.Info("fleet configuration applied", "version", version, "settings", sets)
+		p.record(session.Event{Type: eventConfigApplied, At: time.Now(), Data: map[string]any{"version": version}})
+		return eff, nil
+	}
+	o.Commands = map[string]fleet.CommandFunc{
+		"end-session": func(ctx context.Context, _ json.RawMessage) (any, error) {
+			p.engine.EndSession(ctx, "command")
+			return map[string]any{"ended": true}, nil
+		},
+		"purge-photos": func(ctx context.Context, _ json.RawMessage) (any, error) {
+			n, _ := p.engine.PurgePhotos(ctx)
+			m, err := p.janitor.PurgeAll(ctx, "command")
+			return map[string]any{"purged": n + m}, err
+		},
+		"set-light": func(ctx context.Context, args json.RawMessage) (any, error) {
+			var a struct {
+				Scene string `json:"scene"`
+			}
+			if err := json.Unmarshal(args, &a); err != nil || a.Scene == "" {
+				return nil, fleet.BadArgs(`want {"scene":"daylight"}`)
+			}
+			if err := p.hw.SetScene(a.Scene); err != nil {
+				if errors.Is(err, devio.ErrUnknownScene) {
+					return nil, fleet.BadArgs("%v", err)
+				}
+				return nil, err
+			}
+			return map[string]any{"scene": a.Scene}, nil
+		},
+		"restart": func(ctx context.Context, _ json.RawMessage) (any, error) {
+			// Answer first (the broker gets its PUBACK), then stop; systemd starts us again.
+			time.AfterFunc(500*time.Millisecond, p.restart)
+			return map[string]any{"restarting": true}, nil
+		},
+		"snapshot": func(ctx context.Context, _ json.RawMessage) (any, error) {
+			if snap, ok := p.engine.Snapshot(ctx); ok && snap.SessionID != "" {
+				return nil, &fleet.Error{Code: "busy", Message: "a shopper is at the mirror; no snapshot during a session"}
+			}
+			jpeg, w, h, err := p.pipeline.Capture(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return map[string]any{"width": w, "height": h, "jpeg_base64": base64.StdEncoding.EncodeToString(jpeg)}, nil
+		},
+	}
+	return fleet.New(o)
+}

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/fitmirror/fitmirror/cmd/internal/config"
+	"github.com/fitmirror/fitmirror/session"
+)
+
+// liveKeys are the configuration keys (or key prefixes) that take effect at run time, from a
+// SIGHUP reload or the fleet's desired configuration. Every other key needs a restart.
+var liveKeys = []string{"presence.enter_dwell", "presence.exit_grace", "session.", "photos.unbound_grace"}
+
+func isLive(key string) bool {
+	for _, p := range liveKeys {
+		if key == p || (strings.HasSuffix(p, ".") && strings.HasPrefix(key, p)) {
+			return true
+		}
+	}
+	return false
+}
+
+// secretKeys are never published (config/reported is retained on the broker).
+var secretKeys = map[string]bool{"mqtt.password": true, "cloud.token": true}
+
+// live is the configuration in force; SIGHUP and the fleet change its live keys.
+type live struct {
+	mu     sync.Mutex
+	cfg    Config
+	engine *session.Engine
+}
+
+func newLive(cfg *Config, engine *session.Engine) *live { return &live{cfg: *cfg, engine: engine} }
+
+// current returns a copy of the configuration in force.
+func (l *live) current() Config {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cfg
+}
+
+// apply takes the live keys of next into force and returns the keys it changed and the keys
+// that differ but need a restart.
+func (l *live) apply(ctx context.Context, next *Config) (changed, restart []string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	a, b := flatKeys(&l.cfg), flatKeys(next)
+	for k, v := range b {
+		if fmt.Sprint(a[k]) == fmt.Sprint(v) {
+			continue
+		}
+		if isLive(k) {
+			changed = append(changed, k)
+		} else {
+			restart = append(restart, k)
+		}
+	}
+	sort.Strings(changed)
+	sort.Strings(restart)
+	l.cfg.Presence.EnterDwell, l.cfg.Presence.ExitGrace = next.Presence.EnterDwell, next.Presence.ExitGrace
+	l.cfg.Session, l.cfg.Photos.UnboundGrace = next.Session, next.Photos.UnboundGrace
+	l.engine.SetConfig(ctx, l.cfg.sessionConfig())
+	return changed, restart
+}
+
+// applySets applies dotted key=value settings (the fleet's desired configuration) with the
+// same validation as the file. Only live keys may change this way; nothing changes on error.
+// It returns the effective configuration without secrets.
+func (l *live) applySets(ctx context.Context, sets []string) (map[string]any, error) {
+	next := l.current()
+	for _, kv := range sets {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return l.effective(), fmt.Errorf("%q: want key=value", kv)
+		}
+		if err := config.Set(&next, k, v); err != nil {
+			return l.effective(), err
+		}
+	}
+	if err := config.Check(&next); err != nil {
+		return l.effective(), err
+	}
+	cur := l.current()
+	a, b := flatKeys(&cur), flatKeys(&next)
+	for k, v := range b {
+		if fmt.Sprint(a[k]) != fmt.Sprint(v) && !isLive(k) {
+			return l.effective(), fmt.Errorf("%s: takes effect only at start; change it in the mirror's configuration file", k)
+		}
+	}
+	l.apply(ctx, &next)
+	return l.effective(), nil
+}
+
+// effective is the configuration in force as nested maps, secrets removed.
+func (l *live) effective() map[string]any {
+	cur := l.current()
+	m := config.Effective(&cur)
+	for k := range secretKeys {
+		section, key, _ := strings.Cut(k, ".")
+		if sub, ok := m[section].(map[string]any); ok {
+			if _, present := sub[key]; present {
+				sub[key] = "(secret)"
+			}
+		}
+	}
+	return m
+}
+
+// flatKeys is the configuration as dotted keys.
+func flatKeys(c *Config) map[string]any { return flatten("", config.Effective(c)) }
+
+func flatten(prefix string, m map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range m {
+		if sub, ok := v.(map[string]any); ok {
+			for k2, v2 := range flatten(prefix+k+".", sub) {
+				out[k2] = v2
+			}
+			continue
+		}
+		out[prefix+k] = v
+	}
+	return out
+}

@@ -1,0 +1,450 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/oklog/ulid/v2"
+
+	"github.com/fitmirror/fitmirror/cloud/fleet"
+)
+
+// msg is a received message.
+type msg struct {
+	topic    string
+	payload  []byte
+	retained bool
+}
+
+// conn is one MQTT connection of mirrorctl (clean session, random client ID).
+type conn struct {
+	mc mqtt.Client
+	ch chan msg
+	c  *cli
+}
+
+func (c *cli) connect() (*conn, error) {
+	s := &conn{ch: make(chan msg, 4096), c: c}
+	o := mqtt.NewClientOptions().AddBroker(c.broker).
+		SetClientID("mirrorctl-" + strings.ToLower(ulid.Make().String())).
+		SetUsername(c.username).SetPassword(c.password).
+		SetCleanSession(true).SetAutoReconnect(false).
+		SetConnectTimeout(c.timeout).SetOrderMatters(true).
+		SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) {
+			s.ch <- msg{topic: m.Topic(), payload: m.Payload(), retained: m.Retained()}
+		})
+	if c.tlsCA != "" || c.tlsCert != "" || c.tlsKey != "" {
+		cfg, err := fleet.TLSConfig(c.tlsCA, c.tlsCert, c.tlsKey)
+		if err != nil {
+			return nil, fail(exitUsage, "%v", err)
+		}
+		o.SetTLSConfig(cfg)
+	}
+	s.mc = mqtt.NewClient(o)
+	tok := s.mc.Connect()
+	if !tok.WaitTimeout(c.timeout + time.Second) {
+		return nil, fail(exitUsage, "connect %s: no answer within %s", c.broker, c.timeout)
+	}
+	if err := tok.Error(); err != nil {
+		return nil, fail(exitUsage, "connect %s as %q: %v", c.broker, c.username, err)
+	}
+	return s, nil
+}
+
+func (s *conn) close() { s.mc.Disconnect(100) }
+
+func (s *conn) subscribe(filters ...string) error {
+	m := map[string]byte{}
+	for _, f := range filters {
+		m[f] = 1
+	}
+	tok := s.mc.SubscribeMultiple(m, nil)
+	if !tok.WaitTimeout(s.c.timeout) {
+		return fail(exitTimeout, "subscribe %v: no SUBACK within %s", filters, s.c.timeout)
+	}
+	if err := tok.Error(); err != nil {
+		return fail(exitUsage, "subscribe %v: %v", filters, err)
+	}
+	return nil
+}
+
+func (s *conn) publish(topic string, retained bool, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	tok := s.mc.Publish(topic, 1, retained, b)
+	if !tok.WaitTimeout(s.c.timeout) {
+		return fail(exitTimeout, "publish %s: no PUBACK within %s", topic, s.c.timeout)
+	}
+	if err := tok.Error(); err != nil {
+		return fail(exitUsage, "publish %s: %v", topic, err)
+	}
+	return nil
+}
+
+// retained collects the retained messages of filters: they arrive right after the SUBACK,
+// so collection ends once the broker has been quiet for a moment.
+func (s *conn) retained(ctx context.Context, filters ...string) (map[string][]byte, error) {
+	if err := s.subscribe(filters...); err != nil {
+		return nil, err
+	}
+	got := map[string][]byte{}
+	quiet := 300 * time.Millisecond
+	t := time.NewTimer(quiet)
+	defer t.Stop()
+	deadline := time.After(s.c.timeout)
+	for {
+		select {
+		case m := <-s.ch:
+			if m.retained {
+				got[m.topic] = m.payload
+			}
+			t.Reset(quiet)
+		case <-t.C:
+			return got, nil
+		case <-deadline:
+			return got, nil
+		case <-ctx.Done():
+			return got, ctx.Err()
+		}
+	}
+}
+
+// mirrorRow is one line of ls.
+type mirrorRow struct {
+	ID string `json:"id"`
+	fleet.Status
+	// LastSeen is now for a connected mirror, else when it went offline.
+	LastSeen fleet.Time `json:"last_seen"`
+}
+
+func (c *cli) ls(ctx context.Context) error {
+	s, err := c.connect()
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	got, err := s.retained(ctx, c.prefix+"/+/status")
+	if err != nil {
+		return err
+	}
+	rows := []mirrorRow{}
+	for topic, p := range got {
+		id, ok := fleet.DeviceOf(c.prefix, topic)
+		if !ok {
+			continue
+		}
+		r := mirrorRow{ID: id}
+		if err := json.Unmarshal(p, &r.Status); err != nil {
+			r.State, r.Reason = "?", "unreadable status: "+err.Error()
+		}
+		r.LastSeen = r.Since
+		if r.State == fleet.StateOnline || r.State == fleet.StateDegraded {
+			r.LastSeen = fleet.Time{Time: time.Now()}
+		}
+		rows = append(rows, r)
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].ID < rows[j].ID })
+	if c.jsonOut {
+		return c.printJSON(rows)
+	}
+	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MIRROR\tSTATE\tVERSION\tLAST SEEN\tSINCE\tREASON")
+	for _, r := range rows {
+		seen := "now"
+		if r.State != fleet.StateOnline && r.State != fleet.StateDegraded {
+			seen = ago(r.LastSeen)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.State, cell(r.Version), seen, ago(r.Since), cell(r.Reason))
+	}
+	return tw.Flush()
+}
+
+// ago renders a time for people: "2026-11-20 10:00:00Z (5m ago)".
+func ago(t fleet.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := time.Since(t.Time).Round(time.Second)
+	return fmt.Sprintf("%s (%s ago)", t.UTC().Format("2006-01-02 15:04:05Z"), d)
+}
+
+func (c *cli) printJSON(v any) error {
+	enc := json.NewEncoder(c.out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func (c *cli) status(ctx context.Context, id string) error {
+	s, err := c.connect()
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	t := c.topics(id)
+	got, err := s.retained(ctx, t.Status(), t.Reported(), t.Desired())
+	if err != nil {
+		return err
+	}
+	if got[t.Status()] == nil {
+		return fail(exitRefused, "no status for %q on %s (never connected, or another topic prefix?)", id, c.broker)
+	}
+	out := struct {
+		ID       string          `json:"id"`
+		Status   json.RawMessage `json:"status"`
+		Reported json.RawMessage `json:"reported,omitempty"`
+		Desired  json.RawMessage `json:"desired,omitempty"`
+	}{id, got[t.Status()], got[t.Reported()], got[t.Desired()]}
+	if c.jsonOut {
+		return c.printJSON(out)
+	}
+	var st fleet.Status
+	json.Unmarshal(out.Status, &st)
+	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "mirror\t%s\n", id)
+	fmt.Fprintf(tw, "state\t%s\n", st.State)
+	fmt.Fprintf(tw, "since\t%s\n", ago(st.Since))
+	fmt.Fprintf(tw, "version\t%s\n", cell(st.Version))
+	fmt.Fprintf(tw, "reason\t%s\n", cell(st.Reason))
+	if out.Reported != nil {
+		var r fleet.Reported
+		json.Unmarshal(out.Reported, &r)
+		fmt.Fprintf(tw, "config version\t%d (applied %s)\n", r.Version, ago(r.AppliedAt))
+		if r.Error != nil {
+			fmt.Fprintf(tw, "config error\t%s: %s\n", r.Error.Code, r.Error.Message)
+		}
+		if sets, err := fleet.Flatten(r.Config); err == nil {
+			for _, kv := range sets {
+				k, v, _ := strings.Cut(kv, "=")
+				fmt.Fprintf(tw, "  %s\t%s\n", k, v)
+			}
+		}
+	}
+	return tw.Flush()
+}
+
+func (c *cli) cmd(ctx context.Context, id, name, argsJSON string) error {
+	if name == "" || strings.ContainsAny(name, "/+#") {
+		return fail(exitUsage, "cmd: %q is not a command name", name)
+	}
+	req := fleet.CommandRequest{ID: ulid.Make().String(), ExpiresAt: &fleet.Time{Time: time.Now().Add(c.timeout)}}
+	if argsJSON != "" {
+		var obj map[string]any
+		if err := json.Unmarshal([]byte(argsJSON), &obj); err != nil {
+			return fail(exitUsage, "cmd %s: args must be a JSON object: %v", name, err)
+		}
+		req.Args = json.RawMessage(argsJSON)
+	}
+	s, err := c.connect()
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	t := c.topics(id)
+	if err := s.subscribe(t.Result(name)); err != nil {
+		return err
+	}
+	if err := s.publish(t.Command(name), false, req); err != nil {
+		return err
+	}
+	deadline := time.After(c.timeout)
+	for {
+		select {
+		case m := <-s.ch:
+			var r fleet.CommandResult
+			if m.topic != t.Result(name) || json.Unmarshal(m.payload, &r) != nil || r.ID != req.ID {
+				continue
+			}
+			if c.jsonOut {
+				if err := c.printJSON(json.RawMessage(m.payload)); err != nil {
+					return err
+				}
+			} else if r.OK {
+				data := "{}"
+				if len(r.Data) > 0 {
+					data = string(r.Data)
+				}
+				fmt.Fprintf(c.out, "ok %s\n", data)
+			}
+			if !r.OK {
+				if r.Error == nil {
+					return fail(exitRefused, "%s %s: failed", id, name)
+				}
+				return fail(exitRefused, "%s %s: %s: %s", id, name, r.Error.Code, r.Error.Message)
+			}
+			return nil
+		case <-deadline:
+			return fail(exitTimeout, "%s %s: no result within %s (offline? see mirrorctl status %s)", id, name, c.timeout, id)
+		case <-ctx.Done():
+			return fail(exitTimeout, "%s %s: interrupted", id, name)
+		}
+	}
+}
+
+// config merges key=value settings into the retained desired configuration, raises its
+// version above both the desired and the reported one, and waits for the mirror's report.
+func (c *cli) config(ctx context.Context, id string, sets []string) error {
+	s, err := c.connect()
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	t := c.topics(id)
+	got, err := s.retained(ctx, t.Desired(), t.Reported())
+	if err != nil {
+		return err
+	}
+	var desired fleet.Desired
+	var reported fleet.Reported
+	if p := got[t.Desired()]; p != nil {
+		if err := json.Unmarshal(p, &desired); err != nil {
+			return fail(exitUsage, "current desired config of %s is unreadable: %v", id, err)
+		}
+	}
+	if p := got[t.Reported()]; p != nil {
+		json.Unmarshal(p, &reported)
+	}
+	merged, err := fleet.Unflatten(desired.Config, sets)
+	if err != nil {
+		return fail(exitUsage, "config: %v", err)
+	}
+	next := fleet.Desired{Version: max(desired.Version, reported.Version) + 1, Config: merged}
+	if err := s.publish(t.Desired(), true, next); err != nil {
+		return err
+	}
+	deadline := time.After(c.timeout)
+	for {
+		select {
+		case m := <-s.ch:
+			var r fleet.Reported
+			if m.topic != t.Reported() || json.Unmarshal(m.payload, &r) != nil || r.Version != next.Version {
+				continue
+			}
+			if c.jsonOut {
+				if err := c.printJSON(json.RawMessage(m.payload)); err != nil {
+					return err
+				}
+			}
+			if r.Error != nil {
+				return fail(exitRefused, "%s refused config version %d: %s", id, r.Version, r.Error.Message)
+			}
+			if !c.jsonOut {
+				fmt.Fprintf(c.out, "%s applied config version %d\n", id, r.Version)
+			}
+			return nil
+		case <-deadline:
+			return fail(exitTimeout, "%s: desired config version %d published (retained), no report within %s; the mirror applies it when it connects", id, next.Version, c.timeout)
+		case <-ctx.Done():
+			return fail(exitTimeout, "interrupted")
+		}
+	}
+}
+
+func (c *cli) events(ctx context.Context, id string, follow bool) error {
+	s, err := c.connect()
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	filter := c.prefix + "/" + id + "/events"
+	if err := s.subscribe(filter); err != nil {
+		return err
+	}
+	var stop <-chan time.Time
+	if !follow {
+		stop = time.After(c.timeout)
+	}
+	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+	if !c.jsonOut {
+		fmt.Fprintln(tw, "MIRROR\tSEQ\tAT\tTYPE\tSESSION\tPHOTO\tDATA")
+		tw.Flush()
+	}
+	enc := json.NewEncoder(c.out)
+	for {
+		select {
+		case m := <-s.ch:
+			dev, ok := fleet.DeviceOf(c.prefix, m.topic)
+			if !ok {
+				continue
+			}
+			var ev struct {
+				Seq       uint64          `json:"seq"`
+				ID        string          `json:"id"`
+				Type      string          `json:"type"`
+				At        string          `json:"at"`
+				SessionID string          `json:"session_id,omitempty"`
+				PhotoID   string          `json:"photo_id,omitempty"`
+				Data      json.RawMessage `json:"data,omitempty"`
+			}
+			if err := json.Unmarshal(m.payload, &ev); err != nil {
+				continue
+			}
+			if c.jsonOut {
+				enc.Encode(struct {
+					Mirror string `json:"mirror"`
+					Event  any    `json:"event"`
+				}{dev, ev})
+				continue
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", dev, ev.Seq, ev.At, ev.Type, cell(ev.SessionID), cell(ev.PhotoID), cell(string(ev.Data)))
+			tw.Flush()
+		case <-stop:
+			return nil
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// haDiscovery publishes (retained) the Home Assistant discovery messages of every mirror
+// that has a status, or empty retained messages that remove them.
+func (c *cli) haDiscovery(ctx context.Context, haPrefix string, interval time.Duration, remove bool) error {
+	s, err := c.connect()
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	got, err := s.retained(ctx, c.prefix+"/+/status")
+	if err != nil {
+		return err
+	}
+	mirrors, entities := 0, 0
+	for topic, p := range got {
+		id, ok := fleet.DeviceOf(c.prefix, topic)
+		if !ok {
+			continue
+		}
+		var st fleet.Status
+		json.Unmarshal(p, &st)
+		for t, payload := range fleet.HADiscovery(haPrefix, c.topics(id), st.Version, interval) {
+			if remove {
+				payload = nil
+			}
+			tok := s.mc.Publish(t, 1, true, payload)
+			if !tok.WaitTimeout(c.timeout) {
+				return fail(exitTimeout, "publish %s: no PUBACK within %s", t, c.timeout)
+			}
+			if err := tok.Error(); err != nil {
+				return fail(exitUsage, "publish %s: %v", t, err)
+			}
+			entities++
+		}
+		mirrors++
+	}
+	verb := "announced"
+	if remove {
+		verb = "removed"
+	}
+	if c.jsonOut {
+		return c.printJSON(map[string]int{"mirrors": mirrors, "entities": entities})
+	}
+	fmt.Fprintf(c.out, "%s %d entities of %d mirrors under %s/\n", verb, entities, mirrors, haPrefix)
+	return nil
+}

@@ -1,0 +1,314 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/fitmirror/fitmirror/cloud/fleet"
+	"github.com/fitmirror/fitmirror/cloud/fleet/broker"
+	"github.com/fitmirror/fitmirror/cloud/fleet/mosquittotest"
+	"github.com/fitmirror/fitmirror/cmd/internal/config"
+	"github.com/fitmirror/fitmirror/session"
+	"github.com/fitmirror/fitmirror/session/store"
+)
+
+// agentConfig is a slice of mirror-agent's configuration, validated by the same loader.
+type agentConfig struct {
+	Presence struct {
+		EnterDwell time.Duration `yaml:"enter_dwell" range:"0s,30s"`
+		ExitGrace  time.Duration `yaml:"exit_grace" range:"0s,5m"`
+	} `yaml:"presence"`
+	Log struct {
+		Level string `yaml:"level" enum:"debug,info,warn,error"`
+	} `yaml:"log"`
+}
+
+// mirror is a fleet client m1 with a real outbox, the real config loader and two commands.
+type mirror struct {
+	mu      sync.Mutex
+	cfg     agentConfig
+	db      *store.DB
+	lights  atomic.Int32
+	stopped chan struct{}
+}
+
+func startMirror(t *testing.T, b *mosquittotest.Broker) *mirror {
+	t.Helper()
+	m := &mirror{stopped: make(chan struct{})}
+	m.cfg.Presence.EnterDwell, m.cfg.Presence.ExitGrace, m.cfg.Log.Level = 2*time.Second, 3*time.Second, "info"
+	db, err := store.OpenDB(filepath.Join(t.TempDir(), "m1.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	m.db = db
+	c, err := fleet.New(fleet.Options{
+		Broker: b.URL(), DeviceID: "m1", Password: "pw-m1", Version: "0.9.0", Outbox: db,
+		TelemetryInterval: -1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		ApplyConfig: func(ctx context.Context, _ int64, sets []string) (any, error) {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			// The wiring mirror-agent uses: every key onto a copy, then the file's checks.
+			next := m.cfg
+			for _, kv := range sets {
+				k, v, _ := strings.Cut(kv, "=")
+				if err := config.Set(&next, k, v); err != nil {
+					return config.Effective(&m.cfg), err
+				}
+			}
+			if err := config.Check(&next); err != nil {
+				return config.Effective(&m.cfg), err
+			}
+			m.cfg = next
+			return config.Effective(&m.cfg), nil
+		},
+		Commands: map[string]fleet.CommandFunc{
+			"set-light": func(_ context.Context, args json.RawMessage) (any, error) {
+				var a struct{ Scene string }
+				if json.Unmarshal(args, &a) != nil || a.Scene == "" {
+					return nil, fleet.BadArgs(`want {"scene":"…"}`)
+				}
+				m.lights.Add(1)
+				return map[string]string{"scene": a.Scene}, nil
+			},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { c.Run(ctx); close(m.stopped) }()
+	t.Cleanup(func() { cancel(); <-m.stopped })
+	return m
+}
+
+func ctl(t *testing.T, b *mosquittotest.Broker, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var o, e bytes.Buffer
+	all := append([]string{"--broker", b.URL(), "--username", broker.OpsUser, "--password", "pw-ops", "--timeout", "5s"}, args...)
+	code = run(context.Background(), all, &o, &e)
+	return code, o.String(), e.String()
+}
+
+// waitOnline polls ls until m1 is online (its first status may still be on its way).
+func waitOnline(t *testing.T, b *mosquittotest.Broker) {
+	t.Helper()
+	for i := 0; i < 50; i++ {
+		_, out, _ := ctl(t, b, "--json", "ls")
+		if strings.Contains(out, `"state": "online"`) {
+			return
+		}
+	}
+	t.Fatal("m1 not online")
+}
+
+func TestMirrorctl(t *testing.T) {
+	b := mosquittotest.Start(t, mosquittotest.Options{Users: map[string]string{"m1": "pw-m1", broker.OpsUser: "pw-ops"}})
+	m := startMirror(t, b)
+	waitOnline(t, b)
+
+	t.Run("ls", func(t *testing.T) {
+		code, out, _ := ctl(t, b, "ls")
+		if code != 0 || !strings.HasPrefix(out, "MIRROR") || !regexpLine(out, "m1", "online", "0.9.0") {
+			t.Errorf("ls = %d\n%s", code, out)
+		}
+		code, out, _ = ctl(t, b, "--json", "ls")
+		var rows []struct {
+			ID, State, Version string
+		}
+		if err := json.Unmarshal([]byte(out), &rows); err != nil || code != 0 {
+			t.Fatalf("ls --json = %d %q: %v", code, out, err)
+		}
+		if diff := cmp.Diff([]struct{ ID, State, Version string }{{"m1", "online", "0.9.0"}}, rows); diff != "" {
+			t.Errorf("ls --json (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("cmd", func(t *testing.T) {
+		tests := []struct {
+			args     []string
+			wantCode int
+			wantOut  string
+			wantErr  string
+		}{
+			{[]string{"cmd", "m1", "ping"}, 0, `"version":"0.9.0"`, ""},
+			{[]string{"cmd", "m1", "set-light", `{"scene":"daylight"}`}, 0, `ok {"scene":"daylight"}`, ""},
+			{[]string{"cmd", "m1", "set-light", `{}`}, 1, "", "bad_args"},
+			{[]string{"cmd", "m1", "warp"}, 1, "", "unknown_command"},
+			{[]string{"cmd", "m1", "snapshot"}, 1, "", "forbidden"},
+			{[]string{"cmd", "m1", "set-light", `nope`}, 2, "", "args must be a JSON object"},
+			{[]string{"cmd", "M1", "ping"}, 2, "", "not a device ID"},
+			{[]string{"--timeout", "300ms", "cmd", "m9", "ping"}, 3, "", "no result within 300ms"},
+		}
+		for _, tc := range tests {
+			code, out, errOut := ctl(t, b, tc.args...)
+			if code != tc.wantCode || !strings.Contains(out, tc.wantOut) || !strings.Contains(errOut, tc.wantErr) {
+				t.Errorf("mirrorctl %v = %d, %q, %q; want %d, %q, %q", tc.args, code, out, errOut, tc.wantCode, tc.wantOut, tc.wantErr)
+			}
+			if strings.Count(strings.TrimSpace(errOut), "\n") > 0 {
+				t.Errorf("mirrorctl %v: error is not one line: %q", tc.args, errOut)
+			}
+		}
+		if n := m.lights.Load(); n != 1 {
+			t.Errorf("set-light ran %d times, want 1", n)
+		}
+	})
+
+	t.Run("config", func(t *testing.T) {
+		code, out, errOut := ctl(t, b, "config", "m1", "presence.enter_dwell=1s", "log.level=debug")
+		if code != 0 || !strings.Contains(out, "applied config version 1") {
+			t.Fatalf("config = %d %q %q", code, out, errOut)
+		}
+		code, _, errOut = ctl(t, b, "config", "m1", "presence.enter_dwell=45s")
+		if code != 1 || !strings.Contains(errOut, "refused config version 2: presence.enter_dwell: must be between 0s and 30s (got 45s)") {
+			t.Errorf("invalid config = %d %q", code, errOut)
+		}
+		m.mu.Lock()
+		got := m.cfg
+		m.mu.Unlock()
+		if got.Presence.EnterDwell != time.Second || got.Log.Level != "debug" {
+			t.Errorf("config after refusal = %+v, want enter_dwell 1s and level debug kept", got)
+		}
+		code, out, _ = ctl(t, b, "status", "m1")
+		if code != 0 || !regexpLine(out, "config error", "invalid_config") || !regexpLine(out, "presence.enter_dwell", "1s") {
+			t.Errorf("status = %d\n%s", code, out)
+		}
+		// The next change merges into the desired config (log.level=debug stays desired)
+		// and fixes the refused key.
+		code, out, errOut = ctl(t, b, "config", "m1", "presence.enter_dwell=5s")
+		if code != 0 || !strings.Contains(out, "version 3") {
+			t.Errorf("fixed config = %d %q %q", code, out, errOut)
+		}
+		code, _, errOut = ctl(t, b, "config", "m1", "presence.exit_grace")
+		if code != 2 || !strings.Contains(errOut, "want key=value") {
+			t.Errorf("config without = : %d %q", code, errOut)
+		}
+	})
+
+	t.Run("events", func(t *testing.T) {
+		go func() {
+			time.Sleep(200 * time.Millisecond) // after mirrorctl subscribed; the output is what is checked
+			m.db.Append(context.Background(), session.Event{Type: session.EventSessionOpened, At: time.Now(), SessionID: "s-events"})
+		}()
+		code, out, errOut := ctl(t, b, "--timeout", "2s", "--json", "events", "m1")
+		if code != 0 {
+			t.Fatalf("events = %d %q", code, errOut)
+		}
+		var line struct {
+			Mirror string
+			Event  struct {
+				Seq       uint64
+				Type      string
+				SessionID string `json:"session_id"`
+			}
+		}
+		if err := json.Unmarshal([]byte(strings.SplitN(out, "\n", 2)[0]), &line); err != nil {
+			t.Fatalf("events output %q: %v", out, err)
+		}
+		if line.Mirror != "m1" || line.Event.Type != "session.opened" || line.Event.SessionID != "s-events" || line.Event.Seq != 1 {
+			t.Errorf("event = %+v", line)
+		}
+	})
+
+	t.Run("ha-discovery", func(t *testing.T) {
+		code, out, errOut := ctl(t, b, "ha-discovery", "--interval", "10s")
+		if code != 0 || !strings.Contains(out, "announced 15 entities of 1 mirrors under homeassistant/") {
+			t.Fatalf("ha-discovery = %d %q %q", code, out, errOut)
+		}
+		c := &cli{broker: b.URL(), username: broker.OpsUser, password: "pw-ops", prefix: "mirror", timeout: 5 * time.Second}
+		retained := func() map[string][]byte {
+			s, err := c.connect()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.close()
+			got, err := s.retained(context.Background(), "homeassistant/#")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		got := retained()
+		var online struct {
+			UniqueID    string `json:"unique_id"`
+			StateTopic  string `json:"state_topic"`
+			DeviceClass string `json:"device_class"`
+			Device      struct {
+				Identifiers []string `json:"identifiers"`
+				SWVersion   string   `json:"sw_version"`
+			} `json:"device"`
+		}
+		if err := json.Unmarshal(got["homeassistant/binary_sensor/fitmirror_m1/online/config"], &online); err != nil {
+			t.Fatalf("online entity: %v (retained: %d topics)", err, len(got))
+		}
+		if online.UniqueID != "fitmirror_m1_online" || online.StateTopic != "mirror/m1/status" || online.DeviceClass != "connectivity" ||
+			online.Device.SWVersion != "0.9.0" || len(online.Device.Identifiers) != 1 {
+			t.Errorf("online entity = %+v", online)
+		}
+		var temp struct {
+			StateTopic  string `json:"state_topic"`
+			ExpireAfter int    `json:"expire_after"`
+			Unit        string `json:"unit_of_measurement"`
+		}
+		json.Unmarshal(got["homeassistant/sensor/fitmirror_m1/temperature/config"], &temp)
+		if temp.StateTopic != "mirror/m1/telemetry" || temp.ExpireAfter != 30 || temp.Unit != "°C" {
+			t.Errorf("temperature entity = %+v", temp)
+		}
+		if code, out, _ := ctl(t, b, "ha-discovery", "--remove"); code != 0 || !strings.Contains(out, "removed 15") {
+			t.Errorf("ha-discovery --remove = %d %q", code, out)
+		}
+		if got := retained(); len(got) != 0 {
+			t.Errorf("after --remove %d discovery topics remain retained", len(got))
+		}
+	})
+
+	t.Run("usage", func(t *testing.T) {
+		for _, args := range [][]string{{}, {"frobnicate"}, {"status"}, {"events", "a", "b"}} {
+			if code, _, errOut := ctl(t, b, args...); code != 2 || errOut == "" {
+				t.Errorf("mirrorctl %v = %d %q, want 2 and a message", args, code, errOut)
+			}
+		}
+		if code, _, errOut := ctl(t, b, "status", "m7"); code != 1 || !strings.Contains(errOut, `no status for "m7"`) {
+			t.Errorf("status m7 = %d %q", code, errOut)
+		}
+	})
+}
+
+func TestBadCredentials(t *testing.T) {
+	b := mosquittotest.Start(t, mosquittotest.Options{Users: map[string]string{broker.OpsUser: "right"}})
+	var o, e bytes.Buffer
+	code := run(context.Background(), []string{"--broker", b.URL(), "--password", "wrong", "ls"}, &o, &e)
+	if code != 2 || !strings.Contains(e.String(), "connect") || !strings.Contains(e.String(), `"_ops"`) {
+		t.Errorf("ls with a wrong password = %d %q", code, e.String())
+	}
+}
+
+// regexpLine reports whether some line of out contains every field, in order.
+func regexpLine(out string, fields ...string) bool {
+	for _, l := range strings.Split(out, "\n") {
+		rest, ok := l, true
+		for _, f := range fields {
+			i := strings.Index(rest, f)
+			if i < 0 {
+				ok = false
+				break
+			}
+			rest = rest[i+len(f):]
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
