@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 DEMO_CLIP := state/demo/walk-in.avi
 
-.PHONY: all setup build demo demo-clip test bench vet clean docs deb
+.PHONY: all setup build demo demo-cloud demo-clip test bench vet clean docs deb
 
 # The .deb is built with nfpm (pure Go), fetched through the Go module proxy at a pinned version.
 NFPM        := $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.43.0
@@ -32,12 +32,22 @@ demo: build demo-clip
 	@echo
 	$(BIN)/mirror-agent run
 
+# The whole WeChat loop without an Official Account: mirror-cloud in sim mode + the agent.
+demo-cloud: build demo-clip
+	scripts/demo-cloud.sh
+
 test: setup
 	$(GO) vet ./...
 	$(GO) test -race ./...
 
 bench: setup
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# gocv.Mat leak check: the camera and vision tests built with gocv's Mat profile; each test
+# binary fails when a Mat made during its tests is still open at the end.
+.PHONY: test-mats
+test-mats: setup
+	$(GO) test -tags matprofile ./device/...
 
 # Regenerates the configuration reference from the code.
 docs: build

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"gocv.io/x/gocv"
@@ -89,6 +91,11 @@ func check(ctx context.Context, cfg *Config, w io.Writer) error {
 			"check mqtt.url, and mqtt.password (mirror-cloud device add prints it) or the client certificate")
 	}
 
+	if cfg.Cloud.Provider == "hub" {
+		detail, err := probeHub(ctx, cfg.Cloud.HubURL, cfg.Cloud.Token)
+		line("hub", err, detail, "check cloud.hub_url and cloud.token (mirror-cloud device add prints it)")
+	}
+
 	err = writable(cfg.StateDir)
 	line("state", err, cfg.StateDir+" writable", "create it or set state_dir")
 
@@ -108,4 +115,35 @@ func writable(dir string) error {
 	}
 	name := f.Name()
 	return errors.Join(f.Close(), os.Remove(filepath.Clean(name)))
+}
+
+// probeHub checks that the hub answers /healthz and accepts the device token. The token is
+// tested with an empty QR request, which changes nothing: 400 means the token was accepted
+// (the request itself is incomplete on purpose), 401 that it was not.
+func probeHub(ctx context.Context, base, token string) (string, error) {
+	c := &http.Client{Timeout: 5 * time.Second}
+	res, err := c.Get(strings.TrimSuffix(base, "/") + "/healthz")
+	if err != nil {
+		return "", fmt.Errorf("hub %s: %w", base, err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("hub %s/healthz: %s", base, res.Status)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(base, "/")+"/v1/qrcodes", strings.NewReader("{}"))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	res, err = c.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("hub %s: %w", base, err)
+	}
+	res.Body.Close()
+	switch res.StatusCode {
+	case http.StatusUnauthorized:
+		return "", fmt.Errorf("hub %s refused cloud.token (401)", base)
+	case http.StatusBadRequest:
+		return base + " healthy, token accepted", nil
+	default:
+		return "", fmt.Errorf("hub %s/v1/qrcodes: unexpected %s", base, res.Status)
+	}
 }

@@ -120,8 +120,10 @@ type StatusDisplay struct {
 }
 
 type CloudConfig struct {
-	Provider string      `yaml:"provider" help:"QR provider: local = the agent's own photo page on the LAN (the WeChat hub provider comes with mirror-cloud)" enum:"local"`
+	Provider string      `yaml:"provider" help:"QR provider: local = the agent's own photo page on the store LAN; hub = WeChat QR codes from mirror-cloud (needs cloud.hub_url, cloud.token and mqtt.url for the bindings)" enum:"local,hub"`
 	Local    LocalConfig `yaml:"local"`
+	HubURL   string      `yaml:"hub_url" help:"mirror-cloud's base URL, e.g. https://hub.example.com"`
+	Token    string      `yaml:"token" help:"this device's hub API token (mirror-cloud device add prints it)"`
 }
 
 type LocalConfig struct {
@@ -211,6 +213,16 @@ func (c *Config) Validate() error {
 	}
 	if c.Cloud.Provider == "local" && c.Cloud.Local.Listen == "" {
 		return fmt.Errorf("cloud.local.listen: must not be empty")
+	}
+	if c.Cloud.Provider == "hub" {
+		switch {
+		case c.Cloud.HubURL == "":
+			return fmt.Errorf("cloud.hub_url: required with cloud.provider hub")
+		case c.Cloud.Token == "":
+			return fmt.Errorf("cloud.token: required with cloud.provider hub (mirror-cloud device add prints it)")
+		case c.MQTT.URL == "":
+			return fmt.Errorf("mqtt.url: required with cloud.provider hub (scans reach the mirror as MQTT bindings)")
+		}
 	}
 	return nil
 }

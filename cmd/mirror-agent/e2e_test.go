@@ -44,7 +44,7 @@ func TestMain(m *testing.M) {
 }
 
 // setup builds mirror-agent and the demo clip once for all tests of this package.
-func setup(t *testing.T) (bin, clip string, truth democlip.Truth) {
+func setup(t testing.TB) (bin, clip string, truth democlip.Truth) {
 	t.Helper()
 	buildOnce.Do(func() {
 		tmpRoot, setupErr = os.MkdirTemp("", "mirror-agent-e2e-")
@@ -77,12 +77,12 @@ type agentProc struct {
 
 // startAgent runs mirror-agent on loopback ports chosen by the kernel and waits for the
 // "kiosk ready" log line.
-func startAgent(t *testing.T, args ...string) *agentProc {
+func startAgent(t testing.TB, args ...string) *agentProc {
 	t.Helper()
 	return startAgentEnv(t, nil, args...)
 }
 
-func startAgentEnv(t *testing.T, env []string, args ...string) *agentProc {
+func startAgentEnv(t testing.TB, env []string, args ...string) *agentProc {
 	t.Helper()
 	bin, _, _ := setup(t)
 	state := t.TempDir()
@@ -137,7 +137,7 @@ func (p *agentProc) log() string {
 }
 
 // sse streams Screens from the kiosk's /events.
-func sse(ctx context.Context, t *testing.T, u string) <-chan display.Screen {
+func sse(ctx context.Context, t testing.TB, u string) <-chan display.Screen {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u+"/events", nil)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -169,7 +169,7 @@ func sse(ctx context.Context, t *testing.T, u string) <-chan display.Screen {
 }
 
 // decodeQR fetches the QR image the kiosk page shows and decodes it with zbarimg.
-func decodeQR(t *testing.T, kioskURL, content string) string {
+func decodeQR(t testing.TB, kioskURL, content string) string {
 	t.Helper()
 	res, err := http.Get(kioskURL + "/qr.png?c=" + url.QueryEscape(content))
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/fitmirror/fitmirror/cloud/fleet"
+	"github.com/fitmirror/fitmirror/cloud/hubclient"
 	"github.com/fitmirror/fitmirror/cloud/local"
 	"github.com/fitmirror/fitmirror/device/camera"
 	devio "github.com/fitmirror/fitmirror/device/io"
@@ -66,14 +67,18 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger, reload func() 
 		return err
 	}
 	defer kioskLn.Close()
-	photoLn, err := listen("cloud.local.listen", cfg.Cloud.Local.Listen)
-	if err != nil {
-		return err
-	}
-	defer photoLn.Close()
+	// The local provider's photo page listens on the store LAN; the hub provider needs none.
+	var photoLn net.Listener
 	publicURL := cfg.Cloud.Local.PublicURL
-	if publicURL == "" {
-		publicURL = defaultPublicURL(photoLn.Addr().(*net.TCPAddr))
+	if cfg.Cloud.Provider == "local" {
+		photoLn, err = listen("cloud.local.listen", cfg.Cloud.Local.Listen)
+		if err != nil {
+			return err
+		}
+		defer photoLn.Close()
+		if publicURL == "" {
+			publicURL = defaultPublicURL(photoLn.Addr().(*net.TCPAddr))
+		}
 	}
 
 	qrLevel, err := display.ParseQRLevel(cfg.Display.QRLevel)
@@ -105,7 +110,15 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger, reload func() 
 
 	// record is where every event goes: durable first (the index and the fleet's outbox, in one
 	// transaction), then the parts that follow sessions.
-	var provider *local.Provider
+	var (
+		provider  session.Provider
+		localProv *local.Provider // nil with the hub provider
+	)
+	forget := func(photoID string) {
+		if localProv != nil {
+			localProv.Forget(photoID)
+		}
+	}
 	var hw *devio.IO
 	record := func(ev session.Event) {
 		if _, err := db.Append(context.Background(), ev); err != nil {
@@ -113,7 +126,7 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger, reload func() 
 		}
 		switch ev.Type {
 		case session.EventPhotoPurged:
-			provider.Forget(ev.PhotoID)
+			forget(ev.PhotoID)
 		case session.EventSessionOpened, session.EventSessionClosed:
 			// The camera-active LED is on while frames are analysed for a session.
 			if err := hw.SetCameraActive(ev.Type == session.EventSessionOpened); err != nil {
@@ -159,13 +172,20 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger, reload func() 
 		shown = append(shown, st)
 		runners = append(runners, st.Run)
 	}
-	provider, err = local.New(local.Options{
-		PublicURL: publicURL,
-		TTL:       cfg.Session.QRTTL,
-		Photos:    photos,
-		OnBound:   func(id string) { engine.Bind(ctx, id, "local") },
-		Logger:    log,
-	})
+	switch cfg.Cloud.Provider {
+	case "hub":
+		provider, err = hubclient.New(hubclient.Options{BaseURL: cfg.Cloud.HubURL, Token: cfg.Cloud.Token,
+			Photos: photos, TTL: cfg.Session.QRTTL})
+	default:
+		localProv, err = local.New(local.Options{
+			PublicURL: publicURL,
+			TTL:       cfg.Session.QRTTL,
+			Photos:    photos,
+			OnBound:   func(id string) { engine.Bind(ctx, id, "local") },
+			Logger:    log,
+		})
+		provider = localProv
+	}
 	if err != nil {
 		return err
 	}
@@ -194,7 +214,7 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger, reload func() 
 	}
 	janitor := store.NewJanitor(store.JanitorOptions{
 		DB: db, Photos: photos, Retention: cfg.Photos.Retention, MinFreeMB: cfg.Photos.MinFreeMB,
-		OnPurged: provider.Forget, Logger: log,
+		OnPurged: forget, Logger: log,
 	})
 	// Photos left unbound by the last run belong to sessions that are gone: purge them first.
 	if err := janitor.Startup(ctx); err != nil {
@@ -214,26 +234,36 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger, reload func() 
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", hl)
 	mux.Handle("GET /metrics", metricsHandler(engine, pipeline, db, hl))
-	mux.Handle("/p/", provider)
+	if localProv != nil {
+		mux.Handle("/p/", localProv)
+	}
 	mux.Handle("POST /api/trigger", triggerHandler(engine))
 	mux.Handle("/", screen.Handler())
 	kioskSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	kioskSrv.RegisterOnShutdown(func() { screen.Close() }) // ends the open event streams
 	photoMux := http.NewServeMux()
-	photoMux.Handle("/p/", provider) // the LAN listener serves the photo page and nothing else
+	if localProv != nil {
+		photoMux.Handle("/p/", localProv) // the LAN listener serves the photo page and nothing else
+	}
 	photoSrv := &http.Server{Handler: photoMux, ReadHeaderTimeout: 10 * time.Second}
 
 	hup := make(chan os.Signal, 1) // before "ready": a reload sent right after must not kill us
 	signal.Notify(hup, syscall.SIGHUP)
 	log.Info("mirror-agent starting", "version", agentVersion(), "camera", src.Name(), "state_dir", cfg.StateDir)
 	log.Info("kiosk ready", "url", "http://"+kioskLn.Addr().String()+"/")
-	log.Info("photo page ready", "public_url", publicURL, "listen", photoLn.Addr().String())
+	if photoLn != nil {
+		log.Info("photo page ready", "public_url", publicURL, "listen", photoLn.Addr().String())
+	} else {
+		log.Info("QR codes from the hub", "hub_url", cfg.Cloud.HubURL)
+	}
 
 	engineCtx, stopEngine := context.WithCancel(context.Background())
 	defer stopEngine()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return serve(kioskSrv, kioskLn, "display.listen") })
-	g.Go(func() error { return serve(photoSrv, photoLn, "cloud.local.listen") })
+	if photoLn != nil {
+		g.Go(func() error { return serve(photoSrv, photoLn, "cloud.local.listen") })
+	}
 	engineDone := make(chan error, 1)
 	go func() { engineDone <- engine.Run(engineCtx) }()
 	g.Go(func() error { return pipeline.Run(gctx) })

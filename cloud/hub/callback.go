@@ -1,0 +1,201 @@
+package hub
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/fitmirror/fitmirror/cloud/wechat"
+)
+
+// maxCallbackBody bounds what WeChat may POST; its pushes are well under 4 KiB.
+const maxCallbackBody = 64 << 10
+
+// Binding is the message on mirror/{device}/binding (CONTRACTS §1).
+type Binding struct {
+	BindingID string `json:"binding_id"`
+	PhotoID   string `json:"photo_id"`
+	Scene     string `json:"scene"`
+	Event     string `json:"event"` // "subscribe" or "SCAN"
+	User      string `json:"user"`  // salted hash of the openid
+	At        string `json:"at"`
+}
+
+func (h *Hub) handshake(w http.ResponseWriter, r *http.Request) {
+	echo, err := h.opts.Callback.Handshake(r.URL.Query())
+	if err != nil {
+		h.log.Warn("wechat callback: handshake refused", "err", err, "remote", r.RemoteAddr)
+		http.Error(w, "bad signature", http.StatusUnauthorized)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	io.WriteString(w, echo)
+}
+
+// callback is POST /wechat/callback. It answers within WeChat's 5 s: everything it does is
+// local (SQLite, the broker) except an image upload in image reply mode, which has its own
+// deadline and falls back to the news reply.
+func (h *Hub) callback(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	result := h.handleCallback(w, r)
+	h.metrics.callbacks.WithLabelValues(result).Inc()
+	h.metrics.callbackSeconds.Observe(time.Since(start).Seconds())
+}
+
+func (h *Hub) handleCallback(w http.ResponseWriter, r *http.Request) string {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxCallbackBody))
+	if err != nil {
+		h.log.Warn("wechat callback: body too large or unreadable", "err", err)
+		http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+		return "too_large"
+	}
+	in, err := h.opts.Callback.Open(r.URL.Query(), body)
+	switch {
+	case errors.Is(err, wechat.ErrSignature), errors.Is(err, wechat.ErrStale):
+		h.log.Warn("wechat callback: refused", "err", err, "remote", r.RemoteAddr)
+		http.Error(w, "bad signature", http.StatusUnauthorized)
+		return "unauthorized"
+	case err != nil:
+		h.log.Warn("wechat callback: bad push", "err", err)
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return "bad_request"
+	}
+	scene := in.Scene()
+	if scene == "" {
+		h.log.Info("wechat callback: nothing to do", "msg_type", in.MsgType, "event", in.Event)
+		io.WriteString(w, "success")
+		return "ignored"
+	}
+	if err := validScene(scene); err != nil { // WeChat never sends these: not ours
+		h.log.Warn("wechat callback: bad scene", "err", err)
+		io.WriteString(w, "success")
+		return "unknown_scene"
+	}
+	// WeChat hangs up after 5 s; what was started is finished regardless, so that a binding
+	// recorded is also marked published and a retry does not publish it twice.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
+	defer cancel()
+	key := dedupeKey(in.Message)
+	unlock, err := h.locks.lock(ctx, key)
+	if err != nil {
+		return "canceled"
+	}
+	defer unlock()
+
+	sc, err := h.opts.Store.Scene(ctx, scene)
+	if errors.Is(err, ErrNotFound) && in.Ticket != "" {
+		sc, err = h.opts.Store.SceneByTicket(ctx, in.Ticket)
+	}
+	switch {
+	case errors.Is(err, ErrNotFound):
+		h.log.Info("wechat callback: unknown scene", "scene", scene, "event", in.Event)
+		io.WriteString(w, "success")
+		return "unknown_scene"
+	case err != nil:
+		h.log.Error("wechat callback: scene lookup", "err", err)
+		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+		return "error"
+	}
+	// A retry of an event handled before the QR expired is still that event: look for it
+	// before judging expiry.
+	stored, isNew, err := h.recordOnce(ctx, in, sc, key)
+	if err != nil {
+		if errors.Is(err, errExpired) {
+			h.log.Info("wechat callback: expired scene", "scene", scene, "expired_at", sc.ExpiresAt)
+			io.WriteString(w, "success")
+			return "expired_scene"
+		}
+		h.log.Error("wechat callback: record", "err", err)
+		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+		return "error"
+	}
+	result := "bound"
+	if !isNew {
+		result = "duplicate"
+	}
+	if !stored.Published {
+		h.publish(ctx, stored)
+	}
+	reply, err := h.opts.Callback.Seal(in, stored.Reply)
+	if err != nil {
+		h.log.Error("wechat callback: seal reply", "err", err)
+		io.WriteString(w, "success")
+		return result
+	}
+	w.Header().Set("Content-Type", "application/xml")
+	w.Write(reply)
+	return result
+}
+
+var errExpired = errors.New("scene expired")
+
+// recordOnce returns the stored event for in, creating it (binding, reply) if it is new.
+func (h *Hub) recordOnce(ctx context.Context, in wechat.Incoming, sc Scene, key string) (Event, bool, error) {
+	old, err := h.opts.Store.Event(ctx, key)
+	if err == nil {
+		return old, false, nil
+	}
+	if !errors.Is(err, ErrNotFound) {
+		return Event{}, false, err
+	}
+	if !h.now().Before(sc.ExpiresAt) {
+		return Event{}, false, errExpired
+	}
+	return h.opts.Store.RecordEvent(ctx, h.newEvent(ctx, in, sc, key))
+}
+
+// dedupeKey identifies a push across WeChat's retries (FromUserName, CreateTime, Event,
+// EventKey).
+func dedupeKey(m wechat.Message) string {
+	sum := sha256.Sum256([]byte(m.FromUserName + "\x00" + strconv.FormatInt(m.CreateTime, 10) + "\x00" + m.Event + "\x00" + m.EventKey))
+	return hex.EncodeToString(sum[:])
+}
+
+func (h *Hub) newEvent(ctx context.Context, in wechat.Incoming, sc Scene, key string) Event {
+	now := h.now()
+	user := h.userHash(in.FromUserName)
+	b := Binding{BindingID: ulid.Make().String(), PhotoID: sc.PhotoID, Scene: sc.Scene, Event: in.Event, User: user, At: formatTime(now)}
+	payload, _ := json.Marshal(b)
+	return Event{Key: key, BindingID: b.BindingID, DeviceID: sc.DeviceID, PhotoID: sc.PhotoID, User: user,
+		Payload: payload, Reply: h.reply(ctx, in, sc), At: now}
+}
+
+// reply is the passive reply that gets the photo to the shopper.
+func (h *Hub) reply(ctx context.Context, in wechat.Incoming, sc Scene) []byte {
+	created := h.now().Unix()
+	if h.opts.Reply == ReplyImage {
+		if id, err := h.uploadPhoto(ctx, sc.PhotoID); err == nil {
+			return wechat.ImageReply(in.FromUserName, in.ToUserName, created, id)
+		} else {
+			h.log.Warn("wechat callback: image upload failed, replying with the link", "photo_id", sc.PhotoID, "err", err)
+		}
+	}
+	return wechat.NewsReply(in.FromUserName, in.ToUserName, created, wechat.Article{
+		Title:       "你的试衣照片 · Your photo",
+		Description: "点击查看并保存 · Tap to open and save",
+		URL:         h.public.String() + "/p/" + sc.PhotoID,
+	})
+}
+
+func (h *Hub) uploadPhoto(ctx context.Context, photoID string) (string, error) {
+	p, err := h.opts.Store.Photo(ctx, photoID)
+	if err != nil {
+		return "", err
+	}
+	data, err := os.ReadFile(h.photoPath(p))
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	return h.opts.WeChat.UploadImage(ctx, photoID+".jpg", data)
+}

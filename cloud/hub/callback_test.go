@@ -1,0 +1,287 @@
+package hub_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/fitmirror/fitmirror/cloud/hub"
+	"github.com/fitmirror/fitmirror/cloud/wechat"
+	"github.com/fitmirror/fitmirror/cloud/wechat/wechattest"
+)
+
+var ulidRE = regexp.MustCompile(`^[0-9A-HJKMNP-TV-Z]{26}$`)
+
+func decodeBinding(t *testing.T, p published) hub.Binding {
+	t.Helper()
+	var b hub.Binding
+	dec := json.NewDecoder(bytes.NewReader(p.Payload))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil {
+		t.Fatalf("binding %s: %v", p.Payload, err)
+	}
+	return b
+}
+
+func TestScanPublishesBindingAndRepliesNews(t *testing.T) {
+	for _, mode := range []struct {
+		name string
+		m    wechattest.Mode
+	}{{"plain", wechattest.Plain}, {"safe", wechattest.Safe}, {"compat", wechattest.Compat}} {
+		t.Run(mode.name, func(t *testing.T) {
+			e := newEnv(t)
+			scene, ticket := e.upload("P1")
+			before := time.Now().UTC().Truncate(time.Millisecond)
+			res, err := e.fake.Scan(t.Context(), e.callbackURL(), ticket, "o_alice", false, mode.m)
+			if err != nil || res.Status != 200 || res.Attempts != 1 {
+				t.Fatalf("Scan = %+v, %v", res, err)
+			}
+			msgs := e.pub.all()
+			if len(msgs) != 1 || msgs[0].Topic != "mirror/m1/binding" {
+				t.Fatalf("published %+v, want one message on mirror/m1/binding", msgs)
+			}
+			b := decodeBinding(t, msgs[0])
+			at, err := time.Parse("2006-01-02T15:04:05.000Z", b.At)
+			if err != nil || at.Before(before) {
+				t.Errorf("binding at %q: not RFC 3339 ms UTC after %v (%v)", b.At, before, err)
+			}
+			if !ulidRE.MatchString(b.BindingID) || b.User == "" || strings.Contains(b.User, "alice") {
+				t.Errorf("binding %+v: want a ULID and a salted user hash", b)
+			}
+			want := hub.Binding{BindingID: b.BindingID, PhotoID: "P1", Scene: scene, Event: "subscribe", User: b.User, At: b.At}
+			if diff := cmp.Diff(want, b); diff != "" {
+				t.Errorf("binding (-want +got):\n%s", diff)
+			}
+			m, err := wechat.ParseMessage(res.Reply)
+			if err != nil || m.MsgType != "news" || m.ToUserName != "o_alice" || !bytes.Contains(res.Reply, []byte(e.opts.PublicURL+"/p/P1")) {
+				t.Errorf("reply = %s (%v), want a news article to o_alice linking to the photo page", res.Reply, err)
+			}
+			// The same shopper, now following, scans again: a SCAN event, a second binding.
+			e.fake.Now = func() time.Time { return time.Now().Add(2 * time.Second) }
+			if _, err := e.fake.Scan(t.Context(), e.callbackURL(), ticket, "o_alice", true, mode.m); err != nil {
+				t.Fatal(err)
+			}
+			msgs = e.pub.all()
+			if len(msgs) != 2 {
+				t.Fatalf("published %d messages after a SCAN, want 2", len(msgs))
+			}
+			if b2 := decodeBinding(t, msgs[1]); b2.Event != "SCAN" || b2.User != b.User || b2.BindingID == b.BindingID {
+				t.Errorf("SCAN binding = %+v, want event SCAN, the same user hash and a new binding id", b2)
+			}
+		})
+	}
+}
+
+// The same event delivered three times (WeChat's retries) yields one binding and the same
+// reply each time.
+func TestSameEventThreeTimes(t *testing.T) {
+	e := newEnv(t)
+	_, ticket := e.upload("P1")
+	ev := e.fake.ScanEvent(mustScene(t, e, ticket), ticket, "o_bob", false)
+	var replies [][]byte
+	for range 3 {
+		res, err := e.fake.Push(t.Context(), e.callbackURL(), ev, wechattest.Safe)
+		if err != nil || res.Status != 200 {
+			t.Fatalf("Push = %+v, %v", res, err)
+		}
+		replies = append(replies, res.Reply)
+	}
+	if n := len(e.pub.all()); n != 1 {
+		t.Errorf("published %d bindings for one event delivered three times, want 1", n)
+	}
+	for i := 1; i < 3; i++ {
+		if !bytes.Equal(replies[i], replies[0]) {
+			t.Errorf("reply %d = %s, want the first reply %s", i+1, replies[i], replies[0])
+		}
+	}
+	if got := metric(t, e, `mirror_cloud_callbacks_total{result="duplicate"}`); got != "2" {
+		t.Errorf("duplicate callbacks metric = %q, want 2", got)
+	}
+}
+
+func mustScene(t *testing.T, e *env, ticket string) string {
+	sc, err := e.store.SceneByTicket(t.Context(), ticket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc.Scene
+}
+
+func metric(t *testing.T, e *env, name string) string {
+	t.Helper()
+	resp, err := http.Get(e.srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// A hub restart between the first delivery and WeChat's retry still yields one binding: here
+// the first try was recorded but its publish failed (the broker was down) and the hub died
+// before answering; the retry after the restart publishes the binding recorded the first time.
+func TestRestartBetweenDeliveryAndRetry(t *testing.T) {
+	e := newEnv(t)
+	_, ticket := e.upload("P1")
+	ev := e.fake.ScanEvent(mustScene(t, e, ticket), ticket, "o_carol", false)
+	e.pub.Fail = errBrokerDown
+	first, err := e.fake.Push(t.Context(), e.callbackURL(), ev, wechattest.Plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.restart()
+	e.pub.Fail = nil
+	retry, err := e.fake.Push(t.Context(), e.callbackURL(), ev, wechattest.Plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.restart()
+	again, _ := e.fake.Push(t.Context(), e.callbackURL(), ev, wechattest.Plain)
+	msgs := e.pub.all()
+	if len(msgs) != 1 {
+		t.Fatalf("published %d bindings across two restarts, want 1", len(msgs))
+	}
+	if !bytes.Equal(first.Reply, retry.Reply) || !bytes.Equal(retry.Reply, again.Reply) {
+		t.Errorf("replies differ across restarts:\n%s\n%s\n%s", first.Reply, retry.Reply, again.Reply)
+	}
+}
+
+// A binding whose publish failed is published by Run once the broker is back.
+func TestRunRepublishes(t *testing.T) {
+	e := newEnv(t)
+	_, ticket := e.upload("P1")
+	e.pub.Fail = errBrokerDown
+	if _, err := e.fake.Scan(t.Context(), e.callbackURL(), ticket, "o_dan", false, wechattest.Plain); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.pub.all()); n != 0 {
+		t.Fatalf("published %d while the broker was down", n)
+	}
+	e.pub.mu.Lock()
+	e.pub.Fail = nil
+	e.pub.mu.Unlock()
+	e.hub.Republish(t.Context())
+	e.hub.Republish(t.Context())
+	if n := len(e.pub.all()); n != 1 {
+		t.Errorf("published %d after republishing twice, want 1", n)
+	}
+}
+
+func TestCallbackRefusesBadInput(t *testing.T) {
+	e := newEnv(t)
+	scene, ticket := e.upload("P1")
+	now := time.Now()
+	ts := strconv.FormatInt(now.Unix(), 10)
+	ev := wechat.EventXML(e.fake.ScanEvent(scene, ticket, "o_eve", false))
+	signed := func(token string) url.Values {
+		return url.Values{"timestamp": {ts}, "nonce": {"1"}, "signature": {wechat.Signature(token, ts, "1")}}
+	}
+	safe := func(appID string, msg []byte) (url.Values, []byte) {
+		ci, _ := wechat.NewCipher(appID, testAESKey, "")
+		body, enc, _ := wechat.EncryptedPush(ci, "gh", msg)
+		return url.Values{"timestamp": {ts}, "nonce": {"2"}, "encrypt_type": {"aes"}, "msg_signature": {wechat.Signature("cbtoken", ts, "2", enc)}}, body
+	}
+	wrongQ, wrongBody := safe("wxother", ev)
+	long := strings.Repeat("x", 65)
+	longEv := wechat.EventXML(wechat.Message{ToUserName: "gh", FromUserName: "o_eve", CreateTime: now.Unix(), MsgType: "event", Event: "SCAN", EventKey: long, Ticket: ticket})
+	e.upload("P2")
+	e.store.AddScene(t.Context(), hub.Scene{Scene: "old", Ticket: "TOLD", PhotoID: "P2", DeviceID: "m1", ExpiresAt: now.Add(-time.Minute)})
+	oldEv := wechat.EventXML(wechat.Message{ToUserName: "gh", FromUserName: "o_eve", CreateTime: now.Unix(), MsgType: "event", Event: "SCAN", EventKey: "old"})
+	follow := wechat.EventXML(wechat.Message{ToUserName: "gh", FromUserName: "o_eve", CreateTime: now.Unix(), MsgType: "event", Event: "subscribe"})
+	unknown := wechat.EventXML(wechat.Message{ToUserName: "gh", FromUserName: "o_eve", CreateTime: now.Unix(), MsgType: "event", Event: "SCAN", EventKey: "nosuchscene"})
+	stale := url.Values{"timestamp": {"1000000000"}, "nonce": {"1"}, "signature": {wechat.Signature("cbtoken", "1000000000", "1")}}
+	tests := []struct {
+		name     string
+		q        url.Values
+		body     []byte
+		want     int
+		wantBody string
+	}{
+		{"tampered signature", url.Values{"timestamp": {ts}, "nonce": {"1"}, "signature": {wechat.Signature("cbtoken", ts, "9")}}, ev, 401, ""},
+		{"wrong token", signed("other"), ev, 401, ""},
+		{"stale timestamp", stale, ev, 401, ""},
+		{"oversized body", signed("cbtoken"), append(ev, bytes.Repeat([]byte(" "), 70<<10)...), 413, ""},
+		{"malformed XML", signed("cbtoken"), []byte("<xml><Event>SCAN</Event>"), 400, ""},
+		{"not xml root", signed("cbtoken"), []byte("<html></html>"), 400, ""},
+		{"wrong appid in ciphertext", wrongQ, wrongBody, 400, ""},
+		{"scene over 64 chars", signed("cbtoken"), longEv, 200, "success"},
+		{"expired scene", signed("cbtoken"), oldEv, 200, "success"},
+		{"unknown scene", signed("cbtoken"), unknown, 200, "success"},
+		{"plain follow", signed("cbtoken"), follow, 200, "success"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, err := http.Post(e.callbackURL()+"?"+tt.q.Encode(), "text/xml", bytes.NewReader(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.want || (tt.wantBody != "" && string(b) != tt.wantBody) {
+				t.Errorf("POST callback = %d %q, want %d %q", resp.StatusCode, b, tt.want, tt.wantBody)
+			}
+			if tt.want >= 400 && strings.Count(strings.TrimSpace(string(b)), "\n") != 0 {
+				t.Errorf("error body %q is not one line", b)
+			}
+		})
+	}
+	if msgs := e.pub.all(); len(msgs) != 0 {
+		t.Errorf("bad input published %d bindings: %s", len(msgs), msgs[0].Payload)
+	}
+	if ok, _ := e.store.IsViewer(t.Context(), "P1", "x"); ok {
+		t.Error("viewer stored")
+	}
+	if n, _ := e.store.Unpublished(t.Context(), 10); len(n) != 0 {
+		t.Errorf("bad input recorded %d events", len(n))
+	}
+}
+
+func TestHandshake(t *testing.T) {
+	e := newEnv(t)
+	q := url.Values{"timestamp": {"1714036504"}, "nonce": {"1514711492"}, "echostr": {"hello+/="}}
+	q.Set("signature", wechat.Signature("cbtoken", "1714036504", "1514711492"))
+	resp, _ := http.Get(e.callbackURL() + "?" + q.Encode())
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(b) != "hello+/=" {
+		t.Errorf("handshake = %d %q, want the echostr", resp.StatusCode, b)
+	}
+	q.Set("signature", strings.Repeat("a", 40))
+	resp, _ = http.Get(e.callbackURL() + "?" + q.Encode())
+	if resp.StatusCode != 401 {
+		t.Errorf("handshake with a bad signature = %d, want 401", resp.StatusCode)
+	}
+}
+
+func TestImageReply(t *testing.T) {
+	e := newEnv(t, func(o *hub.Options) { o.Reply = hub.ReplyImage })
+	_, ticket := e.upload("P1")
+	res, err := e.fake.Scan(t.Context(), e.callbackURL(), ticket, "o_fay", false, wechattest.Safe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		MsgType string
+		MediaID string `xml:"Image>MediaId"`
+	}
+	if err := xmlUnmarshal(res.Reply, &m); err != nil || m.MsgType != "image" {
+		t.Fatalf("reply = %s (%v), want an image", res.Reply, err)
+	}
+	if got, ok := e.fake.Media(m.MediaID); !ok || !bytes.Equal(got, face(t)) {
+		t.Errorf("media %s is not the photo", m.MediaID)
+	}
+}

@@ -1,0 +1,283 @@
+package hub
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fitmirror/fitmirror/cloud/wechat"
+)
+
+// WeChat is what the hub needs from the Official Account API (*wechat.Client).
+type WeChat interface {
+	CreateQR(ctx context.Context, scene string, expire time.Duration) (wechat.QRTicket, error)
+	UploadImage(ctx context.Context, filename string, data []byte) (string, error)
+	OAuthOpenID(ctx context.Context, code string) (wechat.OAuthUser, error)
+}
+
+// Publisher sends a message at QoS 1 (the embedded Broker, or an external broker).
+type Publisher interface {
+	Publish(ctx context.Context, topic string, payload []byte) error
+}
+
+// Reply modes: how the photo reaches the shopper in the passive reply.
+const (
+	ReplyNews  = "news"  // an article linking to the photo page (default)
+	ReplyImage = "image" // the photo itself, uploaded with media/upload
+)
+
+// Options configure a Hub. Store, PhotoDir, WeChat, Callback, Publisher, AppID and PublicURL
+// are required.
+type Options struct {
+	Store     Store
+	PhotoDir  string // JPEGs, one file per photo
+	WeChat    WeChat
+	Callback  *wechat.Callback
+	Publisher Publisher
+	AppID     string // for the OAuth link of the photo page
+	// PublicURL is the hub's base URL as shoppers' phones and WeChat reach it.
+	PublicURL string
+	// OAuthBase is where the photo page sends a phone for snsapi_base OAuth;
+	// "" = wechat.DefaultOAuthBase.
+	OAuthBase   string
+	TopicPrefix string // "" = "mirror"
+	Reply       string // ReplyNews (default) or ReplyImage
+	// Sim, when set, serves /sim/scan and the simulator's OAuth page (sim mode).
+	Sim *Sim
+	// MaxPhotoBytes bounds an uploaded photo; 0 = 8 MiB.
+	MaxPhotoBytes int64
+	// UnscannedGrace: a photo nobody scanned is deleted this long after its last QR code
+	// expired; 0 = 10 minutes. Retention: a scanned photo is deleted this long after it was
+	// uploaded; 0 = 7 days.
+	UnscannedGrace time.Duration
+	Retention      time.Duration
+	Metrics        *Metrics         // nil = NewMetrics()
+	Logger         *slog.Logger     // nil = slog.Default()
+	Now            func() time.Time // nil = time.Now
+}
+
+// Hub is the service. Handler serves HTTP; Run republishes bindings whose publish failed.
+type Hub struct {
+	opts    Options
+	log     *slog.Logger
+	now     func() time.Time
+	public  *url.URL
+	prefix  string
+	salt    []byte // for the user hash
+	cookie  []byte // for the photo page cookie
+	metrics *Metrics
+
+	locks keyLocks
+}
+
+// New checks the options and returns a hub.
+func New(opts Options) (*Hub, error) {
+	if opts.Store == nil || opts.WeChat == nil || opts.Callback == nil || opts.Publisher == nil || opts.PhotoDir == "" {
+		return nil, errors.New("hub: Store, PhotoDir, WeChat, Callback and Publisher are required")
+	}
+	u, err := url.Parse(opts.PublicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("public_url: %q is not an http(s) URL with a host", opts.PublicURL)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	if opts.OAuthBase == "" {
+		opts.OAuthBase = wechat.DefaultOAuthBase
+	}
+	if opts.TopicPrefix == "" {
+		opts.TopicPrefix = "mirror"
+	}
+	switch opts.Reply {
+	case "":
+		opts.Reply = ReplyNews
+	case ReplyNews, ReplyImage:
+	default:
+		return nil, fmt.Errorf("hub: reply mode %q is not news or image", opts.Reply)
+	}
+	if opts.MaxPhotoBytes <= 0 {
+		opts.MaxPhotoBytes = 8 << 20
+	}
+	if opts.UnscannedGrace <= 0 {
+		opts.UnscannedGrace = 10 * time.Minute
+	}
+	if opts.Retention <= 0 {
+		opts.Retention = 7 * 24 * time.Hour
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics()
+	}
+	h := &Hub{opts: opts, log: opts.Logger, now: opts.Now, public: u, prefix: opts.TopicPrefix, metrics: opts.Metrics}
+	gen := func() []byte {
+		b := make([]byte, 32)
+		rand.Read(b)
+		return b
+	}
+	ctx := context.Background()
+	if h.salt, err = opts.Store.Secret(ctx, "user_salt", gen); err != nil {
+		return nil, err
+	}
+	if h.cookie, err = opts.Store.Secret(ctx, "cookie_key", gen); err != nil {
+		return nil, err
+	}
+	if opts.Sim != nil {
+		opts.Sim.attach(h)
+	}
+	return h, nil
+}
+
+// Handler returns the hub's HTTP routes.
+func (h *Hub) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("PUT /v1/photos/{id}", h.putPhoto)
+	mux.HandleFunc("POST /v1/qrcodes", h.postQRCode)
+	mux.HandleFunc("GET /wechat/callback", h.handshake)
+	mux.HandleFunc("POST /wechat/callback", h.callback)
+	mux.HandleFunc("GET /p/{id}", h.photoPage)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"ok":true}` + "\n"))
+	})
+	mux.Handle("GET /metrics", h.metrics.Handler())
+	if s := h.opts.Sim; s != nil {
+		mux.HandleFunc("POST /sim/scan", s.scan)
+		mux.Handle("GET /sim/connect/oauth2/authorize", http.StripPrefix("/sim", s.Fake))
+	}
+	return mux
+}
+
+// Run republishes, every few seconds, bindings recorded but not yet published (the broker was
+// down when the scan came), and purges photos past their time every minute, until ctx ends.
+func (h *Hub) Run(ctx context.Context) error {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	h.Purge(ctx)
+	for n := 1; ; n++ {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			h.republish(ctx)
+			if n%12 == 0 {
+				h.Purge(ctx)
+			}
+		}
+	}
+}
+
+// Purge deletes the photos nobody scanned once their QR codes expired (plus UnscannedGrace)
+// and scanned photos after Retention, files and records, and forgets old handled events.
+func (h *Hub) Purge(ctx context.Context) {
+	now := h.now()
+	for {
+		stale, err := h.opts.Store.StalePhotos(ctx, now.Add(-h.opts.UnscannedGrace), now.Add(-h.opts.Retention), 100)
+		if err != nil {
+			h.log.Warn("hub: purge", "err", err)
+			return
+		}
+		for _, p := range stale {
+			if err := os.Remove(h.photoPath(p)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				h.log.Warn("hub: purge photo file", "photo_id", p.ID, "err", err)
+				return
+			}
+			if err := h.opts.Store.DeletePhoto(ctx, p.ID); err != nil {
+				h.log.Warn("hub: purge photo", "photo_id", p.ID, "err", err)
+				return
+			}
+			h.metrics.purged.Inc()
+			h.log.Info("photo purged", "photo_id", p.ID, "device", p.DeviceID)
+		}
+		if len(stale) < 100 {
+			break
+		}
+	}
+	if err := h.opts.Store.PruneEvents(ctx, now.Add(-h.opts.Retention)); err != nil {
+		h.log.Warn("hub: prune events", "err", err)
+	}
+}
+
+func (h *Hub) republish(ctx context.Context) {
+	evs, err := h.opts.Store.Unpublished(ctx, 100)
+	if err != nil {
+		h.log.Warn("hub: list unpublished bindings", "err", err)
+		return
+	}
+	for _, e := range evs {
+		h.publish(ctx, e)
+	}
+}
+
+// publish sends a binding and marks it published; failures are logged and retried by Run.
+func (h *Hub) publish(ctx context.Context, e Event) bool {
+	topic := h.prefix + "/" + e.DeviceID + "/binding"
+	if err := h.opts.Publisher.Publish(ctx, topic, e.Payload); err != nil {
+		h.metrics.publishErrors.Inc()
+		h.log.Warn("hub: publish binding", "topic", topic, "binding_id", e.BindingID, "err", err)
+		return false
+	}
+	h.metrics.bindings.Inc()
+	if err := h.opts.Store.MarkPublished(ctx, e.Key); err != nil {
+		h.log.Warn("hub: mark binding published", "binding_id", e.BindingID, "err", err)
+	}
+	return true
+}
+
+// userHash is the salted hash of an openid: what bindings and viewers carry instead of it.
+func (h *Hub) userHash(openid string) string {
+	m := hmac.New(sha256.New, h.salt)
+	m.Write([]byte(openid))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// keyLocks serialises the handling of one dedupe key (WeChat retries while the first try is
+// still running). Channels, not mutexes, so that tests in a synctest bubble see them block.
+type keyLocks struct {
+	mu    sync.Mutex
+	locks map[string]chan struct{}
+}
+
+func (k *keyLocks) lock(ctx context.Context, key string) (unlock func(), err error) {
+	for {
+		k.mu.Lock()
+		if k.locks == nil {
+			k.locks = map[string]chan struct{}{}
+		}
+		ch, busy := k.locks[key]
+		if !busy {
+			ch = make(chan struct{})
+			k.locks[key] = ch
+			k.mu.Unlock()
+			return func() {
+				k.mu.Lock()
+				delete(k.locks, key)
+				k.mu.Unlock()
+				close(ch)
+			}, nil
+		}
+		k.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// Republish publishes the recorded bindings whose publish failed; Run calls it periodically.
+func (h *Hub) Republish(ctx context.Context) { h.republish(ctx) }

@@ -1,0 +1,49 @@
+package hub
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are the hub's Prometheus metrics, on a registry of their own.
+type Metrics struct {
+	reg             *prometheus.Registry
+	callbacks       *prometheus.CounterVec
+	callbackSeconds prometheus.Histogram
+	bindings        prometheus.Counter
+	publishErrors   prometheus.Counter
+	qrs             *prometheus.CounterVec
+	photos          prometheus.Counter
+	purged          prometheus.Counter
+}
+
+// NewMetrics creates the metrics and their registry (with Go and process collectors).
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		callbacks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mirror_cloud_callbacks_total",
+			Help: "WeChat pushes handled, by result (bound, duplicate, ignored, unknown_scene, expired_scene, unauthorized, bad_request, too_large, error)."}, []string{"result"}),
+		callbackSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "mirror_cloud_callback_seconds",
+			Help: "Time to answer a WeChat push.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		bindings:      prometheus.NewCounter(prometheus.CounterOpts{Name: "mirror_cloud_bindings_published_total", Help: "Bindings published to MQTT."}),
+		publishErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "mirror_cloud_binding_publish_errors_total", Help: "Failed binding publishes (retried)."}),
+		qrs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mirror_cloud_qrcodes_total",
+			Help: "QR code requests that reached WeChat, by result (ok, wechat_error, unavailable)."}, []string{"result"}),
+		photos: prometheus.NewCounter(prometheus.CounterOpts{Name: "mirror_cloud_photos_stored_total", Help: "Photos stored."}),
+		purged: prometheus.NewCounter(prometheus.CounterOpts{Name: "mirror_cloud_photos_purged_total", Help: "Photos deleted (unscanned after their QR codes expired, scanned after the retention)."}),
+	}
+	m.reg.MustRegister(m.callbacks, m.callbackSeconds, m.bindings, m.publishErrors, m.qrs, m.photos, m.purged,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Registry is where more collectors (the broker's) can register.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the metrics in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}

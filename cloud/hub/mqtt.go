@@ -1,0 +1,81 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+)
+
+// MQTTOptions configure the connection to an external broker.
+type MQTTOptions struct {
+	URL      string // tcp://host:1883, ssl://host:8883, ws://…
+	ClientID string // "" = "mirror-cloud"
+	Username string
+	Password string
+	// OnConnect, if set, is called after each (re)connection.
+	OnConnect func()
+}
+
+// MQTTPublisher publishes through an external broker (mosquitto, EMQX…) with paho. It
+// reconnects by itself; a publish while disconnected fails and Hub.Run retries it.
+type MQTTPublisher struct {
+	c paho.Client
+}
+
+var _ Publisher = (*MQTTPublisher)(nil)
+
+// DialMQTT connects to the broker, waiting at most until ctx ends for the first connection.
+func DialMQTT(ctx context.Context, opts MQTTOptions) (*MQTTPublisher, error) {
+	u, err := url.Parse(opts.URL)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("mqtt.url: %q is not a broker URL (tcp://host:port)", opts.URL)
+	}
+	if opts.ClientID == "" {
+		opts.ClientID = "mirror-cloud"
+	}
+	o := paho.NewClientOptions().AddBroker(opts.URL).SetClientID(opts.ClientID).
+		SetUsername(opts.Username).SetPassword(opts.Password).
+		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(2 * time.Second).
+		SetMaxReconnectInterval(30 * time.Second).SetCleanSession(true)
+	if opts.OnConnect != nil {
+		o.SetOnConnectHandler(func(paho.Client) { opts.OnConnect() })
+	}
+	c := paho.NewClient(o)
+	tok := c.Connect()
+	select {
+	case <-tok.Done():
+		if err := tok.Error(); err != nil {
+			return nil, fmt.Errorf("mqtt: connect %s: %w", opts.URL, err)
+		}
+	case <-ctx.Done():
+		c.Disconnect(0)
+		return nil, fmt.Errorf("mqtt: connect %s: %w", opts.URL, ctx.Err())
+	}
+	return &MQTTPublisher{c: c}, nil
+}
+
+// Publish sends at QoS 1 and waits for the broker's PUBACK (or ctx).
+func (p *MQTTPublisher) Publish(ctx context.Context, topic string, payload []byte) error {
+	if !p.c.IsConnectionOpen() {
+		return fmt.Errorf("mqtt: publish %s: not connected", topic)
+	}
+	tok := p.c.Publish(topic, 1, false, payload)
+	select {
+	case <-tok.Done():
+		if err := tok.Error(); err != nil {
+			return fmt.Errorf("mqtt: publish %s: %w", topic, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("mqtt: publish %s: %w", topic, ctx.Err())
+	}
+}
+
+// Close disconnects.
+func (p *MQTTPublisher) Close() error {
+	p.c.Disconnect(250)
+	return nil
+}

@@ -1,0 +1,144 @@
+package hub
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/fitmirror/fitmirror/cloud/wechat"
+)
+
+// photoPage is GET /p/{photo_id}: the shopper's page. Without a session cookie it sends the
+// phone through snsapi_base OAuth; back with a code it learns the openid and serves the photo
+// only when that openid scanned the photo's QR code. ?raw=1 is the JPEG itself.
+func (h *Hub) photoPage(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	w.Header().Set("Cache-Control", "private, no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	if !photoIDPattern.MatchString(id) {
+		page(w, http.StatusNotFound, "照片不存在", "No such photo.", "")
+		return
+	}
+	ctx := r.Context()
+	p, err := h.opts.Store.Photo(ctx, id)
+	if err != nil {
+		page(w, http.StatusNotFound, "照片不存在", "No such photo.", "")
+		return
+	}
+	user, ok := h.cookieUser(r, id)
+	if !ok {
+		code := r.URL.Query().Get("code")
+		if code == "" {
+			http.Redirect(w, r, h.authorizeURL(r, id), http.StatusFound)
+			return
+		}
+		u, err := h.opts.WeChat.OAuthOpenID(ctx, code)
+		if err != nil {
+			h.log.Info("photo page: OAuth code refused", "photo_id", id, "err", err)
+			if _, isWeChat := wechat.AsError(err); isWeChat {
+				page(w, http.StatusForbidden, "链接已失效", "This link has expired. Open it again from WeChat.", "")
+			} else {
+				page(w, http.StatusServiceUnavailable, "请稍后再试", "WeChat is unreachable; try again in a moment.", "")
+			}
+			return
+		}
+		if u.Snapshot {
+			page(w, http.StatusForbidden, "请在微信中打开", "Open this page in WeChat to see your photo.", "")
+			return
+		}
+		user = h.userHash(u.OpenID)
+	}
+	allowed, err := h.opts.Store.IsViewer(ctx, id, user)
+	if err != nil {
+		page(w, http.StatusServiceUnavailable, "请稍后再试", "Try again in a moment.", "")
+		return
+	}
+	if !allowed {
+		h.log.Info("photo page: not the shopper who scanned", "photo_id", id)
+		page(w, http.StatusForbidden, "无权查看", "This photo was sent to someone else.", "")
+		return
+	}
+	h.setCookie(w, id, user)
+	if r.URL.Query().Get("raw") == "" && r.URL.Query().Get("download") == "" {
+		page(w, http.StatusOK, "你的照片", "Your photo — press and hold to save.", "/p/"+id+"?raw=1|/p/"+id+"?download=1")
+		return
+	}
+	f, err := os.Open(h.photoPath(p))
+	if err != nil {
+		page(w, http.StatusGone, "照片已删除", "This photo is no longer kept.", "")
+		return
+	}
+	defer f.Close()
+	disp := "inline"
+	if r.URL.Query().Get("download") != "" {
+		disp = "attachment"
+	}
+	w.Header().Set("Content-Type", "image/jpeg")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`%s; filename="fitmirror-%s.jpg"`, disp, id))
+	http.ServeContent(w, r, "", time.Time{}, f)
+}
+
+// authorizeURL sends the phone to OAuth and back to this page. In sim mode the simulator
+// stands in for WeChat and takes the shopper's openid from ?openid=.
+func (h *Hub) authorizeURL(r *http.Request, photoID string) string {
+	back := h.public.String() + "/p/" + photoID
+	if h.opts.Sim != nil {
+		u := wechat.AuthorizeURL(h.public.String()+"/sim", h.opts.AppID, back, photoID)
+		if o := r.URL.Query().Get("openid"); o != "" {
+			base, frag, _ := strings.Cut(u, "#")
+			u = base + "&openid=" + url.QueryEscape(o) + "#" + frag
+		}
+		return u
+	}
+	return wechat.AuthorizeURL(h.opts.OAuthBase, h.opts.AppID, back, photoID)
+}
+
+func (h *Hub) cookieName(photoID string) string { return "fm_" + photoID }
+
+func (h *Hub) cookieMAC(photoID, user string) string {
+	m := hmac.New(sha256.New, h.cookie)
+	m.Write([]byte(photoID + "|" + user))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+func (h *Hub) setCookie(w http.ResponseWriter, photoID, user string) {
+	http.SetCookie(w, &http.Cookie{Name: h.cookieName(photoID), Value: user + "." + h.cookieMAC(photoID, user),
+		Path: "/p/" + photoID, MaxAge: 3600, HttpOnly: true, Secure: h.public.Scheme == "https", SameSite: http.SameSiteLaxMode})
+}
+
+func (h *Hub) cookieUser(r *http.Request, photoID string) (string, bool) {
+	c, err := r.Cookie(h.cookieName(photoID))
+	if err != nil {
+		return "", false
+	}
+	user, mac, ok := strings.Cut(c.Value, ".")
+	if !ok || !hmac.Equal([]byte(mac), []byte(h.cookieMAC(photoID, user))) {
+		return "", false
+	}
+	return user, true
+}
+
+var pageTmpl = template.Must(template.New("p").Parse(`<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1">
+<title>{{.Title}}</title>
+<style>body{margin:0;background:#111;color:#eee;font:18px/1.5 "PingFang SC","Noto Sans CJK SC","WenQuanYi Micro Hei",sans-serif;text-align:center}
+h1{font-size:22px;margin:24px 16px 4px}p{margin:0 16px 16px;color:#aaa}img{max-width:100%;display:block;margin:0 auto}
+a{display:inline-block;margin:20px;padding:12px 28px;border-radius:24px;background:#eee;color:#111;text-decoration:none}</style>
+</head><body><h1>{{.Title}}</h1><p>{{.Text}}</p>
+{{if .Img}}<img src="{{.Img}}" alt="{{.Title}}"><a href="{{.Download}}">保存照片 · Save</a>{{end}}
+</body></html>`))
+
+func page(w http.ResponseWriter, status int, title, text, links string) {
+	img, dl, _ := strings.Cut(links, "|")
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	pageTmpl.Execute(w, struct{ Title, Text, Img, Download string }{title, text, img, dl})
+}

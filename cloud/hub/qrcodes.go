@@ -1,0 +1,138 @@
+package hub
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/fitmirror/fitmirror/cloud/wechat"
+)
+
+type qrRequest struct {
+	PhotoID       string `json:"photo_id"`
+	ExpireSeconds *int   `json:"expire_seconds"`
+	// Scene is optional: the hub picks a fresh ULID when it is empty.
+	Scene string `json:"scene"`
+}
+
+type qrResponse struct {
+	Scene     string `json:"scene"`
+	Ticket    string `json:"ticket"`
+	URL       string `json:"url"`
+	ExpiresAt string `json:"expires_at"`
+}
+
+// TimeFormat is RFC 3339 with milliseconds in UTC, the contracts' timestamp format.
+const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+func formatTime(t time.Time) string { return t.UTC().Format(TimeFormat) }
+
+// validScene checks a scene_str: 1-64 printable characters without spaces.
+func validScene(s string) error {
+	if s == "" || len(s) > wechat.MaxSceneLen {
+		return fmt.Errorf("scene must be 1-%d characters, got %d", wechat.MaxSceneLen, len(s))
+	}
+	for _, r := range s {
+		if r > unicode.MaxASCII || !unicode.IsPrint(r) || r == ' ' {
+			return fmt.Errorf("scene %q: only printable ASCII without spaces", s)
+		}
+	}
+	return nil
+}
+
+// postQRCode is POST /v1/qrcodes: a QR_STR_SCENE ticket bound to one photo of the device.
+func (h *Hub) postQRCode(w http.ResponseWriter, r *http.Request) {
+	d, ok := h.authDevice(w, r)
+	if !ok {
+		return
+	}
+	var req qrRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			apiError(w, http.StatusRequestEntityTooLarge, "too_large", "request body over 4 KiB")
+			return
+		}
+		apiError(w, http.StatusBadRequest, "bad_request", "request body: "+err.Error())
+		return
+	}
+	if dec.Decode(new(json.RawMessage)) != io.EOF {
+		apiError(w, http.StatusBadRequest, "bad_request", "request body: more than one JSON value")
+		return
+	}
+	expire := 300
+	if req.ExpireSeconds != nil {
+		expire = *req.ExpireSeconds
+	}
+	if expire < 60 || expire > 2592000 {
+		apiError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("expire_seconds must be between 60 and 2592000, got %d", expire))
+		return
+	}
+	if req.PhotoID == "" {
+		apiError(w, http.StatusBadRequest, "bad_request", "photo_id is required")
+		return
+	}
+	if req.Scene == "" {
+		req.Scene = strings.ToLower(ulid.Make().String())
+	} else if err := validScene(req.Scene); err != nil {
+		apiError(w, http.StatusBadRequest, "bad_request", err.Error())
+		return
+	}
+	p, err := h.opts.Store.Photo(r.Context(), req.PhotoID)
+	if err != nil || p.DeviceID != d.ID {
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			apiError(w, http.StatusServiceUnavailable, "unavailable", "photo index unavailable")
+			return
+		}
+		apiError(w, http.StatusNotFound, "not_found", fmt.Sprintf("photo %s: not uploaded by %s (PUT /v1/photos/%s first)", req.PhotoID, d.ID, req.PhotoID))
+		return
+	}
+	if _, err := h.opts.Store.Scene(r.Context(), req.Scene); err == nil {
+		apiError(w, http.StatusConflict, "conflict", fmt.Sprintf("scene %q is already bound", req.Scene))
+		return
+	}
+	start := h.now()
+	t, err := h.opts.WeChat.CreateQR(r.Context(), req.Scene, time.Duration(expire)*time.Second)
+	if err != nil {
+		h.qrFailed(w, err)
+		return
+	}
+	h.metrics.qrs.WithLabelValues("ok").Inc()
+	if t.ExpireSeconds > 0 && t.ExpireSeconds < expire {
+		expire = t.ExpireSeconds
+	}
+	sc := Scene{Scene: req.Scene, Ticket: t.Ticket, URL: t.URL, PhotoID: p.ID, DeviceID: d.ID,
+		ExpiresAt: start.Add(time.Duration(expire) * time.Second)}
+	if err := h.opts.Store.AddScene(r.Context(), sc); err != nil {
+		if errors.Is(err, ErrExists) {
+			apiError(w, http.StatusConflict, "conflict", fmt.Sprintf("scene %q is already bound", req.Scene))
+			return
+		}
+		h.log.Error("hub: store scene", "err", err)
+		apiError(w, http.StatusServiceUnavailable, "unavailable", "cannot store the scene")
+		return
+	}
+	writeJSON(w, http.StatusCreated, qrResponse{Scene: sc.Scene, Ticket: t.Ticket, URL: t.URL, ExpiresAt: formatTime(sc.ExpiresAt)})
+}
+
+// qrFailed maps a WeChat failure: 502 wechat_error with the errcode, 503 when unreachable.
+func (h *Hub) qrFailed(w http.ResponseWriter, err error) {
+	if e, ok := wechat.AsError(err); ok {
+		h.metrics.qrs.WithLabelValues("wechat_error").Inc()
+		h.log.Warn("hub: qrcode/create", "errcode", e.Code, "errmsg", e.Msg)
+		apiError(w, http.StatusBadGateway, "wechat_error", fmt.Sprintf("WeChat errcode %d: %s", e.Code, e.Msg))
+		return
+	}
+	h.metrics.qrs.WithLabelValues("unavailable").Inc()
+	h.log.Warn("hub: qrcode/create", "err", err)
+	apiError(w, http.StatusServiceUnavailable, "wechat_unavailable", "WeChat is unreachable: "+err.Error())
+}

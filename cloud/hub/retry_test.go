@@ -1,0 +1,80 @@
+package hub_test
+
+import (
+	"context"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/fitmirror/fitmirror/cloud/hub"
+	"github.com/fitmirror/fitmirror/cloud/wechat"
+	"github.com/fitmirror/fitmirror/cloud/wechat/wechattest"
+)
+
+// slowPublisher takes 6 s over its first publish, long enough for WeChat to give up on the
+// first try of the push and retry.
+type slowPublisher struct {
+	mu    sync.Mutex
+	calls int
+	got   []string
+}
+
+func (p *slowPublisher) Publish(_ context.Context, topic string, payload []byte) error {
+	p.mu.Lock()
+	p.calls++
+	first := p.calls == 1
+	p.mu.Unlock()
+	if first {
+		time.Sleep(6 * time.Second)
+	}
+	p.mu.Lock()
+	p.got = append(p.got, string(payload))
+	p.mu.Unlock()
+	return nil
+}
+
+// WeChat retries a push the hub answers too slowly (after 5 s); the retry waits for the first
+// try, finds its binding and answers with the same reply: one binding, and the shopper gets
+// exactly one reply.
+func TestSlowAnswerIsRetriedOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st, err := hub.OpenSQLite(filepath.Join(t.TempDir(), "hub.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		fake := wechattest.New("wxhub", "s3cret")
+		fake.Token, fake.AESKey = "cbtoken", testAESKey
+		client, _ := wechat.NewClient(wechat.Options{BaseURL: "http://api.test", AppID: "wxhub", Secret: "s3cret",
+			HTTPClient: &http.Client{Transport: wechattest.HandlerTransport(fake)}})
+		cb, _ := wechat.NewCallback(wechat.CallbackOptions{Token: "cbtoken", AppID: "wxhub", AESKey: testAESKey})
+		pub := &slowPublisher{}
+		h, err := hub.New(hub.Options{Store: st, PhotoDir: t.TempDir(), WeChat: client, Callback: cb, Publisher: pub,
+			AppID: "wxhub", PublicURL: "https://hub.test", Logger: quietLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.AddScene(t.Context(), hub.Scene{Scene: "S1", Ticket: "T1", PhotoID: "P1", DeviceID: "m1", ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		fake.Client = &http.Client{Transport: wechattest.HandlerTransport(h.Handler())}
+		start := time.Now()
+		res, err := fake.Push(t.Context(), "https://hub.test/wechat/callback", fake.ScanEvent("S1", "T1", "o_gus", false), wechattest.Safe)
+		if err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if res.Attempts != 2 || time.Since(start) != 6*time.Second {
+			t.Errorf("push took %d tries and %v, want 2 tries answered at 6 s", res.Attempts, time.Since(start))
+		}
+		if len(pub.got) != 1 {
+			t.Errorf("published %d bindings, want 1", len(pub.got))
+		}
+		if r := fake.Replies(); len(r) != 1 || r[0].OpenID != "o_gus" {
+			t.Errorf("shopper got %d replies, want 1", len(r))
+		}
+	})
+}

@@ -1,0 +1,87 @@
+package hub
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/fitmirror/fitmirror/cloud/wechat/wechattest"
+)
+
+// Sim is sim mode's WeChat stand-in: the fake Official Account platform of wechattest, served
+// in-process. The hub's WeChat client talks to it (Client), POST /sim/scan makes it push a
+// signed subscribe/SCAN event to the hub's own callback, and /sim/connect/oauth2/authorize is
+// its OAuth page for the photo page.
+type Sim struct {
+	Fake *wechattest.Server
+	Mode wechattest.Mode // how pushes are sent: Plain, or Safe when an AES key is set
+	hub  *Hub
+}
+
+// NewSim returns a simulator for the account. With an EncodingAESKey pushes use safe mode.
+func NewSim(appID, secret, token, aesKey string) *Sim {
+	f := wechattest.New(appID, secret)
+	f.Token = token
+	mode := wechattest.Plain
+	if aesKey != "" {
+		f.AESKey = aesKey
+		mode = wechattest.Safe
+	}
+	return &Sim{Fake: f, Mode: mode}
+}
+
+// Client is the HTTP client for a wechat.Client that talks to the simulator.
+func (s *Sim) Client() *http.Client {
+	return &http.Client{Transport: wechattest.HandlerTransport(s.Fake)}
+}
+
+func (s *Sim) attach(h *Hub) {
+	s.hub = h
+	s.Fake.Client = &http.Client{Transport: wechattest.HandlerTransport(http.HandlerFunc(h.callback))}
+}
+
+type simScan struct {
+	Scene      string `json:"scene"`
+	QR         string `json:"qr"` // or the QR content (the url on the mirror's screen)
+	OpenID     string `json:"openid"`
+	Subscribed bool   `json:"subscribed"` // already following: a SCAN event, else subscribe
+}
+
+// scan is POST /sim/scan {"scene","openid","subscribed"}; instead of scene, "qr" may give the
+// QR code's content as the mirror shows it.
+func (s *Sim) scan(w http.ResponseWriter, r *http.Request) {
+	var req simScan
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		apiError(w, http.StatusBadRequest, "bad_request", "request body: "+err.Error())
+		return
+	}
+	if req.QR != "" && req.Scene == "" {
+		t, ok := s.Fake.TicketByURL(req.QR)
+		if !ok {
+			apiError(w, http.StatusNotFound, "not_found", fmt.Sprintf("qr %q: no such code issued by the simulator", req.QR))
+			return
+		}
+		req.Scene = t.Scene
+	}
+	if err := validScene(req.Scene); err != nil {
+		apiError(w, http.StatusBadRequest, "bad_request", err.Error())
+		return
+	}
+	if req.OpenID == "" || len(req.OpenID) > 128 {
+		apiError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("openid must be 1-128 characters, got %d", len(req.OpenID)))
+		return
+	}
+	ticket := ""
+	if t, ok := s.Fake.TicketFor(req.Scene); ok {
+		ticket = t.Ticket
+	}
+	ev := s.Fake.ScanEvent(req.Scene, ticket, req.OpenID, req.Subscribed)
+	res, err := s.Fake.Push(r.Context(), s.hub.public.String()+"/wechat/callback", ev, s.Mode)
+	if err != nil {
+		apiError(w, http.StatusBadGateway, "push_failed", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"event": ev.Event, "attempts": res.Attempts, "status": res.Status, "reply": string(res.Reply)})
+}

@@ -1,0 +1,277 @@
+package hub
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	_ "modernc.org/sqlite" // the pure-Go SQLite driver, "sqlite"
+)
+
+// SQLite is the Store of a single hub instance: one SQLite file in WAL mode.
+type SQLite struct {
+	db *sql.DB
+}
+
+var _ Store = (*SQLite)(nil)
+
+const schema = `
+CREATE TABLE IF NOT EXISTS devices (
+	id TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, mqtt_hash TEXT NOT NULL, created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS photos (
+	id TEXT PRIMARY KEY, device_id TEXT NOT NULL, session_id TEXT NOT NULL, sha256 TEXT NOT NULL,
+	size INTEGER NOT NULL, created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS scenes (
+	scene TEXT PRIMARY KEY, ticket TEXT NOT NULL, url TEXT NOT NULL, photo_id TEXT NOT NULL,
+	device_id TEXT NOT NULL, expires_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS scenes_ticket ON scenes(ticket);
+CREATE TABLE IF NOT EXISTS events (
+	key TEXT PRIMARY KEY, binding_id TEXT NOT NULL, device_id TEXT NOT NULL, photo_id TEXT NOT NULL,
+	user TEXT NOT NULL, payload BLOB NOT NULL, reply BLOB NOT NULL, published INTEGER NOT NULL, at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS events_unpublished ON events(published) WHERE published = 0;
+CREATE TABLE IF NOT EXISTS viewers (
+	photo_id TEXT NOT NULL, user TEXT NOT NULL, PRIMARY KEY (photo_id, user));
+CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+`
+
+// OpenSQLite opens (creating if needed) the database file at path.
+func OpenSQLite(path string) (*SQLite, error) {
+	q := url.Values{}
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)") // a binding recorded is a binding kept
+	q.Add("_pragma", "busy_timeout(5000)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	q.Add("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("hub: open %s: %w", path, err)
+	}
+	if _, err := db.Exec(schema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("hub: open %s: schema: %w", path, err)
+	}
+	return &SQLite{db: db}, nil
+}
+
+// Close closes the database.
+func (s *SQLite) Close() error { return s.db.Close() }
+
+func ms(t time.Time) int64     { return t.UnixMilli() }
+func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
+func notFound(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	return err
+}
+
+func (s *SQLite) AddDevice(ctx context.Context, d Device) error {
+	res, err := s.db.ExecContext(ctx, `INSERT INTO devices(id, token_hash, mqtt_hash, created_at) VALUES(?,?,?,?) ON CONFLICT DO NOTHING`,
+		d.ID, d.TokenHash, d.MQTTHash, ms(d.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("hub: add device: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("hub: add device %s: %w", d.ID, ErrExists)
+	}
+	return nil
+}
+
+func (s *SQLite) device(ctx context.Context, where string, arg string) (Device, error) {
+	var d Device
+	var at int64
+	err := s.db.QueryRowContext(ctx, `SELECT id, token_hash, mqtt_hash, created_at FROM devices WHERE `+where+` = ?`, arg).
+		Scan(&d.ID, &d.TokenHash, &d.MQTTHash, &at)
+	d.CreatedAt = fromMS(at)
+	return d, notFound(err)
+}
+
+func (s *SQLite) Device(ctx context.Context, id string) (Device, error) {
+	return s.device(ctx, "id", id)
+}
+
+func (s *SQLite) DeviceByToken(ctx context.Context, tokenHash string) (Device, error) {
+	return s.device(ctx, "token_hash", tokenHash)
+}
+
+func (s *SQLite) PutPhoto(ctx context.Context, p Photo) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `INSERT INTO photos(id, device_id, session_id, sha256, size, created_at) VALUES(?,?,?,?,?,?) ON CONFLICT DO NOTHING`,
+		p.ID, p.DeviceID, p.SessionID, p.SHA256, p.Size, ms(p.CreatedAt))
+	if err != nil {
+		return false, fmt.Errorf("hub: put photo: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return true, nil
+	}
+	old, err := s.Photo(ctx, p.ID)
+	if err != nil {
+		return false, err
+	}
+	if old.SHA256 != p.SHA256 || old.DeviceID != p.DeviceID {
+		return false, ErrConflict
+	}
+	return false, nil
+}
+
+func (s *SQLite) Photo(ctx context.Context, id string) (Photo, error) {
+	var p Photo
+	var at int64
+	err := s.db.QueryRowContext(ctx, `SELECT id, device_id, session_id, sha256, size, created_at FROM photos WHERE id = ?`, id).
+		Scan(&p.ID, &p.DeviceID, &p.SessionID, &p.SHA256, &p.Size, &at)
+	p.CreatedAt = fromMS(at)
+	return p, notFound(err)
+}
+
+func (s *SQLite) AddScene(ctx context.Context, sc Scene) error {
+	res, err := s.db.ExecContext(ctx, `INSERT INTO scenes(scene, ticket, url, photo_id, device_id, expires_at) VALUES(?,?,?,?,?,?) ON CONFLICT DO NOTHING`,
+		sc.Scene, sc.Ticket, sc.URL, sc.PhotoID, sc.DeviceID, ms(sc.ExpiresAt))
+	if err != nil {
+		return fmt.Errorf("hub: add scene: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrExists
+	}
+	return nil
+}
+
+func (s *SQLite) scene(ctx context.Context, col, v string) (Scene, error) {
+	var sc Scene
+	var exp int64
+	err := s.db.QueryRowContext(ctx, `SELECT scene, ticket, url, photo_id, device_id, expires_at FROM scenes WHERE `+col+` = ? ORDER BY expires_at DESC LIMIT 1`, v).
+		Scan(&sc.Scene, &sc.Ticket, &sc.URL, &sc.PhotoID, &sc.DeviceID, &exp)
+	sc.ExpiresAt = fromMS(exp)
+	return sc, notFound(err)
+}
+
+func (s *SQLite) Scene(ctx context.Context, scene string) (Scene, error) {
+	return s.scene(ctx, "scene", scene)
+}
+
+func (s *SQLite) SceneByTicket(ctx context.Context, ticket string) (Scene, error) {
+	return s.scene(ctx, "ticket", ticket)
+}
+
+func (s *SQLite) RecordEvent(ctx context.Context, e Event) (Event, bool, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return e, false, fmt.Errorf("hub: record event: %w", err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `INSERT INTO events(key, binding_id, device_id, photo_id, user, payload, reply, published, at) VALUES(?,?,?,?,?,?,?,0,?) ON CONFLICT DO NOTHING`,
+		e.Key, e.BindingID, e.DeviceID, e.PhotoID, e.User, e.Payload, e.Reply, ms(e.At))
+	if err != nil {
+		return e, false, fmt.Errorf("hub: record event: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		tx.Rollback()
+		old, err := s.event(ctx, e.Key)
+		return old, false, err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO viewers(photo_id, user) VALUES(?,?) ON CONFLICT DO NOTHING`, e.PhotoID, e.User); err != nil {
+		return e, false, fmt.Errorf("hub: record event: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return e, false, fmt.Errorf("hub: record event: %w", err)
+	}
+	e.Published = false
+	return e, true, nil
+}
+
+const eventCols = `key, binding_id, device_id, photo_id, user, payload, reply, published, at`
+
+func scanEvent(sc interface{ Scan(...any) error }) (Event, error) {
+	var e Event
+	var at int64
+	err := sc.Scan(&e.Key, &e.BindingID, &e.DeviceID, &e.PhotoID, &e.User, &e.Payload, &e.Reply, &e.Published, &at)
+	e.At = fromMS(at)
+	return e, notFound(err)
+}
+
+func (s *SQLite) Event(ctx context.Context, key string) (Event, error) { return s.event(ctx, key) }
+
+func (s *SQLite) event(ctx context.Context, key string) (Event, error) {
+	return scanEvent(s.db.QueryRowContext(ctx, `SELECT `+eventCols+` FROM events WHERE key = ?`, key))
+}
+
+func (s *SQLite) MarkPublished(ctx context.Context, key string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE events SET published = 1 WHERE key = ?`, key)
+	return err
+}
+
+func (s *SQLite) Unpublished(ctx context.Context, limit int) ([]Event, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+eventCols+` FROM events WHERE published = 0 ORDER BY at LIMIT ?`, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+func (s *SQLite) IsViewer(ctx context.Context, photoID, user string) (bool, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM viewers WHERE photo_id = ? AND user = ?`, photoID, user).Scan(&n)
+	return n > 0, err
+}
+
+func (s *SQLite) Secret(ctx context.Context, name string, gen func() []byte) ([]byte, error) {
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO secrets(name, value) VALUES(?,?) ON CONFLICT DO NOTHING`, name, gen()); err != nil {
+		return nil, fmt.Errorf("hub: secret %s: %w", name, err)
+	}
+	var v []byte
+	err := s.db.QueryRowContext(ctx, `SELECT value FROM secrets WHERE name = ?`, name).Scan(&v)
+	return v, err
+}
+
+func (s *SQLite) StalePhotos(ctx context.Context, unscanned, scanned time.Time, limit int) ([]Photo, error) {
+	rows, err := s.db.QueryContext(ctx, `
+SELECT id, device_id, session_id, sha256, size, created_at FROM photos p
+WHERE (NOT EXISTS (SELECT 1 FROM viewers v WHERE v.photo_id = p.id)
+       AND COALESCE((SELECT max(expires_at) FROM scenes sc WHERE sc.photo_id = p.id), p.created_at) < ?)
+   OR (EXISTS (SELECT 1 FROM viewers v WHERE v.photo_id = p.id) AND p.created_at < ?)
+LIMIT ?`, ms(unscanned), ms(scanned), limit)
+	if err != nil {
+		return nil, fmt.Errorf("hub: stale photos: %w", err)
+	}
+	defer rows.Close()
+	var out []Photo
+	for rows.Next() {
+		var p Photo
+		var at int64
+		if err := rows.Scan(&p.ID, &p.DeviceID, &p.SessionID, &p.SHA256, &p.Size, &at); err != nil {
+			return nil, err
+		}
+		p.CreatedAt = fromMS(at)
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+func (s *SQLite) DeletePhoto(ctx context.Context, id string) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("hub: delete photo: %w", err)
+	}
+	defer tx.Rollback()
+	for _, q := range []string{`DELETE FROM photos WHERE id = ?`, `DELETE FROM scenes WHERE photo_id = ?`, `DELETE FROM viewers WHERE photo_id = ?`} {
+		if _, err := tx.ExecContext(ctx, q, id); err != nil {
+			return fmt.Errorf("hub: delete photo: %w", err)
+		}
+	}
+	return tx.Commit()
+}
+
+func (s *SQLite) PruneEvents(ctx context.Context, before time.Time) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM events WHERE at < ? AND published = 1`, ms(before))
+	return err
+}

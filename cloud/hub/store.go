@@ -1,0 +1,96 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Store is what the hub keeps: devices, photo metadata, QR scenes, handled WeChat events and
+// who may see which photo. OpenSQLite implements it for one hub instance; a PostgreSQL
+// implementation lets several instances share the state.
+type Store interface {
+	AddDevice(ctx context.Context, d Device) error // ErrExists when the ID is taken
+	Device(ctx context.Context, id string) (Device, error)
+	DeviceByToken(ctx context.Context, tokenHash string) (Device, error)
+
+	// PutPhoto records a photo. It returns created=false when the same ID with the same
+	// SHA256 is stored already, and ErrConflict when the ID holds something else.
+	PutPhoto(ctx context.Context, p Photo) (created bool, err error)
+	Photo(ctx context.Context, id string) (Photo, error)
+
+	AddScene(ctx context.Context, s Scene) error // ErrExists when the scene is taken
+	Scene(ctx context.Context, scene string) (Scene, error)
+	SceneByTicket(ctx context.Context, ticket string) (Scene, error)
+
+	// RecordEvent stores a handled event unless its Key is stored already; it returns the
+	// stored event and whether it is new. A new event also makes its User a viewer of its
+	// photo, in the same transaction.
+	RecordEvent(ctx context.Context, e Event) (stored Event, isNew bool, err error)
+	Event(ctx context.Context, key string) (Event, error)
+	MarkPublished(ctx context.Context, key string) error
+	Unpublished(ctx context.Context, limit int) ([]Event, error)
+
+	IsViewer(ctx context.Context, photoID, user string) (bool, error)
+
+	// StalePhotos lists photos nobody scanned whose last QR code expired before unscanned
+	// (or that never got one and were stored before it), and scanned photos stored before
+	// scanned. DeletePhoto forgets a photo with its scenes and viewers.
+	StalePhotos(ctx context.Context, unscanned, scanned time.Time, limit int) ([]Photo, error)
+	DeletePhoto(ctx context.Context, id string) error
+	// PruneEvents forgets handled events recorded before t (and published): dedupe only needs
+	// to cover WeChat's retries.
+	PruneEvents(ctx context.Context, before time.Time) error
+
+	// Secret returns the named secret, creating it with gen the first time.
+	Secret(ctx context.Context, name string, gen func() []byte) ([]byte, error)
+	Close() error
+}
+
+// Store errors.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrExists   = errors.New("already exists")
+	ErrConflict = errors.New("conflicts with what is stored")
+)
+
+// Device is a registered mirror. Only hashes of its credentials are kept.
+type Device struct {
+	ID        string
+	TokenHash string // hex sha256 of the API token
+	MQTTHash  string // hex sha256 of the MQTT password
+	CreatedAt time.Time
+}
+
+// Photo is the metadata of a stored photo; the JPEG is a file in the photo directory.
+type Photo struct {
+	ID        string
+	DeviceID  string
+	SessionID string
+	SHA256    string
+	Size      int64
+	CreatedAt time.Time
+}
+
+// Scene maps a QR scene (and its ticket) to one photo of one device.
+type Scene struct {
+	Scene     string
+	Ticket    string
+	URL       string
+	PhotoID   string
+	DeviceID  string
+	ExpiresAt time.Time
+}
+
+// Event is a handled WeChat push that produced a binding.
+type Event struct {
+	Key       string // dedupe key
+	BindingID string
+	DeviceID  string
+	PhotoID   string
+	User      string // salted hash of the openid
+	Payload   []byte // the binding message (CONTRACTS §1)
+	Reply     []byte // the passive reply, before safe-mode sealing
+	Published bool
+	At        time.Time
+}

@@ -1,0 +1,217 @@
+// Package hubclient is the agent's side of mirror-cloud: the "hub" QR provider. For each
+// photo it uploads the JPEG (PUT /v1/photos/{id}, idempotent), asks for a WeChat QR code bound
+// to it (POST /v1/qrcodes), and returns the code's url for the agent to render locally. The
+// binding comes back over MQTT (mirror/{id}/binding), not through this package.
+//
+// Errors are typed so the agent can tell "the hub or WeChat is down, try again" ([Down]) from
+// a refusal that will not go away (a bad token, a photo too large).
+package hubclient
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fitmirror/fitmirror/display"
+	"github.com/fitmirror/fitmirror/session"
+)
+
+// Photos is what the provider needs from the photo store.
+type Photos interface {
+	Open(id string) (io.ReadSeekCloser, error)
+}
+
+// Options configure a Provider. BaseURL, Token and Photos are required.
+type Options struct {
+	BaseURL string // the hub, e.g. "https://hub.example.com"
+	Token   string // the device's API token (mirror-cloud device add)
+	Photos  Photos
+	// TTL is how long a QR code works (expire_seconds); 0 = 5 minutes. The hub accepts 60 s..30 days.
+	TTL        time.Duration
+	HTTPClient *http.Client // nil = a client with a 15 s timeout
+}
+
+// Provider implements session.Provider with the hub.
+type Provider struct {
+	opts Options
+	base string
+
+	mu       sync.Mutex
+	uploaded map[string]bool // photo IDs the hub has
+}
+
+var _ session.Provider = (*Provider)(nil)
+
+// New checks the options.
+func New(opts Options) (*Provider, error) {
+	u, err := url.Parse(opts.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("cloud.hub_url: %q is not an http(s) URL with a host", opts.BaseURL)
+	}
+	if opts.Token == "" {
+		return nil, errors.New("cloud.token: required with the hub provider (mirror-cloud device add prints it)")
+	}
+	if opts.Photos == nil {
+		return nil, errors.New("hubclient: Photos is required")
+	}
+	if opts.TTL == 0 {
+		opts.TTL = 5 * time.Minute
+	}
+	if opts.TTL < time.Minute || opts.TTL > 30*24*time.Hour {
+		return nil, fmt.Errorf("hubclient: TTL %s out of 1m..720h", opts.TTL)
+	}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = &http.Client{Timeout: 15 * time.Second}
+	}
+	return &Provider{opts: opts, base: strings.TrimSuffix(opts.BaseURL, "/"), uploaded: map[string]bool{}}, nil
+}
+
+// Error is a refusal by the hub: its status and {"error":{"code","message"}}.
+type Error struct {
+	Op      string // "upload photo" or "create qr"
+	Status  int
+	Code    string // e.g. "wechat_error", "unauthorized", "too_large"
+	Message string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("hubclient: %s: %d %s: %s", e.Op, e.Status, e.Code, e.Message)
+}
+
+// Temporary reports whether trying again later may work: the hub or WeChat is down or
+// overloaded (429, 502, 503, other 5xx).
+func (e *Error) Temporary() bool {
+	return e.Status == http.StatusTooManyRequests || e.Status >= 500
+}
+
+// ErrUnreachable wraps failures to reach the hub at all (network, timeout).
+var ErrUnreachable = errors.New("hub unreachable")
+
+// Down reports whether err means the provider is down for now (unreachable, or a temporary
+// refusal such as WeChat's 502 wechat_error): the agent shows "QR unavailable" and retries.
+func Down(err error) bool {
+	if errors.Is(err, ErrUnreachable) {
+		return true
+	}
+	var e *Error
+	return errors.As(err, &e) && e.Temporary()
+}
+
+// QR uploads the photo (once) and returns a fresh WeChat QR code bound to it.
+func (p *Provider) QR(ctx context.Context, ph session.Photo) (display.QR, error) {
+	if err := p.upload(ctx, ph); err != nil {
+		return display.QR{}, err
+	}
+	body, _ := json.Marshal(map[string]any{"photo_id": ph.ID, "expire_seconds": int(p.opts.TTL / time.Second)})
+	var out struct {
+		URL       string    `json:"url"`
+		ExpiresAt time.Time `json:"expires_at"`
+	}
+	if err := p.do(ctx, "create qr", http.MethodPost, "/v1/qrcodes", "application/json", nil, bytes.NewReader(body), &out); err != nil {
+		var e *Error
+		if errors.As(err, &e) && e.Status == http.StatusNotFound {
+			// The hub lost the photo (a new database?): upload again next time.
+			p.mu.Lock()
+			delete(p.uploaded, ph.ID)
+			p.mu.Unlock()
+		}
+		return display.QR{}, err
+	}
+	if out.URL == "" || out.ExpiresAt.IsZero() {
+		return display.QR{}, fmt.Errorf("hubclient: create qr: answer without url or expires_at")
+	}
+	return display.QR{Content: out.URL, ExpiresAt: out.ExpiresAt.UTC()}, nil
+}
+
+func (p *Provider) upload(ctx context.Context, ph session.Photo) error {
+	p.mu.Lock()
+	done := p.uploaded[ph.ID]
+	p.mu.Unlock()
+	if done {
+		return nil
+	}
+	f, err := p.opts.Photos.Open(ph.ID)
+	if err != nil {
+		return fmt.Errorf("hubclient: upload photo %s: %w", ph.ID, err)
+	}
+	defer f.Close()
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return fmt.Errorf("hubclient: upload photo %s: %w", ph.ID, err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("hubclient: upload photo %s: %w", ph.ID, err)
+	}
+	hdr := http.Header{"X-Session-Id": {ph.SessionID}}
+	body := io.NopCloser(f) // keep the file open for us to close; the client must not
+	if err := p.do(ctx, "upload photo", http.MethodPut, "/v1/photos/"+url.PathEscape(ph.ID), "image/jpeg", hdr, sizedReader{body, size}, nil); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	if len(p.uploaded) >= maxRemembered {
+		clear(p.uploaded) // forgetting only costs an idempotent PUT (200)
+	}
+	p.uploaded[ph.ID] = true
+	p.mu.Unlock()
+	return nil
+}
+
+// maxRemembered bounds the set of photos known to be uploaded.
+const maxRemembered = 4096
+
+// sizedReader lets the request carry a Content-Length.
+type sizedReader struct {
+	io.Reader
+	n int64
+}
+
+func (p *Provider) do(ctx context.Context, op, method, path, ctype string, hdr http.Header, body io.Reader, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, p.base+path, body)
+	if err != nil {
+		return fmt.Errorf("hubclient: %s: %w", op, err)
+	}
+	if s, ok := body.(sizedReader); ok {
+		req.ContentLength = s.n
+		req.Body = io.NopCloser(s.Reader)
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	req.Header.Set("Content-Type", ctype)
+	req.Header.Set("Authorization", "Bearer "+p.opts.Token)
+	resp, err := p.opts.HTTPClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("hubclient: %s: %w: %v", op, ErrUnreachable, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return fmt.Errorf("hubclient: %s: %w: %v", op, ErrUnreachable, err)
+	}
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
+		e := &Error{Op: op, Status: resp.StatusCode}
+		var v struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		if json.Unmarshal(data, &v) == nil && v.Error.Code != "" {
+			e.Code, e.Message = v.Error.Code, v.Error.Message
+		} else {
+			e.Code, e.Message = "http_error", strings.TrimSpace(string(data))
+		}
+		return e
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("hubclient: %s: bad answer: %w", op, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,169 @@
+package hubclient_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fitmirror/fitmirror/cloud/hub"
+	"github.com/fitmirror/fitmirror/cloud/hubclient"
+	"github.com/fitmirror/fitmirror/cloud/wechat"
+	"github.com/fitmirror/fitmirror/cloud/wechat/wechattest"
+	"github.com/fitmirror/fitmirror/session"
+)
+
+// memPhotos is a photo store in memory.
+type memPhotos map[string][]byte
+
+func (m memPhotos) Open(id string) (io.ReadSeekCloser, error) {
+	b, ok := m[id]
+	if !ok {
+		return nil, os.ErrNotExist
+	}
+	return nopCloser{bytes.NewReader(b)}, nil
+}
+
+type nopCloser struct{ *bytes.Reader }
+
+func (nopCloser) Close() error { return nil }
+
+type nopPublisher struct{}
+
+func (nopPublisher) Publish(context.Context, string, []byte) error { return nil }
+
+// env: a real hub (SQLite, fake WeChat) behind a counting handler.
+type env struct {
+	fake *wechattest.Server
+	api  *httptest.Server
+	srv  *httptest.Server
+	puts atomic.Int32
+	cred hub.Credentials
+}
+
+func newEnv(t *testing.T) *env {
+	e := &env{fake: wechattest.New("wxhub", "s3cret")}
+	e.api = e.fake.Start()
+	t.Cleanup(e.api.Close)
+	dir := t.TempDir()
+	st, err := hub.OpenSQLite(filepath.Join(dir, "hub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	client, _ := wechat.NewClient(wechat.Options{BaseURL: e.api.URL, AppID: "wxhub", Secret: "s3cret"})
+	cb, _ := wechat.NewCallback(wechat.CallbackOptions{Token: e.fake.Token})
+	h, err := hub.New(hub.Options{Store: st, PhotoDir: dir, WeChat: client, Callback: cb, Publisher: nopPublisher{},
+		AppID: "wxhub", PublicURL: "https://hub.test", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hh := h.Handler()
+	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == "PUT" {
+			e.puts.Add(1)
+		}
+		hh.ServeHTTP(w, r)
+	}))
+	t.Cleanup(e.srv.Close)
+	if e.cred, err = hub.AddDevice(t.Context(), st, "m1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func face(t *testing.T) []byte {
+	b, err := os.ReadFile("../../testdata/face.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestQR(t *testing.T) {
+	e := newEnv(t)
+	p, err := hubclient.New(hubclient.Options{BaseURL: e.srv.URL, Token: e.cred.Token, Photos: memPhotos{"P1": face(t)}, TTL: 2 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now()
+	qr, err := p.QR(t.Context(), session.Photo{ID: "P1", SessionID: "S1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(qr.Content, "http://weixin.qq.com/q/") {
+		t.Errorf("QR content = %q, want the WeChat url", qr.Content)
+	}
+	if d := qr.ExpiresAt.Sub(before); d < 119*time.Second || d > 121*time.Second {
+		t.Errorf("QR expires in %v, want 2m", d)
+	}
+	tickets := e.fake.Tickets()
+	if len(tickets) != 1 || tickets[0].URL != qr.Content {
+		t.Errorf("fake tickets %+v, want one with the QR's url", tickets)
+	}
+	// A renewal asks for a new code without uploading again.
+	qr2, err := p.QR(t.Context(), session.Photo{ID: "P1", SessionID: "S1"})
+	if err != nil || qr2.Content == qr.Content {
+		t.Errorf("renewal = %+v, %v; want a new code", qr2, err)
+	}
+	if n := e.puts.Load(); n != 1 {
+		t.Errorf("uploads = %d, want 1", n)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	e := newEnv(t)
+	photos := memPhotos{"P1": face(t), "BIG": append(face(t), make([]byte, 9<<20)...)}
+	p, _ := hubclient.New(hubclient.Options{BaseURL: e.srv.URL, Token: e.cred.Token, Photos: photos})
+	bad, _ := hubclient.New(hubclient.Options{BaseURL: e.srv.URL, Token: "wrong", Photos: photos})
+
+	e.fake.FailNext("qrcode/create", wechat.CodeDailyQuota, 1)
+	_, err := p.QR(t.Context(), session.Photo{ID: "P1"})
+	var he *hubclient.Error
+	if !errors.As(err, &he) || he.Status != 502 || he.Code != "wechat_error" || !strings.Contains(he.Message, "45009") || !hubclient.Down(err) {
+		t.Errorf("quota: err = %v, want a 502 wechat_error carrying 45009 that counts as down", err)
+	}
+	_, err = bad.QR(t.Context(), session.Photo{ID: "P1"})
+	if !errors.As(err, &he) || he.Status != 401 || hubclient.Down(err) {
+		t.Errorf("bad token: err = %v, want 401, not down", err)
+	}
+	_, err = p.QR(t.Context(), session.Photo{ID: "BIG"})
+	if !errors.As(err, &he) || he.Status != 413 || hubclient.Down(err) {
+		t.Errorf("9 MiB photo: err = %v, want 413", err)
+	}
+	_, err = p.QR(t.Context(), session.Photo{ID: "GONE"})
+	if err == nil || hubclient.Down(err) {
+		t.Errorf("missing photo: err = %v", err)
+	}
+	e.srv.Close()
+	_, err = p.QR(t.Context(), session.Photo{ID: "P1"})
+	if !errors.Is(err, hubclient.ErrUnreachable) || !hubclient.Down(err) {
+		t.Errorf("hub down: err = %v, want ErrUnreachable", err)
+	}
+}
+
+func TestNewChecksOptions(t *testing.T) {
+	tests := []struct {
+		opts hubclient.Options
+		want string
+	}{
+		{hubclient.Options{BaseURL: "hub:8090", Token: "t", Photos: memPhotos{}}, "cloud.hub_url"},
+		{hubclient.Options{BaseURL: "http://hub", Photos: memPhotos{}}, "cloud.token"},
+		{hubclient.Options{BaseURL: "http://hub", Token: "t"}, "Photos"},
+		{hubclient.Options{BaseURL: "http://hub", Token: "t", Photos: memPhotos{}, TTL: time.Second}, "TTL"},
+	}
+	for _, tt := range tests {
+		if _, err := hubclient.New(tt.opts); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("New(%+v) = %v, want an error naming %s", tt.opts, err, tt.want)
+		}
+	}
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fitmirror/fitmirror/cloud/wechat"
+)
+
+// Config is mirror-cloud's configuration (YAML, dotted keys for --set). With no file it runs
+// a sim-mode hub: the built-in WeChat simulator, an embedded MQTT broker and SQLite in
+// state_dir. `mirror-cloud config --keys` prints every key.
+type Config struct {
+	Listen    string       `yaml:"listen" help:"HTTP listener (host:port): agents' API, WeChat callback, photo page, /healthz, /metrics"`
+	StateDir  string       `yaml:"state_dir" help:"database (hub.db) and photos; default $STATE_DIRECTORY under systemd (/var/lib/mirror-cloud), ./state otherwise"`
+	PublicURL string       `yaml:"public_url" help:"base URL phones and WeChat reach the hub at (photo page links, OAuth redirect); required in wechat mode; default in sim mode http://127.0.0.1:<listen port>"`
+	Log       LogConfig    `yaml:"log"`
+	Photos    PhotosConfig `yaml:"photos"`
+	WeChat    WeChatConfig `yaml:"wechat"`
+	MQTT      MQTTConfig   `yaml:"mqtt"`
+}
+
+type LogConfig struct {
+	Level  string `yaml:"level" help:"log level" enum:"debug,info,warn,error"`
+	Format string `yaml:"format" help:"auto = JSON under systemd, text otherwise" enum:"auto,text,json"`
+}
+
+type PhotosConfig struct {
+	UnscannedGrace time.Duration `yaml:"unscanned_grace" help:"a photo nobody scanned is deleted this long after its last QR code expired" range:"1m,24h"`
+	Retention      time.Duration `yaml:"retention" help:"a scanned photo (and its page) is deleted this long after upload" range:"1h,2160h"`
+}
+
+type WeChatConfig struct {
+	Mode           string `yaml:"mode" help:"wechat = a real Official Account; sim = the built-in simulator (POST /sim/scan), no account needed" enum:"wechat,sim"`
+	AppID          string `yaml:"appid" help:"the Official Account's appid (required in wechat mode)"`
+	Secret         string `yaml:"secret" help:"its AppSecret (required in wechat mode; never give it to a mirror)"`
+	Token          string `yaml:"token" help:"the callback Token of the server settings (required in wechat mode; sim: random per start)"`
+	AESKey         string `yaml:"aes_key" help:"EncodingAESKey, 43 characters, for safe mode; empty = plain mode"`
+	PreviousAESKey string `yaml:"previous_aes_key" help:"the EncodingAESKey before the last rotation, still accepted"`
+	APIBase        string `yaml:"api_base" help:"Official Account API base URL"`
+	OAuthBase      string `yaml:"oauth_base" help:"web OAuth base URL for the photo page"`
+	Reply          string `yaml:"reply" help:"how the photo reaches the shopper: news = a link to the photo page; image = the photo itself (media/upload)" enum:"news,image"`
+}
+
+type MQTTConfig struct {
+	URL         string         `yaml:"url" help:"external broker (tcp://host:1883, ssl://…); empty = the embedded broker"`
+	Username    string         `yaml:"username" help:"username at the external broker (the shipped mosquitto ACL's hub account is _hub)"`
+	Password    string         `yaml:"password" help:"password at the external broker"`
+	TopicPrefix string         `yaml:"topic_prefix" help:"topic prefix: bindings go to <prefix>/<device>/binding"`
+	Embedded    EmbeddedConfig `yaml:"embedded"`
+}
+
+type EmbeddedConfig struct {
+	Listen string `yaml:"listen" help:"embedded broker listener (host:port); devices log in with their ID and MQTT password and may use only <prefix>/<their ID>/#"`
+}
+
+func defaultConfig() Config {
+	stateDir := "./state"
+	if d := os.Getenv("STATE_DIRECTORY"); d != "" {
+		stateDir = strings.Split(d, ":")[0]
+	}
+	return Config{
+		Listen:   ":8090",
+		StateDir: stateDir,
+		Log:      LogConfig{Level: "info", Format: "auto"},
+		Photos:   PhotosConfig{UnscannedGrace: 10 * time.Minute, Retention: 7 * 24 * time.Hour},
+		WeChat:   WeChatConfig{Mode: "sim", APIBase: wechat.DefaultBaseURL, OAuthBase: wechat.DefaultOAuthBase, Reply: "news"},
+		MQTT:     MQTTConfig{Username: "_hub", TopicPrefix: "mirror", Embedded: EmbeddedConfig{Listen: ":1883"}},
+	}
+}
+
+func docDefaults() Config {
+	c := defaultConfig()
+	c.StateDir = "./state"
+	return c
+}
+
+// Validate checks what the tags cannot.
+func (c *Config) Validate() error {
+	if c.Listen == "" {
+		return fmt.Errorf("listen: must not be empty")
+	}
+	if c.StateDir == "" {
+		return fmt.Errorf("state_dir: must not be empty")
+	}
+	if c.PublicURL != "" {
+		if err := httpURL(c.PublicURL); err != nil {
+			return fmt.Errorf("public_url: %w", err)
+		}
+	}
+	w := c.WeChat
+	if w.Mode == "wechat" {
+		switch {
+		case w.AppID == "":
+			return fmt.Errorf("wechat.appid: required in wechat mode")
+		case w.Secret == "":
+			return fmt.Errorf("wechat.secret: required in wechat mode")
+		case w.Token == "":
+			return fmt.Errorf("wechat.token: required in wechat mode")
+		case c.PublicURL == "":
+			return fmt.Errorf("public_url: required in wechat mode (the URL WeChat and phones reach)")
+		}
+	}
+	for _, k := range []struct{ key, v string }{{"wechat.aes_key", w.AESKey}, {"wechat.previous_aes_key", w.PreviousAESKey}} {
+		if k.v != "" {
+			if _, err := wechat.DecodeAESKey(k.v); err != nil {
+				return fmt.Errorf("%s: %v", k.key, strings.TrimPrefix(err.Error(), "wechat: "))
+			}
+		}
+	}
+	if err := httpURL(w.APIBase); err != nil {
+		return fmt.Errorf("wechat.api_base: %w", err)
+	}
+	if err := httpURL(w.OAuthBase); err != nil {
+		return fmt.Errorf("wechat.oauth_base: %w", err)
+	}
+	if c.MQTT.URL != "" {
+		u, err := url.Parse(c.MQTT.URL)
+		if err != nil || u.Host == "" {
+			return fmt.Errorf("mqtt.url: %q is not a broker URL (tcp://host:1883)", c.MQTT.URL)
+		}
+		switch u.Scheme {
+		case "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss":
+		default:
+			return fmt.Errorf("mqtt.url: scheme %q is not tcp, ssl, ws or wss", u.Scheme)
+		}
+	} else if c.MQTT.Embedded.Listen == "" {
+		return fmt.Errorf("mqtt.embedded.listen: must not be empty without mqtt.url")
+	}
+	if c.MQTT.TopicPrefix == "" || strings.ContainsAny(c.MQTT.TopicPrefix, "+#") {
+		return fmt.Errorf("mqtt.topic_prefix: %q must be non-empty without + or #", c.MQTT.TopicPrefix)
+	}
+	return nil
+}
+
+func httpURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an http(s) URL with a host", s)
+	}
+	return nil
+}
+
+func (c *Config) dbPath() string   { return filepath.Join(c.StateDir, "hub.db") }
+func (c *Config) photoDir() string { return filepath.Join(c.StateDir, "photos") }

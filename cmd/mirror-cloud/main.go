@@ -1,0 +1,195 @@
+// Command mirror-cloud is the WeChat hub: it issues the QR codes the mirrors show, receives
+// WeChat's subscribe/SCAN pushes, gets the photo to the shopper and reports the binding to the
+// mirror over MQTT.
+//
+//	mirror-cloud serve [--config FILE] [--set key=value]...
+//	mirror-cloud device add ID [--config FILE] [--set key=value]...
+//	mirror-cloud config [--config FILE] [--set key=value]... [--keys]
+//	mirror-cloud version
+//
+// With no configuration it serves in sim mode (the built-in WeChat simulator) with an
+// embedded MQTT broker and SQLite in ./state.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/fitmirror/fitmirror/cmd/internal/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = ""
+
+func cloudVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+type setFlags []string
+
+func (s *setFlags) String() string     { return strings.Join(*s, ",") }
+func (s *setFlags) Set(v string) error { *s = append(*s, v); return nil }
+
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case err == nil:
+	case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
+		os.Exit(2)
+	default:
+		fmt.Fprintf(os.Stderr, "mirror-cloud: %s\n", strings.Join(strings.Fields(err.Error()), " "))
+		os.Exit(1)
+	}
+}
+
+const usage = `usage:
+  mirror-cloud serve [--config FILE] [--set key=value]...
+  mirror-cloud device add ID [--config FILE] [--set key=value]...
+  mirror-cloud config [--config FILE] [--set key=value]... [--keys]
+  mirror-cloud version
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	cmd, args := args[0], args[1:]
+	if cmd == "device" {
+		if len(args) == 0 || args[0] != "add" {
+			fmt.Fprintf(stderr, "mirror-cloud device: want \"device add ID\"\n%s", usage)
+			return errUsage
+		}
+		cmd, args = "device add", args[1:]
+	}
+	fs := flag.NewFlagSet("mirror-cloud "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("config", "", "YAML configuration `file` (default: embedded defaults)")
+	var sets setFlags
+	fs.Var(&sets, "set", "override one key, e.g. --set listen=127.0.0.1:8090 (repeatable)")
+	switch cmd {
+	case "serve":
+		if err := parse(fs, args, 0); err != nil {
+			return err
+		}
+		cfg, log, err := load(*file, sets, stderr)
+		if err != nil {
+			return err
+		}
+		return serve(ctx, cfg, log)
+	case "device add":
+		// The ID may come before or after the flags.
+		var id string
+		if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+			id, args = args[0], args[1:]
+		}
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if id == "" && fs.NArg() == 1 {
+			id = fs.Arg(0)
+		} else if fs.NArg() > 0 || id == "" {
+			fmt.Fprintf(stderr, "mirror-cloud device add: want exactly one device ID\n")
+			return errUsage
+		}
+		cfg, _, err := load(*file, sets, stderr)
+		if err != nil {
+			return err
+		}
+		return deviceAdd(ctx, cfg, id, stdout)
+	case "config":
+		keys := fs.Bool("keys", false, "print every key with its default and allowed values (Markdown)")
+		if err := parse(fs, args, 0); err != nil {
+			return err
+		}
+		if *keys {
+			fmt.Fprint(stdout, config.Markdown(docDefaults()))
+			return nil
+		}
+		cfg, _, err := load(*file, sets, stderr)
+		if err != nil {
+			return err
+		}
+		eff := config.Effective(cfg)
+		redact(eff)
+		return yaml.NewEncoder(stdout).Encode(eff)
+	case "version":
+		fmt.Fprintln(stdout, cloudVersion())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stderr, usage)
+		return nil
+	default:
+		fmt.Fprintf(stderr, "mirror-cloud: unknown command %q\n%s", cmd, usage)
+		return errUsage
+	}
+}
+
+// redact hides secrets in the effective configuration.
+func redact(m map[string]any) {
+	for k, v := range m {
+		switch v := v.(type) {
+		case map[string]any:
+			redact(v)
+		case string:
+			if v != "" && (k == "secret" || k == "password" || k == "aes_key" || k == "previous_aes_key" || k == "token") {
+				m[k] = "(set)"
+			}
+		}
+	}
+}
+
+func parse(fs *flag.FlagSet, args []string, nargs int) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > nargs {
+		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(nargs))
+		return errUsage
+	}
+	return nil
+}
+
+func load(file string, sets []string, stderr io.Writer) (*Config, *slog.Logger, error) {
+	cfg := defaultConfig()
+	if err := config.Load(&cfg, file, sets); err != nil {
+		return nil, nil, err
+	}
+	return &cfg, newLogger(cfg.Log, stderr), nil
+}
+
+func newLogger(c LogConfig, w io.Writer) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	json := c.Format == "json"
+	if c.Format == "auto" {
+		json = os.Getenv("JOURNAL_STREAM") != "" || os.Getenv("INVOCATION_ID") != ""
+	}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
+	if json {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	return slog.New(h)
+}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/fitmirror/fitmirror/cloud/hub"
+	"github.com/fitmirror/fitmirror/cloud/wechat"
+)
+
+// openStore creates the state directory and opens the database.
+func openStore(cfg *Config) (*hub.SQLite, error) {
+	if err := os.MkdirAll(cfg.photoDir(), 0o700); err != nil {
+		return nil, fmt.Errorf("state_dir: %w", err)
+	}
+	return hub.OpenSQLite(cfg.dbPath())
+}
+
+func deviceAdd(ctx context.Context, cfg *Config, id string, stdout io.Writer) error {
+	st, err := openStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	c, err := hub.AddDevice(ctx, st, id, time.Now())
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(stdout).Encode(c)
+}
+
+func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
+	st, err := openStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close()
+	publicURL := cfg.PublicURL
+	if publicURL == "" { // sim mode (Validate requires it in wechat mode)
+		publicURL = fmt.Sprintf("http://127.0.0.1:%d", ln.Addr().(*net.TCPAddr).Port)
+	}
+
+	w := cfg.WeChat
+	var sim *hub.Sim
+	clientOpts := wechat.Options{BaseURL: w.APIBase, AppID: w.AppID, Secret: w.Secret}
+	if w.Mode == "sim" {
+		if w.AppID == "" {
+			w.AppID = "wxsimulator0000000"
+		}
+		if w.Secret == "" {
+			w.Secret = randHex(16)
+		}
+		if w.Token == "" {
+			w.Token = randHex(16)
+		}
+		sim = hub.NewSim(w.AppID, w.Secret, w.Token, w.AESKey)
+		clientOpts = wechat.Options{BaseURL: "http://wechat.sim", AppID: w.AppID, Secret: w.Secret, HTTPClient: sim.Client()}
+	}
+	client, err := wechat.NewClient(clientOpts)
+	if err != nil {
+		return err
+	}
+	cb, err := wechat.NewCallback(wechat.CallbackOptions{Token: w.Token, AppID: w.AppID, AESKey: w.AESKey, PreviousAESKey: w.PreviousAESKey})
+	if err != nil {
+		return err
+	}
+
+	g, ctx := errgroup.WithContext(ctx)
+	var pub hub.Publisher
+	mqttAddr := cfg.MQTT.URL
+	if cfg.MQTT.URL == "" {
+		b, err := hub.NewBroker(hub.BrokerOptions{Listen: cfg.MQTT.Embedded.Listen, Store: st, TopicPrefix: cfg.MQTT.TopicPrefix, Logger: log})
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return b.Run(ctx) })
+		pub, mqttAddr = b, b.Addr()
+	} else {
+		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		p, err := hub.DialMQTT(dctx, hub.MQTTOptions{URL: cfg.MQTT.URL, Username: cfg.MQTT.Username, Password: cfg.MQTT.Password})
+		cancel()
+		if err != nil {
+			return err
+		}
+		defer p.Close()
+		pub = p
+	}
+
+	h, err := hub.New(hub.Options{Store: st, PhotoDir: cfg.photoDir(), WeChat: client, Callback: cb, Publisher: pub,
+		AppID: w.AppID, PublicURL: publicURL, OAuthBase: w.OAuthBase, TopicPrefix: cfg.MQTT.TopicPrefix,
+		Reply: w.Reply, Sim: sim, UnscannedGrace: cfg.Photos.UnscannedGrace, Retention: cfg.Photos.Retention, Logger: log})
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: h.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute}
+	g.Go(func() error {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	g.Go(func() error { return h.Run(ctx) })
+	log.Info("mirror-cloud listening", "version", cloudVersion(), "http", ln.Addr().String(), "public_url", publicURL,
+		"mode", w.Mode, "mqtt", mqttAddr, "state_dir", cfg.StateDir)
+	if sim != nil {
+		log.Info("sim mode: simulate a scan with POST " + publicURL + `/sim/scan {"qr":"<QR content>","openid":"o_test"}`)
+	}
+	return g.Wait()
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
