@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"image"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -31,6 +32,7 @@ type Config struct {
 	IO       devio.Config   `yaml:"io"`
 	MQTT     MQTTConfig     `yaml:"mqtt"`
 	Fleet    FleetConfig    `yaml:"fleet"`
+	Debug    DebugConfig    `yaml:"debug"`
 	// TelemetryInterval is CONTRACTS §1's telemetry_interval.
 	TelemetryInterval time.Duration `yaml:"telemetry_interval" help:"how often telemetry is published to the fleet" range:"5s,1h"`
 }
@@ -73,14 +75,30 @@ type CameraConfig struct {
 	Height   int     `yaml:"height" help:"requested capture height of a live camera (0 = its default)" range:"0,4320"`
 	FPS      float64 `yaml:"fps" help:"requested frame rate of a live camera; playback rate of an image folder" range:"1,120"`
 	Loop     bool    `yaml:"loop" help:"play a video file or image folder again from the start when it ends"`
+	// FrozenAfter: a camera with no frames, or identical frames, for this long is lost or frozen.
+	FrozenAfter time.Duration `yaml:"frozen_after" help:"no frames, or identical frames, for this long: the camera is lost or frozen and is reopened" range:"1s,5m"`
 }
 
 type PresenceConfig struct {
-	EnterDwell time.Duration `yaml:"enter_dwell" help:"a face must stay this long before a session opens (passers-by do not)" range:"0s,30s"`
-	ExitGrace  time.Duration `yaml:"exit_grace" help:"nobody seen for this long closes the session (a twirl does not)" range:"0s,5m"`
-	Cascade    string        `yaml:"cascade" help:"OpenCV Haar or LBP face cascade (opencv-data)"`
-	WorkWidth  int           `yaml:"work_width" help:"frames are shrunk to this width before detection" range:"80,1920"`
-	MinFace    float64       `yaml:"min_face" help:"smallest face that counts, as a fraction of the frame width (far pedestrians do not)" range:"0.01,0.9"`
+	EnterDwell      time.Duration `yaml:"enter_dwell" help:"a face must stay this long before a session opens (passers-by do not)" range:"0s,30s"`
+	ExitGrace       time.Duration `yaml:"exit_grace" help:"nobody seen for this long closes the session (a twirl does not)" range:"0s,5m"`
+	BodyHold        time.Duration `yaml:"body_hold" help:"after the last face, motion where the shopper stood keeps the session this long (turning to see the back of a dress); 0 = faces only" range:"0s,2m"`
+	Cascade         string        `yaml:"cascade" help:"OpenCV Haar or LBP face cascade (opencv-data)"`
+	Model           string        `yaml:"model" help:"optional OpenCV dnn face detector (.caffemodel, .pb or .onnx) used instead of the cascade"`
+	ModelConfig     string        `yaml:"model_config" help:"the model's network description (.prototxt, .pbtxt) where it has one"`
+	WorkWidth       int           `yaml:"work_width" help:"frames are shrunk to this width before detection" range:"80,1920"`
+	MinFace         float64       `yaml:"min_face" help:"smallest face that counts, as a fraction of the frame width (far pedestrians do not)" range:"0.01,0.9"`
+	Zone            string        `yaml:"zone" help:"detection zone in camera pixels \"x0,y0,x1,y1\" (the fitting room's standing area); empty = the whole frame"`
+	IdleFPS         float64       `yaml:"idle_fps" help:"analysed frame rate while nobody is there and nothing moves" range:"1,60"`
+	EngagedFPS      float64       `yaml:"engaged_fps" help:"analysed frame rate while something moves or a shopper is there (the camera's rate caps it)" range:"1,120"`
+	SearchFPS       float64       `yaml:"search_fps" help:"while nobody is at the mirror, motion runs the face detector at most this often" range:"1,120"`
+	MotionThreshold int           `yaml:"motion_threshold" help:"grey-level change per pixel that counts as motion" range:"1,255"`
+	MotionMinArea   float64       `yaml:"motion_min_area" help:"smallest moving blob that counts, as a fraction of the frame" range:"0.0001,0.5"`
+	Gestures        bool          `yaml:"gestures" help:"air buttons: a hand held for 0.8 s at the upper left takes a photo, at the upper right compares"`
+}
+
+type DebugConfig struct {
+	View bool `yaml:"view" help:"serve an annotated MJPEG view of the camera at /debug/vision on the loopback kiosk listener, for tuning (frames are encoded only while someone watches)"`
 }
 
 type SessionConfig struct {
@@ -142,9 +160,10 @@ func defaultConfig() Config {
 		Device:   DeviceConfig{ID: defaultDeviceID()},
 		StateDir: stateDir,
 		Log:      LogConfig{Level: "info", Format: "auto"},
-		Camera:   CameraConfig{Source: "auto", Width: 1280, Height: 720, FPS: 15, Loop: true},
-		Presence: PresenceConfig{EnterDwell: s.Presence.EnterDwell, ExitGrace: s.Presence.ExitGrace,
-			Cascade: vision.DefaultCascade, WorkWidth: 320, MinFace: 0.08},
+		Camera:   CameraConfig{Source: "auto", Width: 1280, Height: 720, FPS: 15, Loop: true, FrozenAfter: 5 * time.Second},
+		Presence: PresenceConfig{EnterDwell: s.Presence.EnterDwell, ExitGrace: s.Presence.ExitGrace, BodyHold: s.Presence.BodyHold,
+			Cascade: vision.DefaultCascade, WorkWidth: 320, MinFace: 0.08, IdleFPS: 5, EngagedFPS: 15, SearchFPS: 5,
+			MotionThreshold: 25, MotionMinArea: 0.002},
 		Session: SessionConfig{AutoCapture: s.AutoCapture, StillFor: s.StillFor, Welcome: s.Welcome, Countdown: s.Countdown,
 			Review: s.Review, Goodbye: s.Goodbye, QRTTL: s.QRTTL},
 		Photos:            PhotosConfig{JPEGQuality: 90, UnboundGrace: s.UnboundGrace, Retention: 24 * time.Hour, MinFreeMB: 200},
@@ -195,6 +214,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Display.Listen == "" {
 		return fmt.Errorf("display.listen: must not be empty")
+	}
+	if _, err := parseZone(c.Presence.Zone); err != nil {
+		return fmt.Errorf("presence.zone: %v", err)
 	}
 	if c.Display.Rotation%90 != 0 {
 		return fmt.Errorf("display.rotation: must be 0, 90, 180 or 270 (got %d)", c.Display.Rotation)
@@ -250,9 +272,39 @@ func (c *Config) sessionConfig() session.Config {
 }
 
 func (c *Config) presence() session.PresenceConfig {
-	return session.PresenceConfig{EnterDwell: c.Presence.EnterDwell, ExitGrace: c.Presence.ExitGrace}
+	return session.PresenceConfig{EnterDwell: c.Presence.EnterDwell, ExitGrace: c.Presence.ExitGrace, BodyHold: c.Presence.BodyHold}
 }
 
 func (c *Config) detector() vision.DetectorOptions {
-	return vision.DetectorOptions{Cascade: c.Presence.Cascade, WorkWidth: c.Presence.WorkWidth, MinFace: c.Presence.MinFace}
+	zone, _ := parseZone(c.Presence.Zone) // validated with the config
+	return vision.DetectorOptions{Cascade: c.Presence.Cascade, WorkWidth: c.Presence.WorkWidth, MinFace: c.Presence.MinFace,
+		Zone: zone, Model: c.Presence.Model, ModelConfig: c.Presence.ModelConfig}
+}
+
+// visionOptions are the pipeline's tunables (SetOptions applies them live).
+func (c *Config) visionOptions() vision.Options {
+	return vision.Options{
+		Detector:   c.detector(),
+		Motion:     vision.MotionOptions{Threshold: c.Presence.MotionThreshold, MinArea: c.Presence.MotionMinArea},
+		Presence:   c.presence(),
+		IdleFPS:    c.Presence.IdleFPS,
+		EngagedFPS: c.Presence.EngagedFPS,
+		SearchFPS:  c.Presence.SearchFPS,
+		Gestures:   c.Presence.Gestures,
+	}
+}
+
+// parseZone reads "x0,y0,x1,y1" (camera pixels); "" is the whole frame.
+func parseZone(s string) (image.Rectangle, error) {
+	if strings.TrimSpace(s) == "" {
+		return image.Rectangle{}, nil
+	}
+	var r image.Rectangle
+	if n, err := fmt.Sscanf(strings.ReplaceAll(s, " ", ""), "%d,%d,%d,%d", &r.Min.X, &r.Min.Y, &r.Max.X, &r.Max.Y); err != nil || n != 4 {
+		return r, fmt.Errorf("%q: want x0,y0,x1,y1 in camera pixels", s)
+	}
+	if r.Min.X < 0 || r.Min.Y < 0 || r.Dx() <= 0 || r.Dy() <= 0 {
+		return r, fmt.Errorf("%q: want 0 ≤ x0 < x1 and 0 ≤ y0 < y1", s)
+	}
+	return r, nil
 }

@@ -76,9 +76,10 @@ func newFleet(p fleetParts) (*fleet.Client, error) {
 			t.FPS = float64(frames-lastFrames) / d
 		}
 		lastFrames, lastAt = frames, now
-		if !p.pipeline.CameraOK() {
-			t.Camera = "lost"
+		if st := p.pipeline.CameraStatus(); st != "" {
+			t.Camera = string(st)
 		}
+		t.DetectMSP50 = p.pipeline.Stats().AnalyseMsP50
 		if snap, ok := p.engine.Snapshot(ctx); ok {
 			t.Session = fleet.TelemetrySession{State: snap.State, ID: snap.SessionID}
 		}

@@ -8,12 +8,13 @@ import (
 	"sync"
 
 	"github.com/fitmirror/fitmirror/cmd/internal/config"
+	"github.com/fitmirror/fitmirror/device/vision"
 	"github.com/fitmirror/fitmirror/session"
 )
 
 // liveKeys are the configuration keys (or key prefixes) that take effect at run time, from a
 // SIGHUP reload or the fleet's desired configuration. Every other key needs a restart.
-var liveKeys = []string{"presence.enter_dwell", "presence.exit_grace", "session.", "photos.unbound_grace"}
+var liveKeys = []string{"presence.", "session.", "photos.unbound_grace"}
 
 func isLive(key string) bool {
 	for _, p := range liveKeys {
@@ -29,12 +30,15 @@ var secretKeys = map[string]bool{"mqtt.password": true, "cloud.token": true}
 
 // live is the configuration in force; SIGHUP and the fleet change its live keys.
 type live struct {
-	mu     sync.Mutex
-	cfg    Config
-	engine *session.Engine
+	mu       sync.Mutex
+	cfg      Config
+	engine   *session.Engine
+	pipeline *vision.Pipeline
 }
 
-func newLive(cfg *Config, engine *session.Engine) *live { return &live{cfg: *cfg, engine: engine} }
+func newLive(cfg *Config, engine *session.Engine, pipeline *vision.Pipeline) *live {
+	return &live{cfg: *cfg, engine: engine, pipeline: pipeline}
+}
 
 // current returns a copy of the configuration in force.
 func (l *live) current() Config {
@@ -44,10 +48,14 @@ func (l *live) current() Config {
 }
 
 // apply takes the live keys of next into force and returns the keys it changed and the keys
-// that differ but need a restart.
-func (l *live) apply(ctx context.Context, next *Config) (changed, restart []string) {
+// that differ but need a restart. The vision pipeline checks its part first (a cascade that
+// does not load, a nonsense value): on error nothing changes.
+func (l *live) apply(ctx context.Context, next *Config) (changed, restart []string, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if err := l.pipeline.SetOptions(next.visionOptions()); err != nil {
+		return nil, nil, fmt.Errorf("presence: %w", err)
+	}
 	a, b := flatKeys(&l.cfg), flatKeys(next)
 	for k, v := range b {
 		if fmt.Sprint(a[k]) == fmt.Sprint(v) {
@@ -61,10 +69,10 @@ func (l *live) apply(ctx context.Context, next *Config) (changed, restart []stri
 	}
 	sort.Strings(changed)
 	sort.Strings(restart)
-	l.cfg.Presence.EnterDwell, l.cfg.Presence.ExitGrace = next.Presence.EnterDwell, next.Presence.ExitGrace
+	l.cfg.Presence = next.Presence
 	l.cfg.Session, l.cfg.Photos.UnboundGrace = next.Session, next.Photos.UnboundGrace
 	l.engine.SetConfig(ctx, l.cfg.sessionConfig())
-	return changed, restart
+	return changed, restart, nil
 }
 
 // applySets applies dotted key=value settings (the fleet's desired configuration) with the
@@ -91,7 +99,9 @@ func (l *live) applySets(ctx context.Context, sets []string) (map[string]any, er
 			return l.effective(), fmt.Errorf("%s: takes effect only at start; change it in the mirror's configuration file", k)
 		}
 	}
-	l.apply(ctx, &next)
+	if _, _, err := l.apply(ctx, &next); err != nil {
+		return l.effective(), err
+	}
 	return l.effective(), nil
 }
 

@@ -2,7 +2,7 @@
 // and their QR codes.
 //
 //	mirror-agent [run] [--config FILE] [--set key=value]...
-//	mirror-agent replay --video FILE [--config FILE] [--set key=value]...
+//	mirror-agent replay --video FILE [--debug-video OUT.avi] [--config FILE] [--set key=value]...
 //	mirror-agent check [--config FILE] [--set key=value]...
 //	mirror-agent config [--config FILE] [--set key=value]... [--keys]
 //	mirror-agent version
@@ -97,6 +97,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runAgent(ctx, cfg, log, reload)
 	case "replay":
 		video := fs.String("video", "", "video `file` or image folder to replay (required)")
+		debugVideo := fs.String("debug-video", "", "also write every frame with faces, motion, zone, buttons and state drawn to this .avi `file`")
 		if err := parse(fs, args); err != nil {
 			return err
 		}
@@ -108,7 +109,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		return replay(cfg, *video, stdout)
+		return replay(cfg, *video, *debugVideo, stdout)
 	case "check":
 		if err := parse(fs, args); err != nil {
 			return err
@@ -146,7 +147,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 const usage = `usage:
   mirror-agent [run] [--config FILE] [--set key=value]...
-  mirror-agent replay --video FILE [--config FILE] [--set key=value]...
+  mirror-agent replay --video FILE [--debug-video OUT.avi] [--config FILE] [--set key=value]...
   mirror-agent check [--config FILE] [--set key=value]...
   mirror-agent config [--config FILE] [--set key=value]... [--keys]
   mirror-agent version

@@ -26,6 +26,9 @@ func metricsHandler(engine *session.Engine, pipeline *vision.Pipeline, db *store
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "mirror", Name: name, Help: help}, f))
 	}
 	counter("frames_total", "Camera frames processed.", func() float64 { return float64(pipeline.Frames()) })
+	counter("frames_analysed_total", "Camera frames analysed (the rest are skipped at the idle rate).", func() float64 { return float64(pipeline.Stats().Analysed) })
+	gauge("analyse_ms_p50", "Median analysis time per analysed frame (motion gate + detector), recent frames.", func() float64 { return pipeline.Stats().AnalyseMsP50 })
+	gauge("decision_latency_ms_p95", "Frame read to presence decided, p95 over recent frames.", func() float64 { return pipeline.Stats().LatencyMsP95 })
 	counter("sessions_total", "Sessions opened.", func() float64 { return float64(engine.Stats().Sessions) })
 	counter("photos_total", "Photos captured.", func() float64 { return float64(engine.Stats().Photos) })
 	counter("qr_shown_total", "Photos whose QR code was shown.", func() float64 { return float64(engine.Stats().QRShown) })

@@ -8,15 +8,18 @@ import (
 )
 
 // replay runs the camera → vision → presence pipeline over a file on media time and prints
-// one JSON line per session event, then a summary (CONTRACTS §4).
-func replay(cfg *Config, video string, stdout io.Writer) error {
+// one JSON line per session event, then a summary (CONTRACTS §4). With debugVideo it also
+// writes the annotated frames there, for installers tuning a store.
+func replay(cfg *Config, video, debugVideo string, stdout io.Writer) error {
 	enc := json.NewEncoder(stdout)
 	enc.SetEscapeHTML(false)
 	sum, err := vision.Replay(vision.ReplayOptions{
-		Source:   video,
-		FPS:      cfg.Camera.FPS,
-		Detector: cfg.detector(),
-		Presence: cfg.presence(),
+		Source:     video,
+		FPS:        cfg.Camera.FPS,
+		Detector:   cfg.detector(),
+		Presence:   cfg.presence(),
+		Vision:     cfg.visionOptions(),
+		DebugVideo: debugVideo,
 	}, func(e vision.ReplayEvent) error { return enc.Encode(e) })
 	if err != nil {
 		return err

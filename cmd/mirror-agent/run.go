@@ -189,14 +189,47 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger, reload func() 
 	if err != nil {
 		return err
 	}
+	var fc *fleet.Client // set below when the fleet is configured
+	var debugView *vision.DebugView
+	if cfg.Debug.View {
+		debugView = vision.NewDebugView()
+	}
 	pipeline := vision.NewPipeline(vision.PipelineOptions{
 		Camera:   camOpts,
+		Vision:   cfg.visionOptions(),
 		Detector: det,
 		Observe: func(ctx context.Context, o session.Observation) {
 			hl.beat()
 			stallForTest(ctx)
 			engine.Observe(ctx, o)
 		},
+		OnGesture: func(ctx context.Context, action string) {
+			switch action {
+			case vision.ActionPhoto:
+				engine.Trigger(ctx, "gesture")
+			case vision.ActionNext:
+				engine.Compare(ctx)
+			}
+		},
+		OnCamera: func(st camera.Status, reason string) {
+			// ok → lost/frozen is camera.lost (and a degraded fleet status); back to ok is restored.
+			now := time.Now()
+			if st == camera.StatusOK {
+				log.Info("camera restored", "reason", reason)
+				record(session.Event{Type: "camera.restored", At: now, Data: map[string]any{"reason": reason}})
+				if fc != nil {
+					fc.SetHealthy()
+				}
+				return
+			}
+			log.Error("camera lost", "status", string(st), "reason", reason)
+			record(session.Event{Type: "camera.lost", At: now, Data: map[string]any{"status": string(st), "reason": reason}})
+			if fc != nil {
+				fc.SetDegraded("camera " + string(st) + ": " + reason)
+			}
+		},
+		FrozenAfter: cfg.Camera.FrozenAfter,
+		Debug:       debugView,
 		JPEGQuality: cfg.Photos.JPEGQuality,
 		Logger:      log,
 	})
@@ -221,9 +254,8 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger, reload func() 
 		return fmt.Errorf("state_dir %s: %w", cfg.StateDir, err)
 	}
 
-	lv := newLive(cfg, engine)
+	lv := newLive(cfg, engine, pipeline)
 	hl = newHealth(cfg.Health.StallAfter, engine, pipeline.CameraOK, log)
-	var fc *fleet.Client
 	if cfg.MQTT.URL != "" {
 		fc, err = newFleet(fleetParts{cfg: cfg, log: log, engine: engine, pipeline: pipeline, janitor: janitor,
 			db: db, hw: hw, live: lv, record: record, restart: restart})
@@ -236,6 +268,9 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger, reload func() 
 	mux.Handle("GET /metrics", metricsHandler(engine, pipeline, db, hl))
 	if localProv != nil {
 		mux.Handle("/p/", localProv)
+	}
+	if debugView != nil {
+		mux.Handle("GET /debug/vision", debugView) // loopback listener; the view also refuses other clients
 	}
 	mux.Handle("POST /api/trigger", triggerHandler(engine))
 	mux.Handle("/", screen.Handler())
@@ -276,7 +311,7 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger, reload func() 
 	if fc != nil {
 		g.Go(func() error { return fc.Run(gctx) })
 	}
-	g.Go(func() error { return watchCamera(gctx, pipeline.CameraOK, cfg.Health.StallAfter, record, fc, log) })
+
 	g.Go(func() error {
 		defer signal.Stop(hup)
 		for {
@@ -290,7 +325,11 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger, reload func() 
 				log.Error("reload: configuration not applied; the previous one stays", "err", oneLine(err))
 				continue
 			}
-			changed, restart := lv.apply(gctx, next)
+			changed, restart, err := lv.apply(gctx, next)
+			if err != nil {
+				log.Error("reload: configuration not applied; the previous one stays", "err", oneLine(err))
+				continue
+			}
 			log.Info("reload: configuration applied", "changed", strings.Join(changed, ","))
 			if len(restart) > 0 {
 				log.Warn("reload: these keys take effect after a restart", "keys", strings.Join(restart, ","))
@@ -434,36 +473,4 @@ func triggerHandler(engine *session.Engine) http.Handler {
 		}
 		w.WriteHeader(http.StatusAccepted)
 	})
-}
-
-// watchCamera records camera.lost and camera.restored and keeps the fleet status degraded
-// while the camera is lost (after a first grace for the camera to start).
-func watchCamera(ctx context.Context, ok func() bool, grace time.Duration, record func(session.Event), fc *fleet.Client, log *slog.Logger) error {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	start, lost := time.Now(), false
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case now := <-t.C:
-			up := ok()
-			switch {
-			case !up && !lost && now.Sub(start) > grace:
-				lost = true
-				log.Error("camera lost")
-				record(session.Event{Type: "camera.lost", At: now})
-				if fc != nil {
-					fc.SetDegraded("camera lost")
-				}
-			case up && lost:
-				lost = false
-				log.Info("camera restored")
-				record(session.Event{Type: "camera.restored", At: now})
-				if fc != nil {
-					fc.SetHealthy()
-				}
-			}
-		}
-	}
 }

@@ -1,6 +1,15 @@
 // Package camera reads frames with OpenCV (gocv): from a V4L2 device (an index or /dev/videoN),
 // a video file, a folder of images, or an rtsp:// or http:// stream.
 //
+// Wiring: a USB (UVC) webcam above the mirror, looking at the shopper, on the computer's USB
+// port; it appears as /dev/video0. Live devices are asked for MJPG (so 720p runs at full rate
+// over USB 2), the configured size and rate, and a buffer of one frame so frames are fresh.
+// An IP camera works through its rtsp:// or http:// (MJPEG) URL.
+//
+// Live cameras fail in three ways, which Monitor tells apart for telemetry: unplugged (read
+// errors), stalled (no frames) and frozen (the same frame over and over). Backoff spaces the
+// attempts to reopen them.
+//
 // Frames stay in memory: nothing here writes a camera frame to disk. Together with device/vision
 // this is the only package tree that uses cgo.
 package camera
@@ -67,6 +76,9 @@ type Source struct {
 	start  time.Time
 	width  int
 	height int
+
+	scratch gocv.Mat // for Skip on files and folders
+	hasScr  bool
 }
 
 // Resolve turns "auto" into the first /dev/video* device, or the demo clip when there is none.
@@ -310,8 +322,32 @@ func (s *Source) readFolder(dst *gocv.Mat) error {
 	return nil
 }
 
+// Skip advances past the next frame. Live cameras and streams grab it without decoding
+// (a pipeline running below the camera's rate saves the MJPEG decode); files and folders
+// decode it, so end of input and corrupt frames are noticed. It returns what Read would,
+// without the pixels.
+func (s *Source) Skip() (Frame, error) {
+	if s.kind == KindDevice || s.kind == KindStream {
+		if s.cap == nil {
+			return Frame{}, fmt.Errorf("camera: %s is closed", s.name)
+		}
+		s.cap.Grab(1)
+		f := Frame{Index: s.index, MediaTime: s.mediaTime(s.index), At: time.Now()}
+		s.index++
+		return f, nil
+	}
+	if !s.hasScr {
+		s.scratch, s.hasScr = gocv.NewMat(), true
+	}
+	return s.Read(&s.scratch)
+}
+
 // Close releases the capture device or file.
 func (s *Source) Close() error {
+	if s.hasScr {
+		s.scratch.Close()
+		s.hasScr = false
+	}
 	if s.cap != nil {
 		err := s.cap.Close()
 		s.cap = nil

@@ -1,8 +1,3 @@
-// Package vision turns camera frames into presence observations: faces found with OpenCV's
-// cascade classifiers on a downscaled grey copy of the frame.
-//
-// With device/camera it is the only package tree that uses cgo. It hands the session engine
-// plain Go values (session.Observation); frames never leave memory.
 package vision
 
 import (
@@ -27,6 +22,18 @@ type DetectorOptions struct {
 	MinFace      float64 // smallest face counted, as a fraction of the frame width; 0 = 0.08
 	ScaleFactor  float64 // detectMultiScale scale step; 0 = 1.1
 	MinNeighbors int     // detectMultiScale neighbours; 0 = 4
+	// Zone limits detection to a rectangle of the camera frame, in frame pixels (a fitting
+	// room's standing area; the shop floor behind stays out). Empty = the whole frame.
+	// A zone that is not inside the frame is an error when the first frame arrives.
+	Zone image.Rectangle
+	// Model is an OpenCV dnn face detector used instead of the cascade when set: a Caffe
+	// SSD (.caffemodel with ModelConfig .prototxt, e.g. OpenCV's res10_300x300_ssd), a
+	// TensorFlow graph (.pb with a .pbtxt) or an ONNX file with the same
+	// [1,1,N,7] detection output.
+	Model       string
+	ModelConfig string
+	// Confidence is the smallest DNN score that counts; 0 = 0.5.
+	Confidence float64
 }
 
 func (o DetectorOptions) withDefaults() DetectorOptions {
@@ -45,7 +52,40 @@ func (o DetectorOptions) withDefaults() DetectorOptions {
 	if o.MinNeighbors <= 0 {
 		o.MinNeighbors = 4
 	}
+	if o.Confidence <= 0 {
+		o.Confidence = 0.5
+	}
 	return o
+}
+
+// Validate reports nonsense values with an error naming the field.
+func (o DetectorOptions) Validate() error {
+	switch {
+	case o.WorkWidth < 0 || (o.WorkWidth > 0 && o.WorkWidth < 64):
+		return fmt.Errorf("vision: work width %d: must be at least 64 pixels", o.WorkWidth)
+	case o.MinFace < 0 || o.MinFace >= 1:
+		return fmt.Errorf("vision: min face %g: must be a fraction of the frame width between 0 and 1", o.MinFace)
+	case o.ScaleFactor != 0 && (o.ScaleFactor <= 1 || o.ScaleFactor > 2):
+		return fmt.Errorf("vision: scale factor %g: must be above 1 and at most 2", o.ScaleFactor)
+	case o.MinNeighbors < 0 || o.MinNeighbors > 50:
+		return fmt.Errorf("vision: min neighbours %d: must be between 0 and 50", o.MinNeighbors)
+	case o.Confidence < 0 || o.Confidence >= 1:
+		return fmt.Errorf("vision: confidence %g: must be between 0 and 1", o.Confidence)
+	case o.Zone != image.Rectangle{} && o.Zone.Empty():
+		return fmt.Errorf("vision: zone %v: empty rectangle", o.Zone)
+	}
+	return nil
+}
+
+// CheckZone reports a zone that does not lie inside a frame of the given size.
+func (o DetectorOptions) CheckZone(frame image.Point) error {
+	if o.Zone == (image.Rectangle{}) {
+		return nil
+	}
+	if !o.Zone.In(image.Rectangle{Max: frame}) {
+		return fmt.Errorf("vision: zone %v is outside the %d×%d camera frame", o.Zone, frame.X, frame.Y)
+	}
+	return nil
 }
 
 // Detection is what one frame showed.
@@ -60,23 +100,45 @@ type Detection struct {
 type Detector struct {
 	opts  DetectorOptions
 	cc    gocv.CascadeClassifier
+	net   *dnnNet // when opts.Model is set
 	small gocv.Mat
 	grey  gocv.Mat
 }
 
-// NewDetector loads the cascade; a missing or unreadable file is an error naming it.
+// NewDetector loads the cascade (or the DNN model); a missing or unreadable file, or nonsense
+// options, are an error naming them.
 func NewDetector(opts DetectorOptions) (*Detector, error) {
-	opts = opts.withDefaults()
-	if err := checkCascade(opts.Cascade); err != nil {
+	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	cc := gocv.NewCascadeClassifier()
-	if !cc.Load(opts.Cascade) {
-		cc.Close()
+	opts = opts.withDefaults()
+	d := &Detector{opts: opts, small: gocv.NewMat(), grey: gocv.NewMat()}
+	if opts.Model != "" {
+		net, err := loadNet(opts.Model, opts.ModelConfig)
+		if err != nil {
+			d.small.Close()
+			d.grey.Close()
+			return nil, err
+		}
+		d.net = net
+		d.cc = gocv.NewCascadeClassifier()
+		return d, nil
+	}
+	if err := checkCascade(opts.Cascade); err != nil {
+		d.small.Close()
+		d.grey.Close()
+		return nil, err
+	}
+	d.cc = gocv.NewCascadeClassifier()
+	if !d.cc.Load(opts.Cascade) {
+		d.Close()
 		return nil, fmt.Errorf("vision: cascade %s: not a valid OpenCV cascade file", opts.Cascade)
 	}
-	return &Detector{opts: opts, cc: cc, small: gocv.NewMat(), grey: gocv.NewMat()}, nil
+	return d, nil
 }
+
+// Options returns the options in force, defaults filled in.
+func (d *Detector) Options() DetectorOptions { return d.opts }
 
 // checkCascade reads the file as XML before OpenCV sees it: OpenCV aborts the whole process
 // (an uncaught C++ exception) on a file that is not well-formed OpenCV storage.
@@ -115,42 +177,100 @@ func checkCascade(path string) error {
 	return nil
 }
 
-// Detect finds faces in a BGR frame.
+// Detect finds faces in a BGR frame: in the zone, or the whole frame.
 func (d *Detector) Detect(frame gocv.Mat) Detection {
 	start := time.Now()
-	w, h := frame.Cols(), frame.Rows()
-	det := Detection{Frame: image.Pt(w, h)}
-	if w == 0 || h == 0 {
+	full := image.Rect(0, 0, frame.Cols(), frame.Rows())
+	det := Detection{Frame: full.Max}
+	if full.Empty() {
 		return det
 	}
-	scale := 1.0
-	src := frame
-	if w > d.opts.WorkWidth {
-		scale = float64(w) / float64(d.opts.WorkWidth)
-		gocv.Resize(frame, &d.small, image.Pt(d.opts.WorkWidth, int(float64(h)/scale+0.5)), 0, 0, gocv.InterpolationArea)
-		src = d.small
+	roi := full
+	if d.opts.Zone != (image.Rectangle{}) {
+		roi = d.opts.Zone.Intersect(full)
 	}
-	if src.Channels() == 1 {
-		src.CopyTo(&d.grey)
+	minSide := int(d.opts.MinFace * float64(full.Dx()))
+	scale := max(1, float64(roi.Dx())/float64(d.opts.WorkWidth))
+	d.find(frame, roi, scale, minSide, 0, &det)
+	det.Elapsed = time.Since(start)
+	return det
+}
+
+// trackFace is the size a known face is shrunk to when DetectNear looks for it again.
+const trackFace = 48
+
+// DetectNear looks for faces only around near (the shopper's face in a recent frame), at a
+// scale where that face is small and within a narrow range of sizes: a fraction of the cost
+// of Detect. Faces elsewhere are not seen; callers run Detect now and then.
+func (d *Detector) DetectNear(frame gocv.Mat, near image.Rectangle) Detection {
+	if d.net != nil || near.Empty() {
+		return d.Detect(frame)
+	}
+	start := time.Now()
+	full := image.Rect(0, 0, frame.Cols(), frame.Rows())
+	det := Detection{Frame: full.Max}
+	if full.Empty() {
+		return det
+	}
+	m := near.Dx() * 3 / 5
+	win := image.Rect(near.Min.X-m, near.Min.Y-m, near.Max.X+m, near.Max.Y+m).Intersect(full)
+	if d.opts.Zone != (image.Rectangle{}) {
+		win = win.Intersect(d.opts.Zone)
+	}
+	if win.Empty() {
+		return det
+	}
+	scale := max(1, float64(near.Dx())/trackFace)
+	minSide := max(int(d.opts.MinFace*float64(full.Dx())), near.Dx()*2/3)
+	maxSide := near.Dx() * 3 / 2
+	d.find(frame, win, scale, minSide, maxSide, &det)
+	det.Elapsed = time.Since(start)
+	return det
+}
+
+// find runs the detector on roi of frame shrunk by scale and appends faces of at least
+// minSide (at most maxSide when > 0) full-frame pixels whose centre lies in the zone.
+func (d *Detector) find(frame gocv.Mat, roi image.Rectangle, scale float64, minSide, maxSide int, det *Detection) {
+	src := frame.Region(roi)
+	defer src.Close()
+	size := image.Pt(max(1, int(float64(roi.Dx())/scale+0.5)), max(1, int(float64(roi.Dy())/scale+0.5)))
+	in := src
+	if scale > 1 {
+		gocv.Resize(src, &d.small, size, 0, 0, gocv.InterpolationArea)
+		in = d.small
+	}
+	var rects []image.Rectangle
+	var sx, sy float64 = scale, scale
+	if d.net != nil {
+		rects = d.net.detect(in, d.opts.Confidence)
+		sx, sy = float64(roi.Dx())/float64(in.Cols()), float64(roi.Dy())/float64(in.Rows())
 	} else {
-		gocv.CvtColor(src, &d.grey, gocv.ColorBGRToGray)
+		if in.Channels() == 1 {
+			in.CopyTo(&d.grey)
+		} else {
+			gocv.CvtColor(in, &d.grey, gocv.ColorBGRToGray)
+		}
+		gocv.EqualizeHist(d.grey, &d.grey)
+		lo := max(20, int(float64(minSide)/scale))
+		hi := image.Point{}
+		if maxSide > 0 {
+			hi = image.Pt(int(float64(maxSide)/scale)+1, int(float64(maxSide)/scale)+1)
+		}
+		rects = d.cc.DetectMultiScaleWithParams(d.grey, d.opts.ScaleFactor, d.opts.MinNeighbors, 0, image.Pt(lo, lo), hi)
 	}
-	gocv.EqualizeHist(d.grey, &d.grey)
-	minSide := int(d.opts.MinFace * float64(d.grey.Cols()))
-	if minSide < 20 {
-		minSide = 20
-	}
-	rects := d.cc.DetectMultiScaleWithParams(d.grey, d.opts.ScaleFactor, d.opts.MinNeighbors, 0,
-		image.Pt(minSide, minSide), image.Pt(0, 0))
 	for _, r := range rects {
-		det.Faces = append(det.Faces, image.Rect(
-			int(float64(r.Min.X)*scale), int(float64(r.Min.Y)*scale),
-			int(float64(r.Max.X)*scale), int(float64(r.Max.Y)*scale)))
+		f := image.Rect(roi.Min.X+int(float64(r.Min.X)*sx), roi.Min.Y+int(float64(r.Min.Y)*sy),
+			roi.Min.X+int(float64(r.Max.X)*sx), roi.Min.Y+int(float64(r.Max.Y)*sy))
+		if f.Dx() < minSide {
+			continue
+		}
+		if z := d.opts.Zone; z != (image.Rectangle{}) && !image.Pt((f.Min.X+f.Max.X)/2, (f.Min.Y+f.Max.Y)/2).In(z) {
+			continue
+		}
+		det.Faces = append(det.Faces, f)
 	}
 	sort.Slice(det.Faces, func(i, j int) bool { return area(det.Faces[i]) > area(det.Faces[j]) })
 	det.Primary = Primary(det.Faces, det.Frame)
-	det.Elapsed = time.Since(start)
-	return det
 }
 
 // Primary picks the shopper among faces: the largest, discounted by distance from the centre,
@@ -185,5 +305,8 @@ func abs(f float64) float64 {
 func (d *Detector) Close() error {
 	d.small.Close()
 	d.grey.Close()
+	if d.net != nil {
+		d.net.Close()
+	}
 	return d.cc.Close()
 }

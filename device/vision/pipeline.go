@@ -6,7 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
+	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -16,25 +17,55 @@ import (
 	"github.com/fitmirror/fitmirror/session"
 )
 
-// PipelineOptions wire camera → detector → session.
+// PipelineOptions wire camera → analyser → session.
 type PipelineOptions struct {
-	Camera   camera.Options // opened by Run, reopened after errors
+	Camera camera.Options // opened by Run, reopened after errors
+	// Vision are the tunables; SetOptions changes them while running.
+	Vision Options
+	// Detector, when set, is used instead of loading Vision.Detector (the caller closes it).
 	Detector *Detector
-	// Observe receives one observation per frame; it may block (back-pressure).
+	// Observe receives one observation per analysed frame; it may block (back-pressure).
 	Observe func(context.Context, session.Observation)
+	// OnGesture receives the action of each air-button press (ActionPhoto, ActionNext). The
+	// agent passes it to the session engine like a GPIO button.
+	OnGesture func(ctx context.Context, action string)
+	// OnCamera is called when the camera's status changes (ok, lost, frozen) with a one-line
+	// reason: a change from ok is camera.lost (and the degraded status), a change back to ok
+	// is camera.restored; a change between lost and frozen only updates telemetry.
+	OnCamera func(s camera.Status, reason string)
+	// FrozenAfter is how long without frames, or with identical frames, before the camera
+	// counts as lost or frozen (and is reopened); 0 = 5 s.
+	FrozenAfter time.Duration
+	// Debug receives annotated frames while someone watches it; nil = no debug view.
+	Debug *DebugView
 	// JPEGQuality for captured photos; 0 = 90.
 	JPEGQuality int
 	Logger      *slog.Logger
 }
 
-// Pipeline reads the camera, detects faces and feeds the session engine. It also takes photos:
-// Capture encodes the next full-resolution frame, so no frame is ever copied or kept for it.
+// Pipeline reads the camera, analyses frames and feeds the session engine. It also takes
+// photos: Capture encodes the next full-resolution frame, so no frame is ever copied or kept
+// for it.
 type Pipeline struct {
 	opts    PipelineOptions
 	capture chan chan captureResult
-	frames  atomic.Int64
-	detectN atomic.Int64 // total detection time, ns
-	open    atomic.Bool
+	pending atomic.Pointer[pendingOptions]
+	mon     *camera.Monitor
+
+	frames   atomic.Int64
+	analysed atomic.Int64
+	detectN  atomic.Int64 // total analysis time, ns
+
+	mu      sync.Mutex
+	latency []time.Duration // ring of recent frame-to-decision latencies
+	analyse []time.Duration // ring of recent analysis times, same positions
+	latNext int
+	cur     DetectorOptions // detector options in force, for SetOptions
+}
+
+type pendingOptions struct {
+	opts Options
+	det  *Detector
 }
 
 type captureResult struct {
@@ -51,16 +82,85 @@ func NewPipeline(opts PipelineOptions) *Pipeline {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Pipeline{opts: opts, capture: make(chan chan captureResult)}
+	p := &Pipeline{opts: opts, capture: make(chan chan captureResult), latency: make([]time.Duration, 0, 512), analyse: make([]time.Duration, 0, 512)}
+	p.cur = opts.Vision.Detector.withDefaults()
+	if opts.Detector != nil {
+		p.cur = opts.Detector.Options()
+	}
+	log := opts.Logger
+	p.mon = camera.NewMonitor(camera.MonitorOptions{FrozenAfter: opts.FrozenAfter, OnChange: func(s camera.Status, why string) {
+		if s == camera.StatusOK {
+			log.Info("camera restored", "reason", why)
+		} else {
+			log.Error("camera "+string(s), "reason", why)
+		}
+		if opts.OnCamera != nil {
+			opts.OnCamera(s, why)
+		}
+	}})
+	return p
 }
 
 var _ session.Camera = (*Pipeline)(nil)
 
-// Frames is the number of frames processed.
+// Frames is the number of frames read.
 func (p *Pipeline) Frames() int64 { return p.frames.Load() }
 
-// CameraOK reports whether the camera is open and delivering.
-func (p *Pipeline) CameraOK() bool { return p.open.Load() }
+// CameraOK reports whether the camera is open and delivering fresh frames.
+func (p *Pipeline) CameraOK() bool { return p.mon.Status() == camera.StatusOK && p.frames.Load() > 0 }
+
+// CameraStatus is the camera's health for telemetry: ok, lost or frozen.
+func (p *Pipeline) CameraStatus() camera.Status { return p.mon.Status() }
+
+// PipelineStats are the pipeline's counters, for telemetry.
+type PipelineStats struct {
+	Frames, Analysed int64
+	AnalyseMsMean    float64 // mean analysis time per analysed frame
+	AnalyseMsP50     float64 // median analysis time over recent frames (telemetry detect_ms_p50)
+	LatencyMsP95     float64 // frame read → presence decided, over recent frames
+}
+
+// Stats returns the counters.
+func (p *Pipeline) Stats() PipelineStats {
+	s := PipelineStats{Frames: p.frames.Load(), Analysed: p.analysed.Load()}
+	if s.Analysed > 0 {
+		s.AnalyseMsMean = ms(time.Duration(p.detectN.Load() / s.Analysed))
+	}
+	p.mu.Lock()
+	lat := append([]time.Duration(nil), p.latency...)
+	an := append([]time.Duration(nil), p.analyse...)
+	p.mu.Unlock()
+	if n := len(lat); n > 0 {
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		sort.Slice(an, func(i, j int) bool { return an[i] < an[j] })
+		s.LatencyMsP95 = ms(lat[(n-1)*95/100])
+		s.AnalyseMsP50 = ms(an[(n-1)/2])
+	}
+	return s
+}
+
+// SetOptions changes the tunables while the pipeline runs (config reload, fleet config); they
+// apply from the next frame. Nonsense values, or a cascade or model that does not load, are
+// an error and the previous options stay in force. Safe for concurrent use.
+func (p *Pipeline) SetOptions(o Options) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var det *Detector
+	if detectorChanged(p.cur, o.Detector) {
+		var err error
+		if det, err = NewDetector(o.Detector); err != nil {
+			return err
+		}
+	}
+	p.cur = o.Detector.withDefaults()
+	if old := p.pending.Swap(&pendingOptions{opts: o, det: det}); old != nil && old.det != nil {
+		old.det.Close()
+	}
+	return nil
+}
 
 // Capture returns the next frame as JPEG. It fails when no frame comes within 3 s.
 func (p *Pipeline) Capture(ctx context.Context) ([]byte, int, int, error) {
@@ -82,28 +182,65 @@ func (p *Pipeline) Capture(ctx context.Context) ([]byte, int, int, error) {
 	}
 }
 
-// Run processes frames until ctx ends. A camera that fails is reopened with jittered backoff;
-// a file that ends (without loop) leaves the mirror seeing nobody.
+var errFrozen = errors.New("vision: camera feed frozen")
+
+// Run processes frames until ctx ends. A camera that fails, stalls or freezes is reopened with
+// jittered backoff, and the session engine is told that nobody is seen meanwhile; a file that
+// ends (without loop) leaves the mirror seeing nobody.
 func (p *Pipeline) Run(ctx context.Context) error {
 	log := p.opts.Logger
+	var an *Analyzer
+	if p.opts.Detector != nil {
+		if err := p.opts.Vision.Validate(); err != nil {
+			return err
+		}
+		an = newAnalyzer(p.opts.Vision, p.opts.Detector)
+	} else {
+		var err error
+		if an, err = NewAnalyzer(p.opts.Vision); err != nil {
+			return err
+		}
+	}
+	defer func() {
+		an.Close()
+		if pd := p.pending.Swap(nil); pd != nil && pd.det != nil {
+			pd.det.Close()
+		}
+	}()
 	frame := gocv.NewMat()
 	defer frame.Close()
-	wait := 500 * time.Millisecond
+
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-watchCtx.Done():
+				return
+			case now := <-t.C:
+				p.mon.Check(now)
+			}
+		}
+	}()
+
+	var backoff camera.Backoff
 	for ctx.Err() == nil {
 		src, err := camera.Open(p.opts.Camera)
 		if err != nil {
+			p.mon.Failed(time.Now(), err)
+			wait := backoff.Next()
 			log.Error("camera unavailable", "err", err, "retry_in", wait.Round(time.Millisecond))
 			if !p.idle(ctx, wait) {
 				return nil
 			}
-			wait = min(2*wait, 30*time.Second)
 			continue
 		}
 		w, h := src.Size()
 		log.Info("camera open", "source", src.Name(), "kind", string(src.Kind()), "size", fmt.Sprintf("%dx%d", w, h), "fps", src.FPS())
-		p.open.Store(true)
-		err = p.loop(ctx, src, &frame)
-		p.open.Store(false)
+		p.mon.Opened(time.Now())
+		err = p.loop(ctx, src, an, &frame, &backoff)
 		src.Close()
 		switch {
 		case ctx.Err() != nil:
@@ -113,8 +250,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			p.idle(ctx, 0)
 			return nil
 		default:
-			log.Error("camera lost", "source", src.Name(), "err", err)
-			wait = 500 * time.Millisecond
+			if !errors.Is(err, errFrozen) { // a frozen feed stays "frozen" while it is reopened
+				p.mon.Failed(time.Now(), err)
+			}
+			wait := backoff.Next()
+			log.Warn("camera reopening", "source", src.Name(), "err", err, "retry_in", wait.Round(time.Millisecond))
 			if !p.idle(ctx, wait) {
 				return nil
 			}
@@ -123,16 +263,74 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	return nil
 }
 
-func (p *Pipeline) loop(ctx context.Context, src *camera.Source, frame *gocv.Mat) error {
+func (p *Pipeline) loop(ctx context.Context, src *camera.Source, an *Analyzer, frame *gocv.Mat, backoff *camera.Backoff) error {
+	log := p.opts.Logger
+	live := src.Kind() == camera.KindDevice || src.Kind() == camera.KindStream
+	var (
+		lastErr    string
+		lastDebug  time.Time
+		annotate   = newAnnotator()
+		debugFrame = gocv.NewMat()
+		start      = time.Now()
+		readOK     bool
+	)
+	defer debugFrame.Close()
 	for ctx.Err() == nil {
+		if pd := p.pending.Swap(nil); pd != nil {
+			an.apply(pd.opts, pd.det)
+			log.Info("vision options applied")
+		}
+		if live && !an.Due(time.Now()) {
+			// Below the camera's rate: take the frame off the device without decoding it.
+			if _, err := src.Skip(); err != nil {
+				return err
+			}
+			p.frames.Add(1)
+			continue
+		}
 		f, err := src.Read(frame)
 		if err != nil {
 			return err
 		}
-		det := p.opts.Detector.Detect(*frame)
 		p.frames.Add(1)
-		p.detectN.Add(int64(det.Elapsed))
-		p.opts.Observe(ctx, session.Observation{At: f.At, Faces: len(det.Faces), Primary: det.Primary, Frame: det.Frame})
+		if !readOK {
+			readOK = true
+			backoff.Reset()
+		}
+		fp := uint64(f.Index) + 1 // files and folders: frames are distinct by position
+		if live {
+			fp = camera.Fingerprint(*frame)
+		}
+		p.mon.Frame(f.At, fp)
+		if p.mon.Status() == camera.StatusFrozen {
+			return errFrozen
+		}
+		if live || an.Due(f.At) {
+			res, err := an.Analyze(*frame, f.At)
+			if err != nil {
+				if err.Error() != lastErr {
+					log.Error("vision setting ignored; running without it", "err", err)
+					lastErr = err.Error()
+				}
+			} else {
+				p.record(res.Elapsed, time.Since(f.At))
+				p.opts.Observe(ctx, res.Observation)
+				for _, act := range res.Actions {
+					log.Info("air button", "action", act)
+					if p.opts.OnGesture != nil {
+						p.opts.OnGesture(ctx, act)
+					}
+				}
+				if v := p.opts.Debug; v != nil && v.Watching() && time.Since(lastDebug) >= v.interval() {
+					lastDebug = time.Now()
+					frame.CopyTo(&debugFrame)
+					annotate.Draw(&debugFrame, res, an.Options(), time.Since(start))
+					if jpeg, err := camera.EncodeJPEG(debugFrame, 70); err == nil {
+						v.Publish(jpeg)
+					}
+				}
+			}
+		}
 		select {
 		case reply := <-p.capture:
 			jpeg, err := camera.EncodeJPEG(*frame, p.opts.JPEGQuality)
@@ -143,12 +341,26 @@ func (p *Pipeline) loop(ctx context.Context, src *camera.Source, frame *gocv.Mat
 	return ctx.Err()
 }
 
+// record keeps the analysis time and the frame-to-decision latency.
+func (p *Pipeline) record(analyse, latency time.Duration) {
+	p.analysed.Add(1)
+	p.detectN.Add(int64(analyse))
+	p.mu.Lock()
+	if len(p.latency) < cap(p.latency) {
+		p.latency = append(p.latency, latency)
+		p.analyse = append(p.analyse, analyse)
+	} else {
+		p.latency[p.latNext], p.analyse[p.latNext] = latency, analyse
+		p.latNext = (p.latNext + 1) % len(p.latency)
+	}
+	p.mu.Unlock()
+}
+
 // idle reports "nobody seen" at 5 Hz for d (forever when d is 0) while there are no frames,
 // so an open session closes after its grace, and refuses captures. It returns false when ctx ended.
 func (p *Pipeline) idle(ctx context.Context, d time.Duration) bool {
 	var end <-chan time.Time
 	if d > 0 {
-		d += time.Duration(rand.Int64N(int64(d) / 4)) // jitter
 		t := time.NewTimer(d)
 		defer t.Stop()
 		end = t.C

@@ -24,13 +24,17 @@ type ReplayEvent struct {
 	Reason    string `json:"reason,omitempty"`
 }
 
-// ReplaySummary is the last line of replay output.
+// ReplaySummary is the last line of replay output. The first five fields are the contract;
+// the rest say how the frames were spent.
 type ReplaySummary struct {
 	Type          string  `json:"type"` // "summary"
 	Frames        int     `json:"frames"`
-	DetectMsP50   float64 `json:"detect_ms_p50"`
+	DetectMsP50   float64 `json:"detect_ms_p50"` // analysis time (motion gate + detection) per analysed frame
 	DetectMsP95   float64 `json:"detect_ms_p95"`
-	CPUMsPerFrame float64 `json:"cpu_ms_per_frame"`
+	CPUMsPerFrame float64 `json:"cpu_ms_per_frame"` // process CPU (decode included) per input frame
+	Analysed      int     `json:"analysed"`         // frames analysed (the rest skipped for the idle rate)
+	Detections    int     `json:"detections"`       // frames the face detector ran on
+	Sessions      int     `json:"sessions"`
 }
 
 // ReplayOptions say what to replay and with which settings.
@@ -39,6 +43,12 @@ type ReplayOptions struct {
 	FPS      float64
 	Detector DetectorOptions
 	Presence session.PresenceConfig
+	// Vision are the other tunables (motion gate, frame rates, buttons); its Detector and
+	// Presence are replaced by the two fields above.
+	Vision Options
+	// DebugVideo, when set, is an .avi file that receives every frame with the faces, motion,
+	// zone, buttons and presence state drawn on it.
+	DebugVideo string
 }
 
 // Replay runs the real camera → vision → presence pipeline over a file or image folder on
@@ -53,21 +63,33 @@ func Replay(opts ReplayOptions, emit func(ReplayEvent) error) (ReplaySummary, er
 	if k := src.Kind(); k != camera.KindFile && k != camera.KindFolder {
 		return ReplaySummary{}, fmt.Errorf("replay: %s is a %s; replay takes a video file or an image folder", opts.Source, k)
 	}
-	det, err := NewDetector(opts.Detector)
+	vo := opts.Vision
+	vo.Detector, vo.Presence = opts.Detector, opts.Presence
+	an, err := NewAnalyzer(vo)
 	if err != nil {
 		return ReplaySummary{}, err
 	}
-	defer det.Close()
+	defer an.Close()
+	var dbg *camera.Writer
+	if opts.DebugVideo != "" {
+		w, h := src.Size()
+		if dbg, err = camera.CreateVideo(opts.DebugVideo, src.FPS(), w, h); err != nil {
+			return ReplaySummary{}, fmt.Errorf("replay: debug video: %w", err)
+		}
+		defer dbg.Close()
+	}
 
-	presence := session.NewPresence(opts.Presence)
 	frame := gocv.NewMat()
 	defer frame.Close()
 	var (
-		detect   []time.Duration
+		analyse  []time.Duration
+		sum      = ReplaySummary{Type: "summary"}
 		last     time.Duration
 		open     string
-		sessions uint64
+		lastRes  Result
+		annotate = newAnnotator()
 	)
+	defer annotate.Close()
 	cpu0 := cpuTime()
 	epoch := time.Unix(0, 0)
 	for {
@@ -78,21 +100,38 @@ func Replay(opts ReplayOptions, emit func(ReplayEvent) error) (ReplaySummary, er
 		if err != nil {
 			return ReplaySummary{}, err
 		}
-		d := det.Detect(frame)
-		detect = append(detect, d.Elapsed)
+		sum.Frames++
 		last = f.MediaTime
-		switch presence.Observe(session.Observation{At: epoch.Add(f.MediaTime), Faces: len(d.Faces), Primary: d.Primary, Frame: d.Frame}) {
-		case session.Entered:
-			sessions++
-			open = replayID(f.MediaTime, sessions)
-			if err := emit(ReplayEvent{Type: session.EventSessionOpened, TMs: f.MediaTime.Milliseconds(), SessionID: open}); err != nil {
-				return ReplaySummary{}, err
+		at := epoch.Add(f.MediaTime)
+		if an.Due(at) {
+			res, err := an.Analyze(frame, at)
+			if err != nil {
+				return ReplaySummary{}, fmt.Errorf("replay: %w", err)
 			}
-		case session.Left:
-			if err := emit(ReplayEvent{Type: session.EventSessionClosed, TMs: f.MediaTime.Milliseconds(), SessionID: open, Reason: "absent"}); err != nil {
-				return ReplaySummary{}, err
+			lastRes = res
+			analyse = append(analyse, res.Elapsed)
+			if res.Detected {
+				sum.Detections++
 			}
-			open = ""
+			switch res.Transition {
+			case session.Entered:
+				sum.Sessions++
+				open = replayID(f.MediaTime, uint64(sum.Sessions))
+				if err := emit(ReplayEvent{Type: session.EventSessionOpened, TMs: f.MediaTime.Milliseconds(), SessionID: open}); err != nil {
+					return ReplaySummary{}, err
+				}
+			case session.Left:
+				if err := emit(ReplayEvent{Type: session.EventSessionClosed, TMs: f.MediaTime.Milliseconds(), SessionID: open, Reason: "absent"}); err != nil {
+					return ReplaySummary{}, err
+				}
+				open = ""
+			}
+		}
+		if dbg != nil {
+			annotate.Draw(&frame, lastRes, an.Options(), f.MediaTime)
+			if err := dbg.Write(frame); err != nil {
+				return ReplaySummary{}, fmt.Errorf("replay: debug video: %w", err)
+			}
 		}
 	}
 	if open != "" {
@@ -100,12 +139,19 @@ func Replay(opts ReplayOptions, emit func(ReplayEvent) error) (ReplaySummary, er
 			return ReplaySummary{}, err
 		}
 	}
-	sum := ReplaySummary{Type: "summary", Frames: len(detect)}
-	if n := len(detect); n > 0 {
-		sort.Slice(detect, func(i, j int) bool { return detect[i] < detect[j] })
-		sum.DetectMsP50 = ms(detect[(n-1)*50/100])
-		sum.DetectMsP95 = ms(detect[(n-1)*95/100])
-		sum.CPUMsPerFrame = ms((cpuTime() - cpu0) / time.Duration(n))
+	sum.Analysed = len(analyse)
+	if n := len(analyse); n > 0 {
+		sort.Slice(analyse, func(i, j int) bool { return analyse[i] < analyse[j] })
+		sum.DetectMsP50 = ms(analyse[(n-1)*50/100])
+		sum.DetectMsP95 = ms(analyse[(n-1)*95/100])
+	}
+	if sum.Frames > 0 {
+		sum.CPUMsPerFrame = ms((cpuTime() - cpu0) / time.Duration(sum.Frames))
+	}
+	if dbg != nil {
+		if err := dbg.Close(); err != nil {
+			return ReplaySummary{}, fmt.Errorf("replay: debug video: %w", err)
+		}
 	}
 	return sum, nil
 }

@@ -1,17 +1,17 @@
 package vision
 
 import (
+	"fmt"
 	"image"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"gocv.io/x/gocv"
 
-	"github.com/fitmirror/fitmirror/device/camera/democlip"
+	"github.com/fitmirror/fitmirror/device/vision/evalset"
 	"github.com/fitmirror/fitmirror/session"
 )
 
@@ -84,41 +84,36 @@ func TestPrimaryPrefersTheCentre(t *testing.T) {
 	}
 }
 
-var (
-	clipOnce  sync.Once
-	clipPath  string
-	clipTruth democlip.Truth
-	clipErr   error
-)
-
-// demoClip generates the demo clip once per test binary.
-func demoClip(t *testing.T) (string, democlip.Truth) {
+// walkIn is the evaluation set's walk-in/stay/leave clip (generated once per test binary).
+func walkIn(t *testing.T) evalset.Clip {
 	t.Helper()
-	clipOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "fitmirror-clip-")
-		if err != nil {
-			clipErr = err
-			return
+	for _, c := range evalSet(t) {
+		if c.Truth.Name == "walk-in-stay-leave" {
+			return c
 		}
-		clipPath = filepath.Join(dir, "walk-in.avi")
-		clipTruth, clipErr = democlip.Generate(facePhoto, clipPath, democlip.Default)
-	})
-	if clipErr != nil {
-		t.Fatal(clipErr)
 	}
-	return clipPath, clipTruth
+	t.Fatal("no walk-in-stay-leave clip in the evaluation set")
+	return evalset.Clip{}
 }
 
+// TestMain also checks, when built with -tags matprofile, that every gocv.Mat the tests and
+// the code under test made was closed: `go test -tags matprofile ./device/...`.
 func TestMain(m *testing.M) {
+	mats := matCount()
 	code := m.Run()
-	if clipPath != "" {
-		os.RemoveAll(filepath.Dir(clipPath))
+	if err := matLeaks(mats); err != nil && code == 0 {
+		fmt.Fprintln(os.Stderr, "FAIL:", err)
+		code = 1
+	}
+	if evalDir != "" {
+		os.RemoveAll(evalDir)
 	}
 	os.Exit(code)
 }
 
-func TestReplayDemoClip(t *testing.T) {
-	clip, truth := demoClip(t)
+func TestReplayWalkIn(t *testing.T) {
+	c := walkIn(t)
+	clip, truth, visit := c.Path, c.Truth, c.Truth.Visits[0]
 	pc := session.DefaultPresence
 	var events []ReplayEvent
 	sum, err := Replay(ReplayOptions{Source: clip, Presence: pc}, func(e ReplayEvent) error {
@@ -135,8 +130,8 @@ func TestReplayDemoClip(t *testing.T) {
 		t.Errorf("session IDs %q, %q: want the same 26-char ULID", events[0].SessionID, events[1].SessionID)
 	}
 	frame := time.Duration(float64(time.Second) / truth.FPS)
-	checkWithin(t, "opened", events[0].TMs, truth.Arrival+pc.EnterDwell-frame, truth.Arrival+pc.EnterDwell+800*time.Millisecond)
-	checkWithin(t, "closed", events[1].TMs, truth.Departure+pc.ExitGrace-frame, truth.Departure+pc.ExitGrace+time.Second)
+	checkWithin(t, "opened", events[0].TMs, visit.Arrival+pc.EnterDwell-frame, visit.Arrival+pc.EnterDwell+800*time.Millisecond)
+	checkWithin(t, "closed", events[1].TMs, visit.Departure+pc.ExitGrace-frame, visit.Departure+pc.ExitGrace+time.Second)
 	if sum.Frames != truth.Frames {
 		t.Errorf("summary frames = %d, want %d", sum.Frames, truth.Frames)
 	}
@@ -156,7 +151,8 @@ func TestReplayIDsAreDeterministicULIDs(t *testing.T) {
 }
 
 func TestReplayEndOfInputClosesSession(t *testing.T) {
-	clip, truth := demoClip(t)
+	c := walkIn(t)
+	clip, truth := c.Path, c.Truth
 	// A grace longer than the empty tail: the session is still open when the input ends.
 	var events []ReplayEvent
 	_, err := Replay(ReplayOptions{Source: clip, Presence: session.PresenceConfig{EnterDwell: time.Second, ExitGrace: 30 * time.Second}},

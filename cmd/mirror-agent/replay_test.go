@@ -1,0 +1,93 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"image"
+	"io"
+	"path/filepath"
+	"testing"
+
+	"gocv.io/x/gocv"
+
+	"github.com/fitmirror/fitmirror/device/camera"
+	"github.com/fitmirror/fitmirror/device/vision/evalset"
+)
+
+// TestReplayDebugVideo: --debug-video writes every input frame, annotated (a status bar is
+// drawn across the top), next to the usual event and summary lines.
+func TestReplayDebugVideo(t *testing.T) {
+	dir := t.TempDir()
+	var spec evalset.Spec
+	for _, s := range evalset.Specs() {
+		if s.Name == "passer-by" {
+			spec = s
+		}
+	}
+	clip, err := evalset.GenerateClip("../../testdata/face.jpg", filepath.Join(dir, "in.avi"), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "debug.avi")
+	var stdout, stderr bytes.Buffer
+	err = run(context.Background(), []string{"replay", "--video", clip.Path, "--debug-video", out,
+		"--set", "state_dir=" + dir}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("replay: %v\n%s", err, stderr.String())
+	}
+	var last struct {
+		Type   string
+		Frames int
+	}
+	sc := bufio.NewScanner(&stdout)
+	for sc.Scan() {
+		if err := json.Unmarshal(sc.Bytes(), &last); err != nil {
+			t.Fatalf("stdout line %q: %v", sc.Text(), err)
+		}
+	}
+	if last.Type != "summary" || last.Frames != clip.Truth.Frames {
+		t.Errorf("last line %+v, want the summary of %d frames", last, clip.Truth.Frames)
+	}
+
+	in, err := camera.Open(camera.Options{Source: clip.Path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	dbg, err := camera.Open(camera.Options{Source: out})
+	if err != nil {
+		t.Fatalf("the debug video does not open: %v", err)
+	}
+	defer dbg.Close()
+	a, b := gocv.NewMat(), gocv.NewMat()
+	defer a.Close()
+	defer b.Close()
+	n := 0
+	bar := image.Rect(0, 0, 640, 24)
+	for {
+		_, errA := in.Read(&a)
+		_, errB := dbg.Read(&b)
+		if errA == io.EOF || errB == io.EOF {
+			if errA != errB {
+				t.Errorf("after %d frames: input %v, debug video %v; want the same length", n, errA, errB)
+			}
+			break
+		}
+		if errA != nil || errB != nil {
+			t.Fatal(errA, errB)
+		}
+		ra, rb := a.Region(bar), b.Region(bar)
+		ma, mb := ra.Mean(), rb.Mean()
+		ra.Close()
+		rb.Close()
+		if mb.Val1 > ma.Val1/2 {
+			t.Fatalf("frame %d: the top bar is not drawn (mean %.0f, input %.0f)", n, mb.Val1, ma.Val1)
+		}
+		n++
+	}
+	if n != clip.Truth.Frames {
+		t.Errorf("debug video has %d frames, want %d", n, clip.Truth.Frames)
+	}
+}

@@ -1,0 +1,386 @@
+package vision
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	"strings"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/fitmirror/fitmirror/session"
+)
+
+// Options are the vision tunables. Zero values take the defaults noted; all of them can change
+// while the pipeline runs (Pipeline.SetOptions).
+type Options struct {
+	Detector DetectorOptions
+	Motion   MotionOptions
+	// Presence must match the session engine's, so the pipeline knows when a shopper is
+	// there (detect on every frame, count body evidence, arm the air buttons). Zero = session.DefaultPresence.
+	Presence session.PresenceConfig
+	// IdleFPS is the analysed frame rate while nobody is there and nothing moves; 0 = 5.
+	IdleFPS float64
+	// EngagedFPS is the analysed frame rate while something moves or a shopper is there
+	// (the camera's rate caps it); 0 = 15.
+	EngagedFPS float64
+	// FullEvery: while a face is tracked, every FullEvery-th analysed frame searches the whole
+	// frame (zone) instead of only around the face, to notice a better-placed shopper; 0 = 8.
+	FullEvery int
+	// SearchFPS: while nobody is at or arriving at the mirror, motion runs the detector at
+	// most this often (a curtain, people passing far away); 0 = 5.
+	SearchFPS float64
+	// Buttons are the air buttons, in camera-frame pixels; none by default.
+	Buttons []Button
+	// Gestures with no Buttons places DefaultButtons ("photo", "next") for the frame size the
+	// camera actually delivers.
+	Gestures bool
+}
+
+func (o Options) withDefaults() Options {
+	if o.Presence == (session.PresenceConfig{}) {
+		o.Presence = session.DefaultPresence
+	}
+	if o.IdleFPS <= 0 {
+		o.IdleFPS = 5
+	}
+	if o.EngagedFPS <= 0 {
+		o.EngagedFPS = 15
+	}
+	if o.FullEvery <= 0 {
+		o.FullEvery = 8
+	}
+	if o.SearchFPS <= 0 {
+		o.SearchFPS = 5
+	}
+	o.Motion = o.Motion.withDefaults()
+	return o
+}
+
+// Validate reports nonsense values with an error naming the field.
+func (o Options) Validate() error {
+	if err := o.Detector.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case o.IdleFPS < 0 || o.IdleFPS > 120:
+		return fmt.Errorf("vision: idle fps %g: must be between 0 and 120", o.IdleFPS)
+	case o.EngagedFPS < 0 || o.EngagedFPS > 120:
+		return fmt.Errorf("vision: engaged fps %g: must be between 0 and 120", o.EngagedFPS)
+	case o.SearchFPS < 0 || o.SearchFPS > 120:
+		return fmt.Errorf("vision: search fps %g: must be between 0 and 120", o.SearchFPS)
+	case o.Motion.Threshold < 0 || o.Motion.Threshold > 255:
+		return fmt.Errorf("vision: motion threshold %d: must be between 0 and 255", o.Motion.Threshold)
+	case o.Motion.MinArea < 0 || o.Motion.MinArea >= 1:
+		return fmt.Errorf("vision: motion min area %g: must be a fraction of the frame between 0 and 1", o.Motion.MinArea)
+	case o.Motion.Width < 0 || (o.Motion.Width > 0 && o.Motion.Width < 32):
+		return fmt.Errorf("vision: motion width %d: must be at least 32 pixels", o.Motion.Width)
+	case o.Presence.EnterDwell < 0 || o.Presence.ExitGrace < 0 || o.Presence.BodyHold < 0:
+		return fmt.Errorf("vision: presence durations must not be negative")
+	}
+	for _, b := range o.Buttons {
+		if b.Action == "" || b.Region.Empty() || b.Hold < 0 {
+			return fmt.Errorf("vision: button %q at %v: want an action, a non-empty region and a hold ≥ 0", b.Action, b.Region)
+		}
+	}
+	return nil
+}
+
+// Result is what the analysis of one frame decided.
+type Result struct {
+	Observation session.Observation // what the session engine gets
+	Transition  session.Transition  // of the analyser's own presence tracker
+	Present     bool                // a shopper is at the mirror (after this frame)
+	Arriving    bool                // a face is being watched through the enter dwell
+	Faces       []image.Rectangle
+	Motion      Motion
+	Detected    bool          // the face detector ran on this frame
+	Tracked     bool          // … only around the last face
+	Reused      bool          // nothing moved near the last faces: they stand for this frame
+	Actions     []string      // air buttons that fired on this frame
+	Elapsed     time.Duration // motion gate + detection
+}
+
+// Analyzer is the per-frame decision: the motion gate on a small grey frame, then the face
+// detector only when something moved or a shopper is (or is arriving) at the mirror; around
+// the last face while one is tracked; body evidence; air buttons; presence. It is not safe
+// for concurrent use.
+type Analyzer struct {
+	opts     Options
+	det      *Detector
+	ownDet   bool
+	gate     *motionGate
+	gest     gestures
+	presence *session.Presence
+
+	checked     image.Point // frame size the zone and buttons were checked against
+	last        time.Time   // last analysed frame
+	lastMotion  time.Time
+	track       image.Rectangle // last primary face
+	trackAt     time.Time       // when the detector found it
+	lastFaces   []image.Rectangle
+	lastSearch  time.Time // last detection while nobody was there
+	searchDue   bool      // motion was seen since, while the detector was held back
+	sinceFull   int
+	body        image.Rectangle // the shopper's last face while present
+	autoButtons bool            // Gestures without Buttons: place DefaultButtons per frame size
+}
+
+// NewAnalyzer loads the detector and returns an analyser.
+func NewAnalyzer(opts Options) (*Analyzer, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	det, err := NewDetector(opts.Detector)
+	if err != nil {
+		return nil, err
+	}
+	a := newAnalyzer(opts, det)
+	a.ownDet = true
+	return a, nil
+}
+
+// newAnalyzer uses det (not closed by the analyser unless ownDet is set).
+func newAnalyzer(opts Options, det *Detector) *Analyzer {
+	opts = opts.withDefaults()
+	a := &Analyzer{opts: opts, det: det, gate: newMotionGate(opts.Motion), presence: session.NewPresence(opts.Presence),
+		autoButtons: opts.Gestures && len(opts.Buttons) == 0}
+	a.gest.set(opts.Buttons)
+	return a
+}
+
+// Options returns the options in force, defaults filled in.
+func (a *Analyzer) Options() Options {
+	o := a.opts
+	o.Detector = a.det.Options()
+	return o
+}
+
+// SetOptions changes the tunables from the next frame. A changed cascade or model is loaded
+// first; when that fails the previous options stay in force.
+func (a *Analyzer) SetOptions(opts Options) error {
+	if err := opts.Validate(); err != nil {
+		return err
+	}
+	var det *Detector
+	if detectorChanged(a.det.Options(), opts.Detector) {
+		var err error
+		if det, err = NewDetector(opts.Detector); err != nil {
+			return err
+		}
+	}
+	a.apply(opts, det)
+	return nil
+}
+
+// detectorChanged says whether next needs a new Detector (another cascade or model file).
+func detectorChanged(cur, next DetectorOptions) bool {
+	next = next.withDefaults()
+	return next.Cascade != cur.Cascade || next.Model != cur.Model || next.ModelConfig != cur.ModelConfig
+}
+
+// apply switches to validated opts; det, when not nil, replaces the detector.
+func (a *Analyzer) apply(opts Options, det *Detector) {
+	if det != nil {
+		if a.ownDet {
+			a.det.Close()
+		}
+		a.det, a.ownDet = det, true
+	} else {
+		a.det.opts = opts.Detector.withDefaults()
+	}
+	opts = opts.withDefaults()
+	a.gate.setOptions(opts.Motion)
+	a.presence.SetConfig(opts.Presence)
+	a.gest.set(opts.Buttons)
+	a.opts = opts
+	a.autoButtons = opts.Gestures && len(opts.Buttons) == 0
+	a.checked = image.Point{} // check the zone and buttons against the next frame
+}
+
+// Engaged reports whether frames are analysed at the engaged rate: a shopper is there or
+// arriving, or something moved in the last second.
+func (a *Analyzer) Engaged(at time.Time) bool {
+	return a.presence.Present() || a.presence.Arriving() || (!a.lastMotion.IsZero() && at.Sub(a.lastMotion) < time.Second)
+}
+
+// Due reports whether a frame taken at time at should be analysed, or skipped to keep to the
+// idle or engaged frame rate.
+func (a *Analyzer) Due(at time.Time) bool {
+	if a.last.IsZero() {
+		return true
+	}
+	fps := a.opts.IdleFPS
+	if a.Engaged(at) {
+		fps = a.opts.EngagedFPS
+	}
+	period := time.Duration(float64(time.Second) / fps)
+	return at.Sub(a.last) >= period-period/8
+}
+
+// Present reports whether the analyser's presence tracker has a shopper at the mirror.
+func (a *Analyzer) Present() bool { return a.presence.Present() }
+
+// Analyze analyses one BGR frame taken at time at. A zone or button outside the frame is
+// reported once as an error (and no result), and then left out — the zone becomes the whole
+// frame, the buttons are switched off — so a live mirror keeps working without it.
+func (a *Analyzer) Analyze(frame gocv.Mat, at time.Time) (Result, error) {
+	start := time.Now()
+	size := image.Pt(frame.Cols(), frame.Rows())
+	if size != a.checked {
+		a.checked = size
+		if a.autoButtons {
+			a.opts.Buttons = DefaultButtons(size)
+			a.gest.set(a.opts.Buttons)
+		}
+		var errs []string
+		if err := a.det.opts.CheckZone(size); err != nil {
+			errs = append(errs, err.Error())
+			a.det.opts.Zone, a.opts.Detector.Zone = image.Rectangle{}, image.Rectangle{}
+		}
+		if err := checkButtons(a.opts.Buttons, size); err != nil {
+			errs = append(errs, err.Error())
+			a.opts.Buttons = nil
+			a.gest.set(nil)
+		}
+		if len(errs) > 0 {
+			return Result{}, errors.New(strings.Join(errs, "; "))
+		}
+	}
+	a.last = at
+	var r Result
+	r.Motion = a.gate.Update(frame)
+	if zone := a.det.opts.Zone; zone != (image.Rectangle{}) {
+		r.Motion = clipMotion(r.Motion, zone)
+	}
+	if len(r.Motion.Boxes) > 0 {
+		a.lastMotion = at
+	}
+
+	someone := a.presence.Present() || a.presence.Arriving()
+	moved := len(r.Motion.Boxes) > 0
+	throttled := !a.lastSearch.IsZero() && at.Sub(a.lastSearch) < time.Duration(float64(time.Second)/a.opts.SearchFPS)*7/8
+	switch {
+	case !someone && !moved && !a.searchDue:
+		// Nothing moved and nobody is there: the gate alone decides.
+	case !someone && throttled:
+		// Motion, nobody yet: the detector looked a moment ago; look again when it may
+		// (even if the motion has stopped by then: someone may have stopped in front).
+		a.searchDue = a.searchDue || moved
+	case a.still(at, r.Motion):
+		// Nothing moved near the face found a moment ago: it is still there.
+		r.Faces, r.Reused = a.lastFaces, true
+	default:
+		r.Detected = true
+		if !someone {
+			a.lastSearch, a.searchDue = at, false
+		}
+		var d Detection
+		if !a.track.Empty() && at.Sub(a.trackAt) <= 500*time.Millisecond && a.sinceFull < a.opts.FullEvery-1 {
+			d = a.det.DetectNear(frame, a.track)
+			r.Tracked = true
+			a.sinceFull++
+		}
+		if len(d.Faces) == 0 {
+			d = a.det.Detect(frame)
+			r.Tracked = false
+			a.sinceFull = 0
+		}
+		r.Faces, a.lastFaces = d.Faces, d.Faces
+		if !d.Primary.Empty() {
+			a.track, a.trackAt = d.Primary, at
+		}
+	}
+
+	o := session.Observation{At: at, Faces: len(r.Faces), Primary: Primary(r.Faces, size), Frame: size, Motion: r.Motion.Fraction}
+	if o.Faces == 0 && a.presence.Present() && !a.body.Empty() {
+		o.Body = bodyMotion(r.Motion, a.body, size)
+	}
+	r.Observation = o
+	r.Transition = a.presence.Observe(o)
+	r.Present, r.Arriving = a.presence.Present(), a.presence.Arriving()
+	switch {
+	case !r.Present:
+		a.body = image.Rectangle{}
+	case !o.Primary.Empty():
+		a.body = o.Primary
+	}
+	if len(a.gest.buttons) > 0 {
+		r.Actions = a.gest.update(a.gate, at, r.Faces, r.Present, a.opts.Motion.Threshold)
+	}
+	r.Elapsed = time.Since(start)
+	return r, nil
+}
+
+// reuseFor is how long a face found by the detector is trusted without detecting again while
+// nothing moves near it.
+const reuseFor = 400 * time.Millisecond
+
+// still says whether the faces of the last detection can stand for this frame: they were
+// found less than reuseFor ago and no motion touches the area around the primary face.
+func (a *Analyzer) still(at time.Time, m Motion) bool {
+	if len(a.lastFaces) == 0 || a.track.Empty() || at.Sub(a.trackAt) >= reuseFor {
+		return false
+	}
+	g := a.track.Dx() * 3 / 5
+	win := image.Rect(a.track.Min.X-g, a.track.Min.Y-g, a.track.Max.X+g, a.track.Max.Y+g)
+	for _, b := range m.Boxes {
+		if b.Overlaps(win) {
+			return false
+		}
+	}
+	return true
+}
+
+// clipMotion keeps the motion inside zone.
+func clipMotion(m Motion, zone image.Rectangle) Motion {
+	var out Motion
+	var moved int
+	for _, b := range m.Boxes {
+		if in := b.Intersect(zone); !in.Empty() {
+			out.Boxes = append(out.Boxes, in)
+			moved += area(in)
+		}
+	}
+	if len(out.Boxes) > 0 {
+		out.Fraction = min(m.Fraction, float64(moved)/float64(area(zone)))
+	}
+	return out
+}
+
+// bodyMotion says whether motion is where the shopper whose last face was face stands: within
+// a face width either side of the face and below its top, centred on it (someone walking out
+// moves the centre of the motion away quickly).
+func bodyMotion(m Motion, face image.Rectangle, frame image.Point) bool {
+	fw := face.Dx()
+	cx := (face.Min.X + face.Max.X) / 2
+	zone := image.Rect(cx-fw*3/2, face.Min.Y-fw/2, cx+fw*3/2, frame.Y).Intersect(image.Rectangle{Max: frame})
+	if zone.Empty() {
+		return false
+	}
+	var moved, sumX int
+	for _, b := range m.Boxes {
+		in := b.Intersect(zone)
+		if in.Empty() {
+			continue
+		}
+		moved += area(in)
+		sumX += area(in) * (in.Min.X + in.Max.X) / 2
+	}
+	if moved == 0 || float64(moved) < 0.01*float64(area(zone)) {
+		return false
+	}
+	centre := sumX / moved
+	return abs(float64(centre-cx)) <= 0.75*float64(fw)
+}
+
+// Close releases OpenCV memory.
+func (a *Analyzer) Close() error {
+	a.gate.Close()
+	a.gest.Close()
+	if a.ownDet {
+		return a.det.Close()
+	}
+	return nil
+}

@@ -1,0 +1,173 @@
+package vision
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"gocv.io/x/gocv"
+)
+
+var (
+	colFace    = color.RGBA{0, 220, 0, 0}
+	colPrimary = color.RGBA{0, 255, 255, 0}
+	colMotion  = color.RGBA{255, 140, 0, 0}
+	colZone    = color.RGBA{80, 160, 255, 0}
+	colButton  = color.RGBA{255, 0, 255, 0}
+	colPresent = color.RGBA{0, 255, 0, 0}
+	colAbsent  = color.RGBA{160, 160, 160, 0}
+)
+
+// annotator draws what the analyser decided onto a frame, for installers tuning a store
+// (replay --debug-video) and the live debug view.
+type annotator struct{}
+
+func newAnnotator() *annotator { return &annotator{} }
+
+// Draw draws r onto frame in place: motion blobs, faces (the primary thicker), the zone, the
+// air buttons with how full they are, and a status line.
+func (a *annotator) Draw(frame *gocv.Mat, r Result, o Options, t time.Duration) {
+	for _, b := range r.Motion.Boxes {
+		gocv.Rectangle(frame, b, colMotion, 1)
+	}
+	if z := o.Detector.Zone; z != (image.Rectangle{}) {
+		gocv.Rectangle(frame, z, colZone, 2)
+	}
+	for _, b := range o.Buttons {
+		gocv.Rectangle(frame, b.Region, colButton, 2)
+		gocv.PutText(frame, b.Action, b.Region.Min.Add(image.Pt(4, 18)), gocv.FontHersheySimplex, 0.5, colButton, 1)
+	}
+	for _, f := range r.Faces {
+		th := 1
+		c := colFace
+		if f == r.Observation.Primary {
+			th, c = 3, colPrimary
+		}
+		gocv.Rectangle(frame, f, c, th)
+	}
+	state, c := "idle", colAbsent
+	switch {
+	case r.Present:
+		state, c = "PRESENT", colPresent
+	case r.Arriving:
+		state, c = "arriving", colPrimary
+	}
+	mode := "gate"
+	switch {
+	case r.Reused:
+		mode = "still"
+	case r.Tracked:
+		mode = "track"
+	case r.Detected:
+		mode = "detect"
+	}
+	line := fmt.Sprintf("%s  %s  t=%.2fs  motion=%.3f  body=%v  faces=%d  %.1fms", state, mode, t.Seconds(),
+		r.Motion.Fraction, r.Observation.Body, len(r.Faces), float64(r.Elapsed.Microseconds())/1000)
+	for _, act := range r.Actions {
+		line += "  FIRED " + act
+	}
+	gocv.Rectangle(frame, image.Rect(0, 0, frame.Cols(), 24), color.RGBA{}, -1)
+	gocv.PutText(frame, line, image.Pt(6, 17), gocv.FontHersheySimplex, 0.5, c, 1)
+}
+
+func (a *annotator) Close() error { return nil }
+
+// DebugView is a live MJPEG stream of annotated camera frames for bench testing with a USB
+// webcam: mount it on the loopback kiosk listener when debugging is switched on (it is off
+// unless the agent mounts it). It refuses clients that are not on this machine — the frames
+// show shoppers — and costs nothing while nobody watches: the pipeline only annotates and
+// encodes frames while a viewer is connected.
+type DebugView struct {
+	mu      sync.Mutex
+	viewers map[chan []byte]struct{}
+	// MaxFPS limits the frames sent to viewers; 0 = 5.
+	MaxFPS float64
+}
+
+// NewDebugView returns a view with no viewers.
+func NewDebugView() *DebugView { return &DebugView{viewers: map[chan []byte]struct{}{}} }
+
+// Watching reports whether anyone is watching.
+func (v *DebugView) Watching() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return len(v.viewers) > 0
+}
+
+// Publish sends a JPEG to every viewer; a viewer still busy with the previous frame skips
+// this one.
+func (v *DebugView) Publish(jpeg []byte) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for ch := range v.viewers {
+		select {
+		case ch <- jpeg:
+		default:
+		}
+	}
+}
+
+func (v *DebugView) interval() time.Duration {
+	fps := v.MaxFPS
+	if fps <= 0 {
+		fps = 5
+	}
+	return time.Duration(float64(time.Second) / fps)
+}
+
+const mjpegBoundary = "fitmirrorframe"
+
+// ServeHTTP streams multipart/x-mixed-replace JPEG frames until the client goes away.
+func (v *DebugView) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		http.Error(w, "the debug view is only served to this machine", http.StatusForbidden)
+		return
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return
+	}
+	ch := make(chan []byte, 1)
+	v.mu.Lock()
+	v.viewers[ch] = struct{}{}
+	v.mu.Unlock()
+	defer func() {
+		v.mu.Lock()
+		delete(v.viewers, ch)
+		v.mu.Unlock()
+	}()
+	w.Header().Set("Content-Type", "multipart/x-mixed-replace; boundary="+mjpegBoundary)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	// Each frame is followed at once by the next boundary, so a viewer shows it without
+	// waiting for the frame after.
+	if _, err := io.WriteString(w, "--"+mjpegBoundary+"\r\n"); err != nil {
+		return
+	}
+	flusher.Flush()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case jpeg := <-ch:
+			if _, err := fmt.Fprintf(w, "Content-Type: image/jpeg\r\nContent-Length: %s\r\n\r\n", strconv.Itoa(len(jpeg))); err != nil {
+				return
+			}
+			if _, err := w.Write(jpeg); err != nil {
+				return
+			}
+			if _, err := io.WriteString(w, "\r\n--"+mjpegBoundary+"\r\n"); err != nil {
+				return
+			}
+			flusher.Flush()
+		}
+	}
+}

@@ -1,0 +1,60 @@
+package evalset
+
+import (
+	"testing"
+	"time"
+)
+
+// TestSetCoversTheCases checks the ground truth of every script against what the clip is meant
+// to show, so a change to a script cannot quietly drop a case from the evaluation.
+func TestSetCoversTheCases(t *testing.T) {
+	dur := func(v Visit) time.Duration { return v.Departure - v.Arrival }
+	checks := map[string]func(Truth) bool{
+		"walk-in-stay-leave": func(tr Truth) bool { return len(tr.Visits) == 1 && dur(tr.Visits[0]) > 5*time.Second },
+		"passer-by": func(tr Truth) bool {
+			return len(tr.Visits) == 1 && dur(tr.Visits[0]) < 800*time.Millisecond // under the 1 s dwell
+		},
+		"motion-no-person": func(tr Truth) bool { return len(tr.Visits) == 0 },
+		"twirl":            func(tr Truth) bool { return len(tr.Visits) == 1 && dur(tr.Visits[0]) > 6*time.Second },
+		"two-visits": func(tr Truth) bool {
+			return len(tr.Visits) == 2 && tr.Visits[1].Arrival-tr.Visits[0].Departure > 4*time.Second // grace 3 s + close tolerance
+		},
+		"far-pedestrians": func(tr Truth) bool { return len(tr.Visits) == 0 },
+	}
+	specs := Specs()
+	if len(specs) != len(checks) {
+		t.Errorf("%d clips, want %d", len(specs), len(checks))
+	}
+	for _, s := range specs {
+		tr := TruthOf(s)
+		check, ok := checks[s.Name]
+		if !ok || !check(tr) {
+			t.Errorf("clip %s: truth %+v does not show what the clip is for", s.Name, tr.Visits)
+		}
+		// A visit that opens a session must leave room for its close: grace 3 s + 1 s tolerance.
+		if v := tr.Visits; len(v) > 0 && dur(v[len(v)-1]) > time.Second && v[len(v)-1].Departure+4*time.Second > s.Duration {
+			t.Errorf("clip %s ends %v after the last departure, want at least 4 s", s.Name, s.Duration-v[len(v)-1].Departure)
+		}
+	}
+}
+
+// TestTwirlHidesTheFaceAndPedestriansAreSmall: the twirl script hides the face for about 1.5 s, and far pedestrians
+// have faces under the default minimum (0.08 of the frame width).
+func TestTwirlHidesTheFaceAndPedestriansAreSmall(t *testing.T) {
+	for _, s := range Specs() {
+		var hidden time.Duration
+		for i := 0; i < TruthOf(s).Frames; i++ {
+			for _, p := range s.Scene(frameTime(i)).People {
+				if p.Hidden {
+					hidden += time.Second / FPS
+				}
+				if s.Name == "far-pedestrians" && float64(faceBox(p).Dx()) >= 0.08*Width {
+					t.Errorf("far pedestrian face %d px wide, want under %v", faceBox(p).Dx(), 0.08*Width)
+				}
+			}
+		}
+		if s.Name == "twirl" && (hidden < 1400*time.Millisecond || hidden > 1600*time.Millisecond) {
+			t.Errorf("twirl hides the face for %v, want about 1.5 s", hidden)
+		}
+	}
+}
