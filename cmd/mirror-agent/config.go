@@ -75,6 +75,7 @@ type CameraConfig struct {
 	Height   int     `yaml:"height" help:"requested capture height of a live camera (0 = its default)" range:"0,4320"`
 	FPS      float64 `yaml:"fps" help:"requested frame rate of a live camera; playback rate of an image folder" range:"1,120"`
 	Loop     bool    `yaml:"loop" help:"play a video file or image folder again from the start when it ends"`
+	Rotation int     `yaml:"rotation" help:"clockwise rotation of the camera image (0, 90, 180, 270) for a camera mounted sideways: faces and photos come out upright" range:"0,270"`
 	// FrozenAfter: a camera with no frames, or identical frames, for this long is lost or frozen.
 	FrozenAfter time.Duration `yaml:"frozen_after" help:"no frames, or identical frames, for this long: the camera is lost or frozen and is reopened" range:"1s,5m"`
 }
@@ -217,6 +218,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := parseZone(c.Presence.Zone); err != nil {
 		return fmt.Errorf("presence.zone: %v", err)
+	}
+	if c.Camera.Rotation%90 != 0 {
+		return fmt.Errorf("camera.rotation: must be 0, 90, 180 or 270 (got %d)", c.Camera.Rotation)
 	}
 	if c.Display.Rotation%90 != 0 {
 		return fmt.Errorf("display.rotation: must be 0, 90, 180 or 270 (got %d)", c.Display.Rotation)

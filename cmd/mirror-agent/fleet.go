@@ -121,6 +121,27 @@ func newFleet(p fleetParts) (*fleet.Client, error) {
 			}
 			return map[string]any{"scene": a.Scene}, nil
 		},
+		// analytics: sessions, dwell, photos per session, QR shown → bound conversion and time
+		// to scan, over sessions opened in the last "since" (default 24h).
+		"analytics": func(ctx context.Context, args json.RawMessage) (any, error) {
+			var a struct {
+				Since string `json:"since"`
+			}
+			if len(args) > 0 {
+				if err := json.Unmarshal(args, &a); err != nil {
+					return nil, fleet.BadArgs(`want {"since":"24h"}`)
+				}
+			}
+			since := 24 * time.Hour
+			if a.Since != "" {
+				d, err := time.ParseDuration(a.Since)
+				if err != nil || d <= 0 {
+					return nil, fleet.BadArgs("since %q: want a duration like 24h", a.Since)
+				}
+				since = d
+			}
+			return p.db.Analytics(ctx, time.Now().Add(-since))
+		},
 		"restart": func(ctx context.Context, _ json.RawMessage) (any, error) {
 			// Answer first (the broker gets its PUBACK), then stop; systemd starts us again.
 			time.AfterFunc(500*time.Millisecond, p.restart)

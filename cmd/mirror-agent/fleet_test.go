@@ -132,6 +132,11 @@ func TestAgentOverMQTT(t *testing.T) {
 	if !strings.Contains(string(res.Payload()), `"code":"bad_args"`) {
 		t.Errorf("set-light disco = %s, want bad_args", res.Payload())
 	}
+	ops.publish(t, "mirror/m1/cmd/analytics", false, `{"id":"r4","args":{"since":"1h"}}`)
+	res = ops.await(t, 10*time.Second, "analytics result", topic("mirror/m1/cmd/analytics/result"))
+	if !strings.Contains(string(res.Payload()), `"sessions":1`) || !strings.Contains(string(res.Payload()), `"bound":1`) {
+		t.Errorf("analytics = %s, want one session with one bound photo", res.Payload())
+	}
 	ops.publish(t, "mirror/m1/cmd/snapshot", false, `{"id":"r3"}`)
 	res = ops.await(t, 10*time.Second, "snapshot result", topic("mirror/m1/cmd/snapshot/result"))
 	if strings.Contains(string(res.Payload()), `"ok":true`) {

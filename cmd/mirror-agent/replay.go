@@ -16,6 +16,7 @@ func replay(cfg *Config, video, debugVideo string, stdout io.Writer) error {
 	sum, err := vision.Replay(vision.ReplayOptions{
 		Source:     video,
 		FPS:        cfg.Camera.FPS,
+		Rotation:   cfg.Camera.Rotation,
 		Detector:   cfg.detector(),
 		Presence:   cfg.presence(),
 		Vision:     cfg.visionOptions(),

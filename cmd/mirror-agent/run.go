@@ -355,7 +355,7 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger, reload func() 
 
 func (c *Config) cameraOptions() camera.Options {
 	return camera.Options{Source: c.Camera.Source, DemoClip: c.demoClip(), Width: c.Camera.Width,
-		Height: c.Camera.Height, FPS: c.Camera.FPS, Loop: c.Camera.Loop, Paced: true}
+		Height: c.Camera.Height, FPS: c.Camera.FPS, Loop: c.Camera.Loop, Rotation: c.Camera.Rotation, Paced: true}
 }
 
 func serve(srv *http.Server, ln net.Listener, key string) error {

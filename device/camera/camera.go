@@ -41,6 +41,10 @@ type Options struct {
 	FPS           float64
 	// Loop starts a file or folder over at its end instead of returning io.EOF.
 	Loop bool
+	// Rotation turns every frame clockwise by 0, 90, 180 or 270 degrees, for a camera mounted
+	// sideways or upside down behind the glass: faces reach the detector upright and photos
+	// are stored upright (OpenCV writes no EXIF orientation, so the pixels must be right).
+	Rotation int
 	// Paced delivers file and folder frames at their media rate, like a live camera.
 	// Unpaced sources deliver frames as fast as they decode (replay).
 	Paced bool
@@ -79,6 +83,7 @@ type Source struct {
 
 	scratch gocv.Mat // for Skip on files and folders
 	hasScr  bool
+	spare   *gocv.Mat // rotation's other buffer
 }
 
 // Resolve turns "auto" into the first /dev/video* device, or the demo clip when there is none.
@@ -111,6 +116,11 @@ func devNum(path string) int {
 // Open opens the source named by opts and reads nothing yet beyond a probe of files and folders,
 // so a missing, unreadable or corrupt input fails here with an error that names it.
 func Open(opts Options) (*Source, error) {
+	switch opts.Rotation {
+	case 0, 90, 180, 270:
+	default:
+		return nil, fmt.Errorf("camera: rotation %d: must be 0, 90, 180 or 270", opts.Rotation)
+	}
 	name, err := Resolve(opts)
 	if err != nil {
 		return nil, err
@@ -264,7 +274,34 @@ func (s *Source) Name() string { return s.name }
 func (s *Source) FPS() float64 { return s.fps }
 
 // Size is the frame size reported at open.
-func (s *Source) Size() (w, h int) { return s.width, s.height }
+func (s *Source) Size() (w, h int) {
+	if s.opts.Rotation == 90 || s.opts.Rotation == 270 {
+		return s.height, s.width
+	}
+	return s.width, s.height
+}
+
+// rotate turns dst by the configured rotation, swapping it with the source's spare Mat
+// (no copy: the caller's Mat becomes the rotated frame).
+func (s *Source) rotate(dst *gocv.Mat) {
+	var code gocv.RotateFlag
+	switch s.opts.Rotation {
+	case 90:
+		code = gocv.Rotate90Clockwise
+	case 180:
+		code = gocv.Rotate180Clockwise
+	case 270:
+		code = gocv.Rotate90CounterClockwise
+	default:
+		return
+	}
+	if s.spare == nil {
+		m := gocv.NewMat()
+		s.spare = &m
+	}
+	gocv.Rotate(*dst, s.spare, code)
+	*dst, *s.spare = *s.spare, *dst
+}
 
 // Read reads the next frame into dst. At the end of a file or folder that does not loop it
 // returns io.EOF. A live source that stops delivering returns an error naming it.
@@ -289,6 +326,7 @@ func (s *Source) Read(dst *gocv.Mat) (Frame, error) {
 			return Frame{}, fmt.Errorf("camera: %s delivered no frame", s.name)
 		}
 	}
+	s.rotate(dst)
 	f := Frame{Index: s.index, MediaTime: s.mediaTime(s.index)}
 	s.index++
 	if s.opts.Paced && (s.kind == KindFile || s.kind == KindFolder) {
@@ -347,6 +385,10 @@ func (s *Source) Close() error {
 	if s.hasScr {
 		s.scratch.Close()
 		s.hasScr = false
+	}
+	if s.spare != nil {
+		s.spare.Close()
+		s.spare = nil
 	}
 	if s.cap != nil {
 		err := s.cap.Close()

@@ -156,6 +156,44 @@ func TestResolveAuto(t *testing.T) {
 	}
 }
 
+// TestRotation: a camera mounted sideways delivers upright frames, and Size says so.
+func TestRotation(t *testing.T) {
+	clip := writeClip(t, 2)
+	for _, tt := range []struct {
+		rot  int
+		w, h int
+	}{{0, 640, 480}, {90, 480, 640}, {180, 640, 480}, {270, 480, 640}} {
+		s, err := Open(Options{Source: clip, Rotation: tt.rot})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := gocv.NewMat()
+		if _, err := s.Read(&m); err != nil {
+			t.Fatal(err)
+		}
+		if w, h := s.Size(); m.Cols() != tt.w || m.Rows() != tt.h || w != tt.w || h != tt.h {
+			t.Errorf("rotation %d: frame %dx%d, Size %dx%d; want %dx%d", tt.rot, m.Cols(), m.Rows(), w, h, tt.w, tt.h)
+		}
+		if tt.rot == 90 {
+			// The photo's top-left corner (wall) is now at the top-right.
+			src := gocv.IMRead(facePhoto, gocv.IMReadColor)
+			a, b := src.GetVecbAt(0, 0), m.GetVecbAt(0, m.Cols()-1)
+			src.Close()
+			for c := 0; c < 3; c++ {
+				if d := int(a[c]) - int(b[c]); d > 40 || d < -40 {
+					t.Errorf("rotation 90: corner colour %v, want near %v", b, a)
+					break
+				}
+			}
+		}
+		m.Close()
+		s.Close()
+	}
+	if _, err := Open(Options{Source: clip, Rotation: 45}); err == nil || !strings.Contains(err.Error(), "rotation 45") {
+		t.Errorf("Open(rotation 45) = %v, want an error naming it", err)
+	}
+}
+
 func TestEncodeJPEG(t *testing.T) {
 	img := gocv.IMRead(facePhoto, gocv.IMReadColor)
 	defer img.Close()

@@ -41,6 +41,7 @@ type ReplaySummary struct {
 type ReplayOptions struct {
 	Source   string // video file or image folder
 	FPS      float64
+	Rotation int // camera.Options.Rotation: a clip recorded by a camera mounted sideways
 	Detector DetectorOptions
 	Presence session.PresenceConfig
 	// Vision are the other tunables (motion gate, frame rates, buttons); its Detector and
@@ -55,7 +56,7 @@ type ReplayOptions struct {
 // media time (frame index / fps), as fast as the CPU allows, and calls emit for each session
 // event. An open session is closed with reason "end_of_input" at the last frame's time.
 func Replay(opts ReplayOptions, emit func(ReplayEvent) error) (ReplaySummary, error) {
-	src, err := camera.Open(camera.Options{Source: opts.Source, FPS: opts.FPS})
+	src, err := camera.Open(camera.Options{Source: opts.Source, FPS: opts.FPS, Rotation: opts.Rotation})
 	if err != nil {
 		return ReplaySummary{}, err
 	}
