@@ -14,6 +14,8 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/fitmirror/fitmirror/cloud/backoff"
 )
 
 // Client is a mirror's connection to the fleet broker. Create it with [New], run it with
@@ -24,7 +26,7 @@ type Client struct {
 	topics Topics
 	log    *slog.Logger
 	start  time.Time
-	back   backoff
+	back   backoff.Backoff
 	cnt    counters
 
 	mu      sync.Mutex
@@ -58,7 +60,7 @@ func New(opts Options) (*Client, error) {
 		topics:   Topics{Prefix: o.TopicPrefix, Device: o.DeviceID},
 		log:      o.Logger.With("component", "fleet"),
 		start:    now,
-		back:     backoff{min: o.ReconnectMin, max: o.ReconnectMax, rand: o.Rand},
+		back:     backoff.Backoff{Min: o.ReconnectMin, Max: o.ReconnectMax, Rand: o.Rand},
 		state:    StateOnline,
 		since:    now,
 		changed:  make(chan struct{}, 1),
@@ -140,10 +142,10 @@ func (c *Client) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				break
 			}
-			wait := c.back.delay(attempt)
+			wait := c.back.Delay(attempt)
 			attempt++
 			c.log.Warn("broker unreachable", "broker", c.opts.Broker, "err", err, "retry_in", wait.Round(time.Millisecond))
-			if !sleep(ctx, wait) {
+			if backoff.Sleep(ctx, wait) != nil {
 				break
 			}
 			continue
@@ -158,10 +160,10 @@ func (c *Client) Run(ctx context.Context) error {
 			return nil
 		}
 		cn.mc.Disconnect(0)
-		wait := c.back.delay(0)
+		wait := c.back.Delay(0)
 		attempt = 1
 		c.log.Warn("connection to broker lost", "err", cn.lostErr, "retry_in", wait.Round(time.Millisecond))
-		if !sleep(ctx, wait) {
+		if backoff.Sleep(ctx, wait) != nil {
 			break
 		}
 	}

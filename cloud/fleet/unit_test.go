@@ -18,34 +18,6 @@ import (
 	"github.com/fitmirror/fitmirror/session/store"
 )
 
-func TestBackoffDelay(t *testing.T) {
-	tests := []struct {
-		attempt  int
-		rand     float64
-		min, max time.Duration
-	}{
-		{0, 0, 500 * time.Millisecond, time.Second},
-		{0, 0.999999, 500 * time.Millisecond, time.Second},
-		{1, 0.5, time.Second, 2 * time.Second},
-		{5, 0, 16 * time.Second, 32 * time.Second},
-		{6, 0.999999, 30 * time.Second, 60 * time.Second}, // capped at 60 s
-		{40, 0, 30 * time.Second, 60 * time.Second},       // no overflow
-	}
-	for _, tc := range tests {
-		b := backoff{min: time.Second, max: 60 * time.Second, rand: func() float64 { return tc.rand }}
-		got := b.delay(tc.attempt)
-		if got < tc.min || got > tc.max {
-			t.Errorf("delay(%d) with rand %v = %s, want in [%s, %s]", tc.attempt, tc.rand, got, tc.min, tc.max)
-		}
-	}
-	// Jitter spreads a fleet: different random draws give different delays.
-	lo := backoff{min: time.Second, max: time.Minute, rand: func() float64 { return 0 }}.delay(3)
-	hi := backoff{min: time.Second, max: time.Minute, rand: func() float64 { return 0.99 }}.delay(3)
-	if hi-lo < 3*time.Second {
-		t.Errorf("delay(3) spans %s..%s, want a spread of at least 3s", lo, hi)
-	}
-}
-
 func TestSeenSetBounded(t *testing.T) {
 	s := newSeenSet(3)
 	var fresh []bool

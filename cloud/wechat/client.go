@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"mime/multipart"
 	"net/http"
 	"net/url"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
+
+	"github.com/fitmirror/fitmirror/cloud/backoff"
 )
 
 // DefaultBaseURL is the Official Account API host.
@@ -121,7 +122,7 @@ func (c *Client) invalidate(tok string) {
 }
 
 // busyRetries is how many times a call answered -1 (system busy) is tried again, after
-// busyBackoff, then twice that, each with up to 50% jitter.
+// busyBackoff, then twice that, each with up to half taken off at random (cloud/backoff).
 const (
 	busyRetries = 2
 	busyBackoff = 200 * time.Millisecond
@@ -145,17 +146,12 @@ func (c *Client) call(ctx context.Context, op string, do func(token string) erro
 			c.invalidate(tok)
 			continue
 		case ok && e.Code == CodeBusy && busy < busyRetries:
-			d := busyBackoff << busy
-			d += time.Duration(rand.Int64N(int64(d / 2)))
+			d := backoff.Backoff{Min: busyBackoff, Max: busyBackoff << busyRetries}.Delay(busy)
 			busy++
-			t := time.NewTimer(d)
-			select {
-			case <-t.C:
-				continue
-			case <-ctx.Done():
-				t.Stop()
-				return fmt.Errorf("wechat: %s: %w (gave up waiting: %v)", op, err, ctx.Err())
+			if werr := backoff.Sleep(ctx, d); werr != nil {
+				return fmt.Errorf("wechat: %s: %w (gave up waiting: %v)", op, err, werr)
 			}
+			continue
 		}
 		return err
 	}

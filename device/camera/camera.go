@@ -7,8 +7,8 @@
 // An IP camera works through its rtsp:// or http:// (MJPEG) URL.
 //
 // Live cameras fail in three ways, which Monitor tells apart for telemetry: unplugged (read
-// errors), stalled (no frames) and frozen (the same frame over and over). Backoff spaces the
-// attempts to reopen them.
+// errors), stalled (no frames) and frozen (the same frame over and over); device/vision reopens
+// them with the shared retry spacing of cloud/backoff.
 //
 // Frames stay in memory: nothing here writes a camera frame to disk. Together with device/vision
 // this is the only package tree that uses cgo.

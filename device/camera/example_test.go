@@ -21,14 +21,3 @@ func ExampleMonitor() {
 	// lost - no frame for 6s
 	// ok - frames arriving
 }
-
-// Backoff spaces reopen attempts: doubling, capped, with jitter.
-func ExampleBackoff() {
-	b := camera.Backoff{Min: time.Second, Max: 8 * time.Second, Rand: func() float64 { return 0 }}
-	for i := 0; i < 5; i++ {
-		fmt.Print(b.Next(), " ")
-	}
-	fmt.Println()
-	// Output:
-	// 1s 2s 4s 8s 8s
-}

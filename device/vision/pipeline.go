@@ -13,6 +13,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/fitmirror/fitmirror/cloud/backoff"
 	"github.com/fitmirror/fitmirror/device/camera"
 	"github.com/fitmirror/fitmirror/session"
 )
@@ -225,12 +226,12 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		}
 	}()
 
-	var backoff camera.Backoff
+	var retry backoff.Backoff // the shared retry spacing
 	for ctx.Err() == nil {
 		src, err := camera.Open(p.opts.Camera)
 		if err != nil {
 			p.mon.Failed(time.Now(), err)
-			wait := backoff.Next()
+			wait := retry.Next()
 			log.Error("camera unavailable", "err", err, "retry_in", wait.Round(time.Millisecond))
 			if !p.idle(ctx, wait) {
 				return nil
@@ -240,7 +241,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		w, h := src.Size()
 		log.Info("camera open", "source", src.Name(), "kind", string(src.Kind()), "size", fmt.Sprintf("%dx%d", w, h), "fps", src.FPS())
 		p.mon.Opened(time.Now())
-		err = p.loop(ctx, src, an, &frame, &backoff)
+		err = p.loop(ctx, src, an, &frame, &retry)
 		src.Close()
 		switch {
 		case ctx.Err() != nil:
@@ -253,7 +254,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			if !errors.Is(err, errFrozen) { // a frozen feed stays "frozen" while it is reopened
 				p.mon.Failed(time.Now(), err)
 			}
-			wait := backoff.Next()
+			wait := retry.Next()
 			log.Warn("camera reopening", "source", src.Name(), "err", err, "retry_in", wait.Round(time.Millisecond))
 			if !p.idle(ctx, wait) {
 				return nil
@@ -263,7 +264,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	return nil
 }
 
-func (p *Pipeline) loop(ctx context.Context, src *camera.Source, an *Analyzer, frame *gocv.Mat, backoff *camera.Backoff) error {
+func (p *Pipeline) loop(ctx context.Context, src *camera.Source, an *Analyzer, frame *gocv.Mat, retry *backoff.Backoff) error {
 	log := p.opts.Logger
 	live := src.Kind() == camera.KindDevice || src.Kind() == camera.KindStream
 	var (
@@ -295,7 +296,7 @@ func (p *Pipeline) loop(ctx context.Context, src *camera.Source, an *Analyzer, f
 		p.frames.Add(1)
 		if !readOK {
 			readOK = true
-			backoff.Reset()
+			retry.Reset()
 		}
 		fp := uint64(f.Index) + 1 // files and folders: frames are distinct by position
 		if live {

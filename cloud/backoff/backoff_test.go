@@ -1,4 +1,4 @@
-package camera
+package backoff
 
 import (
 	"context"
@@ -9,16 +9,18 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func TestBackoffDoublesToMaxWithJitter(t *testing.T) {
+func TestNextDoublesToMax(t *testing.T) {
 	tests := []struct {
 		name string
 		b    Backoff
-		want []time.Duration
+		want []time.Duration // ms
 	}{
 		{"no jitter drawn", Backoff{Min: 100 * time.Millisecond, Max: time.Second, Rand: func() float64 { return 0 }},
 			[]time.Duration{100, 200, 400, 800, 1000, 1000}},
-		{"full jitter drawn", Backoff{Min: 100 * time.Millisecond, Max: time.Second, Jitter: 0.5, Rand: func() float64 { return 0.999999 }},
-			[]time.Duration{150, 300, 600, 1200, 1500, 1500}},
+		{"most jitter drawn", Backoff{Min: 100 * time.Millisecond, Max: time.Second, Rand: func() float64 { return 0.999999 }},
+			[]time.Duration{50, 100, 200, 400, 500, 500}},
+		{"a quarter of jitter", Backoff{Min: 100 * time.Millisecond, Max: time.Second, Jitter: 0.25, Rand: func() float64 { return 0.999999 }},
+			[]time.Duration{75, 150, 300, 600, 750, 750}},
 		{"zero value", Backoff{Rand: func() float64 { return 0 }},
 			[]time.Duration{500, 1000, 2000, 4000, 8000, 16000, 30000, 30000}},
 	}
@@ -35,20 +37,33 @@ func TestBackoffDoublesToMaxWithJitter(t *testing.T) {
 	}
 }
 
-func TestBackoffResetAndRandomJitterBounds(t *testing.T) {
-	b := Backoff{Min: time.Second, Max: 8 * time.Second}
-	b.Next()
-	b.Next()
-	b.Reset()
-	for i := 0; i < 200; i++ {
-		b.Reset()
-		if d := b.Next(); d < time.Second || d > 1250*time.Millisecond {
-			t.Fatalf("Next() after Reset = %v, want within [1s, 1.25s]", d)
+func TestDelayNeverPassesMaxAndSpreads(t *testing.T) {
+	b := Backoff{Min: time.Second, Max: time.Minute}
+	for attempt := 0; attempt < 70; attempt++ { // no overflow far past the cap
+		for i := 0; i < 50; i++ {
+			if d := b.Delay(attempt); d <= 0 || d > time.Minute {
+				t.Fatalf("Delay(%d) = %v, want in (0, 1m]", attempt, d)
+			}
 		}
+	}
+	lo := Backoff{Min: time.Second, Max: time.Minute, Rand: func() float64 { return 0 }}.Delay(3)
+	hi := Backoff{Min: time.Second, Max: time.Minute, Rand: func() float64 { return 0.99 }}.Delay(3)
+	if lo-hi < 3*time.Second {
+		t.Errorf("Delay(3) spans %v..%v, want a spread of at least 3s (a fleet must not retry in step)", hi, lo)
 	}
 }
 
-func TestBackoffWaitStopsOnContext(t *testing.T) {
+func TestResetStartsOver(t *testing.T) {
+	b := Backoff{Min: time.Second, Max: 8 * time.Second, Rand: func() float64 { return 0 }}
+	b.Next()
+	b.Next()
+	b.Reset()
+	if d := b.Next(); d != time.Second {
+		t.Errorf("Next() after Reset = %v, want 1s", d)
+	}
+}
+
+func TestWaitStopsOnContext(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := Backoff{Min: 10 * time.Second, Rand: func() float64 { return 0 }}
 		start := time.Now()
