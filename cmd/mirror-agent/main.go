@@ -20,10 +20,10 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 
+	"github.com/fitmirror/fitmirror/cmd/internal/cli"
 	"github.com/fitmirror/fitmirror/cmd/internal/config"
 	"github.com/fitmirror/fitmirror/device/camera"
 )
@@ -31,20 +31,7 @@ import (
 // version is set at build time with -ldflags "-X main.version=…".
 var version = ""
 
-func agentVersion() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "dev"
-}
-
-type setFlags []string
-
-func (s *setFlags) String() string     { return strings.Join(*s, ",") }
-func (s *setFlags) Set(v string) error { *s = append(*s, v); return nil }
+func agentVersion() string { return cli.Version(version) }
 
 // errUsage marks command-line mistakes (exit 2).
 var errUsage = errors.New("usage")
@@ -64,9 +51,7 @@ func main() {
 	}
 }
 
-func oneLine(err error) string {
-	return strings.Join(strings.Fields(err.Error()), " ")
-}
+func oneLine(err error) string { return cli.OneLine(err) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cmd := "run"
@@ -76,7 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("mirror-agent "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	file := fs.String("config", "", "YAML configuration `file` (default: embedded defaults)")
-	var sets setFlags
+	var sets cli.SetFlags
 	fs.Var(&sets, "set", "override one key, e.g. --set presence.enter_dwell=2s (repeatable)")
 	switch cmd {
 	case "run":
@@ -173,18 +158,4 @@ func load(file string, sets []string, stderr io.Writer) (*Config, *slog.Logger, 
 	return &cfg, newLogger(cfg.Log, stderr), nil
 }
 
-func newLogger(c LogConfig, w io.Writer) *slog.Logger {
-	var level slog.Level
-	level.UnmarshalText([]byte(c.Level))
-	opts := &slog.HandlerOptions{Level: level}
-	json := c.Format == "json"
-	if c.Format == "auto" {
-		// Under systemd the journal stores structured lines; on a terminal people read text.
-		json = os.Getenv("JOURNAL_STREAM") != "" || os.Getenv("INVOCATION_ID") != ""
-	}
-	var h slog.Handler = slog.NewTextHandler(w, opts)
-	if json {
-		h = slog.NewJSONHandler(w, opts)
-	}
-	return slog.New(h)
-}
+func newLogger(c LogConfig, w io.Writer) *slog.Logger { return cli.NewLogger(c.Level, c.Format, w) }

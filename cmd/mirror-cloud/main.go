@@ -20,32 +20,19 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/fitmirror/fitmirror/cmd/internal/cli"
 	"github.com/fitmirror/fitmirror/cmd/internal/config"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
 var version = ""
 
-func cloudVersion() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "dev"
-}
-
-type setFlags []string
-
-func (s *setFlags) String() string     { return strings.Join(*s, ",") }
-func (s *setFlags) Set(v string) error { *s = append(*s, v); return nil }
+func cloudVersion() string { return cli.Version(version) }
 
 var errUsage = errors.New("usage")
 
@@ -86,7 +73,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("mirror-cloud "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	file := fs.String("config", "", "YAML configuration `file` (default: embedded defaults)")
-	var sets setFlags
+	var sets cli.SetFlags
 	fs.Var(&sets, "set", "override one key, e.g. --set listen=127.0.0.1:8090 (repeatable)")
 	switch cmd {
 	case "serve":
@@ -179,17 +166,4 @@ func load(file string, sets []string, stderr io.Writer) (*Config, *slog.Logger, 
 	return &cfg, newLogger(cfg.Log, stderr), nil
 }
 
-func newLogger(c LogConfig, w io.Writer) *slog.Logger {
-	var level slog.Level
-	level.UnmarshalText([]byte(c.Level))
-	opts := &slog.HandlerOptions{Level: level}
-	json := c.Format == "json"
-	if c.Format == "auto" {
-		json = os.Getenv("JOURNAL_STREAM") != "" || os.Getenv("INVOCATION_ID") != ""
-	}
-	var h slog.Handler = slog.NewTextHandler(w, opts)
-	if json {
-		h = slog.NewJSONHandler(w, opts)
-	}
-	return slog.New(h)
-}
+func newLogger(c LogConfig, w io.Writer) *slog.Logger { return cli.NewLogger(c.Level, c.Format, w) }

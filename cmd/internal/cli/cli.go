@@ -1,0 +1,52 @@
+// Package cli holds what the fitmirror commands share on their command line: the repeatable
+// --set flag, one-line errors, the slog logger (text on a terminal, JSON under systemd) and
+// the version string.
+package cli
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"strings"
+)
+
+// SetFlags collects repeated --set key=value flags.
+type SetFlags []string
+
+func (s *SetFlags) String() string     { return strings.Join(*s, ",") }
+func (s *SetFlags) Set(v string) error { *s = append(*s, v); return nil }
+
+// OneLine folds an error's text onto one line (operators' tools read one line per error).
+func OneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
+
+// NewLogger returns a logger at level ("debug", "info", "warn", "error") writing format "text",
+// "json", or "auto": JSON under systemd (whose journal keeps the fields), text otherwise.
+func NewLogger(level, format string, w io.Writer) *slog.Logger {
+	var l slog.Level
+	l.UnmarshalText([]byte(level)) // validated with the configuration; unknown = info
+	opts := &slog.HandlerOptions{Level: l}
+	json := format == "json"
+	if format == "auto" {
+		json = UnderSystemd()
+	}
+	if json {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// UnderSystemd reports whether the process runs as a systemd service.
+func UnderSystemd() bool { return os.Getenv("JOURNAL_STREAM") != "" || os.Getenv("INVOCATION_ID") != "" }
+
+// Version is the build's version: set (with -ldflags "-X main.version=…"), else the module
+// version the binary was built from, else "dev".
+func Version(set string) string {
+	if set != "" {
+		return set
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
