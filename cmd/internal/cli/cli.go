@@ -37,7 +37,9 @@ func NewLogger(level, format string, w io.Writer) *slog.Logger {
 }
 
 // UnderSystemd reports whether the process runs as a systemd service.
-func UnderSystemd() bool { return os.Getenv("JOURNAL_STREAM") != "" || os.Getenv("INVOCATION_ID") != "" }
+func UnderSystemd() bool {
+	return os.Getenv("JOURNAL_STREAM") != "" || os.Getenv("INVOCATION_ID") != ""
+}
 
 // Version is the build's version: set (with -ldflags "-X main.version=…"), else the module
 // version the binary was built from, else "dev".
