@@ -115,7 +115,7 @@ type SessionConfig struct {
 type PhotosConfig struct {
 	JPEGQuality  int           `yaml:"jpeg_quality" help:"JPEG quality of photos" range:"50,100"`
 	UnboundGrace time.Duration `yaml:"unbound_grace" help:"photos nobody scanned are purged this long after the session closes" range:"0s,1h"`
-	Retention    time.Duration `yaml:"retention" help:"photos a shopper scanned are kept this long for their link, then purged" range:"1m,720h"`
+	Retention    time.Duration `yaml:"retention" help:"photos a shopper scanned are kept this long for their link (local provider), then purged; with the hub provider they go when the session ends" range:"1m,720h"`
 	MinFreeMB    int           `yaml:"min_free_mb" help:"disk guard: below this much free space the oldest photos are purged first and disk.low is raised" range:"10,100000"`
 }
 

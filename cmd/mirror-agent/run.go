@@ -247,6 +247,7 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger, reload func() 
 	}
 	janitor := store.NewJanitor(store.JanitorOptions{
 		DB: db, Photos: photos, Retention: cfg.Photos.Retention, MinFreeMB: cfg.Photos.MinFreeMB,
+		Uploaded: cfg.Cloud.Provider == "hub", // the hub delivered scanned photos: keep no copy after the session
 		OnPurged: forget, Logger: log,
 	})
 	// Photos left unbound by the last run belong to sessions that are gone: purge them first.

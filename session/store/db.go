@@ -254,12 +254,15 @@ func (d *DB) TrimOutbox(ctx context.Context, max int) (int, error) {
 type PhotoRow struct {
 	ID, SessionID, State string
 	CapturedAt, BoundAt  time.Time
+	SessionClosed        bool // its session has ended
 }
 
 // LivePhotos lists photos not purged, oldest first.
 func (d *DB) LivePhotos(ctx context.Context) ([]PhotoRow, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT id, session_id, state, captured_at, COALESCE(bound_at, 0)
-		FROM photos WHERE purged_at IS NULL ORDER BY captured_at, id`)
+	rows, err := d.db.QueryContext(ctx, `SELECT p.id, p.session_id, p.state, p.captured_at, COALESCE(p.bound_at, 0),
+		s.closed_at IS NOT NULL
+		FROM photos p LEFT JOIN sessions s ON s.id = p.session_id
+		WHERE p.purged_at IS NULL ORDER BY p.captured_at, p.id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: live photos: %w", err)
 	}
@@ -268,7 +271,7 @@ func (d *DB) LivePhotos(ctx context.Context) ([]PhotoRow, error) {
 	for rows.Next() {
 		var p PhotoRow
 		var captured, bound int64
-		if err := rows.Scan(&p.ID, &p.SessionID, &p.State, &captured, &bound); err != nil {
+		if err := rows.Scan(&p.ID, &p.SessionID, &p.State, &captured, &bound, &p.SessionClosed); err != nil {
 			return nil, fmt.Errorf("store: live photos: %w", err)
 		}
 		p.CapturedAt = time.UnixMilli(captured).UTC()

@@ -221,6 +221,37 @@ func TestJanitorRetention(t *testing.T) {
 	}
 }
 
+// With the hub, a scanned photo lives on at the hub: the mirror's copy goes once its session
+// has ended (not before: the compare screen may still show it).
+func TestJanitorPurgesUploadedPhotosAfterTheSession(t *testing.T) {
+	ctx := context.Background()
+	r := newJanitorRig(t)
+	r.j.o.Uploaded = true
+	r.add(t, "S1", "DONE", t0, true)
+	// S2 is still open: opened, captured, bound, not closed.
+	r.photos.Put("OPEN", []byte("jpeg"))
+	for _, ev := range []session.Event{
+		{Type: session.EventSessionOpened, At: t0, SessionID: "S2"},
+		{Type: session.EventPhotoCaptured, At: t0, SessionID: "S2", PhotoID: "OPEN"},
+		{Type: session.EventPhotoBound, At: t0, SessionID: "S2", PhotoID: "OPEN", Data: map[string]any{"event": "SCAN"}},
+	} {
+		if _, err := r.db.Append(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.j.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"OPEN.jpg"}, r.files()); diff != "" {
+		t.Errorf("files after sweep (-want +got):\n%s", diff)
+	}
+	evs, _ := r.db.Pending(ctx, 0, 100)
+	last := evs[len(evs)-1]
+	if last.PhotoID != "DONE" || string(last.Data) != `{"reason":"uploaded"}` {
+		t.Errorf("last event = %+v, want photo.purged DONE (uploaded)", last)
+	}
+}
+
 func TestJanitorStartupPurgesLeftovers(t *testing.T) {
 	ctx := context.Background()
 	r := newJanitorRig(t)

@@ -23,6 +23,9 @@ type JanitorOptions struct {
 	// Retention keeps bound photos this long after capture (the shopper may open the link
 	// again); 0 = 24 h.
 	Retention time.Duration
+	// Uploaded says scanned photos live on elsewhere (the WeChat hub delivered them): the
+	// mirror's copy is purged as soon as its session has ended, not after the retention.
+	Uploaded bool
 	// MinFreeMB: below this much free space in the photo folder, the oldest photos are purged
 	// first and a disk.low event is raised; 0 = 200.
 	MinFreeMB int
@@ -115,6 +118,10 @@ func (j *Janitor) Sweep(ctx context.Context) error {
 	for _, p := range live {
 		if p.State == "bound" && now.Sub(p.CapturedAt) >= j.o.Retention {
 			j.purge(ctx, p, "retention")
+			continue
+		}
+		if p.State == "bound" && j.o.Uploaded && p.SessionClosed {
+			j.purge(ctx, p, "uploaded")
 			continue
 		}
 		rest = append(rest, p)
