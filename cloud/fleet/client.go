@@ -173,7 +173,10 @@ func (c *Client) Run(ctx context.Context) error {
 // connect opens one connection, subscribes and publishes the current status.
 func (c *Client) connect(ctx context.Context) (*conn, error) {
 	cn := &conn{lost: make(chan struct{})}
-	ready := make(chan error, 1)
+	// up is closed once paho's Connect has finished, resume of its session store included.
+	// Nothing publishes before that: paho v1.5.1 races (a data race on the packet's DUP flag)
+	// when a message is published while Connect is still resuming the store.
+	up := make(chan struct{})
 	o := mqtt.NewClientOptions().
 		AddBroker(c.opts.Broker).
 		SetClientID(c.opts.DeviceID).
@@ -193,8 +196,15 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 		}).
 		// Registered before connecting: with a persistent session the broker may deliver
 		// queued commands right after CONNACK, before any SUBSCRIBE of this connection.
-		SetDefaultPublishHandler(func(mc mqtt.Client, m mqtt.Message) { c.handle(mc, m) }).
-		SetOnConnectHandler(func(mc mqtt.Client) { ready <- c.onConnect(mc) }).
+		// With OrderMatters false each message runs on its own goroutine, so waiting for up here
+		// does not hold up paho's router.
+		SetDefaultPublishHandler(func(mc mqtt.Client, m mqtt.Message) {
+			select {
+			case <-up:
+				c.handle(mc, m)
+			case <-cn.lost:
+			}
+		}).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) { cn.markLost(err) })
 	cn.mc = mqtt.NewClient(o)
 	// A stop request during the handshake still gets a clean goodbye if the connection comes
@@ -208,6 +218,9 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 	if err := tok.Error(); err != nil {
 		return nil, fmt.Errorf("fleet: connect %s: %w", c.opts.Broker, err)
 	}
+	close(up)
+	ready := make(chan error, 1)
+	go func() { ready <- c.onConnect(cn.mc) }()
 	var setup error
 	t := time.NewTimer(c.opts.ConnectTimeout + c.opts.PublishTimeout)
 	defer t.Stop()
