@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,8 +19,16 @@ type BrokerOptions struct {
 	Listen      string // host:port, e.g. "127.0.0.1:1883" or ":1883"
 	Store       Store  // devices authenticate with their MQTT password from the registry
 	TopicPrefix string // "" = "mirror"; a device may use only {prefix}/{username}/#
+	// OpsPassword, when set, lets the operator account "_ops" (mirrorctl's default user) log
+	// in and use every topic under {prefix}/#: list mirrors, send commands and configuration,
+	// follow events. Empty: no operator account.
+	OpsPassword string
 	Logger      *slog.Logger
 }
+
+// OpsUser is the operator account of the embedded broker (the same name the shipped
+// mosquitto configuration uses; device IDs cannot start with "_").
+const OpsUser = "_ops"
 
 // Broker is the embedded MQTT broker of a small install (mochi-mqtt). Devices log in with
 // username = device ID and their MQTT password, and may publish and subscribe only under
@@ -48,7 +57,7 @@ func NewBroker(opts BrokerOptions) (*Broker, error) {
 		return nil, fmt.Errorf("mqtt.embedded.listen: %w", err)
 	}
 	srv := mqtt.New(&mqtt.Options{InlineClient: true, Logger: opts.Logger.With("part", "broker")})
-	if err := srv.AddHook(&authHook{store: opts.Store, prefix: opts.TopicPrefix}, nil); err != nil {
+	if err := srv.AddHook(&authHook{store: opts.Store, prefix: opts.TopicPrefix, opsPassword: opts.OpsPassword}, nil); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("broker: %w", err)
 	}
@@ -83,8 +92,9 @@ func (b *Broker) Publish(_ context.Context, topic string, payload []byte) error 
 // authHook authenticates devices from the registry and limits each to its own topics.
 type authHook struct {
 	mqtt.HookBase
-	store  Store
-	prefix string
+	store       Store
+	prefix      string
+	opsPassword string
 }
 
 func (h *authHook) ID() string { return "fitmirror-device-auth" }
@@ -95,6 +105,9 @@ func (h *authHook) Provides(b byte) bool {
 
 func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	user := string(pk.Connect.Username)
+	if user == OpsUser {
+		return h.opsPassword != "" && subtle.ConstantTimeCompare(pk.Connect.Password, []byte(h.opsPassword)) == 1
+	}
 	if !DeviceIDPattern.MatchString(user) {
 		return false
 	}
@@ -103,6 +116,9 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 
 func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	user := string(cl.Properties.Username)
+	if user == OpsUser && h.opsPassword != "" {
+		return strings.HasPrefix(topic, h.prefix+"/")
+	}
 	own := h.prefix + "/" + user + "/"
 	return user != "" && strings.HasPrefix(topic, own) && !strings.ContainsAny(user, "+#/")
 }

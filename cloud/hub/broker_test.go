@@ -73,6 +73,53 @@ func recv(t *testing.T, ch chan msg) msg {
 	}
 }
 
+// The operator account reads and writes every mirror's topics when a password is set, and
+// does not exist otherwise.
+func TestBrokerOperatorAccount(t *testing.T) {
+	st, err := hub.OpenSQLite(filepath.Join(t.TempDir(), "hub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	creds, err := hub.AddDevice(t.Context(), st, "m1", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, opsPassword := range []string{"", "ops-secret"} {
+		b, err := hub.NewBroker(hub.BrokerOptions{Listen: "127.0.0.1:0", Store: st, OpsPassword: opsPassword, Logger: quietLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- b.Run(ctx) }()
+		if _, _, err := connect(t, b.Addr(), hub.OpsUser, ""); err == nil {
+			t.Errorf("ops password %q: _ops connected with an empty password", opsPassword)
+		}
+		ops, got, err := connect(t, b.Addr(), hub.OpsUser, "ops-secret")
+		if opsPassword == "" {
+			if err == nil {
+				t.Errorf("_ops connected though no operator account is configured")
+			}
+		} else {
+			if err != nil {
+				t.Fatalf("_ops: %v", err)
+			}
+			subscribe(t, ops, "mirror/#", got)
+			m1, _, err := connect(t, b.Addr(), "m1", creds.MQTTPassword)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m1.Publish("mirror/m1/status", 1, false, "online").Wait()
+			if m := recv(t, got); m.topic != "mirror/m1/status" || m.payload != "online" {
+				t.Errorf("_ops got %+v, want m1's status", m)
+			}
+		}
+		cancel()
+		<-done
+	}
+}
+
 func TestBrokerAuthAndACL(t *testing.T) {
 	b, _, creds := startBroker(t)
 	if _, _, err := connect(t, b.Addr(), "m1", "wrong"); err == nil {

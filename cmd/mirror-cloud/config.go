@@ -55,7 +55,8 @@ type MQTTConfig struct {
 }
 
 type EmbeddedConfig struct {
-	Listen string `yaml:"listen" help:"embedded broker listener (host:port); devices log in with their ID and MQTT password and may use only <prefix>/<their ID>/#"`
+	Listen      string `yaml:"listen" help:"embedded broker listener (host:port); devices log in with their ID and MQTT password and may use only <prefix>/<their ID>/#"`
+	OpsPassword string `yaml:"ops_password" help:"password of the operator account _ops (mirrorctl's default user), which may use every mirror's topics; empty = no operator account"`
 }
 
 func defaultConfig() Config {

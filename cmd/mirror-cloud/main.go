@@ -140,7 +140,7 @@ func redact(m map[string]any) {
 		case map[string]any:
 			redact(v)
 		case string:
-			if v != "" && (k == "secret" || k == "password" || k == "aes_key" || k == "previous_aes_key" || k == "token") {
+			if v != "" && (k == "secret" || k == "password" || k == "ops_password" || k == "aes_key" || k == "previous_aes_key" || k == "token") {
 				m[k] = "(set)"
 			}
 		}

@@ -87,7 +87,8 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	var pub hub.Publisher
 	mqttAddr := cfg.MQTT.URL
 	if cfg.MQTT.URL == "" {
-		b, err := hub.NewBroker(hub.BrokerOptions{Listen: cfg.MQTT.Embedded.Listen, Store: st, TopicPrefix: cfg.MQTT.TopicPrefix, Logger: log})
+		b, err := hub.NewBroker(hub.BrokerOptions{Listen: cfg.MQTT.Embedded.Listen, Store: st, TopicPrefix: cfg.MQTT.TopicPrefix,
+			OpsPassword: cfg.MQTT.Embedded.OpsPassword, Logger: log})
 		if err != nil {
 			return err
 		}
