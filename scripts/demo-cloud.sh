@@ -27,7 +27,8 @@ fi
 token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["token"])' "$creds")
 mqtt_pw=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["mqtt_password"])' "$creds")
 
-bin/mirror-cloud serve --set state_dir="$hub_state" --set listen="$hub_http" --set mqtt.embedded.listen="$hub_mqtt" &
+bin/mirror-cloud serve --set state_dir="$hub_state" --set listen="$hub_http" --set mqtt.embedded.listen="$hub_mqtt" \
+	--set mqtt.embedded.ops_password=demo-ops &
 hub=$!
 trap 'kill $hub 2>/dev/null; wait $hub 2>/dev/null' EXIT
 for _ in $(seq 50); do curl -sf "http://$hub_http/healthz" >/dev/null && break; sleep 0.2; done
@@ -38,6 +39,7 @@ cat <<MSG
     kiosk:            http://127.0.0.1:8080/
     hub:              http://$hub_http/   (docs/hub.md)
     simulate a scan:  scripts/demo-cloud.sh scan      (while a QR code is on the mirror)
+    the fleet view:   bin/mirrorctl --broker tcp://$hub_mqtt --password demo-ops ls   (or: events -f)
   Ctrl-C stops both.
 
 MSG
