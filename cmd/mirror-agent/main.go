@@ -34,7 +34,7 @@ var version = ""
 func agentVersion() string { return cli.Version(version) }
 
 // errUsage marks command-line mistakes (exit 2).
-var errUsage = errors.New("usage")
+var errUsage = cli.ErrUsage
 
 func main() {
 	camera.QuietLibraries()
@@ -139,14 +139,7 @@ const usage = `usage:
 `
 
 func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
-		return errUsage
-	}
-	return nil
+	return cli.Parse(fs, args, 0)
 }
 
 // load reads the configuration and sets up logging.

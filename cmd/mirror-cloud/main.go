@@ -34,7 +34,7 @@ var version = ""
 
 func cloudVersion() string { return cli.Version(version) }
 
-var errUsage = errors.New("usage")
+var errUsage = cli.ErrUsage
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -148,14 +148,7 @@ func redact(m map[string]any) {
 }
 
 func parse(fs *flag.FlagSet, args []string, nargs int) error {
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > nargs {
-		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(nargs))
-		return errUsage
-	}
-	return nil
+	return cli.Parse(fs, args, nargs)
 }
 
 func load(file string, sets []string, stderr io.Writer) (*Config, *slog.Logger, error) {

@@ -4,6 +4,9 @@
 package cli
 
 import (
+	"errors"
+	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -51,4 +54,20 @@ func Version(set string) string {
 		return bi.Main.Version
 	}
 	return "dev"
+}
+
+// ErrUsage marks a command-line mistake (the commands exit 2 for it).
+var ErrUsage = errors.New("usage")
+
+// Parse parses args into fs and allows at most maxArgs positional arguments; a further one
+// is reported on fs's output and returns ErrUsage.
+func Parse(fs *flag.FlagSet, args []string, maxArgs int) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > maxArgs {
+		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(maxArgs))
+		return ErrUsage
+	}
+	return nil
 }
