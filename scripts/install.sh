@@ -66,5 +66,5 @@ install -m 0644 systemd/mirror-kiosk.service /lib/systemd/system/mirror-kiosk.se
 systemctl daemon-reload
 systemctl enable mirror-agent.service mirror-kiosk.service
 systemctl restart mirror-agent.service
-echo "install.sh: mirror-agent installed and started; check it with:"
-echo "  sudo -u mirror mirror-agent check --config /etc/fitmirror/mirror-agent.yaml"
+echo "install.sh: mirror-agent installed and started. To check every part (it needs the camera and ports):"
+echo "  sudo systemctl stop mirror-agent && sudo -u mirror mirror-agent check --config /etc/fitmirror/mirror-agent.yaml; sudo systemctl start mirror-agent"
