@@ -259,28 +259,6 @@ func (e *Engine) Bind(ctx context.Context, photoID, event string) {
 	e.send(ctx, bindIn{photoID, event})
 }
 
-// Compare puts the current photo beside an earlier one of the same session (side-by-side
-// outfits); asked again, it steps back through the earlier photos.
-func (e *Engine) Compare(ctx context.Context) { e.send(ctx, compareIn{}) }
-
-// EndSession closes the open session now (the fleet's end-session command).
-func (e *Engine) EndSession(ctx context.Context, reason string) { e.send(ctx, endIn{reason}) }
-
-// PurgePhotos deletes every photo the engine holds — the open session's and those of closed
-// sessions waiting out their grace — and takes any of them off the screen. It returns how many
-// it purged; ok is false when ctx ended first. Photos kept for scanned shoppers are the store
-// janitor's (store.Janitor.PurgeAll).
-func (e *Engine) PurgePhotos(ctx context.Context) (n int, ok bool) {
-	ch := make(chan int, 1)
-	e.send(ctx, purgeIn(ch))
-	select {
-	case n := <-ch:
-		return n, true
-	case <-ctx.Done():
-		return 0, false
-	}
-}
-
 // SetConfig changes the configuration live (presence thresholds, timings).
 func (e *Engine) SetConfig(ctx context.Context, c Config) { e.send(ctx, configIn(c)) }
 
@@ -435,48 +413,6 @@ func (e *Engine) tick(now time.Time) {
 	case stGoodbye:
 		e.st = stIdle
 		e.show(display.Idle)
-	}
-}
-
-// trackStill follows the shopper's face for the automatic photo.
-func (e *Engine) trackStill(o Observation) {
-	if o.Faces == 0 {
-		e.stillSince = time.Time{}
-		return
-	}
-	ref, cur := e.stillRef, o.Primary
-	if cur.Empty() && !ref.Empty() {
-		cur = ref // a face without a position (another source) says nothing about movement
-	}
-	moved := cur.Empty() != ref.Empty()
-	if !cur.Empty() && !ref.Empty() {
-		c1 := ref.Min.Add(ref.Max).Div(2)
-		c2 := cur.Min.Add(cur.Max).Div(2)
-		d := c1.Sub(c2)
-		limit := ref.Dx() / 5
-		moved = d.X*d.X+d.Y*d.Y > limit*limit || abs(cur.Dx()-ref.Dx()) > limit
-	}
-	if moved || e.stillSince.IsZero() {
-		e.stillRef, e.stillSince = cur, o.At
-	}
-	if e.st == stWelcome {
-		e.maybeAutoCapture(o.At)
-	}
-}
-
-func abs(n int) int {
-	if n < 0 {
-		return -n
-	}
-	return n
-}
-
-func (e *Engine) maybeAutoCapture(now time.Time) {
-	if !e.cfg.AutoCapture || !e.welcomeOver || e.sess == nil || len(e.sess.photos) > 0 || e.stillSince.IsZero() {
-		return
-	}
-	if now.Sub(e.stillSince) >= e.cfg.StillFor {
-		e.startCountdown(now)
 	}
 }
 
@@ -716,77 +652,6 @@ func (e *Engine) onBind(now time.Time, photoID, event string) {
 		e.deadline = time.Time{}
 		e.show(display.Screen{Scene: display.SceneBound, SessionID: p.SessionID, PhotoID: p.ID})
 	}
-}
-
-// onCompare shows the current photo beside the one before the photo compared last.
-func (e *Engine) onCompare(now time.Time) {
-	if e.sess == nil || e.sess.cur == nil || len(e.sess.photos) < 2 {
-		return
-	}
-	switch e.st {
-	case stReview, stQR, stBound, stCompare, stWelcome:
-	default:
-		return
-	}
-	ps := e.sess.photos
-	cur := e.sess.cur
-	// Step back from the photo compared last (or from the current one), skipping the current.
-	from := len(ps)
-	if e.st == stCompare {
-		for i, p := range ps {
-			if p.ID == e.screen.CompareID {
-				from = i
-			}
-		}
-	}
-	var other *photoRec
-	for i := from - 1; i >= 0 && other == nil; i-- {
-		if ps[i] != cur {
-			other = ps[i]
-		}
-	}
-	if other == nil { // wrapped: start again from the newest
-		for i := len(ps) - 1; i >= 0 && other == nil; i-- {
-			if ps[i] != cur {
-				other = ps[i]
-			}
-		}
-	}
-	e.st = stCompare
-	e.deadline = time.Time{}
-	e.show(display.Screen{Scene: display.SceneCompare, SessionID: e.sess.id, PhotoID: cur.ID, CompareID: other.ID})
-}
-
-// purgeAll deletes every photo the engine holds.
-func (e *Engine) purgeAll(now time.Time) int {
-	var all []*photoRec
-	if e.sess != nil {
-		all = append(all, e.sess.photos...)
-	}
-	all = append(all, e.closed...)
-	n := 0
-	for _, p := range all {
-		if err := e.opts.Store.Delete(p.ID); err != nil {
-			e.log.Error("purge photo", "photo_id", p.ID, "err", err)
-			continue
-		}
-		n++
-		e.stats.purged.Add(1)
-		e.emit(Event{Type: EventPhotoPurged, At: now, SessionID: p.SessionID, PhotoID: p.ID,
-			Data: map[string]any{"reason": "command"}})
-	}
-	e.closed = nil
-	if e.sess != nil {
-		e.sess.photos, e.sess.cur = nil, nil
-		switch e.st {
-		case stReview, stQR, stBound, stCompare, stError, stCapturing:
-			e.st = stWelcome
-			e.retryQR = false
-			e.deadline = time.Time{}
-			e.show(display.Screen{Scene: display.SceneWelcome, SessionID: e.sess.id})
-		}
-	}
-	return n
 }
 
 func (e *Engine) findPhoto(id string) *photoRec {
