@@ -2,15 +2,23 @@
 // shows a QR code for each, and reacts when a shopper scans one. It is pure Go (no cgo):
 // the camera, the QR provider, the store and the screen are small interfaces declared here.
 //
-//	            Entered                    dwell+auto / trigger          each second
-//	  idle ───────────────▶ welcome ─────────────────────────▶ countdown ──────────▶ capturing
-//	   ▲                       ▲                                                   │ photo stored
-//	   │ goodbye ends          │ trigger (another photo)                          ▼
-//	goodbye ◀── Left ── (any) bound ◀── scan ── qr ◀── QR ready and review over ── review
+//	         Entered            welcome shown, then still (auto)     each second
+//	  idle ──────────▶ welcome ──────────────────────────────▶ countdown ─────────▶ capturing
+//	   ▲                  ▲        trigger (button, gesture, tap)  ▲                    │ photo stored
+//	   │                  │ capture failed                         │ trigger            ▼
+//	   │                error ◀── QR provider down (retried) ◀── review ◀──────────────┘
+//	   │                  │ provider back                          │ QR ready and review over
+//	   │                  ▼                                        ▼
+//	   │ goodbye ends     qr (renewed before expiry) ── scan ──▶ bound
+//	goodbye ◀── Left         │ ▲ compare                         │ compare
+//	   (from any state)      ▼ │                                 ▼
+//	                        compare (current photo beside an earlier one; trigger → countdown)
 //
 // Left (the shopper is gone for the exit grace) closes the session from any state: the QR is
 // withdrawn, the goodbye screen shows, and photos nobody scanned are purged after a grace.
-// A shopper leaving during the countdown gets no photo.
+// A shopper leaving during the countdown gets no photo. Every transition emits an Event
+// (session.opened, photo.captured, qr.shown, photo.bound, session.closed, …) that the agent
+// records in the durable outbox.
 package session
 
 import (
