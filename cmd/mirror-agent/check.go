@@ -17,6 +17,7 @@ import (
 	"github.com/fitmirror/fitmirror/device/camera"
 	devio "github.com/fitmirror/fitmirror/device/io"
 	"github.com/fitmirror/fitmirror/device/vision"
+	"github.com/fitmirror/fitmirror/display/framebuffer"
 )
 
 // check probes every configured part and prints one line per part with a hint on failure.
@@ -61,15 +62,28 @@ func check(ctx context.Context, cfg *Config, w io.Writer) error {
 	}
 	line("detector", err, cfg.Presence.Cascade, "apt-get install opencv-data, or set presence.cascade")
 
-	for _, l := range []struct{ part, key, addr string }{
-		{"display", "display.listen", cfg.Display.Listen},
-		{"photo-page", "cloud.local.listen", cfg.Cloud.Local.Listen},
-	} {
+	ports := []struct{ part, key, addr string }{{"display", "display.listen", cfg.Display.Listen}}
+	if cfg.Cloud.Provider == "local" {
+		ports = append(ports, struct{ part, key, addr string }{"photo-page", "cloud.local.listen", cfg.Cloud.Local.Listen})
+	}
+	for _, l := range ports {
 		ln, err := listen(l.key, l.addr)
 		if err == nil {
 			ln.Close()
 		}
 		line(l.part, err, l.addr+" free", "another mirror-agent running? stop it or change "+l.key)
+	}
+
+	// A panel drawn without a browser: the framebuffer opens and reports its geometry.
+	if cfg.Display.Renderer == "framebuffer" {
+		fb, err := framebuffer.Open(framebuffer.Options{Device: cfg.Display.FBDevice, Rotation: cfg.Display.Rotation})
+		detail := ""
+		if err == nil {
+			g := fb.Geometry()
+			detail = fmt.Sprintf("%s %+v", cfg.Display.FBDevice, g)
+			fb.Close()
+		}
+		line("framebuffer", err, detail, "is a panel connected? ls /dev/fb*; the mirror user needs the video group")
 	}
 
 	// Mirror hardware: one line per configured pin and bus (none when nothing is fitted).

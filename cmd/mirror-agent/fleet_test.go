@@ -176,7 +176,8 @@ func TestCheckReportsBrokerAndCamera(t *testing.T) {
 	b := mosquittotest.Start(t, mosquittotest.Options{Users: brokerUsers})
 	out, _, code := runAgentCmd(t, "check", "--set", "state_dir="+t.TempDir(), "--set", "camera.source=/nonexistent/camera.avi",
 		"--set", "device.id=m1", "--set", "mqtt.url="+b.URL(), "--set", "mqtt.password=wrong",
-		"--set", "display.listen=127.0.0.1:0", "--set", "cloud.local.listen=127.0.0.1:0")
+		"--set", "display.listen=127.0.0.1:0", "--set", "cloud.local.listen=127.0.0.1:0",
+		"--set", "display.renderer=framebuffer", "--set", "display.fb_device=/nonexistent/fb9")
 	if code != 1 {
 		t.Errorf("check exit = %d, want 1\n%s", code, out)
 	}
@@ -188,11 +189,12 @@ func TestCheckReportsBrokerAndCamera(t *testing.T) {
 		}
 	}
 	for part, want := range map[string][]string{
-		"camera":   {"FAIL", "/nonexistent/camera.avi", "— "},
-		"broker":   {"FAIL", "mqtt.password", "— "},
-		"detector": {"ok"},
-		"display":  {"ok"},
-		"state":    {"ok"},
+		"camera":      {"FAIL", "/nonexistent/camera.avi", "— "},
+		"framebuffer": {"FAIL", "/nonexistent/fb9", "— "},
+		"broker":      {"FAIL", "mqtt.password", "— "},
+		"detector":    {"ok"},
+		"display":     {"ok"},
+		"state":       {"ok"},
 	} {
 		for _, w := range want {
 			if !strings.Contains(lines[part], w) {
