@@ -2,10 +2,14 @@ package hub
 
 import (
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/fitmirror/fitmirror/cloud/wechat"
 )
 
 // Metrics are the hub's Prometheus metrics, on a registry of their own.
@@ -18,6 +22,8 @@ type Metrics struct {
 	qrs             *prometheus.CounterVec
 	photos          prometheus.Counter
 	purged          prometheus.Counter
+	wechatSeconds   *prometheus.HistogramVec
+	wechatErrors    *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and their registry (with Go and process collectors).
@@ -34,10 +40,28 @@ func NewMetrics() *Metrics {
 			Help: "QR code requests that reached WeChat, by result (ok, wechat_error, unavailable)."}, []string{"result"}),
 		photos: prometheus.NewCounter(prometheus.CounterOpts{Name: "mirror_cloud_photos_stored_total", Help: "Photos stored."}),
 		purged: prometheus.NewCounter(prometheus.CounterOpts{Name: "mirror_cloud_photos_purged_total", Help: "Photos deleted (unscanned after their QR codes expired, scanned after the retention)."}),
+		wechatSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "mirror_cloud_wechat_call_seconds",
+			Help: "Official Account API calls, by operation, retries included.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}, []string{"op"}),
+		wechatErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mirror_cloud_wechat_errors_total",
+			Help: "Failed Official Account API calls, by operation and errcode (\"transport\" when WeChat was not reached)."}, []string{"op", "errcode"}),
 	}
 	m.reg.MustRegister(m.callbacks, m.callbackSeconds, m.bindings, m.publishErrors, m.qrs, m.photos, m.purged,
+		m.wechatSeconds, m.wechatErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// ObserveWeChat records one Official Account API call (wechat.Options.OnCall).
+func (m *Metrics) ObserveWeChat(op string, d time.Duration, err error) {
+	m.wechatSeconds.WithLabelValues(op).Observe(d.Seconds())
+	if err == nil {
+		return
+	}
+	code := "transport"
+	if e, ok := wechat.AsError(err); ok {
+		code = strconv.Itoa(e.Code)
+	}
+	m.wechatErrors.WithLabelValues(op, code).Inc()
 }
 
 // Registry is where more collectors (the broker's) can register.

@@ -31,6 +31,10 @@ type Options struct {
 	Now        func() time.Time // nil = time.Now
 	// RefreshAhead is how long before expiry a cached token is refreshed; 0 = 2 minutes.
 	RefreshAhead time.Duration
+	// OnCall, when set, is told every API call with the token (op such as "qrcode/create"),
+	// how long it took including retries, and its error (nil, *Error or a transport error):
+	// the hub's metrics of WeChat latency and errcodes.
+	OnCall func(op string, d time.Duration, err error)
 }
 
 // Client calls the Official Account API. It is safe for concurrent use: the access token is
@@ -131,7 +135,11 @@ const (
 // call runs an API call with the access token. When WeChat rejects the token (40001, 40014,
 // 42001), the cached token is dropped if it is the one that failed, and the call is retried
 // once with a fresh token. "System busy" (-1) is retried after a short backoff.
-func (c *Client) call(ctx context.Context, op string, do func(token string) error) error {
+func (c *Client) call(ctx context.Context, op string, do func(token string) error) (err error) {
+	if c.opts.OnCall != nil {
+		start := time.Now()
+		defer func() { c.opts.OnCall(op, time.Since(start), err) }()
+	}
 	tokenRetried, busy := false, 0
 	for {
 		tok, err := c.Token(ctx)

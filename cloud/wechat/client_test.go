@@ -272,3 +272,33 @@ func TestBusyIsRetriedWithBackoff(t *testing.T) {
 		})
 	}
 }
+
+// OnCall sees every API call with its operation, duration and error (the hub's metrics).
+func TestOnCallReportsCallsAndErrcodes(t *testing.T) {
+	fake := wechattest.New("wxapp", "secret")
+	type call struct {
+		op   string
+		code int
+	}
+	var calls []call
+	c, _ := wechat.NewClient(wechat.Options{BaseURL: "http://api.test", AppID: "wxapp", Secret: "secret",
+		HTTPClient: &http.Client{Transport: wechattest.HandlerTransport(fake)},
+		OnCall: func(op string, d time.Duration, err error) {
+			code := 0
+			if e, ok := wechat.AsError(err); ok {
+				code = e.Code
+			}
+			calls = append(calls, call{op, code})
+		}})
+	if _, err := c.CreateQR(t.Context(), "s1", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	fake.FailNext("qrcode/create", 45009, 1)
+	if _, err := c.CreateQR(t.Context(), "s2", time.Minute); err == nil {
+		t.Fatal("CreateQR with the quota spent = nil error")
+	}
+	want := []call{{"qrcode/create", 0}, {"qrcode/create", 45009}}
+	if len(calls) != 2 || calls[0] != want[0] || calls[1] != want[1] {
+		t.Errorf("OnCall saw %+v, want %+v", calls, want)
+	}
+}

@@ -254,6 +254,20 @@ func TestDemoLoopEndToEnd(t *testing.T) {
 		t.Errorf("state photos = %v, want just %s.jpg", files, photoID)
 	}
 
+	// The operator's view of the same visit.
+	res, err := http.Get(p.kioskURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, want := range []string{"mirror_sessions_total 1", "mirror_photos_total 1", "mirror_bound_total 1",
+		"mirror_qr_request_seconds_count 1", "mirror_qr_request_errors_total 0"} {
+		if !strings.Contains(string(metrics), want+"\n") {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+
 	// A clean stop: SIGTERM, exit 0.
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {

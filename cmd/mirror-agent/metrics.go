@@ -10,15 +10,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/fitmirror/fitmirror/device/vision"
+	"github.com/fitmirror/fitmirror/display"
 	"github.com/fitmirror/fitmirror/session"
 	"github.com/fitmirror/fitmirror/session/store"
 )
 
 // metricsHandler serves the agent's Prometheus metrics, read from the parts' own counters
 // when scraped (nothing is counted twice).
-func metricsHandler(engine *session.Engine, pipeline *vision.Pipeline, db *store.DB, h *health) http.Handler {
+func metricsHandler(engine *session.Engine, pipeline *vision.Pipeline, db *store.DB, h *health, qr *timedProvider) http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		qr.seconds, qr.errors)
 	counter := func(name, help string, f func() float64) {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "mirror", Name: name, Help: help}, f))
 	}
@@ -51,4 +53,32 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// timedProvider measures the QR provider (the local page or the WeChat hub): how long a QR
+// code takes, and how often it fails.
+type timedProvider struct {
+	session.Provider
+	seconds prometheus.Histogram
+	errors  prometheus.Counter
+}
+
+func newTimedProvider(p session.Provider) *timedProvider {
+	return &timedProvider{Provider: p,
+		seconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "mirror", Name: "qr_request_seconds",
+			Help:    "Time to get a photo's QR code from the provider (upload included with the hub).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
+		errors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "mirror", Name: "qr_request_errors_total",
+			Help: "QR code requests that failed (the screen says so and retries)."}),
+	}
+}
+
+func (t *timedProvider) QR(ctx context.Context, p session.Photo) (display.QR, error) {
+	start := time.Now()
+	qr, err := t.Provider.QR(ctx, p)
+	t.seconds.Observe(time.Since(start).Seconds())
+	if err != nil {
+		t.errors.Inc()
+	}
+	return qr, err
 }

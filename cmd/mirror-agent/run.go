@@ -189,6 +189,7 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger, reload func() 
 	if err != nil {
 		return err
 	}
+	timedQR := newTimedProvider(provider)
 	var fc *fleet.Client // set below when the fleet is configured
 	var debugView *vision.DebugView
 	if cfg.Debug.View {
@@ -237,7 +238,7 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger, reload func() 
 		Config:   cfg.sessionConfig(),
 		Camera:   pipeline,
 		Store:    photos,
-		Provider: provider,
+		Provider: timedQR,
 		Screen:   shown,
 		Logger:   log,
 		Events:   record,
@@ -266,7 +267,7 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger, reload func() 
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", hl)
-	mux.Handle("GET /metrics", metricsHandler(engine, pipeline, db, hl))
+	mux.Handle("GET /metrics", metricsHandler(engine, pipeline, db, hl, timedQR))
 	if localProv != nil {
 		mux.Handle("/p/", localProv)
 	}

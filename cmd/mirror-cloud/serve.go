@@ -74,6 +74,8 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		sim = hub.NewSim(w.AppID, w.Secret, w.Token, w.AESKey)
 		clientOpts = wechat.Options{BaseURL: "http://wechat.sim", AppID: w.AppID, Secret: w.Secret, HTTPClient: sim.Client()}
 	}
+	metrics := hub.NewMetrics()
+	clientOpts.OnCall = metrics.ObserveWeChat // WeChat latency and errcodes on /metrics
 	client, err := wechat.NewClient(clientOpts)
 	if err != nil {
 		return err
@@ -107,7 +109,8 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 
 	h, err := hub.New(hub.Options{Store: st, PhotoDir: cfg.photoDir(), WeChat: client, Callback: cb, Publisher: pub,
 		AppID: w.AppID, PublicURL: publicURL, OAuthBase: w.OAuthBase, TopicPrefix: cfg.MQTT.TopicPrefix,
-		Reply: w.Reply, Sim: sim, UnscannedGrace: cfg.Photos.UnscannedGrace, Retention: cfg.Photos.Retention, Logger: log})
+		Reply: w.Reply, Sim: sim, UnscannedGrace: cfg.Photos.UnscannedGrace, Retention: cfg.Photos.Retention,
+		Metrics: metrics, Logger: log})
 	if err != nil {
 		return err
 	}
