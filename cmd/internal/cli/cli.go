@@ -71,3 +71,18 @@ func Parse(fs *flag.FlagSet, args []string, maxArgs int) error {
 	}
 	return nil
 }
+
+// ExitCode is how a command ends for err: 0 for nil, 2 for a usage mistake or -h (flag has
+// already said what is wrong), 1 for anything else, written to stderr as one line prefixed
+// with the command's name.
+func ExitCode(name string, err error, stderr io.Writer) int {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, ErrUsage), errors.Is(err, flag.ErrHelp):
+		return 2
+	default:
+		fmt.Fprintf(stderr, "%s: %s\n", name, OneLine(err))
+		return 1
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -61,5 +62,23 @@ func TestNewLogger(t *testing.T) {
 func TestVersion(t *testing.T) {
 	if Version("1.2.3") != "1.2.3" || Version("") == "" {
 		t.Errorf("Version: set %q, unset %q", Version("1.2.3"), Version(""))
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	for _, tt := range []struct {
+		err    error
+		code   int
+		stderr string
+	}{
+		{nil, 0, ""},
+		{ErrUsage, 2, ""},
+		{fmt.Errorf("parse: %w", flag.ErrHelp), 2, ""},
+		{errors.New("camera.source: open x:\n no such file"), 1, "mirror-agent: camera.source: open x: no such file\n"},
+	} {
+		var b bytes.Buffer
+		if code := ExitCode("mirror-agent", tt.err, &b); code != tt.code || b.String() != tt.stderr {
+			t.Errorf("ExitCode(%v) = %d, %q; want %d, %q", tt.err, code, b.String(), tt.code, tt.stderr)
+		}
 	}
 }
