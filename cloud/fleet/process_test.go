@@ -19,6 +19,7 @@ import (
 
 	"github.com/fitmirror/fitmirror/cloud/fleet"
 	"github.com/fitmirror/fitmirror/cloud/fleet/mosquittotest"
+	"github.com/fitmirror/fitmirror/internal/testexec"
 )
 
 var outage = flag.Duration("fleet.outage", 30*time.Second, "broker outage in TestOutageLosesNothing")
@@ -75,7 +76,7 @@ type agentProc struct {
 func startAgent(t *testing.T, b *mosquittotest.Broker, id, db string, args ...string) *agentProc {
 	t.Helper()
 	bin := buildAgent(t)
-	cmd := exec.Command(bin, append([]string{"-broker", b.URL(), "-id", id, "-password", users[id], "-db", db}, args...)...)
+	cmd := testexec.Command(bin, append([]string{"-broker", b.URL(), "-id", id, "-password", users[id], "-db", db}, args...)...)
 	a := &agentProc{t: t, cmd: cmd, update: make(chan struct{}, 1), exited: make(chan struct{})}
 	cmd.Stderr = &lockedBuf{mu: &a.mu, b: &a.stderr}
 	out, err := cmd.StdoutPipe()

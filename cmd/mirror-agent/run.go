@@ -55,6 +55,9 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger, reload func() 
 		return fmt.Errorf("presence.cascade: %w", err)
 	}
 	defer det.Close()
+	if err := ensureDemoClip(cfg, log); err != nil {
+		return err
+	}
 	camOpts := cfg.cameraOptions()
 	src, err := camera.Open(camOpts)
 	if err != nil {
