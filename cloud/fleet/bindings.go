@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fitmirror/fitmirror/cloud/backoff"
+	"github.com/fitmirror/fitmirror/internal/backoff"
 )
 
 // BindingHub is the hub's HTTP side of bindings (hubclient.Provider implements it). With it,

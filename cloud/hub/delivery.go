@@ -9,7 +9,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/fitmirror/fitmirror/cloud/backoff"
+	"github.com/fitmirror/fitmirror/internal/backoff"
 )
 
 // Delivery of bindings to the mirrors. The callback records a binding and answers WeChat at
