@@ -400,4 +400,3 @@ func (c *Client) publish(mc mqtt.Client, topic string, retained bool, payload []
 	}
 	return nil
 }
-

@@ -20,8 +20,8 @@ import (
 func session(t *testing.T, addr, clientID, user, password string) (paho.Client, chan msg) {
 	t.Helper()
 	got := make(chan msg, 64)
-	o := paho.NewClientOptions().AddBroker("tcp://"+addr).SetClientID(clientID).SetUsername(user).SetPassword(password).
-		SetCleanSession(false).SetAutoReconnect(false).SetConnectRetry(false).SetConnectTimeout(5*time.Second).
+	o := paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(clientID).SetUsername(user).SetPassword(password).
+		SetCleanSession(false).SetAutoReconnect(false).SetConnectRetry(false).SetConnectTimeout(5 * time.Second).
 		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { got <- msg{m.Topic(), string(m.Payload())} })
 	c := paho.NewClient(o)
 	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
