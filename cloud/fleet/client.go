@@ -15,7 +15,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/fitmirror/fitmirror/cloud/backoff"
+	"github.com/fitmirror/fitmirror/internal/backoff"
 )
 
 // Client is a mirror's connection to the fleet broker. Create it with [New], run it with
