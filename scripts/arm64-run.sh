@@ -19,4 +19,7 @@ if [ -z "$sysroot" ]; then
 fi
 # Programs this one starts through internal/testexec come back here.
 export FITMIRROR_TEST_EXEC="$here/arm64-run.sh"
+# GStreamer scans its plugins in a helper process it would start as an arm64 program; scan in
+# this process instead.
+export GST_REGISTRY_FORK=no
 exec qemu-aarch64-static -L "$sysroot" "$@"

@@ -115,7 +115,7 @@ func Resolve(opts Options) (string, error) {
 		return "", errors.New("camera: no camera found (no /dev/video*) and no demo clip configured; set camera.source")
 	}
 	if _, err := os.Stat(opts.DemoClip); err != nil {
-		return "", fmt.Errorf("camera: no camera found (no /dev/video*) and no demo clip at %s: set camera.source", opts.DemoClip)
+		return "", fmt.Errorf("camera: %w (no /dev/video*) and no demo clip at %s: set camera.source", ErrNoCamera, opts.DemoClip)
 	}
 	return opts.DemoClip, nil
 }
