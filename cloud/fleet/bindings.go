@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"sync"
+
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
 // onBinding hands a binding to the agent once per binding_id.
 func (c *Client) onBinding(ctx context.Context, payload []byte) {
-	var b Binding
+	var b wire.Binding
 	if err := json.Unmarshal(payload, &b); err != nil {
 		c.log.Warn("bad binding ignored", "err", err)
 		return

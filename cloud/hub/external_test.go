@@ -5,11 +5,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fitmirror/fitmirror/cloud/fleet"
 	"github.com/fitmirror/fitmirror/cloud/fleet/broker"
 	"github.com/fitmirror/fitmirror/cloud/fleet/mosquittotest"
 	"github.com/fitmirror/fitmirror/cloud/hub"
 	"github.com/fitmirror/fitmirror/cloud/wechat/wechattest"
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
 // With an external broker (a real mosquitto with the fleet's shipped ACL, the hub logged in as
@@ -36,9 +36,9 @@ func TestExternalBroker(t *testing.T) {
 	if _, err := e.fake.Scan(t.Context(), e.callbackURL(), ticket, "o_ext", false, wechattest.Safe); err != nil {
 		t.Fatal(err)
 	}
-	var b fleet.Binding
+	var b wire.Binding
 	if err := json.Unmarshal([]byte(recv(t, got).payload), &b); err != nil {
-		t.Fatalf("binding does not parse as fleet.Binding: %v", err)
+		t.Fatalf("binding does not parse as wire.Binding: %v", err)
 	}
 	if b.PhotoID != "P1" || b.Event != "subscribe" || b.At.IsZero() || time.Since(b.At.Time) > time.Minute {
 		t.Errorf("binding = %+v", b)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fitmirror/fitmirror/cloud/wechat"
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
 // WeChat is what the hub needs from the Official Account API (*wechat.Client).
@@ -225,7 +226,7 @@ func (h *Hub) republish(ctx context.Context) {
 
 // publish sends a binding and marks it published; failures are logged and retried by Run.
 func (h *Hub) publish(ctx context.Context, e Event) bool {
-	topic := h.prefix + "/" + e.DeviceID + "/binding"
+	topic := wire.Topics{Prefix: h.prefix, Device: e.DeviceID}.Binding()
 	if err := h.opts.Publisher.Publish(ctx, topic, e.Payload); err != nil {
 		h.metrics.publishErrors.Inc()
 		h.log.Warn("hub: publish binding", "topic", topic, "binding_id", e.BindingID, "err", err)

@@ -11,11 +11,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
-)
 
-// photoIDPattern: ULIDs and similar; nothing that could leave the photo directory.
-var photoIDPattern = regexp.MustCompile(`^[0-9A-Za-z_-]{1,64}$`)
+	"github.com/fitmirror/fitmirror/internal/wire"
+)
 
 // photoPath names a photo's file by its ID and content, so that a conflicting upload racing
 // the first one can never overwrite it.
@@ -30,7 +28,7 @@ func (h *Hub) putPhoto(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	if !photoIDPattern.MatchString(id) {
+	if !wire.ValidPhotoID(id) { // nothing that could leave the photo directory
 		apiError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("photo id %q: want 1-64 letters, digits, - or _", id))
 		return
 	}
