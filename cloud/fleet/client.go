@@ -39,6 +39,8 @@ type Client struct {
 
 	requests *requestLog
 	bindings *seenSet
+	acks     chan string   // binding IDs to acknowledge to the hub
+	catchUp  chan struct{} // fetch missed bindings from the hub
 
 	cfgMu       sync.Mutex
 	lastDesired int64
@@ -67,6 +69,8 @@ func New(opts Options) (*Client, error) {
 		changed:  make(chan struct{}, 1),
 		requests: newRequestLog(o.RememberRequests),
 		bindings: newSeenSet(o.RememberBindings),
+		acks:     make(chan string, 1024),
+		catchUp:  make(chan struct{}, 1),
 	}, nil
 }
 
@@ -135,7 +139,9 @@ func (c *Client) Run(ctx context.Context) error {
 	trimCtx, stopTrim := context.WithCancel(ctx)
 	trimDone := make(chan struct{})
 	go func() { defer close(trimDone); c.trimLoop(trimCtx) }()
-	defer func() { stopTrim(); <-trimDone }()
+	bindDone := make(chan struct{})
+	go func() { defer close(bindDone); c.bindingLoop(trimCtx) }()
+	defer func() { stopTrim(); <-trimDone; <-bindDone }()
 	attempt := 0
 	for ctx.Err() == nil {
 		cn, err := c.connect(ctx)
@@ -153,6 +159,7 @@ func (c *Client) Run(ctx context.Context) error {
 		}
 		attempt = 0
 		c.log.Info("connected to broker", "broker", c.opts.Broker, "device", c.opts.DeviceID)
+		c.requestCatchUp() // bindings published while we were away
 		if ctx.Err() == nil {
 			c.serve(ctx, cn)
 		}
@@ -399,35 +406,5 @@ func (c *Client) publish(mc mqtt.Client, topic string, retained bool, payload []
 	if err := tok.Error(); err != nil {
 		return fmt.Errorf("fleet: publish %s: %w", topic, err)
 	}
-	return nil
-}
-
-// Probe connects once with opts' broker, credentials and TLS and disconnects: the broker
-// check of "mirror-agent check". It uses a clean session under the client ID
-// "<device>-probe", so a running agent's session is left alone (the ACL goes by username).
-func Probe(ctx context.Context, opts Options) error {
-	o, err := opts.withDefaults()
-	if err != nil {
-		return err
-	}
-	var cnt counters
-	mo := mqtt.NewClientOptions().AddBroker(o.Broker).
-		SetClientID(o.DeviceID + "-probe").SetUsername(o.DeviceID).SetPassword(o.Password).
-		SetCleanSession(true).SetAutoReconnect(false).SetConnectTimeout(o.ConnectTimeout).
-		SetCustomOpenConnectionFn(func(u *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
-			return dial(u, o.TLS, o.ConnectTimeout, &cnt)
-		})
-	mc := mqtt.NewClient(mo)
-	tok := mc.Connect()
-	select {
-	case <-tok.Done():
-	case <-ctx.Done():
-		mc.Disconnect(0)
-		return fmt.Errorf("fleet: probe %s: %w", o.Broker, ctx.Err())
-	}
-	if err := tok.Error(); err != nil {
-		return fmt.Errorf("fleet: probe %s as %s: %w", o.Broker, o.DeviceID, err)
-	}
-	mc.Disconnect(100)
 	return nil
 }

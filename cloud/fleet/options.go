@@ -104,6 +104,9 @@ type Options struct {
 
 	// OnBinding receives each binding from the hub once per binding_id.
 	OnBinding func(ctx context.Context, b wire.Binding)
+	// Hub, when set, is asked for missed bindings after every (re)connection and told of
+	// every binding received (the hub delivers a binding until it is acknowledged).
+	Hub BindingHub
 	// RememberBindings is how many binding IDs are kept for de-duplication; default 4096.
 	RememberBindings int
 
@@ -143,7 +146,7 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("fleet: broker URL %q: no host", o.Broker)
 	}
 	if !wire.ValidDeviceID(o.DeviceID) {
-		return o, fmt.Errorf("fleet: device ID %q must match ^[a-z0-9][a-z0-9-]{0,62}$", o.DeviceID)
+		return o, fmt.Errorf("fleet: device ID %q must match %s", o.DeviceID, wire.DeviceIDRule)
 	}
 	if o.TopicPrefix == "" {
 		o.TopicPrefix = wire.DefaultTopicPrefix

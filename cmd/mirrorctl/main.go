@@ -119,7 +119,7 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 			return "", fail(exitUsage, "%s: missing mirror ID", n)
 		}
 		if !wire.ValidDeviceID(rest[0]) {
-			return "", fail(exitUsage, "%s: %q is not a device ID (^[a-z0-9][a-z0-9-]{0,62}$)", n, rest[0])
+			return "", fail(exitUsage, "%s: %q is not a device ID (%s)", n, rest[0], wire.DeviceIDRule)
 		}
 		return rest[0], nil
 	}
