@@ -14,11 +14,16 @@ import (
 // SQLite is the Store of a single hub instance: one SQLite file in WAL mode.
 type SQLite struct {
 	db *sql.DB
+	gc *groupCommit[*sql.Tx]
 }
 
 var _ Store = (*SQLite)(nil)
 
-const schema = `
+// sqliteMigrations are the schema versions in order; PRAGMA user_version counts those applied.
+// Append, never edit: a database at version n gets migrations n+1… on open. Version 1 is the
+// schema from before versioning (hence IF NOT EXISTS: such a database has user_version 0).
+var sqliteMigrations = []string{
+	1: `
 CREATE TABLE IF NOT EXISTS devices (
 	id TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, mqtt_hash TEXT NOT NULL, created_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS photos (
@@ -35,10 +40,12 @@ CREATE INDEX IF NOT EXISTS events_unpublished ON events(published) WHERE publish
 CREATE TABLE IF NOT EXISTS viewers (
 	photo_id TEXT NOT NULL, user TEXT NOT NULL, PRIMARY KEY (photo_id, user));
 CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);
-`
+`,
+}
 
-// OpenSQLite opens (creating if needed) the database file at path.
-func OpenSQLite(path string) (*SQLite, error) {
+// OpenSQLite opens (creating if needed) the database file at path and brings its schema up
+// to date. New events and published marks are group-committed unless WithoutGroupCommit.
+func OpenSQLite(path string, opts ...StoreOption) (*SQLite, error) {
 	q := url.Values{}
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)") // a binding recorded is a binding kept
@@ -49,15 +56,71 @@ func OpenSQLite(path string) (*SQLite, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hub: open %s: %w", path, err)
 	}
-	if _, err := db.Exec(schema); err != nil {
+	if err := migrateSQLite(db); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("hub: open %s: schema: %w", path, err)
+		return nil, fmt.Errorf("hub: open %s: %w", path, err)
 	}
-	return &SQLite{db: db}, nil
+	s := &SQLite{db: db}
+	s.gc = newGroupCommit(txFuncs[*sql.Tx]{
+		begin:     func(ctx context.Context) (*sql.Tx, error) { return db.BeginTx(ctx, nil) },
+		commit:    func(_ context.Context, tx *sql.Tx) error { return tx.Commit() },
+		rollback:  func(tx *sql.Tx) { tx.Rollback() },
+		oneWriter: true,
+	}, defaultStoreOptions(opts))
+	return s, nil
 }
 
-// Close closes the database.
-func (s *SQLite) Close() error { return s.db.Close() }
+// migrateSQLite applies the missing migrations, each in its own transaction with the version
+// bump. BEGIN IMMEDIATE (the _txlock) holds the write lock, so two processes opening one file
+// at once migrate it once.
+func migrateSQLite(db *sql.DB) error {
+	for {
+		tx, err := db.Begin()
+		if err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		var v int
+		if err := tx.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate: %w", err)
+		}
+		last := len(sqliteMigrations) - 1
+		if v > last {
+			tx.Rollback()
+			return fmt.Errorf("schema version %d is newer than this mirror-cloud knows (%d): run the newer release", v, last)
+		}
+		if v == last {
+			return tx.Rollback()
+		}
+		if _, err := tx.Exec(sqliteMigrations[v+1]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", v+1, err)
+		}
+		if _, err := tx.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, v+1)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", v+1, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migration %d: %w", v+1, err)
+		}
+	}
+}
+
+// Close stops the group committer and closes the database.
+func (s *SQLite) Close() error {
+	s.gc.close()
+	return s.db.Close()
+}
+
+// Ping reports whether the database file answers.
+func (s *SQLite) Ping(ctx context.Context) error {
+	var one int
+	return s.db.QueryRowContext(ctx, `SELECT 1`).Scan(&one)
+}
+
+// CommitStats counts the write transactions of RecordEvent and MarkPublished and the writes
+// they held (their ratio is the group-commit batch size).
+func (s *SQLite) CommitStats() CommitStats { return s.gc.stats() }
 
 func ms(t time.Time) int64     { return t.UnixMilli() }
 func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
@@ -155,29 +218,31 @@ func (s *SQLite) SceneByTicket(ctx context.Context, ticket string) (Scene, error
 }
 
 func (s *SQLite) RecordEvent(ctx context.Context, e Event) (Event, bool, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+	var stored Event
+	var isNew bool
+	err := s.gc.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO events(key, binding_id, device_id, photo_id, user, payload, reply, published, at) VALUES(?,?,?,?,?,?,?,0,?) ON CONFLICT DO NOTHING`,
+			e.Key, e.BindingID, e.DeviceID, e.PhotoID, e.User, e.Payload, e.Reply, ms(e.At))
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			stored, isNew = Event{}, false
+			stored, err = scanEvent(tx.QueryRowContext(ctx, `SELECT `+eventCols+` FROM events WHERE key = ?`, e.Key))
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO viewers(photo_id, user) VALUES(?,?) ON CONFLICT DO NOTHING`, e.PhotoID, e.User); err != nil {
+			return err
+		}
+		stored, isNew = e, true
+		stored.Published = false
+		stored.At = fromMS(ms(e.At))
+		return nil
+	})
 	if err != nil {
 		return e, false, fmt.Errorf("hub: record event: %w", err)
 	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `INSERT INTO events(key, binding_id, device_id, photo_id, user, payload, reply, published, at) VALUES(?,?,?,?,?,?,?,0,?) ON CONFLICT DO NOTHING`,
-		e.Key, e.BindingID, e.DeviceID, e.PhotoID, e.User, e.Payload, e.Reply, ms(e.At))
-	if err != nil {
-		return e, false, fmt.Errorf("hub: record event: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		tx.Rollback()
-		old, err := s.event(ctx, e.Key)
-		return old, false, err
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO viewers(photo_id, user) VALUES(?,?) ON CONFLICT DO NOTHING`, e.PhotoID, e.User); err != nil {
-		return e, false, fmt.Errorf("hub: record event: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return e, false, fmt.Errorf("hub: record event: %w", err)
-	}
-	e.Published = false
-	return e, true, nil
+	return stored, isNew, nil
 }
 
 const eventCols = `key, binding_id, device_id, photo_id, user, payload, reply, published, at`
@@ -197,8 +262,10 @@ func (s *SQLite) event(ctx context.Context, key string) (Event, error) {
 }
 
 func (s *SQLite) MarkPublished(ctx context.Context, key string) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE events SET published = 1 WHERE key = ?`, key)
-	return err
+	return s.gc.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE events SET published = 1 WHERE key = ?`, key)
+		return err
+	})
 }
 
 func (s *SQLite) Unpublished(ctx context.Context, limit int) ([]Event, error) {
