@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -40,12 +39,19 @@ CREATE INDEX scenes_ticket ON scenes(ticket);
 CREATE INDEX scenes_photo ON scenes(photo_id);
 CREATE TABLE events (
 	key text PRIMARY KEY, binding_id text NOT NULL, device_id text NOT NULL, photo_id text NOT NULL,
-	user_hash text NOT NULL, payload bytea NOT NULL, reply bytea NOT NULL, published boolean NOT NULL, at timestamptz NOT NULL);
-CREATE INDEX events_unpublished ON events(at) WHERE NOT published;
+	user_hash text NOT NULL, payload bytea NOT NULL, reply bytea NOT NULL, at timestamptz NOT NULL,
+	published boolean NOT NULL DEFAULT false, acked boolean NOT NULL DEFAULT false,
+	attempts integer NOT NULL DEFAULT 0, next_at timestamptz NOT NULL);
+CREATE INDEX events_pending ON events(next_at) WHERE NOT acked;
+CREATE INDEX events_binding ON events(binding_id);
+CREATE INDEX events_at ON events(at);
 CREATE TABLE viewers (photo_id text NOT NULL, user_hash text NOT NULL, PRIMARY KEY (photo_id, user_hash));
 CREATE TABLE secrets (name text PRIMARY KEY, value bytea NOT NULL);
 `,
 }
+
+// PostgresSchemaVersion is the schema version this release migrates to.
+var PostgresSchemaVersion = len(pgMigrations) - 1
 
 // pgLockKey is the advisory lock the migrations run under ("fitmirror hub").
 const pgLockKey = 0x66_69_74_6d_68_75_62
@@ -239,13 +245,22 @@ func (p *Postgres) SceneByTicket(ctx context.Context, ticket string) (Scene, err
 	return p.scene(ctx, "ticket", ticket)
 }
 
-const pgEventCols = `key, binding_id, device_id, photo_id, user_hash, payload, reply, published, at`
+const pgEventCols = `key, binding_id, device_id, photo_id, user_hash, payload, reply, published, at, acked, attempts, next_at`
 
 func scanPGEvent(sc interface{ Scan(...any) error }) (Event, error) {
 	var e Event
-	err := sc.Scan(&e.Key, &e.BindingID, &e.DeviceID, &e.PhotoID, &e.User, &e.Payload, &e.Reply, &e.Published, &e.At)
+	err := sc.Scan(&e.Key, &e.BindingID, &e.DeviceID, &e.PhotoID, &e.User, &e.Payload, &e.Reply, &e.Published, &e.At, &e.Acked, &e.Attempts, &e.NextAt)
 	e.At = e.At.UTC()
+	e.NextAt = pgTime(e.NextAt)
 	return e, pgNotFound(err)
+}
+
+// pgTime is a time read back: UTC, and Go's zero time (stored as 0001-01-01) zero again.
+func pgTime(t time.Time) time.Time {
+	if t.Equal(time.Time{}) {
+		return time.Time{}
+	}
+	return t.UTC()
 }
 
 // RecordEvent inserts the event and its viewer in one statement; when the key is taken (by
@@ -258,10 +273,10 @@ func (p *Postgres) RecordEvent(ctx context.Context, e Event) (Event, bool, error
 		var n int
 		err := tx.QueryRow(ctx, `
 WITH ins AS (
-	INSERT INTO events(key, binding_id, device_id, photo_id, user_hash, payload, reply, published, at)
-	VALUES($1,$2,$3,$4,$5,$6,$7,false,$8) ON CONFLICT (key) DO NOTHING RETURNING photo_id, user_hash),
+	INSERT INTO events(key, binding_id, device_id, photo_id, user_hash, payload, reply, at, next_at)
+	VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (key) DO NOTHING RETURNING photo_id, user_hash),
 v AS (INSERT INTO viewers(photo_id, user_hash) SELECT photo_id, user_hash FROM ins ON CONFLICT DO NOTHING)
-SELECT count(*) FROM ins`, e.Key, e.BindingID, e.DeviceID, e.PhotoID, e.User, e.Payload, e.Reply, msTime(e.At)).Scan(&n)
+SELECT count(*) FROM ins`, e.Key, e.BindingID, e.DeviceID, e.PhotoID, e.User, e.Payload, e.Reply, msTime(e.At), msTime(e.NextAt)).Scan(&n)
 		if err != nil {
 			return err
 		}
@@ -271,8 +286,8 @@ SELECT count(*) FROM ins`, e.Key, e.BindingID, e.DeviceID, e.PhotoID, e.User, e.
 			return err
 		}
 		stored, isNew = e, true
-		stored.Published = false
-		stored.At = msTime(e.At)
+		stored.Published, stored.Acked, stored.Attempts = false, false, 0
+		stored.At, stored.NextAt = msTime(e.At), pgTime(msTime(e.NextAt))
 		return nil
 	})
 	if err != nil {
@@ -285,17 +300,11 @@ func (p *Postgres) Event(ctx context.Context, key string) (Event, error) {
 	return scanPGEvent(p.pool.QueryRow(ctx, `SELECT `+pgEventCols+` FROM events WHERE key = $1`, key))
 }
 
-func (p *Postgres) MarkPublished(ctx context.Context, key string) error {
-	return p.gc.do(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `UPDATE events SET published = true WHERE key = $1`, key)
-		return err
-	})
-}
-
-func (p *Postgres) Unpublished(ctx context.Context, limit int) ([]Event, error) {
-	rows, err := p.pool.Query(ctx, `SELECT `+pgEventCols+` FROM events WHERE NOT published ORDER BY at LIMIT $1`, limit)
+func (p *Postgres) PendingBindings(ctx context.Context, deviceID string, due time.Time, limit int) ([]Event, error) {
+	rows, err := p.pool.Query(ctx, `SELECT `+pgEventCols+` FROM events WHERE NOT acked AND next_at <= $1 AND ($2 = '' OR device_id = $2) ORDER BY at, key LIMIT $3`,
+		msTime(due), deviceID, limit)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("hub: pending bindings: %w", err)
 	}
 	defer rows.Close()
 	var out []Event
@@ -307,6 +316,42 @@ func (p *Postgres) Unpublished(ctx context.Context, limit int) ([]Event, error) 
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+func (p *Postgres) ClaimBinding(ctx context.Context, key string, seen, until time.Time) (bool, error) {
+	var ok bool
+	err := p.gc.do(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE events SET next_at = $1 WHERE key = $2 AND next_at = $3 AND NOT acked`, msTime(until), key, msTime(seen))
+		ok = tag.RowsAffected() == 1
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("hub: claim binding: %w", err)
+	}
+	return ok, nil
+}
+
+func (p *Postgres) MarkSent(ctx context.Context, key string, published bool, next time.Time) error {
+	err := p.gc.do(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE events SET attempts = attempts + 1, next_at = $1, published = published OR $2 WHERE key = $3`,
+			msTime(next), published, key)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("hub: mark binding sent: %w", err)
+	}
+	return nil
+}
+
+func (p *Postgres) AckBindings(ctx context.Context, deviceID string, bindingIDs []string) (int, error) {
+	if len(bindingIDs) == 0 {
+		return 0, nil
+	}
+	tag, err := p.pool.Exec(ctx, `UPDATE events SET acked = true WHERE binding_id = ANY($1) AND device_id = $2 AND NOT acked`, bindingIDs, deviceID)
+	if err != nil {
+		return 0, fmt.Errorf("hub: ack bindings: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
 }
 
 func (p *Postgres) IsViewer(ctx context.Context, photoID, user string) (bool, error) {
@@ -358,7 +403,7 @@ func (p *Postgres) DeletePhoto(ctx context.Context, id string) error {
 }
 
 func (p *Postgres) PruneEvents(ctx context.Context, before time.Time) error {
-	_, err := p.pool.Exec(ctx, `DELETE FROM events WHERE at < $1 AND published`, msTime(before))
+	_, err := p.pool.Exec(ctx, `DELETE FROM events WHERE at < $1`, msTime(before))
 	return err
 }
 
@@ -384,10 +429,4 @@ func (b pgBlobs) Get(ctx context.Context, key string) ([]byte, error) {
 func (b pgBlobs) Delete(ctx context.Context, key string) error {
 	_, err := b.pool.Exec(ctx, `DELETE FROM photo_blobs WHERE key = $1`, key)
 	return err
-}
-
-// isUniqueViolation reports a unique-key conflict (SQLSTATE 23505).
-func isUniqueViolation(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "23505"
 }

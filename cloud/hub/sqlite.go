@@ -22,8 +22,8 @@ var _ Store = (*SQLite)(nil)
 // sqliteMigrations are the schema versions in order; PRAGMA user_version counts those applied.
 // Append, never edit: a database at version n gets migrations n+1… on open. Version 1 is the
 // schema from before versioning (hence IF NOT EXISTS: such a database has user_version 0).
-var sqliteMigrations = []string{
-	1: `
+var sqliteMigrations = []func(tx *sql.Tx) error{
+	1: execSQL(`
 CREATE TABLE IF NOT EXISTS devices (
 	id TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, mqtt_hash TEXT NOT NULL, created_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS photos (
@@ -36,15 +36,47 @@ CREATE INDEX IF NOT EXISTS scenes_ticket ON scenes(ticket);
 CREATE TABLE IF NOT EXISTS events (
 	key TEXT PRIMARY KEY, binding_id TEXT NOT NULL, device_id TEXT NOT NULL, photo_id TEXT NOT NULL,
 	user TEXT NOT NULL, payload BLOB NOT NULL, reply BLOB NOT NULL, published INTEGER NOT NULL, at INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS events_unpublished ON events(published) WHERE published = 0;
 CREATE TABLE IF NOT EXISTS viewers (
 	photo_id TEXT NOT NULL, user TEXT NOT NULL, PRIMARY KEY (photo_id, user));
 CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);
-`,
+`),
+	// 2: delivery until acknowledged. A binding published before these columns existed counts
+	// as acknowledged (it was delivered under the old rules). The columns are added only where
+	// missing: databases of the delivery release before versioning have them at version 0.
+	2: func(tx *sql.Tx) error {
+		for _, c := range []struct{ column, ddl string }{
+			{"acked", `ALTER TABLE events ADD COLUMN acked INTEGER NOT NULL DEFAULT 0;
+UPDATE events SET acked = published;`},
+			{"attempts", `ALTER TABLE events ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0`},
+			{"next_at", `ALTER TABLE events ADD COLUMN next_at INTEGER NOT NULL DEFAULT 0`},
+		} {
+			var n int
+			if err := tx.QueryRow(`SELECT count(*) FROM pragma_table_info('events') WHERE name = ?`, c.column).Scan(&n); err != nil {
+				return err
+			}
+			if n == 0 {
+				if _, err := tx.Exec(c.ddl); err != nil {
+					return fmt.Errorf("add events.%s: %w", c.column, err)
+				}
+			}
+		}
+		_, err := tx.Exec(`
+DROP INDEX IF EXISTS events_unpublished;
+CREATE INDEX IF NOT EXISTS events_pending ON events(next_at) WHERE acked = 0;
+CREATE INDEX IF NOT EXISTS events_binding ON events(binding_id);`)
+		return err
+	},
+}
+
+func execSQL(q string) func(tx *sql.Tx) error {
+	return func(tx *sql.Tx) error {
+		_, err := tx.Exec(q)
+		return err
+	}
 }
 
 // OpenSQLite opens (creating if needed) the database file at path and brings its schema up
-// to date. New events and published marks are group-committed unless WithoutGroupCommit.
+// to date. New events and delivery marks are group-committed unless WithoutGroupCommit.
 func OpenSQLite(path string, opts ...StoreOption) (*SQLite, error) {
 	q := url.Values{}
 	q.Add("_pragma", "journal_mode(WAL)")
@@ -92,7 +124,7 @@ func migrateSQLite(db *sql.DB) error {
 		if v == last {
 			return tx.Rollback()
 		}
-		if _, err := tx.Exec(sqliteMigrations[v+1]); err != nil {
+		if err := sqliteMigrations[v+1](tx); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("migration %d: %w", v+1, err)
 		}
@@ -221,8 +253,8 @@ func (s *SQLite) RecordEvent(ctx context.Context, e Event) (Event, bool, error) 
 	var stored Event
 	var isNew bool
 	err := s.gc.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO events(key, binding_id, device_id, photo_id, user, payload, reply, published, at) VALUES(?,?,?,?,?,?,?,0,?) ON CONFLICT DO NOTHING`,
-			e.Key, e.BindingID, e.DeviceID, e.PhotoID, e.User, e.Payload, e.Reply, ms(e.At))
+		res, err := tx.ExecContext(ctx, `INSERT INTO events(key, binding_id, device_id, photo_id, user, payload, reply, published, at, acked, attempts, next_at) VALUES(?,?,?,?,?,?,?,0,?,0,0,?) ON CONFLICT DO NOTHING`,
+			e.Key, e.BindingID, e.DeviceID, e.PhotoID, e.User, e.Payload, e.Reply, ms(e.At), ms(e.NextAt))
 		if err != nil {
 			return err
 		}
@@ -235,8 +267,11 @@ func (s *SQLite) RecordEvent(ctx context.Context, e Event) (Event, bool, error) 
 			return err
 		}
 		stored, isNew = e, true
-		stored.Published = false
+		stored.Published, stored.Acked, stored.Attempts = false, false, 0
 		stored.At = fromMS(ms(e.At))
+		if !e.NextAt.IsZero() {
+			stored.NextAt = fromMS(ms(e.NextAt))
+		}
 		return nil
 	})
 	if err != nil {
@@ -245,13 +280,16 @@ func (s *SQLite) RecordEvent(ctx context.Context, e Event) (Event, bool, error) 
 	return stored, isNew, nil
 }
 
-const eventCols = `key, binding_id, device_id, photo_id, user, payload, reply, published, at`
+const eventCols = `key, binding_id, device_id, photo_id, user, payload, reply, published, at, acked, attempts, next_at`
 
 func scanEvent(sc interface{ Scan(...any) error }) (Event, error) {
 	var e Event
-	var at int64
-	err := sc.Scan(&e.Key, &e.BindingID, &e.DeviceID, &e.PhotoID, &e.User, &e.Payload, &e.Reply, &e.Published, &at)
+	var at, next int64
+	err := sc.Scan(&e.Key, &e.BindingID, &e.DeviceID, &e.PhotoID, &e.User, &e.Payload, &e.Reply, &e.Published, &at, &e.Acked, &e.Attempts, &next)
 	e.At = fromMS(at)
+	if next != 0 {
+		e.NextAt = fromMS(next)
+	}
 	return e, notFound(err)
 }
 
@@ -261,17 +299,64 @@ func (s *SQLite) event(ctx context.Context, key string) (Event, error) {
 	return scanEvent(s.db.QueryRowContext(ctx, `SELECT `+eventCols+` FROM events WHERE key = ?`, key))
 }
 
-func (s *SQLite) MarkPublished(ctx context.Context, key string) error {
-	return s.gc.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE events SET published = 1 WHERE key = ?`, key)
+func (s *SQLite) MarkSent(ctx context.Context, key string, published bool, next time.Time) error {
+	err := s.gc.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE events SET attempts = attempts + 1, next_at = ?, published = published OR ? WHERE key = ?`,
+			ms(next), published, key)
 		return err
 	})
+	if err != nil {
+		return fmt.Errorf("hub: mark binding sent: %w", err)
+	}
+	return nil
 }
 
-func (s *SQLite) Unpublished(ctx context.Context, limit int) ([]Event, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+eventCols+` FROM events WHERE published = 0 ORDER BY at LIMIT ?`, limit)
+func (s *SQLite) ClaimBinding(ctx context.Context, key string, seen, until time.Time) (bool, error) {
+	var ok bool
+	err := s.gc.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE events SET next_at = ? WHERE key = ? AND next_at = ? AND acked = 0`, ms(until), key, ms(seen))
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		ok = n == 1
+		return nil
+	})
 	if err != nil {
-		return nil, err
+		return false, fmt.Errorf("hub: claim binding: %w", err)
+	}
+	return ok, nil
+}
+
+func (s *SQLite) AckBindings(ctx context.Context, deviceID string, bindingIDs []string) (int, error) {
+	if len(bindingIDs) == 0 {
+		return 0, nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("hub: ack bindings: %w", err)
+	}
+	defer tx.Rollback()
+	n := 0
+	for _, id := range bindingIDs {
+		res, err := tx.ExecContext(ctx, `UPDATE events SET acked = 1 WHERE binding_id = ? AND device_id = ? AND acked = 0`, id, deviceID)
+		if err != nil {
+			return 0, fmt.Errorf("hub: ack bindings: %w", err)
+		}
+		k, _ := res.RowsAffected()
+		n += int(k)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("hub: ack bindings: %w", err)
+	}
+	return n, nil
+}
+
+func (s *SQLite) PendingBindings(ctx context.Context, deviceID string, due time.Time, limit int) ([]Event, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+eventCols+` FROM events WHERE acked = 0 AND next_at <= ? AND (? = '' OR device_id = ?) ORDER BY at, key LIMIT ?`,
+		ms(due), deviceID, deviceID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("hub: pending bindings: %w", err)
 	}
 	defer rows.Close()
 	var out []Event
@@ -339,6 +424,6 @@ func (s *SQLite) DeletePhoto(ctx context.Context, id string) error {
 }
 
 func (s *SQLite) PruneEvents(ctx context.Context, before time.Time) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM events WHERE at < ? AND published = 1`, ms(before))
+	_, err := s.db.ExecContext(ctx, `DELETE FROM events WHERE at < ?`, ms(before))
 	return err
 }

@@ -31,7 +31,7 @@ func Run(t *testing.T, open Opener) {
 		{"Events", testEvents},
 		{"EventsRace", testEventsRace},
 		{"EventsConcurrent", testEventsConcurrent},
-		{"Published", testPublished},
+		{"Delivery", testDelivery},
 		{"StaleAndDelete", testStaleAndDelete},
 		{"PruneEvents", testPruneEvents},
 		{"Secret", testSecret},
@@ -256,7 +256,7 @@ func testEventsRace(t *testing.T, st hub.Store) {
 }
 
 // testEventsConcurrent: many distinct events at once (a group-committed burst) are all
-// recorded, each with its own viewer, and all come back unpublished.
+// recorded, each with its own viewer, and all are pending delivery.
 func testEventsConcurrent(t *testing.T, st hub.Store) {
 	ctx := t.Context()
 	const n = 200
@@ -271,9 +271,9 @@ func testEventsConcurrent(t *testing.T, st hub.Store) {
 		})
 	}
 	wg.Wait()
-	un, err := st.Unpublished(ctx, 1000)
+	un, err := st.PendingBindings(ctx, "", at.Add(time.Hour), 1000)
 	if err != nil || len(un) != n {
-		t.Fatalf("Unpublished = %d, %v; want %d", len(un), err, n)
+		t.Fatalf("PendingBindings = %d, %v; want %d", len(un), err, n)
 	}
 	for i := range n {
 		if ok, _ := st.IsViewer(ctx, fmt.Sprint("P", i%7), fmt.Sprint("u", i)); !ok {
@@ -282,48 +282,114 @@ func testEventsConcurrent(t *testing.T, st hub.Store) {
 	}
 }
 
-func testPublished(t *testing.T, st hub.Store) {
+func testDelivery(t *testing.T, st hub.Store) {
 	ctx := t.Context()
+	far := at.Add(time.Hour)
 	for i := range 5 {
 		if _, _, err := st.RecordEvent(ctx, event(fmt.Sprint("k", i), fmt.Sprint("B", i), "P1", "u1", at.Add(time.Duration(5-i)*time.Second))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	un, err := st.Unpublished(ctx, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if keys := eventKeys(un); !slices.Equal(keys, []string{"k4", "k3", "k2"}) {
-		t.Errorf("Unpublished(3) = %v, want the oldest three first: [k4 k3 k2]", keys)
-	}
-	for _, k := range []string{"k4", "k1"} {
-		if err := st.MarkPublished(ctx, k); err != nil {
-			t.Fatal(err)
+	m2 := event("k-m2", "B-m2", "P2", "u1", at)
+	m2.DeviceID = "m2"
+	later := event("k-later", "B-later", "P1", "u1", at)
+	later.NextAt = at.Add(time.Minute) // not due before then
+	for _, e := range []hub.Event{m2, later} {
+		if stored, _, err := st.RecordEvent(ctx, e); err != nil || !stored.NextAt.Equal(e.NextAt) {
+			t.Fatalf("RecordEvent %s = NextAt %v, %v", e.Key, stored.NextAt, err)
 		}
 	}
-	un, _ = st.Unpublished(ctx, 10)
-	if keys := eventKeys(un); !slices.Equal(keys, []string{"k3", "k2", "k0"}) {
-		t.Errorf("Unpublished after marking k4, k1 = %v, want [k3 k2 k0]", keys)
+	pending := func(device string, due time.Time, limit int) []string {
+		t.Helper()
+		evs, err := st.PendingBindings(ctx, device, due, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return eventKeys(evs)
 	}
-	if e, _ := st.Event(ctx, "k4"); !e.Published {
-		t.Error("Event(k4) is not published after MarkPublished")
+	if got := pending("m1", at, 3); !slices.Equal(got, []string{"k4", "k3", "k2"}) {
+		t.Errorf("PendingBindings(m1, 3) = %v, want the oldest three first: [k4 k3 k2]", got)
 	}
-	// A retry of a published event returns it published (the callback does not publish again).
-	if stored, isNew, _ := st.RecordEvent(ctx, event("k4", "Bx", "P1", "u1", at)); isNew || !stored.Published || stored.BindingID != "B4" {
-		t.Errorf("RecordEvent of published k4 = %+v, new %v", stored, isNew)
+	if got := pending("m2", far, 10); !slices.Equal(got, []string{"k-m2"}) {
+		t.Errorf("PendingBindings(m2) = %v, want [k-m2]", got)
 	}
-	// Concurrent marks (a group-committed burst).
+	if got := pending("", at, 10); len(got) != 6 || slices.Contains(got, "k-later") {
+		t.Errorf("PendingBindings(every device, now) = %v, want 6 without k-later", got)
+	}
+	if got := pending("", at.Add(time.Minute), 10); len(got) != 7 {
+		t.Errorf("PendingBindings(every device, in a minute) = %v, want all 7", got)
+	}
+
+	// An attempt: the broker took it, due again in 15 s unless acknowledged.
+	if err := st.MarkSent(ctx, "k4", true, at.Add(15*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.MarkSent(ctx, "k3", false, at.Add(time.Second)); err != nil { // the broker was down
+		t.Fatal(err)
+	}
+	if e, _ := st.Event(ctx, "k4"); !e.Published || e.Attempts != 1 || !e.NextAt.Equal(at.Add(15*time.Second)) || e.Acked {
+		t.Errorf("k4 after MarkSent = published %v, attempts %d, next %v, acked %v", e.Published, e.Attempts, e.NextAt, e.Acked)
+	}
+	if e, _ := st.Event(ctx, "k3"); e.Published || e.Attempts != 1 {
+		t.Errorf("k3 after a failed attempt = published %v, attempts %d", e.Published, e.Attempts)
+	}
+	if got := pending("m1", at, 10); slices.Contains(got, "k4") || slices.Contains(got, "k3") {
+		t.Errorf("PendingBindings(now) after the attempts = %v, want neither k4 nor k3 until due", got)
+	}
+	if got := pending("m1", at.Add(20*time.Second), 10); !slices.Contains(got, "k4") {
+		t.Errorf("PendingBindings(in 20 s) = %v, want k4 due again", got)
+	}
+
+	// Acknowledgements are the device's own.
+	if n, err := st.AckBindings(ctx, "m2", []string{"B4"}); err != nil || n != 0 {
+		t.Errorf("m2 acks m1's B4 = %d, %v; want 0", n, err)
+	}
+	if n, err := st.AckBindings(ctx, "m1", []string{"B4", "B3", "B-unknown", "B-m2"}); err != nil || n != 2 {
+		t.Errorf("AckBindings(m1, B4 B3 unknown B-m2) = %d, %v; want 2", n, err)
+	}
+	if n, _ := st.AckBindings(ctx, "m1", []string{"B4"}); n != 0 {
+		t.Errorf("AckBindings again = %d, want 0", n)
+	}
+	if got := pending("m1", far, 10); slices.Contains(got, "k4") || slices.Contains(got, "k3") {
+		t.Errorf("PendingBindings after the acks = %v, want neither k4 nor k3", got)
+	}
+	// A retry of an acknowledged event comes back acknowledged (nothing to deliver).
+	if stored, isNew, _ := st.RecordEvent(ctx, event("k4", "Bx", "P1", "u1", at)); isNew || !stored.Acked || stored.BindingID != "B4" {
+		t.Errorf("RecordEvent of acknowledged k4 = %+v, new %v", stored, isNew)
+	}
+
+	// Claims: one replica per attempt.
+	var wins int
+	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for _, k := range []string{"k0", "k2", "k3"} {
+	for range 16 {
 		wg.Go(func() {
-			if err := st.MarkPublished(ctx, k); err != nil {
+			ok, err := st.ClaimBinding(ctx, "k0", time.Time{}, at.Add(30*time.Second))
+			if err != nil {
 				t.Error(err)
+			}
+			if ok {
+				mu.Lock()
+				wins++
+				mu.Unlock()
 			}
 		})
 	}
 	wg.Wait()
-	if un, _ := st.Unpublished(ctx, 10); len(un) != 0 {
-		t.Errorf("Unpublished after marking all = %v", eventKeys(un))
+	if wins != 1 {
+		t.Errorf("16 concurrent claims of k0: %d won, want 1", wins)
+	}
+	if got := pending("m1", at.Add(29*time.Second), 10); slices.Contains(got, "k0") {
+		t.Errorf("claimed k0 is pending before its lease ends: %v", got)
+	}
+	if ok, _ := st.ClaimBinding(ctx, "k0", at.Add(30*time.Second), at.Add(time.Minute)); !ok {
+		t.Error("k0 cannot be claimed again once its lease ended (its claimer died)")
+	}
+	if ok, _ := st.ClaimBinding(ctx, "k4", at.Add(15*time.Second), at.Add(time.Minute)); ok {
+		t.Error("an acknowledged binding was claimed")
+	}
+	if ok, err := st.ClaimBinding(ctx, "nope", time.Time{}, at); ok || err != nil {
+		t.Errorf("claim of an unknown key = %v, %v", ok, err)
 	}
 }
 
@@ -380,21 +446,20 @@ func testStaleAndDelete(t *testing.T, st hub.Store) {
 
 func testPruneEvents(t *testing.T, st hub.Store) {
 	ctx := t.Context()
-	st.RecordEvent(ctx, event("old-pub", "B1", "P1", "u1", at.Add(-time.Hour)))
-	st.RecordEvent(ctx, event("old-unpub", "B2", "P1", "u1", at.Add(-time.Hour)))
-	st.RecordEvent(ctx, event("new-pub", "B3", "P1", "u1", at))
-	st.MarkPublished(ctx, "old-pub")
-	st.MarkPublished(ctx, "new-pub")
+	st.RecordEvent(ctx, event("old-acked", "B1", "P1", "u1", at.Add(-time.Hour)))
+	st.RecordEvent(ctx, event("old-pending", "B2", "P1", "u1", at.Add(-time.Hour)))
+	st.RecordEvent(ctx, event("new", "B3", "P1", "u1", at))
+	st.AckBindings(ctx, "m1", []string{"B1"})
 	if err := st.PruneEvents(ctx, at.Add(-time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Event(ctx, "old-pub"); !errors.Is(err, hub.ErrNotFound) {
-		t.Errorf("old published event after prune = %v, want ErrNotFound", err)
-	}
-	for _, k := range []string{"old-unpub", "new-pub"} {
-		if _, err := st.Event(ctx, k); err != nil {
-			t.Errorf("%s after prune = %v, want kept", k, err)
+	for _, k := range []string{"old-acked", "old-pending"} {
+		if _, err := st.Event(ctx, k); !errors.Is(err, hub.ErrNotFound) {
+			t.Errorf("%s after prune = %v, want ErrNotFound", k, err)
 		}
+	}
+	if _, err := st.Event(ctx, "new"); err != nil {
+		t.Errorf("new event after prune = %v, want kept", err)
 	}
 }
 
