@@ -91,8 +91,9 @@ func check(ctx context.Context, cfg *Config, w io.Writer) error {
 		line(r.Part, r.Err, r.Detail, r.Hint)
 	}
 
-	// The fleet broker: connects and authenticates as this device (a probe client ID, so a
-	// running agent is not disturbed).
+	// The fleet broker: connects and authenticates as this device, under its own client ID
+	// and session (brokers tie the client ID to the username), acknowledging nothing, so
+	// commands queued for the mirror stay queued. Run it with the agent stopped.
 	if cfg.MQTT.URL != "" {
 		o, err := mqttOptions(cfg)
 		if err == nil {
