@@ -56,11 +56,18 @@ func check(ctx context.Context, cfg *Config, w io.Writer) error {
 		line("camera", nil, fmt.Sprintf("%s (%s) %dx%d, %.0f fps", src.Name(), src.Kind(), m.Cols(), m.Rows(), src.FPS()), "")
 	}()
 
+	// The face detector in use: BlazeFace, or the cascade (asked for, or as the fallback when
+	// the model does not load: a warning, since the mirror works, less well).
 	det, err := vision.NewDetector(cfg.detector())
+	detail := ""
 	if err == nil {
+		detail = det.Describe()
+		if fb := det.Fallback(); fb != nil {
+			fmt.Fprintf(w, "warn  %-14s %s — falling back to the cascade; run scripts/setup.sh or reinstall fitmirror-agent\n", "detector", oneLine(fb))
+		}
 		det.Close()
 	}
-	line("detector", err, cfg.Presence.Cascade, "apt-get install opencv-data, or set presence.cascade")
+	line("detector", err, detail, "apt-get install opencv-data, or set presence.cascade")
 
 	ports := []struct{ part, key, addr string }{{"display", "display.listen", cfg.Display.Listen}}
 	if cfg.Cloud.Provider == "local" {
