@@ -407,33 +407,3 @@ func (c *Client) publish(mc mqtt.Client, topic string, retained bool, payload []
 	}
 	return nil
 }
-
-// Probe connects once with opts' broker, credentials and TLS and disconnects: the broker
-// check of "mirror-agent check". It uses a clean session under the client ID
-// "<device>-probe", so a running agent's session is left alone (the ACL goes by username).
-func Probe(ctx context.Context, opts Options) error {
-	o, err := opts.withDefaults()
-	if err != nil {
-		return err
-	}
-	var cnt counters
-	mo := mqtt.NewClientOptions().AddBroker(o.Broker).
-		SetClientID(o.DeviceID + "-probe").SetUsername(o.DeviceID).SetPassword(o.Password).
-		SetCleanSession(true).SetAutoReconnect(false).SetConnectTimeout(o.ConnectTimeout).
-		SetCustomOpenConnectionFn(func(u *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
-			return dial(u, o.TLS, o.ConnectTimeout, &cnt)
-		})
-	mc := mqtt.NewClient(mo)
-	tok := mc.Connect()
-	select {
-	case <-tok.Done():
-	case <-ctx.Done():
-		mc.Disconnect(0)
-		return fmt.Errorf("fleet: probe %s: %w", o.Broker, ctx.Err())
-	}
-	if err := tok.Error(); err != nil {
-		return fmt.Errorf("fleet: probe %s as %s: %w", o.Broker, o.DeviceID, err)
-	}
-	mc.Disconnect(100)
-	return nil
-}

@@ -171,7 +171,7 @@ func (h *Hub) Handler() http.Handler {
 	mux.Handle("GET /metrics", h.metrics.Handler())
 	if s := h.opts.Sim; s != nil {
 		mux.HandleFunc("POST /sim/scan", s.scan)
-		mux.Handle("GET /sim/connect/oauth2/authorize", http.StripPrefix("/sim", s.Fake))
+		mux.HandleFunc("GET /sim/connect/oauth2/authorize", s.authorize)
 	}
 	return mux
 }

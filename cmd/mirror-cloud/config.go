@@ -15,7 +15,7 @@ import (
 // a sim-mode hub: the built-in WeChat simulator, an embedded MQTT broker and SQLite in
 // state_dir. `mirror-cloud config --keys` prints every key.
 type Config struct {
-	Listen    string       `yaml:"listen" help:"HTTP listener (host:port): agents' API, WeChat callback, photo page, /healthz, /metrics"`
+	Listen    string       `yaml:"listen" help:"HTTP listener (host:port): agents' API, WeChat callback, photo page, /healthz, /metrics; in sim mode a listener without a host binds 127.0.0.1"`
 	StateDir  string       `yaml:"state_dir" help:"database (hub.db) and photos; default $STATE_DIRECTORY under systemd (/var/lib/mirror-cloud), ./state otherwise"`
 	PublicURL string       `yaml:"public_url" help:"base URL phones and WeChat reach the hub at (photo page links, OAuth redirect); required in wechat mode; default in sim mode http://127.0.0.1:<listen port>"`
 	Log       LogConfig    `yaml:"log"`
@@ -55,7 +55,7 @@ type MQTTConfig struct {
 }
 
 type EmbeddedConfig struct {
-	Listen      string `yaml:"listen" help:"embedded broker listener (host:port); devices log in with their ID and MQTT password and may use only <prefix>/<their ID>/#"`
+	Listen      string `yaml:"listen" help:"embedded broker listener (host:port; in sim mode without a host: 127.0.0.1); devices log in with their ID and MQTT password and may use only <prefix>/<their ID>/#"`
 	OpsPassword string `yaml:"ops_password" help:"password of the operator account _ops (mirrorctl's default user), which may use every mirror's topics; empty = no operator account"`
 }
 

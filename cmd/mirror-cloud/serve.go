@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -47,6 +48,18 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		return err
 	}
 	defer st.Close()
+
+	// Sim mode serves anyone who reaches it any photo (/sim/scan with any openid): it stays
+	// on loopback unless the listeners name a host.
+	var simLoopback []string
+	if cfg.WeChat.Mode == "sim" {
+		for _, a := range []*string{&cfg.Listen, &cfg.MQTT.Embedded.Listen} {
+			if host, port, err := net.SplitHostPort(*a); err == nil && host == "" {
+				*a = net.JoinHostPort("127.0.0.1", port)
+				simLoopback = append(simLoopback, *a)
+			}
+		}
+	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -129,6 +142,10 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		return srv.Shutdown(sctx)
 	})
 	g.Go(func() error { return h.Run(ctx) })
+	if len(simLoopback) > 0 {
+		log.Warn("sim mode: listening on loopback only (anyone who reaches a sim-mode hub can fetch any photo); "+
+			"to expose it, give listen and mqtt.embedded.listen a host, e.g. 0.0.0.0:8090", "listeners", strings.Join(simLoopback, ","))
+	}
 	log.Info("mirror-cloud listening", "version", cloudVersion(), "http", ln.Addr().String(), "public_url", publicURL,
 		"mode", w.Mode, "mqtt", mqttAddr, "state_dir", cfg.StateDir)
 	if sim != nil {
