@@ -2,7 +2,6 @@ package hub
 
 import (
 	"context"
-	"os"
 	"regexp"
 	"time"
 
@@ -110,7 +109,7 @@ func (h *Hub) uploadPhoto(ctx context.Context, photoID string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	data, err := os.ReadFile(h.photoPath(p))
+	data, err := h.blobs.Get(ctx, p.BlobKey())
 	if err != nil {
 		return "", err
 	}

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -9,9 +10,7 @@ import (
 	"fmt"
 	"image"
 	"image/jpeg"
-	"io/fs"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -58,9 +57,8 @@ func (h *Hub) thumbToken(tok string) (string, bool) {
 	return id, true
 }
 
-func (h *Hub) thumbPath(p Photo) string {
-	return strings.TrimSuffix(h.photoPath(p), ".jpg") + ".thumb.jpg"
-}
+// thumbKey is where a photo's thumbnail is kept in Blobs (purged with the photo).
+func thumbKey(p Photo) string { return strings.TrimSuffix(p.BlobKey(), ".jpg") + ".thumb.jpg" }
 
 // thumbnail is GET /t/{token}: the card picture, 404 once the token expired or the photo is
 // gone.
@@ -76,12 +74,12 @@ func (h *Hub) thumbnail(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	data, err := os.ReadFile(h.thumbPath(p))
-	if errors.Is(err, fs.ErrNotExist) {
-		data, err = h.makeThumb(p)
+	data, err := h.blobs.Get(r.Context(), thumbKey(p))
+	if errors.Is(err, ErrNotFound) {
+		data, err = h.makeThumb(r.Context(), p)
 	}
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+		if errors.Is(err, ErrNotFound) {
 			http.NotFound(w, r)
 			return
 		}
@@ -94,15 +92,14 @@ func (h *Hub) thumbnail(w http.ResponseWriter, r *http.Request) {
 	w.Write(data)
 }
 
-// makeThumb scales the photo so that its longer side is thumbSide and keeps the JPEG next to
+// makeThumb scales the photo so that its longer side is thumbSide and keeps the JPEG beside
 // the photo (purged with it).
-func (h *Hub) makeThumb(p Photo) ([]byte, error) {
-	f, err := os.Open(h.photoPath(p))
+func (h *Hub) makeThumb(ctx context.Context, p Photo) ([]byte, error) {
+	data, err := h.blobs.Get(ctx, p.BlobKey())
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	src, err := jpeg.Decode(f)
+	src, err := jpeg.Decode(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("decode %s: %w", p.ID, err)
 	}
@@ -117,7 +114,7 @@ func (h *Hub) makeThumb(p Photo) ([]byte, error) {
 	if err := jpeg.Encode(&buf, dst, &jpeg.Options{Quality: 80}); err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(h.thumbPath(p), buf.Bytes()); err != nil {
+	if err := h.blobs.Put(ctx, thumbKey(p), buf.Bytes()); err != nil {
 		h.log.Warn("hub: keep thumbnail", "photo_id", p.ID, "err", err)
 	}
 	return buf.Bytes(), nil
