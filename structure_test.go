@@ -30,3 +30,26 @@ func TestDeviceImportsNoCloud(t *testing.T) {
 		}
 	}
 }
+
+// TestMirrorctlLinksOnlyTheWire keeps mirrorctl a small fleet tool: it speaks the contract
+// (internal/wire and the fleet client) and links no SQLite, session engine or display.
+func TestMirrorctlLinksOnlyTheWire(t *testing.T) {
+	for _, dep := range goListDeps(t, false, "./cmd/mirrorctl") {
+		for _, banned := range []string{"modernc.org/sqlite", "github.com/mattn/go-sqlite3",
+			"github.com/fitmirror/fitmirror/session", "github.com/fitmirror/fitmirror/display",
+			"github.com/fitmirror/fitmirror/device", "gocv.io/"} {
+			if strings.HasPrefix(dep, banned) {
+				t.Errorf("mirrorctl links %s", dep)
+			}
+		}
+	}
+}
+
+// TestWireIsALeaf keeps internal/wire importable by anything: the standard library only.
+func TestWireIsALeaf(t *testing.T) {
+	for _, dep := range goListDeps(t, false, "./internal/wire") {
+		if strings.Contains(dep, ".") && dep != "github.com/fitmirror/fitmirror/internal/wire" {
+			t.Errorf("internal/wire depends on %s", dep)
+		}
+	}
+}
