@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/image/draw"
+
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
 // The news card's picture (PicUrl): a small JPEG of the photo at /t/{token}.jpg. The token is
@@ -51,7 +53,7 @@ func (h *Hub) thumbToken(tok string) (string, bool) {
 	}
 	id, exp, ok := strings.Cut(tok[:i], ".")
 	sec, err := strconv.ParseInt(exp, 36, 64)
-	if !ok || err != nil || !h.now().Before(time.Unix(sec, 0)) || !photoIDPattern.MatchString(id) {
+	if !ok || err != nil || !h.now().Before(time.Unix(sec, 0)) || !wire.ValidPhotoID(id) {
 		return "", false
 	}
 	return id, true
