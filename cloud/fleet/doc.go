@@ -1,4 +1,4 @@
-// Package fleet is the mirror's side of fleet management over MQTT (CONTRACTS §1).
+// Package fleet is the mirror's side of fleet management over MQTT (docs/contracts.md §1).
 //
 // A [Client] keeps one persistent MQTT 3.1.1 session to the fleet broker, with the device ID
 // as client ID and username, and:

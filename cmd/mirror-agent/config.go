@@ -34,7 +34,7 @@ type Config struct {
 	MQTT     MQTTConfig     `yaml:"mqtt"`
 	Fleet    FleetConfig    `yaml:"fleet"`
 	Debug    DebugConfig    `yaml:"debug"`
-	// TelemetryInterval is CONTRACTS §1's telemetry_interval.
+	// TelemetryInterval is docs/contracts.md §1's telemetry_interval.
 	TelemetryInterval time.Duration `yaml:"telemetry_interval" help:"how often telemetry is published to the fleet" range:"5s,1h"`
 }
 

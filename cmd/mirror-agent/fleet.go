@@ -17,7 +17,7 @@ import (
 	"github.com/fitmirror/fitmirror/session/store"
 )
 
-// eventConfigApplied and eventOutboxDropped are recorded for the fleet (CONTRACTS §1).
+// eventConfigApplied and eventOutboxDropped are recorded for the fleet (docs/contracts.md §1).
 const (
 	eventConfigApplied = "config.applied"
 	eventOutboxDropped = "outbox.dropped"

@@ -1,4 +1,4 @@
-// Command mirrorctl manages a fleet of mirrors over MQTT (CONTRACTS §5):
+// Command mirrorctl manages a fleet of mirrors over MQTT (docs/contracts.md §5):
 //
 //	mirrorctl [--broker URL --username U --password P] ls
 //	mirrorctl status ID
