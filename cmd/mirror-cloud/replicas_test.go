@@ -25,6 +25,7 @@ import (
 	"github.com/fitmirror/fitmirror/cloud/hub"
 	"github.com/fitmirror/fitmirror/cloud/hub/pgtest"
 	"github.com/fitmirror/fitmirror/cloud/wechat/wechattest"
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
 const (
@@ -50,7 +51,7 @@ type deployment struct {
 	creds    hub.Credentials
 
 	mu       sync.Mutex
-	bindings []hub.Binding // what arrived on mirror/m1/binding, in order
+	bindings []wire.Binding // what arrived on mirror/m1/binding, in order
 	arrived  chan struct{}
 }
 
@@ -87,7 +88,7 @@ func newDeployment(t *testing.T, postgres bool) *deployment {
 	}
 	t.Cleanup(func() { mc.Disconnect(0) })
 	if tok := mc.Subscribe("mirror/m1/binding", 1, func(_ paho.Client, m paho.Message) {
-		var b hub.Binding
+		var b wire.Binding
 		if err := json.Unmarshal(m.Payload(), &b); err != nil {
 			t.Errorf("binding %s: %v", m.Payload(), err)
 			return
@@ -172,14 +173,14 @@ func (d *deployment) ack(s *server, ids []string) {
 }
 
 // received returns the bindings that arrived so far.
-func (d *deployment) received() []hub.Binding {
+func (d *deployment) received() []wire.Binding {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return slices.Clone(d.bindings)
 }
 
 // waitFor waits until ok holds for the bindings received, or fails after timeout.
-func (d *deployment) waitFor(timeout time.Duration, what string, ok func([]hub.Binding) bool) []hub.Binding {
+func (d *deployment) waitFor(timeout time.Duration, what string, ok func([]wire.Binding) bool) []wire.Binding {
 	d.t.Helper()
 	deadline := time.After(timeout)
 	for {
@@ -308,7 +309,7 @@ func testReplicas(t *testing.T, postgres bool) {
 			t.Errorf("push %d replied %q, want the same photo reply as push 0 (%q)", i, r, replies[0])
 		}
 	}
-	got := d.waitFor(15*time.Second, "the binding of 20 identical pushes", func(bs []hub.Binding) bool { return len(bs) >= 1 })
+	got := d.waitFor(15*time.Second, "the binding of 20 identical pushes", func(bs []wire.Binding) bool { return len(bs) >= 1 })
 	d.ack(a, []string{got[0].BindingID})
 	time.Sleep(3 * time.Second) // room for a duplicate to show up
 	if got := d.received(); len(got) != 1 || got[0].PhotoID != photoID || got[0].Scene != scene {
@@ -381,7 +382,7 @@ func testReplicas(t *testing.T, postgres bool) {
 	}
 	survivor := d.replicas[len(d.replicas)-1]
 	users := map[string]map[string]bool{} // user → binding IDs
-	d.waitFor(90*time.Second, "40 distinct bindings after the kill", func(bs []hub.Binding) bool {
+	d.waitFor(90*time.Second, "40 distinct bindings after the kill", func(bs []wire.Binding) bool {
 		var ids []string
 		for _, b := range bs[1:] {
 			if users[b.User] == nil {
