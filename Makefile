@@ -85,8 +85,8 @@ deb-arm64: build-arm64
 # The test suite built for arm64 and run under qemu (no -race: the race detector does not run
 # under qemu), then the arm64 package checked against its binary and against the amd64 build.
 test-arm64: setup
-	scripts/arm64-go.sh test -exec "$(CURDIR)/scripts/arm64-run.sh" ./...
-	$(GO) test -tags arm64emu -run TestArm64 -v -count=1 .
+	scripts/arm64-go.sh test -timeout 45m -exec "$(CURDIR)/scripts/arm64-run.sh" ./...
+	$(GO) test -tags arm64emu -run TestArm64 -v -count=1 -timeout 30m .
 
 clean:
 	rm -rf $(BIN) dist
