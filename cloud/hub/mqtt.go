@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"net/url"
 	"time"
@@ -11,8 +12,12 @@ import (
 
 // MQTTOptions configure the connection to an external broker.
 type MQTTOptions struct {
-	URL      string // tcp://host:1883, ssl://host:8883, ws://…
-	ClientID string // "" = "mirror-cloud"
+	URL string // tcp://host:1883, ssl://host:8883, ws://…
+	// Failover are more URLs of the same clustered broker, tried in turn (mqtt.failover).
+	Failover []string
+	// ClientID "" = "mirror-cloud-" and random characters: each replica has its own, so two
+	// replicas never take over each other's connection.
+	ClientID string
 	Username string
 	Password string
 	// OnConnect, if set, is called after each (re)connection.
@@ -33,10 +38,19 @@ func DialMQTT(ctx context.Context, opts MQTTOptions) (*MQTTPublisher, error) {
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("mqtt.url: %q is not a broker URL (tcp://host:port)", opts.URL)
 	}
-	if opts.ClientID == "" {
-		opts.ClientID = "mirror-cloud"
+	for _, f := range opts.Failover {
+		if fu, err := url.Parse(f); err != nil || fu.Host == "" {
+			return nil, fmt.Errorf("mqtt.failover: %q is not a broker URL (tcp://host:port)", f)
+		}
 	}
-	o := paho.NewClientOptions().AddBroker(opts.URL).SetClientID(opts.ClientID).
+	if opts.ClientID == "" {
+		opts.ClientID = "mirror-cloud-" + rand.Text()[:10]
+	}
+	o := paho.NewClientOptions()
+	for _, u := range append([]string{opts.URL}, opts.Failover...) {
+		o.AddBroker(u)
+	}
+	o.SetClientID(opts.ClientID).
 		SetUsername(opts.Username).SetPassword(opts.Password).
 		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(2 * time.Second).
 		SetMaxReconnectInterval(30 * time.Second).SetCleanSession(true)
