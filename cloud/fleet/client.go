@@ -16,7 +16,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/fitmirror/fitmirror/cloud/backoff"
+	"github.com/fitmirror/fitmirror/internal/backoff"
 )
 
 // Client is a mirror's connection to the fleet broker. Create it with [New], run it with
@@ -40,6 +40,8 @@ type Client struct {
 
 	requests *requestLog
 	bindings *seenSet
+	acks     chan string   // binding IDs to acknowledge to the hub
+	catchUp  chan struct{} // fetch missed bindings from the hub
 
 	cfgMu       sync.Mutex
 	lastDesired int64
@@ -68,6 +70,8 @@ func New(opts Options) (*Client, error) {
 		changed:  make(chan struct{}, 1),
 		requests: newRequestLog(o.RememberRequests),
 		bindings: newSeenSet(o.RememberBindings),
+		acks:     make(chan string, 1024),
+		catchUp:  make(chan struct{}, 1),
 	}, nil
 }
 
@@ -163,7 +167,9 @@ func (c *Client) Run(ctx context.Context) error {
 	trimCtx, stopTrim := context.WithCancel(ctx)
 	trimDone := make(chan struct{})
 	go func() { defer close(trimDone); c.trimLoop(trimCtx) }()
-	defer func() { stopTrim(); <-trimDone }()
+	bindDone := make(chan struct{})
+	go func() { defer close(bindDone); c.bindingLoop(trimCtx) }()
+	defer func() { stopTrim(); <-trimDone; <-bindDone }()
 	attempt := 0
 	for ctx.Err() == nil {
 		cn, err := c.connect(ctx)
@@ -182,6 +188,7 @@ func (c *Client) Run(ctx context.Context) error {
 		attempt = 0
 		c.current.Store(&cn.url)
 		c.log.Info("connected to broker", "broker", cn.url, "device", c.opts.DeviceID)
+		c.requestCatchUp() // bindings published while we were away
 		if ctx.Err() == nil {
 			c.serve(ctx, cn)
 		}

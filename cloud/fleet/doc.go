@@ -12,7 +12,8 @@
 //   - runs commands (mirror/{id}/cmd/{name}) with request IDs, expiry and de-duplication;
 //   - applies desired configuration through a function the agent supplies and reports the
 //     effective configuration or the error on config/reported;
-//   - hands bindings from the hub to a callback once per binding_id.
+//   - hands bindings from the hub to a callback once per binding_id, acknowledges them to
+//     the hub and asks it for missed ones after each (re)connection ([BindingHub]).
 //
 // The wire types ([Status], [Telemetry], [CommandRequest], [CommandResult], [Desired],
 // [Reported], [Binding]) are shared with mirrorctl and the hub.

@@ -114,6 +114,9 @@ type Options struct {
 
 	// OnBinding receives each binding from the hub once per binding_id.
 	OnBinding func(ctx context.Context, b Binding)
+	// Hub, when set, is asked for missed bindings after every (re)connection and told of
+	// every binding received (the hub delivers a binding until it is acknowledged).
+	Hub BindingHub
 	// RememberBindings is how many binding IDs are kept for de-duplication; default 4096.
 	RememberBindings int
 

@@ -63,6 +63,7 @@ func BenchmarkCallback(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			go h.Run(ctx) // the delivery loop takes the bindings to the device
 			st.AddScene(ctx, hub.Scene{Scene: "S1", Ticket: "T1", PhotoID: "P1", DeviceID: "m1", ExpiresAt: time.Now().Add(time.Hour)})
 			handler := h.Handler()
 			ci, _ := wechat.NewCipher("wxhub", testAESKey, "")
@@ -196,6 +197,7 @@ func BenchmarkScanToBinding(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	go h.Run(ctx)
 	handler := h.Handler()
 	var lat []time.Duration
 	b.ResetTimer()

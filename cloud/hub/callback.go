@@ -41,9 +41,9 @@ func (h *Hub) handshake(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, echo)
 }
 
-// callback is POST /wechat/callback. It answers within WeChat's 5 s: everything it does is
-// local (SQLite, the broker) except an image upload in image reply mode, which has its own
-// deadline and falls back to the news reply.
+// callback is POST /wechat/callback. It answers within WeChat's 5 s: it records the binding
+// (SQLite) and answers; the delivery loop takes the binding to the mirror. An image upload in
+// image reply mode has its own deadline and falls back to the news reply.
 func (h *Hub) callback(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	result := h.handleCallback(w, r)
@@ -80,8 +80,8 @@ func (h *Hub) handleCallback(w http.ResponseWriter, r *http.Request) string {
 		io.WriteString(w, "success")
 		return "unknown_scene"
 	}
-	// WeChat hangs up after 5 s; what was started is finished regardless, so that a binding
-	// recorded is also marked published and a retry does not publish it twice.
+	// WeChat hangs up after 5 s; what was started is finished regardless, so that a retry
+	// finds the event recorded.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
 	defer cancel()
 	key := dedupeKey(in.Message)
@@ -122,8 +122,8 @@ func (h *Hub) handleCallback(w http.ResponseWriter, r *http.Request) string {
 	if !isNew {
 		result = "duplicate"
 	}
-	if !stored.Published {
-		h.publish(ctx, stored)
+	if isNew {
+		h.kick() // the delivery loop publishes it; WeChat gets its answer now
 	}
 	reply, err := h.opts.Callback.Seal(in, stored.Reply)
 	if err != nil {

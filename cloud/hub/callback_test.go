@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,6 +46,7 @@ func TestScanPublishesBindingAndRepliesNews(t *testing.T) {
 			if err != nil || res.Status != 200 || res.Attempts != 1 {
 				t.Fatalf("Scan = %+v, %v", res, err)
 			}
+			e.hub.Deliver(t.Context())
 			msgs := e.pub.all()
 			if len(msgs) != 1 || msgs[0].Topic != "mirror/m1/binding" {
 				t.Fatalf("published %+v, want one message on mirror/m1/binding", msgs)
@@ -70,6 +72,7 @@ func TestScanPublishesBindingAndRepliesNews(t *testing.T) {
 			if _, err := e.fake.Scan(t.Context(), e.callbackURL(), ticket, "o_alice", true, mode.m); err != nil {
 				t.Fatal(err)
 			}
+			e.hub.Deliver(t.Context())
 			msgs = e.pub.all()
 			if len(msgs) != 2 {
 				t.Fatalf("published %d messages after a SCAN, want 2", len(msgs))
@@ -95,6 +98,7 @@ func TestSameEventThreeTimes(t *testing.T) {
 		}
 		replies = append(replies, res.Reply)
 	}
+	e.hub.Deliver(t.Context())
 	if n := len(e.pub.all()); n != 1 {
 		t.Errorf("published %d bindings for one event delivered three times, want 1", n)
 	}
@@ -133,25 +137,30 @@ func metric(t *testing.T, e *env, name string) string {
 }
 
 // A hub restart between the first delivery and WeChat's retry still yields one binding: here
-// the first try was recorded but its publish failed (the broker was down) and the hub died
-// before answering; the retry after the restart publishes the binding recorded the first time.
+// the first try was recorded but its publish failed (the broker was down) and the hub was
+// restarted; the binding recorded the first time is published after the restart, once, and
+// the retries get the first reply.
 func TestRestartBetweenDeliveryAndRetry(t *testing.T) {
 	e := newEnv(t)
 	_, ticket := e.upload("P1")
 	ev := e.fake.ScanEvent(mustScene(t, e, ticket), ticket, "o_carol", false)
-	e.pub.Fail = errBrokerDown
+	e.pub.setFail(errBrokerDown)
 	first, err := e.fake.Push(t.Context(), e.callbackURL(), ev, wechattest.Plain)
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.hub.Deliver(t.Context())
 	e.restart()
-	e.pub.Fail = nil
+	e.pub.setFail(nil)
+	e.hub.Deliver(t.Context()) // not due yet: the failed publish backs off
 	retry, err := e.fake.Push(t.Context(), e.callbackURL(), ev, wechattest.Plain)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.restart()
+	e.restart(func(o *hub.Options) { o.Now = func() time.Time { return time.Now().Add(time.Minute) } })
+	e.hub.Deliver(t.Context())
 	again, _ := e.fake.Push(t.Context(), e.callbackURL(), ev, wechattest.Plain)
+	e.hub.Deliver(t.Context())
 	msgs := e.pub.all()
 	if len(msgs) != 1 {
 		t.Fatalf("published %d bindings across two restarts, want 1", len(msgs))
@@ -161,24 +170,82 @@ func TestRestartBetweenDeliveryAndRetry(t *testing.T) {
 	}
 }
 
-// A binding whose publish failed is published by Run once the broker is back.
-func TestRunRepublishes(t *testing.T) {
-	e := newEnv(t)
+// A binding is published again until the mirror acknowledges it, with growing gaps; a
+// failed publish is retried sooner. The acknowledgement is the device's own: another device
+// cannot acknowledge it.
+func TestDeliveryUntilAcknowledged(t *testing.T) {
+	now := time.Now()
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	e := newEnv(t, func(o *hub.Options) { o.Now = clock })
+	e.fake.Now = clock
 	_, ticket := e.upload("P1")
-	e.pub.Fail = errBrokerDown
+	e.pub.setFail(errBrokerDown)
 	if _, err := e.fake.Scan(t.Context(), e.callbackURL(), ticket, "o_dan", false, wechattest.Plain); err != nil {
 		t.Fatal(err)
 	}
+	e.hub.Deliver(t.Context())
 	if n := len(e.pub.all()); n != 0 {
 		t.Fatalf("published %d while the broker was down", n)
 	}
-	e.pub.mu.Lock()
-	e.pub.Fail = nil
-	e.pub.mu.Unlock()
-	e.hub.Republish(t.Context())
-	e.hub.Republish(t.Context())
+	e.pub.setFail(nil)
+	e.hub.Deliver(t.Context())
+	if n := len(e.pub.all()); n != 0 {
+		t.Fatalf("published %d before the failed publish's backoff", n)
+	}
+	advance(2 * time.Second)
+	e.hub.Deliver(t.Context())
+	e.hub.Deliver(t.Context())
 	if n := len(e.pub.all()); n != 1 {
-		t.Errorf("published %d after republishing twice, want 1", n)
+		t.Fatalf("published %d after the backoff, want 1", n)
+	}
+	advance(10 * time.Second)
+	e.hub.Deliver(t.Context())
+	if n := len(e.pub.all()); n != 1 {
+		t.Fatalf("published %d 10 s later, want still 1", n)
+	}
+	advance(20 * time.Second)
+	e.hub.Deliver(t.Context())
+	if n := len(e.pub.all()); n != 2 {
+		t.Fatalf("published %d 30 s later without an acknowledgement, want 2", n)
+	}
+	b := decodeBinding(t, e.pub.all()[0])
+
+	// What the mirror missed, by HTTP; then its acknowledgement.
+	status, body := e.do("GET", "/v1/bindings", "", nil, e.creds.Token)
+	if status != 200 || !strings.Contains(string(body), b.BindingID) {
+		t.Fatalf("GET /v1/bindings = %d %s, want the pending binding", status, body)
+	}
+	other, err := hub.AddDevice(t.Context(), e.store, "m2", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack := []byte(`{"binding_ids":["` + b.BindingID + `"]}`)
+	if status, body := e.do("POST", "/v1/bindings/ack", "application/json", ack, other.Token); status != 200 || string(body) != `{"acked":0}`+"\n" {
+		t.Errorf("another device's ack = %d %s, want 200 {\"acked\":0}", status, body)
+	}
+	if status, body := e.do("POST", "/v1/bindings/ack", "application/json", ack, e.creds.Token); status != 200 || string(body) != `{"acked":1}`+"\n" {
+		t.Errorf("ack = %d %s, want 200 {\"acked\":1}", status, body)
+	}
+	if status, body := e.do("POST", "/v1/bindings/ack", "application/json", ack, e.creds.Token); status != 200 || string(body) != `{"acked":0}`+"\n" {
+		t.Errorf("repeated ack = %d %s, want 200 {\"acked\":0}", status, body)
+	}
+	for _, bad := range []string{`{}`, `{"binding_ids":[]}`, `{"binding_ids":"x"}`, `{"ids":["x"]}`} {
+		if status, _ := e.do("POST", "/v1/bindings/ack", "application/json", []byte(bad), e.creds.Token); status != 400 {
+			t.Errorf("ack %s = %d, want 400", bad, status)
+		}
+	}
+	if status, _ := e.do("POST", "/v1/bindings/ack", "application/json", ack, "nope"); status != 401 {
+		t.Errorf("ack without a valid token = %d, want 401", status)
+	}
+	advance(time.Hour)
+	e.hub.Deliver(t.Context())
+	if n := len(e.pub.all()); n != 2 {
+		t.Errorf("published %d after the acknowledgement, want still 2", n)
+	}
+	if status, body := e.do("GET", "/v1/bindings", "", nil, e.creds.Token); status != 200 || string(body) != `{"bindings":[]}`+"\n" {
+		t.Errorf("GET /v1/bindings after the ack = %d %s, want none", status, body)
 	}
 }
 
@@ -246,7 +313,7 @@ func TestCallbackRefusesBadInput(t *testing.T) {
 	if ok, _ := e.store.IsViewer(t.Context(), "P1", "x"); ok {
 		t.Error("viewer stored")
 	}
-	if n, _ := e.store.Unpublished(t.Context(), 10); len(n) != 0 {
+	if n, _ := e.store.PendingBindings(t.Context(), "", time.Now().Add(time.Hour), 10); len(n) != 0 {
 		t.Errorf("bad input recorded %d events", len(n))
 	}
 }

@@ -80,6 +80,9 @@ type Hub struct {
 	metrics *Metrics
 
 	locks keyLocks
+
+	wake      chan struct{} // kicks the delivery loop
+	deliverMu sync.Mutex    // one delivery round at a time
 }
 
 // New checks the options and returns a hub.
@@ -123,7 +126,8 @@ func New(opts Options) (*Hub, error) {
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics()
 	}
-	h := &Hub{opts: opts, log: opts.Logger, now: opts.Now, public: u, prefix: opts.TopicPrefix, metrics: opts.Metrics}
+	h := &Hub{opts: opts, log: opts.Logger, now: opts.Now, public: u, prefix: opts.TopicPrefix, metrics: opts.Metrics,
+		wake: make(chan struct{}, 1)}
 	gen := func() []byte {
 		b := make([]byte, 32)
 		rand.Read(b)
@@ -147,6 +151,8 @@ func (h *Hub) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("PUT /v1/photos/{id}", h.putPhoto)
 	mux.HandleFunc("POST /v1/qrcodes", h.postQRCode)
+	mux.HandleFunc("GET /v1/bindings", h.getBindings)
+	mux.HandleFunc("POST /v1/bindings/ack", h.ackBindings)
 	mux.HandleFunc("GET /wechat/callback", h.handshake)
 	mux.HandleFunc("POST /wechat/callback", h.callback)
 	mux.HandleFunc("GET /p/{id}", h.photoPage)
@@ -162,21 +168,21 @@ func (h *Hub) Handler() http.Handler {
 	return mux
 }
 
-// Run republishes, every few seconds, bindings recorded but not yet published (the broker was
-// down when the scan came), and purges photos past their time every minute, until ctx ends.
+// Run delivers bindings to the mirrors until they acknowledge them (see Deliver), and purges
+// photos past their time every minute, until ctx ends.
 func (h *Hub) Run(ctx context.Context) error {
-	t := time.NewTicker(5 * time.Second)
+	done := make(chan struct{})
+	go func() { defer close(done); h.deliverLoop(ctx) }()
+	defer func() { <-done }()
+	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	h.Purge(ctx)
-	for n := 1; ; n++ {
+	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			h.republish(ctx)
-			if n%12 == 0 {
-				h.Purge(ctx)
-			}
+			h.Purge(ctx)
 		}
 	}
 }
@@ -210,32 +216,6 @@ func (h *Hub) Purge(ctx context.Context) {
 	if err := h.opts.Store.PruneEvents(ctx, now.Add(-h.opts.Retention)); err != nil {
 		h.log.Warn("hub: prune events", "err", err)
 	}
-}
-
-func (h *Hub) republish(ctx context.Context) {
-	evs, err := h.opts.Store.Unpublished(ctx, 100)
-	if err != nil {
-		h.log.Warn("hub: list unpublished bindings", "err", err)
-		return
-	}
-	for _, e := range evs {
-		h.publish(ctx, e)
-	}
-}
-
-// publish sends a binding and marks it published; failures are logged and retried by Run.
-func (h *Hub) publish(ctx context.Context, e Event) bool {
-	topic := h.prefix + "/" + e.DeviceID + "/binding"
-	if err := h.opts.Publisher.Publish(ctx, topic, e.Payload); err != nil {
-		h.metrics.publishErrors.Inc()
-		h.log.Warn("hub: publish binding", "topic", topic, "binding_id", e.BindingID, "err", err)
-		return false
-	}
-	h.metrics.bindings.Inc()
-	if err := h.opts.Store.MarkPublished(ctx, e.Key); err != nil {
-		h.log.Warn("hub: mark binding published", "binding_id", e.BindingID, "err", err)
-	}
-	return true
 }
 
 // userHash is the salted hash of an openid: what bindings and viewers carry instead of it.
@@ -278,6 +258,3 @@ func (k *keyLocks) lock(ctx context.Context, key string) (unlock func(), err err
 		}
 	}
 }
-
-// Republish publishes the recorded bindings whose publish failed; Run calls it periodically.
-func (h *Hub) Republish(ctx context.Context) { h.republish(ctx) }

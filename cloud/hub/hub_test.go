@@ -43,6 +43,12 @@ func (r *recorder) Publish(_ context.Context, topic string, payload []byte) erro
 	return nil
 }
 
+func (r *recorder) setFail(err error) {
+	r.mu.Lock()
+	r.Fail = err
+	r.mu.Unlock()
+}
+
 func (r *recorder) all() []published {
 	r.mu.Lock()
 	defer r.mu.Unlock()

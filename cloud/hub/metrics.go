@@ -19,6 +19,7 @@ type Metrics struct {
 	callbackSeconds prometheus.Histogram
 	bindings        prometheus.Counter
 	publishErrors   prometheus.Counter
+	acked           prometheus.Counter
 	qrs             *prometheus.CounterVec
 	photos          prometheus.Counter
 	purged          prometheus.Counter
@@ -34,8 +35,9 @@ func NewMetrics() *Metrics {
 			Help: "WeChat pushes handled, by result (bound, duplicate, ignored, unknown_scene, expired_scene, unauthorized, bad_request, too_large, error)."}, []string{"result"}),
 		callbackSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "mirror_cloud_callback_seconds",
 			Help: "Time to answer a WeChat push.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
-		bindings:      prometheus.NewCounter(prometheus.CounterOpts{Name: "mirror_cloud_bindings_published_total", Help: "Bindings published to MQTT."}),
+		bindings:      prometheus.NewCounter(prometheus.CounterOpts{Name: "mirror_cloud_bindings_published_total", Help: "Binding publishes the broker took (re-deliveries until the mirror acknowledges included)."}),
 		publishErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "mirror_cloud_binding_publish_errors_total", Help: "Failed binding publishes (retried)."}),
+		acked:         prometheus.NewCounter(prometheus.CounterOpts{Name: "mirror_cloud_bindings_acked_total", Help: "Bindings the mirrors acknowledged."}),
 		qrs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mirror_cloud_qrcodes_total",
 			Help: "QR code requests that reached WeChat, by result (ok, wechat_error, unavailable)."}, []string{"result"}),
 		photos: prometheus.NewCounter(prometheus.CounterOpts{Name: "mirror_cloud_photos_stored_total", Help: "Photos stored."}),
@@ -45,7 +47,7 @@ func NewMetrics() *Metrics {
 		wechatErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mirror_cloud_wechat_errors_total",
 			Help: "Failed Official Account API calls, by operation and errcode (\"transport\" when WeChat was not reached)."}, []string{"op", "errcode"}),
 	}
-	m.reg.MustRegister(m.callbacks, m.callbackSeconds, m.bindings, m.publishErrors, m.qrs, m.photos, m.purged,
+	m.reg.MustRegister(m.callbacks, m.callbackSeconds, m.bindings, m.publishErrors, m.acked, m.qrs, m.photos, m.purged,
 		m.wechatSeconds, m.wechatErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -69,6 +69,7 @@ func TestSimScan(t *testing.T) {
 			if resp.StatusCode != tt.want || out.Event != tt.wantEvent {
 				t.Errorf("POST /sim/scan %s = %d %+v, want %d %s", tt.body, resp.StatusCode, out, tt.want, tt.wantEvent)
 			}
+			h.Deliver(t.Context())
 			if n := len(pub.all()); n != tt.wantBinds {
 				t.Errorf("bindings published = %d, want %d", n, tt.wantBinds)
 			}

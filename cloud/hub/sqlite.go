@@ -31,11 +31,42 @@ CREATE INDEX IF NOT EXISTS scenes_ticket ON scenes(ticket);
 CREATE TABLE IF NOT EXISTS events (
 	key TEXT PRIMARY KEY, binding_id TEXT NOT NULL, device_id TEXT NOT NULL, photo_id TEXT NOT NULL,
 	user TEXT NOT NULL, payload BLOB NOT NULL, reply BLOB NOT NULL, published INTEGER NOT NULL, at INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS events_unpublished ON events(published) WHERE published = 0;
 CREATE TABLE IF NOT EXISTS viewers (
 	photo_id TEXT NOT NULL, user TEXT NOT NULL, PRIMARY KEY (photo_id, user));
 CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);
 `
+
+// migrations bring an older database up to date; each runs when its column is missing.
+var migrations = []struct{ table, column, ddl string }{
+	// Delivery until acknowledged: a binding published before these columns existed counts
+	// as acknowledged (it was delivered under the old rules).
+	{"events", "acked", `ALTER TABLE events ADD COLUMN acked INTEGER NOT NULL DEFAULT 0;
+UPDATE events SET acked = published;`},
+	{"events", "attempts", `ALTER TABLE events ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0`},
+	{"events", "next_at", `ALTER TABLE events ADD COLUMN next_at INTEGER NOT NULL DEFAULT 0`},
+}
+
+const indexes = `
+DROP INDEX IF EXISTS events_unpublished;
+CREATE INDEX IF NOT EXISTS events_pending ON events(next_at) WHERE acked = 0;
+CREATE INDEX IF NOT EXISTS events_binding ON events(binding_id);
+`
+
+func migrate(db *sql.DB) error {
+	for _, m := range migrations {
+		var n int
+		if err := db.QueryRow(`SELECT count(*) FROM pragma_table_info(?) WHERE name = ?`, m.table, m.column).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			if _, err := db.Exec(m.ddl); err != nil {
+				return fmt.Errorf("add %s.%s: %w", m.table, m.column, err)
+			}
+		}
+	}
+	_, err := db.Exec(indexes)
+	return err
+}
 
 // OpenSQLite opens (creating if needed) the database file at path.
 func OpenSQLite(path string) (*SQLite, error) {
@@ -52,6 +83,10 @@ func OpenSQLite(path string) (*SQLite, error) {
 	if _, err := db.Exec(schema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("hub: open %s: schema: %w", path, err)
+	}
+	if err := migrate(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("hub: open %s: migrate: %w", path, err)
 	}
 	return &SQLite{db: db}, nil
 }
@@ -160,8 +195,8 @@ func (s *SQLite) RecordEvent(ctx context.Context, e Event) (Event, bool, error) 
 		return e, false, fmt.Errorf("hub: record event: %w", err)
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `INSERT INTO events(key, binding_id, device_id, photo_id, user, payload, reply, published, at) VALUES(?,?,?,?,?,?,?,0,?) ON CONFLICT DO NOTHING`,
-		e.Key, e.BindingID, e.DeviceID, e.PhotoID, e.User, e.Payload, e.Reply, ms(e.At))
+	res, err := tx.ExecContext(ctx, `INSERT INTO events(key, binding_id, device_id, photo_id, user, payload, reply, published, at, acked, attempts, next_at) VALUES(?,?,?,?,?,?,?,0,?,0,0,?) ON CONFLICT DO NOTHING`,
+		e.Key, e.BindingID, e.DeviceID, e.PhotoID, e.User, e.Payload, e.Reply, ms(e.At), ms(e.NextAt))
 	if err != nil {
 		return e, false, fmt.Errorf("hub: record event: %w", err)
 	}
@@ -176,17 +211,20 @@ func (s *SQLite) RecordEvent(ctx context.Context, e Event) (Event, bool, error) 
 	if err := tx.Commit(); err != nil {
 		return e, false, fmt.Errorf("hub: record event: %w", err)
 	}
-	e.Published = false
+	e.Published, e.Acked, e.Attempts = false, false, 0
 	return e, true, nil
 }
 
-const eventCols = `key, binding_id, device_id, photo_id, user, payload, reply, published, at`
+const eventCols = `key, binding_id, device_id, photo_id, user, payload, reply, published, at, acked, attempts, next_at`
 
 func scanEvent(sc interface{ Scan(...any) error }) (Event, error) {
 	var e Event
-	var at int64
-	err := sc.Scan(&e.Key, &e.BindingID, &e.DeviceID, &e.PhotoID, &e.User, &e.Payload, &e.Reply, &e.Published, &at)
+	var at, next int64
+	err := sc.Scan(&e.Key, &e.BindingID, &e.DeviceID, &e.PhotoID, &e.User, &e.Payload, &e.Reply, &e.Published, &at, &e.Acked, &e.Attempts, &next)
 	e.At = fromMS(at)
+	if next != 0 {
+		e.NextAt = fromMS(next)
+	}
 	return e, notFound(err)
 }
 
@@ -196,15 +234,44 @@ func (s *SQLite) event(ctx context.Context, key string) (Event, error) {
 	return scanEvent(s.db.QueryRowContext(ctx, `SELECT `+eventCols+` FROM events WHERE key = ?`, key))
 }
 
-func (s *SQLite) MarkPublished(ctx context.Context, key string) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE events SET published = 1 WHERE key = ?`, key)
-	return err
+func (s *SQLite) MarkSent(ctx context.Context, key string, published bool, next time.Time) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE events SET attempts = attempts + 1, next_at = ?, published = published OR ? WHERE key = ?`,
+		ms(next), published, key)
+	if err != nil {
+		return fmt.Errorf("hub: mark binding sent: %w", err)
+	}
+	return nil
 }
 
-func (s *SQLite) Unpublished(ctx context.Context, limit int) ([]Event, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+eventCols+` FROM events WHERE published = 0 ORDER BY at LIMIT ?`, limit)
+func (s *SQLite) AckBindings(ctx context.Context, deviceID string, bindingIDs []string) (int, error) {
+	if len(bindingIDs) == 0 {
+		return 0, nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, err
+		return 0, fmt.Errorf("hub: ack bindings: %w", err)
+	}
+	defer tx.Rollback()
+	n := 0
+	for _, id := range bindingIDs {
+		res, err := tx.ExecContext(ctx, `UPDATE events SET acked = 1 WHERE binding_id = ? AND device_id = ? AND acked = 0`, id, deviceID)
+		if err != nil {
+			return 0, fmt.Errorf("hub: ack bindings: %w", err)
+		}
+		k, _ := res.RowsAffected()
+		n += int(k)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("hub: ack bindings: %w", err)
+	}
+	return n, nil
+}
+
+func (s *SQLite) PendingBindings(ctx context.Context, deviceID string, due time.Time, limit int) ([]Event, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+eventCols+` FROM events WHERE acked = 0 AND next_at <= ? AND (? = '' OR device_id = ?) ORDER BY at, key LIMIT ?`,
+		ms(due), deviceID, deviceID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("hub: pending bindings: %w", err)
 	}
 	defer rows.Close()
 	var out []Event
@@ -272,6 +339,6 @@ func (s *SQLite) DeletePhoto(ctx context.Context, id string) error {
 }
 
 func (s *SQLite) PruneEvents(ctx context.Context, before time.Time) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM events WHERE at < ? AND published = 1`, ms(before))
+	_, err := s.db.ExecContext(ctx, `DELETE FROM events WHERE at < ?`, ms(before))
 	return err
 }

@@ -28,8 +28,16 @@ type Store interface {
 	// photo, in the same transaction.
 	RecordEvent(ctx context.Context, e Event) (stored Event, isNew bool, err error)
 	Event(ctx context.Context, key string) (Event, error)
-	MarkPublished(ctx context.Context, key string) error
-	Unpublished(ctx context.Context, limit int) ([]Event, error)
+
+	// Bindings are delivered to the mirror from the store until the mirror acknowledges
+	// them. PendingBindings lists the events whose binding deviceID ("" = every device) has
+	// not acknowledged and whose NextAt is not after due, oldest first. MarkSent records a
+	// delivery attempt (Published when the broker took it) and when to try again.
+	// AckBindings marks bindings of deviceID acknowledged and returns how many it changed;
+	// IDs of other devices, unknown or already acknowledged change nothing.
+	PendingBindings(ctx context.Context, deviceID string, due time.Time, limit int) ([]Event, error)
+	MarkSent(ctx context.Context, key string, published bool, next time.Time) error
+	AckBindings(ctx context.Context, deviceID string, bindingIDs []string) (int, error)
 
 	IsViewer(ctx context.Context, photoID, user string) (bool, error)
 
@@ -38,8 +46,9 @@ type Store interface {
 	// scanned. DeletePhoto forgets a photo with its scenes and viewers.
 	StalePhotos(ctx context.Context, unscanned, scanned time.Time, limit int) ([]Photo, error)
 	DeletePhoto(ctx context.Context, id string) error
-	// PruneEvents forgets handled events recorded before t (and published): dedupe only needs
-	// to cover WeChat's retries.
+	// PruneEvents forgets handled events recorded before t, acknowledged or not: dedupe only
+	// needs to cover WeChat's retries, and a binding older than the photo's retention points
+	// at a photo that is gone.
 	PruneEvents(ctx context.Context, before time.Time) error
 
 	// Secret returns the named secret, creating it with gen the first time.
@@ -91,6 +100,10 @@ type Event struct {
 	User      string // salted hash of the openid
 	Payload   []byte // the binding message (CONTRACTS §1)
 	Reply     []byte // the passive reply, before safe-mode sealing
-	Published bool
 	At        time.Time
+	// Delivery of the binding to the mirror.
+	Published bool      // the broker took it at least once
+	Acked     bool      // the mirror acknowledged it (POST /v1/bindings/ack)
+	Attempts  int       // publishes tried
+	NextAt    time.Time // when the next publish is due (zero: at once)
 }

@@ -1,7 +1,8 @@
 // Package hubclient is the agent's side of mirror-cloud: the "hub" QR provider. For each
 // photo it uploads the JPEG (PUT /v1/photos/{id}, idempotent), asks for a WeChat QR code bound
 // to it (POST /v1/qrcodes), and returns the code's url for the agent to render locally. The
-// binding comes back over MQTT (mirror/{id}/binding), not through this package.
+// binding comes back over MQTT (mirror/{id}/binding); the Provider is also the fleet client's
+// [fleet.BindingHub]: it fetches missed bindings and acknowledges received ones.
 //
 // Errors are typed so the agent can tell "the hub or WeChat is down, try again" ([Down]) from
 // a refusal that will not go away (a bad token, a photo too large).
@@ -20,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fitmirror/fitmirror/cloud/fleet"
 	"github.com/fitmirror/fitmirror/display"
 	"github.com/fitmirror/fitmirror/session"
 )
@@ -185,7 +187,9 @@ func (p *Provider) do(ctx context.Context, op, method, path, ctype string, hdr h
 	for k, v := range hdr {
 		req.Header[k] = v
 	}
-	req.Header.Set("Content-Type", ctype)
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
 	req.Header.Set("Authorization", "Bearer "+p.opts.Token)
 	resp, err := p.opts.HTTPClient.Do(req)
 	if err != nil {
@@ -215,3 +219,25 @@ func (p *Provider) do(ctx context.Context, op, method, path, ctype string, hdr h
 	}
 	return nil
 }
+
+// PendingBindings asks the hub for the bindings of this device it has no acknowledgement
+// for (GET /v1/bindings): the ones the mirror missed while it was away. It makes the
+// Provider a fleet.BindingHub.
+func (p *Provider) PendingBindings(ctx context.Context) ([]fleet.Binding, error) {
+	var out struct {
+		Bindings []fleet.Binding `json:"bindings"`
+	}
+	if err := p.do(ctx, "pending bindings", http.MethodGet, "/v1/bindings", "", nil, nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Bindings, nil
+}
+
+// AckBindings tells the hub the mirror has these bindings (POST /v1/bindings/ack); the hub
+// stops delivering them.
+func (p *Provider) AckBindings(ctx context.Context, ids []string) error {
+	body, _ := json.Marshal(map[string]any{"binding_ids": ids})
+	return p.do(ctx, "ack bindings", http.MethodPost, "/v1/bindings/ack", "application/json", nil, bytes.NewReader(body), nil)
+}
+
+var _ fleet.BindingHub = (*Provider)(nil)

@@ -16,7 +16,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
-	"github.com/fitmirror/fitmirror/cloud/backoff"
+	"github.com/fitmirror/fitmirror/internal/backoff"
 )
 
 // DefaultBaseURL is the Official Account API host.
@@ -126,7 +126,7 @@ func (c *Client) invalidate(tok string) {
 }
 
 // busyRetries is how many times a call answered -1 (system busy) is tried again, after
-// busyBackoff, then twice that, each with up to half taken off at random (cloud/backoff).
+// busyBackoff, then twice that, each with up to half taken off at random (internal/backoff).
 const (
 	busyRetries = 2
 	busyBackoff = 200 * time.Millisecond

@@ -261,7 +261,7 @@ func TestBusyIsRetriedWithBackoff(t *testing.T) {
 			if n := fake.Stats().QRCalls; n != tt.wantCalls {
 				t.Errorf("%d busy answers: %d calls, want %d", tt.busy, n, tt.wantCalls)
 			}
-			// Waits of 200 ms, then 400 ms, each with at most half taken off (cloud/backoff).
+			// Waits of 200 ms, then 400 ms, each with at most half taken off (internal/backoff).
 			var least time.Duration
 			for i := 0; i < tt.wantCalls-1; i++ {
 				least += (200 * time.Millisecond << i) / 2

@@ -33,7 +33,8 @@ type fleetParts struct {
 	hw       *devio.IO
 	live     *live
 	record   func(session.Event)
-	restart  func() // ends the process cleanly; systemd starts it again
+	restart  func()           // ends the process cleanly; systemd starts it again
+	hub      fleet.BindingHub // the hub provider: missed bindings and acknowledgements; nil otherwise
 }
 
 // mqttOptions are the fleet client's connection settings from the configuration.
@@ -87,6 +88,7 @@ func newFleet(p fleetParts) (*fleet.Client, error) {
 		return t
 	}
 	o.OnBinding = func(ctx context.Context, b fleet.Binding) { p.engine.Bind(ctx, b.PhotoID, b.Event) }
+	o.Hub = p.hub
 	o.ApplyConfig = func(ctx context.Context, version int64, sets []string) (any, error) {
 		eff, err := p.live.applySets(ctx, sets)
 		if err != nil {

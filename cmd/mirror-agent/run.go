@@ -172,10 +172,13 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger, reload func() 
 		shown = append(shown, st)
 		runners = append(runners, st.Run)
 	}
+	var bindingHub fleet.BindingHub
 	switch cfg.Cloud.Provider {
 	case "hub":
-		provider, err = hubclient.New(hubclient.Options{BaseURL: cfg.Cloud.HubURL, Token: cfg.Cloud.Token,
+		var hp *hubclient.Provider
+		hp, err = hubclient.New(hubclient.Options{BaseURL: cfg.Cloud.HubURL, Token: cfg.Cloud.Token,
 			Photos: photos, TTL: cfg.Session.QRTTL})
+		provider, bindingHub = hp, hp
 	default:
 		localProv, err = local.New(local.Options{
 			PublicURL: publicURL,
@@ -260,7 +263,7 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger, reload func() 
 	hl = newHealth(cfg.Health.StallAfter, engine, pipeline.CameraOK, log)
 	if cfg.MQTT.URL != "" {
 		fc, err = newFleet(fleetParts{cfg: cfg, log: log, engine: engine, pipeline: pipeline, janitor: janitor,
-			db: db, hw: hw, live: lv, record: record, restart: restart})
+			db: db, hw: hw, live: lv, record: record, restart: restart, hub: bindingHub})
 		if err != nil {
 			return fmt.Errorf("mqtt.url: %w", err)
 		}

@@ -8,7 +8,7 @@
 //
 // Live cameras fail in three ways, which Monitor tells apart for telemetry: unplugged (read
 // errors), stalled (no frames) and frozen (the same frame over and over); device/vision reopens
-// them with the shared retry spacing of cloud/backoff.
+// them with the shared retry spacing of internal/backoff.
 //
 // Frames stay in memory: nothing here writes a camera frame to disk. Together with device/vision
 // this is the only package tree that uses cgo.

@@ -13,8 +13,8 @@ import (
 
 	"gocv.io/x/gocv"
 
-	"github.com/fitmirror/fitmirror/cloud/backoff"
 	"github.com/fitmirror/fitmirror/device/camera"
+	"github.com/fitmirror/fitmirror/internal/backoff"
 	"github.com/fitmirror/fitmirror/session"
 )
 

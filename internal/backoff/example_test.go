@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/fitmirror/fitmirror/cloud/backoff"
+	"github.com/fitmirror/fitmirror/internal/backoff"
 )
 
 // A camera reopen: doubling, capped; with no jitter drawn the waits are exact.

@@ -1,0 +1,165 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/fitmirror/fitmirror/internal/backoff"
+)
+
+// Delivery of bindings to the mirrors. The callback records a binding and answers WeChat at
+// once; the delivery loop publishes it from the store, and publishes it again until the mirror
+// acknowledges it (POST /v1/bindings/ack). A mirror that comes back also asks for what it
+// missed (GET /v1/bindings). The mirror drops repeats by binding_id, so it acts on each
+// binding exactly once however often it arrives.
+const (
+	// publishTimeout bounds one publish: a stalled broker holds up the loop no longer.
+	publishTimeout = 10 * time.Second
+	// deliverBatch is how many due bindings one round takes.
+	deliverBatch = 100
+	// maxAckIDs bounds one acknowledgement request.
+	maxAckIDs = 100
+)
+
+var (
+	// retryFailed spaces publishes that failed (broker down or stalled): 1 s doubling to 30 s.
+	retryFailed = backoff.Backoff{Min: time.Second, Max: 30 * time.Second, Jitter: 0.2}
+	// retryUnacked spaces publishes the broker took but the mirror has not acknowledged (it
+	// is offline, or it missed the message): 15 s doubling to 10 minutes.
+	retryUnacked = backoff.Backoff{Min: 15 * time.Second, Max: 10 * time.Minute, Jitter: 0.2}
+)
+
+// kick wakes the delivery loop.
+func (h *Hub) kick() {
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+// deliverLoop delivers due bindings when kicked (a new binding) and every second.
+func (h *Hub) deliverLoop(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		h.Deliver(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.wake:
+		case <-t.C:
+		}
+	}
+}
+
+// Deliver publishes the bindings that are due: new ones, failed ones after their backoff,
+// unacknowledged ones again. One round stops at the first failed publish (the broker is down;
+// the next round tries again). Run calls it; tests call it to step the loop.
+func (h *Hub) Deliver(ctx context.Context) {
+	h.deliverMu.Lock()
+	defer h.deliverMu.Unlock()
+	evs, err := h.opts.Store.PendingBindings(ctx, "", h.now(), deliverBatch)
+	if err != nil {
+		h.log.Warn("hub: list pending bindings", "err", err)
+		return
+	}
+	for _, e := range evs {
+		if !h.publish(ctx, e) {
+			return
+		}
+	}
+}
+
+// publish sends one binding and schedules its next try.
+func (h *Hub) publish(ctx context.Context, e Event) bool {
+	topic := h.prefix + "/" + e.DeviceID + "/binding"
+	pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	err := h.opts.Publisher.Publish(pctx, topic, e.Payload)
+	cancel()
+	next := h.now().Add(retryUnacked.Delay(e.Attempts))
+	if err != nil {
+		h.metrics.publishErrors.Inc()
+		h.log.Warn("hub: publish binding", "topic", topic, "binding_id", e.BindingID, "attempt", e.Attempts+1, "err", err)
+		next = h.now().Add(retryFailed.Delay(e.Attempts))
+	} else {
+		h.metrics.bindings.Inc()
+		if e.Attempts > 0 {
+			h.log.Info("binding published again (not acknowledged yet)", "binding_id", e.BindingID, "device", e.DeviceID, "attempt", e.Attempts+1)
+		}
+	}
+	if ctx.Err() != nil {
+		return false
+	}
+	if merr := h.opts.Store.MarkSent(ctx, e.Key, err == nil, next); merr != nil {
+		h.log.Warn("hub: mark binding sent", "binding_id", e.BindingID, "err", merr)
+		return false
+	}
+	return err == nil
+}
+
+// getBindings is GET /v1/bindings: the device's bindings it has not acknowledged, oldest
+// first, as {"bindings":[…]} (each the mirror/{id}/binding payload).
+func (h *Hub) getBindings(w http.ResponseWriter, r *http.Request) {
+	d, ok := h.authDevice(w, r)
+	if !ok {
+		return
+	}
+	evs, err := h.opts.Store.PendingBindings(r.Context(), d.ID, h.now().Add(100*365*24*time.Hour), deliverBatch)
+	if err != nil {
+		h.log.Error("hub: pending bindings", "device", d.ID, "err", err)
+		apiError(w, http.StatusServiceUnavailable, "unavailable", "bindings unavailable")
+		return
+	}
+	out := struct {
+		Bindings []json.RawMessage `json:"bindings"`
+	}{Bindings: []json.RawMessage{}}
+	for _, e := range evs {
+		out.Bindings = append(out.Bindings, json.RawMessage(e.Payload))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// ackBindings is POST /v1/bindings/ack {"binding_ids":[…]} → {"acked":n}: the mirror has the
+// bindings; the hub stops delivering them. Repeats and unknown IDs are fine (acked counts
+// only the ones this call changed).
+func (h *Hub) ackBindings(w http.ResponseWriter, r *http.Request) {
+	d, ok := h.authDevice(w, r)
+	if !ok {
+		return
+	}
+	var req struct {
+		BindingIDs []string `json:"binding_ids"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			apiError(w, http.StatusRequestEntityTooLarge, "too_large", "request body over 16 KiB")
+			return
+		}
+		apiError(w, http.StatusBadRequest, "bad_request", "request body: "+err.Error())
+		return
+	}
+	if dec.Decode(new(json.RawMessage)) != io.EOF {
+		apiError(w, http.StatusBadRequest, "bad_request", "request body: more than one JSON value")
+		return
+	}
+	if len(req.BindingIDs) == 0 || len(req.BindingIDs) > maxAckIDs {
+		apiError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("binding_ids: want 1-%d IDs, got %d", maxAckIDs, len(req.BindingIDs)))
+		return
+	}
+	n, err := h.opts.Store.AckBindings(r.Context(), d.ID, req.BindingIDs)
+	if err != nil {
+		h.log.Error("hub: ack bindings", "device", d.ID, "err", err)
+		apiError(w, http.StatusServiceUnavailable, "unavailable", "cannot record the acknowledgement")
+		return
+	}
+	h.metrics.acked.Add(float64(n))
+	writeJSON(w, http.StatusOK, map[string]int{"acked": n})
+}
