@@ -130,6 +130,9 @@ func TestNATSCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pub.Close() })
+	if err := pub.Reachable(ctx); err != nil {
+		t.Errorf("hub publisher: Reachable = %v, want nil while connected", err)
+	}
 
 	db, err := store.OpenDB(filepath.Join(t.TempDir(), "m1.db"))
 	if err != nil {

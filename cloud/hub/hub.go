@@ -63,9 +63,12 @@ type Options struct {
 	// uploaded; 0 = 7 days.
 	UnscannedGrace time.Duration
 	Retention      time.Duration
-	Metrics        *Metrics         // nil = NewMetrics()
-	Logger         *slog.Logger     // nil = slog.Default()
-	Now            func() time.Time // nil = time.Now
+	// Health are more checks for /healthz (the broker's is built in when the Publisher
+	// implements Reachable).
+	Health  []HealthCheck
+	Metrics *Metrics         // nil = NewMetrics()
+	Logger  *slog.Logger     // nil = slog.Default()
+	Now     func() time.Time // nil = time.Now
 }
 
 // Hub is the service. Handler serves HTTP; Run republishes bindings whose publish failed.
@@ -156,10 +159,7 @@ func (h *Hub) Handler() http.Handler {
 	mux.HandleFunc("GET /wechat/callback", h.handshake)
 	mux.HandleFunc("POST /wechat/callback", h.callback)
 	mux.HandleFunc("GET /p/{id}", h.photoPage)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(`{"ok":true}` + "\n"))
-	})
+	mux.HandleFunc("GET /healthz", h.healthz)
 	mux.Handle("GET /metrics", h.metrics.Handler())
 	if s := h.opts.Sim; s != nil {
 		mux.HandleFunc("POST /sim/scan", s.scan)

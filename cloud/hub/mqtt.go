@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -27,7 +28,8 @@ type MQTTOptions struct {
 // MQTTPublisher publishes through an external broker (mosquitto, EMQX…) with paho. It
 // reconnects by itself; a publish while disconnected fails and Hub.Run retries it.
 type MQTTPublisher struct {
-	c paho.Client
+	c    paho.Client
+	urls []string
 }
 
 var _ Publisher = (*MQTTPublisher)(nil)
@@ -68,7 +70,7 @@ func DialMQTT(ctx context.Context, opts MQTTOptions) (*MQTTPublisher, error) {
 		c.Disconnect(0)
 		return nil, fmt.Errorf("mqtt: connect %s: %w", opts.URL, ctx.Err())
 	}
-	return &MQTTPublisher{c: c}, nil
+	return &MQTTPublisher{c: c, urls: append([]string{opts.URL}, opts.Failover...)}, nil
 }
 
 // Publish sends at QoS 1 and waits for the broker's PUBACK (or ctx).
@@ -86,6 +88,14 @@ func (p *MQTTPublisher) Publish(ctx context.Context, topic string, payload []byt
 	case <-ctx.Done():
 		return fmt.Errorf("mqtt: publish %s: %w", topic, ctx.Err())
 	}
+}
+
+// Reachable reports whether the connection to the broker is up now (for /healthz).
+func (p *MQTTPublisher) Reachable(context.Context) error {
+	if !p.c.IsConnectionOpen() {
+		return fmt.Errorf("not connected to %s", strings.Join(p.urls, ", "))
+	}
+	return nil
 }
 
 // Close disconnects.

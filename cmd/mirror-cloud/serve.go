@@ -98,7 +98,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		pub, mqttAddr = b, b.Addr()
 	} else {
 		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		p, err := hub.DialMQTT(dctx, hub.MQTTOptions{URL: cfg.MQTT.URL, Username: cfg.MQTT.Username, Password: cfg.MQTT.Password})
+		p, err := hub.DialMQTT(dctx, hub.MQTTOptions{URL: cfg.MQTT.URL, Failover: cfg.MQTT.Failover, Username: cfg.MQTT.Username, Password: cfg.MQTT.Password})
 		cancel()
 		if err != nil {
 			return err
