@@ -45,7 +45,8 @@ func TestDebPackage(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range []string{"./usr/bin/mirror-agent", "./lib/systemd/system/mirror-agent.service",
-		"./etc/fitmirror/mirror-agent.yaml", "./usr/share/doc/fitmirror/operations.md"} {
+		"./etc/fitmirror/mirror-agent.yaml", "./usr/share/doc/fitmirror/operations.md",
+		"./usr/share/fitmirror/models/blazeface/face_detection_front_128x128_barracuda.onnx", "./usr/share/fitmirror/models/blazeface/LICENSE"} {
 		if !strings.Contains(string(list), " "+f+"\n") {
 			t.Errorf("package lacks %s", f)
 		}

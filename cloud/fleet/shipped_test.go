@@ -96,16 +96,7 @@ func (p *testPKI) deviceTLS(t *testing.T, cn string) fleet.Options {
 func TestShippedBrokerConfig(t *testing.T) {
 	t.Parallel()
 	pki := newPKI(t)
-	tlsPort, err := mosquittotest.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	conf := strings.NewReplacer(
-		"/etc/mosquitto/fitmirror/", "{{dir}}/",
-		"/var/lib/mosquitto/", "{{dir}}/data/",
-		"listener 1883 127.0.0.1", "listener {{port}} 127.0.0.1",
-		"listener 8883", "listener "+strconv.Itoa(tlsPort)+" 127.0.0.1",
-	).Replace(broker.Config)
+	conf, tlsPort, _ := shippedConfig(t)
 	for _, must := range []string{"pattern readwrite mirror/%u/#", "require_certificate true", "use_identity_as_username true"} {
 		if !strings.Contains(broker.Config+broker.ACL, must) {
 			t.Errorf("shipped broker config lacks %q", must)
@@ -157,6 +148,33 @@ func TestShippedBrokerConfig(t *testing.T) {
 	plain := connectPeer(t, b, "m3", "m3", true)
 	plain.publish("mirror/m3/events", false, `{"seq":1}`)
 	ops.waitFor("mirror/m3/events", 5*time.Second, nil)
+}
+
+// shippedConfig is the shipped mosquitto.conf with its paths moved into the test broker's
+// directory and its listeners on loopback ports: the password listener on {{port}}, the TLS
+// and operators' listeners on the returned free ports.
+func shippedConfig(t *testing.T) (conf string, tlsPort, opsPort int) {
+	t.Helper()
+	var err error
+	if tlsPort, err = mosquittotest.FreePort(); err != nil {
+		t.Fatal(err)
+	}
+	if opsPort, err = mosquittotest.FreePort(); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []string{"listener 1883 127.0.0.1", "listener 1884 127.0.0.1", "listener 8883"} {
+		if !strings.Contains(broker.Config, l+"\n") {
+			t.Fatalf("shipped mosquitto.conf lacks %q", l)
+		}
+	}
+	conf = strings.NewReplacer(
+		"/etc/mosquitto/fitmirror/", "{{dir}}/",
+		"/var/lib/mosquitto/", "{{dir}}/data/",
+		"listener 1883 127.0.0.1", "listener {{port}} 127.0.0.1",
+		"listener 1884 127.0.0.1", "listener "+strconv.Itoa(opsPort)+" 127.0.0.1",
+		"listener 8883", "listener "+strconv.Itoa(tlsPort)+" 127.0.0.1",
+	).Replace(broker.Config)
+	return conf, tlsPort, opsPort
 }
 
 func mustTLS(t *testing.T, pki *testPKI) *tls.Config {

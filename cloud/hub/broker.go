@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
@@ -56,8 +57,17 @@ func NewBroker(opts BrokerOptions) (*Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mqtt.embedded.listen: %w", err)
 	}
-	srv := mqtt.New(&mqtt.Options{InlineClient: true, Logger: opts.Logger.With("part", "broker")})
-	if err := srv.AddHook(&authHook{store: opts.Store, prefix: opts.TopicPrefix, opsPassword: opts.OpsPassword}, nil); err != nil {
+	caps := mqtt.NewDefaultServerCapabilities()
+	// A packet larger than a message plus its header is refused before it is read (the
+	// connection is closed), in line with mosquitto's message_size_limit in the shipped config.
+	caps.MaximumPacketSize = MaxMessageBytes + maxHeaderBytes
+	// Messages kept per client (queued for an offline mirror, or in flight): mosquitto's
+	// max_queued_messages of the shipped config.
+	caps.MaximumInflight = maxQueuedMessages
+	srv := mqtt.New(&mqtt.Options{InlineClient: true, Capabilities: caps, Logger: opts.Logger.With("part", "broker")})
+	hook := &authHook{store: opts.Store, prefix: opts.TopicPrefix, opsPassword: opts.OpsPassword,
+		log: opts.Logger.With("part", "broker"), retained: map[string]map[string]bool{}, warned: map[string]bool{}}
+	if err := srv.AddHook(hook, nil); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("broker: %w", err)
 	}
@@ -93,20 +103,41 @@ func (b *Broker) Publish(_ context.Context, topic string, payload []byte) error 
 	return b.srv.Publish(topic, payload, false, 1)
 }
 
-// authHook authenticates devices from the registry and limits each to its own topics.
+// Limits of the embedded broker, the same as the shipped mosquitto configuration's.
+const (
+	// MaxMessageBytes is the largest payload accepted (mosquitto's message_size_limit).
+	MaxMessageBytes = 262144
+	// MaxRetainedPerDevice bounds the retained topics one device may hold (it uses two: status
+	// and config/reported); a retained message on a further topic is acknowledged and dropped.
+	MaxRetainedPerDevice = 8
+	maxHeaderBytes       = 4096 // fixed header, topic and properties around a payload
+	maxQueuedMessages    = 1000 // mosquitto's max_queued_messages
+)
+
+// authHook authenticates devices from the registry, ties each device's session to its
+// username, limits it to its own topics and bounds what it may retain.
 type authHook struct {
 	mqtt.HookBase
 	store       Store
 	prefix      string
 	opsPassword string
+	log         *slog.Logger
+
+	mu       sync.Mutex
+	retained map[string]map[string]bool // device → its retained topics
+	warned   map[string]bool            // device → its over-limit publish was logged
 }
 
 func (h *authHook) ID() string { return "fitmirror-device-auth" }
 
 func (h *authHook) Provides(b byte) bool {
-	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck
+	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck || b == mqtt.OnPublish
 }
 
+// OnConnectAuthenticate checks the password. A device's client ID is its username: a device
+// that connects with another client ID gets its own ID instead (as mosquitto's
+// use_username_as_clientid does), so it can neither take over nor disturb another mirror's
+// session, queued commands and bindings included.
 func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	user := string(pk.Connect.Username)
 	if user == OpsUser {
@@ -115,7 +146,75 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 	if !DeviceIDPattern.MatchString(user) {
 		return false
 	}
-	return CheckMQTT(context.Background(), h.store, user, pk.Connect.Password)
+	if !CheckMQTT(context.Background(), h.store, user, pk.Connect.Password) {
+		return false
+	}
+	if cl.ID != user {
+		h.log.Warn("broker: client ID replaced by the username", "device", user, "client_id", truncate(cl.ID, 64),
+			"remote", cl.Net.Remote)
+		cl.ID = user
+		if cl.Properties.ProtocolVersion == 5 {
+			cl.Properties.Props.AssignedClientID = user
+		}
+	}
+	return true
+}
+
+// OnPublish drops (acknowledged, neither delivered nor retained) a device's message larger
+// than MaxMessageBytes and a retained message on more than MaxRetainedPerDevice topics.
+func (h *authHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	user := string(cl.Properties.Username)
+	if cl.Net.Inline || user == OpsUser {
+		return pk, nil
+	}
+	if len(pk.Payload) > MaxMessageBytes {
+		h.warnOnce(user, "broker: message too large, dropped", "topic", pk.TopicName, "bytes", len(pk.Payload), "limit", MaxMessageBytes)
+		return pk, packets.CodeSuccessIgnore
+	}
+	if !pk.FixedHeader.Retain {
+		return pk, nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	topics := h.retained[user]
+	if len(pk.Payload) == 0 { // clears the retained message
+		delete(topics, pk.TopicName)
+		return pk, nil
+	}
+	if !topics[pk.TopicName] {
+		if len(topics) >= MaxRetainedPerDevice {
+			h.warnOnceLocked(user, "broker: too many retained topics, message dropped", "topic", pk.TopicName, "limit", MaxRetainedPerDevice)
+			return pk, packets.CodeSuccessIgnore
+		}
+		if topics == nil {
+			topics = map[string]bool{}
+			h.retained[user] = topics
+		}
+		topics[pk.TopicName] = true
+	}
+	return pk, nil
+}
+
+// warnOnce logs the first dropped message of a device, not every one of a flood.
+func (h *authHook) warnOnce(user, msg string, args ...any) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.warnOnceLocked(user, msg, args...)
+}
+
+func (h *authHook) warnOnceLocked(user, msg string, args ...any) {
+	if h.warned[user] {
+		return
+	}
+	h.warned[user] = true
+	h.log.Warn(msg, append([]any{"device", user}, args...)...)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {

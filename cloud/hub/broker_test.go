@@ -24,7 +24,7 @@ func startBroker(t *testing.T) (*hub.Broker, *hub.SQLite, map[string]hub.Credent
 			t.Fatal(err)
 		}
 	}
-	b, err := hub.NewBroker(hub.BrokerOptions{Listen: "127.0.0.1:0", Store: st, Logger: quietLogger()})
+	b, err := hub.NewBroker(hub.BrokerOptions{Listen: "127.0.0.1:0", Store: st, OpsPassword: testOpsPassword, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,6 +34,8 @@ func startBroker(t *testing.T) (*hub.Broker, *hub.SQLite, map[string]hub.Credent
 	t.Cleanup(func() { cancel(); <-done })
 	return b, st, creds
 }
+
+const testOpsPassword = "ops-secret"
 
 type msg struct{ topic, payload string }
 

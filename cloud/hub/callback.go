@@ -8,7 +8,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"os"
 	"strconv"
 	"time"
 
@@ -191,7 +190,7 @@ func (h *Hub) uploadPhoto(ctx context.Context, photoID string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	data, err := os.ReadFile(h.photoPath(p))
+	data, err := h.blobs.Get(ctx, p.BlobKey())
 	if err != nil {
 		return "", err
 	}

@@ -24,6 +24,9 @@ const (
 	deliverBatch = 100
 	// maxAckIDs bounds one acknowledgement request.
 	maxAckIDs = 100
+	// claimLease is how long a replica holds the delivery of a binding it is publishing: if
+	// it dies before recording the attempt, another replica publishes after this.
+	claimLease = publishTimeout + 5*time.Second
 )
 
 var (
@@ -69,6 +72,15 @@ func (h *Hub) Deliver(ctx context.Context) {
 		return
 	}
 	for _, e := range evs {
+		// Replicas share the store: the one whose claim succeeds publishes this attempt.
+		ok, err := h.opts.Store.ClaimBinding(ctx, e.Key, e.NextAt, h.now().Add(claimLease))
+		if err != nil {
+			h.log.Warn("hub: claim binding", "binding_id", e.BindingID, "err", err)
+			return
+		}
+		if !ok {
+			continue
+		}
 		if !h.publish(ctx, e) {
 			return
 		}

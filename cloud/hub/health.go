@@ -2,75 +2,71 @@ package hub
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"net/http"
+	"sync"
 	"time"
 )
 
-// HealthCheck is one dependency /healthz reports on.
+// HealthCheck is one dependency that /healthz reports on. The hub always checks its database
+// ("database", Store.Ping); the command adds others (the broker) through Options.HealthChecks.
 type HealthCheck struct {
-	Name string
-	// Check returns nil when the dependency is reachable.
+	Name  string
 	Check func(ctx context.Context) error
-	// Critical: the replica cannot serve without it (a load balancer should take it out of
-	// rotation: /healthz answers 503). A failed check that is not critical makes the answer
-	// "degraded" with 200: the broker, for one, since bindings wait in the store for it.
-	Critical bool
+	// Degrades: a failure of this check makes the answer "degraded" with 200 instead of 503.
+	// For a dependency the hub can wait for — the broker: bindings wait in the database and
+	// are delivered once it is back — so that a broker outage does not take every replica
+	// out of the load balancer while WeChat keeps calling.
+	Degrades bool
 }
 
-// Reachable is implemented by a Publisher that can say whether its broker is reachable now.
-type Reachable interface {
-	Reachable(ctx context.Context) error
-}
-
-// healthResponse is the body of /healthz.
-type healthResponse struct {
-	OK     bool                   `json:"ok"`     // no critical check failed
-	Status string                 `json:"status"` // ok, degraded (a non-critical check failed) or down
-	Checks map[string]healthCheck `json:"checks,omitempty"`
-}
-
-type healthCheck struct {
+type healthResult struct {
 	OK    bool   `json:"ok"`
 	Error string `json:"error,omitempty"`
 }
 
-// checks are the hub's health checks: the broker (when the Publisher can tell), then
-// Options.Health.
-func (h *Hub) checks() []HealthCheck {
-	var cs []HealthCheck
-	if r, ok := h.opts.Publisher.(Reachable); ok {
-		cs = append(cs, HealthCheck{Name: "broker", Check: r.Reachable})
-	}
-	return append(cs, h.opts.Health...)
-}
-
-// healthz answers GET /healthz: each check with a 2 s limit.
+// healthz is GET /healthz: 200 {"ok":true,"status":"ok","checks":{"database":{"ok":true},…}}
+// when every dependency answers within 2 s; 503 ("down") with the failing ones' errors
+// otherwise, so that a load balancer takes a replica that lost its database out of rotation;
+// 200 "degraded" when only checks that Degrade failed.
 func (h *Hub) healthz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	res := healthResponse{OK: true, Status: "ok", Checks: map[string]healthCheck{}}
-	for _, c := range h.checks() {
-		err := c.Check(ctx)
-		if err == nil {
-			res.Checks[c.Name] = healthCheck{OK: true}
-			continue
-		}
-		if errors.Is(err, context.DeadlineExceeded) {
-			err = errors.New("no answer within 2s")
-		}
-		res.Checks[c.Name] = healthCheck{Error: err.Error()}
-		if c.Critical {
-			res.OK, res.Status = false, "down"
-		} else if res.OK {
-			res.Status = "degraded"
-		}
+	checks := append([]HealthCheck{{Name: "database", Check: h.opts.Store.Ping}}, h.opts.HealthChecks...)
+	res := make(map[string]healthResult, len(checks))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	ok, degraded := true, false
+	for _, c := range checks {
+		wg.Go(func() {
+			err := c.Check(ctx)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if c.Degrades {
+					degraded = true
+				} else {
+					ok = false
+				}
+				res[c.Name] = healthResult{Error: err.Error()}
+				return
+			}
+			res[c.Name] = healthResult{OK: true}
+		})
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	if !res.OK {
-		w.WriteHeader(http.StatusServiceUnavailable)
+	wg.Wait()
+	status, state := http.StatusOK, "ok"
+	switch {
+	case !ok:
+		status, state = http.StatusServiceUnavailable, "down"
+		h.log.Warn("healthz: unhealthy", "checks", res)
+	case degraded:
+		state = "degraded"
 	}
-	json.NewEncoder(w).Encode(res)
+	writeJSON(w, status, map[string]any{"ok": ok, "status": state, "checks": res})
+}
+
+// Reachable is implemented by a Publisher that can say whether its broker is reachable now
+// (MQTTPublisher); the command turns it into the "broker" check.
+type Reachable interface {
+	Reachable(ctx context.Context) error
 }

@@ -4,74 +4,79 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"sync"
 	"testing"
 
 	"github.com/fitmirror/fitmirror/cloud/hub"
 )
 
-// reachPub is a Publisher that can say whether its broker is reachable.
-type reachPub struct {
-	*recorder
-	mu  sync.Mutex
-	err error
-}
-
-func (p *reachPub) Reachable(context.Context) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.err
-}
-
-func (p *reachPub) set(err error) {
-	p.mu.Lock()
-	p.err = err
-	p.mu.Unlock()
-}
-
-// TestHealthz: /healthz names each dependency; a broker that is down makes the replica
-// degraded (200: bindings wait in the store), a critical check that fails makes it down (503,
-// for the load balancer).
-func TestHealthz(t *testing.T) {
-	pub := &reachPub{recorder: &recorder{}}
-	var dbErr error
-	var mu sync.Mutex
-	e := newEnv(t, func(o *hub.Options) {
-		o.Publisher = pub
-		o.Health = []hub.HealthCheck{{Name: "database", Critical: true, Check: func(context.Context) error {
-			mu.Lock()
-			defer mu.Unlock()
-			return dbErr
-		}}}
-	})
-	type check struct {
+type health struct {
+	OK     bool `json:"ok"`
+	Checks map[string]struct {
 		OK    bool   `json:"ok"`
 		Error string `json:"error"`
-	}
-	get := func() (int, bool, string, map[string]check) {
+	} `json:"checks"`
+}
+
+// /healthz says whether the database answers, and whatever else the command checks (the
+// broker): 200 when all do, 503 naming the ones that do not, so that a load balancer takes
+// the replica out of rotation.
+func TestHealthz(t *testing.T) {
+	brokerDown := errors.New("broker: connection refused")
+	var brokerErr error
+	e := newEnv(t, func(o *hub.Options) {
+		o.HealthChecks = []hub.HealthCheck{{Name: "broker", Check: func(context.Context) error { return brokerErr }}}
+	})
+	get := func() (int, health) {
 		t.Helper()
 		code, body := e.do("GET", "/healthz", "", nil, "")
-		var r struct {
-			OK     bool             `json:"ok"`
-			Status string           `json:"status"`
-			Checks map[string]check `json:"checks"`
+		var h health
+		if err := json.Unmarshal(body, &h); err != nil {
+			t.Fatalf("/healthz body %s: %v", body, err)
 		}
-		if err := json.Unmarshal(body, &r); err != nil {
-			t.Fatalf("/healthz body %q: %v", body, err)
+		return code, h
+	}
+	if code, h := get(); code != 200 || !h.OK || !h.Checks["database"].OK || !h.Checks["broker"].OK {
+		t.Errorf("/healthz = %d %+v, want 200 with database and broker ok", code, h)
+	}
+	brokerErr = brokerDown
+	if code, h := get(); code != 503 || h.OK || !h.Checks["database"].OK || h.Checks["broker"].Error != brokerDown.Error() {
+		t.Errorf("/healthz with the broker down = %d %+v, want 503 naming the broker", code, h)
+	}
+	brokerErr = nil
+	e.store.Close() // the database is gone
+	if code, h := get(); code != 503 || h.OK || h.Checks["database"].OK || h.Checks["database"].Error == "" {
+		t.Errorf("/healthz with the database closed = %d %+v, want 503 naming the database", code, h)
+	}
+}
+
+// A check that Degrades (the broker, whose bindings wait in the database) keeps the replica in
+// rotation: 200 "degraded", naming it.
+func TestHealthzDegraded(t *testing.T) {
+	var brokerErr error
+	e := newEnv(t, func(o *hub.Options) {
+		o.HealthChecks = []hub.HealthCheck{{Name: "broker", Degrades: true, Check: func(context.Context) error { return brokerErr }}}
+	})
+	get := func() (int, string, health) {
+		t.Helper()
+		code, body := e.do("GET", "/healthz", "", nil, "")
+		var h health
+		var s struct{ Status string }
+		if err := json.Unmarshal(body, &h); err != nil {
+			t.Fatalf("/healthz body %s: %v", body, err)
 		}
-		return code, r.OK, r.Status, r.Checks
+		json.Unmarshal(body, &s)
+		return code, s.Status, h
 	}
-	if code, ok, status, checks := get(); code != 200 || !ok || status != "ok" || !checks["broker"].OK || !checks["database"].OK {
-		t.Errorf("all up: %d ok=%v %s %+v, want 200 ok with broker and database ok", code, ok, status, checks)
+	if code, status, h := get(); code != 200 || status != "ok" || !h.OK || !h.Checks["broker"].OK {
+		t.Errorf("/healthz = %d %s %+v, want 200 ok", code, status, h)
 	}
-	pub.set(errors.New("not connected to tcp://nats1:1883"))
-	if code, ok, status, checks := get(); code != 200 || !ok || status != "degraded" || checks["broker"].Error != "not connected to tcp://nats1:1883" {
-		t.Errorf("broker down: %d ok=%v %s %+v, want 200 degraded naming the broker", code, ok, status, checks)
+	brokerErr = errors.New("not connected to tcp://nats1:1883, tcp://nats2:1883")
+	if code, status, h := get(); code != 200 || status != "degraded" || !h.OK || h.Checks["broker"].Error != brokerErr.Error() || !h.Checks["database"].OK {
+		t.Errorf("/healthz with the broker down = %d %s %+v, want 200 degraded naming the broker", code, status, h)
 	}
-	mu.Lock()
-	dbErr = errors.New("connection refused")
-	mu.Unlock()
-	if code, ok, status, checks := get(); code != 503 || ok || status != "down" || checks["database"].Error != "connection refused" {
-		t.Errorf("database down: %d ok=%v %s %+v, want 503 down", code, ok, status, checks)
+	brokerErr = nil
+	e.store.Close()
+	if code, status, h := get(); code != 503 || status != "down" || h.OK {
+		t.Errorf("/healthz with the database closed = %d %s %+v, want 503 down", code, status, h)
 	}
 }

@@ -8,11 +8,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -38,11 +36,13 @@ const (
 	ReplyImage = "image" // the photo itself, uploaded with media/upload
 )
 
-// Options configure a Hub. Store, PhotoDir, WeChat, Callback, Publisher, AppID and PublicURL
-// are required.
+// Options configure a Hub. Store, Photos (or PhotoDir), WeChat, Callback, Publisher, AppID and
+// PublicURL are required.
 type Options struct {
-	Store     Store
-	PhotoDir  string // JPEGs, one file per photo
+	Store Store
+	// Photos holds the JPEGs; nil = DirBlobs(PhotoDir), one file per photo.
+	Photos    Blobs
+	PhotoDir  string
 	WeChat    WeChat
 	Callback  *wechat.Callback
 	Publisher Publisher
@@ -63,12 +63,11 @@ type Options struct {
 	// uploaded; 0 = 7 days.
 	UnscannedGrace time.Duration
 	Retention      time.Duration
-	// Health are more checks for /healthz (the broker's is built in when the Publisher
-	// implements Reachable).
-	Health  []HealthCheck
-	Metrics *Metrics         // nil = NewMetrics()
-	Logger  *slog.Logger     // nil = slog.Default()
-	Now     func() time.Time // nil = time.Now
+	// HealthChecks are reported by /healthz next to the database (e.g. the broker).
+	HealthChecks []HealthCheck
+	Metrics      *Metrics         // nil = NewMetrics()
+	Logger       *slog.Logger     // nil = slog.Default()
+	Now          func() time.Time // nil = time.Now
 }
 
 // Hub is the service. Handler serves HTTP; Run republishes bindings whose publish failed.
@@ -81,6 +80,7 @@ type Hub struct {
 	salt    []byte // for the user hash
 	cookie  []byte // for the photo page cookie
 	metrics *Metrics
+	blobs   Blobs
 
 	locks keyLocks
 
@@ -90,8 +90,11 @@ type Hub struct {
 
 // New checks the options and returns a hub.
 func New(opts Options) (*Hub, error) {
-	if opts.Store == nil || opts.WeChat == nil || opts.Callback == nil || opts.Publisher == nil || opts.PhotoDir == "" {
-		return nil, errors.New("hub: Store, PhotoDir, WeChat, Callback and Publisher are required")
+	if opts.Store == nil || opts.WeChat == nil || opts.Callback == nil || opts.Publisher == nil || (opts.PhotoDir == "" && opts.Photos == nil) {
+		return nil, errors.New("hub: Store, Photos (or PhotoDir), WeChat, Callback and Publisher are required")
+	}
+	if opts.Photos == nil {
+		opts.Photos = DirBlobs(opts.PhotoDir)
 	}
 	u, err := url.Parse(opts.PublicURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -130,7 +133,7 @@ func New(opts Options) (*Hub, error) {
 		opts.Metrics = NewMetrics()
 	}
 	h := &Hub{opts: opts, log: opts.Logger, now: opts.Now, public: u, prefix: opts.TopicPrefix, metrics: opts.Metrics,
-		wake: make(chan struct{}, 1)}
+		blobs: opts.Photos, wake: make(chan struct{}, 1)}
 	gen := func() []byte {
 		b := make([]byte, 32)
 		rand.Read(b)
@@ -159,11 +162,13 @@ func (h *Hub) Handler() http.Handler {
 	mux.HandleFunc("GET /wechat/callback", h.handshake)
 	mux.HandleFunc("POST /wechat/callback", h.callback)
 	mux.HandleFunc("GET /p/{id}", h.photoPage)
-	mux.HandleFunc("GET /healthz", h.healthz)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		h.healthz(w, r)
+	})
 	mux.Handle("GET /metrics", h.metrics.Handler())
 	if s := h.opts.Sim; s != nil {
 		mux.HandleFunc("POST /sim/scan", s.scan)
-		mux.Handle("GET /sim/connect/oauth2/authorize", http.StripPrefix("/sim", s.Fake))
+		mux.HandleFunc("GET /sim/connect/oauth2/authorize", s.authorize)
 	}
 	return mux
 }
@@ -198,7 +203,7 @@ func (h *Hub) Purge(ctx context.Context) {
 			return
 		}
 		for _, p := range stale {
-			if err := os.Remove(h.photoPath(p)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if err := h.blobs.Delete(ctx, p.BlobKey()); err != nil {
 				h.log.Warn("hub: purge photo file", "photo_id", p.ID, "err", err)
 				return
 			}

@@ -107,6 +107,7 @@ func (e *env) open(edit ...func(*hub.Options)) {
 		t.Fatal(err)
 	}
 	srv := httptest.NewUnstartedServer(nil)
+	e.fake.OAuthDomain = srv.Listener.Addr().String() // the account's web OAuth domain
 	opts := hub.Options{Store: st, PhotoDir: filepath.Join(e.dir, "photos"), WeChat: client, Callback: cb,
 		Publisher: e.pub, AppID: "wxhub", PublicURL: "http://" + srv.Listener.Addr().String(), OAuthBase: e.api.URL,
 		Logger: quietLogger()}

@@ -15,13 +15,14 @@ import (
 // phone is a shopper's browser: it follows the OAuth redirect through the fake as openid.
 type phone struct {
 	t      *testing.T
+	fake   *wechattest.Server
 	openid string
 	c      *http.Client
 }
 
-func newPhone(t *testing.T, openid string) *phone {
+func newPhone(t *testing.T, e *env, openid string) *phone {
 	jar, _ := cookiejar.New(nil)
-	return &phone{t: t, openid: openid, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	return &phone{t: t, fake: e.fake, openid: openid, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
 // get fetches u, going through WeChat's OAuth page as p.openid when redirected there.
@@ -39,12 +40,11 @@ func (p *phone) get(u string) (int, http.Header, []byte) {
 		}
 		loc, _ := url.Parse(resp.Header.Get("Location"))
 		if strings.HasSuffix(loc.Path, "/connect/oauth2/authorize") {
-			if loc.Fragment != "wechat_redirect" || loc.Query().Get("scope") != "snsapi_base" {
-				p.t.Fatalf("OAuth link %s: want scope snsapi_base and #wechat_redirect", loc)
+			if err := p.fake.CheckAuthorizeURL(resp.Header.Get("Location")); err != nil || loc.Query().Get("scope") != "snsapi_base" {
+				p.t.Fatalf("OAuth link %s: %v (want scope snsapi_base)", loc, err)
 			}
-			q := loc.Query()
-			q.Set("openid", p.openid)
-			loc.RawQuery, loc.Fragment = q.Encode(), ""
+			// Who the shopper is: the fake's OAuth page takes it from openid.
+			loc.RawQuery, loc.Fragment = loc.RawQuery+"&openid="+url.QueryEscape(p.openid), ""
 		}
 		u = loc.String()
 	}
@@ -58,7 +58,7 @@ func TestPhotoPageServesOnlyTheScanner(t *testing.T) {
 	if _, err := e.fake.Scan(t.Context(), e.callbackURL(), ticket, "o_alice", false, wechattest.Plain); err != nil {
 		t.Fatal(err)
 	}
-	alice := newPhone(t, "o_alice")
+	alice := newPhone(t, e, "o_alice")
 	st, _, b := alice.get(e.srv.URL + "/p/P1")
 	if st != 200 || !bytes.Contains(b, []byte(`src="/p/P1?raw=1"`)) {
 		t.Fatalf("alice's photo page = %d %s", st, b)
@@ -77,7 +77,7 @@ func TestPhotoPageServesOnlyTheScanner(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st, _, b := newPhone(t, tt.openid).get(e.srv.URL + tt.path)
+			st, _, b := newPhone(t, e, tt.openid).get(e.srv.URL + tt.path)
 			if st != tt.want || bytes.Equal(b, face(t)) {
 				t.Errorf("GET %s as %s = %d, want %d", tt.path, tt.openid, st, tt.want)
 			}
@@ -85,16 +85,16 @@ func TestPhotoPageServesOnlyTheScanner(t *testing.T) {
 	}
 	// A used OAuth code does not work twice (single use).
 	code := e.fake.AuthorizeCode("o_alice")
-	if st, _, _ := newPhone(t, "x").get(e.srv.URL + "/p/P1?code=" + code); st != 200 {
+	if st, _, _ := newPhone(t, e, "x").get(e.srv.URL + "/p/P1?code=" + code); st != 200 {
 		t.Errorf("fresh code: %d, want 200", st)
 	}
-	if st, _, _ := newPhone(t, "x").get(e.srv.URL + "/p/P1?code=" + code); st != 403 {
+	if st, _, _ := newPhone(t, e, "x").get(e.srv.URL + "/p/P1?code=" + code); st != 403 {
 		t.Errorf("reused code: %d, want 403", st)
 	}
 	// A forged cookie does not open the photo.
 	req, _ := http.NewRequest("GET", e.srv.URL+"/p/P1?raw=1", nil)
 	req.AddCookie(&http.Cookie{Name: "fm_P1", Value: "user.forged"})
-	resp, _ := newPhone(t, "x").c.Do(req)
+	resp, _ := newPhone(t, e, "x").c.Do(req)
 	resp.Body.Close()
 	if resp.StatusCode != 302 {
 		t.Errorf("forged cookie: %d, want a redirect to OAuth", resp.StatusCode)

@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
+	"path"
+	"strings"
 
 	"github.com/fitmirror/fitmirror/cloud/wechat/wechattest"
 )
@@ -38,6 +41,30 @@ func (s *Sim) Client() *http.Client {
 func (s *Sim) attach(h *Hub) {
 	s.hub = h
 	s.Fake.Client = &http.Client{Transport: wechattest.HandlerTransport(http.HandlerFunc(h.callback))}
+}
+
+// authorize is the simulator's OAuth page (GET /sim/connect/oauth2/authorize). Like WeChat,
+// which redirects only to the account's configured OAuth domain, it redirects only under
+// public_url: never to another site with a code in the URL.
+func (s *Sim) authorize(w http.ResponseWriter, r *http.Request) {
+	if !s.hub.underPublic(r.URL.Query().Get("redirect_uri")) {
+		apiError(w, http.StatusBadRequest, "bad_request", "redirect_uri: not under public_url "+s.hub.public.String())
+		return
+	}
+	r2 := r.Clone(r.Context())
+	r2.URL.Path = strings.TrimPrefix(r.URL.Path, "/sim")
+	s.Fake.ServeHTTP(w, r2)
+}
+
+// underPublic reports whether raw is an absolute URL under the hub's public_url (same scheme
+// and host, path below its path).
+func (h *Hub) underPublic(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != h.public.Scheme || !strings.EqualFold(u.Host, h.public.Host) || u.User != nil {
+		return false
+	}
+	p := path.Clean("/" + u.Path)
+	return h.public.Path == "" || p == h.public.Path || strings.HasPrefix(p, h.public.Path+"/")
 }
 
 type simScan struct {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -75,6 +76,33 @@ func TestSimScan(t *testing.T) {
 			}
 		})
 	}
+	// The simulator's OAuth page redirects only under public_url (an open redirect would hand
+	// an OAuth code to any site).
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, tt := range []struct {
+		redirect string
+		ok       bool
+	}{
+		{srv.URL + "/p/P1", true},
+		{srv.URL + "/p/P1?x=1", true},
+		{"https://evil.example/steal", false},
+		{"http://evil.example" + strings.TrimPrefix(srv.URL, "http://127.0.0.1"), false},
+		{"//evil.example/p/P1", false},
+		{"http://user@" + strings.TrimPrefix(srv.URL, "http://") + "/p/P1", false},
+		{"/p/P1", false},
+	} {
+		q := url.Values{"appid": {"wxsim"}, "scope": {"snsapi_base"}, "response_type": {"code"}, "state": {"s"}, "redirect_uri": {tt.redirect}}
+		resp, err := noFollow.Get(srv.URL + "/sim/connect/oauth2/authorize?" + q.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		loc := resp.Header.Get("Location")
+		if tt.ok != (resp.StatusCode == http.StatusFound) || (!tt.ok && loc != "") || (tt.ok && !strings.HasPrefix(loc, srv.URL+"/")) {
+			t.Errorf("sim OAuth to %q = %d Location %q, want redirect %v", tt.redirect, resp.StatusCode, loc, tt.ok)
+		}
+	}
+
 	// Outside sim mode there is no /sim/scan.
 	if resp, _ := http.Post(newEnv(t).srv.URL+"/sim/scan", "application/json", strings.NewReader(`{}`)); resp.StatusCode != 404 && resp.StatusCode != 405 {
 		t.Errorf("/sim/scan without sim mode = %d, want 404", resp.StatusCode)

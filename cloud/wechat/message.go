@@ -162,6 +162,23 @@ func ImageReply(to, from string, createTime int64, mediaID string) []byte {
 	return out
 }
 
+// TextReply is the passive reply carrying a text (at most 2048 bytes).
+func TextReply(to, from string, createTime int64, content string) []byte {
+	v := struct {
+		XMLName      xml.Name `xml:"xml"`
+		ToUserName   cdata    `xml:"ToUserName"`
+		FromUserName cdata    `xml:"FromUserName"`
+		CreateTime   int64    `xml:"CreateTime"`
+		MsgType      cdata    `xml:"MsgType"`
+		Content      cdata    `xml:"Content"`
+	}{
+		ToUserName: cdata{to}, FromUserName: cdata{from}, CreateTime: createTime,
+		MsgType: cdata{"text"}, Content: cdata{content},
+	}
+	out, _ := xml.Marshal(v)
+	return out
+}
+
 // EventXML renders a pushed event as WeChat sends it (used by the fake and the simulator).
 func EventXML(m Message) []byte {
 	v := struct {

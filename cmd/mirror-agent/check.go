@@ -56,11 +56,18 @@ func check(ctx context.Context, cfg *Config, w io.Writer) error {
 		line("camera", nil, fmt.Sprintf("%s (%s) %dx%d, %.0f fps", src.Name(), src.Kind(), m.Cols(), m.Rows(), src.FPS()), "")
 	}()
 
+	// The face detector in use: BlazeFace, or the cascade (asked for, or as the fallback when
+	// the model does not load: a warning, since the mirror works, less well).
 	det, err := vision.NewDetector(cfg.detector())
+	detail := ""
 	if err == nil {
+		detail = det.Describe()
+		if fb := det.Fallback(); fb != nil {
+			fmt.Fprintf(w, "warn  %-14s %s — falling back to the cascade; run scripts/setup.sh or reinstall fitmirror-agent\n", "detector", oneLine(fb))
+		}
 		det.Close()
 	}
-	line("detector", err, cfg.Presence.Cascade, "apt-get install opencv-data, or set presence.cascade")
+	line("detector", err, detail, "apt-get install opencv-data, or set presence.cascade")
 
 	ports := []struct{ part, key, addr string }{{"display", "display.listen", cfg.Display.Listen}}
 	if cfg.Cloud.Provider == "local" {
@@ -91,8 +98,9 @@ func check(ctx context.Context, cfg *Config, w io.Writer) error {
 		line(r.Part, r.Err, r.Detail, r.Hint)
 	}
 
-	// The fleet broker: connects and authenticates as this device (a probe client ID, so a
-	// running agent is not disturbed).
+	// The fleet broker: connects and authenticates as this device, under its own client ID
+	// and session (brokers tie the client ID to the username), acknowledging nothing, so
+	// commands queued for the mirror stay queued. Run it with the agent stopped.
 	if cfg.MQTT.URL != "" {
 		o, err := mqttOptions(cfg)
 		if err == nil {

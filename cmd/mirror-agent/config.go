@@ -87,8 +87,8 @@ type PresenceConfig struct {
 	ExitGrace       time.Duration `yaml:"exit_grace" help:"nobody seen for this long closes the session (a twirl does not)" range:"0s,5m"`
 	BodyHold        time.Duration `yaml:"body_hold" help:"after the last face, motion where the shopper stood keeps the session this long (turning to see the back of a dress); 0 = faces only" range:"0s,2m"`
 	Cascade         string        `yaml:"cascade" help:"OpenCV Haar or LBP face cascade (opencv-data)"`
-	Model           string        `yaml:"model" help:"optional OpenCV dnn face detector (.caffemodel, .pb or .onnx) used instead of the cascade"`
-	ModelConfig     string        `yaml:"model_config" help:"the model's network description (.prototxt, .pbtxt) where it has one"`
+	Detector        string        `yaml:"detector" help:"face detector: auto = BlazeFace (presence.model), falling back to the cascade with a warning when the model does not load; haar = the cascade only" enum:"auto,haar"`
+	Model           string        `yaml:"model" help:"BlazeFace short-range ONNX model (face_detection_front_128x128_barracuda.onnx); empty = /usr/share/fitmirror/models/blazeface or models/blazeface in the checkout (scripts/setup.sh)"`
 	WorkWidth       int           `yaml:"work_width" help:"frames are shrunk to this width before detection" range:"80,1920"`
 	MinFace         float64       `yaml:"min_face" help:"smallest face that counts, as a fraction of the frame width (far pedestrians do not)" range:"0.01,0.9"`
 	Zone            string        `yaml:"zone" help:"detection zone in camera pixels \"x0,y0,x1,y1\" (the fitting room's standing area); empty = the whole frame"`
@@ -165,7 +165,7 @@ func defaultConfig() Config {
 		Log:      LogConfig{Level: "info", Format: "auto"},
 		Camera:   CameraConfig{Source: "auto", Width: 1280, Height: 720, FPS: 15, Loop: true, FrozenAfter: 5 * time.Second},
 		Presence: PresenceConfig{EnterDwell: s.Presence.EnterDwell, ExitGrace: s.Presence.ExitGrace, BodyHold: s.Presence.BodyHold,
-			Cascade: vision.DefaultCascade, WorkWidth: 320, MinFace: 0.08, IdleFPS: 5, EngagedFPS: 15, SearchFPS: 5,
+			Detector: vision.KindAuto, Cascade: vision.DefaultCascade, WorkWidth: 320, MinFace: 0.08, IdleFPS: 5, EngagedFPS: 15, SearchFPS: 5,
 			MotionThreshold: 25, MotionMinArea: 0.002},
 		Session: SessionConfig{AutoCapture: s.AutoCapture, StillFor: s.StillFor, Welcome: s.Welcome, Countdown: s.Countdown,
 			Review: s.Review, Goodbye: s.Goodbye, QRTTL: s.QRTTL},
@@ -297,7 +297,7 @@ func (c *Config) presence() session.PresenceConfig {
 func (c *Config) detector() vision.DetectorOptions {
 	zone, _ := parseZone(c.Presence.Zone) // validated with the config
 	return vision.DetectorOptions{Cascade: c.Presence.Cascade, WorkWidth: c.Presence.WorkWidth, MinFace: c.Presence.MinFace,
-		Zone: zone, Model: c.Presence.Model, ModelConfig: c.Presence.ModelConfig}
+		Zone: zone, Model: c.Presence.Model, Kind: c.Presence.Detector}
 }
 
 // visionOptions are the pipeline's tunables (SetOptions applies them live).

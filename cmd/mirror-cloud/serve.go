@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -20,16 +21,37 @@ import (
 	"github.com/fitmirror/fitmirror/cloud/wechat"
 )
 
-// openStore creates the state directory and opens the database.
-func openStore(cfg *Config) (*hub.SQLite, error) {
+// stores is what the hub keeps, where the configuration says.
+type stores struct {
+	hub.Store
+	photos hub.Blobs
+	where  string // for the log: the database, without its password
+}
+
+// openStore opens the database: PostgreSQL when database.url is set (the photos then in it
+// too, so that every replica sees them), SQLite and a photo directory in state_dir otherwise.
+func openStore(ctx context.Context, cfg *Config) (*stores, error) {
+	if cfg.Database.URL != "" {
+		octx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		defer cancel()
+		pg, err := hub.OpenPostgres(octx, cfg.Database.URL)
+		if err != nil {
+			return nil, err
+		}
+		return &stores{Store: pg, photos: pg.Blobs(), where: redactPassword(cfg.Database.URL)}, nil
+	}
 	if err := os.MkdirAll(cfg.photoDir(), 0o700); err != nil {
 		return nil, fmt.Errorf("state_dir: %w", err)
 	}
-	return hub.OpenSQLite(cfg.dbPath())
+	st, err := hub.OpenSQLite(cfg.dbPath())
+	if err != nil {
+		return nil, err
+	}
+	return &stores{Store: st, photos: hub.DirBlobs(cfg.photoDir()), where: cfg.dbPath()}, nil
 }
 
 func deviceAdd(ctx context.Context, cfg *Config, id string, stdout io.Writer) error {
-	st, err := openStore(cfg)
+	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -42,11 +64,23 @@ func deviceAdd(ctx context.Context, cfg *Config, id string, stdout io.Writer) er
 }
 
 func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
-	st, err := openStore(cfg)
+	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+
+	// Sim mode serves anyone who reaches it any photo (/sim/scan with any openid): it stays
+	// on loopback unless the listeners name a host.
+	var simLoopback []string
+	if cfg.WeChat.Mode == "sim" {
+		for _, a := range []*string{&cfg.Listen, &cfg.MQTT.Embedded.Listen} {
+			if host, port, err := net.SplitHostPort(*a); err == nil && host == "" {
+				*a = net.JoinHostPort("127.0.0.1", port)
+				simLoopback = append(simLoopback, *a)
+			}
+		}
+	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -87,9 +121,10 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 
 	g, ctx := errgroup.WithContext(ctx)
 	var pub hub.Publisher
+	var checks []hub.HealthCheck
 	mqttAddr := cfg.MQTT.URL
 	if cfg.MQTT.URL == "" {
-		b, err := hub.NewBroker(hub.BrokerOptions{Listen: cfg.MQTT.Embedded.Listen, Store: st, TopicPrefix: cfg.MQTT.TopicPrefix,
+		b, err := hub.NewBroker(hub.BrokerOptions{Listen: cfg.MQTT.Embedded.Listen, Store: st.Store, TopicPrefix: cfg.MQTT.TopicPrefix,
 			OpsPassword: cfg.MQTT.Embedded.OpsPassword, Logger: log})
 		if err != nil {
 			return err
@@ -105,12 +140,15 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		}
 		defer p.Close()
 		pub = p
+		// The broker degrades the replica, never takes it out of the load balancer: bindings
+		// wait in the database until it is back.
+		checks = append(checks, hub.HealthCheck{Name: "broker", Check: p.Reachable, Degrades: true})
 	}
 
-	h, err := hub.New(hub.Options{Store: st, PhotoDir: cfg.photoDir(), WeChat: client, Callback: cb, Publisher: pub,
+	h, err := hub.New(hub.Options{Store: st.Store, Photos: st.photos, WeChat: client, Callback: cb, Publisher: pub,
 		AppID: w.AppID, PublicURL: publicURL, OAuthBase: w.OAuthBase, TopicPrefix: cfg.MQTT.TopicPrefix,
 		Reply: w.Reply, Sim: sim, UnscannedGrace: cfg.Photos.UnscannedGrace, Retention: cfg.Photos.Retention,
-		Metrics: metrics, Logger: log})
+		HealthChecks: checks, Metrics: metrics, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -129,8 +167,12 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		return srv.Shutdown(sctx)
 	})
 	g.Go(func() error { return h.Run(ctx) })
+	if len(simLoopback) > 0 {
+		log.Warn("sim mode: listening on loopback only (anyone who reaches a sim-mode hub can fetch any photo); "+
+			"to expose it, give listen and mqtt.embedded.listen a host, e.g. 0.0.0.0:8090", "listeners", strings.Join(simLoopback, ","))
+	}
 	log.Info("mirror-cloud listening", "version", cloudVersion(), "http", ln.Addr().String(), "public_url", publicURL,
-		"mode", w.Mode, "mqtt", mqttAddr, "state_dir", cfg.StateDir)
+		"mode", w.Mode, "mqtt", mqttAddr, "database", st.where)
 	if sim != nil {
 		log.Info("sim mode: simulate a scan with POST " + publicURL + `/sim/scan {"qr":"<QR content>","openid":"o_test"}`)
 	}

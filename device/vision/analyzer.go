@@ -177,7 +177,7 @@ func (a *Analyzer) SetOptions(opts Options) error {
 // detectorChanged says whether next needs a new Detector (another cascade or model file).
 func detectorChanged(cur, next DetectorOptions) bool {
 	next = next.withDefaults()
-	return next.Cascade != cur.Cascade || next.Model != cur.Model || next.ModelConfig != cur.ModelConfig
+	return next.Cascade != cur.Cascade || next.Model != cur.Model || next.Kind != cur.Kind
 }
 
 // apply switches to validated opts; det, when not nil, replaces the detector.

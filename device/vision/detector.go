@@ -26,15 +26,21 @@ type DetectorOptions struct {
 	// room's standing area; the shop floor behind stays out). Empty = the whole frame.
 	// A zone that is not inside the frame is an error when the first frame arrives.
 	Zone image.Rectangle
-	// Model is an OpenCV dnn face detector used instead of the cascade when set: a Caffe
-	// SSD (.caffemodel with ModelConfig .prototxt, e.g. OpenCV's res10_300x300_ssd), a
-	// TensorFlow graph (.pb with a .pbtxt) or an ONNX file with the same
-	// [1,1,N,7] detection output.
-	Model       string
-	ModelConfig string
-	// Confidence is the smallest DNN score that counts; 0 = 0.5.
+	// Kind chooses the face detector: "auto" (or "") = BlazeFace, falling back to the
+	// cascade with a warning when its model does not load; "haar" = the cascade only.
+	Kind string
+	// Model is the BlazeFace short-range ONNX model (ModelFile); "" = DefaultModel().
+	Model string
+	// Confidence is the smallest BlazeFace score that counts; 0 = 0.75.
 	Confidence float64
 }
+
+// Detector kinds.
+const (
+	KindAuto      = "auto"
+	KindBlazeFace = "blazeface"
+	KindHaar      = "haar"
+)
 
 func (o DetectorOptions) withDefaults() DetectorOptions {
 	if o.Cascade == "" {
@@ -53,7 +59,13 @@ func (o DetectorOptions) withDefaults() DetectorOptions {
 		o.MinNeighbors = 4
 	}
 	if o.Confidence <= 0 {
-		o.Confidence = 0.5
+		o.Confidence = 0.75
+	}
+	if o.Kind == "" {
+		o.Kind = KindAuto
+	}
+	if o.Kind != KindHaar && o.Model == "" {
+		o.Model = DefaultModel()
 	}
 	return o
 }
@@ -71,6 +83,8 @@ func (o DetectorOptions) Validate() error {
 		return fmt.Errorf("vision: min neighbours %d: must be between 0 and 50", o.MinNeighbors)
 	case o.Confidence < 0 || o.Confidence >= 1:
 		return fmt.Errorf("vision: confidence %g: must be between 0 and 1", o.Confidence)
+	case o.Kind != "" && o.Kind != KindAuto && o.Kind != KindBlazeFace && o.Kind != KindHaar:
+		return fmt.Errorf("vision: detector %q: want auto, blazeface or haar", o.Kind)
 	case o.Zone != image.Rectangle{} && o.Zone.Empty():
 		return fmt.Errorf("vision: zone %v: empty rectangle", o.Zone)
 	}
@@ -98,47 +112,63 @@ type Detection struct {
 
 // Detector finds faces. It is not safe for concurrent use; Close releases its OpenCV memory.
 type Detector struct {
-	opts  DetectorOptions
-	cc    gocv.CascadeClassifier
-	net   *dnnNet // when opts.Model is set
-	small gocv.Mat
-	grey  gocv.Mat
+	opts     DetectorOptions
+	cc       gocv.CascadeClassifier
+	net      *blazeFace // BlazeFace, when its model loaded
+	fallback error      // why BlazeFace is not in use although it was asked for
+	small    gocv.Mat
+	grey     gocv.Mat
 }
 
-// NewDetector loads the cascade (or the DNN model); a missing or unreadable file, or nonsense
-// options, are an error naming them.
+// NewDetector loads BlazeFace (Kind auto or blazeface) or the cascade (Kind haar). When the
+// BlazeFace model is missing or does not load, the detector falls back to the cascade and
+// Fallback says why (one line naming the file): the mirror keeps working. A cascade that
+// does not load, or nonsense options, are an error naming them.
 func NewDetector(opts DetectorOptions) (*Detector, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
 	opts = opts.withDefaults()
-	d := &Detector{opts: opts, small: gocv.NewMat(), grey: gocv.NewMat()}
-	if opts.Model != "" {
-		net, err := loadNet(opts.Model, opts.ModelConfig)
-		if err != nil {
-			d.small.Close()
-			d.grey.Close()
-			return nil, err
-		}
-		d.net = net
-		d.cc = gocv.NewCascadeClassifier()
-		return d, nil
-	}
+	// The cascade loads whatever the kind: it is the fallback, and a bad cascade setting is
+	// reported now rather than on the day the model goes missing.
 	if err := checkCascade(opts.Cascade); err != nil {
-		d.small.Close()
-		d.grey.Close()
 		return nil, err
 	}
-	d.cc = gocv.NewCascadeClassifier()
+	d := &Detector{opts: opts, small: gocv.NewMat(), grey: gocv.NewMat(), cc: gocv.NewCascadeClassifier()}
 	if !d.cc.Load(opts.Cascade) {
 		d.Close()
 		return nil, fmt.Errorf("vision: cascade %s: not a valid OpenCV cascade file", opts.Cascade)
+	}
+	if opts.Kind != KindHaar {
+		if d.net, d.fallback = loadBlazeFace(opts.Model); d.fallback != nil {
+			d.net = nil
+		}
 	}
 	return d, nil
 }
 
 // Options returns the options in force, defaults filled in.
 func (d *Detector) Options() DetectorOptions { return d.opts }
+
+// Kind is the detector in use: KindBlazeFace or KindHaar.
+func (d *Detector) Kind() string {
+	if d.net != nil {
+		return KindBlazeFace
+	}
+	return KindHaar
+}
+
+// Fallback is why the cascade is in use although BlazeFace was asked for (a missing or
+// corrupt model file); nil when the detector is the one asked for.
+func (d *Detector) Fallback() error { return d.fallback }
+
+// Describe is the detector in use in one line, for logs and `mirror-agent check`.
+func (d *Detector) Describe() string {
+	if d.net != nil {
+		return "blazeface " + d.opts.Model
+	}
+	return "haar " + d.opts.Cascade
+}
 
 // checkCascade reads the file as XML before OpenCV sees it: OpenCV aborts the whole process
 // (an uncaught C++ exception) on a file that is not well-formed OpenCV storage.

@@ -1,9 +1,10 @@
-#ifndef FITMIRROR_DNN_GUARD_H
-#define FITMIRROR_DNN_GUARD_H
+#ifndef FM_DNN_GUARD_H
+#define FM_DNN_GUARD_H
 #ifdef __cplusplus
 extern "C" {
 #endif
-int fm_check_net(const char* model, const char* config, char* err, int errlen);
+// fm_check_blazeface loads model and runs a blank frame through it; 0 = usable, else err holds why.
+int fm_check_blazeface(const char* model, char* err, int errlen);
 #ifdef __cplusplus
 }
 #endif

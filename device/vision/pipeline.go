@@ -202,6 +202,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	logDetector(log, an.det)
 	defer func() {
 		an.Close()
 		if pd := p.pending.Swap(nil); pd != nil && pd.det != nil {
@@ -280,6 +281,9 @@ func (p *Pipeline) loop(ctx context.Context, src *camera.Source, an *Analyzer, f
 		if pd := p.pending.Swap(nil); pd != nil {
 			an.apply(pd.opts, pd.det)
 			log.Info("vision options applied")
+			if pd.det != nil {
+				logDetector(log, pd.det)
+			}
 		}
 		if live && !an.Due(time.Now()) {
 			// Below the camera's rate: take the frame off the device without decoding it.
@@ -340,6 +344,16 @@ func (p *Pipeline) loop(ctx context.Context, src *camera.Source, an *Analyzer, f
 		}
 	}
 	return ctx.Err()
+}
+
+// logDetector says which face detector is in use, with a warning when BlazeFace was asked
+// for and the cascade stands in for it.
+func logDetector(log *slog.Logger, d *Detector) {
+	if fb := d.Fallback(); fb != nil {
+		log.Warn("face detector: BlazeFace unavailable, using the cascade", "err", fb, "detector", d.Describe())
+		return
+	}
+	log.Info("face detector", "detector", d.Describe())
 }
 
 // record keeps the analysis time and the frame-to-decision latency.

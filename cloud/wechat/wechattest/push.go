@@ -26,7 +26,8 @@ const (
 	Compat             // encrypt_type=aes, plaintext fields and Encrypt
 )
 
-// PushResult is what WeChat made of a push.
+// PushResult is what WeChat made of a push. When the answer is a reply WeChat rejects
+// (checkReply), Push returns an error wrapping ErrReplyRejected with the result.
 type PushResult struct {
 	Attempts int    // tries sent (1..3)
 	Status   int    // HTTP status of the answered try; 0 when none answered in time
@@ -46,6 +47,8 @@ func (s *Server) Replies() []Reply {
 	return append([]Reply(nil), s.replies...)
 }
 
+type wechatMessage = wechat.Message
+
 // Push sends m to callbackURL like WeChat does: signed (and encrypted in Safe and Compat
 // modes), with a fresh timestamp and nonce, retried when no answer arrives within RetryAfter,
 // three tries in all. Each retry is the same message (same CreateTime), with a new nonce.
@@ -62,9 +65,7 @@ func (s *Server) Push(ctx context.Context, callbackURL string, m wechat.Message,
 	}
 	s.mu.Lock()
 	s.init()
-	if m.MsgType == "event" {
-		s.lastEvent[m.FromUserName] = s.now()
-	}
+	s.openWindow(m.FromUserName, m)
 	s.mu.Unlock()
 	var ci *wechat.Cipher
 	if mode != Plain {
@@ -121,6 +122,12 @@ func (s *Server) Push(ctx context.Context, callbackURL string, m wechat.Message,
 		}
 		res.Reply = reply
 		if len(reply) > 0 && string(reply) != "success" {
+			if err := s.checkReply(reply, m.FromUserName); err != nil {
+				s.mu.Lock()
+				s.stats.RejectedReplies++
+				s.mu.Unlock()
+				return res, err
+			}
 			s.mu.Lock()
 			s.replies = append(s.replies, Reply{OpenID: m.FromUserName, Body: reply})
 			s.mu.Unlock()
@@ -162,6 +169,16 @@ func (s *Server) Scan(ctx context.Context, callbackURL, ticket, openid string, f
 		return PushResult{}, errors.New("wechattest: scan: unknown or expired ticket")
 	}
 	return s.Push(ctx, callbackURL, s.ScanEvent(t.Scene, ticket, openid, following), mode)
+}
+
+// ScanWithoutFollowing is a scan by someone who does not follow the account and does not tap
+// Follow on the page WeChat shows: WeChat sends the callback nothing at all. It reports
+// whether the ticket was live (what the shopper's phone showed).
+func (s *Server) ScanWithoutFollowing(ticket, openid string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.tickets[ticket]
+	return ok && s.now().Before(t.Expires)
 }
 
 // ScanEvent is the event a scan of scene produces.

@@ -27,6 +27,9 @@ type Server struct {
 	AESKey string
 	// OpenAccount is the account's original ID (gh_…), the ToUserName of pushes.
 	OpenAccount string
+	// OAuthDomain is the account's web OAuth domain (host[:port]); when set, OAuth links must
+	// redirect to it.
+	OAuthDomain string
 
 	TokenTTL     time.Duration    // lifetime of an access token; 0 = 7200 s
 	QRDailyQuota int              // qrcode/create calls allowed; 0 = 100000
@@ -35,30 +38,31 @@ type Server struct {
 	// Client sends pushes; nil = http.DefaultClient. Use HandlerTransport to push in-process.
 	Client *http.Client
 
-	mu        sync.Mutex
-	tokens    map[string]time.Time // token → expiry
-	current   string
-	forced    []time.Time // force_refresh calls
-	stats     Stats
-	fail      map[string][]int // API → errcodes to answer next
-	tickets   map[string]Ticket
-	media     map[string][]byte
-	codes     map[string]oauthCode
-	sent      []Sent
-	lastEvent map[string]time.Time // openid → last event pushed
-	sentSince map[string][]time.Time
-	replies   []Reply
+	mu      sync.Mutex
+	tokens  map[string]time.Time // every valid access token → its expiry
+	stable  string               // the current stable token
+	classic string               // the current classic token
+	forced  []time.Time          // force_refresh calls
+	stats   Stats
+	fail    map[string][]int // API → errcodes to answer next
+	tickets map[string]Ticket
+	media   map[string][]byte
+	codes   map[string]oauthCode
+	sent    []Sent
+	windows map[string]window // openid → the customer-message window their last action opened
+	replies []Reply
 }
 
 // Stats counts the calls the server answered (successful or not).
 type Stats struct {
-	TokenCalls  int // stable_token and token calls
-	QRCalls     int // qrcode/create calls
-	QRIssued    int // tickets issued
-	MediaCalls  int
-	CustomCalls int
-	OAuthCalls  int
-	Pushes      int // push attempts sent to a callback
+	TokenCalls      int // stable_token and token calls
+	QRCalls         int // qrcode/create calls
+	QRIssued        int // tickets issued
+	MediaCalls      int
+	CustomCalls     int
+	OAuthCalls      int
+	Pushes          int // push attempts sent to a callback
+	RejectedReplies int // passive replies WeChat would not show (ErrReplyRejected)
 }
 
 // Ticket is an issued QR code.
@@ -107,8 +111,7 @@ func (s *Server) init() {
 		s.tickets = map[string]Ticket{}
 		s.media = map[string][]byte{}
 		s.codes = map[string]oauthCode{}
-		s.lastEvent = map[string]time.Time{}
-		s.sentSince = map[string][]time.Time{}
+		s.windows = map[string]window{}
 	}
 }
 
@@ -151,7 +154,7 @@ func (s *Server) InvalidateTokens() {
 	defer s.mu.Unlock()
 	s.init()
 	clear(s.tokens)
-	s.current = ""
+	s.stable, s.classic = "", ""
 }
 
 // Tickets returns the issued QR codes.
@@ -275,19 +278,45 @@ func (s *Server) credentials(appid, secret string) (int, string) {
 	return 0, ""
 }
 
-// issue returns the current token, rotating it 5 minutes before it expires; s.mu held.
-func (s *Server) issue(force bool) (string, time.Duration) {
+func newToken() string {
+	return "ACCESS_TOKEN_" + randText(40) + strings.Repeat("x", 100) // WeChat's are long
+}
+
+// issueStable is the stable token: the same while valid, a new one in its last 5 minutes (the
+// old one keeps working until it expires), and with force a new one at once, the old one
+// revoked. Stable and classic tokens do not affect each other. s.mu held.
+func (s *Server) issueStable(force bool) (string, time.Duration) {
 	now := s.now()
-	exp, ok := s.tokens[s.current]
-	if force || !ok || !now.Before(exp.Add(-5*time.Minute)) {
-		if force {
-			clear(s.tokens)
-		}
-		s.current = "ACCESS_TOKEN_" + randText(40) + strings.Repeat("x", 100) // WeChat's are long
-		exp = now.Add(s.ttl())
-		s.tokens[s.current] = exp
+	exp, ok := s.tokens[s.stable]
+	if force && ok {
+		delete(s.tokens, s.stable)
+		ok = false
 	}
-	return s.current, exp.Sub(now)
+	if !ok || !now.Before(exp.Add(-5*time.Minute)) {
+		s.stable = newToken()
+		exp = now.Add(s.ttl())
+		s.tokens[s.stable] = exp
+	}
+	return s.stable, exp.Sub(now)
+}
+
+// issueClassic is /cgi-bin/token: every fetch makes a new token; the previous one keeps
+// working for 5 more minutes (at most until its own expiry). s.mu held.
+func (s *Server) issueClassic() (string, time.Duration) {
+	now := s.now()
+	if exp, ok := s.tokens[s.classic]; ok {
+		s.tokens[s.classic] = minTime(exp, now.Add(5*time.Minute))
+	}
+	s.classic = newToken()
+	s.tokens[s.classic] = now.Add(s.ttl())
+	return s.classic, s.ttl()
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 func (s *Server) stableToken(w http.ResponseWriter, r *http.Request) {
@@ -332,11 +361,12 @@ func (s *Server) stableToken(w http.ResponseWriter, r *http.Request) {
 		}
 		s.forced = append(s.forced, now)
 	}
-	tok, left := s.issue(req.ForceRefresh)
+	tok, left := s.issueStable(req.ForceRefresh)
 	writeJSON(w, map[string]any{"access_token": tok, "expires_in": int(left / time.Second)})
 }
 
-// classicToken is /cgi-bin/token: every fetch replaces the token (the old one stops working).
+// classicToken is /cgi-bin/token: every fetch replaces the token; the old one works 5 more
+// minutes.
 func (s *Server) classicToken(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	s.mu.Lock()
@@ -347,7 +377,11 @@ func (s *Server) classicToken(w http.ResponseWriter, r *http.Request) {
 		errJSON(w, code, msg)
 		return
 	}
-	tok, left := s.issue(true)
+	if q.Get("grant_type") != "client_credential" {
+		errJSON(w, 40002, "invalid grant_type")
+		return
+	}
+	tok, left := s.issueClassic()
 	writeJSON(w, map[string]any{"access_token": tok, "expires_in": int(left / time.Second)})
 }
 
@@ -509,11 +543,46 @@ func (s *Server) mediaUpload(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, map[string]any{"type": "image", "media_id": id, "created_at": s.now().Unix()})
 }
 
+// window is what a user's action allows: max customer-service messages until ends.
+type window struct {
+	ends time.Time
+	max  int
+	sent int
+}
+
+// openWindow records a user action that allows customer-service messages (a scan or
+// subscribe: 3 within a minute; a message from the user: 5 within 48 hours). s.mu held.
+func (s *Server) openWindow(openid string, m wechatMessage) {
+	now := s.now()
+	switch {
+	case m.MsgType == "event" && (m.Event == "subscribe" || m.Event == "SCAN"):
+		s.windows[openid] = window{ends: now.Add(time.Minute), max: 3}
+	case m.MsgType != "event":
+		s.windows[openid] = window{ends: now.Add(48 * time.Hour), max: 5}
+	}
+}
+
+// customSend is message/custom/send: only inside the window a user's action opened (45015
+// outside, 45047 beyond its count), text with content, image with a media_id this server
+// issued (40007 otherwise), news with exactly one article (45008 otherwise).
 func (s *Server) customSend(w http.ResponseWriter, r *http.Request) {
 	var body json.RawMessage
 	var req struct {
 		ToUser  string `json:"touser"`
 		MsgType string `json:"msgtype"`
+		Text    *struct {
+			Content string `json:"content"`
+		} `json:"text"`
+		Image *struct {
+			MediaID string `json:"media_id"`
+		} `json:"image"`
+		News *struct {
+			Articles []struct {
+				Title  string `json:"title"`
+				URL    string `json:"url"`
+				PicURL string `json:"picurl"`
+			} `json:"articles"`
+		} `json:"news"`
 	}
 	bad := json.NewDecoder(r.Body).Decode(&body) != nil || json.Unmarshal(body, &req) != nil
 	s.mu.Lock()
@@ -532,23 +601,45 @@ func (s *Server) customSend(w http.ResponseWriter, r *http.Request) {
 		errJSON(w, 47001, "data format error")
 		return
 	}
-	now := s.now()
-	last, ok := s.lastEvent[req.ToUser]
-	if !ok || now.Sub(last) > time.Minute {
+	switch req.MsgType {
+	case "text":
+		if req.Text == nil || req.Text.Content == "" {
+			errJSON(w, 44004, "empty content")
+			return
+		}
+	case "image":
+		if req.Image == nil {
+			errJSON(w, 47001, "data format error")
+			return
+		}
+		if _, ok := s.media[req.Image.MediaID]; !ok {
+			errJSON(w, 40007, "invalid media_id")
+			return
+		}
+	case "news":
+		if req.News == nil || len(req.News.Articles) != 1 {
+			errJSON(w, 45008, "article size out of limit")
+			return
+		}
+		if a := req.News.Articles[0]; a.Title == "" || !httpURL(a.URL) || (a.PicURL != "" && !httpURL(a.PicURL)) {
+			errJSON(w, 47001, "data format error")
+			return
+		}
+	default:
+		errJSON(w, 40008, "invalid message type")
+		return
+	}
+	win, ok := s.windows[req.ToUser]
+	if !ok || !s.now().Before(win.ends) {
 		errJSON(w, 45015, "response out of time limit or subscription is canceled")
 		return
 	}
-	var recent []time.Time
-	for _, t := range s.sentSince[req.ToUser] {
-		if !t.Before(last) {
-			recent = append(recent, t)
-		}
-	}
-	if len(recent) >= 3 {
+	if win.sent >= win.max {
 		errJSON(w, 45047, "out of response count limit")
 		return
 	}
-	s.sentSince[req.ToUser] = append(recent, now)
+	win.sent++
+	s.windows[req.ToUser] = win
 	s.sent = append(s.sent, Sent{ToUser: req.ToUser, MsgType: req.MsgType, Body: body})
 	errJSON(w, 0, "ok")
 }
@@ -568,7 +659,11 @@ func (s *Server) oauthExchange(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c, ok := s.codes[q.Get("code")]
-	if !ok || c.used || !s.now().Before(c.expires) {
+	switch {
+	case ok && c.used:
+		errJSON(w, 40163, "code been used")
+		return
+	case !ok || !s.now().Before(c.expires):
 		errJSON(w, 40029, "invalid code")
 		return
 	}
@@ -583,15 +678,11 @@ func (s *Server) oauthExchange(w http.ResponseWriter, r *http.Request) {
 // the openid query parameter says it (default "o_fake_shopper").
 func (s *Server) oauthAuthorize(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	if q.Get("appid") != s.AppID || q.Get("scope") != "snsapi_base" || q.Get("response_type") != "code" {
-		http.Error(w, "bad OAuth request", http.StatusBadRequest)
+	if err := s.checkAuthorize(r.URL.Path, r.URL.RawQuery); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	redirect, err := url.Parse(q.Get("redirect_uri"))
-	if err != nil || redirect.Host == "" {
-		http.Error(w, "redirect_uri invalid", http.StatusBadRequest)
-		return
-	}
+	redirect, _ := url.Parse(q.Get("redirect_uri"))
 	openid := q.Get("openid")
 	if openid == "" {
 		openid = "o_fake_shopper"
