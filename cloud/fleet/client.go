@@ -17,6 +17,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/fitmirror/fitmirror/internal/backoff"
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
 // Client is a mirror's connection to the fleet broker. Create it with [New], run it with
@@ -25,7 +26,7 @@ type Client struct {
 	opts    Options
 	brokers []string // Broker, then Failover
 	next    int      // index in brokers the next connection attempt starts with (Run's goroutine)
-	topics  Topics
+	topics  wire.Topics
 	log     *slog.Logger
 	start   time.Time
 	back    backoff.Backoff
@@ -61,11 +62,11 @@ func New(opts Options) (*Client, error) {
 	return &Client{
 		opts:     o,
 		brokers:  append([]string{o.Broker}, o.Failover...),
-		topics:   Topics{Prefix: o.TopicPrefix, Device: o.DeviceID},
+		topics:   wire.Topics{Prefix: o.TopicPrefix, Device: o.DeviceID},
 		log:      o.Logger.With("component", "fleet"),
 		start:    now,
 		back:     backoff.Backoff{Min: o.ReconnectMin, Max: o.ReconnectMax, Rand: o.Rand},
-		state:    StateOnline,
+		state:    wire.StateOnline,
 		since:    now,
 		changed:  make(chan struct{}, 1),
 		requests: newRequestLog(o.RememberRequests),
@@ -76,7 +77,7 @@ func New(opts Options) (*Client, error) {
 }
 
 // Topics returns the client's topic names.
-func (c *Client) Topics() Topics { return c.topics }
+func (c *Client) Topics() wire.Topics { return c.topics }
 
 // Connected reports whether the client is connected to the broker now (subscribed, status
 // published).
@@ -115,10 +116,10 @@ func (c *Client) Traffic() Traffic {
 
 // SetDegraded marks the mirror degraded (the camera or the display is lost) with a reason;
 // the retained status changes at once when connected, else on the next connection.
-func (c *Client) SetDegraded(reason string) { c.setState(StateDegraded, reason) }
+func (c *Client) SetDegraded(reason string) { c.setState(wire.StateDegraded, reason) }
 
 // SetHealthy marks the mirror online again.
-func (c *Client) SetHealthy() { c.setState(StateOnline, "") }
+func (c *Client) SetHealthy() { c.setState(wire.StateOnline, "") }
 
 func (c *Client) setState(state, reason string) {
 	c.mu.Lock()
@@ -134,10 +135,10 @@ func (c *Client) setState(state, reason string) {
 	}
 }
 
-func (c *Client) status() Status {
+func (c *Client) status() wire.Status {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return Status{State: c.state, Since: Time{c.since}, Version: c.opts.Version, Reason: c.reason}
+	return wire.Status{State: c.state, Since: wire.Time{Time: c.since}, Version: c.opts.Version, Reason: c.reason}
 }
 
 // conn is one MQTT connection (a fresh paho client per connection).
@@ -233,7 +234,7 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 		SetPingTimeout(min(10*time.Second, c.opts.KeepAlive)).
 		SetConnectTimeout(c.opts.ConnectTimeout).
 		SetWriteTimeout(c.opts.PublishTimeout).
-		SetBinaryWill(c.topics.Status(), []byte(WillPayload), 1, true).
+		SetBinaryWill(c.topics.Status(), []byte(wire.WillPayload), 1, true).
 		SetCustomOpenConnectionFn(func(u *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
 			s := c.brokerURL(u)
 			dialed.Store(&s)
@@ -351,7 +352,7 @@ func (c *Client) onConnect(mc mqtt.Client) error {
 	return c.publishStatus(mc, c.status())
 }
 
-func (c *Client) publishStatus(mc mqtt.Client, s Status) error {
+func (c *Client) publishStatus(mc mqtt.Client, s wire.Status) error {
 	b, _ := json.Marshal(s)
 	tok := mc.Publish(c.topics.Status(), 1, true, b)
 	if !tok.WaitTimeout(c.opts.PublishTimeout) {
@@ -407,7 +408,7 @@ func (c *Client) serve(ctx context.Context, cn *conn) {
 // goodbye publishes the offline status and disconnects cleanly (no Last Will).
 func (c *Client) goodbye(cn *conn) {
 	s := c.status()
-	s.State, s.Reason, s.Since = StateOffline, "shutdown", Time{c.opts.Now()}
+	s.State, s.Reason, s.Since = wire.StateOffline, "shutdown", wire.Time{Time: c.opts.Now()}
 	b, _ := json.Marshal(s)
 	tok := cn.mc.Publish(c.topics.Status(), 1, true, b)
 	select {

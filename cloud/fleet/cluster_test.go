@@ -19,6 +19,7 @@ import (
 	"github.com/fitmirror/fitmirror/cloud/fleet/broker"
 	"github.com/fitmirror/fitmirror/cloud/fleet/natstest"
 	"github.com/fitmirror/fitmirror/cloud/hub"
+	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 	"github.com/fitmirror/fitmirror/session/store"
 )
@@ -139,11 +140,11 @@ func TestNATSCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	bindings := make(chan fleet.Binding, 100)
+	bindings := make(chan wire.Binding, 100)
 	m1, _ := runClient(t, fleet.Options{
 		Broker: urls[0], Failover: urls[1:], DeviceID: "m1", Password: users["m1"], Version: "1.0.0",
 		Outbox: db, TelemetryInterval: -1, KeepAlive: 5 * time.Second, PublishTimeout: 10 * time.Second,
-		OnBinding: func(_ context.Context, b fleet.Binding) { bindings <- b },
+		OnBinding: func(_ context.Context, b wire.Binding) { bindings <- b },
 	})
 	waitConnected(t, m1)
 	if got := m1.Broker(); got != urls[0] {
@@ -152,11 +153,11 @@ func TestNATSCluster(t *testing.T) {
 	ops.waitFor("mirror/m1/status", 20*time.Second, hasState("online"))
 
 	t.Run("command", func(t *testing.T) {
-		exp := fleet.Time{Time: time.Now().Add(time.Minute)}
-		req, _ := json.Marshal(fleet.CommandRequest{ID: "req-ping-1", ExpiresAt: &exp})
+		exp := wire.Time{Time: time.Now().Add(time.Minute)}
+		req, _ := json.Marshal(wire.CommandRequest{ID: "req-ping-1", ExpiresAt: &exp})
 		ops.publish("mirror/m1/cmd/ping", false, string(req))
 		m := ops.waitFor("mirror/m1/cmd/ping/result", 20*time.Second, nil)
-		var res fleet.CommandResult
+		var res wire.CommandResult
 		if err := json.Unmarshal([]byte(m.Payload), &res); err != nil || !res.OK || res.ID != "req-ping-1" {
 			t.Errorf("ping result = %s, want ok for req-ping-1", m.Payload)
 		}
@@ -164,7 +165,7 @@ func TestNATSCluster(t *testing.T) {
 
 	bind := func(t *testing.T, id string) {
 		t.Helper()
-		b, _ := json.Marshal(fleet.Binding{BindingID: id, PhotoID: "P-" + id, Scene: "s-" + id, Event: "SCAN", User: "u", At: fleet.Time{Time: time.Now()}})
+		b, _ := json.Marshal(wire.Binding{BindingID: id, PhotoID: "P-" + id, Scene: "s-" + id, Event: "SCAN", User: "u", At: wire.Time{Time: time.Now()}})
 		if err := pub.Publish(ctx, "mirror/m1/binding", b); err != nil {
 			t.Fatalf("hub publish: %v", err)
 		}
@@ -219,11 +220,11 @@ func TestNATSCluster(t *testing.T) {
 		}
 		// Commands and bindings still reach it through the other nodes.
 		bind(t, "b2")
-		exp := fleet.Time{Time: time.Now().Add(time.Minute)}
-		req, _ := json.Marshal(fleet.CommandRequest{ID: "req-ping-2", ExpiresAt: &exp})
+		exp := wire.Time{Time: time.Now().Add(time.Minute)}
+		req, _ := json.Marshal(wire.CommandRequest{ID: "req-ping-2", ExpiresAt: &exp})
 		ops.publish("mirror/m1/cmd/ping", false, string(req))
 		ops.waitFor("mirror/m1/cmd/ping/result", 20*time.Second, func(p string) bool {
-			var r fleet.CommandResult
+			var r wire.CommandResult
 			return json.Unmarshal([]byte(p), &r) == nil && r.ID == "req-ping-2" && r.OK
 		})
 	})
@@ -242,11 +243,11 @@ func TestNATSClusterIsolation(t *testing.T) {
 	}
 	t.Cleanup(func() { db.Close() })
 	var ran sync.Map
-	bindings := make(chan fleet.Binding, 10)
+	bindings := make(chan wire.Binding, 10)
 	m1, _ := runClient(t, fleet.Options{
 		Broker: urls[0], Failover: urls[1:], DeviceID: "m1", Password: users["m1"],
 		Outbox: db, TelemetryInterval: -1, KeepAlive: 5 * time.Second,
-		OnBinding: func(_ context.Context, b fleet.Binding) { bindings <- b },
+		OnBinding: func(_ context.Context, b wire.Binding) { bindings <- b },
 		Commands: map[string]fleet.CommandFunc{"end-session": func(_ context.Context, args json.RawMessage) (any, error) {
 			ran.Store(string(args), true)
 			return nil, nil
@@ -269,10 +270,10 @@ func TestNATSClusterIsolation(t *testing.T) {
 			t.Errorf("m2 subscribe %s: code %#x, want %#x", topic, code, want)
 		}
 	}
-	exp := fleet.Time{Time: time.Now().Add(time.Minute)}
-	req, _ := json.Marshal(fleet.CommandRequest{ID: "rogue-1", Args: json.RawMessage(`"rogue"`), ExpiresAt: &exp})
+	exp := wire.Time{Time: time.Now().Add(time.Minute)}
+	req, _ := json.Marshal(wire.CommandRequest{ID: "rogue-1", Args: json.RawMessage(`"rogue"`), ExpiresAt: &exp})
 	rogue.mc.Publish("mirror/m1/cmd/end-session", 1, false, req).WaitTimeout(5 * time.Second)
-	b, _ := json.Marshal(fleet.Binding{BindingID: "rogue-b", PhotoID: "P", At: fleet.Time{Time: time.Now()}})
+	b, _ := json.Marshal(wire.Binding{BindingID: "rogue-b", PhotoID: "P", At: wire.Time{Time: time.Now()}})
 	rogue.mc.Publish("mirror/m1/binding", 1, false, b).WaitTimeout(5 * time.Second)
 	rogue.mc.Publish("mirror/m1/status", 1, true, `{"state":"offline","reason":"rogue"}`).WaitTimeout(5 * time.Second)
 
@@ -300,12 +301,12 @@ func TestNATSClusterIsolation(t *testing.T) {
 
 	// The operator's messages to m1 (a command and a binding from the hub's account) go on.
 	hubPeer := connectPeerTo(t, urls[1:], broker.HubUser, "hub-iso", true)
-	req, _ = json.Marshal(fleet.CommandRequest{ID: "ops-1", Args: json.RawMessage(`"ops"`), ExpiresAt: &exp})
+	req, _ = json.Marshal(wire.CommandRequest{ID: "ops-1", Args: json.RawMessage(`"ops"`), ExpiresAt: &exp})
 	ops.publish("mirror/m1/cmd/end-session", false, string(req))
-	b, _ = json.Marshal(fleet.Binding{BindingID: "hub-b", PhotoID: "P", At: fleet.Time{Time: time.Now()}})
+	b, _ = json.Marshal(wire.Binding{BindingID: "hub-b", PhotoID: "P", At: wire.Time{Time: time.Now()}})
 	hubPeer.publish("mirror/m1/binding", false, string(b))
 	ops.waitFor("mirror/m1/cmd/end-session/result", 30*time.Second, func(p string) bool {
-		var r fleet.CommandResult
+		var r wire.CommandResult
 		return json.Unmarshal([]byte(p), &r) == nil && r.ID == "ops-1"
 	})
 	select {
@@ -345,12 +346,12 @@ func TestNATSClusterLastWill(t *testing.T) {
 	a := startAgentAt(t, urls[0], "m1", filepath.Join(t.TempDir(), "m1.db"), "-failover", urls[1]+","+urls[2])
 	ops.waitFor("mirror/m1/status", 30*time.Second, hasState("online"))
 	a.signal(syscall.SIGKILL)
-	if m := ops.waitFor("mirror/m1/status", 30*time.Second, hasState("offline")); m.Payload != fleet.WillPayload {
-		t.Errorf("status after SIGKILL = %s, want the Last Will %s", m.Payload, fleet.WillPayload)
+	if m := ops.waitFor("mirror/m1/status", 30*time.Second, hasState("offline")); m.Payload != wire.WillPayload {
+		t.Errorf("status after SIGKILL = %s, want the Last Will %s", m.Payload, wire.WillPayload)
 	}
 	late := connectPeerTo(t, rotate(urls, 2), broker.OpsUser, "ops-will-late", true)
 	late.subscribeAll("mirror/+/status")
-	if m := late.waitFor("mirror/m1/status", 10*time.Second, nil); !m.Retained || m.Payload != fleet.WillPayload {
+	if m := late.waitFor("mirror/m1/status", 10*time.Second, nil); !m.Retained || m.Payload != wire.WillPayload {
 		t.Errorf("retained status on node 3 = %+v, want the retained Last Will", m)
 	}
 }

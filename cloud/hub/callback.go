@@ -14,20 +14,11 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/fitmirror/fitmirror/cloud/wechat"
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
 // maxCallbackBody bounds what WeChat may POST; its pushes are well under 4 KiB.
 const maxCallbackBody = 64 << 10
-
-// Binding is the message on mirror/{device}/binding (CONTRACTS §1).
-type Binding struct {
-	BindingID string `json:"binding_id"`
-	PhotoID   string `json:"photo_id"`
-	Scene     string `json:"scene"`
-	Event     string `json:"event"` // "subscribe" or "SCAN"
-	User      string `json:"user"`  // salted hash of the openid
-	At        string `json:"at"`
-}
 
 func (h *Hub) handshake(w http.ResponseWriter, r *http.Request) {
 	echo, err := h.opts.Callback.Handshake(r.URL.Query())
@@ -162,7 +153,7 @@ func dedupeKey(m wechat.Message) string {
 func (h *Hub) newEvent(ctx context.Context, in wechat.Incoming, sc Scene, key string) Event {
 	now := h.now()
 	user := h.userHash(in.FromUserName)
-	b := Binding{BindingID: ulid.Make().String(), PhotoID: sc.PhotoID, Scene: sc.Scene, Event: in.Event, User: user, At: formatTime(now)}
+	b := wire.Binding{BindingID: ulid.Make().String(), PhotoID: sc.PhotoID, Scene: sc.Scene, Event: in.Event, User: user, At: wire.Time{Time: now}}
 	payload, _ := json.Marshal(b)
 	return Event{Key: key, BindingID: b.BindingID, DeviceID: sc.DeviceID, PhotoID: sc.PhotoID, User: user,
 		Payload: payload, Reply: h.reply(ctx, in, sc), At: now}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fitmirror/fitmirror/internal/backoff"
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
 // Delivery of bindings to the mirrors. The callback records a binding and answers WeChat at
@@ -89,7 +90,7 @@ func (h *Hub) Deliver(ctx context.Context) {
 
 // publish sends one binding and schedules its next try.
 func (h *Hub) publish(ctx context.Context, e Event) bool {
-	topic := h.prefix + "/" + e.DeviceID + "/binding"
+	topic := wire.Topics{Prefix: h.prefix, Device: e.DeviceID}.Binding()
 	pctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	err := h.opts.Publisher.Publish(pctx, topic, e.Payload)
 	cancel()

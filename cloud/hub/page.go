@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fitmirror/fitmirror/cloud/wechat"
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
 // photoPage is GET /p/{photo_id}: the shopper's page. Without a session cookie it sends the
@@ -23,7 +24,7 @@ func (h *Hub) photoPage(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	w.Header().Set("Cache-Control", "private, no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	if !photoIDPattern.MatchString(id) {
+	if !wire.ValidPhotoID(id) {
 		page(w, http.StatusNotFound, "照片不存在", "No such photo.", "")
 		return
 	}

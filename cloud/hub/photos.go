@@ -9,11 +9,9 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"regexp"
-)
 
-// photoIDPattern: ULIDs and similar; nothing that could leave the photo directory.
-var photoIDPattern = regexp.MustCompile(`^[0-9A-Za-z_-]{1,64}$`)
+	"github.com/fitmirror/fitmirror/internal/wire"
+)
 
 // putPhoto is PUT /v1/photos/{id}: 201 stored, 200 the same bytes already, 409 different bytes.
 func (h *Hub) putPhoto(w http.ResponseWriter, r *http.Request) {
@@ -22,7 +20,7 @@ func (h *Hub) putPhoto(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	if !photoIDPattern.MatchString(id) {
+	if !wire.ValidPhotoID(id) { // nothing that could leave the photo directory
 		apiError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("photo id %q: want 1-64 letters, digits, - or _", id))
 		return
 	}

@@ -127,7 +127,7 @@ type Event struct {
 	DeviceID  string
 	PhotoID   string
 	User      string // salted hash of the openid
-	Payload   []byte // the binding message (CONTRACTS §1)
+	Payload   []byte // the binding message (docs/contracts.md §1)
 	Reply     []byte // the passive reply, before safe-mode sealing
 	At        time.Time
 	// Delivery of the binding to the mirror.

@@ -39,7 +39,7 @@ func (e *Error) TokenInvalid() bool {
 	return false
 }
 
-// Errcodes the client and the hub branch on (WECHAT.md).
+// Errcodes the client and the hub branch on (docs/wechat.md).
 const (
 	CodeBusy              = -1
 	CodeInvalidCredential = 40001 // access_token invalid (or the secret, for token calls)

@@ -19,6 +19,7 @@ import (
 	"github.com/fitmirror/fitmirror/cloud/fleet/broker"
 	"github.com/fitmirror/fitmirror/cloud/fleet/natstest"
 	"github.com/fitmirror/fitmirror/cloud/hubclient"
+	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 )
 
@@ -48,11 +49,11 @@ func TestClusterSimScan(t *testing.T) {
 	srv := startServe(t, state, "mqtt.url="+urls[0], "mqtt.failover="+urls[1]+","+urls[2], "mqtt.password="+hubPassword)
 
 	// The mirror's fleet client, on node 3.
-	bindings := make(chan fleet.Binding, 16)
+	bindings := make(chan wire.Binding, 16)
 	mirror, err := fleet.New(fleet.Options{Broker: urls[2], Failover: urls[:2], DeviceID: "m1", Password: creds.MQTTPassword,
 		TelemetryInterval: -1, ReconnectMin: 100 * time.Millisecond, ReconnectMax: time.Second,
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
-		OnBinding: func(_ context.Context, b fleet.Binding) { bindings <- b }})
+		OnBinding: func(_ context.Context, b wire.Binding) { bindings <- b }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,8 +4,9 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
+
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
 // NATSConfig is the shipped nats.conf: one node of a three-node NATS cluster serving the
@@ -22,8 +23,6 @@ type NATSUser struct {
 	// make) or, on a test bench, the password itself. A hash keeps the file harmless to read.
 	Password string
 }
-
-var deviceID = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
 // natsPerms are the subjects a user may publish and subscribe to. MQTT topics become NATS
 // subjects with "/" as ".": mirror/m1/# is mirror.m1 and mirror.m1.>; "+" is "*". NATS
@@ -64,7 +63,7 @@ func NATSUsers(prefix string, users []NATSUser) (string, error) {
 	for _, u := range users {
 		switch {
 		case u.Name == HubUser || u.Name == OpsUser || u.Name == HAUser:
-		case deviceID.MatchString(u.Name):
+		case wire.ValidDeviceID(u.Name):
 		default:
 			return "", fmt.Errorf("broker: user %q is neither a device ID nor a service account", u.Name)
 		}
