@@ -199,16 +199,18 @@ func TestNATSCluster(t *testing.T) {
 		var wg sync.WaitGroup
 		wg.Go(func() { appendEvents(total-20, 5*time.Millisecond) })
 		time.Sleep(500 * time.Millisecond) // in the middle of the burst (280 × 5 ms)
+		waiting, _ := db.Depth(ctx)
+		killed := time.Now()
 		c.Kill(0)
-		wg.Wait()
 		deadline := time.Now().Add(30 * time.Second)
 		for m1.Broker() == "" || m1.Broker() == urls[0] {
 			if time.Now().After(deadline) {
 				t.Fatalf("m1 not reconnected to another node (broker %q)", m1.Broker())
 			}
-			time.Sleep(20 * time.Millisecond)
+			time.Sleep(5 * time.Millisecond)
 		}
-		t.Logf("m1 reconnected to %s", m1.Broker())
+		t.Logf("node 1 killed with %d events in the outbox; m1 reconnected to %s after %s", waiting, m1.Broker(), time.Since(killed).Round(time.Millisecond))
+		wg.Wait()
 		ops.waitFor("mirror/m1/status", 20*time.Second, hasState("online"))
 		waitSeqs(t, ops, "mirror/m1/events", total, 60*time.Second)
 		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
