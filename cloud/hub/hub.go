@@ -23,6 +23,10 @@ type WeChat interface {
 	CreateQR(ctx context.Context, scene string, expire time.Duration) (wechat.QRTicket, error)
 	UploadImage(ctx context.Context, filename string, data []byte) (string, error)
 	OAuthOpenID(ctx context.Context, code string) (wechat.OAuthUser, error)
+	// Customer-service messages: the fallback when the passive reply could not carry the
+	// photo (a slow image upload) or missed WeChat's 5 s.
+	SendNews(ctx context.Context, openid string, a wechat.Article) error
+	SendImage(ctx context.Context, openid, mediaID string) error
 }
 
 // Publisher sends a message at QoS 1 (the embedded Broker, or an external broker).
@@ -86,6 +90,9 @@ type Hub struct {
 
 	wake      chan struct{} // kicks the delivery loop
 	deliverMu sync.Mutex    // one delivery round at a time
+
+	fbMu      sync.Mutex
+	fallbacks map[string]*fallback // dedupe key → the photo's way to the shopper, while WeChat may retry
 }
 
 // New checks the options and returns a hub.
@@ -133,7 +140,7 @@ func New(opts Options) (*Hub, error) {
 		opts.Metrics = NewMetrics()
 	}
 	h := &Hub{opts: opts, log: opts.Logger, now: opts.Now, public: u, prefix: opts.TopicPrefix, metrics: opts.Metrics,
-		blobs: opts.Photos, wake: make(chan struct{}, 1)}
+		blobs: opts.Photos, wake: make(chan struct{}, 1), fallbacks: map[string]*fallback{}}
 	gen := func() []byte {
 		b := make([]byte, 32)
 		rand.Read(b)
@@ -162,6 +169,7 @@ func (h *Hub) Handler() http.Handler {
 	mux.HandleFunc("GET /wechat/callback", h.handshake)
 	mux.HandleFunc("POST /wechat/callback", h.callback)
 	mux.HandleFunc("GET /p/{id}", h.photoPage)
+	mux.HandleFunc("GET /t/{token}", h.thumbnail)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		h.healthz(w, r)
 	})
@@ -207,6 +215,7 @@ func (h *Hub) Purge(ctx context.Context) {
 				h.log.Warn("hub: purge photo file", "photo_id", p.ID, "err", err)
 				return
 			}
+			h.blobs.Delete(ctx, thumbKey(p)) // the news card's picture, if it was made
 			if err := h.opts.Store.DeletePhoto(ctx, p.ID); err != nil {
 				h.log.Warn("hub: purge photo", "photo_id", p.ID, "err", err)
 				return

@@ -16,9 +16,7 @@ type MQTTOptions struct {
 	URL string // tcp://host:1883, ssl://host:8883, ws://…
 	// Failover are more URLs of the same clustered broker, tried in turn (mqtt.failover).
 	Failover []string
-	// ClientID "" = "mirror-cloud-" and random characters: each replica has its own, so two
-	// replicas never take over each other's connection.
-	ClientID string
+	ClientID string // "" = "mirror-cloud-" and random characters, unique per replica
 	Username string
 	Password string
 	// OnConnect, if set, is called after each (re)connection.
@@ -46,6 +44,7 @@ func DialMQTT(ctx context.Context, opts MQTTOptions) (*MQTTPublisher, error) {
 		}
 	}
 	if opts.ClientID == "" {
+		// Each replica its own: two clients with one ID take turns kicking each other off.
 		opts.ClientID = "mirror-cloud-" + rand.Text()[:10]
 	}
 	o := paho.NewClientOptions()
