@@ -1,7 +1,13 @@
 package fitmirror_test
 
 import (
+	"bytes"
+	"encoding/json"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -27,6 +33,132 @@ func TestDeviceImportsNoCloud(t *testing.T) {
 	for _, dep := range goListDeps(t, true, "./device/...") {
 		if strings.HasPrefix(dep, "github.com/fitmirror/fitmirror/cloud") {
 			t.Errorf("device/ depends on %s", dep)
+		}
+	}
+}
+
+// TestMirrorctlLinksOnlyTheWire keeps mirrorctl a small fleet tool: it speaks the contract
+// (internal/wire and the fleet client) and links no SQLite, session engine or display.
+func TestMirrorctlLinksOnlyTheWire(t *testing.T) {
+	for _, dep := range goListDeps(t, false, "./cmd/mirrorctl") {
+		for _, banned := range []string{"modernc.org/sqlite", "github.com/mattn/go-sqlite3",
+			"github.com/fitmirror/fitmirror/session", "github.com/fitmirror/fitmirror/display",
+			"github.com/fitmirror/fitmirror/device", "gocv.io/"} {
+			if strings.HasPrefix(dep, banned) {
+				t.Errorf("mirrorctl links %s", dep)
+			}
+		}
+	}
+}
+
+// TestWireIsALeaf keeps internal/wire importable by anything: the standard library only.
+func TestWireIsALeaf(t *testing.T) {
+	for _, dep := range goListDeps(t, false, "./internal/wire") {
+		if strings.Contains(dep, ".") && dep != "github.com/fitmirror/fitmirror/internal/wire" {
+			t.Errorf("internal/wire depends on %s", dep)
+		}
+	}
+}
+
+// TestRepoStandsAlone: no file points to a folder outside the repository (the design notes
+// the project started from now live in docs/), and every relative Markdown link resolves to a
+// file inside it.
+func TestRepoStandsAlone(t *testing.T) {
+	out, err := exec.Command("git", "ls-files", "--cached", "--others", "--exclude-standard").Output()
+	if err != nil {
+		t.Fatalf("git ls-files: %v", err)
+	}
+	root, _ := filepath.Abs(".")
+	outside := []string{"../" + "shared", "shared/" + "design", "CONTRACTS" + ".md", "ARCHITECTURE" + ".md",
+		"WECHAT" + ".md", "STYLE" + ".md", "contract-" + "extensions"}
+	link := regexp.MustCompile(`\]\(([^)#\s]+)`)
+	for _, name := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		b, err := os.ReadFile(name)
+		if err != nil || bytes.IndexByte(b, 0) >= 0 { // deleted in the work tree, or binary
+			continue
+		}
+		for _, o := range outside {
+			if bytes.Contains(b, []byte(o)) {
+				t.Errorf("%s refers to %q, outside the repository or gone: point to docs/ instead", name, o)
+			}
+		}
+		if !strings.HasSuffix(name, ".md") {
+			continue
+		}
+		for _, m := range link.FindAllSubmatch(b, -1) {
+			target := string(m[1])
+			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			p := filepath.Join(filepath.Dir(name), target)
+			abs, _ := filepath.Abs(p)
+			if rel, err := filepath.Rel(root, abs); err != nil || strings.HasPrefix(rel, "..") {
+				t.Errorf("%s links to %s, outside the repository", name, target)
+			} else if _, err := os.Stat(p); err != nil {
+				t.Errorf("%s links to %s, which does not exist", name, target)
+			}
+		}
+	}
+}
+
+// TestGoModTellsTheTruth: every module the project's packages (and their tests) import is a
+// direct requirement in go.mod, and every direct requirement is imported. It checks what
+// `go mod tidy -diff` would, without the network (tidy may fetch test-only modules of
+// dependencies); it looks at every platform the project builds for.
+func TestGoModTellsTheTruth(t *testing.T) {
+	imported := map[string]bool{}
+	for _, arch := range []string{"amd64", "arm64"} {
+		list := exec.Command("go", "list", "-e", "-test", "-f",
+			`{{range .Imports}}{{.}} {{end}}{{range .TestImports}}{{.}} {{end}}{{range .XTestImports}}{{.}} {{end}}`, "./...")
+		list.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+arch)
+		out, err := list.Output()
+		if err != nil {
+			t.Fatalf("go list imports (%s): %v", arch, err)
+		}
+		var pkgs []string
+		for _, p := range strings.Fields(string(out)) {
+			if first, _, _ := strings.Cut(p, "/"); strings.Contains(first, ".") && !strings.HasPrefix(p, "github.com/fitmirror/fitmirror") {
+				pkgs = append(pkgs, p)
+			}
+		}
+		slices.Sort(pkgs)
+		pkgs = slices.Compact(pkgs)
+		mods := exec.Command("go", append([]string{"list", "-e", "-f", "{{with .Module}}{{.Path}}{{end}}"}, pkgs...)...)
+		mods.Env = list.Env
+		out, err = mods.Output()
+		if err != nil {
+			t.Fatalf("go list modules (%s): %v", arch, err)
+		}
+		for _, m := range strings.Fields(string(out)) {
+			imported[m] = true
+		}
+	}
+	out, err := exec.Command("go", "mod", "edit", "-json").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mod struct {
+		Require []struct {
+			Path     string
+			Indirect bool
+		}
+	}
+	if err := json.Unmarshal(out, &mod); err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	for _, r := range mod.Require {
+		listed[r.Path] = true
+		switch {
+		case imported[r.Path] && r.Indirect:
+			t.Errorf("go.mod marks %s indirect, but the project imports it", r.Path)
+		case !imported[r.Path] && !r.Indirect:
+			t.Errorf("go.mod lists %s as direct, but nothing imports it", r.Path)
+		}
+	}
+	for m := range imported {
+		if !listed[m] {
+			t.Errorf("%s is imported but not in go.mod", m)
 		}
 	}
 }

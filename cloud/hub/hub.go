@@ -8,11 +8,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -25,6 +23,10 @@ type WeChat interface {
 	CreateQR(ctx context.Context, scene string, expire time.Duration) (wechat.QRTicket, error)
 	UploadImage(ctx context.Context, filename string, data []byte) (string, error)
 	OAuthOpenID(ctx context.Context, code string) (wechat.OAuthUser, error)
+	// Customer-service messages: the fallback when the passive reply could not carry the
+	// photo (a slow image upload) or missed WeChat's 5 s.
+	SendNews(ctx context.Context, openid string, a wechat.Article) error
+	SendImage(ctx context.Context, openid, mediaID string) error
 }
 
 // Publisher sends a message at QoS 1 (the embedded Broker, or an external broker).
@@ -38,11 +40,13 @@ const (
 	ReplyImage = "image" // the photo itself, uploaded with media/upload
 )
 
-// Options configure a Hub. Store, PhotoDir, WeChat, Callback, Publisher, AppID and PublicURL
-// are required.
+// Options configure a Hub. Store, Photos (or PhotoDir), WeChat, Callback, Publisher, AppID and
+// PublicURL are required.
 type Options struct {
-	Store     Store
-	PhotoDir  string // JPEGs, one file per photo
+	Store Store
+	// Photos holds the JPEGs; nil = DirBlobs(PhotoDir), one file per photo.
+	Photos    Blobs
+	PhotoDir  string
 	WeChat    WeChat
 	Callback  *wechat.Callback
 	Publisher Publisher
@@ -63,9 +67,11 @@ type Options struct {
 	// uploaded; 0 = 7 days.
 	UnscannedGrace time.Duration
 	Retention      time.Duration
-	Metrics        *Metrics         // nil = NewMetrics()
-	Logger         *slog.Logger     // nil = slog.Default()
-	Now            func() time.Time // nil = time.Now
+	// HealthChecks are reported by /healthz next to the database (e.g. the broker).
+	HealthChecks []HealthCheck
+	Metrics      *Metrics         // nil = NewMetrics()
+	Logger       *slog.Logger     // nil = slog.Default()
+	Now          func() time.Time // nil = time.Now
 }
 
 // Hub is the service. Handler serves HTTP; Run republishes bindings whose publish failed.
@@ -78,17 +84,24 @@ type Hub struct {
 	salt    []byte // for the user hash
 	cookie  []byte // for the photo page cookie
 	metrics *Metrics
+	blobs   Blobs
 
 	locks keyLocks
 
 	wake      chan struct{} // kicks the delivery loop
 	deliverMu sync.Mutex    // one delivery round at a time
+
+	fbMu      sync.Mutex
+	fallbacks map[string]*fallback // dedupe key → the photo's way to the shopper, while WeChat may retry
 }
 
 // New checks the options and returns a hub.
 func New(opts Options) (*Hub, error) {
-	if opts.Store == nil || opts.WeChat == nil || opts.Callback == nil || opts.Publisher == nil || opts.PhotoDir == "" {
-		return nil, errors.New("hub: Store, PhotoDir, WeChat, Callback and Publisher are required")
+	if opts.Store == nil || opts.WeChat == nil || opts.Callback == nil || opts.Publisher == nil || (opts.PhotoDir == "" && opts.Photos == nil) {
+		return nil, errors.New("hub: Store, Photos (or PhotoDir), WeChat, Callback and Publisher are required")
+	}
+	if opts.Photos == nil {
+		opts.Photos = DirBlobs(opts.PhotoDir)
 	}
 	u, err := url.Parse(opts.PublicURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -127,7 +140,7 @@ func New(opts Options) (*Hub, error) {
 		opts.Metrics = NewMetrics()
 	}
 	h := &Hub{opts: opts, log: opts.Logger, now: opts.Now, public: u, prefix: opts.TopicPrefix, metrics: opts.Metrics,
-		wake: make(chan struct{}, 1)}
+		blobs: opts.Photos, wake: make(chan struct{}, 1), fallbacks: map[string]*fallback{}}
 	gen := func() []byte {
 		b := make([]byte, 32)
 		rand.Read(b)
@@ -156,9 +169,9 @@ func (h *Hub) Handler() http.Handler {
 	mux.HandleFunc("GET /wechat/callback", h.handshake)
 	mux.HandleFunc("POST /wechat/callback", h.callback)
 	mux.HandleFunc("GET /p/{id}", h.photoPage)
+	mux.HandleFunc("GET /t/{token}", h.thumbnail)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(`{"ok":true}` + "\n"))
+		h.healthz(w, r)
 	})
 	mux.Handle("GET /metrics", h.metrics.Handler())
 	if s := h.opts.Sim; s != nil {
@@ -198,10 +211,11 @@ func (h *Hub) Purge(ctx context.Context) {
 			return
 		}
 		for _, p := range stale {
-			if err := os.Remove(h.photoPath(p)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if err := h.blobs.Delete(ctx, p.BlobKey()); err != nil {
 				h.log.Warn("hub: purge photo file", "photo_id", p.ID, "err", err)
 				return
 			}
+			h.blobs.Delete(ctx, thumbKey(p)) // the news card's picture, if it was made
 			if err := h.opts.Store.DeletePhoto(ctx, p.ID); err != nil {
 				h.log.Warn("hub: purge photo", "photo_id", p.ID, "err", err)
 				return

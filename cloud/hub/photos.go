@@ -9,19 +9,9 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"os"
-	"path/filepath"
-	"regexp"
+
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
-
-// photoIDPattern: ULIDs and similar; nothing that could leave the photo directory.
-var photoIDPattern = regexp.MustCompile(`^[0-9A-Za-z_-]{1,64}$`)
-
-// photoPath names a photo's file by its ID and content, so that a conflicting upload racing
-// the first one can never overwrite it.
-func (h *Hub) photoPath(p Photo) string {
-	return filepath.Join(h.opts.PhotoDir, p.ID+"-"+p.SHA256[:16]+".jpg")
-}
 
 // putPhoto is PUT /v1/photos/{id}: 201 stored, 200 the same bytes already, 409 different bytes.
 func (h *Hub) putPhoto(w http.ResponseWriter, r *http.Request) {
@@ -30,7 +20,7 @@ func (h *Hub) putPhoto(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	if !photoIDPattern.MatchString(id) {
+	if !wire.ValidPhotoID(id) { // nothing that could leave the photo directory
 		apiError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("photo id %q: want 1-64 letters, digits, - or _", id))
 		return
 	}
@@ -62,9 +52,9 @@ func (h *Hub) putPhoto(w http.ResponseWriter, r *http.Request) {
 		h.photoExists(w, old, p)
 		return
 	}
-	// The file first, then the index: a crash in between leaves an unindexed file that the
-	// next PUT overwrites, never an index entry without its file.
-	if err := writeFileAtomic(h.photoPath(p), data); err != nil {
+	// The bytes first, then the index: a crash in between leaves unindexed bytes that the
+	// next PUT overwrites, never an index entry without its photo.
+	if err := h.blobs.Put(r.Context(), p.BlobKey(), data); err != nil {
 		h.log.Error("hub: store photo", "photo_id", id, "err", err)
 		apiError(w, http.StatusServiceUnavailable, "unavailable", "cannot store the photo")
 		return
@@ -75,7 +65,7 @@ func (h *Hub) putPhoto(w http.ResponseWriter, r *http.Request) {
 		// Another upload of this ID with other bytes won the race: drop ours.
 		old, _ := h.opts.Store.Photo(r.Context(), id)
 		if old.SHA256 != p.SHA256 {
-			os.Remove(h.photoPath(p))
+			h.blobs.Delete(r.Context(), p.BlobKey())
 		}
 		h.photoExists(w, old, p)
 		return
@@ -98,36 +88,4 @@ func (h *Hub) photoExists(w http.ResponseWriter, old, p Photo) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"photo_id": p.ID, "sha256": p.SHA256, "size": p.Size})
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".upload-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o600); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	// The rename is durable once the directory is synced.
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -1,4 +1,4 @@
-// Command mirrorctl manages a fleet of mirrors over MQTT (CONTRACTS §5):
+// Command mirrorctl manages a fleet of mirrors over MQTT (docs/contracts.md §5):
 //
 //	mirrorctl [--broker URL --username U --password P] ls
 //	mirrorctl status ID
@@ -26,6 +26,8 @@ import (
 
 	"github.com/fitmirror/fitmirror/cloud/fleet"
 	"github.com/fitmirror/fitmirror/cloud/fleet/broker"
+	"github.com/fitmirror/fitmirror/cmd/internal/cli"
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
 func main() {
@@ -54,29 +56,28 @@ const usage = `usage: mirrorctl [flags] COMMAND
 flags:
 `
 
-// exitError carries an exit code and a one-line message.
-type exitError struct {
-	code int
-	msg  string
-}
-
-func (e *exitError) Error() string { return e.msg }
-
+// fail is an error that ends mirrorctl with code.
 func fail(code int, format string, a ...any) error {
-	return &exitError{code: code, msg: fmt.Sprintf(format, a...)}
+	return cli.WithCode(code, fmt.Errorf(format, a...))
 }
 
-type cli struct {
+type app struct {
 	broker, username, password string
 	prefix                     string
 	jsonOut                    bool
 	timeout                    time.Duration
 	tlsCA, tlsCert, tlsKey     string
 	out                        io.Writer
+	// subscribed, if set, is called after each SUBACK (tests wait on it instead of sleeping).
+	subscribed func(filters []string)
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c := &cli{out: stdout}
+	return (&app{out: stdout}).run(ctx, args, stderr)
+}
+
+// run parses the flags into c and runs the command; it returns the exit status.
+func (c *app) run(ctx context.Context, args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("mirrorctl", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -86,29 +87,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.broker, "broker", envOr("MIRRORCTL_BROKER", "tcp://127.0.0.1:1883"), "broker URL (tcp://, mqtts://…); env MIRRORCTL_BROKER")
 	fs.StringVar(&c.username, "username", envOr("MIRRORCTL_USERNAME", broker.OpsUser), "MQTT username; env MIRRORCTL_USERNAME")
 	fs.StringVar(&c.password, "password", os.Getenv("MIRRORCTL_PASSWORD"), "MQTT password; env MIRRORCTL_PASSWORD")
-	fs.StringVar(&c.prefix, "prefix", fleet.DefaultTopicPrefix, "topic prefix (mqtt.topic_prefix of the mirrors)")
+	fs.StringVar(&c.prefix, "prefix", wire.DefaultTopicPrefix, "topic prefix (mqtt.topic_prefix of the mirrors)")
 	fs.BoolVar(&c.jsonOut, "json", false, "JSON output for scripts")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "how long to wait for answers")
 	fs.StringVar(&c.tlsCA, "tls-ca", "", "CA certificate of the broker (PEM)")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "client certificate (PEM)")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "client key (PEM)")
 	if err := fs.Parse(args); err != nil {
-		return exitUsage
+		return cli.ExitCode("mirrorctl", cli.ErrUsage, stderr) // flag has said what is wrong
 	}
 	err := c.dispatch(ctx, fs.Args())
-	if err == nil {
-		return exitOK
+	var ee *cli.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		err = cli.WithCode(exitUsage, err) // connection and other local failures
 	}
-	var ee *exitError
-	if errors.As(err, &ee) {
-		fmt.Fprintln(stderr, "mirrorctl:", ee.msg)
-		return ee.code
-	}
-	fmt.Fprintln(stderr, "mirrorctl:", err)
-	return exitUsage
+	return cli.ExitCode("mirrorctl", err, stderr)
 }
 
-func (c *cli) dispatch(ctx context.Context, args []string) error {
+func (c *app) dispatch(ctx context.Context, args []string) error {
 	if len(args) == 0 {
 		return fail(exitUsage, "no command (ls, status, cmd, config, events); see mirrorctl -h")
 	}
@@ -117,8 +113,8 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		if len(rest) == 0 {
 			return "", fail(exitUsage, "%s: missing mirror ID", n)
 		}
-		if !fleet.ValidDeviceID(rest[0]) {
-			return "", fail(exitUsage, "%s: %q is not a device ID (^[a-z0-9][a-z0-9-]{0,62}$)", n, rest[0])
+		if !wire.ValidDeviceID(rest[0]) {
+			return "", fail(exitUsage, "%s: %q is not a device ID (%s)", n, rest[0], wire.DeviceIDRule)
 		}
 		return rest[0], nil
 	}
@@ -171,7 +167,7 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		case 0:
 		case 1:
 			id = efs.Arg(0)
-			if !fleet.ValidDeviceID(id) {
+			if !wire.ValidDeviceID(id) {
 				return fail(exitUsage, "events: %q is not a device ID", id)
 			}
 		default:
@@ -203,7 +199,7 @@ func envOr(key, def string) string {
 	return def
 }
 
-func (c *cli) topics(id string) fleet.Topics { return fleet.Topics{Prefix: c.prefix, Device: id} }
+func (c *app) topics(id string) wire.Topics { return wire.Topics{Prefix: c.prefix, Device: id} }
 
 // quoteIfNeeded keeps table cells on one line.
 func cell(s string) string {
