@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fitmirror/fitmirror/cloud/fleet"
 	devio "github.com/fitmirror/fitmirror/device/io"
 	"github.com/fitmirror/fitmirror/device/vision"
 	"github.com/fitmirror/fitmirror/display/power"
@@ -39,11 +40,12 @@ type Config struct {
 }
 
 type MQTTConfig struct {
-	URL         string  `yaml:"url" help:"the fleet's MQTT broker (tcp://host:1883, mqtts://host:8883); empty = no fleet connection"`
-	Username    string  `yaml:"username" help:"empty or equal to device.id: the broker's ACL goes by username (mirror/%u/#)"`
-	Password    string  `yaml:"password" help:"the device's MQTT password (mirror-cloud device add prints it); empty with client certificates"`
-	TopicPrefix string  `yaml:"topic_prefix" help:"first level of every fleet topic"`
-	TLS         MQTTTLS `yaml:"tls"`
+	URL         string   `yaml:"url" help:"the fleet's MQTT broker (tcp://host:1883, mqtts://host:8883); empty = no fleet connection"`
+	Failover    []string `yaml:"failover" help:"more URLs of the same clustered broker (other nodes), tried in turn when mqtt.url is unreachable; after a lost connection the mirror starts with the next node"`
+	Username    string   `yaml:"username" help:"empty or equal to device.id: the broker's ACL goes by username (mirror/%u/#)"`
+	Password    string   `yaml:"password" help:"the device's MQTT password (mirror-cloud device add prints it); empty with client certificates"`
+	TopicPrefix string   `yaml:"topic_prefix" help:"first level of every fleet topic"`
+	TLS         MQTTTLS  `yaml:"tls"`
 }
 
 type MQTTTLS struct {
@@ -163,7 +165,7 @@ func defaultConfig() Config {
 		StateDir: stateDir,
 		Log:      LogConfig{Level: "info", Format: "auto"},
 		Camera:   CameraConfig{Source: "auto", Width: 1280, Height: 720, FPS: 15, Loop: true, FrozenAfter: 5 * time.Second},
-		Presence: PresenceConfig{EnterDwell: s.Presence.EnterDwell, ExitGrace: s.Presence.ExitGrace, BodyHold: s.Presence.BodyHold,
+		Presence: PresenceConfig{EnterDwell: vision.DefaultPresence.EnterDwell, ExitGrace: vision.DefaultPresence.ExitGrace, BodyHold: vision.DefaultPresence.BodyHold,
 			Detector: vision.KindAuto, Cascade: vision.DefaultCascade, WorkWidth: 320, MinFace: 0.08, IdleFPS: 5, EngagedFPS: 15, SearchFPS: 5,
 			MotionThreshold: 25, MotionMinArea: 0.002},
 		Session: SessionConfig{AutoCapture: s.AutoCapture, StillFor: s.StillFor, Welcome: s.Welcome, Countdown: s.Countdown,
@@ -224,6 +226,19 @@ func (c *Config) Validate() error {
 	if c.Display.Rotation%90 != 0 {
 		return fmt.Errorf("display.rotation: must be 0, 90, 180 or 270 (got %d)", c.Display.Rotation)
 	}
+	if len(c.MQTT.Failover) > 0 && c.MQTT.URL == "" {
+		return fmt.Errorf("mqtt.failover: needs mqtt.url (the first broker to try)")
+	}
+	for _, u := range c.MQTT.Failover {
+		if err := fleet.CheckBrokerURL(u); err != nil {
+			return fmt.Errorf("mqtt.failover: %v", strings.TrimPrefix(err.Error(), "fleet: "))
+		}
+	}
+	if c.MQTT.URL != "" {
+		if err := fleet.CheckBrokerURL(c.MQTT.URL); err != nil {
+			return fmt.Errorf("mqtt.url: %v", strings.TrimPrefix(err.Error(), "fleet: "))
+		}
+	}
 	if c.MQTT.Username != "" && c.MQTT.Username != c.Device.ID {
 		return fmt.Errorf("mqtt.username: %q must be empty or equal to device.id %q (the broker's ACL goes by username)", c.MQTT.Username, c.Device.ID)
 	}
@@ -261,7 +276,6 @@ func (c *Config) demoClip() string {
 
 func (c *Config) sessionConfig() session.Config {
 	return session.Config{
-		Presence:     c.presence(),
 		Welcome:      c.Session.Welcome,
 		AutoCapture:  c.Session.AutoCapture,
 		StillFor:     c.Session.StillFor,
@@ -274,8 +288,8 @@ func (c *Config) sessionConfig() session.Config {
 	}
 }
 
-func (c *Config) presence() session.PresenceConfig {
-	return session.PresenceConfig{EnterDwell: c.Presence.EnterDwell, ExitGrace: c.Presence.ExitGrace, BodyHold: c.Presence.BodyHold}
+func (c *Config) presence() vision.PresenceConfig {
+	return vision.PresenceConfig{EnterDwell: c.Presence.EnterDwell, ExitGrace: c.Presence.ExitGrace, BodyHold: c.Presence.BodyHold}
 }
 
 func (c *Config) detector() vision.DetectorOptions {
