@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/fitmirror/fitmirror/internal/httpjson"
 )
 
 // HealthCheck is one dependency that /healthz reports on. The hub always checks its database
@@ -49,5 +51,5 @@ func (h *Hub) healthz(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusServiceUnavailable
 		h.log.Warn("healthz: unhealthy", "checks", res)
 	}
-	writeJSON(w, status, map[string]any{"ok": ok, "checks": res})
+	httpjson.Write(w, status, map[string]any{"ok": ok, "checks": res})
 }
