@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fitmirror/fitmirror/cloud/hub"
 	"github.com/fitmirror/fitmirror/cloud/wechat"
 	"github.com/fitmirror/fitmirror/cmd/internal/config"
 )
@@ -50,6 +51,7 @@ type WeChatConfig struct {
 	APIBase        string `yaml:"api_base" help:"Official Account API base URL"`
 	OAuthBase      string `yaml:"oauth_base" help:"web OAuth base URL for the photo page"`
 	Reply          string `yaml:"reply" help:"how the photo reaches the shopper: news = a link to the photo page; image = the photo itself (media/upload)" enum:"news,image"`
+	MPVerify       string `yaml:"mp_verify" help:"the MP_verify_*.txt file the admin console asks you to serve to verify the OAuth domain (网页授权域名): its name or its content, comma-separated for several; served at /MP_verify_<content>.txt"`
 }
 
 type MQTTConfig struct {
@@ -124,6 +126,9 @@ func (c *Config) Validate() error {
 				return fmt.Errorf("%s: %v", k.key, strings.TrimPrefix(err.Error(), "wechat: "))
 			}
 		}
+	}
+	if _, err := hub.ParseMPVerify(w.MPVerify); err != nil {
+		return fmt.Errorf("wechat.mp_verify: %w", err)
 	}
 	if err := httpURL(w.APIBase); err != nil {
 		return fmt.Errorf("wechat.api_base: %w", err)

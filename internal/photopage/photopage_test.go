@@ -21,4 +21,9 @@ func TestPages(t *testing.T) {
 	if rec.Code != 200 || !strings.Contains(body, `<img src="/p/P1?raw=1&amp;k=a"`) || !strings.Contains(body, `href="/p/P1?download=1"`) {
 		t.Errorf("Photo = %d %q", rec.Code, body)
 	}
+	rec = httptest.NewRecorder()
+	Photo(rec, "你的照片", "Press and hold", "/p/P1?raw=1", "")
+	if body := rec.Body.String(); !strings.Contains(body, `<img src="/p/P1?raw=1"`) || strings.Contains(body, "<a ") {
+		t.Errorf("Photo without a download link = %q", body)
+	}
 }
