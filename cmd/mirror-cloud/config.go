@@ -56,6 +56,7 @@ type WeChatConfig struct {
 
 type MQTTConfig struct {
 	URL         string         `yaml:"url" help:"external broker (tcp://host:1883, ssl://…); empty = the embedded broker"`
+	Failover    []string       `yaml:"failover" help:"more URLs of the same clustered external broker (its other nodes), tried in turn when mqtt.url is unreachable"`
 	Username    string         `yaml:"username" help:"username at the external broker (the shipped mosquitto ACL's hub account is _hub)"`
 	Password    string         `yaml:"password" help:"password at the external broker"`
 	TopicPrefix string         `yaml:"topic_prefix" help:"topic prefix: bindings go to <prefix>/<device>/binding"`
@@ -137,15 +138,16 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("wechat.oauth_base: %w", err)
 	}
 	if c.MQTT.URL != "" {
-		u, err := url.Parse(c.MQTT.URL)
-		if err != nil || u.Host == "" {
-			return fmt.Errorf("mqtt.url: %q is not a broker URL (tcp://host:1883)", c.MQTT.URL)
+		if err := brokerURL(c.MQTT.URL); err != nil {
+			return fmt.Errorf("mqtt.url: %w", err)
 		}
-		switch u.Scheme {
-		case "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss":
-		default:
-			return fmt.Errorf("mqtt.url: scheme %q is not tcp, ssl, ws or wss", u.Scheme)
+		for _, f := range c.MQTT.Failover {
+			if err := brokerURL(f); err != nil {
+				return fmt.Errorf("mqtt.failover: %w", err)
+			}
 		}
+	} else if len(c.MQTT.Failover) > 0 {
+		return fmt.Errorf("mqtt.failover: needs mqtt.url (the embedded broker has no other nodes)")
 	} else if c.MQTT.Embedded.Listen == "" {
 		return fmt.Errorf("mqtt.embedded.listen: must not be empty without mqtt.url")
 	}
@@ -165,3 +167,17 @@ func httpURL(s string) error {
 
 func (c *Config) dbPath() string   { return filepath.Join(c.StateDir, "hub.db") }
 func (c *Config) photoDir() string { return filepath.Join(c.StateDir, "photos") }
+
+// brokerURL checks an external broker URL.
+func brokerURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("%q is not a broker URL (tcp://host:1883)", s)
+	}
+	switch u.Scheme {
+	case "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss":
+	default:
+		return fmt.Errorf("scheme %q is not tcp, ssl, ws or wss", u.Scheme)
+	}
+	return nil
+}

@@ -5,6 +5,7 @@
 //	mirror-cloud serve [--config FILE] [--set key=value]...
 //	mirror-cloud device add ID [--config FILE] [--set key=value]...
 //	mirror-cloud config [--config FILE] [--set key=value]... [--keys]
+//	mirror-cloud check [--config FILE] [--set key=value]...
 //	mirror-cloud version
 //
 // With no configuration it serves in sim mode (the built-in WeChat simulator) with an
@@ -46,6 +47,7 @@ const usage = `usage:
   mirror-cloud serve [--config FILE] [--set key=value]...
   mirror-cloud device add ID [--config FILE] [--set key=value]...
   mirror-cloud config [--config FILE] [--set key=value]... [--keys]
+  mirror-cloud check [--config FILE] [--set key=value]...
   mirror-cloud version
 `
 
@@ -111,6 +113,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		return yaml.NewEncoder(stdout).Encode(config.Redact(config.Effective(cfg)))
+	case "check":
+		if err := parse(fs, args, 0); err != nil {
+			return err
+		}
+		cfg, _, err := load(*file, sets, stderr)
+		if err != nil {
+			return err
+		}
+		return check(ctx, cfg, stdout, checkOptions{})
 	case "version":
 		fmt.Fprintln(stdout, cloudVersion())
 		return nil
