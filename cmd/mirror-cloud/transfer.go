@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fitmirror/fitmirror/cloud/hub"
+	"github.com/fitmirror/fitmirror/cmd/internal/config"
 )
 
 // migrate moves the SQLite hub of state_dir (database and photo files) into PostgreSQL at to
@@ -49,7 +50,7 @@ func migrate(ctx context.Context, cfg *Config, to string, stdout io.Writer) erro
 		return fmt.Errorf("migrate: %w (what was copied stays; run it again to finish)", err)
 	}
 	fmt.Fprintf(stdout, "migrated %s from %s into %s\nnow set database.url to it on every replica; %s is no longer used\n",
-		c, cfg.StateDir, redactPassword(to), cfg.dbPath())
+		c, cfg.StateDir, config.RedactURL(to), cfg.dbPath())
 	return nil
 }
 
