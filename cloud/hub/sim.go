@@ -73,10 +73,13 @@ type simScan struct {
 	QR         string `json:"qr"` // or the QR content (the url on the mirror's screen)
 	OpenID     string `json:"openid"`
 	Subscribed bool   `json:"subscribed"` // already following: a SCAN event, else subscribe
+	// NoFollow: someone who does not follow scans and does not tap Follow on the page WeChat
+	// shows: WeChat pushes nothing at all.
+	NoFollow bool `json:"no_follow"`
 }
 
-// scan is POST /sim/scan {"scene","openid","subscribed"}; instead of scene, "qr" may give the
-// QR code's content as the mirror shows it.
+// scan is POST /sim/scan {"scene","openid","subscribed","no_follow"}; instead of scene, "qr"
+// may give the QR code's content as the mirror shows it.
 func (s *Sim) scan(w http.ResponseWriter, r *http.Request) {
 	var req simScan
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
@@ -104,6 +107,12 @@ func (s *Sim) scan(w http.ResponseWriter, r *http.Request) {
 	ticket := ""
 	if t, ok := s.Fake.TicketFor(req.Scene); ok {
 		ticket = t.Ticket
+	}
+	if req.NoFollow && !req.Subscribed {
+		s.Fake.ScanWithoutFollowing(ticket, req.OpenID)
+		httpjson.Write(w, http.StatusOK, map[string]any{"event": "", "attempts": 0, "pushed": false,
+			"note": "a shopper who neither follows nor taps Follow: WeChat pushes nothing, the mirror stays on the QR code"})
+		return
 	}
 	ev := s.Fake.ScanEvent(req.Scene, ticket, req.OpenID, req.Subscribed)
 	res, err := s.Fake.Push(r.Context(), s.hub.public.String()+"/wechat/callback", ev, s.Mode)
