@@ -7,11 +7,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"math"
 	"mime"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fitmirror/fitmirror/internal/httpguard"
 )
 
 // photoIDPattern: ULIDs and similar; nothing that could leave the photo directory.
@@ -42,7 +50,28 @@ func (h *Hub) putPhoto(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("photo of %d bytes is over the %d-byte limit", r.ContentLength, h.opts.MaxPhotoBytes))
 		return
 	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxPhotoBytes))
+	release, ok := h.quota.begin(w, d.ID, r.ContentLength, h.opts.MaxPhotoBytes)
+	if !ok {
+		h.quietLog.Warn("quota:"+d.ID, "hub: upload quota reached", "device", d.ID)
+		return
+	}
+	defer release()
+	// The body goes straight to a temporary file in the photo directory (a photo is never
+	// held in memory whole); a crash mid-upload leaves a .upload-* file that the next start
+	// or the janitor removes.
+	tmp, err := os.CreateTemp(h.opts.PhotoDir, uploadPrefix+"*")
+	if err != nil {
+		h.log.Error("hub: store photo", "photo_id", id, "err", err)
+		apiError(w, http.StatusServiceUnavailable, "unavailable", "cannot store the photo")
+		return
+	}
+	defer func() {
+		tmp.Close()
+		os.Remove(tmp.Name()) // fails harmlessly once renamed
+	}()
+	sha := sha256.New()
+	head := &prefixWriter{n: 3}
+	n, err := io.Copy(io.MultiWriter(tmp, sha, head), http.MaxBytesReader(w, r.Body, h.opts.MaxPhotoBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -52,19 +81,18 @@ func (h *Hub) putPhoto(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, "bad_request", "reading the photo: "+err.Error())
 		return
 	}
-	if !bytes.HasPrefix(data, []byte{0xff, 0xd8, 0xff}) {
+	if !bytes.Equal(head.b, []byte{0xff, 0xd8, 0xff}) {
 		apiError(w, http.StatusBadRequest, "bad_request", "body is not a JPEG")
 		return
 	}
-	sum := sha256.Sum256(data)
-	p := Photo{ID: id, DeviceID: d.ID, SessionID: r.Header.Get("X-Session-Id"), SHA256: hex.EncodeToString(sum[:]), Size: int64(len(data)), CreatedAt: h.now()}
+	p := Photo{ID: id, DeviceID: d.ID, SessionID: r.Header.Get("X-Session-Id"), SHA256: hex.EncodeToString(sha.Sum(nil)), Size: n, CreatedAt: h.now()}
 	if old, err := h.opts.Store.Photo(r.Context(), id); err == nil {
 		h.photoExists(w, old, p)
 		return
 	}
 	// The file first, then the index: a crash in between leaves an unindexed file that the
 	// next PUT overwrites, never an index entry without its file.
-	if err := writeFileAtomic(h.photoPath(p), data); err != nil {
+	if err := commitFile(tmp, h.photoPath(p)); err != nil {
 		h.log.Error("hub: store photo", "photo_id", id, "err", err)
 		apiError(w, http.StatusServiceUnavailable, "unavailable", "cannot store the photo")
 		return
@@ -100,24 +128,31 @@ func (h *Hub) photoExists(w http.ResponseWriter, old, p Photo) {
 	writeJSON(w, http.StatusOK, map[string]any{"photo_id": p.ID, "sha256": p.SHA256, "size": p.Size})
 }
 
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".upload-*")
-	if err != nil {
-		return err
+// uploadPrefix names the temporary file of an upload in progress.
+const uploadPrefix = ".upload-"
+
+// prefixWriter keeps the first n bytes written to it.
+type prefixWriter struct {
+	n int
+	b []byte
+}
+
+func (w *prefixWriter) Write(p []byte) (int, error) {
+	if k := w.n - len(w.b); k > 0 {
+		w.b = append(w.b, p[:min(k, len(p))]...)
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
+	return len(p), nil
+}
+
+// commitFile makes the written temporary file durable and renames it to path.
+func commitFile(tmp *os.File, path string) error {
 	if err := tmp.Sync(); err != nil {
-		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o600); err != nil {
 		return err
 	}
 	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o600); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
@@ -130,4 +165,72 @@ func writeFileAtomic(path string, data []byte) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// sweepUploads removes the temporary files of uploads older than age (a crash or a kill
+// mid-upload leaves them behind; they would escape retention). An upload in progress is
+// younger than the server's read timeout.
+func (h *Hub) sweepUploads(age time.Duration) {
+	entries, err := os.ReadDir(h.opts.PhotoDir)
+	if err != nil {
+		h.log.Warn("hub: sweep partial uploads", "err", err)
+		return
+	}
+	cutoff := h.now().Add(-age)
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), uploadPrefix) || e.IsDir() {
+			continue
+		}
+		if info, err := e.Info(); err != nil || (age > 0 && info.ModTime().After(cutoff)) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(h.opts.PhotoDir, e.Name())); err == nil {
+			h.log.Info("partial upload removed", "file", e.Name())
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			h.log.Warn("hub: remove partial upload", "file", e.Name(), "err", err)
+		}
+	}
+}
+
+// uploadQuota bounds each device's uploads: how many at once, and bytes per minute.
+type uploadQuota struct {
+	maxActive int
+	bytes     *httpguard.Limiter
+	mu        sync.Mutex
+	active    map[string]int
+}
+
+func newUploadQuota(maxActive int, bytesPerMinute int64) *uploadQuota {
+	return &uploadQuota{maxActive: maxActive, active: map[string]int{},
+		bytes: httpguard.NewLimiter(float64(bytesPerMinute)/60, int(bytesPerMinute))}
+}
+
+// begin takes an upload slot and the upload's bytes (size, or max when unknown) for device;
+// over the quota it answers 429 and returns false.
+func (q *uploadQuota) begin(w http.ResponseWriter, device string, size, max int64) (release func(), ok bool) {
+	q.mu.Lock()
+	if q.active[device] >= q.maxActive {
+		q.mu.Unlock()
+		w.Header().Set("Retry-After", "1")
+		apiError(w, http.StatusTooManyRequests, "rate_limited", fmt.Sprintf("more than %d uploads at once from this device", q.maxActive))
+		return nil, false
+	}
+	if size < 0 {
+		size = max
+	}
+	if ok, wait := q.bytes.AllowN(device, int(size)); !ok {
+		q.mu.Unlock()
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		apiError(w, http.StatusTooManyRequests, "rate_limited", "upload quota of this device reached (bytes per minute)")
+		return nil, false
+	}
+	q.active[device]++
+	q.mu.Unlock()
+	return func() {
+		q.mu.Lock()
+		if q.active[device]--; q.active[device] <= 0 {
+			delete(q.active, device)
+		}
+		q.mu.Unlock()
+	}, true
 }

@@ -13,6 +13,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/fitmirror/fitmirror/internal/httpguard"
 )
 
 // DeviceIDPattern is the shape of a device ID (CONTRACTS): also its MQTT username and client ID.
@@ -64,6 +66,7 @@ func CheckMQTT(ctx context.Context, st Store, id string, password []byte) bool {
 func (h *Hub) authDevice(w http.ResponseWriter, r *http.Request) (Device, bool) {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || tok == "" {
+		h.quietLog.Warn("token:"+httpguard.ClientIP(r), "hub: device API request without a bearer token", "remote", httpguard.ClientIP(r))
 		apiError(w, http.StatusUnauthorized, "unauthorized", "missing bearer token")
 		return Device{}, false
 	}
@@ -74,6 +77,8 @@ func (h *Hub) authDevice(w http.ResponseWriter, r *http.Request) (Device, bool) 
 			apiError(w, http.StatusServiceUnavailable, "unavailable", "device registry unavailable")
 			return Device{}, false
 		}
+		// Logged once per burst and client, not once per request.
+		h.quietLog.Warn("token:"+httpguard.ClientIP(r), "hub: unknown device token", "remote", httpguard.ClientIP(r))
 		apiError(w, http.StatusUnauthorized, "unauthorized", "unknown device token")
 		return Device{}, false
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver, "sqlite"
+
+	"github.com/fitmirror/fitmirror/internal/privfile"
 )
 
 // SQLite is the Store of a single hub instance: one SQLite file in WAL mode.
@@ -70,6 +72,10 @@ func migrate(db *sql.DB) error {
 
 // OpenSQLite opens (creating if needed) the database file at path.
 func OpenSQLite(path string) (*SQLite, error) {
+	// 0600 before SQLite creates its -wal and -shm files (they take the database's mode).
+	if err := privfile.SQLite(path); err != nil {
+		return nil, fmt.Errorf("hub: open %s: %w", path, err)
+	}
 	q := url.Values{}
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)") // a binding recorded is a binding kept
@@ -87,6 +93,10 @@ func OpenSQLite(path string) (*SQLite, error) {
 	if err := migrate(db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("hub: open %s: migrate: %w", path, err)
+	}
+	if err := privfile.SQLite(path); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("hub: open %s: %w", path, err)
 	}
 	return &SQLite{db: db}, nil
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/fitmirror/fitmirror/display/kiosk"
 	"github.com/fitmirror/fitmirror/display/power"
 	"github.com/fitmirror/fitmirror/display/status"
+	"github.com/fitmirror/fitmirror/internal/httpguard"
 	"github.com/fitmirror/fitmirror/session"
 	"github.com/fitmirror/fitmirror/session/store"
 )
@@ -279,13 +280,15 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger, reload func() 
 	}
 	mux.Handle("POST /api/trigger", triggerHandler(engine))
 	mux.Handle("/", screen.Handler())
-	kioskSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// The kiosk answers only to loopback names (no DNS rebinding from a web page) and holds
+	// its event streams open (no write timeout).
+	kioskSrv := httpguard.NewServer(httpguard.LoopbackHost(mux), true)
 	kioskSrv.RegisterOnShutdown(func() { screen.Close() }) // ends the open event streams
 	photoMux := http.NewServeMux()
 	if localProv != nil {
 		photoMux.Handle("/p/", localProv) // the LAN listener serves the photo page and nothing else
 	}
-	photoSrv := &http.Server{Handler: photoMux, ReadHeaderTimeout: 10 * time.Second}
+	photoSrv := httpguard.NewServer(httpguard.PageHeaders(photoMux), false)
 
 	hup := make(chan os.Signal, 1) // before "ready": a reload sent right after must not kill us
 	signal.Notify(hup, syscall.SIGHUP)
@@ -300,9 +303,21 @@ func runAgent(ctx context.Context, cfg *Config, log *slog.Logger, reload func() 
 	engineCtx, stopEngine := context.WithCancel(context.Background())
 	defer stopEngine()
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return serve(kioskSrv, kioskLn, "display.listen") })
+	// Connections per client address: the kiosk's browser needs a few; a phone on the store
+	// network a few more than its page's requests. More from one address are closed at once.
+	refused := &httpguard.QuietLog{Log: log}
+	limitLog := func(key string) func(string) {
+		return func(ip string) {
+			refused.Warn(key+ip, "too many connections from one client; closed", "listener", key, "remote", ip)
+		}
+	}
+	g.Go(func() error {
+		return serve(kioskSrv, httpguard.LimitPerClient(kioskLn, kioskConnsPerClient, limitLog("display.listen")), "display.listen")
+	})
 	if photoLn != nil {
-		g.Go(func() error { return serve(photoSrv, photoLn, "cloud.local.listen") })
+		g.Go(func() error {
+			return serve(photoSrv, httpguard.LimitPerClient(photoLn, photoConnsPerClient, limitLog("cloud.local.listen")), "cloud.local.listen")
+		})
 	}
 	engineDone := make(chan error, 1)
 	go func() { engineDone <- engine.Run(engineCtx) }()
@@ -371,6 +386,12 @@ func serve(srv *http.Server, ln net.Listener, key string) error {
 }
 
 // listen opens a TCP listener and names the config key when it cannot.
+// Open connections one client address may hold on the agent's listeners.
+const (
+	kioskConnsPerClient = 64
+	photoConnsPerClient = 16
+)
+
 func listen(key, addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
