@@ -513,3 +513,33 @@ func TestProbe(t *testing.T) {
 		t.Logf("closed port: %v", err)
 	}
 }
+
+// The mirror refuses a desired configuration whose version is out of range (reporting version
+// 0, never the bad number) and still applies the next valid one.
+func TestDesiredConfigVersionRange(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t)
+	var mu sync.Mutex
+	cfg := presenceConfig{EnterDwell: 2 * time.Second}
+	runClient(t, fleet.Options{Broker: b.URL(), DeviceID: "m1", Password: "pw-m1", TelemetryInterval: -1,
+		ApplyConfig: applyPresence(&mu, &cfg)})
+	ops := connectPeer(t, b, "_ops", "ops-range", true)
+	ops.subscribe("mirror/m1/config/reported", "mirror/m1/status")
+	ops.waitFor("mirror/m1/status", 10*time.Second, hasState("online"))
+	for _, v := range []string{"9007199254740992", "-1"} {
+		ops.publish("mirror/m1/config/desired", true, `{"version":`+v+`,"config":{"presence":{"enter_dwell":"9s"}}}`)
+		m := ops.waitFor("mirror/m1/config/reported", 10*time.Second, func(p string) bool { return strings.Contains(p, "out of range") })
+		var r fleet.Reported
+		json.Unmarshal([]byte(m.Payload), &r)
+		if r.Version != 0 || r.Error == nil || r.Error.Code != "invalid_config" {
+			t.Errorf("version %s reported %+v, want version 0 and invalid_config", v, r)
+		}
+	}
+	ops.publish("mirror/m1/config/desired", true, `{"version":5,"config":{"presence":{"enter_dwell":"1s"}}}`)
+	ops.waitFor("mirror/m1/config/reported", 10*time.Second, func(p string) bool { return strings.Contains(p, `"version":5,`) })
+	mu.Lock()
+	defer mu.Unlock()
+	if cfg.EnterDwell != time.Second {
+		t.Errorf("enter_dwell = %s, want 1s from version 5", cfg.EnterDwell)
+	}
+}

@@ -315,7 +315,18 @@ func (c *cli) config(ctx context.Context, id string, sets []string) error {
 	if err != nil {
 		return fail(exitUsage, "config: %v", err)
 	}
-	next := fleet.Desired{Version: max(desired.Version, reported.Version) + 1, Config: merged}
+	// The next version is above both, leaving out of range ones (a forged or corrupt message):
+	// the new desired configuration replaces them.
+	last := int64(0)
+	for _, v := range []int64{desired.Version, reported.Version} {
+		if v >= 1 && v <= fleet.MaxConfigVersion {
+			last = max(last, v)
+		}
+	}
+	if last >= fleet.MaxConfigVersion {
+		return fail(exitUsage, "config: %s's configuration version is at its maximum (%d)", id, last)
+	}
+	next := fleet.Desired{Version: last + 1, Config: merged}
 	if err := s.publish(t.Desired(), true, next); err != nil {
 		return err
 	}
