@@ -11,7 +11,7 @@ package display
 
 import "time"
 
-// Scene names, as sent to the kiosk page (CONTRACTS §3).
+// Scene names, as sent to the kiosk page (docs/contracts.md §3).
 const (
 	SceneIdle      = "idle"
 	SceneWelcome   = "welcome"

@@ -25,7 +25,7 @@ func TestMulti(t *testing.T) {
 	}
 }
 
-// TestScreenJSON: the CONTRACTS §3 shape, with the optional fields this package added
+// TestScreenJSON: the docs/contracts.md §3 shape, with the optional fields this package added
 // (compare_photo_id, qr.issued_at) left out when unset.
 func TestScreenJSON(t *testing.T) {
 	at := time.Date(2026, 11, 20, 10, 0, 0, 123e6, time.UTC)

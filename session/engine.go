@@ -62,7 +62,7 @@ type Photo struct {
 	Bytes      int
 }
 
-// Event is something that happened, for the fleet's event stream (CONTRACTS §1).
+// Event is something that happened, for the fleet's event stream (docs/contracts.md §1).
 type Event struct {
 	Type      string
 	At        time.Time

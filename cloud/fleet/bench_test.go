@@ -20,7 +20,7 @@ import (
 	"github.com/fitmirror/fitmirror/cloud/fleet"
 	"github.com/fitmirror/fitmirror/cloud/fleet/broker"
 	"github.com/fitmirror/fitmirror/cloud/fleet/mosquittotest"
-	"github.com/fitmirror/fitmirror/session/store"
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
 var (
@@ -34,7 +34,7 @@ var (
 type memOutbox struct {
 	mu       sync.Mutex
 	seq      uint64
-	events   []store.OutboxEvent
+	events   []wire.Event
 	appended map[uint64]time.Time // when each seq was appended, for the latency
 	signal   chan struct{}
 }
@@ -48,7 +48,7 @@ func (o *memOutbox) Append(typ string) {
 	o.seq++
 	now := time.Now()
 	o.appended[o.seq] = now
-	o.events = append(o.events, store.OutboxEvent{Seq: o.seq, ID: fmt.Sprintf("%026d", o.seq), Type: typ, At: now, SessionID: "s", Data: json.RawMessage(`{}`)})
+	o.events = append(o.events, wire.Event{Seq: o.seq, ID: fmt.Sprintf("%026d", o.seq), Type: typ, At: wire.Time{Time: now}, SessionID: "s", Data: json.RawMessage(`{}`)})
 	o.mu.Unlock()
 	select {
 	case o.signal <- struct{}{}:
@@ -56,10 +56,10 @@ func (o *memOutbox) Append(typ string) {
 	}
 }
 
-func (o *memOutbox) Pending(_ context.Context, after uint64, limit int) ([]store.OutboxEvent, error) {
+func (o *memOutbox) Pending(_ context.Context, after uint64, limit int) ([]wire.Event, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	var out []store.OutboxEvent
+	var out []wire.Event
 	for _, e := range o.events {
 		if e.Seq > after && len(out) < limit {
 			out = append(out, e)
@@ -141,7 +141,7 @@ func runFleetBench(b *testing.B, br *mosquittotest.Broker, ids []string, account
 	all := make(chan struct{}, 1)
 	hub := mqttPeer(b, br, broker.HubUser, accounts[broker.HubUser], func(topic string, payload []byte) {
 		now := time.Now()
-		id, _ := fleet.DeviceOf("mirror", topic)
+		id, _ := wire.DeviceOf("mirror", topic)
 		if strings.HasSuffix(topic, "/status") {
 			mu.Lock()
 			online[id] = strings.Contains(string(payload), `"online"`)
@@ -195,11 +195,11 @@ func runFleetBench(b *testing.B, br *mosquittotest.Broker, ids []string, account
 		c, err := fleet.New(fleet.Options{
 			Broker: br.URL(), DeviceID: id, Password: accounts[id], Version: "bench",
 			Outbox: outboxes[id], TelemetryInterval: *benchTele, KeepAlive: 30 * time.Second,
-			Telemetry: func(context.Context) fleet.Telemetry {
+			Telemetry: func(context.Context) wire.Telemetry {
 				temp := 51.5
-				return fleet.Telemetry{FPS: 14.8, DetectMSP50: 6.2, CPUPct: 23, RSSMB: 88, TempC: &temp, DiskFreeMB: 20480,
-					Camera: "ok", Display: "ok", Session: fleet.TelemetrySession{State: "idle"},
-					Counters: fleet.Counters{Sessions: 120, Photos: 300, QRShown: 300, Bound: 41}}
+				return wire.Telemetry{FPS: 14.8, DetectMSP50: 6.2, CPUPct: 23, RSSMB: 88, TempC: &temp, DiskFreeMB: 20480,
+					Camera: "ok", Display: "ok", Session: wire.TelemetrySession{State: "idle"},
+					Counters: wire.Counters{Sessions: 120, Photos: 300, QRShown: 300, Bound: 41}}
 			},
 			Logger: quiet,
 		})

@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"sync"
+
 	"time"
+
+	"github.com/fitmirror/fitmirror/internal/wire"
 
 	"github.com/fitmirror/fitmirror/internal/backoff"
 )
@@ -15,7 +18,7 @@ import (
 type BindingHub interface {
 	// PendingBindings returns the device's bindings the hub has no acknowledgement for,
 	// oldest first (at most a page of them).
-	PendingBindings(ctx context.Context) ([]Binding, error)
+	PendingBindings(ctx context.Context) ([]wire.Binding, error)
 	// AckBindings tells the hub the device has these bindings.
 	AckBindings(ctx context.Context, ids []string) error
 }
@@ -31,7 +34,7 @@ const (
 
 // onBinding handles a binding message from the broker.
 func (c *Client) onBinding(ctx context.Context, payload []byte) {
-	var b Binding
+	var b wire.Binding
 	if err := json.Unmarshal(payload, &b); err != nil {
 		c.log.Warn("bad binding ignored", "err", err)
 		return
@@ -41,7 +44,7 @@ func (c *Client) onBinding(ctx context.Context, payload []byte) {
 
 // takeBinding hands a binding to the agent once per binding_id and acknowledges it (again,
 // for a repeat: the hub delivers until it has the acknowledgement).
-func (c *Client) takeBinding(ctx context.Context, b Binding, via string) {
+func (c *Client) takeBinding(ctx context.Context, b wire.Binding, via string) {
 	if b.BindingID == "" || b.PhotoID == "" {
 		c.log.Warn("binding without binding_id or photo_id ignored", "via", via)
 		return

@@ -16,6 +16,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/fitmirror/fitmirror/internal/backoff"
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
 // Client is a mirror's connection to the fleet broker. Create it with [New], run it with
@@ -23,7 +24,7 @@ import (
 type Client struct {
 	opts   Options
 	url    *url.URL
-	topics Topics
+	topics wire.Topics
 	log    *slog.Logger
 	start  time.Time
 	back   backoff.Backoff
@@ -59,11 +60,11 @@ func New(opts Options) (*Client, error) {
 	return &Client{
 		opts:     o,
 		url:      u,
-		topics:   Topics{Prefix: o.TopicPrefix, Device: o.DeviceID},
+		topics:   wire.Topics{Prefix: o.TopicPrefix, Device: o.DeviceID},
 		log:      o.Logger.With("component", "fleet"),
 		start:    now,
 		back:     backoff.Backoff{Min: o.ReconnectMin, Max: o.ReconnectMax, Rand: o.Rand},
-		state:    StateOnline,
+		state:    wire.StateOnline,
 		since:    now,
 		changed:  make(chan struct{}, 1),
 		requests: newRequestLog(o.RememberRequests),
@@ -74,7 +75,7 @@ func New(opts Options) (*Client, error) {
 }
 
 // Topics returns the client's topic names.
-func (c *Client) Topics() Topics { return c.topics }
+func (c *Client) Topics() wire.Topics { return c.topics }
 
 // Connected reports whether the client is connected to the broker now (subscribed, status
 // published).
@@ -87,10 +88,10 @@ func (c *Client) Traffic() Traffic {
 
 // SetDegraded marks the mirror degraded (the camera or the display is lost) with a reason;
 // the retained status changes at once when connected, else on the next connection.
-func (c *Client) SetDegraded(reason string) { c.setState(StateDegraded, reason) }
+func (c *Client) SetDegraded(reason string) { c.setState(wire.StateDegraded, reason) }
 
 // SetHealthy marks the mirror online again.
-func (c *Client) SetHealthy() { c.setState(StateOnline, "") }
+func (c *Client) SetHealthy() { c.setState(wire.StateOnline, "") }
 
 func (c *Client) setState(state, reason string) {
 	c.mu.Lock()
@@ -106,10 +107,10 @@ func (c *Client) setState(state, reason string) {
 	}
 }
 
-func (c *Client) status() Status {
+func (c *Client) status() wire.Status {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return Status{State: c.state, Since: Time{c.since}, Version: c.opts.Version, Reason: c.reason}
+	return wire.Status{State: c.state, Since: wire.Time{Time: c.since}, Version: c.opts.Version, Reason: c.reason}
 }
 
 // conn is one MQTT connection (a fresh paho client per connection).
@@ -197,7 +198,7 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 		SetPingTimeout(min(10*time.Second, c.opts.KeepAlive)).
 		SetConnectTimeout(c.opts.ConnectTimeout).
 		SetWriteTimeout(c.opts.PublishTimeout).
-		SetBinaryWill(c.topics.Status(), []byte(WillPayload), 1, true).
+		SetBinaryWill(c.topics.Status(), []byte(wire.WillPayload), 1, true).
 		SetCustomOpenConnectionFn(func(u *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
 			return dial(u, c.opts.TLS, c.opts.ConnectTimeout, &c.cnt)
 		}).
@@ -298,7 +299,7 @@ func (c *Client) onConnect(mc mqtt.Client) error {
 	return c.publishStatus(mc, c.status())
 }
 
-func (c *Client) publishStatus(mc mqtt.Client, s Status) error {
+func (c *Client) publishStatus(mc mqtt.Client, s wire.Status) error {
 	b, _ := json.Marshal(s)
 	tok := mc.Publish(c.topics.Status(), 1, true, b)
 	if !tok.WaitTimeout(c.opts.PublishTimeout) {
@@ -354,7 +355,7 @@ func (c *Client) serve(ctx context.Context, cn *conn) {
 // goodbye publishes the offline status and disconnects cleanly (no Last Will).
 func (c *Client) goodbye(cn *conn) {
 	s := c.status()
-	s.State, s.Reason, s.Since = StateOffline, "shutdown", Time{c.opts.Now()}
+	s.State, s.Reason, s.Since = wire.StateOffline, "shutdown", wire.Time{Time: c.opts.Now()}
 	b, _ := json.Marshal(s)
 	tok := cn.mc.Publish(c.topics.Status(), 1, true, b)
 	select {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/fitmirror/fitmirror/cloud/fleet"
 	"github.com/fitmirror/fitmirror/cloud/fleet/mosquittotest"
+	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 	"github.com/fitmirror/fitmirror/session/store"
 )
@@ -27,7 +28,7 @@ func TestStatusLifecycle(t *testing.T) {
 	ops.subscribe("mirror/m1/status")
 	c, stop := runClient(t, fleet.Options{Broker: b.URL(), DeviceID: "m1", Password: "pw-m1", Version: "1.2.3", TelemetryInterval: -1})
 
-	var s fleet.Status
+	var s wire.Status
 	m := ops.waitFor("mirror/m1/status", 10*time.Second, hasState("online"))
 	if err := json.Unmarshal([]byte(m.Payload), &s); err != nil {
 		t.Fatal(err)
@@ -76,7 +77,7 @@ func TestCommands(t *testing.T) {
 			"set-light": func(ctx context.Context, args json.RawMessage) (any, error) {
 				var a struct{ Scene string }
 				if err := json.Unmarshal(args, &a); err != nil || a.Scene == "" {
-					return nil, fleet.BadArgs(`want {"scene":"…"}`)
+					return nil, wire.BadArgs(`want {"scene":"…"}`)
 				}
 				return nil, nil
 			},
@@ -88,12 +89,12 @@ func TestCommands(t *testing.T) {
 	ops.subscribe("mirror/m1/cmd/+/result", "mirror/m1/status")
 	ops.waitFor("mirror/m1/status", 10*time.Second, hasState("online"))
 
-	result := func(name, id string) fleet.CommandResult {
+	result := func(name, id string) wire.CommandResult {
 		t.Helper()
 		m := ops.waitFor("mirror/m1/cmd/"+name+"/result", 10*time.Second, func(p string) bool {
 			return strings.Contains(p, `"id":"`+id+`"`)
 		})
-		var r fleet.CommandResult
+		var r wire.CommandResult
 		if err := json.Unmarshal([]byte(m.Payload), &r); err != nil {
 			t.Fatal(err)
 		}
@@ -126,19 +127,19 @@ func TestCommands(t *testing.T) {
 		wantData      string
 	}{
 		{name: "ping", payload: `{"id":"p1"}`, wantData: `{"uptime_s":0,"version":"v9"}`},
-		{name: "ping", payload: `{"id":"p2","expires_at":"2026-11-20T09:59:59.999Z"}`, wantCode: fleet.CodeExpired},
+		{name: "ping", payload: `{"id":"p2","expires_at":"2026-11-20T09:59:59.999Z"}`, wantCode: wire.CodeExpired},
 		{name: "ping", payload: `{"id":"p3","expires_at":"2026-11-20T10:00:01.000Z"}`, wantData: `{"uptime_s":0,"version":"v9"}`},
-		{name: "fly", payload: `{"id":"u1"}`, wantCode: fleet.CodeUnknownCommand},
+		{name: "fly", payload: `{"id":"u1"}`, wantCode: wire.CodeUnknownCommand},
 		{name: "set-light", payload: `{"id":"l1","args":{"scene":"daylight"}}`, wantData: `{}`},
-		{name: "set-light", payload: `{"id":"l2","args":{"colour":"red"}}`, wantCode: fleet.CodeBadArgs},
-		{name: "set-light", payload: `{"args":{}}`, wantCode: fleet.CodeBadArgs},
-		{name: "restart", payload: `{"id":"x1"}`, wantCode: fleet.CodeFailed},
-		{name: "snapshot", payload: `{"id":"s1"}`, wantCode: fleet.CodeForbidden},
+		{name: "set-light", payload: `{"id":"l2","args":{"colour":"red"}}`, wantCode: wire.CodeBadArgs},
+		{name: "set-light", payload: `{"args":{}}`, wantCode: wire.CodeBadArgs},
+		{name: "restart", payload: `{"id":"x1"}`, wantCode: wire.CodeFailed},
+		{name: "snapshot", payload: `{"id":"s1"}`, wantCode: wire.CodeForbidden},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name+" "+tc.payload, func(t *testing.T) {
 			ops.publish("mirror/m1/cmd/"+tc.name, false, tc.payload)
-			var req fleet.CommandRequest
+			var req wire.CommandRequest
 			json.Unmarshal([]byte(tc.payload), &req)
 			r := result(tc.name, req.ID)
 			code := ""
@@ -198,12 +199,12 @@ func TestDesiredConfig(t *testing.T) {
 	ops.subscribe("mirror/m1/config/reported", "mirror/m1/status")
 	ops.waitFor("mirror/m1/status", 10*time.Second, hasState("online"))
 
-	reported := func(version int64) fleet.Reported {
+	reported := func(version int64) wire.Reported {
 		t.Helper()
 		m := ops.waitFor("mirror/m1/config/reported", 10*time.Second, func(p string) bool {
 			return strings.Contains(p, fmt.Sprintf(`"version":%d,`, version))
 		})
-		var r fleet.Reported
+		var r wire.Reported
 		if err := json.Unmarshal([]byte(m.Payload), &r); err != nil {
 			t.Fatal(err)
 		}
@@ -218,7 +219,7 @@ func TestDesiredConfig(t *testing.T) {
 
 	ops.publish("mirror/m1/config/desired", true, `{"version":2,"config":{"presence":{"enter_dwell":"45s"}}}`)
 	r = reported(2)
-	want := &fleet.Error{Code: "invalid_config", Message: "presence.enter_dwell: must be between 0s and 30s (got 45s)"}
+	want := &wire.Error{Code: "invalid_config", Message: "presence.enter_dwell: must be between 0s and 30s (got 45s)"}
 	if diff := cmp.Diff(want, r.Error); diff != "" {
 		t.Errorf("reported v2 error (-want +got):\n%s", diff)
 	}
@@ -240,9 +241,9 @@ func TestDesiredConfig(t *testing.T) {
 func TestBindingsOnce(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t)
-	got := make(chan fleet.Binding, 10)
+	got := make(chan wire.Binding, 10)
 	runClient(t, fleet.Options{Broker: b.URL(), DeviceID: "m1", Password: "pw-m1", TelemetryInterval: -1,
-		OnBinding: func(_ context.Context, b fleet.Binding) { got <- b }})
+		OnBinding: func(_ context.Context, b wire.Binding) { got <- b }})
 	hub := connectPeer(t, b, "_hub", "hub", true)
 	hub.subscribe("mirror/m1/status")
 	hub.waitFor("mirror/m1/status", 10*time.Second, hasState("online"))
@@ -441,7 +442,7 @@ func TestQueuedCommands(t *testing.T) {
 
 	ops := connectPeer(t, b, "_ops", "ops-queued", true)
 	ops.subscribe("mirror/m1/cmd/+/result")
-	exp := func(d time.Duration) string { return now.Add(d).UTC().Format(fleet.TimeFormat) }
+	exp := func(d time.Duration) string { return now.Add(d).UTC().Format(wire.TimeFormat) }
 	ops.publish("mirror/m1/cmd/end-session", false, `{"id":"q1","expires_at":"`+exp(time.Minute)+`"}`)
 	ops.publish("mirror/m1/cmd/end-session", false, `{"id":"q2","expires_at":"`+exp(10*time.Second)+`"}`)
 	clock.Store(now.Add(30 * time.Second).UnixNano()) // the mirror comes back 30 s later
@@ -450,7 +451,7 @@ func TestQueuedCommands(t *testing.T) {
 	got := map[string]string{}
 	for len(got) < 2 {
 		m := ops.waitFor("mirror/m1/cmd/end-session/result", 10*time.Second, nil)
-		var r fleet.CommandResult
+		var r wire.CommandResult
 		json.Unmarshal([]byte(m.Payload), &r)
 		code := "ok"
 		if r.Error != nil {
@@ -529,7 +530,7 @@ func TestDesiredConfigVersionRange(t *testing.T) {
 	for _, v := range []string{"9007199254740992", "-1"} {
 		ops.publish("mirror/m1/config/desired", true, `{"version":`+v+`,"config":{"presence":{"enter_dwell":"9s"}}}`)
 		m := ops.waitFor("mirror/m1/config/reported", 10*time.Second, func(p string) bool { return strings.Contains(p, "out of range") })
-		var r fleet.Reported
+		var r wire.Reported
 		json.Unmarshal([]byte(m.Payload), &r)
 		if r.Version != 0 || r.Error == nil || r.Error.Code != "invalid_config" {
 			t.Errorf("version %s reported %+v, want version 0 and invalid_config", v, r)

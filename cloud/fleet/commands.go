@@ -9,19 +9,20 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
 // onCommand runs one command request and publishes its result. A request ID seen before is
 // answered with the first result and not run again (also while the first run is going on).
 func (c *Client) onCommand(ctx context.Context, mc mqtt.Client, name string, payload []byte) {
-	var req CommandRequest
+	var req wire.CommandRequest
 	if err := json.Unmarshal(payload, &req); err != nil || req.ID == "" {
 		msg := "request must be a JSON object with a non-empty \"id\""
 		if err != nil {
 			msg = fmt.Sprintf("request is not valid JSON: %v", err)
 		}
 		c.log.Warn("bad command request", "command", name, "err", msg)
-		c.sendResult(mc, name, CommandResult{ID: req.ID, Error: &Error{Code: CodeBadArgs, Message: msg}})
+		c.sendResult(mc, name, wire.CommandResult{ID: req.ID, Error: &wire.Error{Code: wire.CodeBadArgs, Message: msg}})
 		return
 	}
 	entry, first := c.requests.begin(req.ID)
@@ -40,15 +41,15 @@ func (c *Client) onCommand(ctx context.Context, mc mqtt.Client, name string, pay
 	c.sendResult(mc, name, res)
 }
 
-func (c *Client) runCommand(ctx context.Context, name string, req CommandRequest) CommandResult {
-	res := CommandResult{ID: req.ID}
+func (c *Client) runCommand(ctx context.Context, name string, req wire.CommandRequest) wire.CommandResult {
+	res := wire.CommandResult{ID: req.ID}
 	if req.ExpiresAt != nil && !req.ExpiresAt.IsZero() && !c.opts.Now().Before(req.ExpiresAt.Time) {
-		res.Error = &Error{Code: CodeExpired, Message: fmt.Sprintf("request expired at %s", req.ExpiresAt.UTC().Format(TimeFormat))}
+		res.Error = &wire.Error{Code: wire.CodeExpired, Message: fmt.Sprintf("request expired at %s", req.ExpiresAt.UTC().Format(wire.TimeFormat))}
 		c.log.Info("expired command refused", "command", name, "id", req.ID)
 		return res
 	}
 	if name == "snapshot" && !c.opts.AllowSnapshot {
-		res.Error = &Error{Code: CodeForbidden, Message: "snapshot is off on this mirror (fleet.allow_snapshot: false)"}
+		res.Error = &wire.Error{Code: wire.CodeForbidden, Message: "snapshot is off on this mirror (fleet.allow_snapshot: false)"}
 		return res
 	}
 	fn, ok := c.opts.Commands[name]
@@ -56,22 +57,22 @@ func (c *Client) runCommand(ctx context.Context, name string, req CommandRequest
 		fn, ok = c.ping, true
 	}
 	if !ok {
-		res.Error = &Error{Code: CodeUnknownCommand, Message: fmt.Sprintf("no command %q", name)}
+		res.Error = &wire.Error{Code: wire.CodeUnknownCommand, Message: fmt.Sprintf("no command %q", name)}
 		return res
 	}
 	args := req.Args
 	if len(args) > 0 && !json.Valid(args) {
-		res.Error = &Error{Code: CodeBadArgs, Message: "args are not valid JSON"}
+		res.Error = &wire.Error{Code: wire.CodeBadArgs, Message: "args are not valid JSON"}
 		return res
 	}
 	c.log.Info("running command", "command", name, "id", req.ID)
 	data, err := fn(ctx, args)
 	if err != nil {
-		var fe *Error
+		var fe *wire.Error
 		if errors.As(err, &fe) {
-			res.Error = &Error{Code: fe.Code, Message: fe.Message}
+			res.Error = &wire.Error{Code: fe.Code, Message: fe.Message}
 		} else {
-			res.Error = &Error{Code: CodeFailed, Message: err.Error()}
+			res.Error = &wire.Error{Code: wire.CodeFailed, Message: err.Error()}
 		}
 		return res
 	}
@@ -80,7 +81,7 @@ func (c *Client) runCommand(ctx context.Context, name string, req CommandRequest
 		b, err := json.Marshal(data)
 		if err != nil {
 			res.Data = nil
-			res.Error = &Error{Code: CodeFailed, Message: fmt.Sprintf("result not encodable: %v", err)}
+			res.Error = &wire.Error{Code: wire.CodeFailed, Message: fmt.Sprintf("result not encodable: %v", err)}
 			return res
 		}
 		res.Data = b
@@ -97,7 +98,7 @@ func (c *Client) ping(context.Context, json.RawMessage) (any, error) {
 	}, nil
 }
 
-func (c *Client) sendResult(mc mqtt.Client, name string, res CommandResult) {
+func (c *Client) sendResult(mc mqtt.Client, name string, res wire.CommandResult) {
 	b, _ := json.Marshal(res)
 	if err := c.publish(mc, c.topics.Result(name), false, b); err != nil {
 		c.log.Warn("command result not published", "command", name, "id", res.ID, "err", err)
@@ -114,7 +115,7 @@ type requestLog struct {
 
 type request struct {
 	done   chan struct{}
-	result CommandResult
+	result wire.CommandResult
 }
 
 func newRequestLog(max int) *requestLog {
@@ -144,7 +145,7 @@ func (l *requestLog) begin(id string) (*request, bool) {
 	return r, true
 }
 
-func (l *requestLog) finish(r *request, res CommandResult) {
+func (l *requestLog) finish(r *request, res wire.CommandResult) {
 	r.result = res
 	close(r.done)
 }

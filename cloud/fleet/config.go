@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
 // onDesired applies a desired configuration and reports the outcome, retained, on
@@ -18,18 +19,18 @@ import (
 func (c *Client) onDesired(ctx context.Context, mc mqtt.Client, payload []byte) {
 	c.cfgMu.Lock() // one desired config at a time, in arrival order
 	defer c.cfgMu.Unlock()
-	rep := Reported{AppliedAt: Time{c.opts.Now()}}
-	var d Desired
+	rep := wire.Reported{AppliedAt: wire.Time{Time: c.opts.Now()}}
+	var d wire.Desired
 	if err := json.Unmarshal(payload, &d); err != nil {
-		rep.Error = &Error{Code: CodeInvalidConfig, Message: fmt.Sprintf("config/desired is not valid JSON: %v", err)}
+		rep.Error = &wire.Error{Code: wire.CodeInvalidConfig, Message: fmt.Sprintf("config/desired is not valid JSON: %v", err)}
 		c.report(mc, rep)
 		return
 	}
-	if d.Version < 1 || d.Version > MaxConfigVersion {
+	if d.Version < 1 || d.Version > wire.MaxConfigVersion {
 		// Out of range: taking it would make every later (smaller) version look old, and
 		// mirrorctl's next version (last + 1) overflow. Reported with version 0, so that the
 		// report does not carry the bad number on either.
-		rep.Error = &Error{Code: CodeInvalidConfig, Message: fmt.Sprintf("config version %d is out of range 1..%d", d.Version, MaxConfigVersion)}
+		rep.Error = &wire.Error{Code: wire.CodeInvalidConfig, Message: fmt.Sprintf("config version %d is out of range 1..%d", d.Version, wire.MaxConfigVersion)}
 		c.log.Warn("desired config refused", "version", d.Version, "err", rep.Error.Message)
 		c.report(mc, rep)
 		return
@@ -45,7 +46,7 @@ func (c *Client) onDesired(ctx context.Context, mc mqtt.Client, payload []byte) 
 		err = errors.New("this mirror does not take configuration over MQTT")
 	}
 	if err != nil {
-		rep.Error = &Error{Code: CodeInvalidConfig, Message: err.Error()}
+		rep.Error = &wire.Error{Code: wire.CodeInvalidConfig, Message: err.Error()}
 		c.log.Warn("desired config refused", "version", d.Version, "err", err)
 		c.report(mc, rep)
 		return
@@ -57,7 +58,7 @@ func (c *Client) onDesired(ctx context.Context, mc mqtt.Client, payload []byte) 
 		}
 	}
 	if err != nil {
-		rep.Error = &Error{Code: CodeInvalidConfig, Message: err.Error()}
+		rep.Error = &wire.Error{Code: wire.CodeInvalidConfig, Message: err.Error()}
 		c.log.Warn("desired config refused", "version", d.Version, "err", err)
 	} else {
 		c.log.Info("desired config applied", "version", d.Version, "keys", len(sets))
@@ -65,7 +66,7 @@ func (c *Client) onDesired(ctx context.Context, mc mqtt.Client, payload []byte) 
 	c.report(mc, rep)
 }
 
-func (c *Client) report(mc mqtt.Client, rep Reported) {
+func (c *Client) report(mc mqtt.Client, rep wire.Reported) {
 	b, _ := json.Marshal(rep)
 	if err := c.publish(mc, c.topics.Reported(), true, b); err != nil {
 		c.log.Warn("config report not published", "version", rep.Version, "err", err)

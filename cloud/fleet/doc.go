@@ -1,4 +1,4 @@
-// Package fleet is the mirror's side of fleet management over MQTT (CONTRACTS §1).
+// Package fleet is the mirror's side of fleet management over MQTT (docs/contracts.md §1).
 //
 // A [Client] keeps one persistent MQTT 3.1.1 session to the fleet broker, with the device ID
 // as client ID and username, and:
@@ -15,8 +15,8 @@
 //   - hands bindings from the hub to a callback once per binding_id, acknowledges them to
 //     the hub and asks it for missed ones after each (re)connection ([BindingHub]).
 //
-// The wire types ([Status], [Telemetry], [CommandRequest], [CommandResult], [Desired],
-// [Reported], [Binding]) are shared with mirrorctl and the hub.
+// The wire types (status, telemetry, events, commands, configuration, bindings) and the topic
+// names live in internal/wire, shared with mirrorctl, the hub and the session store.
 //
 // Reconnects are the client's own: every attempt after a loss waits a jittered, doubling
 // delay capped near a minute, so a fleet of mirrors does not hammer a broker that just came

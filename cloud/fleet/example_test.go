@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fitmirror/fitmirror/cloud/fleet"
+	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session/store"
 )
 
@@ -34,9 +35,9 @@ func Example() {
 		TLS:               tlsCfg,
 		Version:           "1.4.0",
 		TelemetryInterval: 30 * time.Second,
-		Telemetry: func(ctx context.Context) fleet.Telemetry {
-			t := fleet.Telemetry{Camera: "ok", Display: "ok"} // and fps, detector time, session, counters
-			sys.Fill(&t)                                      // CPU, RSS, SoC temperature, free disk
+		Telemetry: func(ctx context.Context) wire.Telemetry {
+			t := wire.Telemetry{Camera: "ok", Display: "ok"} // and fps, detector time, session, counters
+			sys.Fill(&t)                                     // CPU, RSS, SoC temperature, free disk
 			return t
 		},
 		Outbox: db,
@@ -44,7 +45,7 @@ func Example() {
 			"set-light": func(ctx context.Context, args json.RawMessage) (any, error) {
 				var a struct{ Scene string }
 				if err := json.Unmarshal(args, &a); err != nil || a.Scene == "" {
-					return nil, fleet.BadArgs(`want {"scene":"daylight"|…}`)
+					return nil, wire.BadArgs(`want {"scene":"daylight"|…}`)
 				}
 				return map[string]string{"scene": a.Scene}, nil
 			},
@@ -53,7 +54,7 @@ func Example() {
 			// config.Set each "key=value" on a copy, config.Check it, then swap it in.
 			return map[string]any{}, nil
 		},
-		OnBinding: func(ctx context.Context, b fleet.Binding) {
+		OnBinding: func(ctx context.Context, b wire.Binding) {
 			fmt.Println("photo", b.PhotoID, "bound by", b.Event)
 		},
 	})
@@ -80,7 +81,7 @@ func ExampleFlatten() {
 }
 
 func ExampleTopics() {
-	t := fleet.Topics{Prefix: fleet.DefaultTopicPrefix, Device: "m1"}
+	t := wire.Topics{Prefix: wire.DefaultTopicPrefix, Device: "m1"}
 	fmt.Println(t.Status())
 	fmt.Println(t.Result("ping"))
 	// Output:

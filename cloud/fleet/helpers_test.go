@@ -15,6 +15,7 @@ import (
 	"github.com/fitmirror/fitmirror/cloud/fleet"
 	"github.com/fitmirror/fitmirror/cloud/fleet/broker"
 	"github.com/fitmirror/fitmirror/cloud/fleet/mosquittotest"
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
 // users are the accounts of the test broker: devices m1, m2 and the service accounts.
@@ -122,7 +123,7 @@ func (p *peer) received(prefix string) []msg {
 
 func hasState(state string) func(string) bool {
 	return func(p string) bool {
-		var s fleet.Status
+		var s wire.Status
 		return json.Unmarshal([]byte(p), &s) == nil && s.State == state
 	}
 }

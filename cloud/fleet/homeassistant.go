@@ -3,6 +3,8 @@ package fleet
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
 // DefaultHAPrefix is Home Assistant's default MQTT discovery prefix.
@@ -41,7 +43,7 @@ var haEntities = []haEntity{
 // mirror's status and telemetry topics; telemetry entities become unavailable after three
 // missed intervals. Nothing is published by the mirror itself (its ACL covers only its own
 // subtree): mirrorctl ha-discovery publishes these with the operator's account.
-func HADiscovery(haPrefix string, t Topics, version string, telemetryInterval time.Duration) map[string][]byte {
+func HADiscovery(haPrefix string, t wire.Topics, version string, telemetryInterval time.Duration) map[string][]byte {
 	if haPrefix == "" {
 		haPrefix = DefaultHAPrefix
 	}

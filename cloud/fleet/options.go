@@ -11,13 +11,13 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/fitmirror/fitmirror/session/store"
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
 // Outbox is what the client needs from the durable event outbox; *store.DB implements it.
 type Outbox interface {
 	// Pending returns up to limit events with Seq > after, oldest first.
-	Pending(ctx context.Context, after uint64, limit int) ([]store.OutboxEvent, error)
+	Pending(ctx context.Context, after uint64, limit int) ([]wire.Event, error)
 	// Ack deletes the events with Seq <= seq.
 	Ack(ctx context.Context, seq uint64) error
 	// Depth is the number of events waiting.
@@ -32,14 +32,9 @@ type Trimmer interface {
 	TrimOutbox(ctx context.Context, max int) (int, error)
 }
 
-var (
-	_ Outbox  = (*store.DB)(nil)
-	_ Trimmer = (*store.DB)(nil)
-)
-
 // CommandFunc runs one command. args is the request's "args" (nil when absent). The
 // returned value becomes the result's "data" (JSON); an error becomes ok:false with the
-// [Error]'s code when it is (or wraps) an *Error, "failed" otherwise.
+// [wire.Error]'s code when it is (or wraps) a *wire.Error, "failed" otherwise.
 type CommandFunc func(ctx context.Context, args json.RawMessage) (any, error)
 
 // ApplyFunc applies a desired configuration given as dotted "key=value" settings (the same
@@ -76,7 +71,7 @@ type Options struct {
 	// Telemetry returns the agent's measurements; the client sets At, UptimeS,
 	// OutboxDepth and OutboxDropped. A [SystemSampler] fills CPU, memory, temperature and
 	// disk. Nil: telemetry carries only what the client knows.
-	Telemetry func(ctx context.Context) Telemetry
+	Telemetry func(ctx context.Context) wire.Telemetry
 
 	// Outbox is the durable event outbox; nil: no events are published.
 	Outbox Outbox
@@ -108,7 +103,7 @@ type Options struct {
 	ApplyConfig ApplyFunc
 
 	// OnBinding receives each binding from the hub once per binding_id.
-	OnBinding func(ctx context.Context, b Binding)
+	OnBinding func(ctx context.Context, b wire.Binding)
 	// Hub, when set, is asked for missed bindings after every (re)connection and told of
 	// every binding received (the hub delivers a binding until it is acknowledged).
 	Hub BindingHub
@@ -134,9 +129,6 @@ type Options struct {
 	Rand func() float64
 }
 
-// DefaultTopicPrefix is the first level of every fleet topic unless configured.
-const DefaultTopicPrefix = "mirror"
-
 func (o Options) withDefaults() (Options, error) {
 	if o.Broker == "" {
 		return o, errors.New("fleet: broker URL is required (mqtt.url)")
@@ -153,11 +145,11 @@ func (o Options) withDefaults() (Options, error) {
 	if u.Host == "" {
 		return o, fmt.Errorf("fleet: broker URL %q: no host", o.Broker)
 	}
-	if !ValidDeviceID(o.DeviceID) {
-		return o, fmt.Errorf("fleet: device ID %q must match ^[a-z0-9][a-z0-9-]{0,62}$", o.DeviceID)
+	if !wire.ValidDeviceID(o.DeviceID) {
+		return o, fmt.Errorf("fleet: device ID %q must match %s", o.DeviceID, wire.DeviceIDRule)
 	}
 	if o.TopicPrefix == "" {
-		o.TopicPrefix = DefaultTopicPrefix
+		o.TopicPrefix = wire.DefaultTopicPrefix
 	}
 	if o.TelemetryInterval == 0 {
 		o.TelemetryInterval = 30 * time.Second

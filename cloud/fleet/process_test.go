@@ -17,8 +17,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/fitmirror/fitmirror/cloud/fleet"
 	"github.com/fitmirror/fitmirror/cloud/fleet/mosquittotest"
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
 var outage = flag.Duration("fleet.outage", 30*time.Second, "broker outage in TestOutageLosesNothing")
@@ -190,7 +190,7 @@ func TestLastWill(t *testing.T) {
 	ops.waitFor("mirror/m1/status", 20*time.Second, hasState("online"))
 	killed.signal(syscall.SIGKILL)
 	m := ops.waitFor("mirror/m1/status", 20*time.Second, hasState("offline"))
-	if diff := cmp.Diff(fleet.WillPayload, m.Payload); diff != "" {
+	if diff := cmp.Diff(wire.WillPayload, m.Payload); diff != "" {
 		t.Errorf("status after SIGKILL (-want +got):\n%s", diff)
 	}
 
@@ -198,7 +198,7 @@ func TestLastWill(t *testing.T) {
 	ops.waitFor("mirror/m2/status", 20*time.Second, hasState("online"))
 	clean.signal(syscall.SIGTERM)
 	m = ops.waitFor("mirror/m2/status", 20*time.Second, hasState("offline"))
-	var s fleet.Status
+	var s wire.Status
 	if err := json.Unmarshal([]byte(m.Payload), &s); err != nil || s.Reason != "shutdown" || s.Version != "fleetagent" {
 		t.Errorf("status after SIGTERM = %s, want the agent's own offline (reason shutdown)", m.Payload)
 	}

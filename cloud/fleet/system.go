@@ -10,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
 // SystemSampler measures, for telemetry, what every mirror reports the same way: the agent's
@@ -34,7 +36,7 @@ const clockTick = 100
 
 // Fill sets t's CPUPct (since the previous Fill; 0 on the first), RSSMB, TempC (nil when no
 // thermal zone is readable) and DiskFreeMB. A value that cannot be read is left as it is.
-func (s *SystemSampler) Fill(t *Telemetry) {
+func (s *SystemSampler) Fill(t *wire.Telemetry) {
 	proc, sys := s.Proc, s.Sys
 	if proc == "" {
 		proc = "/proc"

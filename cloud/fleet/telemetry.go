@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"time"
+
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
 // telemetryLoop publishes telemetry at QoS 0 once on connect and then every interval.
@@ -31,13 +33,13 @@ func (c *Client) telemetryLoop(ctx context.Context, cn *conn) {
 }
 
 // telemetry is the agent's measurements plus what the client knows.
-func (c *Client) telemetry(ctx context.Context) Telemetry {
-	var t Telemetry
+func (c *Client) telemetry(ctx context.Context) wire.Telemetry {
+	var t wire.Telemetry
 	if c.opts.Telemetry != nil {
 		t = c.opts.Telemetry(ctx)
 	}
 	now := c.opts.Now()
-	t.At = Time{now}
+	t.At = wire.Time{Time: now}
 	t.UptimeS = int64(now.Sub(c.start) / time.Second)
 	if c.opts.Outbox != nil {
 		if n, err := c.opts.Outbox.Depth(ctx); err == nil {

@@ -14,8 +14,15 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 	"github.com/fitmirror/fitmirror/session/store"
+)
+
+// The session store is the outbox the agent gives the client.
+var (
+	_ Outbox  = (*store.DB)(nil)
+	_ Trimmer = (*store.DB)(nil)
 )
 
 func TestSeenSetBounded(t *testing.T) {
@@ -44,7 +51,7 @@ func TestRequestLogBounded(t *testing.T) {
 		if !first {
 			t.Fatalf("begin(%d) not first", i)
 		}
-		l.finish(r, CommandResult{ID: fmt.Sprint(i), OK: true})
+		l.finish(r, wire.CommandResult{ID: fmt.Sprint(i), OK: true})
 	}
 	if n := l.len(); n != 2 {
 		t.Errorf("len = %d, want 2", n)
@@ -139,11 +146,11 @@ func TestOptionsErrors(t *testing.T) {
 }
 
 func TestTimeJSON(t *testing.T) {
-	b, _ := json.Marshal(Status{State: "online", Since: Time{time.Date(2026, 11, 20, 18, 0, 0, 123456789, time.FixedZone("CST", 8*3600))}})
+	b, _ := json.Marshal(wire.Status{State: "online", Since: wire.Time{Time: time.Date(2026, 11, 20, 18, 0, 0, 123456789, time.FixedZone("CST", 8*3600))}})
 	if want := `{"state":"online","since":"2026-11-20T10:00:00.123Z"}`; string(b) != want {
 		t.Errorf("Status JSON = %s, want %s", b, want)
 	}
-	var tm Time
+	var tm wire.Time
 	if err := json.Unmarshal([]byte(`"yesterday"`), &tm); err == nil {
 		t.Error("Unmarshal(yesterday) = nil error")
 	}
@@ -214,7 +221,7 @@ func TestSystemSampler(t *testing.T) {
 	now := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 	s := &SystemSampler{StateDir: root, Proc: filepath.Join(root, "proc"), Sys: filepath.Join(root, "sys"), Now: func() time.Time { return now }}
 
-	var tel Telemetry
+	var tel wire.Telemetry
 	s.Fill(&tel)
 	if tel.CPUPct != 0 {
 		t.Errorf("first CPUPct = %v, want 0", tel.CPUPct)
@@ -230,14 +237,14 @@ func TestSystemSampler(t *testing.T) {
 
 	// No thermal zones (a VM): no temperature.
 	s.Sys = filepath.Join(root, "nothing")
-	tel = Telemetry{}
+	tel = wire.Telemetry{}
 	s.Fill(&tel)
 	if tel.TempC != nil {
 		t.Errorf("TempC without thermal zones = %v, want nil", *tel.TempC)
 	}
 	// The real /proc of this test.
 	real := &SystemSampler{StateDir: t.TempDir()}
-	tel = Telemetry{}
+	tel = wire.Telemetry{}
 	real.Fill(&tel)
 	if tel.RSSMB <= 0 || tel.DiskFreeMB <= 0 {
 		t.Errorf("real Fill: rss %v MB, disk %v MB; want both > 0", tel.RSSMB, tel.DiskFreeMB)

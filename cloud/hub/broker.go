@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/fitmirror/fitmirror/internal/wire"
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -139,7 +140,7 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 	if user == OpsUser {
 		return h.opsPassword != "" && subtle.ConstantTimeCompare(pk.Connect.Password, []byte(h.opsPassword)) == 1
 	}
-	if !DeviceIDPattern.MatchString(user) {
+	if !wire.ValidDeviceID(user) {
 		return false
 	}
 	if !CheckMQTT(context.Background(), h.store, user, pk.Connect.Password) {

@@ -8,27 +8,17 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"os"
 	"strconv"
 	"time"
 
 	"github.com/oklog/ulid/v2"
 
 	"github.com/fitmirror/fitmirror/cloud/wechat"
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
 // maxCallbackBody bounds what WeChat may POST; its pushes are well under 4 KiB.
 const maxCallbackBody = 64 << 10
-
-// Binding is the message on mirror/{device}/binding (CONTRACTS §1).
-type Binding struct {
-	BindingID string `json:"binding_id"`
-	PhotoID   string `json:"photo_id"`
-	Scene     string `json:"scene"`
-	Event     string `json:"event"` // "subscribe" or "SCAN"
-	User      string `json:"user"`  // salted hash of the openid
-	At        string `json:"at"`
-}
 
 func (h *Hub) handshake(w http.ResponseWriter, r *http.Request) {
 	echo, err := h.opts.Callback.Handshake(r.URL.Query())
@@ -52,6 +42,7 @@ func (h *Hub) callback(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Hub) handleCallback(w http.ResponseWriter, r *http.Request) string {
+	start := time.Now()
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxCallbackBody))
 	if err != nil {
 		h.log.Warn("wechat callback: body too large or unreadable", "err", err)
@@ -97,6 +88,11 @@ func (h *Hub) handleCallback(w http.ResponseWriter, r *http.Request) string {
 	}
 	switch {
 	case errors.Is(err, ErrNotFound):
+		if hubScene.MatchString(scene) { // a mirror code whose photo was purged with it
+			h.log.Info("wechat callback: scene gone (photo purged)", "scene", scene, "event", in.Event)
+			h.writeReply(w, in, wechat.TextReply(in.FromUserName, in.ToUserName, h.now().Unix(), expiredText))
+			return "expired_scene"
+		}
 		h.log.Info("wechat callback: unknown scene", "scene", scene, "event", in.Event)
 		io.WriteString(w, "success")
 		return "unknown_scene"
@@ -111,7 +107,7 @@ func (h *Hub) handleCallback(w http.ResponseWriter, r *http.Request) string {
 	if err != nil {
 		if errors.Is(err, errExpired) {
 			h.log.Info("wechat callback: expired scene", "scene", scene, "expired_at", sc.ExpiresAt)
-			io.WriteString(w, "success")
+			h.writeReply(w, in, wechat.TextReply(in.FromUserName, in.ToUserName, h.now().Unix(), expiredText))
 			return "expired_scene"
 		}
 		h.log.Error("wechat callback: record", "err", err)
@@ -125,15 +121,23 @@ func (h *Hub) handleCallback(w http.ResponseWriter, r *http.Request) string {
 	if isNew {
 		h.kick() // the delivery loop publishes it; WeChat gets its answer now
 	}
-	reply, err := h.opts.Callback.Seal(in, stored.Reply)
+	if h.writeReply(w, in, stored.Reply) {
+		h.answered(key, time.Since(start))
+	}
+	return result
+}
+
+// writeReply seals (safe mode) and writes a passive reply; it reports whether it was written.
+func (h *Hub) writeReply(w http.ResponseWriter, in wechat.Incoming, reply []byte) bool {
+	sealed, err := h.opts.Callback.Seal(in, reply)
 	if err != nil {
 		h.log.Error("wechat callback: seal reply", "err", err)
 		io.WriteString(w, "success")
-		return result
+		return false
 	}
 	w.Header().Set("Content-Type", "application/xml")
-	w.Write(reply)
-	return result
+	_, err = w.Write(sealed)
+	return err == nil
 }
 
 var errExpired = errors.New("scene expired")
@@ -150,7 +154,12 @@ func (h *Hub) recordOnce(ctx context.Context, in wechat.Incoming, sc Scene, key 
 	if !h.now().Before(sc.ExpiresAt) {
 		return Event{}, false, errExpired
 	}
-	return h.opts.Store.RecordEvent(ctx, h.newEvent(ctx, in, sc, key))
+	e, fb := h.newEvent(in, sc, key)
+	stored, isNew, err := h.opts.Store.RecordEvent(ctx, e)
+	if err == nil && isNew {
+		h.track(key, fb)
+	}
+	return stored, isNew, err
 }
 
 // dedupeKey identifies a push across WeChat's retries (FromUserName, CreateTime, Event,
@@ -160,42 +169,43 @@ func dedupeKey(m wechat.Message) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func (h *Hub) newEvent(ctx context.Context, in wechat.Incoming, sc Scene, key string) Event {
+func (h *Hub) newEvent(in wechat.Incoming, sc Scene, key string) (Event, *fallback) {
 	now := h.now()
 	user := h.userHash(in.FromUserName)
-	b := Binding{BindingID: ulid.Make().String(), PhotoID: sc.PhotoID, Scene: sc.Scene, Event: in.Event, User: user, At: formatTime(now)}
+	b := wire.Binding{BindingID: ulid.Make().String(), PhotoID: sc.PhotoID, Scene: sc.Scene, Event: in.Event, User: user, At: wire.Time{Time: now}}
 	payload, _ := json.Marshal(b)
+	reply, fb := h.reply(in, sc)
 	return Event{Key: key, BindingID: b.BindingID, DeviceID: sc.DeviceID, PhotoID: sc.PhotoID, User: user,
-		Payload: payload, Reply: h.reply(ctx, in, sc), At: now}
+		Payload: payload, Reply: reply, At: now}, fb
 }
 
-// reply is the passive reply that gets the photo to the shopper.
-func (h *Hub) reply(ctx context.Context, in wechat.Incoming, sc Scene) []byte {
+// reply is the passive reply that gets the photo to the shopper: the news card (a link to
+// the photo page with a thumbnail), or in image mode the photo itself when media/upload
+// answers within imageWait; otherwise the card now and the image as a customer-service
+// message when the upload is done.
+func (h *Hub) reply(in wechat.Incoming, sc Scene) ([]byte, *fallback) {
 	created := h.now().Unix()
-	if h.opts.Reply == ReplyImage {
-		if id, err := h.uploadPhoto(ctx, sc.PhotoID); err == nil {
-			return wechat.ImageReply(in.FromUserName, in.ToUserName, created, id)
-		} else {
-			h.log.Warn("wechat callback: image upload failed, replying with the link", "photo_id", sc.PhotoID, "err", err)
-		}
-	}
-	return wechat.NewsReply(in.FromUserName, in.ToUserName, created, wechat.Article{
+	fb := &fallback{openid: in.FromUserName, at: time.Now(), article: wechat.Article{
 		Title:       "你的试衣照片 · Your photo",
 		Description: "点击查看并保存 · Tap to open and save",
 		URL:         h.public.String() + "/p/" + sc.PhotoID,
-	})
-}
-
-func (h *Hub) uploadPhoto(ctx context.Context, photoID string) (string, error) {
-	p, err := h.opts.Store.Photo(ctx, photoID)
-	if err != nil {
-		return "", err
+		PicURL:      h.thumbURL(sc.PhotoID),
+	}}
+	if h.opts.Reply == ReplyImage {
+		done := h.startUpload(sc.PhotoID, fb.at)
+		t := time.NewTimer(imageWait)
+		defer t.Stop()
+		select {
+		case r := <-done:
+			if r.err == nil {
+				fb.mediaID = r.mediaID
+				return wechat.ImageReply(in.FromUserName, in.ToUserName, created, r.mediaID), fb
+			}
+			h.log.Warn("wechat callback: image upload failed, replying with the link", "photo_id", sc.PhotoID, "err", r.err)
+		case <-t.C:
+			h.log.Warn("wechat callback: image upload slow, replying with the link; the image follows as a customer-service message", "photo_id", sc.PhotoID)
+			h.imageLater(in.FromUserName, fb.at, done)
+		}
 	}
-	data, err := os.ReadFile(h.photoPath(p))
-	if err != nil {
-		return "", err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	return h.opts.WeChat.UploadImage(ctx, photoID+".jpg", data)
+	return wechat.NewsReply(in.FromUserName, in.ToUserName, created, fb.article), fb
 }

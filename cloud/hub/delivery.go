@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fitmirror/fitmirror/internal/backoff"
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
 // Delivery of bindings to the mirrors. The callback records a binding and answers WeChat at
@@ -24,6 +25,9 @@ const (
 	deliverBatch = 100
 	// maxAckIDs bounds one acknowledgement request.
 	maxAckIDs = 100
+	// claimLease is how long a replica holds the delivery of a binding it is publishing: if
+	// it dies before recording the attempt, another replica publishes after this.
+	claimLease = publishTimeout + 5*time.Second
 )
 
 var (
@@ -69,6 +73,15 @@ func (h *Hub) Deliver(ctx context.Context) {
 		return
 	}
 	for _, e := range evs {
+		// Replicas share the store: the one whose claim succeeds publishes this attempt.
+		ok, err := h.opts.Store.ClaimBinding(ctx, e.Key, e.NextAt, h.now().Add(claimLease))
+		if err != nil {
+			h.log.Warn("hub: claim binding", "binding_id", e.BindingID, "err", err)
+			return
+		}
+		if !ok {
+			continue
+		}
 		if !h.publish(ctx, e) {
 			return
 		}
@@ -77,7 +90,7 @@ func (h *Hub) Deliver(ctx context.Context) {
 
 // publish sends one binding and schedules its next try.
 func (h *Hub) publish(ctx context.Context, e Event) bool {
-	topic := h.prefix + "/" + e.DeviceID + "/binding"
+	topic := wire.Topics{Prefix: h.prefix, Device: e.DeviceID}.Binding()
 	pctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	err := h.opts.Publisher.Publish(pctx, topic, e.Payload)
 	cancel()

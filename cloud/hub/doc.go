@@ -5,7 +5,7 @@
 // (/wechat/callback), the shopper's photo page (/p/{photo_id}, behind snsapi_base OAuth), and
 // in sim mode /sim/scan, which makes the built-in WeChat simulator push a real, signed event.
 // It keeps its state behind the small [Store] interface ([OpenSQLite] by default, photos as
-// files beside it) and publishes bindings (CONTRACTS §1) through a [Publisher]: the embedded
+// files beside it) and publishes bindings (docs/contracts.md §1) through a [Publisher]: the embedded
 // [Broker] (mochi-mqtt, devices authenticated from the registry, each limited to
 // mirror/{username}/#) or an external broker via [DialMQTT].
 //

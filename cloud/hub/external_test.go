@@ -18,6 +18,7 @@ import (
 	"github.com/fitmirror/fitmirror/cloud/hubclient"
 	"github.com/fitmirror/fitmirror/cloud/wechat"
 	"github.com/fitmirror/fitmirror/cloud/wechat/wechattest"
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
 // With an external broker (a real mosquitto with the fleet's shipped ACL, the hub logged in as
@@ -45,9 +46,9 @@ func TestExternalBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.hub.Deliver(t.Context())
-	var b fleet.Binding
+	var b wire.Binding
 	if err := json.Unmarshal([]byte(recv(t, got).payload), &b); err != nil {
-		t.Fatalf("binding does not parse as fleet.Binding: %v", err)
+		t.Fatalf("binding does not parse as wire.Binding: %v", err)
 	}
 	if b.PhotoID != "P1" || b.Event != "subscribe" || b.At.IsZero() || time.Since(b.At.Time) > time.Minute {
 		t.Errorf("binding = %+v", b)
@@ -86,7 +87,7 @@ func TestExternalBroker(t *testing.T) {
 // counts the bindings it hands to the agent.
 type mirror struct {
 	mu     sync.Mutex
-	got    []fleet.Binding
+	got    []wire.Binding
 	seen   chan struct{}
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -108,7 +109,7 @@ func startMirror(t *testing.T, brokerURL, password, token string, hubAddr func()
 	}
 	c, err := fleet.New(fleet.Options{Broker: brokerURL, DeviceID: "m1", Password: password, Hub: hc,
 		ReconnectMin: 200 * time.Millisecond, ReconnectMax: time.Second, KeepAlive: 5 * time.Second,
-		Logger: quietLogger(), OnBinding: func(_ context.Context, b fleet.Binding) {
+		Logger: quietLogger(), OnBinding: func(_ context.Context, b wire.Binding) {
 			m.mu.Lock()
 			m.got = append(m.got, b)
 			m.mu.Unlock()
@@ -136,10 +137,10 @@ func (m *mirror) stop() {
 	<-m.done
 }
 
-func (m *mirror) bindings() []fleet.Binding {
+func (m *mirror) bindings() []wire.Binding {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return append([]fleet.Binding(nil), m.got...)
+	return append([]wire.Binding(nil), m.got...)
 }
 
 // waitBinding waits for the next binding handed to the agent.

@@ -8,11 +8,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +24,10 @@ type WeChat interface {
 	CreateQR(ctx context.Context, scene string, expire time.Duration) (wechat.QRTicket, error)
 	UploadImage(ctx context.Context, filename string, data []byte) (string, error)
 	OAuthOpenID(ctx context.Context, code string) (wechat.OAuthUser, error)
+	// Customer-service messages: the fallback when the passive reply could not carry the
+	// photo (a slow image upload) or missed WeChat's 5 s.
+	SendNews(ctx context.Context, openid string, a wechat.Article) error
+	SendImage(ctx context.Context, openid, mediaID string) error
 }
 
 // Publisher sends a message at QoS 1 (the embedded Broker, or an external broker).
@@ -39,11 +41,13 @@ const (
 	ReplyImage = "image" // the photo itself, uploaded with media/upload
 )
 
-// Options configure a Hub. Store, PhotoDir, WeChat, Callback, Publisher, AppID and PublicURL
-// are required.
+// Options configure a Hub. Store, Photos (or PhotoDir), WeChat, Callback, Publisher, AppID and
+// PublicURL are required.
 type Options struct {
-	Store     Store
-	PhotoDir  string // JPEGs, one file per photo
+	Store Store
+	// Photos holds the JPEGs; nil = DirBlobs(PhotoDir), one file per photo.
+	Photos    Blobs
+	PhotoDir  string
 	WeChat    WeChat
 	Callback  *wechat.Callback
 	Publisher Publisher
@@ -71,9 +75,11 @@ type Options struct {
 	// uploaded; 0 = 7 days.
 	UnscannedGrace time.Duration
 	Retention      time.Duration
-	Metrics        *Metrics         // nil = NewMetrics()
-	Logger         *slog.Logger     // nil = slog.Default()
-	Now            func() time.Time // nil = time.Now
+	// HealthChecks are reported by /healthz next to the database (e.g. the broker).
+	HealthChecks []HealthCheck
+	Metrics      *Metrics         // nil = NewMetrics()
+	Logger       *slog.Logger     // nil = slog.Default()
+	Now          func() time.Time // nil = time.Now
 }
 
 // Hub is the service. Handler serves HTTP; Run republishes bindings whose publish failed.
@@ -86,6 +92,7 @@ type Hub struct {
 	salt    []byte // for the user hash
 	cookie  []byte // for the photo page cookie
 	metrics *Metrics
+	blobs   Blobs
 	quota   *uploadQuota
 	// quietLog reports a burst of bad requests (tokens, signatures) once per client a minute.
 	quietLog *httpguard.QuietLog
@@ -94,12 +101,18 @@ type Hub struct {
 
 	wake      chan struct{} // kicks the delivery loop
 	deliverMu sync.Mutex    // one delivery round at a time
+
+	fbMu      sync.Mutex
+	fallbacks map[string]*fallback // dedupe key → the photo's way to the shopper, while WeChat may retry
 }
 
 // New checks the options and returns a hub.
 func New(opts Options) (*Hub, error) {
-	if opts.Store == nil || opts.WeChat == nil || opts.Callback == nil || opts.Publisher == nil || opts.PhotoDir == "" {
-		return nil, errors.New("hub: Store, PhotoDir, WeChat, Callback and Publisher are required")
+	if opts.Store == nil || opts.WeChat == nil || opts.Callback == nil || opts.Publisher == nil || (opts.PhotoDir == "" && opts.Photos == nil) {
+		return nil, errors.New("hub: Store, Photos (or PhotoDir), WeChat, Callback and Publisher are required")
+	}
+	if opts.Photos == nil {
+		opts.Photos = DirBlobs(opts.PhotoDir)
 	}
 	u, err := url.Parse(opts.PublicURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -152,8 +165,8 @@ func New(opts Options) (*Hub, error) {
 		opts.Metrics = NewMetrics()
 	}
 	h := &Hub{opts: opts, log: opts.Logger, now: opts.Now, public: u, prefix: opts.TopicPrefix, metrics: opts.Metrics,
-		wake: make(chan struct{}, 1), quota: newUploadQuota(opts.MaxUploads, opts.UploadBytesPerMinute),
-		quietLog: &httpguard.QuietLog{Log: opts.Logger}}
+		blobs: opts.Photos, wake: make(chan struct{}, 1), fallbacks: map[string]*fallback{},
+		quota: newUploadQuota(opts.MaxUploads, opts.UploadBytesPerMinute), quietLog: &httpguard.QuietLog{Log: opts.Logger}}
 	gen := func() []byte {
 		b := make([]byte, 32)
 		rand.Read(b)
@@ -184,9 +197,9 @@ func (h *Hub) Handler() http.Handler {
 	mux.Handle("GET /wechat/callback", callback(http.HandlerFunc(h.handshake)))
 	mux.Handle("POST /wechat/callback", callback(http.HandlerFunc(h.callback)))
 	mux.Handle("GET /p/{id}", httpguard.PageHeaders(h.limit(h.opts.PageRate)(http.HandlerFunc(h.photoPage))))
+	mux.Handle("GET /t/{token}", httpguard.PageHeaders(h.limit(h.opts.PageRate)(http.HandlerFunc(h.thumbnail))))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(`{"ok":true}` + "\n"))
+		h.healthz(w, r)
 	})
 	mux.Handle("GET /metrics", h.metrics.Handler())
 	if s := h.opts.Sim; s != nil {
@@ -240,10 +253,11 @@ func (h *Hub) Purge(ctx context.Context) {
 			return
 		}
 		for _, p := range stale {
-			if err := os.Remove(h.photoPath(p)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if err := h.blobs.Delete(ctx, p.BlobKey()); err != nil {
 				h.log.Warn("hub: purge photo file", "photo_id", p.ID, "err", err)
 				return
 			}
+			h.blobs.Delete(ctx, thumbKey(p)) // the news card's picture, if it was made
 			if err := h.opts.Store.DeletePhoto(ctx, p.ID); err != nil {
 				h.log.Warn("hub: purge photo", "photo_id", p.ID, "err", err)
 				return

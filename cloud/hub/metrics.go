@@ -20,6 +20,7 @@ type Metrics struct {
 	bindings        prometheus.Counter
 	publishErrors   prometheus.Counter
 	acked           prometheus.Counter
+	custom          *prometheus.CounterVec
 	qrs             *prometheus.CounterVec
 	photos          prometheus.Counter
 	purged          prometheus.Counter
@@ -38,6 +39,8 @@ func NewMetrics() *Metrics {
 		bindings:      prometheus.NewCounter(prometheus.CounterOpts{Name: "mirror_cloud_bindings_published_total", Help: "Binding publishes the broker took (re-deliveries until the mirror acknowledges included)."}),
 		publishErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "mirror_cloud_binding_publish_errors_total", Help: "Failed binding publishes (retried)."}),
 		acked:         prometheus.NewCounter(prometheus.CounterOpts{Name: "mirror_cloud_bindings_acked_total", Help: "Bindings the mirrors acknowledged."}),
+		custom: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mirror_cloud_custom_messages_total",
+			Help: "Customer-service messages sent as the fallback way to the shopper, by kind (news, image) and result (ok, error)."}, []string{"kind", "result"}),
 		qrs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mirror_cloud_qrcodes_total",
 			Help: "QR code requests that reached WeChat, by result (ok, wechat_error, unavailable)."}, []string{"result"}),
 		photos: prometheus.NewCounter(prometheus.CounterOpts{Name: "mirror_cloud_photos_stored_total", Help: "Photos stored."}),
@@ -47,7 +50,7 @@ func NewMetrics() *Metrics {
 		wechatErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mirror_cloud_wechat_errors_total",
 			Help: "Failed Official Account API calls, by operation and errcode (\"transport\" when WeChat was not reached)."}, []string{"op", "errcode"}),
 	}
-	m.reg.MustRegister(m.callbacks, m.callbackSeconds, m.bindings, m.publishErrors, m.acked, m.qrs, m.photos, m.purged,
+	m.reg.MustRegister(m.callbacks, m.callbackSeconds, m.bindings, m.publishErrors, m.acked, m.custom, m.qrs, m.photos, m.purged,
 		m.wechatSeconds, m.wechatErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -1,18 +1,20 @@
 package hub
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/fitmirror/fitmirror/cloud/wechat"
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
 // photoPage is GET /p/{photo_id}: the shopper's page. Without a session cookie it sends the
@@ -22,7 +24,7 @@ func (h *Hub) photoPage(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	w.Header().Set("Cache-Control", "private, no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	if !photoIDPattern.MatchString(id) {
+	if !wire.ValidPhotoID(id) {
 		page(w, http.StatusNotFound, "照片不存在", "No such photo.", "")
 		return
 	}
@@ -73,19 +75,23 @@ func (h *Hub) photoPage(w http.ResponseWriter, r *http.Request) {
 		page(w, http.StatusOK, "你的照片", "Your photo — press and hold to save.", "/p/"+id+"?raw=1|/p/"+id+"?download=1")
 		return
 	}
-	f, err := os.Open(h.photoPath(p))
+	data, err := h.blobs.Get(r.Context(), p.BlobKey())
 	if err != nil {
+		if !errors.Is(err, ErrNotFound) {
+			h.log.Error("photo page: read photo", "photo_id", id, "err", err)
+			page(w, http.StatusServiceUnavailable, "请稍后再试", "Try again in a moment.", "")
+			return
+		}
 		page(w, http.StatusGone, "照片已删除", "This photo is no longer kept.", "")
 		return
 	}
-	defer f.Close()
 	disp := "inline"
 	if r.URL.Query().Get("download") != "" {
 		disp = "attachment"
 	}
 	w.Header().Set("Content-Type", "image/jpeg")
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`%s; filename="fitmirror-%s.jpg"`, disp, id))
-	http.ServeContent(w, r, "", time.Time{}, f)
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
 }
 
 // authorizeURL sends the phone to OAuth and back to this page. In sim mode the simulator

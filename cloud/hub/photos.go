@@ -7,29 +7,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"math"
 	"mime"
 	"net/http"
-	"os"
-	"path/filepath"
-	"regexp"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/fitmirror/fitmirror/internal/httpguard"
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
-
-// photoIDPattern: ULIDs and similar; nothing that could leave the photo directory.
-var photoIDPattern = regexp.MustCompile(`^[0-9A-Za-z_-]{1,64}$`)
-
-// photoPath names a photo's file by its ID and content, so that a conflicting upload racing
-// the first one can never overwrite it.
-func (h *Hub) photoPath(p Photo) string {
-	return filepath.Join(h.opts.PhotoDir, p.ID+"-"+p.SHA256[:16]+".jpg")
-}
 
 // putPhoto is PUT /v1/photos/{id}: 201 stored, 200 the same bytes already, 409 different bytes.
 func (h *Hub) putPhoto(w http.ResponseWriter, r *http.Request) {
@@ -38,7 +25,7 @@ func (h *Hub) putPhoto(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	if !photoIDPattern.MatchString(id) {
+	if !wire.ValidPhotoID(id) { // nothing that could leave the photo directory
 		apiError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("photo id %q: want 1-64 letters, digits, - or _", id))
 		return
 	}
@@ -56,22 +43,7 @@ func (h *Hub) putPhoto(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	// The body goes straight to a temporary file in the photo directory (a photo is never
-	// held in memory whole); a crash mid-upload leaves a .upload-* file that the next start
-	// or the janitor removes.
-	tmp, err := os.CreateTemp(h.opts.PhotoDir, uploadPrefix+"*")
-	if err != nil {
-		h.log.Error("hub: store photo", "photo_id", id, "err", err)
-		apiError(w, http.StatusServiceUnavailable, "unavailable", "cannot store the photo")
-		return
-	}
-	defer func() {
-		tmp.Close()
-		os.Remove(tmp.Name()) // fails harmlessly once renamed
-	}()
-	sha := sha256.New()
-	head := &prefixWriter{n: 3}
-	n, err := io.Copy(io.MultiWriter(tmp, sha, head), http.MaxBytesReader(w, r.Body, h.opts.MaxPhotoBytes))
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxPhotoBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -81,18 +53,19 @@ func (h *Hub) putPhoto(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, "bad_request", "reading the photo: "+err.Error())
 		return
 	}
-	if !bytes.Equal(head.b, []byte{0xff, 0xd8, 0xff}) {
+	if !bytes.HasPrefix(data, []byte{0xff, 0xd8, 0xff}) {
 		apiError(w, http.StatusBadRequest, "bad_request", "body is not a JPEG")
 		return
 	}
-	p := Photo{ID: id, DeviceID: d.ID, SessionID: r.Header.Get("X-Session-Id"), SHA256: hex.EncodeToString(sha.Sum(nil)), Size: n, CreatedAt: h.now()}
+	sum := sha256.Sum256(data)
+	p := Photo{ID: id, DeviceID: d.ID, SessionID: r.Header.Get("X-Session-Id"), SHA256: hex.EncodeToString(sum[:]), Size: int64(len(data)), CreatedAt: h.now()}
 	if old, err := h.opts.Store.Photo(r.Context(), id); err == nil {
 		h.photoExists(w, old, p)
 		return
 	}
-	// The file first, then the index: a crash in between leaves an unindexed file that the
-	// next PUT overwrites, never an index entry without its file.
-	if err := commitFile(tmp, h.photoPath(p)); err != nil {
+	// The bytes first, then the index: a crash in between leaves unindexed bytes that the
+	// next PUT overwrites, never an index entry without its photo.
+	if err := h.blobs.Put(r.Context(), p.BlobKey(), data); err != nil {
 		h.log.Error("hub: store photo", "photo_id", id, "err", err)
 		apiError(w, http.StatusServiceUnavailable, "unavailable", "cannot store the photo")
 		return
@@ -103,7 +76,7 @@ func (h *Hub) putPhoto(w http.ResponseWriter, r *http.Request) {
 		// Another upload of this ID with other bytes won the race: drop ours.
 		old, _ := h.opts.Store.Photo(r.Context(), id)
 		if old.SHA256 != p.SHA256 {
-			os.Remove(h.photoPath(p))
+			h.blobs.Delete(r.Context(), p.BlobKey())
 		}
 		h.photoExists(w, old, p)
 		return
@@ -128,67 +101,19 @@ func (h *Hub) photoExists(w http.ResponseWriter, old, p Photo) {
 	writeJSON(w, http.StatusOK, map[string]any{"photo_id": p.ID, "sha256": p.SHA256, "size": p.Size})
 }
 
-// uploadPrefix names the temporary file of an upload in progress.
-const uploadPrefix = ".upload-"
-
-// prefixWriter keeps the first n bytes written to it.
-type prefixWriter struct {
-	n int
-	b []byte
-}
-
-func (w *prefixWriter) Write(p []byte) (int, error) {
-	if k := w.n - len(w.b); k > 0 {
-		w.b = append(w.b, p[:min(k, len(p))]...)
-	}
-	return len(p), nil
-}
-
-// commitFile makes the written temporary file durable and renames it to path.
-func commitFile(tmp *os.File, path string) error {
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Chmod(0o600); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	// The rename is durable once the directory is synced.
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
-// sweepUploads removes the temporary files of uploads older than age (a crash or a kill
-// mid-upload leaves them behind; they would escape retention). An upload in progress is
-// younger than the server's read timeout.
+// sweepUploads removes what uploads killed mid-write left in the photo directory (see
+// DirBlobs.SweepPartial): files older than age; 0 = all of them.
 func (h *Hub) sweepUploads(age time.Duration) {
-	entries, err := os.ReadDir(h.opts.PhotoDir)
-	if err != nil {
-		h.log.Warn("hub: sweep partial uploads", "err", err)
+	d, ok := h.blobs.(DirBlobs)
+	if !ok {
 		return
 	}
-	cutoff := h.now().Add(-age)
-	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), uploadPrefix) || e.IsDir() {
-			continue
-		}
-		if info, err := e.Info(); err != nil || (age > 0 && info.ModTime().After(cutoff)) {
-			continue
-		}
-		if err := os.Remove(filepath.Join(h.opts.PhotoDir, e.Name())); err == nil {
-			h.log.Info("partial upload removed", "file", e.Name())
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			h.log.Warn("hub: remove partial upload", "file", e.Name(), "err", err)
-		}
+	n, err := d.SweepPartial(h.now().Add(-age), age == 0)
+	if err != nil {
+		h.log.Warn("hub: sweep partial uploads", "err", err)
+	}
+	if n > 0 {
+		h.log.Info("partial uploads removed", "files", n)
 	}
 }
 

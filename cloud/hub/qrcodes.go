@@ -13,6 +13,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/fitmirror/fitmirror/cloud/wechat"
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
 type qrRequest struct {
@@ -28,11 +29,6 @@ type qrResponse struct {
 	URL       string `json:"url"`
 	ExpiresAt string `json:"expires_at"`
 }
-
-// TimeFormat is RFC 3339 with milliseconds in UTC, the contracts' timestamp format.
-const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
-
-func formatTime(t time.Time) string { return t.UTC().Format(TimeFormat) }
 
 // validScene checks a scene_str: 1-64 printable characters without spaces.
 func validScene(s string) error {
@@ -121,7 +117,7 @@ func (h *Hub) postQRCode(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusServiceUnavailable, "unavailable", "cannot store the scene")
 		return
 	}
-	writeJSON(w, http.StatusCreated, qrResponse{Scene: sc.Scene, Ticket: t.Ticket, URL: t.URL, ExpiresAt: formatTime(sc.ExpiresAt)})
+	writeJSON(w, http.StatusCreated, qrResponse{Scene: sc.Scene, Ticket: t.Ticket, URL: t.URL, ExpiresAt: wire.FormatTime(sc.ExpiresAt)})
 }
 
 // qrFailed maps a WeChat failure: 502 wechat_error with the errcode, 503 when unreachable.

@@ -10,15 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/fitmirror/fitmirror/internal/httpguard"
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
-
-// DeviceIDPattern is the shape of a device ID (CONTRACTS): also its MQTT username and client ID.
-var DeviceIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
 // Credentials are a new device's secrets, shown once: the hub keeps only their hashes.
 type Credentials struct {
@@ -42,8 +39,8 @@ func newSecret() string {
 
 // AddDevice registers a device and returns its credentials.
 func AddDevice(ctx context.Context, st Store, id string, now time.Time) (Credentials, error) {
-	if !DeviceIDPattern.MatchString(id) {
-		return Credentials{}, fmt.Errorf("device add: %q is not a device ID (%s)", id, DeviceIDPattern)
+	if !wire.ValidDeviceID(id) {
+		return Credentials{}, fmt.Errorf("device add: %q is not a device ID (%s)", id, wire.DeviceIDRule)
 	}
 	c := Credentials{DeviceID: id, Token: newSecret(), MQTTPassword: newSecret()}
 	err := st.AddDevice(ctx, Device{ID: id, TokenHash: hashSecret(c.Token), MQTTHash: hashSecret(c.MQTTPassword), CreatedAt: now})

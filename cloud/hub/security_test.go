@@ -102,20 +102,30 @@ func TestUploadQuota(t *testing.T) {
 	// At once: two slow uploads hold the slots; a third is refused meanwhile.
 	e2 := newEnv(t, func(o *hub.Options) { o.MaxUploads = 2; o.DeviceAPIRate = -1 })
 	addr := strings.TrimPrefix(e2.srv.URL, "http://")
+	var slow []net.Conn
 	for i := 0; i < 2; i++ {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
+		slow = append(slow, c)
 		fmt.Fprintf(c, "PUT /v1/photos/S%d HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer %s\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n",
 			i, e2.creds.Token, len(jpg))
 		c.Write(jpg[:100]) // and then nothing: the upload is in progress
 	}
-	waitFor(t, func() bool { return len(partials(t, e2.opts.PhotoDir)) == 2 })
+	time.Sleep(500 * time.Millisecond) // the two handlers are reading their bodies
 	if st, b := e2.do("PUT", "/v1/photos/S3", "image/jpeg", jpg, e2.creds.Token); st != 429 || !strings.Contains(string(b), "at once") {
 		t.Errorf("third concurrent upload = %d %s, want 429", st, b)
 	}
+	for _, c := range slow {
+		c.Close()
+	}
+	// The slots come back when the slow uploads end.
+	waitFor(t, func() bool {
+		st, _ := e2.do("PUT", "/v1/photos/S4", "image/jpeg", jpg, e2.creds.Token)
+		return st == 201
+	})
 }
 
 // partials lists the .upload-* files in dir.

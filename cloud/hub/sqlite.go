@@ -16,11 +16,16 @@ import (
 // SQLite is the Store of a single hub instance: one SQLite file in WAL mode.
 type SQLite struct {
 	db *sql.DB
+	gc *groupCommit[*sql.Tx]
 }
 
 var _ Store = (*SQLite)(nil)
 
-const schema = `
+// sqliteMigrations are the schema versions in order; PRAGMA user_version counts those applied.
+// Append, never edit: a database at version n gets migrations n+1… on open. Version 1 is the
+// schema from before versioning (hence IF NOT EXISTS: such a database has user_version 0).
+var sqliteMigrations = []func(tx *sql.Tx) error{
+	1: execSQL(`
 CREATE TABLE IF NOT EXISTS devices (
 	id TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, mqtt_hash TEXT NOT NULL, created_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS photos (
@@ -36,42 +41,46 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE TABLE IF NOT EXISTS viewers (
 	photo_id TEXT NOT NULL, user TEXT NOT NULL, PRIMARY KEY (photo_id, user));
 CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);
-`
-
-// migrations bring an older database up to date; each runs when its column is missing.
-var migrations = []struct{ table, column, ddl string }{
-	// Delivery until acknowledged: a binding published before these columns existed counts
-	// as acknowledged (it was delivered under the old rules).
-	{"events", "acked", `ALTER TABLE events ADD COLUMN acked INTEGER NOT NULL DEFAULT 0;
+`),
+	// 2: delivery until acknowledged. A binding published before these columns existed counts
+	// as acknowledged (it was delivered under the old rules). The columns are added only where
+	// missing: databases of the delivery release before versioning have them at version 0.
+	2: func(tx *sql.Tx) error {
+		for _, c := range []struct{ column, ddl string }{
+			{"acked", `ALTER TABLE events ADD COLUMN acked INTEGER NOT NULL DEFAULT 0;
 UPDATE events SET acked = published;`},
-	{"events", "attempts", `ALTER TABLE events ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0`},
-	{"events", "next_at", `ALTER TABLE events ADD COLUMN next_at INTEGER NOT NULL DEFAULT 0`},
-}
-
-const indexes = `
-DROP INDEX IF EXISTS events_unpublished;
-CREATE INDEX IF NOT EXISTS events_pending ON events(next_at) WHERE acked = 0;
-CREATE INDEX IF NOT EXISTS events_binding ON events(binding_id);
-`
-
-func migrate(db *sql.DB) error {
-	for _, m := range migrations {
-		var n int
-		if err := db.QueryRow(`SELECT count(*) FROM pragma_table_info(?) WHERE name = ?`, m.table, m.column).Scan(&n); err != nil {
-			return err
-		}
-		if n == 0 {
-			if _, err := db.Exec(m.ddl); err != nil {
-				return fmt.Errorf("add %s.%s: %w", m.table, m.column, err)
+			{"attempts", `ALTER TABLE events ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0`},
+			{"next_at", `ALTER TABLE events ADD COLUMN next_at INTEGER NOT NULL DEFAULT 0`},
+		} {
+			var n int
+			if err := tx.QueryRow(`SELECT count(*) FROM pragma_table_info('events') WHERE name = ?`, c.column).Scan(&n); err != nil {
+				return err
+			}
+			if n == 0 {
+				if _, err := tx.Exec(c.ddl); err != nil {
+					return fmt.Errorf("add events.%s: %w", c.column, err)
+				}
 			}
 		}
-	}
-	_, err := db.Exec(indexes)
-	return err
+		_, err := tx.Exec(`
+DROP INDEX IF EXISTS events_unpublished;
+CREATE INDEX IF NOT EXISTS events_pending ON events(next_at) WHERE acked = 0;
+CREATE INDEX IF NOT EXISTS events_binding ON events(binding_id);`)
+		return err
+	},
 }
 
-// OpenSQLite opens (creating if needed) the database file at path.
-func OpenSQLite(path string) (*SQLite, error) {
+func execSQL(q string) func(tx *sql.Tx) error {
+	return func(tx *sql.Tx) error {
+		_, err := tx.Exec(q)
+		return err
+	}
+}
+
+// OpenSQLite opens (creating if needed) the database file at path and brings its schema up
+// to date. New events and delivery marks are group-committed unless WithoutGroupCommit.
+// The file and its -wal and -shm are 0600.
+func OpenSQLite(path string, opts ...StoreOption) (*SQLite, error) {
 	// 0600 before SQLite creates its -wal and -shm files (they take the database's mode).
 	if err := privfile.SQLite(path); err != nil {
 		return nil, fmt.Errorf("hub: open %s: %w", path, err)
@@ -86,23 +95,75 @@ func OpenSQLite(path string) (*SQLite, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hub: open %s: %w", path, err)
 	}
-	if _, err := db.Exec(schema); err != nil {
+	if err := migrateSQLite(db); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("hub: open %s: schema: %w", path, err)
-	}
-	if err := migrate(db); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("hub: open %s: migrate: %w", path, err)
+		return nil, fmt.Errorf("hub: open %s: %w", path, err)
 	}
 	if err := privfile.SQLite(path); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("hub: open %s: %w", path, err)
 	}
-	return &SQLite{db: db}, nil
+	s := &SQLite{db: db}
+	s.gc = newGroupCommit(txFuncs[*sql.Tx]{
+		begin:     func(ctx context.Context) (*sql.Tx, error) { return db.BeginTx(ctx, nil) },
+		commit:    func(_ context.Context, tx *sql.Tx) error { return tx.Commit() },
+		rollback:  func(tx *sql.Tx) { tx.Rollback() },
+		oneWriter: true,
+	}, defaultStoreOptions(opts))
+	return s, nil
 }
 
-// Close closes the database.
-func (s *SQLite) Close() error { return s.db.Close() }
+// migrateSQLite applies the missing migrations, each in its own transaction with the version
+// bump. BEGIN IMMEDIATE (the _txlock) holds the write lock, so two processes opening one file
+// at once migrate it once.
+func migrateSQLite(db *sql.DB) error {
+	for {
+		tx, err := db.Begin()
+		if err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		var v int
+		if err := tx.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate: %w", err)
+		}
+		last := len(sqliteMigrations) - 1
+		if v > last {
+			tx.Rollback()
+			return fmt.Errorf("schema version %d is newer than this mirror-cloud knows (%d): run the newer release", v, last)
+		}
+		if v == last {
+			return tx.Rollback()
+		}
+		if err := sqliteMigrations[v+1](tx); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", v+1, err)
+		}
+		if _, err := tx.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, v+1)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", v+1, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migration %d: %w", v+1, err)
+		}
+	}
+}
+
+// Close stops the group committer and closes the database.
+func (s *SQLite) Close() error {
+	s.gc.close()
+	return s.db.Close()
+}
+
+// Ping reports whether the database file answers.
+func (s *SQLite) Ping(ctx context.Context) error {
+	var one int
+	return s.db.QueryRowContext(ctx, `SELECT 1`).Scan(&one)
+}
+
+// CommitStats counts the write transactions of RecordEvent and MarkPublished and the writes
+// they held (their ratio is the group-commit batch size).
+func (s *SQLite) CommitStats() CommitStats { return s.gc.stats() }
 
 func ms(t time.Time) int64     { return t.UnixMilli() }
 func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
@@ -200,29 +261,34 @@ func (s *SQLite) SceneByTicket(ctx context.Context, ticket string) (Scene, error
 }
 
 func (s *SQLite) RecordEvent(ctx context.Context, e Event) (Event, bool, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+	var stored Event
+	var isNew bool
+	err := s.gc.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO events(key, binding_id, device_id, photo_id, user, payload, reply, published, at, acked, attempts, next_at) VALUES(?,?,?,?,?,?,?,0,?,0,0,?) ON CONFLICT DO NOTHING`,
+			e.Key, e.BindingID, e.DeviceID, e.PhotoID, e.User, e.Payload, e.Reply, ms(e.At), ms(e.NextAt))
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			stored, isNew = Event{}, false
+			stored, err = scanEvent(tx.QueryRowContext(ctx, `SELECT `+eventCols+` FROM events WHERE key = ?`, e.Key))
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO viewers(photo_id, user) VALUES(?,?) ON CONFLICT DO NOTHING`, e.PhotoID, e.User); err != nil {
+			return err
+		}
+		stored, isNew = e, true
+		stored.Published, stored.Acked, stored.Attempts = false, false, 0
+		stored.At = fromMS(ms(e.At))
+		if !e.NextAt.IsZero() {
+			stored.NextAt = fromMS(ms(e.NextAt))
+		}
+		return nil
+	})
 	if err != nil {
 		return e, false, fmt.Errorf("hub: record event: %w", err)
 	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `INSERT INTO events(key, binding_id, device_id, photo_id, user, payload, reply, published, at, acked, attempts, next_at) VALUES(?,?,?,?,?,?,?,0,?,0,0,?) ON CONFLICT DO NOTHING`,
-		e.Key, e.BindingID, e.DeviceID, e.PhotoID, e.User, e.Payload, e.Reply, ms(e.At), ms(e.NextAt))
-	if err != nil {
-		return e, false, fmt.Errorf("hub: record event: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		tx.Rollback()
-		old, err := s.event(ctx, e.Key)
-		return old, false, err
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO viewers(photo_id, user) VALUES(?,?) ON CONFLICT DO NOTHING`, e.PhotoID, e.User); err != nil {
-		return e, false, fmt.Errorf("hub: record event: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return e, false, fmt.Errorf("hub: record event: %w", err)
-	}
-	e.Published, e.Acked, e.Attempts = false, false, 0
-	return e, true, nil
+	return stored, isNew, nil
 }
 
 const eventCols = `key, binding_id, device_id, photo_id, user, payload, reply, published, at, acked, attempts, next_at`
@@ -245,12 +311,32 @@ func (s *SQLite) event(ctx context.Context, key string) (Event, error) {
 }
 
 func (s *SQLite) MarkSent(ctx context.Context, key string, published bool, next time.Time) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE events SET attempts = attempts + 1, next_at = ?, published = published OR ? WHERE key = ?`,
-		ms(next), published, key)
+	err := s.gc.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE events SET attempts = attempts + 1, next_at = ?, published = published OR ? WHERE key = ?`,
+			ms(next), published, key)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("hub: mark binding sent: %w", err)
 	}
 	return nil
+}
+
+func (s *SQLite) ClaimBinding(ctx context.Context, key string, seen, until time.Time) (bool, error) {
+	var ok bool
+	err := s.gc.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE events SET next_at = ? WHERE key = ? AND next_at = ? AND acked = 0`, ms(until), key, ms(seen))
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		ok = n == 1
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("hub: claim binding: %w", err)
+	}
+	return ok, nil
 }
 
 func (s *SQLite) AckBindings(ctx context.Context, deviceID string, bindingIDs []string) (int, error) {

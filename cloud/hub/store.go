@@ -7,8 +7,13 @@ import (
 )
 
 // Store is what the hub keeps: devices, photo metadata, QR scenes, handled WeChat events and
-// who may see which photo. OpenSQLite implements it for one hub instance; a PostgreSQL
-// implementation lets several instances share the state.
+// who may see which photo. OpenSQLite implements it for one hub instance; OpenPostgres lets
+// several instances (replicas behind a load balancer) share the state.
+//
+// Every implementation passes the conformance suite in cloud/hub/storetest: whoever adds a
+// method adds its cases there and implements it for every backend. Exactly-once rests on the
+// store, not on process memory: AddDevice, PutPhoto, AddScene and RecordEvent are single
+// INSERT … ON CONFLICT statements, so that two replicas racing on one key see one winner.
 type Store interface {
 	AddDevice(ctx context.Context, d Device) error // ErrExists when the ID is taken
 	Device(ctx context.Context, id string) (Device, error)
@@ -36,6 +41,12 @@ type Store interface {
 	// AckBindings marks bindings of deviceID acknowledged and returns how many it changed;
 	// IDs of other devices, unknown or already acknowledged change nothing.
 	PendingBindings(ctx context.Context, deviceID string, due time.Time, limit int) ([]Event, error)
+	// ClaimBinding takes one delivery attempt of a pending binding until the time until:
+	// it moves NextAt from seen (what PendingBindings returned) to until, and reports false
+	// when NextAt is no longer seen (another replica claimed or sent it since) or the binding
+	// was acknowledged. A replica that dies holding a claim leaves the binding due again at
+	// until.
+	ClaimBinding(ctx context.Context, key string, seen, until time.Time) (bool, error)
 	MarkSent(ctx context.Context, key string, published bool, next time.Time) error
 	AckBindings(ctx context.Context, deviceID string, bindingIDs []string) (int, error)
 
@@ -51,9 +62,24 @@ type Store interface {
 	// at a photo that is gone.
 	PruneEvents(ctx context.Context, before time.Time) error
 
-	// Secret returns the named secret, creating it with gen the first time.
+	// Secret returns the named secret, creating it with gen the first time. Replicas racing
+	// on the first start all get the one value that was stored.
 	Secret(ctx context.Context, name string, gen func() []byte) ([]byte, error)
+	// Ping reports whether the database answers (for /healthz).
+	Ping(ctx context.Context) error
 	Close() error
+}
+
+// Blobs holds the photos' bytes, by key (the photo ID and the start of its SHA-256, so that a
+// conflicting upload racing the first one never overwrites it). DirBlobs keeps them as files
+// next to a SQLite store; Postgres.Blobs keeps them in the database; S3Blobs in a bucket.
+type Blobs interface {
+	// Put stores data under key durably; putting the same key again replaces it.
+	Put(ctx context.Context, key string, data []byte) error
+	// Get returns the data, or ErrNotFound.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// Delete forgets key; deleting a missing key is not an error.
+	Delete(ctx context.Context, key string) error
 }
 
 // Store errors.
@@ -71,7 +97,7 @@ type Device struct {
 	CreatedAt time.Time
 }
 
-// Photo is the metadata of a stored photo; the JPEG is a file in the photo directory.
+// Photo is the metadata of a stored photo; its JPEG is in Blobs under BlobKey.
 type Photo struct {
 	ID        string
 	DeviceID  string
@@ -80,6 +106,9 @@ type Photo struct {
 	Size      int64
 	CreatedAt time.Time
 }
+
+// BlobKey is where the photo's bytes are kept in Blobs.
+func (p Photo) BlobKey() string { return p.ID + "-" + p.SHA256[:min(16, len(p.SHA256))] + ".jpg" }
 
 // Scene maps a QR scene (and its ticket) to one photo of one device.
 type Scene struct {
@@ -98,7 +127,7 @@ type Event struct {
 	DeviceID  string
 	PhotoID   string
 	User      string // salted hash of the openid
-	Payload   []byte // the binding message (CONTRACTS §1)
+	Payload   []byte // the binding message (docs/contracts.md §1)
 	Reply     []byte // the passive reply, before safe-mode sealing
 	At        time.Time
 	// Delivery of the binding to the mirror.

@@ -23,6 +23,7 @@ import (
 
 	"github.com/fitmirror/fitmirror/cloud/fleet"
 	"github.com/fitmirror/fitmirror/display"
+	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 )
 
@@ -223,9 +224,9 @@ func (p *Provider) do(ctx context.Context, op, method, path, ctype string, hdr h
 // PendingBindings asks the hub for the bindings of this device it has no acknowledgement
 // for (GET /v1/bindings): the ones the mirror missed while it was away. It makes the
 // Provider a fleet.BindingHub.
-func (p *Provider) PendingBindings(ctx context.Context) ([]fleet.Binding, error) {
+func (p *Provider) PendingBindings(ctx context.Context) ([]wire.Binding, error) {
 	var out struct {
-		Bindings []fleet.Binding `json:"bindings"`
+		Bindings []wire.Binding `json:"bindings"`
 	}
 	if err := p.do(ctx, "pending bindings", http.MethodGet, "/v1/bindings", "", nil, nil, &out); err != nil {
 		return nil, err

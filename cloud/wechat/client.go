@@ -287,14 +287,29 @@ func (c *Client) UploadImage(ctx context.Context, filename string, data []byte) 
 	return out.MediaID, err
 }
 
-// SendNews sends one article to openid with message/custom/send (allowed for a short time
-// after a subscribe or scan: 3 messages within a minute).
+// SendNews sends one article to openid with message/custom/send (a customer-service
+// message: allowed for a minute after a subscribe or scan, 3 messages; 45015 outside that
+// window, 45047 beyond the count).
 func (c *Client) SendNews(ctx context.Context, openid string, a Article) error {
-	body := map[string]any{
+	return c.sendCustom(ctx, map[string]any{
 		"touser": openid, "msgtype": "news",
 		"news": map[string]any{"articles": []map[string]string{{
 			"title": a.Title, "description": a.Description, "url": a.URL, "picurl": a.PicURL}}},
-	}
+	})
+}
+
+// SendImage sends an uploaded image (media_id from UploadImage) to openid as a
+// customer-service message.
+func (c *Client) SendImage(ctx context.Context, openid, mediaID string) error {
+	return c.sendCustom(ctx, map[string]any{"touser": openid, "msgtype": "image", "image": map[string]string{"media_id": mediaID}})
+}
+
+// SendText sends a text to openid as a customer-service message.
+func (c *Client) SendText(ctx context.Context, openid, content string) error {
+	return c.sendCustom(ctx, map[string]any{"touser": openid, "msgtype": "text", "text": map[string]string{"content": content}})
+}
+
+func (c *Client) sendCustom(ctx context.Context, body map[string]any) error {
 	return c.call(ctx, "message/custom/send", func(tok string) error {
 		return c.doJSON(ctx, "message/custom/send", http.MethodPost, "/cgi-bin/message/custom/send", url.Values{"access_token": {tok}}, body, nil)
 	})

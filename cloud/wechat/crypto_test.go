@@ -11,7 +11,7 @@ import (
 	"github.com/fitmirror/fitmirror/cloud/wechat"
 )
 
-// Tencent's WXBizMsgCrypt sample (WECHAT.md): token, key, receiver id and the pushed ciphertext.
+// Tencent's WXBizMsgCrypt sample (docs/wechat.md): token, key, receiver id and the pushed ciphertext.
 const (
 	vecToken   = "QDG6eK"
 	vecKey     = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"

@@ -11,5 +11,5 @@
 //
 // Every URL is relative to a configurable base so that tests point the client at the fake in
 // cloud/wechat/wechattest. The protocol facts this package honours are collected in
-// ../shared/design/WECHAT.md.
+// docs/wechat.md.
 package wechat

@@ -39,7 +39,7 @@ func (e *Error) TokenInvalid() bool {
 	return false
 }
 
-// Errcodes the client and the hub branch on (WECHAT.md).
+// Errcodes the client and the hub branch on (docs/wechat.md).
 const (
 	CodeBusy              = -1
 	CodeInvalidCredential = 40001 // access_token invalid (or the secret, for token calls)
@@ -74,3 +74,64 @@ var (
 	ErrAppID     = errors.New("wechat: ciphertext is for another appid")
 	ErrDecrypt   = errors.New("wechat: cannot decrypt")
 )
+
+// Errcodes a deployment meets, beyond the ones the client branches on.
+const (
+	CodeCodeExpired    = 42003 // OAuth code expired (5 minutes)
+	CodeCodeUsed       = 40163 // OAuth code already used
+	CodeUnauthorized   = 48001 // API not authorised for this account type
+	CodeInvalidMediaID = 40007
+	CodeRequireFollow  = 43004
+	CodeInvalidOpenID  = 40003
+)
+
+// hints are what an operator should do about an errcode, from the Official Account
+// documentation of global return codes and of each API.
+var hints = map[int]string{
+	CodeBusy:              "WeChat is busy; the call is retried",
+	CodeInvalidCredential: "access_token rejected: another program fetched a classic token for this appid (every fetch replaces it) or the AppSecret was reset; let only this hub fetch tokens (it uses the stable token)",
+	40002:                 "grant_type must be client_credential",
+	CodeInvalidOpenID:     "the openid is not a follower of this account",
+	CodeInvalidMediaType:  "media type must be image",
+	40005:                 "the file is not a JPEG or PNG",
+	CodeMediaTooLarge:     "image over 2 MB",
+	CodeInvalidMediaID:    "media_id unknown or older than 3 days: upload the image again",
+	40008:                 "message type unknown",
+	CodeInvalidAppID:      "wechat.appid is not this account's AppID (设置与开发 → 基本配置)",
+	CodeInvalidToken:      "access_token malformed",
+	CodeInvalidCode:       "OAuth code invalid or expired: open the link from WeChat again",
+	CodeInvalidParam:      "invalid argument (scene_str of 1-64 characters, expire_seconds up to 2592000)",
+	CodeInvalidSecret:     "wechat.secret is not this account's AppSecret (reset it under 设置与开发 → 基本配置 and update the hub)",
+	CodeCodeUsed:          "OAuth code already used: the photo page authorises again",
+	CodeIPNotWhitelisted:  "this server's public IP is not on the account's IP whitelist (设置与开发 → 基本配置 → IP白名单)",
+	CodeSecretFrozen:      "the AppSecret is frozen: unfreeze it in the admin console",
+	41001:                 "access_token missing",
+	CodeTokenExpired:      "access_token expired; the hub fetches a new one",
+	CodeCodeExpired:       "OAuth code expired (valid 5 minutes): open the link from WeChat again",
+	CodeRequireFollow:     "the user does not follow the account",
+	45008:                 "a news message carries exactly one article",
+	CodeDailyQuota:        "daily API quota reached (qrcode/create: 100000 a day); it resets at midnight Beijing time, or clear it in the admin console",
+	CodeMinuteQuota:       "API calls too frequent; wait a minute",
+	CodeOutsideWindow:     "customer-service message outside the window (a scan or follow allows 3 within 1 minute)",
+	CodeTooManyMessages:   "too many customer-service messages for this user (3 within a minute after a scan)",
+	CodeUnauthorized:      "this API is not authorised for the account: parametric QR codes, customer-service messages and web OAuth need a verified service account (认证服务号)",
+	50001:                 "the user has not authorised this API",
+	50002:                 "the user is restricted",
+}
+
+// Hint returns what to do about errcode, or "" when there is nothing more to say than its
+// errmsg.
+func Hint(code int) string { return hints[code] }
+
+// Explain describes err on one line for an operator: a WeChat errcode with what to do about
+// it, or err itself.
+func Explain(err error) string {
+	e, ok := AsError(err)
+	if !ok {
+		return err.Error()
+	}
+	if h := Hint(e.Code); h != "" {
+		return fmt.Sprintf("%s — %s", e.Error(), h)
+	}
+	return e.Error()
+}

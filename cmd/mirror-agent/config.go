@@ -12,6 +12,7 @@ import (
 	devio "github.com/fitmirror/fitmirror/device/io"
 	"github.com/fitmirror/fitmirror/device/vision"
 	"github.com/fitmirror/fitmirror/display/power"
+	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 )
 
@@ -33,7 +34,7 @@ type Config struct {
 	MQTT     MQTTConfig     `yaml:"mqtt"`
 	Fleet    FleetConfig    `yaml:"fleet"`
 	Debug    DebugConfig    `yaml:"debug"`
-	// TelemetryInterval is CONTRACTS §1's telemetry_interval.
+	// TelemetryInterval is docs/contracts.md §1's telemetry_interval.
 	TelemetryInterval time.Duration `yaml:"telemetry_interval" help:"how often telemetry is published to the fleet" range:"5s,1h"`
 }
 
@@ -186,8 +187,6 @@ func docDefaults() Config {
 	return c
 }
 
-var deviceIDRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-
 func defaultDeviceID() string {
 	h, _ := os.Hostname()
 	h = strings.ToLower(strings.Split(h, ".")[0])
@@ -196,7 +195,7 @@ func defaultDeviceID() string {
 	if len(h) > 63 {
 		h = h[:63]
 	}
-	if !deviceIDRE.MatchString(h) {
+	if !wire.ValidDeviceID(h) {
 		return "mirror"
 	}
 	return h
@@ -204,8 +203,8 @@ func defaultDeviceID() string {
 
 // Validate checks what the tags cannot.
 func (c *Config) Validate() error {
-	if !deviceIDRE.MatchString(c.Device.ID) {
-		return fmt.Errorf("device.id: %q must match ^[a-z0-9][a-z0-9-]{0,62}$", c.Device.ID)
+	if !wire.ValidDeviceID(c.Device.ID) {
+		return fmt.Errorf("device.id: %q must match %s", c.Device.ID, wire.DeviceIDRule)
 	}
 	if c.StateDir == "" {
 		return fmt.Errorf("state_dir: must not be empty")

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fitmirror/fitmirror/cmd/internal/config"
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
 func TestDefaultConfigIsValid(t *testing.T) {
@@ -53,7 +54,7 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestDefaultDeviceIDIsValid(t *testing.T) {
-	if id := defaultDeviceID(); !deviceIDRE.MatchString(id) {
+	if id := defaultDeviceID(); !wire.ValidDeviceID(id) {
 		t.Errorf("defaultDeviceID() = %q, not a valid device ID", id)
 	}
 }

@@ -12,11 +12,12 @@ import (
 	"github.com/fitmirror/fitmirror/cloud/fleet"
 	devio "github.com/fitmirror/fitmirror/device/io"
 	"github.com/fitmirror/fitmirror/device/vision"
+	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 	"github.com/fitmirror/fitmirror/session/store"
 )
 
-// eventConfigApplied and eventOutboxDropped are recorded for the fleet (CONTRACTS §1).
+// eventConfigApplied and eventOutboxDropped are recorded for the fleet (docs/contracts.md §1).
 const (
 	eventConfigApplied = "config.applied"
 	eventOutboxDropped = "outbox.dropped"
@@ -68,9 +69,9 @@ func newFleet(p fleetParts) (*fleet.Client, error) {
 	sampler := &fleet.SystemSampler{StateDir: p.cfg.StateDir}
 	var lastFrames int64
 	lastAt := time.Now()
-	o.Telemetry = func(ctx context.Context) fleet.Telemetry {
+	o.Telemetry = func(ctx context.Context) wire.Telemetry {
 		st := p.engine.Stats()
-		t := fleet.Telemetry{Counters: fleet.Counters{Sessions: st.Sessions, Photos: st.Photos, QRShown: st.QRShown, Bound: st.Bound},
+		t := wire.Telemetry{Counters: wire.Counters{Sessions: st.Sessions, Photos: st.Photos, QRShown: st.QRShown, Bound: st.Bound},
 			Camera: "ok", Display: "ok"}
 		now, frames := time.Now(), p.pipeline.Frames()
 		if d := now.Sub(lastAt).Seconds(); d > 0 {
@@ -82,12 +83,12 @@ func newFleet(p fleetParts) (*fleet.Client, error) {
 		}
 		t.DetectMSP50 = p.pipeline.Stats().AnalyseMsP50
 		if snap, ok := p.engine.Snapshot(ctx); ok {
-			t.Session = fleet.TelemetrySession{State: snap.State, ID: snap.SessionID}
+			t.Session = wire.TelemetrySession{State: snap.State, ID: snap.SessionID}
 		}
 		sampler.Fill(&t)
 		return t
 	}
-	o.OnBinding = func(ctx context.Context, b fleet.Binding) { p.engine.Bind(ctx, b.PhotoID, b.Event) }
+	o.OnBinding = func(ctx context.Context, b wire.Binding) { p.engine.Bind(ctx, b.PhotoID, b.Event) }
 	o.Hub = p.hub
 	o.ApplyConfig = func(ctx context.Context, version int64, sets []string) (any, error) {
 		eff, err := p.live.applySets(ctx, sets)
@@ -113,11 +114,11 @@ func newFleet(p fleetParts) (*fleet.Client, error) {
 				Scene string `json:"scene"`
 			}
 			if err := json.Unmarshal(args, &a); err != nil || a.Scene == "" {
-				return nil, fleet.BadArgs(`want {"scene":"daylight"}`)
+				return nil, wire.BadArgs(`want {"scene":"daylight"}`)
 			}
 			if err := p.hw.SetScene(a.Scene); err != nil {
 				if errors.Is(err, devio.ErrUnknownScene) {
-					return nil, fleet.BadArgs("%v", err)
+					return nil, wire.BadArgs("%v", err)
 				}
 				return nil, err
 			}
@@ -131,14 +132,14 @@ func newFleet(p fleetParts) (*fleet.Client, error) {
 			}
 			if len(args) > 0 {
 				if err := json.Unmarshal(args, &a); err != nil {
-					return nil, fleet.BadArgs(`want {"since":"24h"}`)
+					return nil, wire.BadArgs(`want {"since":"24h"}`)
 				}
 			}
 			since := 24 * time.Hour
 			if a.Since != "" {
 				d, err := time.ParseDuration(a.Since)
 				if err != nil || d <= 0 {
-					return nil, fleet.BadArgs("since %q: want a duration like 24h", a.Since)
+					return nil, wire.BadArgs("since %q: want a duration like 24h", a.Since)
 				}
 				since = d
 			}
@@ -151,7 +152,7 @@ func newFleet(p fleetParts) (*fleet.Client, error) {
 		},
 		"snapshot": func(ctx context.Context, _ json.RawMessage) (any, error) {
 			if snap, ok := p.engine.Snapshot(ctx); ok && snap.SessionID != "" {
-				return nil, &fleet.Error{Code: "busy", Message: "a shopper is at the mirror; no snapshot during a session"}
+				return nil, &wire.Error{Code: "busy", Message: "a shopper is at the mirror; no snapshot during a session"}
 			}
 			jpeg, w, h, err := p.pipeline.Capture(ctx)
 			if err != nil {

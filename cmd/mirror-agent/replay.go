@@ -8,7 +8,7 @@ import (
 )
 
 // replay runs the camera → vision → presence pipeline over a file on media time and prints
-// one JSON line per session event, then a summary (CONTRACTS §4). With debugVideo it also
+// one JSON line per session event, then a summary (docs/contracts.md §4). With debugVideo it also
 // writes the annotated frames there, for installers tuning a store.
 func replay(cfg *Config, video, debugVideo string, stdout io.Writer) error {
 	enc := json.NewEncoder(stdout)

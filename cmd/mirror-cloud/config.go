@@ -15,18 +15,23 @@ import (
 // a sim-mode hub: the built-in WeChat simulator, an embedded MQTT broker and SQLite in
 // state_dir. `mirror-cloud config --keys` prints every key.
 type Config struct {
-	Listen    string       `yaml:"listen" help:"HTTP listener (host:port): agents' API, WeChat callback, photo page, /healthz, /metrics; in sim mode a listener without a host binds 127.0.0.1"`
-	StateDir  string       `yaml:"state_dir" help:"database (hub.db) and photos; default $STATE_DIRECTORY under systemd (/var/lib/mirror-cloud), ./state otherwise"`
-	PublicURL string       `yaml:"public_url" help:"base URL phones and WeChat reach the hub at (photo page links, OAuth redirect); required in wechat mode; default in sim mode http://127.0.0.1:<listen port>"`
-	Log       LogConfig    `yaml:"log"`
-	Photos    PhotosConfig `yaml:"photos"`
-	WeChat    WeChatConfig `yaml:"wechat"`
-	MQTT      MQTTConfig   `yaml:"mqtt"`
+	Listen    string         `yaml:"listen" help:"HTTP listener (host:port): agents' API, WeChat callback, photo page, /healthz, /metrics; in sim mode a listener without a host binds 127.0.0.1"`
+	StateDir  string         `yaml:"state_dir" help:"database (hub.db) and photos when database.url is empty; default $STATE_DIRECTORY under systemd (/var/lib/mirror-cloud), ./state otherwise"`
+	PublicURL string         `yaml:"public_url" help:"base URL phones and WeChat reach the hub at (photo page links, OAuth redirect); required in wechat mode; default in sim mode http://127.0.0.1:<listen port>"`
+	Log       LogConfig      `yaml:"log"`
+	Database  DatabaseConfig `yaml:"database"`
+	Photos    PhotosConfig   `yaml:"photos"`
+	WeChat    WeChatConfig   `yaml:"wechat"`
+	MQTT      MQTTConfig     `yaml:"mqtt"`
 }
 
 type LogConfig struct {
 	Level  string `yaml:"level" help:"log level" enum:"debug,info,warn,error"`
 	Format string `yaml:"format" help:"auto = JSON under systemd, text otherwise" enum:"auto,text,json"`
+}
+
+type DatabaseConfig struct {
+	URL string `yaml:"url" help:"PostgreSQL (postgres://user:password@host:5432/db?sslmode=…) that every replica shares; empty = SQLite in state_dir (one instance)"`
 }
 
 type PhotosConfig struct {
@@ -88,6 +93,12 @@ func (c *Config) Validate() error {
 	if c.StateDir == "" {
 		return fmt.Errorf("state_dir: must not be empty")
 	}
+	if c.Database.URL != "" {
+		u, err := url.Parse(c.Database.URL)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+			return fmt.Errorf("database.url: want postgres://user:password@host:5432/database, got %q", redactPassword(c.Database.URL))
+		}
+	}
 	if c.PublicURL != "" {
 		if err := httpURL(c.PublicURL); err != nil {
 			return fmt.Errorf("public_url: %w", err)
@@ -136,6 +147,15 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("mqtt.topic_prefix: %q must be non-empty without + or #", c.MQTT.TopicPrefix)
 	}
 	return nil
+}
+
+// redactPassword hides the password of a URL for error messages.
+func redactPassword(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparseable)"
+	}
+	return u.Redacted()
 }
 
 func httpURL(s string) error {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/fitmirror/fitmirror/cloud/hub"
 	"github.com/fitmirror/fitmirror/cloud/hubclient"
+	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 )
 
@@ -195,7 +196,7 @@ func TestEndToEndSimScan(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(body), "/p/"+photoID) {
 		t.Fatalf("POST /sim/scan = %d %s, want the news reply linking the photo page", resp.StatusCode, body)
 	}
-	var b hub.Binding
+	var b wire.Binding
 	select {
 	case payload := <-got:
 		if err := json.Unmarshal(payload, &b); err != nil {

@@ -132,6 +132,9 @@ func redact(m map[string]any) {
 		case map[string]any:
 			redact(v)
 		case string:
+			if k == "url" && strings.Contains(v, "@") {
+				m[k] = redactPassword(v) // postgres://user:xxxxx@host/db
+			}
 			if v != "" && (k == "secret" || k == "password" || k == "ops_password" || k == "aes_key" || k == "previous_aes_key" || k == "token") {
 				m[k] = "(set)"
 			}

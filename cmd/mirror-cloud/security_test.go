@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
-	"net"
+	"net/http"
+	"sync"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -31,34 +33,54 @@ func TestSimModeListensOnLoopback(t *testing.T) {
 	}
 }
 
-// A hub killed (SIGKILL) in the middle of an upload leaves the partial file; the next start
-// removes it, so no piece of a photo escapes retention.
+// A hub killed (SIGKILL) in the middle of writing an upload leaves the partial file; the next
+// start removes it, so no piece of a photo escapes retention. The kill lands during a flood of
+// 8 MB uploads (each written and fsynced to a temporary file), again until one is caught
+// mid-write.
 func TestKilledMidUploadLeavesNoPartialFile(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	creds := addDevice(t, dir, "m1")
-	s := startServe(t, dir)
-	c, err := net.Dial("tcp", strings.TrimPrefix(s.http, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	fmt.Fprintf(c, "PUT /v1/photos/P1 HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer %s\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n",
-		creds.Token, 8<<20)
-	c.Write(append([]byte{0xff, 0xd8, 0xff}, make([]byte, 1<<20)...)) // 1 MiB of 8, then the kill
 	partial := func() []string {
 		m, _ := filepath.Glob(filepath.Join(dir, "photos", ".upload-*"))
 		return m
 	}
-	for deadline := time.Now().Add(10 * time.Second); len(partial()) == 0; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("no partial upload file appeared")
+	body := append([]byte{0xff, 0xd8, 0xff}, make([]byte, 8<<20-3)...)
+	var caught []string
+	for round := 0; round < 20 && len(caught) == 0; round++ {
+		s := startServe(t, dir, "photos.retention=1h")
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for w := 0; w < 4; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					req, _ := http.NewRequest("PUT", fmt.Sprintf("%s/v1/photos/R%dW%dN%d", s.http, round, w, i), bytes.NewReader(body))
+					req.Header.Set("Authorization", "Bearer "+creds.Token)
+					req.Header.Set("Content-Type", "image/jpeg")
+					if resp, err := http.DefaultClient.Do(req); err == nil {
+						resp.Body.Close()
+					}
+				}
+			}()
 		}
+		for deadline := time.Now().Add(5 * time.Second); len(partial()) == 0 && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+		s.cmd.Process.Signal(syscall.SIGKILL)
+		s.cmd.Wait()
+		close(stop)
+		wg.Wait()
+		caught = partial()
 	}
-	s.cmd.Process.Signal(syscall.SIGKILL)
-	s.cmd.Wait()
-	if len(partial()) == 0 {
-		t.Fatal("the partial file vanished with the kill: the test did not test anything")
+	if len(caught) == 0 {
+		t.Fatal("no kill in 20 rounds landed while an upload was being written")
 	}
 	startServe(t, dir)
 	for deadline := time.Now().Add(10 * time.Second); len(partial()) > 0; time.Sleep(20 * time.Millisecond) {

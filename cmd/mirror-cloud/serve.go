@@ -22,16 +22,37 @@ import (
 	"github.com/fitmirror/fitmirror/internal/httpguard"
 )
 
-// openStore creates the state directory and opens the database.
-func openStore(cfg *Config) (*hub.SQLite, error) {
+// stores is what the hub keeps, where the configuration says.
+type stores struct {
+	hub.Store
+	photos hub.Blobs
+	where  string // for the log: the database, without its password
+}
+
+// openStore opens the database: PostgreSQL when database.url is set (the photos then in it
+// too, so that every replica sees them), SQLite and a photo directory in state_dir otherwise.
+func openStore(ctx context.Context, cfg *Config) (*stores, error) {
+	if cfg.Database.URL != "" {
+		octx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		defer cancel()
+		pg, err := hub.OpenPostgres(octx, cfg.Database.URL)
+		if err != nil {
+			return nil, err
+		}
+		return &stores{Store: pg, photos: pg.Blobs(), where: redactPassword(cfg.Database.URL)}, nil
+	}
 	if err := os.MkdirAll(cfg.photoDir(), 0o700); err != nil {
 		return nil, fmt.Errorf("state_dir: %w", err)
 	}
-	return hub.OpenSQLite(cfg.dbPath())
+	st, err := hub.OpenSQLite(cfg.dbPath())
+	if err != nil {
+		return nil, err
+	}
+	return &stores{Store: st, photos: hub.DirBlobs(cfg.photoDir()), where: cfg.dbPath()}, nil
 }
 
 func deviceAdd(ctx context.Context, cfg *Config, id string, stdout io.Writer) error {
-	st, err := openStore(cfg)
+	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -44,7 +65,7 @@ func deviceAdd(ctx context.Context, cfg *Config, id string, stdout io.Writer) er
 }
 
 func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
-	st, err := openStore(cfg)
+	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -103,7 +124,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	var pub hub.Publisher
 	mqttAddr := cfg.MQTT.URL
 	if cfg.MQTT.URL == "" {
-		b, err := hub.NewBroker(hub.BrokerOptions{Listen: cfg.MQTT.Embedded.Listen, Store: st, TopicPrefix: cfg.MQTT.TopicPrefix,
+		b, err := hub.NewBroker(hub.BrokerOptions{Listen: cfg.MQTT.Embedded.Listen, Store: st.Store, TopicPrefix: cfg.MQTT.TopicPrefix,
 			OpsPassword: cfg.MQTT.Embedded.OpsPassword, Logger: log})
 		if err != nil {
 			return err
@@ -121,7 +142,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		pub = p
 	}
 
-	h, err := hub.New(hub.Options{Store: st, PhotoDir: cfg.photoDir(), WeChat: client, Callback: cb, Publisher: pub,
+	h, err := hub.New(hub.Options{Store: st.Store, Photos: st.photos, WeChat: client, Callback: cb, Publisher: pub,
 		AppID: w.AppID, PublicURL: publicURL, OAuthBase: w.OAuthBase, TopicPrefix: cfg.MQTT.TopicPrefix,
 		Reply: w.Reply, Sim: sim, UnscannedGrace: cfg.Photos.UnscannedGrace, Retention: cfg.Photos.Retention,
 		Metrics: metrics, Logger: log})
@@ -147,7 +168,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			"to expose it, give listen and mqtt.embedded.listen a host, e.g. 0.0.0.0:8090", "listeners", strings.Join(simLoopback, ","))
 	}
 	log.Info("mirror-cloud listening", "version", cloudVersion(), "http", ln.Addr().String(), "public_url", publicURL,
-		"mode", w.Mode, "mqtt", mqttAddr, "state_dir", cfg.StateDir)
+		"mode", w.Mode, "mqtt", mqttAddr, "database", st.where)
 	if sim != nil {
 		log.Info("sim mode: simulate a scan with POST " + publicURL + `/sim/scan {"qr":"<QR content>","openid":"o_test"}`)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/fitmirror/fitmirror/cloud/fleet"
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
 // msg is a received message.
@@ -120,9 +121,9 @@ func (s *conn) retained(ctx context.Context, filters ...string) (map[string][]by
 // mirrorRow is one line of ls.
 type mirrorRow struct {
 	ID string `json:"id"`
-	fleet.Status
+	wire.Status
 	// LastSeen is now for a connected mirror, else when it went offline.
-	LastSeen fleet.Time `json:"last_seen"`
+	LastSeen wire.Time `json:"last_seen"`
 }
 
 func (c *cli) ls(ctx context.Context) error {
@@ -137,7 +138,7 @@ func (c *cli) ls(ctx context.Context) error {
 	}
 	rows := []mirrorRow{}
 	for topic, p := range got {
-		id, ok := fleet.DeviceOf(c.prefix, topic)
+		id, ok := wire.DeviceOf(c.prefix, topic)
 		if !ok {
 			continue
 		}
@@ -146,8 +147,8 @@ func (c *cli) ls(ctx context.Context) error {
 			r.State, r.Reason = "?", "unreadable status: "+err.Error()
 		}
 		r.LastSeen = r.Since
-		if r.State == fleet.StateOnline || r.State == fleet.StateDegraded {
-			r.LastSeen = fleet.Time{Time: time.Now()}
+		if r.State == wire.StateOnline || r.State == wire.StateDegraded {
+			r.LastSeen = wire.Time{Time: time.Now()}
 		}
 		rows = append(rows, r)
 	}
@@ -159,7 +160,7 @@ func (c *cli) ls(ctx context.Context) error {
 	fmt.Fprintln(tw, "MIRROR\tSTATE\tVERSION\tLAST SEEN\tSINCE\tREASON")
 	for _, r := range rows {
 		seen := "now"
-		if r.State != fleet.StateOnline && r.State != fleet.StateDegraded {
+		if r.State != wire.StateOnline && r.State != wire.StateDegraded {
 			seen = ago(r.LastSeen)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.State, cell(r.Version), seen, ago(r.Since), cell(r.Reason))
@@ -168,7 +169,7 @@ func (c *cli) ls(ctx context.Context) error {
 }
 
 // ago renders a time for people: "2026-11-20 10:00:00Z (5m ago)".
-func ago(t fleet.Time) string {
+func ago(t wire.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
@@ -205,7 +206,7 @@ func (c *cli) status(ctx context.Context, id string) error {
 	if c.jsonOut {
 		return c.printJSON(out)
 	}
-	var st fleet.Status
+	var st wire.Status
 	json.Unmarshal(out.Status, &st)
 	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "mirror\t%s\n", id)
@@ -214,7 +215,7 @@ func (c *cli) status(ctx context.Context, id string) error {
 	fmt.Fprintf(tw, "version\t%s\n", cell(st.Version))
 	fmt.Fprintf(tw, "reason\t%s\n", cell(st.Reason))
 	if out.Reported != nil {
-		var r fleet.Reported
+		var r wire.Reported
 		json.Unmarshal(out.Reported, &r)
 		fmt.Fprintf(tw, "config version\t%d (applied %s)\n", r.Version, ago(r.AppliedAt))
 		if r.Error != nil {
@@ -234,7 +235,7 @@ func (c *cli) cmd(ctx context.Context, id, name, argsJSON string) error {
 	if name == "" || strings.ContainsAny(name, "/+#") {
 		return fail(exitUsage, "cmd: %q is not a command name", name)
 	}
-	req := fleet.CommandRequest{ID: ulid.Make().String(), ExpiresAt: &fleet.Time{Time: time.Now().Add(c.timeout)}}
+	req := wire.CommandRequest{ID: ulid.Make().String(), ExpiresAt: &wire.Time{Time: time.Now().Add(c.timeout)}}
 	if argsJSON != "" {
 		var obj map[string]any
 		if err := json.Unmarshal([]byte(argsJSON), &obj); err != nil {
@@ -258,7 +259,7 @@ func (c *cli) cmd(ctx context.Context, id, name, argsJSON string) error {
 	for {
 		select {
 		case m := <-s.ch:
-			var r fleet.CommandResult
+			var r wire.CommandResult
 			if m.topic != t.Result(name) || json.Unmarshal(m.payload, &r) != nil || r.ID != req.ID {
 				continue
 			}
@@ -301,8 +302,8 @@ func (c *cli) config(ctx context.Context, id string, sets []string) error {
 	if err != nil {
 		return err
 	}
-	var desired fleet.Desired
-	var reported fleet.Reported
+	var desired wire.Desired
+	var reported wire.Reported
 	if p := got[t.Desired()]; p != nil {
 		if err := json.Unmarshal(p, &desired); err != nil {
 			return fail(exitUsage, "current desired config of %s is unreadable: %v", id, err)
@@ -319,14 +320,14 @@ func (c *cli) config(ctx context.Context, id string, sets []string) error {
 	// the new desired configuration replaces them.
 	last := int64(0)
 	for _, v := range []int64{desired.Version, reported.Version} {
-		if v >= 1 && v <= fleet.MaxConfigVersion {
+		if v >= 1 && v <= wire.MaxConfigVersion {
 			last = max(last, v)
 		}
 	}
-	if last >= fleet.MaxConfigVersion {
+	if last >= wire.MaxConfigVersion {
 		return fail(exitUsage, "config: %s's configuration version is at its maximum (%d)", id, last)
 	}
-	next := fleet.Desired{Version: last + 1, Config: merged}
+	next := wire.Desired{Version: last + 1, Config: merged}
 	if err := s.publish(t.Desired(), true, next); err != nil {
 		return err
 	}
@@ -334,7 +335,7 @@ func (c *cli) config(ctx context.Context, id string, sets []string) error {
 	for {
 		select {
 		case m := <-s.ch:
-			var r fleet.Reported
+			var r wire.Reported
 			if m.topic != t.Reported() || json.Unmarshal(m.payload, &r) != nil || r.Version != next.Version {
 				continue
 			}
@@ -381,19 +382,11 @@ func (c *cli) events(ctx context.Context, id string, follow bool) error {
 	for {
 		select {
 		case m := <-s.ch:
-			dev, ok := fleet.DeviceOf(c.prefix, m.topic)
+			dev, ok := wire.DeviceOf(c.prefix, m.topic)
 			if !ok {
 				continue
 			}
-			var ev struct {
-				Seq       uint64          `json:"seq"`
-				ID        string          `json:"id"`
-				Type      string          `json:"type"`
-				At        string          `json:"at"`
-				SessionID string          `json:"session_id,omitempty"`
-				PhotoID   string          `json:"photo_id,omitempty"`
-				Data      json.RawMessage `json:"data,omitempty"`
-			}
+			var ev wire.Event
 			if err := json.Unmarshal(m.payload, &ev); err != nil {
 				continue
 			}
@@ -404,7 +397,7 @@ func (c *cli) events(ctx context.Context, id string, follow bool) error {
 				}{dev, ev})
 				continue
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", dev, ev.Seq, ev.At, ev.Type, cell(ev.SessionID), cell(ev.PhotoID), cell(string(ev.Data)))
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", dev, ev.Seq, wire.FormatTime(ev.At.Time), ev.Type, cell(ev.SessionID), cell(ev.PhotoID), cell(string(ev.Data)))
 			tw.Flush()
 		case <-stop:
 			return nil
@@ -428,11 +421,11 @@ func (c *cli) haDiscovery(ctx context.Context, haPrefix string, interval time.Du
 	}
 	mirrors, entities := 0, 0
 	for topic, p := range got {
-		id, ok := fleet.DeviceOf(c.prefix, topic)
+		id, ok := wire.DeviceOf(c.prefix, topic)
 		if !ok {
 			continue
 		}
-		var st fleet.Status
+		var st wire.Status
 		json.Unmarshal(p, &st)
 		for t, payload := range fleet.HADiscovery(haPrefix, c.topics(id), st.Version, interval) {
 			if remove {

@@ -1,4 +1,4 @@
-// Command mirrorctl manages a fleet of mirrors over MQTT (CONTRACTS §5):
+// Command mirrorctl manages a fleet of mirrors over MQTT (docs/contracts.md §5):
 //
 //	mirrorctl [--broker URL --username U --password P] ls
 //	mirrorctl status ID
@@ -26,6 +26,7 @@ import (
 
 	"github.com/fitmirror/fitmirror/cloud/fleet"
 	"github.com/fitmirror/fitmirror/cloud/fleet/broker"
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
 func main() {
@@ -86,7 +87,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.broker, "broker", envOr("MIRRORCTL_BROKER", "tcp://127.0.0.1:1883"), "broker URL (tcp://, mqtts://…); env MIRRORCTL_BROKER")
 	fs.StringVar(&c.username, "username", envOr("MIRRORCTL_USERNAME", broker.OpsUser), "MQTT username; env MIRRORCTL_USERNAME")
 	fs.StringVar(&c.password, "password", os.Getenv("MIRRORCTL_PASSWORD"), "MQTT password; env MIRRORCTL_PASSWORD")
-	fs.StringVar(&c.prefix, "prefix", fleet.DefaultTopicPrefix, "topic prefix (mqtt.topic_prefix of the mirrors)")
+	fs.StringVar(&c.prefix, "prefix", wire.DefaultTopicPrefix, "topic prefix (mqtt.topic_prefix of the mirrors)")
 	fs.BoolVar(&c.jsonOut, "json", false, "JSON output for scripts")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "how long to wait for answers")
 	fs.StringVar(&c.tlsCA, "tls-ca", "", "CA certificate of the broker (PEM)")
@@ -117,8 +118,8 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		if len(rest) == 0 {
 			return "", fail(exitUsage, "%s: missing mirror ID", n)
 		}
-		if !fleet.ValidDeviceID(rest[0]) {
-			return "", fail(exitUsage, "%s: %q is not a device ID (^[a-z0-9][a-z0-9-]{0,62}$)", n, rest[0])
+		if !wire.ValidDeviceID(rest[0]) {
+			return "", fail(exitUsage, "%s: %q is not a device ID (%s)", n, rest[0], wire.DeviceIDRule)
 		}
 		return rest[0], nil
 	}
@@ -171,7 +172,7 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		case 0:
 		case 1:
 			id = efs.Arg(0)
-			if !fleet.ValidDeviceID(id) {
+			if !wire.ValidDeviceID(id) {
 				return fail(exitUsage, "events: %q is not a device ID", id)
 			}
 		default:
@@ -203,7 +204,7 @@ func envOr(key, def string) string {
 	return def
 }
 
-func (c *cli) topics(id string) fleet.Topics { return fleet.Topics{Prefix: c.prefix, Device: id} }
+func (c *cli) topics(id string) wire.Topics { return wire.Topics{Prefix: c.prefix, Device: id} }
 
 // quoteIfNeeded keeps table cells on one line.
 func cell(s string) string {

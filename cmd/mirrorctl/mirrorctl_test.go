@@ -20,6 +20,7 @@ import (
 	"github.com/fitmirror/fitmirror/cloud/fleet/broker"
 	"github.com/fitmirror/fitmirror/cloud/fleet/mosquittotest"
 	"github.com/fitmirror/fitmirror/cmd/internal/config"
+	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 	"github.com/fitmirror/fitmirror/session/store"
 )
@@ -78,7 +79,7 @@ func startMirror(t *testing.T, b *mosquittotest.Broker) *mirror {
 			"set-light": func(_ context.Context, args json.RawMessage) (any, error) {
 				var a struct{ Scene string }
 				if json.Unmarshal(args, &a) != nil || a.Scene == "" {
-					return nil, fleet.BadArgs(`want {"scene":"…"}`)
+					return nil, wire.BadArgs(`want {"scene":"…"}`)
 				}
 				m.lights.Add(1)
 				return map[string]string{"scene": a.Scene}, nil

@@ -9,7 +9,7 @@ import (
 	"gocv.io/x/gocv"
 )
 
-// Status is the health of a camera feed, as reported in telemetry (CONTRACTS §1).
+// Status is the health of a camera feed, as reported in telemetry (docs/contracts.md §1).
 type Status string
 
 const (

@@ -16,7 +16,7 @@ import (
 	"github.com/fitmirror/fitmirror/session"
 )
 
-// ReplayEvent is one line of `mirror-agent replay` output (CONTRACTS §4).
+// ReplayEvent is one line of `mirror-agent replay` output (docs/contracts.md §4).
 type ReplayEvent struct {
 	Type      string `json:"type"`
 	TMs       int64  `json:"t_ms"`

@@ -2,7 +2,7 @@
 // full-screen behind the two-way glass.
 //
 // A Kiosk keeps the current Screen and pushes every Show to the open pages over Server-Sent Events.
-// Its Handler serves (CONTRACTS §3):
+// Its Handler serves (docs/contracts.md §3):
 //
 //	GET /               the page (HTML, CSS and JS embedded from web/, no external URLs), with
 //	                    GET /style.css and GET /app.js

@@ -14,6 +14,7 @@ import (
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver, pure Go
 
 	"github.com/fitmirror/fitmirror/internal/privfile"
+	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 )
 
@@ -90,51 +91,20 @@ func OpenDB(path string) (*DB, error) {
 // Close closes the database.
 func (d *DB) Close() error { return d.db.Close() }
 
-// OutboxEvent is an event waiting to be published (CONTRACTS §1, mirror/{id}/events).
-type OutboxEvent struct {
-	Seq       uint64
-	ID        string
-	Type      string
-	At        time.Time
-	SessionID string
-	PhotoID   string
-	Data      json.RawMessage
-}
-
-// MarshalJSON writes the contract's payload: {"seq","id","type","at","session_id","photo_id","data"}.
-func (e OutboxEvent) MarshalJSON() ([]byte, error) {
-	data := e.Data
-	if len(data) == 0 {
-		data = json.RawMessage("{}")
-	}
-	return json.Marshal(struct {
-		Seq       uint64          `json:"seq"`
-		ID        string          `json:"id"`
-		Type      string          `json:"type"`
-		At        string          `json:"at"`
-		SessionID string          `json:"session_id,omitempty"`
-		PhotoID   string          `json:"photo_id,omitempty"`
-		Data      json.RawMessage `json:"data"`
-	}{e.Seq, e.ID, e.Type, FormatTime(e.At), e.SessionID, e.PhotoID, data})
-}
-
-// FormatTime is the contracts' timestamp: RFC 3339, milliseconds, UTC.
-func FormatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
-
 // Record stores one session event: it updates the index of sessions and photos and appends
-// the event to the outbox, in one transaction. A photo.purged for a photo already purged is
+// the event to the outbox (as the wire.Event it will be published as), in one transaction. A photo.purged for a photo already purged is
 // not recorded again (dup is true).
-func (d *DB) Record(ctx context.Context, ev session.Event, id string) (out OutboxEvent, dup bool, err error) {
+func (d *DB) Record(ctx context.Context, ev session.Event, id string) (out wire.Event, dup bool, err error) {
 	data, err := json.Marshal(ev.Data)
 	if err != nil {
-		return OutboxEvent{}, false, fmt.Errorf("store: record %s: %w", ev.Type, err)
+		return wire.Event{}, false, fmt.Errorf("store: record %s: %w", ev.Type, err)
 	}
 	if ev.Data == nil {
 		data = nil
 	}
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
-		return OutboxEvent{}, false, fmt.Errorf("store: record %s: %w", ev.Type, err)
+		return wire.Event{}, false, fmt.Errorf("store: record %s: %w", ev.Type, err)
 	}
 	defer tx.Rollback()
 	at := ev.At.UnixMilli()
@@ -163,13 +133,13 @@ func (d *DB) Record(ctx context.Context, ev session.Event, id string) (out Outbo
 				var known int
 				tx.QueryRowContext(ctx, `SELECT count(*) FROM photos WHERE id = ?`, ev.PhotoID).Scan(&known)
 				if known > 0 {
-					return OutboxEvent{}, true, nil // already purged: nothing new happened
+					return wire.Event{}, true, nil // already purged: nothing new happened
 				}
 			}
 		}
 	}
 	if err != nil {
-		return OutboxEvent{}, false, fmt.Errorf("store: record %s: %w", ev.Type, err)
+		return wire.Event{}, false, fmt.Errorf("store: record %s: %w", ev.Type, err)
 	}
 	var dataArg any
 	if data != nil {
@@ -178,17 +148,17 @@ func (d *DB) Record(ctx context.Context, ev session.Event, id string) (out Outbo
 	r, err := tx.ExecContext(ctx, `INSERT INTO outbox(id, type, at, session_id, photo_id, data) VALUES(?, ?, ?, ?, ?, ?)`,
 		id, ev.Type, at, ev.SessionID, ev.PhotoID, dataArg)
 	if err != nil {
-		return OutboxEvent{}, false, fmt.Errorf("store: record %s: %w", ev.Type, err)
+		return wire.Event{}, false, fmt.Errorf("store: record %s: %w", ev.Type, err)
 	}
 	seq, _ := r.LastInsertId()
 	if err := tx.Commit(); err != nil {
-		return OutboxEvent{}, false, fmt.Errorf("store: record %s: %w", ev.Type, err)
+		return wire.Event{}, false, fmt.Errorf("store: record %s: %w", ev.Type, err)
 	}
 	select {
 	case d.appended <- struct{}{}:
 	default:
 	}
-	return OutboxEvent{Seq: uint64(seq), ID: id, Type: ev.Type, At: time.UnixMilli(at).UTC(),
+	return wire.Event{Seq: uint64(seq), ID: id, Type: ev.Type, At: wire.Time{Time: time.UnixMilli(at).UTC()},
 		SessionID: ev.SessionID, PhotoID: ev.PhotoID, Data: data}, false, nil
 }
 
@@ -225,7 +195,7 @@ func (d *DB) OpenSessions(ctx context.Context) ([]OpenSession, error) {
 }
 
 // Append records an event with a new ULID (see Record).
-func (d *DB) Append(ctx context.Context, ev session.Event) (OutboxEvent, error) {
+func (d *DB) Append(ctx context.Context, ev session.Event) (wire.Event, error) {
 	out, _, err := d.Record(ctx, ev, NewID())
 	return out, err
 }
@@ -233,25 +203,26 @@ func (d *DB) Append(ctx context.Context, ev session.Event) (OutboxEvent, error) 
 // Appended is signalled (coalesced) after each Append.
 func (d *DB) Appended() <-chan struct{} { return d.appended }
 
-// Pending returns up to limit outbox events with Seq > after, oldest first.
-func (d *DB) Pending(ctx context.Context, after uint64, limit int) ([]OutboxEvent, error) {
+// Pending returns up to limit outbox events with Seq > after, oldest first, mapped from
+// their rows into the wire payload of mirror/{id}/events.
+func (d *DB) Pending(ctx context.Context, after uint64, limit int) ([]wire.Event, error) {
 	rows, err := d.db.QueryContext(ctx, `SELECT seq, id, type, at, session_id, photo_id, data FROM outbox
 		WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: pending: %w", err)
 	}
 	defer rows.Close()
-	var out []OutboxEvent
+	var out []wire.Event
 	for rows.Next() {
 		var (
-			e    OutboxEvent
+			e    wire.Event
 			at   int64
 			data sql.NullString
 		)
 		if err := rows.Scan(&e.Seq, &e.ID, &e.Type, &at, &e.SessionID, &e.PhotoID, &data); err != nil {
 			return nil, fmt.Errorf("store: pending: %w", err)
 		}
-		e.At = time.UnixMilli(at).UTC()
+		e.At = wire.Time{Time: time.UnixMilli(at).UTC()}
 		if data.Valid {
 			e.Data = json.RawMessage(data.String)
 		}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,20 +89,6 @@ func TestOutboxOrderAckAndRestart(t *testing.T) {
 	case <-db2.Appended():
 	default:
 		t.Errorf("Appended() not signalled after Append")
-	}
-}
-
-func TestOutboxEventJSON(t *testing.T) {
-	e := OutboxEvent{Seq: 7, ID: "01JD0000000000000000000000", Type: "photo.bound", At: t0,
-		SessionID: "S1", PhotoID: "P1", Data: json.RawMessage(`{"event":"SCAN","latency_ms":1200}`)}
-	b, _ := json.Marshal(e)
-	want := `{"seq":7,"id":"01JD0000000000000000000000","type":"photo.bound","at":"2026-11-20T10:00:00.123Z","session_id":"S1","photo_id":"P1","data":{"event":"SCAN","latency_ms":1200}}`
-	if string(b) != want {
-		t.Errorf("json = %s\nwant   %s", b, want)
-	}
-	b, _ = json.Marshal(OutboxEvent{Seq: 1, ID: "X", Type: "camera.lost", At: t0})
-	if want := `{"seq":1,"id":"X","type":"camera.lost","at":"2026-11-20T10:00:00.123Z","data":{}}`; string(b) != want {
-		t.Errorf("json = %s, want %s", b, want)
 	}
 }
 

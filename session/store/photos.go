@@ -12,11 +12,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
-)
 
-// validID accepts the IDs the engine makes (ULIDs) and nothing that could escape the folder.
-var validID = regexp.MustCompile(`^[0-9A-Za-z_-]{1,64}$`)
+	"github.com/fitmirror/fitmirror/internal/wire"
+)
 
 // ErrNotFound is returned for a photo that is not (or no longer) stored.
 var ErrNotFound = errors.New("photo not found")
@@ -44,7 +42,7 @@ func (p *Photos) Dir() string { return p.dir }
 
 // Path is where photo id is (or would be) stored.
 func (p *Photos) Path(id string) (string, error) {
-	if !validID.MatchString(id) {
+	if !wire.ValidPhotoID(id) { // ULIDs, and nothing that could escape the folder
 		return "", fmt.Errorf("store: bad photo id %q", id)
 	}
 	return filepath.Join(p.dir, id+".jpg"), nil

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 )
 
@@ -87,7 +88,7 @@ func TestSessionOpenAtCrashClosedOnStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var closed []OutboxEvent
+	var closed []wire.Event
 	purged := map[string]bool{}
 	for _, e := range evs {
 		switch e.Type {

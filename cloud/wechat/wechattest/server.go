@@ -45,6 +45,7 @@ type Server struct {
 	forced  []time.Time          // force_refresh calls
 	stats   Stats
 	fail    map[string][]int // API → errcodes to answer next
+	delay   map[string]time.Duration
 	tickets map[string]Ticket
 	media   map[string][]byte
 	codes   map[string]oauthCode
@@ -108,6 +109,7 @@ func (s *Server) init() {
 	if s.tokens == nil {
 		s.tokens = map[string]time.Time{}
 		s.fail = map[string][]int{}
+		s.delay = map[string]time.Duration{}
 		s.tickets = map[string]Ticket{}
 		s.media = map[string][]byte{}
 		s.codes = map[string]oauthCode{}
@@ -145,6 +147,15 @@ func (s *Server) FailNext(api string, errcode, n int) {
 	for range n {
 		s.fail[api] = append(s.fail[api], errcode)
 	}
+}
+
+// Delay makes every call of api ("media/upload", "qrcode/create", …) take d longer before it
+// is answered (0: no delay): a slow platform.
+func (s *Server) Delay(api string, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.init()
+	s.delay[api] = d
 }
 
 // InvalidateTokens revokes every access token, as a classic /cgi-bin/token fetch by another
@@ -227,6 +238,20 @@ func randText(n int) string {
 
 // ServeHTTP serves the API, showqrcode and the OAuth authorize page.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	api := strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, "/cgi-bin/"), "/sns/")
+	s.mu.Lock()
+	s.init()
+	d := s.delay[api]
+	s.mu.Unlock()
+	if d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+	}
 	switch r.URL.Path {
 	case "/cgi-bin/stable_token":
 		s.stableToken(w, r)

@@ -1,44 +1,9 @@
-package fleet
+package wire
 
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
-	"strings"
-	"time"
 )
-
-// TimeFormat is the contracts' timestamp layout: RFC 3339 with milliseconds, in UTC.
-const TimeFormat = "2006-01-02T15:04:05.000Z"
-
-// Time is a timestamp that marshals in [TimeFormat]; the zero Time marshals as null.
-type Time struct{ time.Time }
-
-// MarshalJSON writes the time as "2026-11-20T10:00:00.123Z".
-func (t Time) MarshalJSON() ([]byte, error) {
-	if t.IsZero() {
-		return []byte("null"), nil
-	}
-	return json.Marshal(t.UTC().Format(TimeFormat))
-}
-
-// UnmarshalJSON accepts any RFC 3339 time (and null).
-func (t *Time) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		t.Time = time.Time{}
-		return nil
-	}
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("time: want an RFC 3339 string, got %s", b)
-	}
-	v, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return fmt.Errorf("time: %q is not RFC 3339", s)
-	}
-	t.Time = v
-	return nil
-}
 
 // States of a mirror in [Status].
 const (
@@ -60,7 +25,7 @@ type Status struct {
 const WillPayload = `{"state":"offline","reason":"connection lost"}`
 
 // Telemetry is the payload of mirror/{id}/telemetry. The agent fills what it measures; the
-// client sets At, UptimeS and OutboxDepth.
+// fleet client sets At, UptimeS and OutboxDepth.
 type Telemetry struct {
 	At          Time             `json:"at"`
 	UptimeS     int64            `json:"uptime_s"`
@@ -74,8 +39,7 @@ type Telemetry struct {
 	Display     string           `json:"display,omitempty"` // ok, lost
 	Session     TelemetrySession `json:"session"`
 	OutboxDepth int              `json:"outbox_depth"`
-	// OutboxDropped counts events the outbox bound dropped since start (an extension of
-	// CONTRACTS §1; absent when zero).
+	// OutboxDropped counts events the outbox bound dropped since start (absent when zero).
 	OutboxDropped int64    `json:"outbox_dropped,omitempty"`
 	Counters      Counters `json:"counters"`
 }
@@ -92,6 +56,27 @@ type Counters struct {
 	Photos   int64 `json:"photos"`
 	QRShown  int64 `json:"qr_shown"`
 	Bound    int64 `json:"bound"`
+}
+
+// Event is the payload of mirror/{id}/events: one event of the mirror's durable outbox,
+// numbered by seq (increasing, never reused on one mirror).
+type Event struct {
+	Seq       uint64          `json:"seq"`
+	ID        string          `json:"id"`
+	Type      string          `json:"type"`
+	At        Time            `json:"at"`
+	SessionID string          `json:"session_id,omitempty"`
+	PhotoID   string          `json:"photo_id,omitempty"`
+	Data      json.RawMessage `json:"data"`
+}
+
+// MarshalJSON writes the event with "data" always an object ({} when the event has none).
+func (e Event) MarshalJSON() ([]byte, error) {
+	type plain Event
+	if len(e.Data) == 0 {
+		e.Data = json.RawMessage("{}")
+	}
+	return json.Marshal(plain(e))
 }
 
 // CommandRequest is the payload of mirror/{id}/cmd/{name}.
@@ -161,51 +146,4 @@ type Binding struct {
 	Event     string `json:"event"` // subscribe or SCAN
 	User      string `json:"user"`  // salted hash of the openid
 	At        Time   `json:"at"`
-}
-
-var deviceIDRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-
-// ValidDeviceID reports whether id is a device ID: ^[a-z0-9][a-z0-9-]{0,62}$.
-func ValidDeviceID(id string) bool { return deviceIDRE.MatchString(id) }
-
-// Topics names the MQTT topics of one mirror.
-type Topics struct {
-	Prefix string // "mirror" unless configured
-	Device string
-}
-
-func (t Topics) base() string { return t.Prefix + "/" + t.Device + "/" }
-
-// Status is mirror/{id}/status.
-func (t Topics) Status() string { return t.base() + "status" }
-
-// Telemetry is mirror/{id}/telemetry.
-func (t Topics) Telemetry() string { return t.base() + "telemetry" }
-
-// Events is mirror/{id}/events.
-func (t Topics) Events() string { return t.base() + "events" }
-
-// Command is mirror/{id}/cmd/{name}.
-func (t Topics) Command(name string) string { return t.base() + "cmd/" + name }
-
-// Result is mirror/{id}/cmd/{name}/result.
-func (t Topics) Result(name string) string { return t.base() + "cmd/" + name + "/result" }
-
-// Desired is mirror/{id}/config/desired.
-func (t Topics) Desired() string { return t.base() + "config/desired" }
-
-// Reported is mirror/{id}/config/reported.
-func (t Topics) Reported() string { return t.base() + "config/reported" }
-
-// Binding is mirror/{id}/binding.
-func (t Topics) Binding() string { return t.base() + "binding" }
-
-// DeviceOf returns the device ID of a topic under prefix ("mirror/m1/status" → "m1").
-func DeviceOf(prefix, topic string) (string, bool) {
-	rest, ok := strings.CutPrefix(topic, prefix+"/")
-	if !ok {
-		return "", false
-	}
-	id, _, ok := strings.Cut(rest, "/")
-	return id, ok && id != ""
 }

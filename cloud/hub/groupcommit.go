@@ -1,0 +1,209 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrClosed is returned by a store's writes after Close.
+var ErrClosed = errors.New("hub: store closed")
+
+// StoreOption tunes OpenSQLite and OpenPostgres.
+type StoreOption func(*storeOptions)
+
+type storeOptions struct {
+	groupCommit bool
+	maxBatch    int
+}
+
+func defaultStoreOptions(opts []StoreOption) storeOptions {
+	o := storeOptions{groupCommit: true, maxBatch: 256}
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
+}
+
+// WithoutGroupCommit makes every write its own transaction (one commit, one fsync, per
+// event): the baseline the group-commit benchmark compares against.
+func WithoutGroupCommit() StoreOption { return func(o *storeOptions) { o.groupCommit = false } }
+
+// txFuncs is how a backend runs one transaction.
+type txFuncs[Tx any] struct {
+	begin    func(ctx context.Context) (Tx, error)
+	commit   func(ctx context.Context, tx Tx) error
+	rollback func(tx Tx)
+	// oneWriter: the database takes one write transaction at a time (SQLite). Without group
+	// commit, writers then queue on a mutex here, in order, rather than in SQLite's busy
+	// handler, which sleeps and retries and starves some of them past busy_timeout.
+	oneWriter bool
+}
+
+// groupCommit runs the writes of concurrent callers (new events, published marks) in shared
+// transactions: one commit, so one fsync, for all the writes queued while the previous commit
+// ran. A caller's write returns only once the transaction that holds it has committed, so a
+// callback still answers only what is recorded. Nothing waits for company: a write that finds
+// the committer idle commits at once, alone.
+//
+// When a shared transaction fails, its writes are retried one transaction each, so that one
+// bad write fails alone.
+type groupCommit[Tx any] struct {
+	tx      txFuncs[Tx]
+	enabled bool
+	max     int
+
+	ops  chan *gcOp[Tx]
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+
+	writer sync.Mutex // held by a writer without group commit, when tx.oneWriter
+
+	batches, writes atomic.Int64
+}
+
+type gcOp[Tx any] struct {
+	ctx context.Context
+	fn  func(ctx context.Context, tx Tx) error
+	err chan error
+}
+
+func newGroupCommit[Tx any](tx txFuncs[Tx], o storeOptions) *groupCommit[Tx] {
+	g := &groupCommit[Tx]{tx: tx, enabled: o.groupCommit, max: max(1, o.maxBatch),
+		ops: make(chan *gcOp[Tx]), stop: make(chan struct{}), done: make(chan struct{})}
+	if g.enabled {
+		go g.loop()
+	} else {
+		close(g.done)
+	}
+	return g
+}
+
+// do runs fn inside a transaction and returns once that transaction committed (nil) or
+// failed. fn may run more than once (alone, after a failed shared transaction): it must set
+// its results afresh each time.
+func (g *groupCommit[Tx]) do(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error {
+	if !g.enabled {
+		select {
+		case <-g.stop:
+			return ErrClosed
+		default:
+		}
+		if g.tx.oneWriter {
+			g.writer.Lock()
+			defer g.writer.Unlock()
+		}
+		return g.single(ctx, fn)
+	}
+	op := &gcOp[Tx]{ctx: ctx, fn: fn, err: make(chan error, 1)}
+	select {
+	case g.ops <- op:
+	case <-g.stop:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Once handed over, the write is finished regardless of ctx: its outcome is what the
+	// caller must learn.
+	return <-op.err
+}
+
+func (g *groupCommit[Tx]) close() {
+	g.once.Do(func() { close(g.stop) })
+	<-g.done
+}
+
+func (g *groupCommit[Tx]) loop() {
+	defer close(g.done)
+	batch := make([]*gcOp[Tx], 0, g.max)
+	for {
+		batch = batch[:0]
+		select {
+		case op := <-g.ops:
+			batch = append(batch, op)
+		case <-g.stop:
+			return
+		}
+	drain:
+		for len(batch) < g.max {
+			select {
+			case op := <-g.ops:
+				batch = append(batch, op)
+			default:
+				break drain
+			}
+		}
+		g.run(batch)
+	}
+}
+
+func (g *groupCommit[Tx]) run(batch []*gcOp[Tx]) {
+	live := batch[:0:0]
+	for _, op := range batch {
+		if err := op.ctx.Err(); err != nil { // its caller gave up before it started
+			op.err <- err
+			continue
+		}
+		live = append(live, op)
+	}
+	if len(live) == 0 {
+		return
+	}
+	if len(live) == 1 {
+		live[0].err <- g.single(live[0].ctx, live[0].fn)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := func() error {
+		tx, err := g.tx.begin(ctx)
+		if err != nil {
+			return err
+		}
+		for _, op := range live {
+			if err := op.fn(ctx, tx); err != nil {
+				g.tx.rollback(tx)
+				return err
+			}
+		}
+		return g.tx.commit(ctx, tx)
+	}()
+	if err == nil {
+		g.batches.Add(1)
+		g.writes.Add(int64(len(live)))
+		for _, op := range live {
+			op.err <- nil
+		}
+		return
+	}
+	for _, op := range live { // one by one, so that only the bad one fails
+		op.err <- g.single(op.ctx, op.fn)
+	}
+}
+
+func (g *groupCommit[Tx]) single(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error {
+	tx, err := g.tx.begin(ctx)
+	if err != nil {
+		return err
+	}
+	if err := fn(ctx, tx); err != nil {
+		g.tx.rollback(tx)
+		return err
+	}
+	if err := g.tx.commit(ctx, tx); err != nil {
+		return err
+	}
+	g.batches.Add(1)
+	g.writes.Add(1)
+	return nil
+}
+
+// CommitStats counts the write transactions a store committed and the writes they held.
+type CommitStats struct{ Transactions, Writes int64 }
+
+func (g *groupCommit[Tx]) stats() CommitStats {
+	return CommitStats{Transactions: g.batches.Load(), Writes: g.writes.Load()}
+}

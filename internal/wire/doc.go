@@ -1,0 +1,8 @@
+// Package wire is the one definition of what travels between the mirror, the hub and
+// mirrorctl (docs/contracts.md): the MQTT topics and their payloads (status, telemetry,
+// events, commands, configuration, bindings), the timestamp format and the ID rules.
+//
+// It is a leaf: it imports only the standard library, so anything that speaks the contract
+// (mirrorctl, the hub, the fleet client, the session store) can use it without linking the
+// rest of the mirror.
+package wire
