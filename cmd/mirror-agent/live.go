@@ -25,6 +25,9 @@ func isLive(key string) bool {
 	return false
 }
 
+// fileKeys are file paths among the live keys: never changed by the fleet.
+var fileKeys = map[string]bool{"presence.cascade": true, "presence.model": true}
+
 // secretKeys are never published (config/reported is retained on the broker).
 var secretKeys = map[string]bool{"mqtt.password": true, "cloud.token": true}
 
@@ -85,6 +88,12 @@ func (l *live) applySets(ctx context.Context, sets []string) (map[string]any, er
 		if !ok {
 			return l.effective(), fmt.Errorf("%q: want key=value", kv)
 		}
+		// File paths change only in the mirror's own configuration file: over MQTT they
+		// would let the fleet point the agent at any file (and learn from the error whether
+		// it exists). Refused before anything looks at the path.
+		if fileKeys[k] {
+			return l.effective(), fmt.Errorf("%s: a file path; change it in the mirror's configuration file", k)
+		}
 		if err := config.Set(&next, k, v); err != nil {
 			return l.effective(), err
 		}
@@ -108,11 +117,16 @@ func (l *live) applySets(ctx context.Context, sets []string) (map[string]any, er
 // effective is the configuration in force as nested maps, secrets removed.
 func (l *live) effective() map[string]any {
 	cur := l.current()
-	m := config.Effective(&cur)
+	return redactSecrets(config.Effective(&cur))
+}
+
+// redactSecrets replaces the secrets of an effective configuration with "(secret)" (set) or
+// leaves them empty (not set), as mirror-cloud config does with its own.
+func redactSecrets(m map[string]any) map[string]any {
 	for k := range secretKeys {
 		section, key, _ := strings.Cut(k, ".")
 		if sub, ok := m[section].(map[string]any); ok {
-			if _, present := sub[key]; present {
+			if v, present := sub[key]; present && v != "" {
 				sub[key] = "(secret)"
 			}
 		}

