@@ -43,6 +43,14 @@ test: setup
 bench: setup
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# The packaging checks: builds the .deb (make deb) and inspects it with dpkg-deb. Kept out of
+# `go test ./...` so that tests never build packages or write into the tree; CI runs it.
+.PHONY: test-package
+test-package: setup
+	rm -f dist/fitmirror-agent_*.deb
+	$(MAKE) deb
+	$(GO) test -tags packaging -count=1 -run '^TestDebPackage$$' .
+
 # gocv.Mat leak check: the camera and vision tests built with gocv's Mat profile; each test
 # binary fails when a Mat made during its tests is still open at the end.
 .PHONY: test-mats

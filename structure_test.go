@@ -2,10 +2,12 @@ package fitmirror_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -95,6 +97,68 @@ func TestRepoStandsAlone(t *testing.T) {
 			} else if _, err := os.Stat(p); err != nil {
 				t.Errorf("%s links to %s, which does not exist", name, target)
 			}
+		}
+	}
+}
+
+// TestGoModTellsTheTruth: every module the project's packages (and their tests) import is a
+// direct requirement in go.mod, and every direct requirement is imported. It checks what
+// `go mod tidy -diff` would, without the network (tidy may fetch test-only modules of
+// dependencies); it looks at every platform the project builds for.
+func TestGoModTellsTheTruth(t *testing.T) {
+	imported := map[string]bool{}
+	for _, arch := range []string{"amd64", "arm64"} {
+		list := exec.Command("go", "list", "-e", "-test", "-f",
+			`{{range .Imports}}{{.}} {{end}}{{range .TestImports}}{{.}} {{end}}{{range .XTestImports}}{{.}} {{end}}`, "./...")
+		list.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+arch)
+		out, err := list.Output()
+		if err != nil {
+			t.Fatalf("go list imports (%s): %v", arch, err)
+		}
+		var pkgs []string
+		for _, p := range strings.Fields(string(out)) {
+			if first, _, _ := strings.Cut(p, "/"); strings.Contains(first, ".") && !strings.HasPrefix(p, "github.com/fitmirror/fitmirror") {
+				pkgs = append(pkgs, p)
+			}
+		}
+		slices.Sort(pkgs)
+		pkgs = slices.Compact(pkgs)
+		mods := exec.Command("go", append([]string{"list", "-e", "-f", "{{with .Module}}{{.Path}}{{end}}"}, pkgs...)...)
+		mods.Env = list.Env
+		out, err = mods.Output()
+		if err != nil {
+			t.Fatalf("go list modules (%s): %v", arch, err)
+		}
+		for _, m := range strings.Fields(string(out)) {
+			imported[m] = true
+		}
+	}
+	out, err := exec.Command("go", "mod", "edit", "-json").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mod struct {
+		Require []struct {
+			Path     string
+			Indirect bool
+		}
+	}
+	if err := json.Unmarshal(out, &mod); err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	for _, r := range mod.Require {
+		listed[r.Path] = true
+		switch {
+		case imported[r.Path] && r.Indirect:
+			t.Errorf("go.mod marks %s indirect, but the project imports it", r.Path)
+		case !imported[r.Path] && !r.Indirect:
+			t.Errorf("go.mod lists %s as direct, but nothing imports it", r.Path)
+		}
+	}
+	for m := range imported {
+		if !listed[m] {
+			t.Errorf("%s is imported but not in go.mod", m)
 		}
 	}
 }

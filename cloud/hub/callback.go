@@ -51,7 +51,7 @@ func (h *Hub) handleCallback(w http.ResponseWriter, r *http.Request) string {
 	}
 	in, err := h.opts.Callback.Open(r.URL.Query(), body)
 	switch {
-	case errors.Is(err, wechat.ErrSignature), errors.Is(err, wechat.ErrStale):
+	case errors.Is(err, wechat.ErrSignature), errors.Is(err, wechat.ErrStale), errors.Is(err, wechat.ErrUnsealed), errors.Is(err, wechat.ErrReplay):
 		h.log.Warn("wechat callback: refused", "err", err, "remote", r.RemoteAddr)
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return "unauthorized"

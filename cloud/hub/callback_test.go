@@ -40,7 +40,12 @@ func TestScanPublishesBindingAndRepliesNews(t *testing.T) {
 		m    wechattest.Mode
 	}{{"plain", wechattest.Plain}, {"safe", wechattest.Safe}, {"compat", wechattest.Compat}} {
 		t.Run(mode.name, func(t *testing.T) {
-			e := newEnv(t)
+			var e *env
+			if mode.m == wechattest.Plain {
+				e = newEnv(t, plainMode)
+			} else {
+				e = newEnv(t)
+			}
 			scene, ticket := e.upload("P1")
 			before := time.Now().UTC().Truncate(time.Millisecond)
 			res, err := e.fake.Scan(t.Context(), e.callbackURL(), ticket, "o_alice", false, mode.m)
@@ -148,7 +153,7 @@ func TestRestartBetweenDeliveryAndRetry(t *testing.T) {
 	_, ticket := e.upload("P1")
 	ev := e.fake.ScanEvent(mustScene(t, e, ticket), ticket, "o_carol", false)
 	e.pub.setFail(errBrokerDown)
-	first, err := e.fake.Push(t.Context(), e.callbackURL(), ev, wechattest.Plain)
+	first, err := e.fake.Push(t.Context(), e.callbackURL(), ev, wechattest.Safe)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,13 +161,13 @@ func TestRestartBetweenDeliveryAndRetry(t *testing.T) {
 	e.restart()
 	e.pub.setFail(nil)
 	e.hub.Deliver(t.Context()) // not due yet: the failed publish backs off
-	retry, err := e.fake.Push(t.Context(), e.callbackURL(), ev, wechattest.Plain)
+	retry, err := e.fake.Push(t.Context(), e.callbackURL(), ev, wechattest.Safe)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.restart(func(o *hub.Options) { o.Now = func() time.Time { return time.Now().Add(time.Minute) } })
 	e.hub.Deliver(t.Context())
-	again, _ := e.fake.Push(t.Context(), e.callbackURL(), ev, wechattest.Plain)
+	again, _ := e.fake.Push(t.Context(), e.callbackURL(), ev, wechattest.Safe)
 	e.hub.Deliver(t.Context())
 	msgs := e.pub.all()
 	if len(msgs) != 1 {
@@ -185,7 +190,7 @@ func TestDeliveryUntilAcknowledged(t *testing.T) {
 	e.fake.Now = clock
 	_, ticket := e.upload("P1")
 	e.pub.setFail(errBrokerDown)
-	if _, err := e.fake.Scan(t.Context(), e.callbackURL(), ticket, "o_dan", false, wechattest.Plain); err != nil {
+	if _, err := e.fake.Scan(t.Context(), e.callbackURL(), ticket, "o_dan", false, wechattest.Safe); err != nil {
 		t.Fatal(err)
 	}
 	e.hub.Deliver(t.Context())
@@ -253,13 +258,17 @@ func TestDeliveryUntilAcknowledged(t *testing.T) {
 }
 
 func TestCallbackRefusesBadInput(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, plainMode) // plain pushes
+	se := newEnv(t)           // safe mode
 	scene, ticket := e.upload("P1")
 	now := time.Now()
 	ts := strconv.FormatInt(now.Unix(), 10)
 	ev := wechat.EventXML(e.fake.ScanEvent(scene, ticket, "o_eve", false))
+	nonce := 100
 	signed := func(token string) url.Values {
-		return url.Values{"timestamp": {ts}, "nonce": {"1"}, "signature": {wechat.Signature(token, ts, "1")}}
+		nonce++ // each push its own URL: a plain-mode hub refuses a URL again with another body
+		n := strconv.Itoa(nonce)
+		return url.Values{"timestamp": {ts}, "nonce": {n}, "signature": {wechat.Signature(token, ts, n)}}
 	}
 	safe := func(appID string, msg []byte) (url.Values, []byte) {
 		ci, _ := wechat.NewCipher(appID, testAESKey, "")
@@ -281,22 +290,28 @@ func TestCallbackRefusesBadInput(t *testing.T) {
 		body     []byte
 		want     int
 		wantBody string
+		safeHub  bool
 	}{
-		{"tampered signature", url.Values{"timestamp": {ts}, "nonce": {"1"}, "signature": {wechat.Signature("cbtoken", ts, "9")}}, ev, 401, ""},
-		{"wrong token", signed("other"), ev, 401, ""},
-		{"stale timestamp", stale, ev, 401, ""},
-		{"oversized body", signed("cbtoken"), append(ev, bytes.Repeat([]byte(" "), 70<<10)...), 413, ""},
-		{"malformed XML", signed("cbtoken"), []byte("<xml><Event>SCAN</Event>"), 400, ""},
-		{"not xml root", signed("cbtoken"), []byte("<html></html>"), 400, ""},
-		{"wrong appid in ciphertext", wrongQ, wrongBody, 400, ""},
-		{"scene over 64 chars", signed("cbtoken"), longEv, 200, "success"},
-		{"expired scene: a text reply", signed("cbtoken"), oldEv, 200, "轻点试衣镜"},
-		{"unknown scene", signed("cbtoken"), unknown, 200, "success"},
-		{"plain follow", signed("cbtoken"), follow, 200, "success"},
+		{"tampered signature", url.Values{"timestamp": {ts}, "nonce": {"1"}, "signature": {wechat.Signature("cbtoken", ts, "9")}}, ev, 401, "", false},
+		{"wrong token", signed("other"), ev, 401, "", false},
+		{"stale timestamp", stale, ev, 401, "", false},
+		{"oversized body", signed("cbtoken"), append(ev, bytes.Repeat([]byte(" "), 70<<10)...), 413, "", false},
+		{"malformed XML", signed("cbtoken"), []byte("<xml><Event>SCAN</Event>"), 400, "", false},
+		{"not xml root", signed("cbtoken"), []byte("<html></html>"), 400, "", false},
+		{"wrong appid in ciphertext", wrongQ, wrongBody, 400, "", true},
+		{"scene over 64 chars", signed("cbtoken"), longEv, 200, "success", false},
+		{"expired scene: a text reply", signed("cbtoken"), oldEv, 200, "轻点试衣镜", false},
+		{"unknown scene", signed("cbtoken"), unknown, 200, "success", false},
+		{"plain follow", signed("cbtoken"), follow, 200, "success", false},
+		{"unsealed push to a safe-mode hub", signed("cbtoken"), ev, 401, "", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp, err := http.Post(e.callbackURL()+"?"+tt.q.Encode(), "text/xml", bytes.NewReader(tt.body))
+			target := e
+			if tt.safeHub {
+				target = se
+			}
+			resp, err := http.Post(target.callbackURL()+"?"+tt.q.Encode(), "text/xml", bytes.NewReader(tt.body))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -310,7 +325,9 @@ func TestCallbackRefusesBadInput(t *testing.T) {
 			}
 		})
 	}
-	if msgs := e.pub.all(); len(msgs) != 0 {
+	e.hub.Deliver(t.Context())
+	se.hub.Deliver(t.Context())
+	if msgs := append(e.pub.all(), se.pub.all()...); len(msgs) != 0 {
 		t.Errorf("bad input published %d bindings: %s", len(msgs), msgs[0].Payload)
 	}
 	if ok, _ := e.store.IsViewer(t.Context(), "P1", "x"); ok {
@@ -323,8 +340,9 @@ func TestCallbackRefusesBadInput(t *testing.T) {
 
 func TestHandshake(t *testing.T) {
 	e := newEnv(t)
-	q := url.Values{"timestamp": {"1714036504"}, "nonce": {"1514711492"}, "echostr": {"hello+/="}}
-	q.Set("signature", wechat.Signature("cbtoken", "1714036504", "1514711492"))
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	q := url.Values{"timestamp": {ts}, "nonce": {"1514711492"}, "echostr": {"hello+/="}}
+	q.Set("signature", wechat.Signature("cbtoken", ts, "1514711492"))
 	resp, _ := http.Get(e.callbackURL() + "?" + q.Encode())
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || string(b) != "hello+/=" {
@@ -334,6 +352,71 @@ func TestHandshake(t *testing.T) {
 	resp, _ = http.Get(e.callbackURL() + "?" + q.Encode())
 	if resp.StatusCode != 401 {
 		t.Errorf("handshake with a bad signature = %d, want 401", resp.StatusCode)
+	}
+	old := strconv.FormatInt(time.Now().Add(-10*time.Minute).Unix(), 10)
+	q.Set("timestamp", old)
+	q.Set("signature", wechat.Signature("cbtoken", old, "1514711492"))
+	resp, _ = http.Get(e.callbackURL() + "?" + q.Encode())
+	if resp.StatusCode != 401 {
+		t.Errorf("handshake 10 minutes old = %d, want 401", resp.StatusCode)
+	}
+}
+
+// plainMode makes the hub's callback plain (no EncodingAESKey).
+func plainMode(o *hub.Options) {
+	cb, err := wechat.NewCallback(wechat.CallbackOptions{Token: "cbtoken"})
+	if err != nil {
+		panic(err)
+	}
+	o.Callback = cb
+}
+
+// A hub with an EncodingAESKey refuses unsealed pushes; a plain-mode hub refuses a push URL
+// (timestamp, nonce, signature) used again with another body. Neither binds anything.
+func TestSignaturesBindTheBody(t *testing.T) {
+	post := func(e *env, q url.Values, body []byte) (int, string) {
+		resp, err := http.Post(e.callbackURL()+"?"+q.Encode(), "text/xml", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	q := url.Values{"timestamp": {ts}, "nonce": {"31337"}, "signature": {wechat.Signature("cbtoken", ts, "31337")}}
+
+	safe := newEnv(t)
+	scene, ticket := safe.upload("P1")
+	ev := wechat.EventXML(safe.fake.ScanEvent(scene, ticket, "o_mallory", false))
+	if st, b := post(safe, q, ev); st != 401 {
+		t.Errorf("unsealed push to a safe-mode hub = %d %q, want 401", st, b)
+	}
+	safe.hub.Deliver(t.Context())
+	if n := len(safe.pub.all()); n != 0 {
+		t.Errorf("the unsealed push bound %d", n)
+	}
+
+	plain := newEnv(t, plainMode)
+	scene, ticket = plain.upload("P1")
+	scene2, ticket2 := plain.upload("P2")
+	alice := wechat.EventXML(plain.fake.ScanEvent(scene, ticket, "o_alice", false))
+	if st, b := post(plain, q, alice); st != 200 || !strings.Contains(b, "/p/P1") {
+		t.Fatalf("plain push = %d %q, want the reply", st, b)
+	}
+	if st, b := post(plain, q, alice); st != 200 || !strings.Contains(b, "/p/P1") {
+		t.Errorf("the same push again = %d %q, want the same reply", st, b)
+	}
+	mallory := wechat.EventXML(plain.fake.ScanEvent(scene2, ticket2, "o_mallory", false))
+	if st, b := post(plain, q, mallory); st != 401 {
+		t.Errorf("the push URL with another body = %d %q, want 401", st, b)
+	}
+	plain.hub.Deliver(t.Context())
+	if msgs := plain.pub.all(); len(msgs) != 1 || decodeBinding(t, msgs[0]).PhotoID != "P1" {
+		t.Errorf("bindings %v, want only alice's", msgs)
+	}
+	if st, _, _ := newPhone(t, plain, "o_mallory").get(plain.srv.URL + "/p/P2"); st != 403 {
+		t.Errorf("mallory's view of P2 = %d, want 403", st)
 	}
 }
 

@@ -306,7 +306,7 @@ func TestOfflineMirrorCatchesUp(t *testing.T) {
 	hubAddr := func() string { return e.srv.Listener.Addr().String() }
 	m := startMirror(t, "tcp://"+br.Addr(), e.creds.MQTTPassword, e.creds.Token, hubAddr)
 	_, ticket := e.upload("P1")
-	if _, err := e.fake.Scan(t.Context(), e.callbackURL(), ticket, "o_online", false, wechattest.Plain); err != nil {
+	if _, err := e.fake.Scan(t.Context(), e.callbackURL(), ticket, "o_online", false, wechattest.Safe); err != nil {
 		t.Fatal(err)
 	}
 	m.waitBinding(t, 30*time.Second)
@@ -314,7 +314,7 @@ func TestOfflineMirrorCatchesUp(t *testing.T) {
 	m.stop() // the mirror goes away
 
 	_, ticket2 := e.upload("P2")
-	if _, err := e.fake.Scan(t.Context(), e.callbackURL(), ticket2, "o_offline", false, wechattest.Plain); err != nil {
+	if _, err := e.fake.Scan(t.Context(), e.callbackURL(), ticket2, "o_offline", false, wechattest.Safe); err != nil {
 		t.Fatal(err)
 	}
 	e.hub.Deliver(t.Context()) // published to nobody

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"net/url"
 	"time"
@@ -12,7 +13,7 @@ import (
 // MQTTOptions configure the connection to an external broker.
 type MQTTOptions struct {
 	URL      string // tcp://host:1883, ssl://host:8883, ws://…
-	ClientID string // "" = "mirror-cloud"
+	ClientID string // "" = "mirror-cloud-" and random characters, unique per replica
 	Username string
 	Password string
 	// OnConnect, if set, is called after each (re)connection.
@@ -34,7 +35,8 @@ func DialMQTT(ctx context.Context, opts MQTTOptions) (*MQTTPublisher, error) {
 		return nil, fmt.Errorf("mqtt.url: %q is not a broker URL (tcp://host:port)", opts.URL)
 	}
 	if opts.ClientID == "" {
-		opts.ClientID = "mirror-cloud"
+		// Each replica its own: two clients with one ID take turns kicking each other off.
+		opts.ClientID = "mirror-cloud-" + rand.Text()[:10]
 	}
 	o := paho.NewClientOptions().AddBroker(opts.URL).SetClientID(opts.ClientID).
 		SetUsername(opts.Username).SetPassword(opts.Password).

@@ -55,7 +55,7 @@ func (p *phone) get(u string) (int, http.Header, []byte) {
 func TestPhotoPageServesOnlyTheScanner(t *testing.T) {
 	e := newEnv(t)
 	_, ticket := e.upload("P1")
-	if _, err := e.fake.Scan(t.Context(), e.callbackURL(), ticket, "o_alice", false, wechattest.Plain); err != nil {
+	if _, err := e.fake.Scan(t.Context(), e.callbackURL(), ticket, "o_alice", false, wechattest.Safe); err != nil {
 		t.Fatal(err)
 	}
 	alice := newPhone(t, e, "o_alice")

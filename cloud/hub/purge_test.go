@@ -30,7 +30,7 @@ func TestPurge(t *testing.T) {
 	if st, b := e.do("PUT", "/v1/photos/P3", "image/jpeg", face(t), e.creds.Token); st != 201 { // never got a QR
 		t.Fatalf("PUT P3 = %d %s", st, b)
 	}
-	if _, err := e.fake.Scan(t.Context(), e.callbackURL(), ticket, "o_keep", false, wechattest.Plain); err != nil {
+	if _, err := e.fake.Scan(t.Context(), e.callbackURL(), ticket, "o_keep", false, wechattest.Safe); err != nil {
 		t.Fatal(err)
 	}
 	stored := func() map[string]bool {

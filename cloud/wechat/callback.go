@@ -1,12 +1,14 @@
 package wechat
 
 import (
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -22,9 +24,23 @@ type CallbackOptions struct {
 }
 
 // Callback verifies and opens what WeChat pushes to the callback URL, and seals replies.
+//
+// With an EncodingAESKey it accepts only sealed pushes (safe or compatibility mode, which
+// always carry Encrypt): the plain signature covers token, timestamp and nonce but not the
+// body, so anyone who saw one push URL could post any body with it. In plain mode, where
+// that is all there is, a (timestamp, nonce) seen within the window may come again only with
+// the same body (ErrReplay).
 type Callback struct {
 	opts   CallbackOptions
 	cipher *Cipher // nil in plain mode
+
+	mu   sync.Mutex
+	seen map[string]seenPush // timestamp + nonce → the body it came with (plain mode)
+}
+
+type seenPush struct {
+	body [32]byte
+	at   time.Time
 }
 
 // Incoming is a verified, decoded push.
@@ -46,7 +62,7 @@ func NewCallback(opts CallbackOptions) (*Callback, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	c := &Callback{opts: opts}
+	c := &Callback{opts: opts, seen: map[string]seenPush{}}
 	if opts.AESKey != "" {
 		ci, err := NewCipher(opts.AppID, opts.AESKey, opts.PreviousAESKey)
 		if err != nil {
@@ -73,18 +89,47 @@ func (c *Callback) checkTime(ts string) error {
 }
 
 // Handshake answers the GET that WeChat sends when the callback URL is configured: it returns
-// echostr when the signature is right.
+// echostr when the signature is right and the timestamp within the window.
 func (c *Callback) Handshake(q url.Values) (string, error) {
 	sig := Signature(c.opts.Token, q.Get("timestamp"), q.Get("nonce"))
 	if !equal(sig, q.Get("signature")) {
 		return "", ErrSignature
 	}
+	if err := c.checkTime(q.Get("timestamp")); err != nil {
+		return "", err
+	}
 	return q.Get("echostr"), nil
+}
+
+// checkReplay refuses a (timestamp, nonce) seen before with another body, and forgets
+// what is older than the window.
+func (c *Callback) checkReplay(ts, nonce string, body []byte) error {
+	now := c.opts.Now()
+	sum := sha256.Sum256(body)
+	key := ts + "\x00" + nonce
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.seen) > 1024 {
+		for k, v := range c.seen {
+			if now.Sub(v.at) > 2*c.opts.Window {
+				delete(c.seen, k)
+			}
+		}
+	}
+	if old, ok := c.seen[key]; ok && now.Sub(old.at) <= 2*c.opts.Window {
+		if old.body != sum {
+			return fmt.Errorf("%w: timestamp %s and nonce %s came before with another body", ErrReplay, ts, nonce)
+		}
+		return nil
+	}
+	c.seen[key] = seenPush{body: sum, at: now}
+	return nil
 }
 
 // Open verifies a POSTed push (query q, body) and decodes it. Plain mode checks signature;
 // safe mode (encrypt_type=aes) checks msg_signature over the Encrypt element and decrypts it.
-// Errors: ErrSignature or ErrStale (answer 401), ErrMalformed, ErrDecrypt or ErrAppID (400).
+// Errors: ErrSignature, ErrStale, ErrUnsealed or ErrReplay (answer 401), ErrMalformed,
+// ErrDecrypt or ErrAppID (400).
 func (c *Callback) Open(q url.Values, body []byte) (Incoming, error) {
 	ts, nonce := q.Get("timestamp"), q.Get("nonce")
 	in := Incoming{Timestamp: ts, Nonce: nonce}
@@ -116,10 +161,16 @@ func (c *Callback) Open(q url.Values, body []byte) (Incoming, error) {
 		in.Message, in.Encrypted = m, true
 		return in, nil
 	}
+	if c.cipher != nil {
+		return in, fmt.Errorf("%w: an EncodingAESKey is set, so pushes must be sealed (encrypt_type=aes)", ErrUnsealed)
+	}
 	if !equal(Signature(c.opts.Token, ts, nonce), q.Get("signature")) {
 		return in, ErrSignature
 	}
 	if err := c.checkTime(ts); err != nil {
+		return in, err
+	}
+	if err := c.checkReplay(ts, nonce, body); err != nil {
 		return in, err
 	}
 	m, err := ParseMessage(body)

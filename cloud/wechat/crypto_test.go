@@ -140,9 +140,15 @@ func TestCallbackOpen(t *testing.T) {
 		}
 		return url.Values{"timestamp": {ts}, "nonce": {"42"}, "encrypt_type": {"aes"}, "msg_signature": {wechat.Signature(token, ts, "42", enc)}}, body
 	}
-	plain := func(ts string) url.Values {
-		return url.Values{"timestamp": {ts}, "nonce": {"7"}, "signature": {wechat.Signature(token, ts, "7")}}
+	plainCB, err := wechat.NewCallback(wechat.CallbackOptions{Token: token, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
 	}
+	plainN := func(ts, nonce string) url.Values {
+		return url.Values{"timestamp": {ts}, "nonce": {nonce}, "signature": {wechat.Signature(token, ts, nonce)}}
+	}
+	plain := func(ts string) url.Values { return plainN(ts, "7") }
+	other := wechat.EventXML(wechat.Message{ToUserName: "gh_x", FromUserName: "MALLORY", CreateTime: now.Unix(), MsgType: "event", Event: "SCAN", EventKey: "S9"})
 	ts := "1700000000"
 	sq, sbody := safe(ci, ts)
 	wq, wbody := safe(wrongApp, ts)
@@ -158,10 +164,13 @@ func TestCallbackOpen(t *testing.T) {
 		wantErr error
 	}{
 		{"plain", plain(ts), ev, nil},
+		{"plain again, same body", plain(ts), ev, nil},
+		{"plain URL replayed with another body", plain(ts), other, wechat.ErrReplay},
 		{"plain tampered", url.Values{"timestamp": {ts}, "nonce": {"7"}, "signature": {"bad"}}, ev, wechat.ErrSignature},
 		{"plain stale", plain("1699999000"), ev, wechat.ErrStale},
-		{"plain malformed", plain(ts), []byte("<xml><FromUserName>x</xml>"), wechat.ErrMalformed},
-		{"plain doctype", plain(ts), []byte(`<!DOCTYPE xml [<!ENTITY a "b">]><xml><Content>&a;</Content></xml>`), wechat.ErrMalformed},
+		{"plain malformed", plainN(ts, "8"), []byte("<xml><FromUserName>x</xml>"), wechat.ErrMalformed},
+		{"plain doctype", plainN(ts, "9"), []byte(`<!DOCTYPE xml [<!ENTITY a "b">]><xml><Content>&a;</Content></xml>`), wechat.ErrMalformed},
+		{"plain to a safe-mode callback", plainN(ts, "10"), ev, wechat.ErrUnsealed},
 		{"safe", sq, sbody, nil},
 		{"safe tampered", tampered, sbody, wechat.ErrSignature},
 		{"safe wrong appid", wq, wbody, wechat.ErrAppID},
@@ -169,7 +178,11 @@ func TestCallbackOpen(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			in, err := cb.Open(tt.q, tt.body)
+			c := cb
+			if tt.q.Get("encrypt_type") == "" && tt.wantErr != wechat.ErrUnsealed {
+				c = plainCB
+			}
+			in, err := c.Open(tt.q, tt.body)
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("Open = %v, want %v", err, tt.wantErr)
 			}
@@ -194,7 +207,8 @@ func TestCallbackOpen(t *testing.T) {
 }
 
 func TestHandshake(t *testing.T) {
-	cb, _ := wechat.NewCallback(wechat.CallbackOptions{Token: "AAAAA"})
+	now := time.Unix(1714036504, 0).Add(time.Minute)
+	cb, _ := wechat.NewCallback(wechat.CallbackOptions{Token: "AAAAA", Now: func() time.Time { return now }})
 	q := url.Values{"timestamp": {"1714036504"}, "nonce": {"1514711492"}, "signature": {"f464b24fc39322e44b38aa78f5edd27bd1441696"}, "echostr": {"e+/cho"}}
 	if got, err := cb.Handshake(q); err != nil || got != "e+/cho" {
 		t.Errorf("Handshake(vector) = %q, %v; want the echostr", got, err)
@@ -202,6 +216,12 @@ func TestHandshake(t *testing.T) {
 	q.Set("nonce", "1514711493")
 	if _, err := cb.Handshake(q); !errors.Is(err, wechat.ErrSignature) {
 		t.Errorf("Handshake(changed nonce) err = %v, want ErrSignature", err)
+	}
+	// A well-signed handshake outside the 5-minute window is a replay.
+	q.Set("nonce", "1514711492")
+	now = now.Add(10 * time.Minute)
+	if _, err := cb.Handshake(q); !errors.Is(err, wechat.ErrStale) {
+		t.Errorf("Handshake(10 minutes old) err = %v, want ErrStale", err)
 	}
 }
 

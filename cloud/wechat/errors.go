@@ -66,10 +66,13 @@ func AsError(err error) (*Error, bool) {
 	return e, ok
 }
 
-// Callback errors; the hub maps ErrSignature to 401 and the others to 400.
+// Callback errors; the hub maps ErrSignature, ErrStale, ErrUnsealed and ErrReplay to 401 and
+// the others to 400.
 var (
 	ErrSignature = errors.New("wechat: bad signature")
 	ErrStale     = errors.New("wechat: timestamp outside the replay window")
+	ErrUnsealed  = errors.New("wechat: plain push refused")
+	ErrReplay    = errors.New("wechat: push URL replayed with another body")
 	ErrMalformed = errors.New("wechat: malformed message")
 	ErrAppID     = errors.New("wechat: ciphertext is for another appid")
 	ErrDecrypt   = errors.New("wechat: cannot decrypt")

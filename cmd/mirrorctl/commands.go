@@ -27,10 +27,10 @@ type msg struct {
 type conn struct {
 	mc mqtt.Client
 	ch chan msg
-	c  *cli
+	c  *app
 }
 
-func (c *cli) connect() (*conn, error) {
+func (c *app) connect() (*conn, error) {
 	s := &conn{ch: make(chan msg, 4096), c: c}
 	o := mqtt.NewClientOptions().AddBroker(c.broker).
 		SetClientID("mirrorctl-" + strings.ToLower(ulid.Make().String())).
@@ -71,6 +71,9 @@ func (s *conn) subscribe(filters ...string) error {
 	}
 	if err := tok.Error(); err != nil {
 		return fail(exitUsage, "subscribe %v: %v", filters, err)
+	}
+	if s.c.subscribed != nil {
+		s.c.subscribed(filters)
 	}
 	return nil
 }
@@ -126,7 +129,7 @@ type mirrorRow struct {
 	LastSeen wire.Time `json:"last_seen"`
 }
 
-func (c *cli) ls(ctx context.Context) error {
+func (c *app) ls(ctx context.Context) error {
 	s, err := c.connect()
 	if err != nil {
 		return err
@@ -177,13 +180,13 @@ func ago(t wire.Time) string {
 	return fmt.Sprintf("%s (%s ago)", t.UTC().Format("2006-01-02 15:04:05Z"), d)
 }
 
-func (c *cli) printJSON(v any) error {
+func (c *app) printJSON(v any) error {
 	enc := json.NewEncoder(c.out)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
 
-func (c *cli) status(ctx context.Context, id string) error {
+func (c *app) status(ctx context.Context, id string) error {
 	s, err := c.connect()
 	if err != nil {
 		return err
@@ -231,7 +234,7 @@ func (c *cli) status(ctx context.Context, id string) error {
 	return tw.Flush()
 }
 
-func (c *cli) cmd(ctx context.Context, id, name, argsJSON string) error {
+func (c *app) cmd(ctx context.Context, id, name, argsJSON string) error {
 	if name == "" || strings.ContainsAny(name, "/+#") {
 		return fail(exitUsage, "cmd: %q is not a command name", name)
 	}
@@ -291,7 +294,7 @@ func (c *cli) cmd(ctx context.Context, id, name, argsJSON string) error {
 
 // config merges key=value settings into the retained desired configuration, raises its
 // version above both the desired and the reported one, and waits for the mirror's report.
-func (c *cli) config(ctx context.Context, id string, sets []string) error {
+func (c *app) config(ctx context.Context, id string, sets []string) error {
 	s, err := c.connect()
 	if err != nil {
 		return err
@@ -359,14 +362,13 @@ func (c *cli) config(ctx context.Context, id string, sets []string) error {
 	}
 }
 
-func (c *cli) events(ctx context.Context, id string, follow bool) error {
+func (c *app) events(ctx context.Context, id string, follow bool) error {
 	s, err := c.connect()
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	filter := c.prefix + "/" + id + "/events"
-	if err := s.subscribe(filter); err != nil {
+	if err := s.subscribe(c.topics(id).Events()); err != nil {
 		return err
 	}
 	var stop <-chan time.Time
@@ -409,7 +411,7 @@ func (c *cli) events(ctx context.Context, id string, follow bool) error {
 
 // haDiscovery publishes (retained) the Home Assistant discovery messages of every mirror
 // that has a status, or empty retained messages that remove them.
-func (c *cli) haDiscovery(ctx context.Context, haPrefix string, interval time.Duration, remove bool) error {
+func (c *app) haDiscovery(ctx context.Context, haPrefix string, interval time.Duration, remove bool) error {
 	s, err := c.connect()
 	if err != nil {
 		return err

@@ -26,6 +26,7 @@ import (
 
 	"github.com/fitmirror/fitmirror/cloud/fleet"
 	"github.com/fitmirror/fitmirror/cloud/fleet/broker"
+	"github.com/fitmirror/fitmirror/cmd/internal/cli"
 	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
@@ -55,29 +56,28 @@ const usage = `usage: mirrorctl [flags] COMMAND
 flags:
 `
 
-// exitError carries an exit code and a one-line message.
-type exitError struct {
-	code int
-	msg  string
-}
-
-func (e *exitError) Error() string { return e.msg }
-
+// fail is an error that ends mirrorctl with code.
 func fail(code int, format string, a ...any) error {
-	return &exitError{code: code, msg: fmt.Sprintf(format, a...)}
+	return cli.WithCode(code, fmt.Errorf(format, a...))
 }
 
-type cli struct {
+type app struct {
 	broker, username, password string
 	prefix                     string
 	jsonOut                    bool
 	timeout                    time.Duration
 	tlsCA, tlsCert, tlsKey     string
 	out                        io.Writer
+	// subscribed, if set, is called after each SUBACK (tests wait on it instead of sleeping).
+	subscribed func(filters []string)
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c := &cli{out: stdout}
+	return (&app{out: stdout}).run(ctx, args, stderr)
+}
+
+// run parses the flags into c and runs the command; it returns the exit status.
+func (c *app) run(ctx context.Context, args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("mirrorctl", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -94,22 +94,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "client certificate (PEM)")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "client key (PEM)")
 	if err := fs.Parse(args); err != nil {
-		return exitUsage
+		return cli.ExitCode("mirrorctl", cli.ErrUsage, stderr) // flag has said what is wrong
 	}
 	err := c.dispatch(ctx, fs.Args())
-	if err == nil {
-		return exitOK
+	var ee *cli.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		err = cli.WithCode(exitUsage, err) // connection and other local failures
 	}
-	var ee *exitError
-	if errors.As(err, &ee) {
-		fmt.Fprintln(stderr, "mirrorctl:", ee.msg)
-		return ee.code
-	}
-	fmt.Fprintln(stderr, "mirrorctl:", err)
-	return exitUsage
+	return cli.ExitCode("mirrorctl", err, stderr)
 }
 
-func (c *cli) dispatch(ctx context.Context, args []string) error {
+func (c *app) dispatch(ctx context.Context, args []string) error {
 	if len(args) == 0 {
 		return fail(exitUsage, "no command (ls, status, cmd, config, events); see mirrorctl -h")
 	}
@@ -204,7 +199,7 @@ func envOr(key, def string) string {
 	return def
 }
 
-func (c *cli) topics(id string) wire.Topics { return wire.Topics{Prefix: c.prefix, Device: id} }
+func (c *app) topics(id string) wire.Topics { return wire.Topics{Prefix: c.prefix, Device: id} }
 
 // quoteIfNeeded keeps table cells on one line.
 func cell(s string) string {

@@ -97,9 +97,16 @@ func startMirror(t *testing.T, b *mosquittotest.Broker) *mirror {
 
 func ctl(t *testing.T, b *mosquittotest.Broker, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
+	return ctlWith(t, b, &app{}, args...)
+}
+
+// ctlWith runs mirrorctl as c (with its test hooks) against b as the operator.
+func ctlWith(t *testing.T, b *mosquittotest.Broker, c *app, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
 	var o, e bytes.Buffer
+	c.out = &o
 	all := append([]string{"--broker", b.URL(), "--username", broker.OpsUser, "--password", "pw-ops", "--timeout", "5s"}, args...)
-	code = run(context.Background(), all, &o, &e)
+	code = c.run(context.Background(), all, &e)
 	return code, o.String(), e.String()
 }
 
@@ -199,11 +206,11 @@ func TestMirrorctl(t *testing.T) {
 	})
 
 	t.Run("events", func(t *testing.T) {
-		go func() {
-			time.Sleep(200 * time.Millisecond) // after mirrorctl subscribed; the output is what is checked
+		// The event is recorded once mirrorctl's subscription is acknowledged (its SUBACK).
+		c := &app{subscribed: func([]string) {
 			m.db.Append(context.Background(), session.Event{Type: session.EventSessionOpened, At: time.Now(), SessionID: "s-events"})
-		}()
-		code, out, errOut := ctl(t, b, "--timeout", "2s", "--json", "events", "m1")
+		}}
+		code, out, errOut := ctlWith(t, b, c, "--timeout", "2s", "--json", "events", "m1")
 		if code != 0 {
 			t.Fatalf("events = %d %q", code, errOut)
 		}
@@ -228,7 +235,7 @@ func TestMirrorctl(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "announced 15 entities of 1 mirrors under homeassistant/") {
 			t.Fatalf("ha-discovery = %d %q %q", code, out, errOut)
 		}
-		c := &cli{broker: b.URL(), username: broker.OpsUser, password: "pw-ops", prefix: "mirror", timeout: 5 * time.Second}
+		c := &app{broker: b.URL(), username: broker.OpsUser, password: "pw-ops", prefix: "mirror", timeout: 5 * time.Second}
 		retained := func() map[string][]byte {
 			s, err := c.connect()
 			if err != nil {

@@ -72,13 +72,29 @@ func Parse(fs *flag.FlagSet, args []string, maxArgs int) error {
 	return nil
 }
 
-// ExitCode is how a command ends for err: 0 for nil, 2 for a usage mistake or -h (flag has
-// already said what is wrong), 1 for anything else, written to stderr as one line prefixed
-// with the command's name.
+// ExitError ends a command with its own exit status (mirrorctl's 1, 2, 3) and a message.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// WithCode returns err with the exit status code for [ExitCode].
+func WithCode(code int, err error) error { return &ExitError{Code: code, Err: err} }
+
+// ExitCode is how a command ends for err: 0 for nil; an [ExitError]'s code, its message
+// written as below; 2 for a usage mistake or -h (flag has already said what is wrong); 1 for
+// anything else, written to stderr as one line prefixed with the command's name.
 func ExitCode(name string, err error, stderr io.Writer) int {
+	var ee *ExitError
 	switch {
 	case err == nil:
 		return 0
+	case errors.As(err, &ee):
+		fmt.Fprintf(stderr, "%s: %s\n", name, OneLine(err))
+		return ee.Code
 	case errors.Is(err, ErrUsage), errors.Is(err, flag.ErrHelp):
 		return 2
 	default:

@@ -75,6 +75,8 @@ func TestExitCode(t *testing.T) {
 		{ErrUsage, 2, ""},
 		{fmt.Errorf("parse: %w", flag.ErrHelp), 2, ""},
 		{errors.New("camera.source: open x:\n no such file"), 1, "mirror-agent: camera.source: open x: no such file\n"},
+		{fmt.Errorf("ls: %w", WithCode(3, errors.New("no answer"))), 3, "mirror-agent: ls: no answer\n"},
+		{WithCode(2, fmt.Errorf("bad id: %w", ErrUsage)), 2, "mirror-agent: bad id: usage\n"},
 	} {
 		var b bytes.Buffer
 		if code := ExitCode("mirror-agent", tt.err, &b); code != tt.code || b.String() != tt.stderr {

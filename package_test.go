@@ -1,0 +1,86 @@
+//go:build packaging
+
+package fitmirror_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestDebPackage checks the mirror's .deb as dpkg sees it: the control fields, the files, the
+// conffile, and maintainer scripts that parse and do their job. `make test-package` builds the
+// package (make deb) and runs it; plain `go test` neither builds packages nor writes into the
+// tree, so this test has its own build tag.
+func TestDebPackage(t *testing.T) {
+	debs, _ := filepath.Glob("dist/fitmirror-agent_*.deb")
+	if len(debs) == 0 {
+		t.Fatal("no dist/fitmirror-agent_*.deb: run make test-package (it runs make deb first)")
+	}
+	deb := debs[len(debs)-1]
+
+	field := func(name string) string {
+		b, err := exec.Command("dpkg-deb", "-f", deb, name).Output()
+		if err != nil {
+			t.Fatalf("dpkg-deb -f %s: %v", name, err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	if got := field("Package"); got != "fitmirror-agent" {
+		t.Errorf("Package = %q", got)
+	}
+	for _, dep := range []string{"libopencv-objdetect406", "libopencv-videoio406", "opencv-data", "adduser"} {
+		if !strings.Contains(field("Depends"), dep) {
+			t.Errorf("Depends %q lacks %s", field("Depends"), dep)
+		}
+	}
+
+	list, err := exec.Command("dpkg-deb", "-c", deb).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"./usr/bin/mirror-agent", "./lib/systemd/system/mirror-agent.service",
+		"./etc/fitmirror/mirror-agent.yaml", "./usr/share/doc/fitmirror/operations.md",
+		"./usr/share/fitmirror/models/blazeface/face_detection_front_128x128_barracuda.onnx", "./usr/share/fitmirror/models/blazeface/LICENSE"} {
+		if !strings.Contains(string(list), " "+f+"\n") {
+			t.Errorf("package lacks %s", f)
+		}
+	}
+	if !regexp.MustCompile(`-rwxr-xr-x root/root +\d+ .* ./usr/bin/mirror-agent`).Match(list) {
+		t.Errorf("/usr/bin/mirror-agent is not an executable owned by root:\n%s", list)
+	}
+
+	ctl := t.TempDir()
+	if out, err := exec.Command("dpkg-deb", "-e", deb, ctl).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg-deb -e: %v\n%s", err, out)
+	}
+	conffiles, _ := os.ReadFile(filepath.Join(ctl, "conffiles"))
+	if strings.TrimSpace(string(conffiles)) != "/etc/fitmirror/mirror-agent.yaml" {
+		t.Errorf("conffiles = %q, want the config (kept on upgrade)", conffiles)
+	}
+	scripts := map[string][]string{
+		"postinst": {"adduser --system", "systemctl enable mirror-agent.service"},
+		"prerm":    {"systemctl disable --now mirror-agent.service"},
+		"postrm":   {"purge", "rm -rf /var/lib/mirror-agent"},
+	}
+	for name, wants := range scripts {
+		path := filepath.Join(ctl, name)
+		fi, err := os.Stat(path)
+		if err != nil || fi.Mode()&0o111 == 0 {
+			t.Errorf("%s missing or not executable: %v", name, err)
+			continue
+		}
+		if out, err := exec.Command("sh", "-n", path).CombinedOutput(); err != nil {
+			t.Errorf("%s does not parse: %v\n%s", name, err, out)
+		}
+		body, _ := os.ReadFile(path)
+		for _, w := range wants {
+			if !strings.Contains(string(body), w) {
+				t.Errorf("%s does not %q", name, w)
+			}
+		}
+	}
+}
