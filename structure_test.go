@@ -3,6 +3,9 @@ package fitmirror_test
 import (
 	"bytes"
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -160,5 +163,43 @@ func TestGoModTellsTheTruth(t *testing.T) {
 		if !listed[m] {
 			t.Errorf("%s is imported but not in go.mod", m)
 		}
+	}
+}
+
+// maxCmdFuncLines is how long a function in cmd/ may grow: the commands wire packages
+// together, and a longer function is a sign a part wants its own name.
+const maxCmdFuncLines = 120
+
+// TestCmdFunctionsAreShort keeps every function in cmd/ (tests excepted) within
+// maxCmdFuncLines lines.
+func TestCmdFunctionsAreShort(t *testing.T) {
+	files, _ := filepath.Glob("cmd/*/*.go")
+	more, _ := filepath.Glob("cmd/internal/*/*.go")
+	fset := token.NewFileSet()
+	for _, name := range append(files, more...) {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			var body *ast.BlockStmt
+			var what string
+			switch fn := n.(type) {
+			case *ast.FuncDecl:
+				body, what = fn.Body, fn.Name.Name
+			case *ast.FuncLit:
+				body, what = fn.Body, "func literal"
+			}
+			if body != nil {
+				start, end := fset.Position(n.Pos()), fset.Position(body.End())
+				if lines := end.Line - start.Line + 1; lines > maxCmdFuncLines {
+					t.Errorf("%s:%d: %s is %d lines, more than %d: split it into named steps", name, start.Line, what, lines, maxCmdFuncLines)
+				}
+			}
+			return true
+		})
 	}
 }

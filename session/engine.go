@@ -1,4 +1,5 @@
-// Package session is the heart of the mirror: it turns presence into sessions, takes photos,
+// Package session is the heart of the mirror: it turns presence decisions (made by the vision
+// pipeline, the one owner of presence: Observation.Change) into sessions, takes photos,
 // shows a QR code for each, and reacts when a shopper scans one. It is pure Go (no cgo):
 // the camera, the QR provider, the store and the screen are small interfaces declared here.
 //
@@ -85,7 +86,6 @@ const (
 
 // Config times the session's screens. Zero durations are allowed (tests); use DefaultConfig.
 type Config struct {
-	Presence PresenceConfig
 	// Welcome is how long the welcome screen shows before an automatic countdown.
 	Welcome time.Duration
 	// AutoCapture starts the countdown by itself once the welcome has shown and the shopper
@@ -110,7 +110,6 @@ type Config struct {
 
 // DefaultConfig is the embedded default.
 var DefaultConfig = Config{
-	Presence:     DefaultPresence,
 	Welcome:      1500 * time.Millisecond,
 	AutoCapture:  true,
 	StillFor:     time.Second,
@@ -218,7 +217,6 @@ type Engine struct {
 	// owned by the Run goroutine
 	ctx        context.Context
 	wg         sync.WaitGroup
-	presence   *Presence
 	st         state
 	sess       *sess
 	closed     []*photoRec // unbound photos of closed sessions, waiting for purge
@@ -245,11 +243,10 @@ func New(opts Options) (*Engine, error) {
 		opts.NewID = func() string { return ulid.Make().String() }
 	}
 	return &Engine{
-		opts:     opts,
-		cfg:      opts.Config,
-		log:      opts.Logger,
-		in:       make(chan input, 64),
-		presence: NewPresence(opts.Config.Presence),
+		opts: opts,
+		cfg:  opts.Config,
+		log:  opts.Logger,
+		in:   make(chan input, 64),
 	}, nil
 }
 
@@ -267,7 +264,7 @@ func (e *Engine) Bind(ctx context.Context, photoID, event string) {
 	e.send(ctx, bindIn{photoID, event})
 }
 
-// SetConfig changes the configuration live (presence thresholds, timings).
+// SetConfig changes the configuration live (screen timings).
 func (e *Engine) SetConfig(ctx context.Context, c Config) { e.send(ctx, configIn(c)) }
 
 // Snapshot returns the current state; ok is false when ctx ended first.
@@ -350,7 +347,7 @@ func (e *Engine) handle(now time.Time, in input) {
 	switch in := in.(type) {
 	case obsIn:
 		e.trackStill(Observation(in))
-		switch e.presence.Observe(Observation(in)) {
+		switch in.Change { // the vision pipeline decides presence; the engine follows
 		case Entered:
 			e.openSession(now)
 		case Left:
@@ -364,7 +361,6 @@ func (e *Engine) handle(now time.Time, in input) {
 		e.onBind(now, in.photoID, in.event)
 	case configIn:
 		e.cfg = Config(in)
-		e.presence.SetConfig(e.cfg.Presence)
 	case capturedIn:
 		e.onCaptured(now, in)
 	case qrIn:

@@ -113,6 +113,7 @@ type rig struct {
 	prov     *fakeProvider
 	scr      *screens
 	face     atomic.Bool
+	grace    atomic.Int64 // the fake vision's exit grace; 0 = 3 s
 	mu       sync.Mutex
 	events   []Event
 	cancel   context.CancelFunc
@@ -140,23 +141,46 @@ func newRig(t *testing.T, cfg Config) *rig {
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	go func() { r.e.Run(r.ctx); close(r.done) }()
-	go func() {
-		tk := time.NewTicker(100 * time.Millisecond)
-		defer tk.Stop()
-		for {
-			select {
-			case <-r.ctx.Done():
-				return
-			case now := <-tk.C:
-				o := Observation{At: now}
-				if r.face.Load() {
-					o.Faces = 1
-				}
-				r.e.Observe(r.ctx, o)
-			}
-		}
-	}()
+	go r.vision()
 	return r
+}
+
+// vision is the rig's fake vision pipeline: at 10 fps it reports the face and decides
+// presence as the real one does in the simple case (enter after 1 s of face, leave 3 s, or
+// rig.grace, after the last).
+func (r *rig) vision() {
+	tk := time.NewTicker(100 * time.Millisecond)
+	defer tk.Stop()
+	var present bool
+	var since, last time.Time
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case now := <-tk.C:
+			o := Observation{At: now}
+			grace := time.Duration(r.grace.Load())
+			if grace == 0 {
+				grace = 3 * time.Second
+			}
+			if r.face.Load() {
+				o.Faces = 1
+				if since.IsZero() {
+					since = now
+				}
+				last = now
+				if !present && now.Sub(since) >= time.Second {
+					present, o.Change = true, Entered
+				}
+			} else {
+				since = time.Time{}
+				if present && now.Sub(last) >= grace {
+					present, o.Change = false, Left
+				}
+			}
+			r.e.Observe(r.ctx, o)
+		}
+	}
 }
 
 func (r *rig) stop() {
@@ -223,8 +247,7 @@ func TestEngine(t *testing.T) {
 		},
 		{
 			name:       "shopper leaves during the countdown: no photo",
-			cfg:        func(c *Config) { c.Presence.ExitGrace = 500 * time.Millisecond },
-			steps:      []step{arrive, wait(3 * time.Second), leave, wait(10 * time.Second)},
+			steps:      []step{func(r *rig) { r.grace.Store(int64(500 * time.Millisecond)) }, arrive, wait(3 * time.Second), leave, wait(10 * time.Second)},
 			wantScenes: []string{"idle", "welcome", "countdown 3", "goodbye", "idle"},
 			wantEvents: []string{"session.opened", "session.closed"},
 		},

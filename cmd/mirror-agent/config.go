@@ -165,7 +165,7 @@ func defaultConfig() Config {
 		StateDir: stateDir,
 		Log:      LogConfig{Level: "info", Format: "auto"},
 		Camera:   CameraConfig{Source: "auto", Width: 1280, Height: 720, FPS: 15, Loop: true, FrozenAfter: 5 * time.Second},
-		Presence: PresenceConfig{EnterDwell: s.Presence.EnterDwell, ExitGrace: s.Presence.ExitGrace, BodyHold: s.Presence.BodyHold,
+		Presence: PresenceConfig{EnterDwell: vision.DefaultPresence.EnterDwell, ExitGrace: vision.DefaultPresence.ExitGrace, BodyHold: vision.DefaultPresence.BodyHold,
 			Detector: vision.KindAuto, Cascade: vision.DefaultCascade, WorkWidth: 320, MinFace: 0.08, IdleFPS: 5, EngagedFPS: 15, SearchFPS: 5,
 			MotionThreshold: 25, MotionMinArea: 0.002},
 		Session: SessionConfig{AutoCapture: s.AutoCapture, StillFor: s.StillFor, Welcome: s.Welcome, Countdown: s.Countdown,
@@ -284,7 +284,6 @@ func (c *Config) demoClip() string {
 
 func (c *Config) sessionConfig() session.Config {
 	return session.Config{
-		Presence:     c.presence(),
 		Welcome:      c.Session.Welcome,
 		AutoCapture:  c.Session.AutoCapture,
 		StillFor:     c.Session.StillFor,
@@ -297,8 +296,8 @@ func (c *Config) sessionConfig() session.Config {
 	}
 }
 
-func (c *Config) presence() session.PresenceConfig {
-	return session.PresenceConfig{EnterDwell: c.Presence.EnterDwell, ExitGrace: c.Presence.ExitGrace, BodyHold: c.Presence.BodyHold}
+func (c *Config) presence() vision.PresenceConfig {
+	return vision.PresenceConfig{EnterDwell: c.Presence.EnterDwell, ExitGrace: c.Presence.ExitGrace, BodyHold: c.Presence.BodyHold}
 }
 
 func (c *Config) detector() vision.DetectorOptions {

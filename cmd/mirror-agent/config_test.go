@@ -48,8 +48,8 @@ func TestConfigValidate(t *testing.T) {
 	if err := config.Load(&c, "", []string{"presence.enter_dwell=2s", "device.id=store-12-mirror-3"}); err != nil {
 		t.Fatal(err)
 	}
-	if c.sessionConfig().Presence.EnterDwell != 2*time.Second || c.Device.ID != "store-12-mirror-3" {
-		t.Errorf("--set did not reach the session config: %+v", c.sessionConfig().Presence)
+	if c.visionOptions().Presence.EnterDwell != 2*time.Second || c.Device.ID != "store-12-mirror-3" {
+		t.Errorf("--set did not reach the vision options: %+v", c.visionOptions().Presence)
 	}
 }
 

@@ -99,7 +99,14 @@ func newFleet(p fleetParts) (*fleet.Client, error) {
 		p.record(session.Event{Type: eventConfigApplied, At: time.Now(), Data: map[string]any{"version": version}})
 		return eff, nil
 	}
-	o.Commands = map[string]fleet.CommandFunc{
+	o.Commands = fleetCommands(p)
+	return fleet.New(o)
+}
+
+// fleetCommands are the commands the mirror answers on mirror/{id}/cmd/{name}
+// (docs/contracts.md §1).
+func fleetCommands(p fleetParts) map[string]fleet.CommandFunc {
+	return map[string]fleet.CommandFunc{
 		"end-session": func(ctx context.Context, _ json.RawMessage) (any, error) {
 			p.engine.EndSession(ctx, "command")
 			return map[string]any{"ended": true}, nil
@@ -161,5 +168,4 @@ func newFleet(p fleetParts) (*fleet.Client, error) {
 			return map[string]any{"width": w, "height": h, "jpeg_base64": base64.StdEncoding.EncodeToString(jpeg)}, nil
 		},
 	}
-	return fleet.New(o)
 }

@@ -28,11 +28,18 @@ type health struct {
 	started      time.Time
 }
 
-func newHealth(stallAfter time.Duration, engine *session.Engine, cameraOK func() bool, log *slog.Logger) *health {
-	h := &health{stallAfter: stallAfter, engine: engine, cameraOK: cameraOK, log: log, started: time.Now()}
+// newHealth starts the clock; the pipeline beats it from its first frame, and watch names
+// the engine and camera to check before run starts.
+func newHealth(stallAfter time.Duration, log *slog.Logger) *health {
+	h := &health{stallAfter: stallAfter, log: log, started: time.Now()}
 	h.pipelineBeat.Store(h.started.UnixNano())
 	h.engineBeat.Store(h.started.UnixNano())
 	return h
+}
+
+// watch names the engine to probe and the camera to report.
+func (h *health) watch(engine *session.Engine, cameraOK func() bool) {
+	h.engine, h.cameraOK = engine, cameraOK
 }
 
 // beat marks the pipeline alive.

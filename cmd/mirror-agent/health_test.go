@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -12,10 +14,10 @@ import (
 	"time"
 )
 
-// TestWatchdogStopsOnStall runs the agent as systemd would (NOTIFY_SOCKET, WATCHDOG_USEC) with
-// the fault hook that hangs its camera loop after 3 s: it must say READY=1, feed the watchdog
-// while healthy, stop feeding it once the loop has been silent for health.stall_after, and
-// /healthz must turn 503 naming the stalled pipeline.
+// TestWatchdogStopsOnStall runs the agent (in this process) as systemd would (NOTIFY_SOCKET,
+// WATCHDOG_USEC) with a hook that hangs its camera loop after 3 s: it must say READY=1, feed
+// the watchdog while healthy, stop feeding it once the loop has been silent for
+// health.stall_after, and /healthz must turn 503 naming the stalled pipeline.
 func TestWatchdogStopsOnStall(t *testing.T) {
 	_, clip, _ := setup(t)
 	sock := filepath.Join(t.TempDir(), "notify.sock")
@@ -41,8 +43,15 @@ func TestWatchdogStopsOnStall(t *testing.T) {
 		}
 	}()
 	start := time.Now()
-	p := startAgentEnv(t, []string{"NOTIFY_SOCKET=" + sock, "WATCHDOG_USEC=1000000", "MIRROR_AGENT_TEST_FAULT=stall"},
-		"--set", "camera.source="+clip, "--set", "health.stall_after=2s")
+	t.Setenv("NOTIFY_SOCKET", sock)
+	t.Setenv("WATCHDOG_USEC", "1000000")
+	stallAt := start.Add(3 * time.Second)
+	stall := func(ctx context.Context) { // a wedged driver: the loop hangs until the agent stops
+		if time.Now().After(stallAt) {
+			<-ctx.Done()
+		}
+	}
+	p := startAgentInProcess(t, hooks{beforeObserve: stall}, "camera.source="+clip, "health.stall_after=2s")
 
 	get := func() (int, Status) {
 		res, err := http.Get(p.kioskURL + "/healthz")
@@ -133,3 +142,54 @@ func TestReloadOnSIGHUP(t *testing.T) {
 		t.Errorf("agent unhealthy after a bad reload")
 	}
 }
+
+// startAgentInProcess runs runAgentWith in this test's process with hooks, on loopback ports
+// chosen by the kernel, and waits for the "kiosk ready" log line; the agent stops at cleanup.
+func startAgentInProcess(t *testing.T, h hooks, sets ...string) *agentProc {
+	t.Helper()
+	p := &agentProc{stateDir: t.TempDir(), logs: &bytes.Buffer{}, done: make(chan error, 1)}
+	sets = append([]string{"log.format=json", "state_dir=" + p.stateDir, "display.listen=127.0.0.1:0",
+		"cloud.local.listen=127.0.0.1:0"}, sets...)
+	ready := make(chan string, 1)
+	logw := writerFunc(func(b []byte) (int, error) {
+		p.mu.Lock()
+		p.logs.Write(b)
+		p.mu.Unlock()
+		var rec struct{ Msg, URL string }
+		if json.Unmarshal(b, &rec) == nil && rec.Msg == "kiosk ready" {
+			ready <- rec.URL
+		}
+		return len(b), nil
+	})
+	cfg, log, err := load("", sets, logw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { p.done <- runAgentWith(ctx, cfg, log, func() (*Config, error) { return cfg, nil }, h) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			t.Errorf("agent did not stop within 10 s of its context ending")
+		}
+		if t.Failed() {
+			t.Logf("agent log:\n%s", p.log())
+		}
+	})
+	select {
+	case u := <-ready:
+		p.kioskURL = strings.TrimSuffix(u, "/")
+	case err := <-p.done:
+		t.Fatalf("agent stopped before it was ready: %v\n%s", err, p.log())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("agent not ready after 30s\n%s", p.log())
+	}
+	return p
+}
+
+// writerFunc is an io.Writer made of a function (slog's JSON handler writes one line a call).
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }

@@ -17,9 +17,9 @@ import (
 type Options struct {
 	Detector DetectorOptions
 	Motion   MotionOptions
-	// Presence must match the session engine's, so the pipeline knows when a shopper is
-	// there (detect on every frame, count body evidence, arm the air buttons). Zero = session.DefaultPresence.
-	Presence session.PresenceConfig
+	// Presence is the hysteresis of the one presence tracker: the analyser decides, the session
+	// engine follows (session.Observation.Change). Zero = DefaultPresence.
+	Presence PresenceConfig
 	// IdleFPS is the analysed frame rate while nobody is there and nothing moves; 0 = 5.
 	IdleFPS float64
 	// EngagedFPS is the analysed frame rate while something moves or a shopper is there
@@ -28,8 +28,10 @@ type Options struct {
 	// FullEvery: while a face is tracked, every FullEvery-th analysed frame searches the whole
 	// frame (zone) instead of only around the face, to notice a better-placed shopper; 0 = 8.
 	FullEvery int
-	// SearchFPS: while nobody is at or arriving at the mirror, motion runs the detector at
-	// most this often (a curtain, people passing far away); 0 = 5.
+	// SearchFPS: the detector runs at most this often — while nobody is there, on motion (a
+	// curtain, people passing far away); while a shopper arrives or stands there, with the
+	// faces found standing for the frames in between and the body evidence holding the
+	// session; 0 = 5.
 	SearchFPS float64
 	// Buttons are the air buttons, in camera-frame pixels; none by default.
 	Buttons []Button
@@ -39,8 +41,8 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
-	if o.Presence == (session.PresenceConfig{}) {
-		o.Presence = session.DefaultPresence
+	if o.Presence == (PresenceConfig{}) {
+		o.Presence = DefaultPresence
 	}
 	if o.IdleFPS <= 0 {
 		o.IdleFPS = 5
@@ -89,17 +91,24 @@ func (o Options) Validate() error {
 
 // Result is what the analysis of one frame decided.
 type Result struct {
-	Observation session.Observation // what the session engine gets
-	Transition  session.Transition  // of the analyser's own presence tracker
+	Observation session.Observation // what the session engine gets, with the decision
+	Transition  session.Transition  // the presence decision (= Observation.Change)
 	Present     bool                // a shopper is at the mirror (after this frame)
 	Arriving    bool                // a face is being watched through the enter dwell
-	Faces       []image.Rectangle
-	Motion      Motion
-	Detected    bool          // the face detector ran on this frame
-	Tracked     bool          // … only around the last face
-	Reused      bool          // nothing moved near the last faces: they stand for this frame
-	Actions     []string      // air buttons that fired on this frame
-	Elapsed     time.Duration // motion gate + detection
+	Faces       []image.Rectangle   // faces of people (scenery left out)
+	// Static are faces found where the room has no foreground: posters, photos, mannequins.
+	// They neither open nor hold a session.
+	Static []image.Rectangle
+	// BodyBox is where the shopper stands (below and around their last face) while someone
+	// is there; BodyCover the share of it the background model sees as not-the-room.
+	BodyBox   image.Rectangle
+	BodyCover float64
+	Motion    Motion
+	Detected  bool          // the face detector ran on this frame
+	Tracked   bool          // … only around the last face
+	Reused    bool          // nothing moved near the last faces: they stand for this frame
+	Actions   []string      // air buttons that fired on this frame
+	Elapsed   time.Duration // motion gate + detection
 }
 
 // Analyzer is the per-frame decision: the motion gate on a small grey frame, then the face
@@ -112,7 +121,8 @@ type Analyzer struct {
 	ownDet   bool
 	gate     *motionGate
 	gest     gestures
-	presence *session.Presence
+	presence *Presence
+	bg       *background
 
 	checked     image.Point // frame size the zone and buttons were checked against
 	last        time.Time   // last analysed frame
@@ -123,8 +133,16 @@ type Analyzer struct {
 	lastSearch  time.Time // last detection while nobody was there
 	searchDue   bool      // motion was seen since, while the detector was held back
 	sinceFull   int
-	body        image.Rectangle // the shopper's last face while present
-	autoButtons bool            // Gestures without Buttons: place DefaultButtons per frame size
+	body        image.Rectangle // the shopper's last face while present or arriving
+	lastDetect  time.Time       // last detector run while someone was there
+	static      []staticFace
+	autoButtons bool // Gestures without Buttons: place DefaultButtons per frame size
+}
+
+// staticFace is a face seen with no foreground under it: scenery.
+type staticFace struct {
+	box        image.Rectangle
+	first, ago time.Time
 }
 
 // NewAnalyzer loads the detector and returns an analyser.
@@ -144,7 +162,7 @@ func NewAnalyzer(opts Options) (*Analyzer, error) {
 // newAnalyzer uses det (not closed by the analyser unless ownDet is set).
 func newAnalyzer(opts Options, det *Detector) *Analyzer {
 	opts = opts.withDefaults()
-	a := &Analyzer{opts: opts, det: det, gate: newMotionGate(opts.Motion), presence: session.NewPresence(opts.Presence),
+	a := &Analyzer{opts: opts, det: det, gate: newMotionGate(opts.Motion), presence: NewPresence(opts.Presence), bg: newBackground(),
 		autoButtons: opts.Gestures && len(opts.Buttons) == 0}
 	a.gest.set(opts.Buttons)
 	return a
@@ -257,10 +275,16 @@ func (a *Analyzer) Analyze(frame gocv.Mat, at time.Time) (Result, error) {
 	if len(r.Motion.Boxes) > 0 {
 		a.lastMotion = at
 	}
-
 	someone := a.presence.Present() || a.presence.Arriving()
+	var hold image.Rectangle
+	if a.presence.Present() && !a.body.Empty() {
+		hold = bodyBox(a.body, size)
+	}
+	a.bg.Update(frame, at, hold)
+
 	moved := len(r.Motion.Boxes) > 0
-	throttled := !a.lastSearch.IsZero() && at.Sub(a.lastSearch) < time.Duration(float64(time.Second)/a.opts.SearchFPS)*7/8
+	period := time.Duration(float64(time.Second) / a.opts.SearchFPS)
+	throttled := !a.lastSearch.IsZero() && at.Sub(a.lastSearch) < period*7/8
 	switch {
 	case !someone && !moved && !a.searchDue:
 		// Nothing moved and nobody is there: the gate alone decides.
@@ -268,11 +292,12 @@ func (a *Analyzer) Analyze(frame gocv.Mat, at time.Time) (Result, error) {
 		// Motion, nobody yet: the detector looked a moment ago; look again when it may
 		// (even if the motion has stopped by then: someone may have stopped in front).
 		a.searchDue = a.searchDue || moved
-	case a.still(at, r.Motion):
-		// Nothing moved near the face found a moment ago: it is still there.
+	case someone && !a.lastDetect.IsZero() && at.Sub(a.lastDetect) < period*7/8:
+		// Someone is there and the detector looked a moment ago: its faces stand for this
+		// frame (the body evidence carries presence in between).
 		r.Faces, r.Reused = a.lastFaces, true
 	default:
-		r.Detected = true
+		r.Detected, a.lastDetect = true, at
 		if !someone {
 			a.lastSearch, a.searchDue = at, false
 		}
@@ -287,24 +312,32 @@ func (a *Analyzer) Analyze(frame gocv.Mat, at time.Time) (Result, error) {
 			r.Tracked = false
 			a.sinceFull = 0
 		}
-		r.Faces, a.lastFaces = d.Faces, d.Faces
-		if !d.Primary.Empty() {
-			a.track, a.trackAt = d.Primary, at
+		r.Faces = a.people(d.Faces, at)
+		a.lastFaces = r.Faces
+		if p := Primary(r.Faces, size); !p.Empty() {
+			a.track, a.trackAt = p, at
 		}
 	}
+	r.Static = a.staticFaces(at)
 
 	o := session.Observation{At: at, Faces: len(r.Faces), Primary: Primary(r.Faces, size), Frame: size, Motion: r.Motion.Fraction}
-	if o.Faces == 0 && a.presence.Present() && !a.body.Empty() {
-		o.Body = bodyMotion(r.Motion, a.body, size)
+	if !a.body.Empty() && (a.presence.Present() || a.presence.Arriving()) {
+		r.BodyBox = bodyBox(a.body, size)
+		r.BodyCover = a.bg.Coverage(r.BodyBox)
+		o.Body = o.Faces == 0 && r.BodyCover >= bodyCover
 	}
+	r.Transition = a.presence.Observe(Sighting{At: at, Face: o.Faces > 0, Body: o.Body})
+	o.Change = r.Transition
 	r.Observation = o
-	r.Transition = a.presence.Observe(o)
 	r.Present, r.Arriving = a.presence.Present(), a.presence.Arriving()
 	switch {
-	case !r.Present:
-		a.body = image.Rectangle{}
 	case !o.Primary.Empty():
 		a.body = o.Primary
+	case !r.Present && !r.Arriving:
+		a.body = image.Rectangle{}
+	}
+	if r.Transition == session.Left {
+		a.track, a.lastFaces = image.Rectangle{}, nil // whoever comes next is looked for afresh
 	}
 	if len(a.gest.buttons) > 0 {
 		r.Actions = a.gest.update(a.gate, at, r.Faces, r.Present, a.opts.Motion.Threshold)
@@ -313,24 +346,98 @@ func (a *Analyzer) Analyze(frame gocv.Mat, at time.Time) (Result, error) {
 	return r, nil
 }
 
-// reuseFor is how long a face found by the detector is trusted without detecting again while
-// nothing moves near it.
-const reuseFor = 400 * time.Millisecond
+// Absent tells the presence tracker that nobody is seen at time at (no frames: the camera is
+// lost or the file ended), so an open session closes after its grace.
+func (a *Analyzer) Absent(at time.Time) session.Observation {
+	tr := a.presence.Observe(Sighting{At: at})
+	if tr == session.Left {
+		a.body, a.track, a.lastFaces = image.Rectangle{}, image.Rectangle{}, nil
+	}
+	return session.Observation{At: at, Change: tr}
+}
 
-// still says whether the faces of the last detection can stand for this frame: they were
-// found less than reuseFor ago and no motion touches the area around the primary face.
-func (a *Analyzer) still(at time.Time, m Motion) bool {
-	if len(a.lastFaces) == 0 || a.track.Empty() || at.Sub(a.trackAt) >= reuseFor {
+// bodyCover is the share of the body box that must be foreground for the shopper's body to
+// count as there: a person standing covers most of it, a curtain's edge or someone passing
+// far behind a small part.
+const bodyCover = 0.35
+
+// faceSupport is the share of a face's box and the area just below it that must be foreground
+// for a face to be a person's rather than the room's (a poster, a photo, a mannequin).
+const faceSupport = 0.2
+
+// bodyBox is where a shopper whose face is face stands: 1.2 face widths either side of the
+// face's centre, from the top of the face to three face heights below it.
+func bodyBox(face image.Rectangle, frame image.Point) image.Rectangle {
+	fw, fh := face.Dx(), face.Dy()
+	cx := (face.Min.X + face.Max.X) / 2
+	return image.Rect(cx-fw*6/5, face.Min.Y, cx+fw*6/5, face.Max.Y+3*fh).Intersect(image.Rectangle{Max: frame})
+}
+
+// people keeps the faces that are people's: the shopper's (close to the face followed a
+// moment ago) and faces with foreground under them. The others are scenery: remembered as
+// static faces, and left out.
+func (a *Analyzer) people(faces []image.Rectangle, at time.Time) []image.Rectangle {
+	var out []image.Rectangle
+	for _, f := range faces {
+		if a.follows(f, at) {
+			out = append(out, f)
+			continue
+		}
+		fw, fh := f.Dx(), f.Dy()
+		support := image.Rect(f.Min.X-fw/4, f.Min.Y, f.Max.X+fw/4, f.Max.Y+fh)
+		if a.bg.Coverage(support) >= faceSupport {
+			out = append(out, f)
+			continue
+		}
+		a.noteStatic(f, at)
+	}
+	return out
+}
+
+// follows says whether f is the face followed a moment ago (the shopper, who may stand so
+// still that the room's model no longer tells them apart).
+func (a *Analyzer) follows(f image.Rectangle, at time.Time) bool {
+	t := a.track
+	if t.Empty() || at.Sub(a.trackAt) > 1500*time.Millisecond {
 		return false
 	}
-	g := a.track.Dx() * 3 / 5
-	win := image.Rect(a.track.Min.X-g, a.track.Min.Y-g, a.track.Max.X+g, a.track.Max.Y+g)
-	for _, b := range m.Boxes {
-		if b.Overlaps(win) {
-			return false
+	c1, c2 := f.Min.Add(f.Max).Div(2), t.Min.Add(t.Max).Div(2)
+	d := c1.Sub(c2)
+	lim := t.Dx() / 2
+	return d.X*d.X+d.Y*d.Y <= lim*lim && f.Dx()*5 >= t.Dx()*3 && f.Dx()*3 <= t.Dx()*5
+}
+
+func (a *Analyzer) noteStatic(f image.Rectangle, at time.Time) {
+	for i := range a.static {
+		if iou(a.static[i].box, f) > 0.5 {
+			a.static[i].box, a.static[i].ago = f, at
+			return
 		}
 	}
-	return true
+	a.static = append(a.static, staticFace{box: f, first: at, ago: at})
+}
+
+// staticFaces are the static faces seen in the last 10 s.
+func (a *Analyzer) staticFaces(at time.Time) []image.Rectangle {
+	keep := a.static[:0]
+	var out []image.Rectangle
+	for _, s := range a.static {
+		if at.Sub(s.ago) <= 10*time.Second {
+			keep = append(keep, s)
+			out = append(out, s.box)
+		}
+	}
+	a.static = keep
+	return out
+}
+
+func iou(a, b image.Rectangle) float64 {
+	in := area(a.Intersect(b))
+	u := area(a) + area(b) - in
+	if u <= 0 {
+		return 0
+	}
+	return float64(in) / float64(u)
 }
 
 // clipMotion keeps the motion inside zone.
@@ -349,36 +456,11 @@ func clipMotion(m Motion, zone image.Rectangle) Motion {
 	return out
 }
 
-// bodyMotion says whether motion is where the shopper whose last face was face stands: within
-// a face width either side of the face and below its top, centred on it (someone walking out
-// moves the centre of the motion away quickly).
-func bodyMotion(m Motion, face image.Rectangle, frame image.Point) bool {
-	fw := face.Dx()
-	cx := (face.Min.X + face.Max.X) / 2
-	zone := image.Rect(cx-fw*3/2, face.Min.Y-fw/2, cx+fw*3/2, frame.Y).Intersect(image.Rectangle{Max: frame})
-	if zone.Empty() {
-		return false
-	}
-	var moved, sumX int
-	for _, b := range m.Boxes {
-		in := b.Intersect(zone)
-		if in.Empty() {
-			continue
-		}
-		moved += area(in)
-		sumX += area(in) * (in.Min.X + in.Max.X) / 2
-	}
-	if moved == 0 || float64(moved) < 0.01*float64(area(zone)) {
-		return false
-	}
-	centre := sumX / moved
-	return abs(float64(centre-cx)) <= 0.75*float64(fw)
-}
-
 // Close releases OpenCV memory.
 func (a *Analyzer) Close() error {
 	a.gate.Close()
 	a.gest.Close()
+	a.bg.Close()
 	if a.ownDet {
 		return a.det.Close()
 	}

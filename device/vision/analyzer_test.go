@@ -9,8 +9,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"gocv.io/x/gocv"
-
-	"github.com/fitmirror/fitmirror/session"
 )
 
 // frames yields analysis times at fps from t0.
@@ -76,11 +74,11 @@ func TestMotionGate(t *testing.T) {
 }
 
 // TestDetectorRunsOnlyBehindTheGate: an empty, still room never runs the face detector; a
-// person appearing does. While they stand still the face found is trusted for reuseFor (the
-// gate sees nothing move near it), then looked for again around where it was, with a search
+// person appearing does. While someone is there the detector runs at SearchFPS and the faces
+// it found stand for the frames in between; it looks around where the face was, with a search
 // of the whole frame every FullEvery detections.
 func TestDetectorRunsOnlyBehindTheGate(t *testing.T) {
-	a := newAnalyzerT(t, Options{Presence: session.PresenceConfig{EnterDwell: 200 * time.Millisecond, ExitGrace: 3 * time.Second}, FullEvery: 4})
+	a := newAnalyzerT(t, Options{Presence: PresenceConfig{EnterDwell: 200 * time.Millisecond, ExitGrace: 3 * time.Second}, FullEvery: 4})
 	bg, face := grey(t), photo(t)
 	var got []string
 	for i := 0; i < 30; i++ {
@@ -106,17 +104,18 @@ func TestDetectorRunsOnlyBehindTheGate(t *testing.T) {
 		}
 		got = append(got, s)
 	}
-	// At 15 fps reuseFor (400 ms) is 6 frames: the detector runs on frames 4, 10, 16, 22, 28.
+	// At 15 fps and the default SearchFPS of 5 the detector runs on every third frame from
+	// frame 4, the whole frame on every fourth of those.
 	want := []string{"gate", "gate", "gate", "gate"}
 	for i := 4; i < 30; i++ {
-		switch (i - 4) / 6 {
-		case 0, 4:
+		k := i - 4
+		switch {
+		case k%3 != 0:
+			want = append(want, "still")
+		case (k/3)%4 == 0:
 			want = append(want, "detect")
 		default:
 			want = append(want, "track")
-		}
-		if (i-4)%6 != 0 {
-			want[i] = "still"
 		}
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -166,8 +165,8 @@ func TestZone(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := newAnalyzerT(t, Options{Detector: DetectorOptions{Zone: tt.zone}, Presence: session.PresenceConfig{ExitGrace: time.Second}})
-			_, err := a.Analyze(face, frameTime(0, 15))
+			a := newAnalyzerT(t, Options{Detector: DetectorOptions{Zone: tt.zone}, Presence: PresenceConfig{ExitGrace: time.Second}})
+			_, err := a.Analyze(grey(t), frameTime(0, 15))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("Analyze with zone %v = %v, want an error saying %q", tt.zone, err, tt.wantErr)
@@ -175,8 +174,8 @@ func TestZone(t *testing.T) {
 			} else if err != nil {
 				t.Fatal(err)
 			}
-			// Frame 1 has the face "appear" (the first frame has no motion reference); then
-			// the analyser detects (with a bad zone: in the whole frame, the error said so).
+			// The face appears in an empty room; the analyser detects (with a bad zone: in the
+			// whole frame, the error said so).
 			a.Analyze(grey(t), frameTime(1, 2))
 			r, err := a.Analyze(face, frameTime(2, 2))
 			if err != nil {
@@ -199,7 +198,7 @@ func TestOptionsValidate(t *testing.T) {
 		{"min face", Options{Detector: DetectorOptions{MinFace: 2}}, "min face 2"},
 		{"work width", Options{Detector: DetectorOptions{WorkWidth: 10}}, "work width 10"},
 		{"idle fps", Options{IdleFPS: -1}, "idle fps -1"},
-		{"negative grace", Options{Presence: session.PresenceConfig{ExitGrace: -time.Second}}, "must not be negative"},
+		{"negative grace", Options{Presence: PresenceConfig{ExitGrace: -time.Second}}, "must not be negative"},
 		{"button without action", Options{Buttons: []Button{{Region: image.Rect(0, 0, 10, 10)}}}, "want an action"},
 		{"empty zone", Options{Detector: DetectorOptions{Zone: image.Rect(10, 10, 10, 50)}}, "empty rectangle"},
 	}

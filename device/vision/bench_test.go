@@ -13,7 +13,6 @@ import (
 
 	"github.com/fitmirror/fitmirror/device/camera"
 	"github.com/fitmirror/fitmirror/device/vision/evalset"
-	"github.com/fitmirror/fitmirror/session"
 )
 
 // naive is the baseline of the issue: haarcascade_frontalface_default at scale 1.1 and
@@ -64,7 +63,7 @@ func benchEvalSet(b *testing.B, do DetectorOptions) {
 	for i := 0; i < b.N; i++ {
 		for _, c := range clips {
 			n0, o0, f0 := naiveCPU, oursCPU, frames
-			an, err := NewAnalyzer(Options{Detector: do, Presence: session.DefaultPresence})
+			an, err := NewAnalyzer(Options{Detector: do, Presence: DefaultPresence})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -136,7 +135,7 @@ func BenchmarkIdle(b *testing.B) {
 	var idleFPS float64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		an, err := NewAnalyzer(Options{Presence: session.DefaultPresence})
+		an, err := NewAnalyzer(Options{Presence: DefaultPresence})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -204,7 +203,7 @@ func BenchmarkIdle720p(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	an, err := NewAnalyzer(Options{Presence: session.DefaultPresence})
+	an, err := NewAnalyzer(Options{Presence: DefaultPresence})
 	if err != nil {
 		b.Fatal(err)
 	}

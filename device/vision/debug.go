@@ -22,6 +22,8 @@ var (
 	colButton  = color.RGBA{255, 0, 255, 0}
 	colPresent = color.RGBA{0, 255, 0, 0}
 	colAbsent  = color.RGBA{160, 160, 160, 0}
+	colBody    = color.RGBA{255, 255, 0, 0}
+	colStatic  = color.RGBA{255, 60, 60, 0}
 )
 
 // annotator draws what the analyser decided onto a frame, for installers tuning a store
@@ -30,8 +32,10 @@ type annotator struct{}
 
 func newAnnotator() *annotator { return &annotator{} }
 
-// Draw draws r onto frame in place: motion blobs, faces (the primary thicker), the zone, the
-// air buttons with how full they are, and a status line.
+// Draw draws r onto frame in place: motion blobs, faces (the primary thicker), the body box
+// with the share of it that is not the room (the evidence that holds a session while the face
+// is hidden), static faces (scenery: posters, photos) crossed out, the zone, the air buttons,
+// and a status line.
 func (a *annotator) Draw(frame *gocv.Mat, r Result, o Options, t time.Duration) {
 	for _, b := range r.Motion.Boxes {
 		gocv.Rectangle(frame, b, colMotion, 1)
@@ -42,6 +46,21 @@ func (a *annotator) Draw(frame *gocv.Mat, r Result, o Options, t time.Duration) 
 	for _, b := range o.Buttons {
 		gocv.Rectangle(frame, b.Region, colButton, 2)
 		gocv.PutText(frame, b.Action, b.Region.Min.Add(image.Pt(4, 18)), gocv.FontHersheySimplex, 0.5, colButton, 1)
+	}
+	if !r.BodyBox.Empty() {
+		th := 1
+		if r.Observation.Body {
+			th = 3
+		}
+		gocv.Rectangle(frame, r.BodyBox, colBody, th)
+		gocv.PutText(frame, fmt.Sprintf("body %.0f%%", 100*r.BodyCover), r.BodyBox.Min.Add(image.Pt(4, r.BodyBox.Dy()-8)),
+			gocv.FontHersheySimplex, 0.5, colBody, 1)
+	}
+	for _, f := range r.Static {
+		gocv.Rectangle(frame, f, colStatic, 1)
+		gocv.Line(frame, f.Min, f.Max, colStatic, 1)
+		gocv.Line(frame, image.Pt(f.Min.X, f.Max.Y), image.Pt(f.Max.X, f.Min.Y), colStatic, 1)
+		gocv.PutText(frame, "static", f.Min.Add(image.Pt(2, -4)), gocv.FontHersheySimplex, 0.45, colStatic, 1)
 	}
 	for _, f := range r.Faces {
 		th := 1

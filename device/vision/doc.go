@@ -6,20 +6,23 @@
 //  1. Motion gate: the frame shrunk to a small grey copy (160 px wide), blurred, differenced
 //     with the previous one, thresholded and cut into blobs; blobs under a minimum area are
 //     noise. It costs well under a millisecond.
-//  2. Face detection only when something moved or a shopper is at (or arriving at) the
-//     mirror: OpenCV's Haar or LBP cascades (Debian's opencv-data) on a copy shrunk to a
-//     working width, with a minimum face size so pedestrians far away do not count; or an
-//     OpenCV dnn face model when the operator supplies one. While a face is known it is
-//     looked for only around where it was (a narrow range of sizes), and while nothing
-//     moves near it, it is trusted for a moment without detecting at all; the whole frame is
-//     searched again every few detections. The primary shopper is the largest face near the
-//     centre; an optional zone limits everything to the fitting room's standing area.
-//  3. Body evidence: motion centred where the shopper's face last was keeps a session alive
-//     while the face is hidden (a twirl, a look at the back of a dress).
-//  4. Presence: the session package's pure hysteresis (enter dwell, exit grace), the same the
-//     engine runs, so the pipeline knows when to analyse at the engaged rather than the idle
-//     frame rate.
-//  5. Air buttons: regions of the image that fire an action ("photo", "next") when a hand
+//  2. Background model (background.go): a running Gaussian per pixel of an 80 px grey copy,
+//     with the frame's lighting fitted onto the model first (light changes are not events),
+//     and a shopper's pixels learnt only very slowly. Its foreground is the body evidence.
+//  3. Face detection only when something moved or someone is at (or arriving at) the mirror,
+//     at most SearchFPS times a second: BlazeFace (MediaPipe's short-range model, ONNX, in
+//     OpenCV's dnn module) on the frame letterboxed to 128×128, or OpenCV's Haar cascade when
+//     the model is missing or asked for. Faces with no foreground under them are scenery
+//     (a poster, a photo, a mannequin: part of the room's model from the start) unless they
+//     are the shopper's face followed from a moment ago; they neither open nor hold a session.
+//  4. Body evidence: the box where the shopper stands (below and around their last face) is
+//     mostly foreground — present while they turn away, even nearly still; gone as soon as
+//     they are, whatever moves elsewhere (a swinging curtain, a corridor).
+//  5. Presence (presence.go): the one tracker of the mirror — enter dwell, exit grace, body
+//     hold, and a newcomer rule (after a second with nobody where the shopper stood, a face
+//     is someone else: a new session). Its decision travels in session.Observation.Change;
+//     the session engine follows it.
+//  6. Air buttons: regions of the image that fire an action ("photo", "next") when a hand
 //     stays in them for a hold time while the face is elsewhere.
 //
 // Pipeline runs this on a live camera (device/camera), reopening it with jittered backoff and

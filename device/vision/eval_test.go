@@ -37,7 +37,7 @@ func evalSet(tb testing.TB) []evalset.Clip {
 // pedestrians; each opened within +0.8 s of arrival + dwell and closed within +1.0 s of
 // departure + grace.
 func TestEvaluationSet(t *testing.T) {
-	pc := session.DefaultPresence
+	pc := DefaultPresence
 	for _, clip := range evalSet(t) {
 		t.Run(clip.Truth.Name, func(t *testing.T) {
 			t.Parallel()
@@ -90,7 +90,7 @@ func TestTwirlBodyEvidence(t *testing.T) {
 			twirl = c
 		}
 	}
-	count := func(pc session.PresenceConfig) (opened int) {
+	count := func(pc PresenceConfig) (opened int) {
 		_, err := Replay(ReplayOptions{Source: twirl.Path, Presence: pc}, func(e ReplayEvent) error {
 			if e.Type == session.EventSessionOpened {
 				opened++
@@ -102,7 +102,7 @@ func TestTwirlBodyEvidence(t *testing.T) {
 		}
 		return opened
 	}
-	short := session.PresenceConfig{EnterDwell: 500 * time.Millisecond, ExitGrace: time.Second}
+	short := PresenceConfig{EnterDwell: 500 * time.Millisecond, ExitGrace: time.Second}
 	withBody := short
 	withBody.BodyHold = 5 * time.Second
 	if got := count(withBody); got != 1 {

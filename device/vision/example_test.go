@@ -10,12 +10,11 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/fitmirror/fitmirror/device/vision"
-	"github.com/fitmirror/fitmirror/session"
 )
 
 // An Analyzer decides frame by frame; here a still, empty room and then the shopper.
 func ExampleAnalyzer() {
-	a, err := vision.NewAnalyzer(vision.Options{Presence: session.PresenceConfig{EnterDwell: 0, ExitGrace: 3 * time.Second}})
+	a, err := vision.NewAnalyzer(vision.Options{Presence: vision.PresenceConfig{EnterDwell: 0, ExitGrace: 3 * time.Second}})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -40,7 +39,7 @@ func ExampleAnalyzer() {
 
 // Replay runs presence over a clip on media time, as `mirror-agent replay` does.
 func ExampleReplay() {
-	_, err := vision.Replay(vision.ReplayOptions{Source: "/nonexistent/clip.avi", Presence: session.DefaultPresence},
+	_, err := vision.Replay(vision.ReplayOptions{Source: "/nonexistent/clip.avi", Presence: vision.DefaultPresence},
 		func(e vision.ReplayEvent) error { fmt.Println(e.Type, e.TMs); return nil })
 	fmt.Println(err)
 	// Output:

@@ -8,8 +8,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"gocv.io/x/gocv"
-
-	"github.com/fitmirror/fitmirror/session"
 )
 
 type press struct {
@@ -89,14 +87,22 @@ func TestAirButtons(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			a := newAnalyzerT(t, Options{Buttons: tt.buttons, Presence: session.PresenceConfig{EnterDwell: 0, ExitGrace: 3 * time.Second}})
+			a := newAnalyzerT(t, Options{Buttons: tt.buttons, Presence: PresenceConfig{EnterDwell: 0, ExitGrace: 3 * time.Second}})
+			// The room before the shopper: the photo with the shopper painted over.
+			empty := face.Clone()
+			defer empty.Close()
+			gocv.Rectangle(&empty, image.Rect(150, 100, 515, 480), color.RGBA{90, 90, 90, 0}, -1)
 			base := face
 			if !tt.present {
-				base = grey(t)
+				base = empty
 			}
 			var got []press
 			for i := 0; i < 65; i++ {
 				f := base.Clone()
+				if i < 3 { // the shopper walks into the room
+					f.Close()
+					f = empty.Clone()
+				}
 				if r := tt.script(i); !r.Empty() {
 					h := hand(f, r)
 					f.Close()

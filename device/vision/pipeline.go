@@ -234,7 +234,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			p.mon.Failed(time.Now(), err)
 			wait := retry.Next()
 			log.Error("camera unavailable", "err", err, "retry_in", wait.Round(time.Millisecond))
-			if !p.idle(ctx, wait) {
+			if !p.idle(ctx, an, wait) {
 				return nil
 			}
 			continue
@@ -249,7 +249,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			return nil
 		case errors.Is(err, io.EOF):
 			log.Info("camera input ended", "source", src.Name())
-			p.idle(ctx, 0)
+			p.idle(ctx, an, 0)
 			return nil
 		default:
 			if !errors.Is(err, errFrozen) { // a frozen feed stays "frozen" while it is reopened
@@ -257,7 +257,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			}
 			wait := retry.Next()
 			log.Warn("camera reopening", "source", src.Name(), "err", err, "retry_in", wait.Round(time.Millisecond))
-			if !p.idle(ctx, wait) {
+			if !p.idle(ctx, an, wait) {
 				return nil
 			}
 		}
@@ -373,7 +373,7 @@ func (p *Pipeline) record(analyse, latency time.Duration) {
 
 // idle reports "nobody seen" at 5 Hz for d (forever when d is 0) while there are no frames,
 // so an open session closes after its grace, and refuses captures. It returns false when ctx ended.
-func (p *Pipeline) idle(ctx context.Context, d time.Duration) bool {
+func (p *Pipeline) idle(ctx context.Context, an *Analyzer, d time.Duration) bool {
 	var end <-chan time.Time
 	if d > 0 {
 		t := time.NewTimer(d)
@@ -389,7 +389,7 @@ func (p *Pipeline) idle(ctx context.Context, d time.Duration) bool {
 		case <-end:
 			return true
 		case now := <-tick.C:
-			p.opts.Observe(ctx, session.Observation{At: now})
+			p.opts.Observe(ctx, an.Absent(now))
 		case reply := <-p.capture:
 			reply <- captureResult{err: errors.New("vision: capture: camera unavailable")}
 		}

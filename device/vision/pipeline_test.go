@@ -67,7 +67,7 @@ func TestPipelineFeedsTheEngineAndTakesOptionsLive(t *testing.T) {
 	p := NewPipeline(PipelineOptions{
 		Camera: camera.Options{Source: clip, Loop: true},
 		Debug:  view,
-		Vision: Options{Presence: session.DefaultPresence},
+		Vision: Options{Presence: DefaultPresence},
 		Observe: func(_ context.Context, o session.Observation) {
 			obs.Add(1)
 			if o.Faces > 0 {
@@ -80,7 +80,7 @@ func TestPipelineFeedsTheEngineAndTakesOptionsLive(t *testing.T) {
 	go func() { done <- p.Run(ctx) }()
 	// Options change while frames flow (the race detector watches this).
 	for i := 0; i < 5; i++ {
-		if err := p.SetOptions(Options{Presence: session.DefaultPresence, Detector: DetectorOptions{MinFace: 0.05 + float64(i)/100}}); err != nil {
+		if err := p.SetOptions(Options{Presence: DefaultPresence, Detector: DetectorOptions{MinFace: 0.05 + float64(i)/100}}); err != nil {
 			t.Fatal(err)
 		}
 	}

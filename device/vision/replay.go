@@ -43,7 +43,7 @@ type ReplayOptions struct {
 	FPS      float64
 	Rotation int // camera.Options.Rotation: a clip recorded by a camera mounted sideways
 	Detector DetectorOptions
-	Presence session.PresenceConfig
+	Presence PresenceConfig
 	// Vision are the other tunables (motion gate, frame rates, buttons); its Detector and
 	// Presence are replaced by the two fields above.
 	Vision Options

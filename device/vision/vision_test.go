@@ -12,7 +12,6 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/fitmirror/fitmirror/device/vision/evalset"
-	"github.com/fitmirror/fitmirror/session"
 )
 
 const facePhoto = "../../testdata/face.jpg"
@@ -114,7 +113,7 @@ func TestMain(m *testing.M) {
 func TestReplayWalkIn(t *testing.T) {
 	c := walkIn(t)
 	clip, truth, visit := c.Path, c.Truth, c.Truth.Visits[0]
-	pc := session.DefaultPresence
+	pc := DefaultPresence
 	var events []ReplayEvent
 	sum, err := Replay(ReplayOptions{Source: clip, Presence: pc}, func(e ReplayEvent) error {
 		events = append(events, e)
@@ -155,7 +154,7 @@ func TestReplayEndOfInputClosesSession(t *testing.T) {
 	clip, truth := c.Path, c.Truth
 	// A grace longer than the empty tail: the session is still open when the input ends.
 	var events []ReplayEvent
-	_, err := Replay(ReplayOptions{Source: clip, Presence: session.PresenceConfig{EnterDwell: time.Second, ExitGrace: 30 * time.Second}},
+	_, err := Replay(ReplayOptions{Source: clip, Presence: PresenceConfig{EnterDwell: time.Second, ExitGrace: 30 * time.Second}},
 		func(e ReplayEvent) error { events = append(events, e); return nil })
 	if err != nil {
 		t.Fatal(err)
@@ -171,7 +170,7 @@ func TestReplayBadInput(t *testing.T) {
 	os.WriteFile(garbage, []byte("RIFF this is not a video at all"), 0o644)
 	emptyDir := t.TempDir()
 	for _, src := range []string{"/nonexistent/clip.avi", garbage, emptyDir} {
-		_, err := Replay(ReplayOptions{Source: src, Presence: session.DefaultPresence}, func(ReplayEvent) error { return nil })
+		_, err := Replay(ReplayOptions{Source: src, Presence: DefaultPresence}, func(ReplayEvent) error { return nil })
 		if err == nil || !strings.Contains(err.Error(), src) {
 			t.Errorf("Replay(%q) = %v, want an error naming it", src, err)
 		}

@@ -1,26 +1,36 @@
-package session
+package vision
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/fitmirror/fitmirror/session"
 )
 
-// script builds observations at 10 fps from a string: 'F' a frame with a face, '.' without,
-// 'B' no face but motion where the shopper's body was, 'M' motion elsewhere.
-func script(s string) []Observation {
+type Transition = session.Transition
+
+const (
+	NoChange = session.NoChange
+	Entered  = session.Entered
+	Left     = session.Left
+)
+
+// script builds sightings at 10 fps from a string: 'F' a frame with a face, '.' without,
+// 'B' no face but the shopper's body where they stood, 'M' motion elsewhere (which is not a
+// sighting at all).
+func script(s string) []Sighting {
 	t0 := time.Unix(1_700_000_000, 0)
-	obs := make([]Observation, len(s))
+	obs := make([]Sighting, len(s))
 	for i, c := range s {
-		obs[i] = Observation{At: t0.Add(time.Duration(i) * 100 * time.Millisecond)}
+		obs[i] = Sighting{At: t0.Add(time.Duration(i) * 100 * time.Millisecond)}
 		switch c {
 		case 'F':
-			obs[i].Faces = 1
+			obs[i].Face = true
 		case 'B':
-			obs[i].Motion, obs[i].Body = 0.05, true
-		case 'M':
-			obs[i].Motion = 0.05
+			obs[i].Body = true
 		}
 	}
 	return obs
@@ -52,8 +62,10 @@ func TestPresence(t *testing.T) {
 		{"a long gap restarts the dwell", "..FFFF.......FFFFFFFFFFF", map[int]Transition{23: Entered}},
 		{"leave after grace", "FFFFFFFFFFF" + "..............................F",
 			map[int]Transition{10: Entered, 40: Left}},
-		{"a twirl shorter than the grace keeps the session", "FFFFFFFFFFF" + "...................." + "FFFF" + "..............................",
-			map[int]Transition{10: Entered, 64: Left}},
+		{"a face missed for under a second keeps the session", "FFFFFFFFFFF" + "........" + "FFFF" + "..............................",
+			map[int]Transition{10: Entered, 52: Left}},
+		{"someone arriving after the shopper was gone a second is a new session", "FFFFFFFFFFF" + "..............." + "FFFFFFFFFFFFFFF",
+			map[int]Transition{10: Entered, 26: Left, 36: Entered}},
 		{"two visits", "FFFFFFFFFFF" + "..............................FFFFFFFFFFF",
 			map[int]Transition{10: Entered, 40: Left, 51: Entered}},
 		{"body evidence alone never opens a session", "BBBBBBBBBBBBBBBBBBBB", map[int]Transition{}},
@@ -91,6 +103,8 @@ func TestPresenceBodyEvidence(t *testing.T) {
 		{"body evidence holds at most BodyHold after the last face", PresenceConfig{EnterDwell: time.Second, ExitGrace: time.Second, BodyHold: 2 * time.Second},
 			// last face at 10; body counts until 30 (2 s); leave 1 s later at 40.
 			visit + "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB", map[int]Transition{10: Entered, 40: Left}},
+		{"turned away for 6 s, body where they stood: one session", PresenceConfig{EnterDwell: time.Second, ExitGrace: 3 * time.Second, BodyHold: 10 * time.Second},
+			visit + strings.Repeat("B", 60) + "FFFFF" + "..............................", map[int]Transition{10: Entered, 105: Left}},
 		{"grace counts from the last body evidence", PresenceConfig{EnterDwell: time.Second, ExitGrace: time.Second, BodyHold: 5 * time.Second},
 			visit + "BBBBB" + "...............", map[int]Transition{10: Entered, 25: Left}},
 	}

@@ -1,0 +1,253 @@
+package vision
+
+import (
+	"image"
+	"math"
+	"slices"
+	"time"
+
+	"gocv.io/x/gocv"
+)
+
+// background is the body evidence: a per-pixel running Gaussian model of the empty room on a
+// tiny grey copy of the frame (bgWidth px wide), written for what a fitting room needs:
+//
+//   - Light changes are not events. Before comparing, each frame is mapped onto the model
+//     with a global gain and offset (I ≈ g·μ + o) fitted on the pixels that were background
+//     in the previous frame (medians of the darker and the brighter half), so the mirror's
+//     own lighting scenes, which fade the whole room, leave the foreground empty.
+//   - A shopper who stands still is not learnt away: background pixels follow the room with
+//     a time constant of bgTau, foreground pixels only with fgTau (a moved chair is absorbed
+//     within a minute or two), and the pixels where the shopper stands while a session is
+//     open with holdTau.
+//   - A poster, a photo or a mannequin is part of the model from the first frame, so its
+//     face has no foreground under it: that is how static faces are told from people.
+//
+// OpenCV's MOG2 and KNN subtractors were the alternatives; they have one learning rate for
+// every pixel (a shopper standing still fades into the background while turned away) and treat
+// a global light fade as foreground over the whole frame (docs/benchmarks/vision.md measures
+// both on the evaluation set). At 80×60 this model costs a few microseconds per frame.
+type background struct {
+	small, grey gocv.Mat
+	mean, vari  []float32
+	fg          []bool
+	w, h        int
+	scale       float64 // full-frame pixels per model pixel
+	last        time.Time
+	frames      int
+	idx         []int32   // scratch
+	lo, hi      []float32 // scratch
+	Gain        float64   // of the last frame, for the debug view
+	Offset      float64
+}
+
+const (
+	bgWidth = 80
+	bgTau   = 2 * time.Second
+	fgTau   = 60 * time.Second
+	holdTau = 5 * time.Minute
+	// A pixel is foreground when it differs from the model by more than bgSigmas standard
+	// deviations and by more than bgMinDiff grey levels plus bgRelDiff of the model's level
+	// (so dim rooms, where everything is darker, keep the same sensitivity in relative terms).
+	bgSigmas  = 3.0
+	bgMinDiff = 6.0
+	bgRelDiff = 0.10
+	bgMinVar  = 4.0
+)
+
+func newBackground() *background {
+	return &background{small: gocv.NewMat(), grey: gocv.NewMat()}
+}
+
+// Update takes the next frame, taken at time at, and returns the foreground mask (true =
+// not the room) of the model's size. hold, in full-frame pixels, is where the shopper stands
+// while a session is open (learnt with holdTau); empty = nowhere.
+func (b *background) Update(frame gocv.Mat, at time.Time, hold image.Rectangle) {
+	fw, fh := frame.Cols(), frame.Rows()
+	if fw == 0 || fh == 0 {
+		return
+	}
+	w := min(bgWidth, fw)
+	h := max(1, int(float64(fh)*float64(w)/float64(fw)+0.5))
+	gocv.Resize(frame, &b.small, image.Pt(w, h), 0, 0, gocv.InterpolationArea)
+	if b.small.Channels() == 1 {
+		b.small.CopyTo(&b.grey)
+	} else {
+		gocv.CvtColor(b.small, &b.grey, gocv.ColorBGRToGray)
+	}
+	px, err := b.grey.DataPtrUint8()
+	if err != nil {
+		return
+	}
+	if w != b.w || h != b.h || b.mean == nil || len(px) != w*h {
+		b.w, b.h, b.scale = w, h, float64(fw)/float64(w)
+		b.mean, b.vari, b.fg = make([]float32, w*h), make([]float32, w*h), make([]bool, w*h)
+		for i, v := range px {
+			b.mean[i], b.vari[i] = float32(v), 16
+		}
+		b.last, b.frames, b.Gain, b.Offset = at, 1, 1, 0
+		return
+	}
+	dt := at.Sub(b.last)
+	if dt <= 0 {
+		dt = time.Second / 15
+	}
+	b.last = at
+	b.frames++
+	g, o := b.fitLight(px)
+	b.Gain, b.Offset = g, o
+	aBg := float32(1 - math.Exp(-dt.Seconds()/bgTau.Seconds()))
+	aFg := float32(1 - math.Exp(-dt.Seconds()/fgTau.Seconds()))
+	aHold := float32(1 - math.Exp(-dt.Seconds()/holdTau.Seconds()))
+	hr := b.toModel(hold)
+	ig, io := float32(1/g), float32(o)
+	for i, v := range px {
+		x := (float32(v) - io) * ig // the frame in the model's lighting
+		m := b.mean[i]
+		d := x - m
+		thr := max(float32(bgSigmas)*sqrt32(b.vari[i]), float32(bgMinDiff)+float32(bgRelDiff)*m)
+		fg := d > thr || d < -thr
+		b.fg[i] = fg
+		a := aBg
+		if fg {
+			a = aFg
+			if !hr.Empty() {
+				if p := image.Pt(i%b.w, i/b.w); p.In(hr) {
+					a = aHold
+				}
+			}
+		}
+		b.mean[i] = m + a*d
+		if !fg {
+			b.vari[i] = max(bgMinVar, b.vari[i]+a*(d*d-b.vari[i]))
+		}
+	}
+}
+
+// fitLight fits the frame's lighting against the model, I ≈ g·μ + o, on the pixels that were
+// background in the last frame (all of them when too few were). The offset alone is the
+// median of I − μ; a gain is fitted only when the room has enough contrast for it (the
+// medians of I and μ over its darkest and brightest thirds), and kept within 0.5..2.
+func (b *background) fitLight(px []uint8) (g, o float64) {
+	idx := b.idx[:0]
+	for i := range px {
+		if !b.fg[i] {
+			idx = append(idx, int32(i))
+		}
+	}
+	if len(idx) < len(px)/5 {
+		idx = idx[:0]
+		for i := range px {
+			idx = append(idx, int32(i))
+		}
+	}
+	b.idx = idx
+	// Order the pixels by the model's level.
+	slices.SortFunc(idx, func(x, y int32) int {
+		switch {
+		case b.mean[x] < b.mean[y]:
+			return -1
+		case b.mean[x] > b.mean[y]:
+			return 1
+		}
+		return 0
+	})
+	n := len(idx)
+	band := func(from, to int) (mi, mm float64) {
+		is, ms := b.lo[:0], b.hi[:0]
+		for _, i := range idx[from:to] {
+			is, ms = append(is, float32(px[i])), append(ms, b.mean[i])
+		}
+		mi, mm = float64(median(is)), float64(median(ms))
+		b.lo, b.hi = is, ms
+		return
+	}
+	li, lm := band(0, n/3)
+	hi, hm := band(n-n/3, n)
+	if hm-lm >= 40 {
+		g = math.Max(0.5, math.Min(2, (hi-li)/(hm-lm)))
+		return g, (hi + li - g*(hm+lm)) / 2
+	}
+	d := b.lo[:0]
+	for _, i := range idx {
+		d = append(d, float32(px[i])-b.mean[i])
+	}
+	b.lo = d
+	return 1, float64(median(d))
+}
+
+// median reorders s.
+func median(s []float32) float32 {
+	if len(s) == 0 {
+		return 0
+	}
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func sqrt32(f float32) float32 { return float32(math.Sqrt(float64(f))) }
+
+// toModel maps a full-frame rectangle to model pixels, clipped.
+func (b *background) toModel(r image.Rectangle) image.Rectangle {
+	if r.Empty() || b.scale == 0 {
+		return image.Rectangle{}
+	}
+	m := image.Rect(int(float64(r.Min.X)/b.scale), int(float64(r.Min.Y)/b.scale),
+		int(math.Ceil(float64(r.Max.X)/b.scale)), int(math.Ceil(float64(r.Max.Y)/b.scale)))
+	return m.Intersect(image.Rect(0, 0, b.w, b.h))
+}
+
+// Coverage is the share of r (full-frame pixels) that is foreground, 0..1.
+func (b *background) Coverage(r image.Rectangle) float64 {
+	m := b.toModel(r)
+	if m.Empty() || b.frames < 2 {
+		return 0
+	}
+	n := 0
+	for y := m.Min.Y; y < m.Max.Y; y++ {
+		for x := m.Min.X; x < m.Max.X; x++ {
+			if b.fg[y*b.w+x] {
+				n++
+			}
+		}
+	}
+	return float64(n) / float64(m.Dx()*m.Dy())
+}
+
+// Fraction is the share of the whole frame that is foreground.
+func (b *background) Fraction() float64 {
+	if b.frames < 2 || len(b.fg) == 0 {
+		return 0
+	}
+	n := 0
+	for _, f := range b.fg {
+		if f {
+			n++
+		}
+	}
+	return float64(n) / float64(len(b.fg))
+}
+
+// Mask draws the foreground into dst (8-bit, the model's size) for the debug view.
+func (b *background) Mask(dst *gocv.Mat) {
+	if b.w == 0 {
+		return
+	}
+	buf := make([]byte, len(b.fg))
+	for i, f := range b.fg {
+		if f {
+			buf[i] = 255
+		}
+	}
+	m, err := gocv.NewMatFromBytes(b.h, b.w, gocv.MatTypeCV8U, buf)
+	if err != nil {
+		return
+	}
+	m.CopyTo(dst)
+	m.Close()
+}
+
+func (b *background) Close() error {
+	b.small.Close()
+	return b.grey.Close()
+}
