@@ -50,6 +50,22 @@ func AddDevice(ctx context.Context, st Store, id string, now time.Time) (Credent
 	return c, err
 }
 
+// RotateDevice issues new credentials for a registered device: its old token and MQTT
+// password stop working at once (the mirror needs the new ones in its configuration).
+func RotateDevice(ctx context.Context, st Store, id string) (Credentials, error) {
+	if !wire.ValidDeviceID(id) {
+		return Credentials{}, fmt.Errorf("device rotate: %q is not a device ID (%s)", id, wire.DeviceIDRule)
+	}
+	c := Credentials{DeviceID: id, Token: newSecret(), MQTTPassword: newSecret()}
+	if err := st.RotateDevice(ctx, id, hashSecret(c.Token), hashSecret(c.MQTTPassword)); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return Credentials{}, fmt.Errorf("device rotate: %s is not registered (mirror-cloud device add %s)", id, id)
+		}
+		return Credentials{}, err
+	}
+	return c, nil
+}
+
 // CheckMQTT reports whether password is the MQTT password of device id.
 func CheckMQTT(ctx context.Context, st Store, id string, password []byte) bool {
 	d, err := st.Device(ctx, id)

@@ -186,6 +186,17 @@ func (s *SQLite) AddDevice(ctx context.Context, d Device) error {
 	return nil
 }
 
+func (s *SQLite) RotateDevice(ctx context.Context, id, tokenHash, mqttHash string) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE devices SET token_hash = ?, mqtt_hash = ? WHERE id = ?`, tokenHash, mqttHash, id)
+	if err != nil {
+		return fmt.Errorf("hub: rotate device: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("hub: rotate device %s: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
 func (s *SQLite) device(ctx context.Context, where string, arg string) (Device, error) {
 	var d Device
 	var at int64

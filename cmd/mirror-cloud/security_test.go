@@ -2,14 +2,19 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fitmirror/fitmirror/cloud/fleet"
+	"github.com/fitmirror/fitmirror/cloud/hub"
 )
 
 // With no host in its listeners (the defaults are ":8090" and ":1883"), a sim-mode hub binds
@@ -86,6 +91,51 @@ func TestKilledMidUploadLeavesNoPartialFile(t *testing.T) {
 	for deadline := time.Now().Add(10 * time.Second); len(partial()) > 0; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("partial upload still there after a restart: %v", partial())
+		}
+	}
+}
+
+// mirror-cloud device rotate: new credentials for a mirror; the old token and MQTT password
+// stop working, the new ones work.
+func TestDeviceRotate(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	old := addDevice(t, dir, "m1")
+	out, err := exec.Command(binary(t), "device", "rotate", "m1", "--set", "state_dir="+dir).Output()
+	if err != nil {
+		t.Fatalf("device rotate: %v", err)
+	}
+	var fresh hub.Credentials
+	if err := json.Unmarshal(out, &fresh); err != nil || fresh.Token == old.Token || fresh.MQTTPassword == old.MQTTPassword || fresh.DeviceID != "m1" {
+		t.Fatalf("device rotate printed %s (%v)", out, err)
+	}
+	if err := exec.Command(binary(t), "device", "rotate", "m9", "--set", "state_dir="+dir).Run(); err == nil {
+		t.Error("device rotate of an unregistered device succeeded")
+	}
+	s := startServe(t, dir)
+	for _, c := range []struct {
+		token string
+		want  int
+	}{{old.Token, 401}, {fresh.Token, 400}} { // 400: an empty request, past authentication
+		req, _ := http.NewRequest("POST", s.http+"/v1/qrcodes", strings.NewReader(`{}`))
+		req.Header.Set("Authorization", "Bearer "+c.token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("token %.8s…: %d, want %d", c.token, resp.StatusCode, c.want)
+		}
+	}
+	for _, c := range []struct {
+		password string
+		ok       bool
+	}{{old.MQTTPassword, false}, {fresh.MQTTPassword, true}} {
+		err := fleet.Probe(t.Context(), fleet.Options{Broker: "tcp://" + s.mqtt, DeviceID: "m1", Password: c.password})
+		if (err == nil) != c.ok {
+			t.Errorf("MQTT with the %s password: %v", map[bool]string{true: "new", false: "old"}[c.ok], err)
 		}
 	}
 }

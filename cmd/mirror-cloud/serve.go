@@ -64,6 +64,20 @@ func deviceAdd(ctx context.Context, cfg *Config, id string, stdout io.Writer) er
 	return json.NewEncoder(stdout).Encode(c)
 }
 
+// deviceRotate prints new credentials for a registered device; the old ones stop working.
+func deviceRotate(ctx context.Context, cfg *Config, id string, stdout io.Writer) error {
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	c, err := hub.RotateDevice(ctx, st, id)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(stdout).Encode(c)
+}
+
 func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	st, err := openStore(ctx, cfg)
 	if err != nil {
