@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fitmirror/fitmirror/internal/backoff"
@@ -23,11 +25,14 @@ const (
 	publishTimeout = 10 * time.Second
 	// deliverBatch is how many due bindings one round takes.
 	deliverBatch = 100
+	// deliverParallel bounds the publishes of one round in flight at once.
+	deliverParallel = 32
 	// maxAckIDs bounds one acknowledgement request.
 	maxAckIDs = 100
-	// claimLease is how long a replica holds the delivery of a binding it is publishing: if
-	// it dies before recording the attempt, another replica publishes after this.
-	claimLease = publishTimeout + 5*time.Second
+	// claimLease is how long a replica holds the bindings of a round it is publishing (a
+	// round of stalled publishes takes deliverBatch/deliverParallel publish timeouts): if it
+	// dies before recording the attempts, another replica publishes them after this.
+	claimLease = publishTimeout*(deliverBatch/deliverParallel+1) + 5*time.Second
 )
 
 var (
@@ -51,7 +56,12 @@ func (h *Hub) deliverLoop(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
-		h.Deliver(ctx)
+		if h.deliver(ctx) { // a full round: more are due, go on at once
+			if ctx.Err() != nil {
+				return
+			}
+			continue
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -62,30 +72,37 @@ func (h *Hub) deliverLoop(ctx context.Context) {
 }
 
 // Deliver publishes the bindings that are due: new ones, failed ones after their backoff,
-// unacknowledged ones again. One round stops at the first failed publish (the broker is down;
-// the next round tries again). Run calls it; tests call it to step the loop.
-func (h *Hub) Deliver(ctx context.Context) {
+// unacknowledged ones again; each claimed, so that one replica publishes each attempt. A
+// failed publish backs off by itself. Run calls it; tests call it to step the loop.
+func (h *Hub) Deliver(ctx context.Context) { h.deliver(ctx) }
+
+// deliver runs one round and reports whether it was full and went well (more may be due).
+func (h *Hub) deliver(ctx context.Context) (more bool) {
 	h.deliverMu.Lock()
 	defer h.deliverMu.Unlock()
-	evs, err := h.opts.Store.PendingBindings(ctx, "", h.now(), deliverBatch)
+	// Replicas share the store: each binding's attempt goes to the replica that claims it.
+	evs, err := h.opts.Store.ClaimDue(ctx, h.now(), h.now().Add(claimLease), deliverBatch)
 	if err != nil {
-		h.log.Warn("hub: list pending bindings", "err", err)
-		return
+		h.log.Warn("hub: claim due bindings", "err", err)
+		return false
 	}
+	// Several at once, so that their marks share commits (group commit) and a burst of scans
+	// is delivered as fast as it is recorded. Each claimed binding gets its attempt; a failed
+	// one backs off by itself.
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, deliverParallel)
 	for _, e := range evs {
-		// Replicas share the store: the one whose claim succeeds publishes this attempt.
-		ok, err := h.opts.Store.ClaimBinding(ctx, e.Key, e.NextAt, h.now().Add(claimLease))
-		if err != nil {
-			h.log.Warn("hub: claim binding", "binding_id", e.BindingID, "err", err)
-			return
-		}
-		if !ok {
-			continue
-		}
-		if !h.publish(ctx, e) {
-			return
-		}
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			if !h.publish(ctx, e) {
+				failed.Store(true)
+			}
+		})
 	}
+	wg.Wait()
+	return len(evs) == deliverBatch && !failed.Load()
 }
 
 // publish sends one binding and schedules its next try.

@@ -124,8 +124,12 @@ func (h *Hub) postQRCode(w http.ResponseWriter, r *http.Request) {
 func (h *Hub) qrFailed(w http.ResponseWriter, err error) {
 	if e, ok := wechat.AsError(err); ok {
 		h.metrics.qrs.WithLabelValues("wechat_error").Inc()
-		h.log.Warn("hub: qrcode/create", "errcode", e.Code, "errmsg", e.Msg)
-		apiError(w, http.StatusBadGateway, "wechat_error", fmt.Sprintf("WeChat errcode %d: %s", e.Code, e.Msg))
+		h.log.Warn("hub: qrcode/create", "errcode", e.Code, "errmsg", e.Msg, "hint", wechat.Hint(e.Code))
+		msg := fmt.Sprintf("WeChat errcode %d: %s", e.Code, e.Msg)
+		if hint := wechat.Hint(e.Code); hint != "" {
+			msg += " — " + hint
+		}
+		apiError(w, http.StatusBadGateway, "wechat_error", msg)
 		return
 	}
 	h.metrics.qrs.WithLabelValues("unavailable").Inc()

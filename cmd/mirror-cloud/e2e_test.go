@@ -280,6 +280,8 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"serve", "--set", "wechat.mode=phone"}, "wechat.mode", 1},
 		{[]string{"serve", "--set", "wechat.aes_key=short"}, "wechat.aes_key: EncodingAESKey must be 43 characters", 1},
 		{[]string{"serve", "--set", "mqtt.url=http://x"}, "mqtt.url: scheme", 1},
+		{[]string{"serve", "--set", "mqtt.failover=tcp://nats2:1883"}, "mqtt.failover: needs mqtt.url", 1},
+		{[]string{"serve", "--set", "mqtt.url=tcp://nats1:1883", "--set", "mqtt.failover=nats2"}, "mqtt.failover: \"nats2\" is not a broker URL", 1},
 		{[]string{"serve", "--set", "listen=" + busy.Addr().String(), "--set", "mqtt.embedded.listen=127.0.0.1:0", "--set", "state_dir=" + state}, "listen:", 1},
 		{[]string{"device", "add", "Bad_ID", "--set", "state_dir=" + state}, `"Bad_ID" is not a device ID`, 1},
 		{[]string{"device", "add"}, "exactly one device ID", 2},

@@ -6,6 +6,7 @@
 //	mirror-cloud device add ID [--config FILE] [--set key=value]...
 //	mirror-cloud device rotate ID [--config FILE] [--set key=value]...
 //	mirror-cloud config [--config FILE] [--set key=value]... [--keys]
+//	mirror-cloud check [--config FILE] [--set key=value]...
 //	mirror-cloud version
 //
 // With no configuration it serves in sim mode (the built-in WeChat simulator) with an
@@ -48,6 +49,7 @@ const usage = `usage:
   mirror-cloud device add ID [--config FILE] [--set key=value]...
   mirror-cloud device rotate ID [--config FILE] [--set key=value]...
   mirror-cloud config [--config FILE] [--set key=value]... [--keys]
+  mirror-cloud check [--config FILE] [--set key=value]...
   mirror-cloud version
 `
 
@@ -118,6 +120,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		eff := config.Effective(cfg)
 		redact(eff)
 		return yaml.NewEncoder(stdout).Encode(eff)
+	case "check":
+		if err := parse(fs, args, 0); err != nil {
+			return err
+		}
+		cfg, _, err := load(*file, sets, stderr)
+		if err != nil {
+			return err
+		}
+		return check(ctx, cfg, stdout, checkOptions{})
 	case "version":
 		fmt.Fprintln(stdout, cloudVersion())
 		return nil
