@@ -72,7 +72,8 @@ type Options struct {
 	MaxUploads           int
 	UploadBytesPerMinute int64
 	// Rates per client address (requests per second; the burst is 4 times that, at least
-	// 10): the WeChat callback (0 = 50), the device API (0 = 20) and the photo page (0 = 5).
+	// 10): the WeChat callback (0 = 50), the device API (0 = 20) and the photo page (0 = 10;
+	// shoppers behind one carrier NAT share an address).
 	// A negative rate turns the limit off.
 	CallbackRate, DeviceAPIRate, PageRate float64
 	// UnscannedGrace: a photo nobody scanned is deleted this long after its last QR code
@@ -154,7 +155,7 @@ func New(opts Options) (*Hub, error) {
 	for _, r := range []struct {
 		rate *float64
 		def  float64
-	}{{&opts.CallbackRate, 50}, {&opts.DeviceAPIRate, 20}, {&opts.PageRate, 5}} {
+	}{{&opts.CallbackRate, 50}, {&opts.DeviceAPIRate, 20}, {&opts.PageRate, 10}} {
 		if *r.rate == 0 {
 			*r.rate = r.def
 		}
