@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/fitmirror/fitmirror/cloud/fleet/mosquittotest"
+	"github.com/fitmirror/fitmirror/internal/testexec"
 	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
@@ -81,7 +82,7 @@ func startAgent(t *testing.T, b *mosquittotest.Broker, id, db string, args ...st
 func startAgentAt(t *testing.T, url, id, db string, args ...string) *agentProc {
 	t.Helper()
 	bin := buildAgent(t)
-	cmd := exec.Command(bin, append([]string{"-broker", url, "-id", id, "-password", users[id], "-db", db}, args...)...)
+	cmd := testexec.Command(bin, append([]string{"-broker", url, "-id", id, "-password", users[id], "-db", db}, args...)...)
 	a := &agentProc{t: t, cmd: cmd, update: make(chan struct{}, 1), exited: make(chan struct{})}
 	cmd.Stderr = &lockedBuf{mu: &a.mu, b: &a.stderr}
 	out, err := cmd.StdoutPipe()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fitmirror/fitmirror/internal/backoff"
+	"github.com/fitmirror/fitmirror/internal/httpjson"
 	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
@@ -142,7 +143,7 @@ func (h *Hub) getBindings(w http.ResponseWriter, r *http.Request) {
 	evs, err := h.opts.Store.PendingBindings(r.Context(), d.ID, h.now().Add(100*365*24*time.Hour), deliverBatch)
 	if err != nil {
 		h.log.Error("hub: pending bindings", "device", d.ID, "err", err)
-		apiError(w, http.StatusServiceUnavailable, "unavailable", "bindings unavailable")
+		httpjson.Error(w, http.StatusServiceUnavailable, "unavailable", "bindings unavailable")
 		return
 	}
 	out := struct {
@@ -151,7 +152,7 @@ func (h *Hub) getBindings(w http.ResponseWriter, r *http.Request) {
 	for _, e := range evs {
 		out.Bindings = append(out.Bindings, json.RawMessage(e.Payload))
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 }
 
 // ackBindings is POST /v1/bindings/ack {"binding_ids":[…]} → {"acked":n}: the mirror has the
@@ -170,26 +171,26 @@ func (h *Hub) ackBindings(w http.ResponseWriter, r *http.Request) {
 	if err := dec.Decode(&req); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			apiError(w, http.StatusRequestEntityTooLarge, "too_large", "request body over 16 KiB")
+			httpjson.Error(w, http.StatusRequestEntityTooLarge, "too_large", "request body over 16 KiB")
 			return
 		}
-		apiError(w, http.StatusBadRequest, "bad_request", "request body: "+err.Error())
+		httpjson.Error(w, http.StatusBadRequest, "bad_request", "request body: "+err.Error())
 		return
 	}
 	if dec.Decode(new(json.RawMessage)) != io.EOF {
-		apiError(w, http.StatusBadRequest, "bad_request", "request body: more than one JSON value")
+		httpjson.Error(w, http.StatusBadRequest, "bad_request", "request body: more than one JSON value")
 		return
 	}
 	if len(req.BindingIDs) == 0 || len(req.BindingIDs) > maxAckIDs {
-		apiError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("binding_ids: want 1-%d IDs, got %d", maxAckIDs, len(req.BindingIDs)))
+		httpjson.Error(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("binding_ids: want 1-%d IDs, got %d", maxAckIDs, len(req.BindingIDs)))
 		return
 	}
 	n, err := h.opts.Store.AckBindings(r.Context(), d.ID, req.BindingIDs)
 	if err != nil {
 		h.log.Error("hub: ack bindings", "device", d.ID, "err", err)
-		apiError(w, http.StatusServiceUnavailable, "unavailable", "cannot record the acknowledgement")
+		httpjson.Error(w, http.StatusServiceUnavailable, "unavailable", "cannot record the acknowledgement")
 		return
 	}
 	h.metrics.acked.Add(float64(n))
-	writeJSON(w, http.StatusOK, map[string]int{"acked": n})
+	httpjson.Write(w, http.StatusOK, map[string]int{"acked": n})
 }

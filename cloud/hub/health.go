@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/fitmirror/fitmirror/internal/httpjson"
 )
 
 // HealthCheck is one dependency that /healthz reports on. The hub always checks its database
@@ -62,7 +64,7 @@ func (h *Hub) healthz(w http.ResponseWriter, r *http.Request) {
 	case degraded:
 		state = "degraded"
 	}
-	writeJSON(w, status, map[string]any{"ok": ok, "status": state, "checks": res})
+	httpjson.Write(w, status, map[string]any{"ok": ok, "status": state, "checks": res})
 }
 
 // Reachable is implemented by a Publisher that can say whether its broker is reachable now

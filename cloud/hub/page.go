@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"html/template"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fitmirror/fitmirror/cloud/wechat"
+	"github.com/fitmirror/fitmirror/internal/photopage"
 	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
@@ -27,7 +27,7 @@ func (h *Hub) photoPage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "private, no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	if !wire.ValidPhotoID(id) {
-		page(w, http.StatusNotFound, "照片不存在", "No such photo.", "")
+		photopage.Message(w, http.StatusNotFound, "照片不存在", "No such photo.")
 		return
 	}
 	ctx := r.Context()
@@ -48,7 +48,7 @@ func (h *Hub) photoPage(w http.ResponseWriter, r *http.Request) {
 			retried = true
 		default:
 			h.log.Info("photo page: OAuth state does not match the photo", "photo_id", id)
-			page(w, http.StatusForbidden, "链接无效", "This link is not valid. Open it again from WeChat.", "")
+			photopage.Message(w, http.StatusForbidden, "链接无效", "This link is not valid. Open it again from WeChat.")
 			return
 		}
 		u, err := h.opts.WeChat.OAuthOpenID(ctx, code)
@@ -61,48 +61,48 @@ func (h *Hub) photoPage(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			if _, isWeChat := wechat.AsError(err); isWeChat {
-				page(w, http.StatusForbidden, "链接已失效", "This link has expired. Open it again from WeChat.", "")
+				photopage.Message(w, http.StatusForbidden, "链接已失效", "This link has expired. Open it again from WeChat.")
 			} else {
-				page(w, http.StatusServiceUnavailable, "请稍后再试", "WeChat is unreachable; try again in a moment.", "")
+				photopage.Message(w, http.StatusServiceUnavailable, "请稍后再试", "WeChat is unreachable; try again in a moment.")
 			}
 			return
 		}
 		if u.Snapshot {
-			page(w, http.StatusForbidden, "请在微信中打开", "Open this page in WeChat to see your photo.", "")
+			photopage.Message(w, http.StatusForbidden, "请在微信中打开", "Open this page in WeChat to see your photo.")
 			return
 		}
 		user = h.userHash(u.OpenID)
 	}
 	allowed, err := h.opts.Store.IsViewer(ctx, id, user)
 	if err != nil {
-		page(w, http.StatusServiceUnavailable, "请稍后再试", "Try again in a moment.", "")
+		photopage.Message(w, http.StatusServiceUnavailable, "请稍后再试", "Try again in a moment.")
 		return
 	}
 	if !allowed {
 		h.log.Info("photo page: not the shopper who scanned", "photo_id", id)
-		page(w, http.StatusForbidden, "无权查看", "This photo was sent to someone else.", "")
+		photopage.Message(w, http.StatusForbidden, "无权查看", "This photo was sent to someone else.")
 		return
 	}
 	p, err := h.opts.Store.Photo(ctx, id)
 	if err != nil {
-		page(w, http.StatusGone, "照片已删除", "This photo is no longer kept.", "")
+		photopage.Message(w, http.StatusGone, "照片已删除", "This photo is no longer kept.")
 		return
 	}
 	h.setCookie(w, id, user)
 	if r.URL.Query().Get("raw") == "" && r.URL.Query().Get("download") == "" {
 		// No download link: WeChat's in-app browser mishandles downloads; a long press on the
 		// image offers 保存图片 (save the image).
-		page(w, http.StatusOK, "你的照片", "长按照片保存到手机 · Press and hold the photo to save it.", "/p/"+id+"?raw=1")
+		photopage.Photo(w, "你的照片", "长按照片保存到手机 · Press and hold the photo to save it.", "/p/"+id+"?raw=1", "")
 		return
 	}
 	data, err := h.blobs.Get(r.Context(), p.BlobKey())
 	if err != nil {
 		if !errors.Is(err, ErrNotFound) {
 			h.log.Error("photo page: read photo", "photo_id", id, "err", err)
-			page(w, http.StatusServiceUnavailable, "请稍后再试", "Try again in a moment.", "")
+			photopage.Message(w, http.StatusServiceUnavailable, "请稍后再试", "Try again in a moment.")
 			return
 		}
-		page(w, http.StatusGone, "照片已删除", "This photo is no longer kept.", "")
+		photopage.Message(w, http.StatusGone, "照片已删除", "This photo is no longer kept.")
 		return
 	}
 	disp := "inline"
@@ -169,23 +169,4 @@ func (h *Hub) cookieUser(r *http.Request, photoID string) (string, bool) {
 		return "", false
 	}
 	return user, true
-}
-
-var pageTmpl = template.Must(template.New("p").Parse(`<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width,initial-scale=1">
-<title>{{.Title}}</title>
-<style>body{margin:0;background:#111;color:#eee;font:18px/1.5 "PingFang SC","Noto Sans CJK SC","WenQuanYi Micro Hei",sans-serif;text-align:center}
-h1{font-size:22px;margin:24px 16px 4px}p{margin:0 16px 16px;color:#aaa}
-img{max-width:100%;display:block;margin:0 auto;-webkit-touch-callout:default;-webkit-user-select:auto;user-select:auto}</style>
-</head><body><h1>{{.Title}}</h1><p>{{.Text}}</p>
-{{if .Img}}<img src="{{.Img}}" alt="{{.Title}}">{{end}}
-</body></html>`))
-
-// page writes the shopper's page: a title, a line of text and, for the photo, the image
-// itself (saved with a long press).
-func page(w http.ResponseWriter, status int, title, text, img string) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
-	pageTmpl.Execute(w, struct{ Title, Text, Img string }{title, text, img})
 }

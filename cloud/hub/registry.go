@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fitmirror/fitmirror/internal/httpguard"
+	"github.com/fitmirror/fitmirror/internal/httpjson"
 	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
@@ -80,19 +81,19 @@ func (h *Hub) authDevice(w http.ResponseWriter, r *http.Request) (Device, bool) 
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || tok == "" {
 		h.quietLog.Warn("token:"+httpguard.ClientIP(r), "hub: device API request without a bearer token", "remote", httpguard.ClientIP(r))
-		apiError(w, http.StatusUnauthorized, "unauthorized", "missing bearer token")
+		httpjson.Error(w, http.StatusUnauthorized, "unauthorized", "missing bearer token")
 		return Device{}, false
 	}
 	d, err := h.opts.Store.DeviceByToken(r.Context(), hashSecret(strings.TrimSpace(tok)))
 	if err != nil {
 		if !errors.Is(err, ErrNotFound) {
 			h.log.Error("hub: device lookup", "err", err)
-			apiError(w, http.StatusServiceUnavailable, "unavailable", "device registry unavailable")
+			httpjson.Error(w, http.StatusServiceUnavailable, "unavailable", "device registry unavailable")
 			return Device{}, false
 		}
 		// Logged once per burst and client, not once per request.
 		h.quietLog.Warn("token:"+httpguard.ClientIP(r), "hub: unknown device token", "remote", httpguard.ClientIP(r))
-		apiError(w, http.StatusUnauthorized, "unauthorized", "unknown device token")
+		httpjson.Error(w, http.StatusUnauthorized, "unauthorized", "unknown device token")
 		return Device{}, false
 	}
 	return d, true

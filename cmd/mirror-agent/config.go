@@ -74,8 +74,8 @@ type LogConfig struct {
 }
 
 type CameraConfig struct {
-	Source   string  `yaml:"source" help:"auto (first /dev/video*, else the demo clip), a device index, /dev/videoN, a video file, an image folder, or an rtsp:// or http:// URL"`
-	DemoClip string  `yaml:"demo_clip" help:"clip played when source is auto and there is no camera; default <state_dir>/demo/walk-in.avi (make demo-clip)"`
+	Source   string  `yaml:"source" help:"auto (first /dev/video*, else the demo clip), a device index, /dev/videoN, picamera (a Raspberry Pi camera module through libcamera), a GStreamer pipeline ending in appsink, a video file, an image folder, or an rtsp:// or http:// URL"`
+	DemoClip string  `yaml:"demo_clip" help:"clip played when source is auto and there is no camera; default <state_dir>/demo/walk-in.avi, made from the embedded photo on first need"`
 	Width    int     `yaml:"width" help:"requested capture width of a live camera (0 = its default)" range:"0,7680"`
 	Height   int     `yaml:"height" help:"requested capture height of a live camera (0 = its default)" range:"0,4320"`
 	FPS      float64 `yaml:"fps" help:"requested frame rate of a live camera; playback rate of an image folder" range:"1,120"`

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,5 +82,17 @@ func TestConfigDocIsCurrent(t *testing.T) {
 	}
 	if want := config.Markdown(docDefaults()); !strings.Contains(string(doc), want) {
 		t.Errorf("docs/config.md is out of date: run make docs. Want it to contain:\n%s", want)
+	}
+}
+
+// TestConfigPrintsNoSecrets: `mirror-agent config` shows that a secret is set, never its value.
+func TestConfigPrintsNoSecrets(t *testing.T) {
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"config", "--set", "mqtt.password=pw-very-secret", "--set", "cloud.token=tok-very-secret"}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("config: %v %s", err, errOut.String())
+	}
+	if strings.Contains(out.String(), "very-secret") || !strings.Contains(out.String(), "password: (set)") {
+		t.Errorf("config printed:\n%s", out.String())
 	}
 }

@@ -28,9 +28,6 @@ func isLive(key string) bool {
 // fileKeys are file paths among the live keys: never changed by the fleet.
 var fileKeys = map[string]bool{"presence.cascade": true, "presence.model": true}
 
-// secretKeys are never published (config/reported is retained on the broker).
-var secretKeys = map[string]bool{"mqtt.password": true, "cloud.token": true}
-
 // live is the configuration in force; SIGHUP and the fleet change its live keys.
 type live struct {
 	mu       sync.Mutex
@@ -80,7 +77,8 @@ func (l *live) apply(ctx context.Context, next *Config) (changed, restart []stri
 
 // applySets applies dotted key=value settings (the fleet's desired configuration) with the
 // same validation as the file. Only live keys may change this way; nothing changes on error.
-// It returns the effective configuration without secrets.
+// It returns the effective configuration with its secrets redacted (config/reported is
+// retained on the broker).
 func (l *live) applySets(ctx context.Context, sets []string) (map[string]any, error) {
 	next := l.current()
 	for _, kv := range sets {
@@ -114,24 +112,10 @@ func (l *live) applySets(ctx context.Context, sets []string) (map[string]any, er
 	return l.effective(), nil
 }
 
-// effective is the configuration in force as nested maps, secrets removed.
+// effective is the configuration in force as nested maps, secrets redacted.
 func (l *live) effective() map[string]any {
 	cur := l.current()
-	return redactSecrets(config.Effective(&cur))
-}
-
-// redactSecrets replaces the secrets of an effective configuration with "(secret)" (set) or
-// leaves them empty (not set), as mirror-cloud config does with its own.
-func redactSecrets(m map[string]any) map[string]any {
-	for k := range secretKeys {
-		section, key, _ := strings.Cut(k, ".")
-		if sub, ok := m[section].(map[string]any); ok {
-			if v, present := sub[key]; present && v != "" {
-				sub[key] = "(secret)"
-			}
-		}
-	}
-	return m
+	return config.Redact(config.Effective(&cur))
 }
 
 // flatKeys is the configuration as dotted keys.

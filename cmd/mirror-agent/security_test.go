@@ -31,8 +31,8 @@ func TestConfigCommandRedactsSecrets(t *testing.T) {
 			t.Errorf("mirror-agent config prints the secret %q:\n%s", secret, out.String())
 		}
 	}
-	if strings.Count(out.String(), "(secret)") != 2 {
-		t.Errorf("want both secrets shown as (secret):\n%s", out.String())
+	if strings.Count(out.String(), config.Redacted) != 2 {
+		t.Errorf("want both secrets redacted:\n%s", out.String())
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/fitmirror/fitmirror/cloud/hub"
 	"github.com/fitmirror/fitmirror/cloud/wechat"
+	"github.com/fitmirror/fitmirror/cmd/internal/config"
 )
 
 // Config is mirror-cloud's configuration (YAML, dotted keys for --set). With no file it runs
@@ -99,7 +100,7 @@ func (c *Config) Validate() error {
 	if c.Database.URL != "" {
 		u, err := url.Parse(c.Database.URL)
 		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
-			return fmt.Errorf("database.url: want postgres://user:password@host:5432/database, got %q", redactPassword(c.Database.URL))
+			return fmt.Errorf("database.url: want postgres://user:password@host:5432/database, got %q", config.RedactURL(c.Database.URL))
 		}
 	}
 	if c.PublicURL != "" {
@@ -154,15 +155,6 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("mqtt.topic_prefix: %q must be non-empty without + or #", c.MQTT.TopicPrefix)
 	}
 	return nil
-}
-
-// redactPassword hides the password of a URL for error messages.
-func redactPassword(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(unparseable)"
-	}
-	return u.Redacted()
 }
 
 func httpURL(s string) error {

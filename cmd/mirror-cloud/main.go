@@ -117,9 +117,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		eff := config.Effective(cfg)
-		redact(eff)
-		return yaml.NewEncoder(stdout).Encode(eff)
+		return yaml.NewEncoder(stdout).Encode(config.Redact(config.Effective(cfg)))
 	case "check":
 		if err := parse(fs, args, 0); err != nil {
 			return err
@@ -138,23 +136,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	default:
 		fmt.Fprintf(stderr, "mirror-cloud: unknown command %q\n%s", cmd, usage)
 		return errUsage
-	}
-}
-
-// redact hides secrets in the effective configuration.
-func redact(m map[string]any) {
-	for k, v := range m {
-		switch v := v.(type) {
-		case map[string]any:
-			redact(v)
-		case string:
-			if k == "url" && strings.Contains(v, "@") {
-				m[k] = redactPassword(v) // postgres://user:xxxxx@host/db
-			}
-			if v != "" && (k == "secret" || k == "password" || k == "ops_password" || k == "aes_key" || k == "previous_aes_key" || k == "token") {
-				m[k] = "(set)"
-			}
-		}
 	}
 }
 

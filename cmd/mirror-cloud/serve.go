@@ -19,6 +19,7 @@ import (
 
 	"github.com/fitmirror/fitmirror/cloud/hub"
 	"github.com/fitmirror/fitmirror/cloud/wechat"
+	"github.com/fitmirror/fitmirror/cmd/internal/config"
 	"github.com/fitmirror/fitmirror/internal/httpguard"
 )
 
@@ -39,7 +40,7 @@ func openStore(ctx context.Context, cfg *Config) (*stores, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &stores{Store: pg, photos: pg.Blobs(), where: redactPassword(cfg.Database.URL)}, nil
+		return &stores{Store: pg, photos: pg.Blobs(), where: config.RedactURL(cfg.Database.URL)}, nil
 	}
 	if err := os.MkdirAll(cfg.photoDir(), 0o700); err != nil {
 		return nil, fmt.Errorf("state_dir: %w", err)

@@ -5,7 +5,6 @@
 package httpguard
 
 import (
-	"encoding/json"
 	"log/slog"
 	"math"
 	"net"
@@ -13,6 +12,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/fitmirror/fitmirror/internal/httpjson"
 )
 
 // Timeouts of every server of the project.
@@ -226,10 +227,7 @@ func TooMany(w http.ResponseWriter, wait time.Duration) {
 		secs = 1
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusTooManyRequests)
-	json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": "rate_limited",
-		"message": "too many requests; retry after " + strconv.Itoa(secs) + " s"}})
+	httpjson.Error(w, http.StatusTooManyRequests, "rate_limited", "too many requests; retry after "+strconv.Itoa(secs)+" s")
 }
 
 // ClientIP is the request's remote IP address.
