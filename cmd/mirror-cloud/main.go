@@ -7,6 +7,9 @@
 //	mirror-cloud device rotate ID [--config FILE] [--set key=value]...
 //	mirror-cloud config [--config FILE] [--set key=value]... [--keys]
 //	mirror-cloud check [--config FILE] [--set key=value]...
+//	mirror-cloud migrate --to postgres://… [--config FILE] [--set key=value]...
+//	mirror-cloud export [--out FILE] [--config FILE] [--set key=value]...
+//	mirror-cloud import FILE [--config FILE] [--set key=value]...
 //	mirror-cloud version
 //
 // With no configuration it serves in sim mode (the built-in WeChat simulator) with an
@@ -50,6 +53,9 @@ const usage = `usage:
   mirror-cloud device rotate ID [--config FILE] [--set key=value]...
   mirror-cloud config [--config FILE] [--set key=value]... [--keys]
   mirror-cloud check [--config FILE] [--set key=value]...
+  mirror-cloud migrate --to postgres://… [--config FILE] [--set key=value]...
+  mirror-cloud export [--out FILE] [--config FILE] [--set key=value]...
+  mirror-cloud import FILE [--config FILE] [--set key=value]...
   mirror-cloud version
 `
 
@@ -127,6 +133,45 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		return check(ctx, cfg, stdout, checkOptions{})
+	case "migrate":
+		to := fs.String("to", "", "PostgreSQL `url` to move the SQLite hub of state_dir into (default: database.url)")
+		if err := parse(fs, args, 0); err != nil {
+			return err
+		}
+		cfg, _, err := load(*file, sets, stderr)
+		if err != nil {
+			return err
+		}
+		return migrate(ctx, cfg, *to, stdout)
+	case "export":
+		out := fs.String("out", "", "write the export to this `file` (default: standard output)")
+		if err := parse(fs, args, 0); err != nil {
+			return err
+		}
+		cfg, _, err := load(*file, sets, stderr)
+		if err != nil {
+			return err
+		}
+		return export(ctx, cfg, *out, stdout, stderr)
+	case "import":
+		var path string
+		if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+			path, args = args[0], args[1:]
+		}
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if path == "" && fs.NArg() == 1 {
+			path = fs.Arg(0)
+		} else if fs.NArg() > 0 || path == "" {
+			fmt.Fprintf(stderr, "mirror-cloud import: want exactly one export file\n")
+			return errUsage
+		}
+		cfg, _, err := load(*file, sets, stderr)
+		if err != nil {
+			return err
+		}
+		return importFile(ctx, cfg, path, stdout)
 	case "version":
 		fmt.Fprintln(stdout, cloudVersion())
 		return nil
