@@ -20,6 +20,7 @@ import (
 	"github.com/fitmirror/fitmirror/cloud/hub"
 	"github.com/fitmirror/fitmirror/cloud/wechat"
 	"github.com/fitmirror/fitmirror/cmd/internal/config"
+	"github.com/fitmirror/fitmirror/internal/httpguard"
 )
 
 // stores is what the hub keeps, where the configuration says.
@@ -77,6 +78,20 @@ func deviceAdd(ctx context.Context, cfg *Config, id string, stdout io.Writer) er
 	}
 	defer st.Close()
 	c, err := hub.AddDevice(ctx, st, id, time.Now())
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(stdout).Encode(c)
+}
+
+// deviceRotate prints new credentials for a registered device; the old ones stop working.
+func deviceRotate(ctx context.Context, cfg *Config, id string, stdout io.Writer) error {
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	c, err := hub.RotateDevice(ctx, st, id)
 	if err != nil {
 		return err
 	}
@@ -178,8 +193,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: h.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
-		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute}
+	srv := httpguard.NewServer(h.Handler(), false)
 	g.Go(func() error {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http: %w", err)
