@@ -25,6 +25,11 @@ PKGS+=(postgresql-15)
 # version; only when there is no npm command yet (a nodejs from elsewhere brings its own npm
 # and conflicts with Debian's package)
 if ! command -v npm >/dev/null 2>&1; then PKGS+=(npm); fi
+# GStreamer for camera.source pipelines: the Raspberry Pi camera module through libcamerasrc
+# (gstreamer1.0-libcamera); the base plugins (videotestsrc, videoconvert, appsink) test the path
+PKGS+=(gstreamer1.0-plugins-base gstreamer1.0-libcamera)
+# arm64 (Raspberry Pi 4/5) cross-build and emulation: make deb-arm64, make test-arm64
+PKGS+=(gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user-static)
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,13 +23,14 @@ import (
 // Client is a mirror's connection to the fleet broker. Create it with [New], run it with
 // [Client.Run]; SetDegraded and SetHealthy may be called at any time from any goroutine.
 type Client struct {
-	opts   Options
-	url    *url.URL
-	topics wire.Topics
-	log    *slog.Logger
-	start  time.Time
-	back   backoff.Backoff
-	cnt    counters
+	opts    Options
+	brokers []string // Broker, then Failover
+	next    int      // index in brokers the next connection attempt starts with (Run's goroutine)
+	topics  wire.Topics
+	log     *slog.Logger
+	start   time.Time
+	back    backoff.Backoff
+	cnt     counters
 
 	mu      sync.Mutex
 	state   string // online or degraded
@@ -47,6 +49,7 @@ type Client struct {
 
 	dropped   atomic.Int64
 	connected atomic.Bool
+	current   atomic.Pointer[string] // the broker URL of the live connection
 }
 
 // New checks opts and returns a Client; it does not connect.
@@ -55,11 +58,10 @@ func New(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	u, _ := url.Parse(o.Broker)
 	now := o.Now()
 	return &Client{
 		opts:     o,
-		url:      u,
+		brokers:  append([]string{o.Broker}, o.Failover...),
 		topics:   wire.Topics{Prefix: o.TopicPrefix, Device: o.DeviceID},
 		log:      o.Logger.With("component", "fleet"),
 		start:    now,
@@ -80,6 +82,32 @@ func (c *Client) Topics() wire.Topics { return c.topics }
 // Connected reports whether the client is connected to the broker now (subscribed, status
 // published).
 func (c *Client) Connected() bool { return c.connected.Load() }
+
+// Broker returns the URL of the broker (among Options.Broker and Failover) the client is
+// connected to, or "" while it is not connected.
+func (c *Client) Broker() string {
+	if !c.connected.Load() {
+		return ""
+	}
+	if u := c.current.Load(); u != nil {
+		return *u
+	}
+	return ""
+}
+
+// brokerOrder is the order of the next connection attempt: from c.next round the list.
+func (c *Client) brokerOrder() []string {
+	out := make([]string, 0, len(c.brokers))
+	for i := range c.brokers {
+		out = append(out, c.brokers[(c.next+i)%len(c.brokers)])
+	}
+	return out
+}
+
+// brokerList names the brokers for log lines: the one URL, or all of them.
+func (c *Client) brokerList() string {
+	return strings.Join(c.brokers, ",")
+}
 
 // Traffic returns the bytes and writes of all connections so far.
 func (c *Client) Traffic() Traffic {
@@ -116,6 +144,7 @@ func (c *Client) status() wire.Status {
 // conn is one MQTT connection (a fresh paho client per connection).
 type conn struct {
 	mc       mqtt.Client
+	url      string // the broker it reached
 	lost     chan struct{}
 	lostOnce sync.Once
 	lostErr  error
@@ -151,14 +180,15 @@ func (c *Client) Run(ctx context.Context) error {
 			}
 			wait := c.back.Delay(attempt)
 			attempt++
-			c.log.Warn("broker unreachable", "broker", c.opts.Broker, "err", err, "retry_in", wait.Round(time.Millisecond))
+			c.log.Warn("broker unreachable", "broker", c.brokerList(), "err", err, "retry_in", wait.Round(time.Millisecond))
 			if backoff.Sleep(ctx, wait) != nil {
 				break
 			}
 			continue
 		}
 		attempt = 0
-		c.log.Info("connected to broker", "broker", c.opts.Broker, "device", c.opts.DeviceID)
+		c.current.Store(&cn.url)
+		c.log.Info("connected to broker", "broker", cn.url, "device", c.opts.DeviceID)
 		c.requestCatchUp() // bindings published while we were away
 		if ctx.Err() == nil {
 			c.serve(ctx, cn)
@@ -168,9 +198,12 @@ func (c *Client) Run(ctx context.Context) error {
 			return nil
 		}
 		cn.mc.Disconnect(0)
+		// The next attempt starts with the broker after the one just lost: in a cluster,
+		// another node is up while the lost one may be down (or restarting).
+		c.next = (slices.Index(c.brokers, cn.url) + 1) % len(c.brokers)
 		wait := c.back.Delay(0)
 		attempt = 1
-		c.log.Warn("connection to broker lost", "err", cn.lostErr, "retry_in", wait.Round(time.Millisecond))
+		c.log.Warn("connection to broker lost", "broker", cn.url, "err", cn.lostErr, "retry_in", wait.Round(time.Millisecond))
 		if backoff.Sleep(ctx, wait) != nil {
 			break
 		}
@@ -185,9 +218,12 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 	// Nothing publishes before that: paho v1.5.1 races (a data race on the packet's DUP flag)
 	// when a message is published while Connect is still resuming the store.
 	up := make(chan struct{})
-	o := mqtt.NewClientOptions().
-		AddBroker(c.opts.Broker).
-		SetClientID(c.opts.DeviceID).
+	o := mqtt.NewClientOptions()
+	for _, b := range c.brokerOrder() {
+		o.AddBroker(b)
+	}
+	var dialed atomic.Pointer[string] // the URL of the last dial: paho tries them in turn
+	o.SetClientID(c.opts.DeviceID).
 		SetUsername(c.opts.DeviceID).
 		SetPassword(c.opts.Password).
 		SetCleanSession(false).
@@ -200,6 +236,8 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 		SetWriteTimeout(c.opts.PublishTimeout).
 		SetBinaryWill(c.topics.Status(), []byte(wire.WillPayload), 1, true).
 		SetCustomOpenConnectionFn(func(u *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
+			s := c.brokerURL(u)
+			dialed.Store(&s)
 			return dial(u, c.opts.TLS, c.opts.ConnectTimeout, &c.cnt)
 		}).
 		// Registered before connecting: with a persistent session the broker may deliver
@@ -221,10 +259,15 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 	tok := cn.mc.Connect()
 	if !waitDone(ctx, tok.Done(), grace) {
 		cn.mc.Disconnect(0)
-		return nil, fmt.Errorf("fleet: connect %s: %w", c.opts.Broker, context.Cause(ctx))
+		return nil, fmt.Errorf("fleet: connect %s: %w", c.brokerList(), context.Cause(ctx))
 	}
 	if err := tok.Error(); err != nil {
-		return nil, fmt.Errorf("fleet: connect %s: %w", c.opts.Broker, err)
+		return nil, fmt.Errorf("fleet: connect %s: %w", c.brokerList(), err)
+	}
+	if u := dialed.Load(); u != nil {
+		cn.url = *u
+	} else {
+		cn.url = c.opts.Broker
 	}
 	close(up)
 	ready := make(chan error, 1)
@@ -235,9 +278,9 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 	select {
 	case setup = <-ready:
 	case <-cn.lost:
-		return nil, fmt.Errorf("fleet: connect %s: lost during setup: %v", c.opts.Broker, cn.lostErr)
+		return nil, fmt.Errorf("fleet: connect %s: lost during setup: %v", cn.url, cn.lostErr)
 	case <-t.C:
-		setup = fmt.Errorf("fleet: connect %s: no SUBACK within %s", c.opts.Broker, c.opts.ConnectTimeout+c.opts.PublishTimeout)
+		setup = fmt.Errorf("fleet: connect %s: no SUBACK within %s", cn.url, c.opts.ConnectTimeout+c.opts.PublishTimeout)
 	case <-ctx.Done():
 		gt := time.NewTimer(grace)
 		defer gt.Stop()
@@ -254,6 +297,16 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 		return nil, setup
 	}
 	return cn, nil
+}
+
+// brokerURL maps the URL paho dials back to the configured string it came from.
+func (c *Client) brokerURL(u *url.URL) string {
+	for _, b := range c.brokers {
+		if pu, err := url.Parse(b); err == nil && pu.Scheme == u.Scheme && pu.Host == u.Host {
+			return b
+		}
+	}
+	return u.String()
 }
 
 // waitDone waits for done; once ctx ends it waits at most grace more.

@@ -514,3 +514,87 @@ func TestProbe(t *testing.T) {
 		t.Logf("closed port: %v", err)
 	}
 }
+
+// fakeHub is a BindingHub: pending bindings to hand out, acknowledgements received, and
+// failures to answer first.
+type fakeHub struct {
+	mu      sync.Mutex
+	pending []wire.Binding
+	acked   []string
+	fails   int // acknowledgements to refuse (hub down)
+	asked   int
+}
+
+func (h *fakeHub) PendingBindings(context.Context) ([]wire.Binding, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.asked++
+	return append([]wire.Binding(nil), h.pending...), nil
+}
+
+func (h *fakeHub) AckBindings(_ context.Context, ids []string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.fails > 0 {
+		h.fails--
+		return errors.New("hub unreachable")
+	}
+	h.acked = append(h.acked, ids...)
+	return nil
+}
+
+func (h *fakeHub) state() (asked int, acked []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.asked, append([]string(nil), h.acked...)
+}
+
+// With a BindingHub, the client takes the bindings it missed when it connects, acknowledges
+// every binding it receives (repeats too: the hub delivers until acknowledged), retries the
+// acknowledgement while the hub is down, and hands each binding_id to the agent once.
+func TestBindingsAcknowledgedAndCaughtUp(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t)
+	missed := wire.Binding{BindingID: "01J0000000000000000000000M", PhotoID: "pm", Event: "SCAN"}
+	fh := &fakeHub{pending: []wire.Binding{missed}, fails: 1}
+	got := make(chan wire.Binding, 10)
+	runClient(t, fleet.Options{Broker: b.URL(), DeviceID: "m1", Password: "pw-m1", TelemetryInterval: -1, Hub: fh,
+		OnBinding: func(_ context.Context, b wire.Binding) { got <- b }})
+	hub := connectPeer(t, b, "_hub", "hub", true)
+	hub.subscribe("mirror/m1/status")
+	hub.waitFor("mirror/m1/status", 10*time.Second, hasState("online"))
+	b1 := `{"binding_id":"01J0000000000000000000000A","photo_id":"p1","scene":"s1","event":"SCAN","user":"h","at":"2026-11-20T10:00:00.000Z"}`
+	// The missed one again over MQTT (the hub's re-delivery), and a new one twice.
+	hub.publish("mirror/m1/binding", false, `{"binding_id":"01J0000000000000000000000M","photo_id":"pm","scene":"s","event":"SCAN","user":"h","at":"2026-11-20T10:00:00.000Z"}`)
+	hub.publish("mirror/m1/binding", false, b1)
+	hub.publish("mirror/m1/binding", false, b1)
+	var photos []string
+	for len(photos) < 2 {
+		select {
+		case b := <-got:
+			photos = append(photos, b.PhotoID)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("bindings handed over: %v, want pm and p1", photos)
+		}
+	}
+	select {
+	case b := <-got:
+		t.Errorf("binding %s handed over twice", b.BindingID)
+	case <-time.After(500 * time.Millisecond):
+	}
+	deadline := time.Now().Add(15 * time.Second) // the first acknowledgement fails: retried after ~1 s
+	for {
+		asked, acked := fh.state()
+		seen := map[string]bool{}
+		for _, id := range acked {
+			seen[id] = true
+		}
+		if asked >= 1 && seen["01J0000000000000000000000M"] && seen["01J0000000000000000000000A"] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hub asked %d times, acknowledged %v; want the missed and the new binding acknowledged", asked, acked)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -49,8 +49,19 @@ type peer struct {
 // connectPeer connects user with a persistent (clean=false) or clean session.
 func connectPeer(t *testing.T, b *mosquittotest.Broker, user, clientID string, clean bool) *peer {
 	t.Helper()
+	return connectPeerTo(t, []string{b.URL()}, user, clientID, clean)
+}
+
+// connectPeerTo connects to the first of urls that answers (paho tries them in turn, also
+// when it reconnects).
+func connectPeerTo(t *testing.T, urls []string, user, clientID string, clean bool) *peer {
+	t.Helper()
 	p := &peer{t: t, ch: make(chan msg, 10000)}
-	o := mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID(clientID).
+	o := mqtt.NewClientOptions()
+	for _, u := range urls {
+		o.AddBroker(u)
+	}
+	o.SetClientID(clientID).
 		SetUsername(user).SetPassword(users[user]).SetCleanSession(clean).
 		SetAutoReconnect(true).SetMaxReconnectInterval(500 * time.Millisecond).
 		SetConnectRetry(true).SetConnectRetryInterval(200 * time.Millisecond).

@@ -52,6 +52,11 @@ type Options struct {
 	// Broker is the broker URL: tcp:// or mqtt:// (plain), ssl://, tls:// or mqtts:// (TLS).
 	// Config key mqtt.url.
 	Broker string
+	// Failover are more URLs of the same clustered broker (EMQX, VerneMQ, a NATS cluster):
+	// every connection attempt tries Broker and these in turn, and after a lost connection
+	// the next attempt starts with the URL after the one that was lost, so a mirror whose
+	// node went down reconnects to another at once. Config key mqtt.failover.
+	Failover []string
 	// DeviceID is the client ID and the MQTT username (^[a-z0-9][a-z0-9-]{0,62}$). Config
 	// key device.id; mqtt.username must be empty or equal to it.
 	DeviceID string
@@ -129,22 +134,37 @@ type Options struct {
 	Rand func() float64
 }
 
+// CheckBrokerURL reports whether u is a broker URL the client can dial: tcp:// or mqtt://
+// (plain), ssl://, tls:// or mqtts:// (TLS), with a host.
+func CheckBrokerURL(u string) error {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return fmt.Errorf("fleet: broker URL %q: %w", u, err)
+	}
+	switch pu.Scheme {
+	case "tcp", "mqtt", "ssl", "tls", "mqtts":
+	default:
+		return fmt.Errorf("fleet: broker URL %q: scheme must be tcp, mqtt, ssl, tls or mqtts", u)
+	}
+	if pu.Host == "" {
+		return fmt.Errorf("fleet: broker URL %q: no host", u)
+	}
+	return nil
+}
+
 func (o Options) withDefaults() (Options, error) {
 	if o.Broker == "" {
 		return o, errors.New("fleet: broker URL is required (mqtt.url)")
 	}
-	u, err := url.Parse(o.Broker)
-	if err != nil {
-		return o, fmt.Errorf("fleet: broker URL %q: %w", o.Broker, err)
+	if err := CheckBrokerURL(o.Broker); err != nil {
+		return o, err
 	}
-	switch u.Scheme {
-	case "tcp", "mqtt", "ssl", "tls", "mqtts":
-	default:
-		return o, fmt.Errorf("fleet: broker URL %q: scheme must be tcp, mqtt, ssl, tls or mqtts", o.Broker)
+	for _, f := range o.Failover {
+		if err := CheckBrokerURL(f); err != nil {
+			return o, fmt.Errorf("%w (mqtt.failover)", err)
+		}
 	}
-	if u.Host == "" {
-		return o, fmt.Errorf("fleet: broker URL %q: no host", o.Broker)
-	}
+	o.Failover = append([]string(nil), o.Failover...)
 	if !wire.ValidDeviceID(o.DeviceID) {
 		return o, fmt.Errorf("fleet: device ID %q must match %s", o.DeviceID, wire.DeviceIDRule)
 	}

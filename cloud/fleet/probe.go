@@ -19,15 +19,37 @@ import (
 // speaks just CONNECT and DISCONNECT and acknowledges nothing, so a command the broker queued
 // for the mirror and sends right after CONNACK stays unacknowledged in the session and is sent
 // again to the agent when it connects.
+//
+// With Options.Failover it tries the brokers in turn, like the client, and succeeds with the
+// first that accepts the device; otherwise it reports every broker's error. (On a broker that
+// lets a new connection take a client ID over, such as NATS, the probe bumps a running agent
+// for a moment: run the check with the agent stopped.)
 func Probe(ctx context.Context, opts Options) error {
 	o, err := opts.withDefaults()
 	if err != nil {
 		return err
 	}
-	u, err := url.Parse(o.Broker)
-	if err != nil {
-		return fmt.Errorf("fleet: probe: mqtt.url %q: %w", o.Broker, err)
+	var errs []error
+	for _, b := range append([]string{o.Broker}, o.Failover...) {
+		err := probe(ctx, o, b)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		errs = append(errs, err)
 	}
+	return errors.Join(errs...)
+}
+
+// probe checks one broker.
+func probe(ctx context.Context, o Options, broker string) error {
+	u, err := url.Parse(broker)
+	if err != nil {
+		return fmt.Errorf("fleet: probe: broker URL %q: %w", broker, err)
+	}
+	o.Broker = broker
 	var cnt counters
 	conn, err := dial(u, o.TLS, o.ConnectTimeout, &cnt)
 	if err != nil {

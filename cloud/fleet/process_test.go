@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/fitmirror/fitmirror/cloud/fleet/mosquittotest"
+	"github.com/fitmirror/fitmirror/internal/testexec"
 	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
@@ -74,8 +75,14 @@ type agentProc struct {
 
 func startAgent(t *testing.T, b *mosquittotest.Broker, id, db string, args ...string) *agentProc {
 	t.Helper()
+	return startAgentAt(t, b.URL(), id, db, args...)
+}
+
+// startAgentAt starts a fleetagent against the broker at url (add -failover URLs in args).
+func startAgentAt(t *testing.T, url, id, db string, args ...string) *agentProc {
+	t.Helper()
 	bin := buildAgent(t)
-	cmd := exec.Command(bin, append([]string{"-broker", b.URL(), "-id", id, "-password", users[id], "-db", db}, args...)...)
+	cmd := testexec.Command(bin, append([]string{"-broker", url, "-id", id, "-password", users[id], "-db", db}, args...)...)
 	a := &agentProc{t: t, cmd: cmd, update: make(chan struct{}, 1), exited: make(chan struct{})}
 	cmd.Stderr = &lockedBuf{mu: &a.mu, b: &a.stderr}
 	out, err := cmd.StdoutPipe()

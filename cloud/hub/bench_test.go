@@ -20,16 +20,23 @@ import (
 	"github.com/fitmirror/fitmirror/cloud/wechat/wechattest"
 )
 
+// stalledPublisher never gets an acknowledgement: each publish waits until it is cut.
+type stalledPublisher struct{}
+
+func (stalledPublisher) Publish(ctx context.Context, _ string, _ []byte) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
 // BenchmarkCallback measures what the hub does per WeChat push in safe mode: msg_signature,
-// AES decrypt, XML, scene lookup, the durable dedupe record in SQLite (WAL, synchronous=FULL),
-// the QoS 1 publish through the embedded broker to a subscribed device, and the sealed reply.
+// AES decrypt, XML, scene lookup, the durable dedupe record in SQLite (WAL, synchronous=FULL)
+// and the sealed reply; the delivery loop publishes the binding through the embedded broker to
+// a subscribed device meanwhile (QoS 1). "new-stalled" is the same with a broker that never
+// acknowledges: the answer does not wait for MQTT, so it should cost about what "new" costs.
 // The pushes are prepared (encrypted by "WeChat") before the timer starts.
 func BenchmarkCallback(b *testing.B) {
-	for _, dup := range []bool{false, true} {
-		name := "new"
-		if dup {
-			name = "retry" // the same event again: dedupe hit, no publish
-		}
+	for _, name := range []string{"new", "retry", "new-stalled"} {
+		dup, stalled := name == "retry", name == "new-stalled" // retry: the same event again, dedupe hit, no publish
 		b.Run(name, func(b *testing.B) {
 			dir := b.TempDir()
 			st, err := hub.OpenSQLite(filepath.Join(dir, "hub.db"))
@@ -58,7 +65,11 @@ func BenchmarkCallback(b *testing.B) {
 			client, _ := wechat.NewClient(wechat.Options{BaseURL: "http://api.test", AppID: "wxhub", Secret: "s3cret",
 				HTTPClient: &http.Client{Transport: wechattest.HandlerTransport(fake)}})
 			cb, _ := wechat.NewCallback(wechat.CallbackOptions{Token: "cbtoken", AppID: "wxhub", AESKey: testAESKey})
-			h, err := hub.New(hub.Options{Store: st, PhotoDir: dir, WeChat: client, Callback: cb, Publisher: br,
+			var pub hub.Publisher = br
+			if stalled {
+				pub = stalledPublisher{}
+			}
+			h, err := hub.New(hub.Options{Store: st, Photos: hub.DirBlobs(dir), WeChat: client, Callback: cb, Publisher: pub,
 				AppID: "wxhub", PublicURL: "https://hub.test", Logger: quietLogger()})
 			if err != nil {
 				b.Fatal(err)
@@ -100,7 +111,7 @@ func BenchmarkCallback(b *testing.B) {
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-			if !dup { // every binding reached the device
+			if !dup && !stalled { // every binding reached the device
 				for range b.N {
 					select {
 					case <-received:

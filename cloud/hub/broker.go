@@ -92,6 +92,10 @@ func (b *Broker) Run(ctx context.Context) error {
 	return b.Close()
 }
 
+// Reachable: the embedded broker runs in the hub's process, so it is reachable while the
+// hub runs.
+func (b *Broker) Reachable(context.Context) error { return nil }
+
 // Close stops the broker and its listener.
 func (b *Broker) Close() error { return b.srv.Close() }
 

@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fitmirror/fitmirror/internal/backoff"
+	"github.com/fitmirror/fitmirror/internal/httpjson"
 	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
@@ -23,11 +26,14 @@ const (
 	publishTimeout = 10 * time.Second
 	// deliverBatch is how many due bindings one round takes.
 	deliverBatch = 100
+	// deliverParallel bounds the publishes of one round in flight at once.
+	deliverParallel = 32
 	// maxAckIDs bounds one acknowledgement request.
 	maxAckIDs = 100
-	// claimLease is how long a replica holds the delivery of a binding it is publishing: if
-	// it dies before recording the attempt, another replica publishes after this.
-	claimLease = publishTimeout + 5*time.Second
+	// claimLease is how long a replica holds the bindings of a round it is publishing (a
+	// round of stalled publishes takes deliverBatch/deliverParallel publish timeouts): if it
+	// dies before recording the attempts, another replica publishes them after this.
+	claimLease = publishTimeout*(deliverBatch/deliverParallel+1) + 5*time.Second
 )
 
 var (
@@ -51,7 +57,12 @@ func (h *Hub) deliverLoop(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
-		h.Deliver(ctx)
+		if h.deliver(ctx) { // a full round: more are due, go on at once
+			if ctx.Err() != nil {
+				return
+			}
+			continue
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -62,30 +73,37 @@ func (h *Hub) deliverLoop(ctx context.Context) {
 }
 
 // Deliver publishes the bindings that are due: new ones, failed ones after their backoff,
-// unacknowledged ones again. One round stops at the first failed publish (the broker is down;
-// the next round tries again). Run calls it; tests call it to step the loop.
-func (h *Hub) Deliver(ctx context.Context) {
+// unacknowledged ones again; each claimed, so that one replica publishes each attempt. A
+// failed publish backs off by itself. Run calls it; tests call it to step the loop.
+func (h *Hub) Deliver(ctx context.Context) { h.deliver(ctx) }
+
+// deliver runs one round and reports whether it was full and went well (more may be due).
+func (h *Hub) deliver(ctx context.Context) (more bool) {
 	h.deliverMu.Lock()
 	defer h.deliverMu.Unlock()
-	evs, err := h.opts.Store.PendingBindings(ctx, "", h.now(), deliverBatch)
+	// Replicas share the store: each binding's attempt goes to the replica that claims it.
+	evs, err := h.opts.Store.ClaimDue(ctx, h.now(), h.now().Add(claimLease), deliverBatch)
 	if err != nil {
-		h.log.Warn("hub: list pending bindings", "err", err)
-		return
+		h.log.Warn("hub: claim due bindings", "err", err)
+		return false
 	}
+	// Several at once, so that their marks share commits (group commit) and a burst of scans
+	// is delivered as fast as it is recorded. Each claimed binding gets its attempt; a failed
+	// one backs off by itself.
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, deliverParallel)
 	for _, e := range evs {
-		// Replicas share the store: the one whose claim succeeds publishes this attempt.
-		ok, err := h.opts.Store.ClaimBinding(ctx, e.Key, e.NextAt, h.now().Add(claimLease))
-		if err != nil {
-			h.log.Warn("hub: claim binding", "binding_id", e.BindingID, "err", err)
-			return
-		}
-		if !ok {
-			continue
-		}
-		if !h.publish(ctx, e) {
-			return
-		}
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			if !h.publish(ctx, e) {
+				failed.Store(true)
+			}
+		})
 	}
+	wg.Wait()
+	return len(evs) == deliverBatch && !failed.Load()
 }
 
 // publish sends one binding and schedules its next try.
@@ -125,7 +143,7 @@ func (h *Hub) getBindings(w http.ResponseWriter, r *http.Request) {
 	evs, err := h.opts.Store.PendingBindings(r.Context(), d.ID, h.now().Add(100*365*24*time.Hour), deliverBatch)
 	if err != nil {
 		h.log.Error("hub: pending bindings", "device", d.ID, "err", err)
-		apiError(w, http.StatusServiceUnavailable, "unavailable", "bindings unavailable")
+		httpjson.Error(w, http.StatusServiceUnavailable, "unavailable", "bindings unavailable")
 		return
 	}
 	out := struct {
@@ -134,7 +152,7 @@ func (h *Hub) getBindings(w http.ResponseWriter, r *http.Request) {
 	for _, e := range evs {
 		out.Bindings = append(out.Bindings, json.RawMessage(e.Payload))
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 }
 
 // ackBindings is POST /v1/bindings/ack {"binding_ids":[…]} → {"acked":n}: the mirror has the
@@ -153,26 +171,26 @@ func (h *Hub) ackBindings(w http.ResponseWriter, r *http.Request) {
 	if err := dec.Decode(&req); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			apiError(w, http.StatusRequestEntityTooLarge, "too_large", "request body over 16 KiB")
+			httpjson.Error(w, http.StatusRequestEntityTooLarge, "too_large", "request body over 16 KiB")
 			return
 		}
-		apiError(w, http.StatusBadRequest, "bad_request", "request body: "+err.Error())
+		httpjson.Error(w, http.StatusBadRequest, "bad_request", "request body: "+err.Error())
 		return
 	}
 	if dec.Decode(new(json.RawMessage)) != io.EOF {
-		apiError(w, http.StatusBadRequest, "bad_request", "request body: more than one JSON value")
+		httpjson.Error(w, http.StatusBadRequest, "bad_request", "request body: more than one JSON value")
 		return
 	}
 	if len(req.BindingIDs) == 0 || len(req.BindingIDs) > maxAckIDs {
-		apiError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("binding_ids: want 1-%d IDs, got %d", maxAckIDs, len(req.BindingIDs)))
+		httpjson.Error(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("binding_ids: want 1-%d IDs, got %d", maxAckIDs, len(req.BindingIDs)))
 		return
 	}
 	n, err := h.opts.Store.AckBindings(r.Context(), d.ID, req.BindingIDs)
 	if err != nil {
 		h.log.Error("hub: ack bindings", "device", d.ID, "err", err)
-		apiError(w, http.StatusServiceUnavailable, "unavailable", "cannot record the acknowledgement")
+		httpjson.Error(w, http.StatusServiceUnavailable, "unavailable", "cannot record the acknowledgement")
 		return
 	}
 	h.metrics.acked.Add(float64(n))
-	writeJSON(w, http.StatusOK, map[string]int{"acked": n})
+	httpjson.Write(w, http.StatusOK, map[string]int{"acked": n})
 }

@@ -48,3 +48,35 @@ func TestHealthz(t *testing.T) {
 		t.Errorf("/healthz with the database closed = %d %+v, want 503 naming the database", code, h)
 	}
 }
+
+// A check that Degrades (the broker, whose bindings wait in the database) keeps the replica in
+// rotation: 200 "degraded", naming it.
+func TestHealthzDegraded(t *testing.T) {
+	var brokerErr error
+	e := newEnv(t, func(o *hub.Options) {
+		o.HealthChecks = []hub.HealthCheck{{Name: "broker", Degrades: true, Check: func(context.Context) error { return brokerErr }}}
+	})
+	get := func() (int, string, health) {
+		t.Helper()
+		code, body := e.do("GET", "/healthz", "", nil, "")
+		var h health
+		var s struct{ Status string }
+		if err := json.Unmarshal(body, &h); err != nil {
+			t.Fatalf("/healthz body %s: %v", body, err)
+		}
+		json.Unmarshal(body, &s)
+		return code, s.Status, h
+	}
+	if code, status, h := get(); code != 200 || status != "ok" || !h.OK || !h.Checks["broker"].OK {
+		t.Errorf("/healthz = %d %s %+v, want 200 ok", code, status, h)
+	}
+	brokerErr = errors.New("not connected to tcp://nats1:1883, tcp://nats2:1883")
+	if code, status, h := get(); code != 200 || status != "degraded" || !h.OK || h.Checks["broker"].Error != brokerErr.Error() || !h.Checks["database"].OK {
+		t.Errorf("/healthz with the broker down = %d %s %+v, want 200 degraded naming the broker", code, status, h)
+	}
+	brokerErr = nil
+	e.store.Close()
+	if code, status, h := get(); code != 503 || status != "down" || h.OK {
+		t.Errorf("/healthz with the database closed = %d %s %+v, want 503 down", code, status, h)
+	}
+}

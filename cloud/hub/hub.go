@@ -8,9 +8,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -58,6 +60,9 @@ type Options struct {
 	OAuthBase   string
 	TopicPrefix string // "" = "mirror"
 	Reply       string // ReplyNews (default) or ReplyImage
+	// MPVerify are the contents of the MP_verify_<content>.txt files WeChat asks for to
+	// verify the OAuth domain; each is served at /MP_verify_<content>.txt.
+	MPVerify []string
 	// Sim, when set, serves /sim/scan and the simulator's OAuth page (sim mode).
 	Sim *Sim
 	// MaxPhotoBytes bounds an uploaded photo; 0 = 8 MiB.
@@ -121,6 +126,11 @@ func New(opts Options) (*Hub, error) {
 	default:
 		return nil, fmt.Errorf("hub: reply mode %q is not news or image", opts.Reply)
 	}
+	for _, v := range opts.MPVerify {
+		if !mpVerifyRE.MatchString(v) {
+			return nil, fmt.Errorf("hub: MP_verify content %q: want letters and digits", v)
+		}
+	}
 	if opts.MaxPhotoBytes <= 0 {
 		opts.MaxPhotoBytes = 8 << 20
 	}
@@ -159,6 +169,26 @@ func New(opts Options) (*Hub, error) {
 	return h, nil
 }
 
+var mpVerifyRE = regexp.MustCompile(`^[A-Za-z0-9]{1,64}$`)
+
+// ParseMPVerify reads the wechat.mp_verify setting: comma-separated file names
+// (MP_verify_XXXX.txt) or contents (XXXX); it returns the contents.
+func ParseMPVerify(s string) ([]string, error) {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		v := strings.TrimSuffix(strings.TrimPrefix(f, "MP_verify_"), ".txt")
+		if !mpVerifyRE.MatchString(v) {
+			return nil, fmt.Errorf("%q: want MP_verify_XXXX.txt or XXXX (letters and digits) as the admin console names it", f)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
 // Handler returns the hub's HTTP routes.
 func (h *Hub) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -170,6 +200,12 @@ func (h *Hub) Handler() http.Handler {
 	mux.HandleFunc("POST /wechat/callback", h.callback)
 	mux.HandleFunc("GET /p/{id}", h.photoPage)
 	mux.HandleFunc("GET /t/{token}", h.thumbnail)
+	for _, v := range h.opts.MPVerify {
+		mux.HandleFunc("GET /MP_verify_"+v+".txt", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			io.WriteString(w, v)
+		})
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		h.healthz(w, r)
 	})

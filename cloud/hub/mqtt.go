@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -12,7 +13,9 @@ import (
 
 // MQTTOptions configure the connection to an external broker.
 type MQTTOptions struct {
-	URL      string // tcp://host:1883, ssl://host:8883, ws://…
+	URL string // tcp://host:1883, ssl://host:8883, ws://…
+	// Failover are more URLs of the same clustered broker, tried in turn (mqtt.failover).
+	Failover []string
 	ClientID string // "" = "mirror-cloud-" and random characters, unique per replica
 	Username string
 	Password string
@@ -23,7 +26,8 @@ type MQTTOptions struct {
 // MQTTPublisher publishes through an external broker (mosquitto, EMQX…) with paho. It
 // reconnects by itself; a publish while disconnected fails and Hub.Run retries it.
 type MQTTPublisher struct {
-	c paho.Client
+	c    paho.Client
+	urls []string
 }
 
 var _ Publisher = (*MQTTPublisher)(nil)
@@ -34,11 +38,20 @@ func DialMQTT(ctx context.Context, opts MQTTOptions) (*MQTTPublisher, error) {
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("mqtt.url: %q is not a broker URL (tcp://host:port)", opts.URL)
 	}
+	for _, f := range opts.Failover {
+		if fu, err := url.Parse(f); err != nil || fu.Host == "" {
+			return nil, fmt.Errorf("mqtt.failover: %q is not a broker URL (tcp://host:port)", f)
+		}
+	}
 	if opts.ClientID == "" {
 		// Each replica its own: two clients with one ID take turns kicking each other off.
 		opts.ClientID = "mirror-cloud-" + rand.Text()[:10]
 	}
-	o := paho.NewClientOptions().AddBroker(opts.URL).SetClientID(opts.ClientID).
+	o := paho.NewClientOptions()
+	for _, u := range append([]string{opts.URL}, opts.Failover...) {
+		o.AddBroker(u)
+	}
+	o.SetClientID(opts.ClientID).
 		SetUsername(opts.Username).SetPassword(opts.Password).
 		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(2 * time.Second).
 		SetMaxReconnectInterval(30 * time.Second).SetCleanSession(true)
@@ -56,7 +69,7 @@ func DialMQTT(ctx context.Context, opts MQTTOptions) (*MQTTPublisher, error) {
 		c.Disconnect(0)
 		return nil, fmt.Errorf("mqtt: connect %s: %w", opts.URL, ctx.Err())
 	}
-	return &MQTTPublisher{c: c}, nil
+	return &MQTTPublisher{c: c, urls: append([]string{opts.URL}, opts.Failover...)}, nil
 }
 
 // Publish sends at QoS 1 and waits for the broker's PUBACK (or ctx).
@@ -74,6 +87,14 @@ func (p *MQTTPublisher) Publish(ctx context.Context, topic string, payload []byt
 	case <-ctx.Done():
 		return fmt.Errorf("mqtt: publish %s: %w", topic, ctx.Err())
 	}
+}
+
+// Reachable reports whether the connection to the broker is up now (for /healthz).
+func (p *MQTTPublisher) Reachable(context.Context) error {
+	if !p.c.IsConnectionOpen() {
+		return fmt.Errorf("not connected to %s", strings.Join(p.urls, ", "))
+	}
+	return nil
 }
 
 // Close disconnects.

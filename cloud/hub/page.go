@@ -5,15 +5,17 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"html/template"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/fitmirror/fitmirror/cloud/wechat"
+	"github.com/fitmirror/fitmirror/internal/photopage"
 	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
@@ -25,61 +27,79 @@ func (h *Hub) photoPage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "private, no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	if !wire.ValidPhotoID(id) {
-		page(w, http.StatusNotFound, "照片不存在", "No such photo.", "")
+		photopage.Message(w, http.StatusNotFound, "照片不存在", "No such photo.")
 		return
 	}
 	ctx := r.Context()
 	p, err := h.opts.Store.Photo(ctx, id)
 	if err != nil {
-		page(w, http.StatusNotFound, "照片不存在", "No such photo.", "")
+		photopage.Message(w, http.StatusNotFound, "照片不存在", "No such photo.")
 		return
 	}
 	user, ok := h.cookieUser(r, id)
 	if !ok {
 		code := r.URL.Query().Get("code")
 		if code == "" {
-			http.Redirect(w, r, h.authorizeURL(r, id), http.StatusFound)
+			http.Redirect(w, r, h.authorizeURL(r, id, false), http.StatusFound)
+			return
+		}
+		var retried bool
+		switch state := r.URL.Query().Get("state"); {
+		case hmac.Equal([]byte(state), []byte(h.oauthState(id, false))):
+		case hmac.Equal([]byte(state), []byte(h.oauthState(id, true))):
+			retried = true
+		default:
+			h.log.Info("photo page: OAuth state does not match the photo", "photo_id", id)
+			photopage.Message(w, http.StatusForbidden, "链接无效", "This link is not valid. Open it again from WeChat.")
 			return
 		}
 		u, err := h.opts.WeChat.OAuthOpenID(ctx, code)
 		if err != nil {
-			h.log.Info("photo page: OAuth code refused", "photo_id", id, "err", err)
+			h.log.Info("photo page: OAuth code refused", "photo_id", id, "err", wechat.Explain(err))
+			if e, isWeChat := wechat.AsError(err); isWeChat && !retried && staleCode(e.Code) {
+				// A used or expired code in a reopened link (the cookie is gone): ask again,
+				// once, rather than refuse the shopper.
+				http.Redirect(w, r, h.authorizeURL(r, id, true), http.StatusFound)
+				return
+			}
 			if _, isWeChat := wechat.AsError(err); isWeChat {
-				page(w, http.StatusForbidden, "链接已失效", "This link has expired. Open it again from WeChat.", "")
+				photopage.Message(w, http.StatusForbidden, "链接已失效", "This link has expired. Open it again from WeChat.")
 			} else {
-				page(w, http.StatusServiceUnavailable, "请稍后再试", "WeChat is unreachable; try again in a moment.", "")
+				photopage.Message(w, http.StatusServiceUnavailable, "请稍后再试", "WeChat is unreachable; try again in a moment.")
 			}
 			return
 		}
 		if u.Snapshot {
-			page(w, http.StatusForbidden, "请在微信中打开", "Open this page in WeChat to see your photo.", "")
+			photopage.Message(w, http.StatusForbidden, "请在微信中打开", "Open this page in WeChat to see your photo.")
 			return
 		}
 		user = h.userHash(u.OpenID)
 	}
 	allowed, err := h.opts.Store.IsViewer(ctx, id, user)
 	if err != nil {
-		page(w, http.StatusServiceUnavailable, "请稍后再试", "Try again in a moment.", "")
+		photopage.Message(w, http.StatusServiceUnavailable, "请稍后再试", "Try again in a moment.")
 		return
 	}
 	if !allowed {
 		h.log.Info("photo page: not the shopper who scanned", "photo_id", id)
-		page(w, http.StatusForbidden, "无权查看", "This photo was sent to someone else.", "")
+		photopage.Message(w, http.StatusForbidden, "无权查看", "This photo was sent to someone else.")
 		return
 	}
 	h.setCookie(w, id, user)
 	if r.URL.Query().Get("raw") == "" && r.URL.Query().Get("download") == "" {
-		page(w, http.StatusOK, "你的照片", "Your photo — press and hold to save.", "/p/"+id+"?raw=1|/p/"+id+"?download=1")
+		// No download link: WeChat's in-app browser mishandles downloads; a long press on the
+		// image offers 保存图片 (save the image).
+		photopage.Photo(w, "你的照片", "长按照片保存到手机 · Press and hold the photo to save it.", "/p/"+id+"?raw=1", "")
 		return
 	}
 	data, err := h.blobs.Get(r.Context(), p.BlobKey())
 	if err != nil {
 		if !errors.Is(err, ErrNotFound) {
 			h.log.Error("photo page: read photo", "photo_id", id, "err", err)
-			page(w, http.StatusServiceUnavailable, "请稍后再试", "Try again in a moment.", "")
+			photopage.Message(w, http.StatusServiceUnavailable, "请稍后再试", "Try again in a moment.")
 			return
 		}
-		page(w, http.StatusGone, "照片已删除", "This photo is no longer kept.", "")
+		photopage.Message(w, http.StatusGone, "照片已删除", "This photo is no longer kept.")
 		return
 	}
 	disp := "inline"
@@ -91,19 +111,36 @@ func (h *Hub) photoPage(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
 }
 
+// staleCode reports whether an OAuth errcode means the code was good once: used (40163),
+// invalid (40029) or expired (42003).
+func staleCode(code int) bool {
+	return code == wechat.CodeCodeUsed || code == wechat.CodeInvalidCode || code == wechat.CodeCodeExpired
+}
+
+// oauthState is the state the photo page sends through OAuth for photoID: a MAC of the photo
+// ID, 32 hex digits (WeChat allows at most 128 letters and digits; photo IDs may hold - and
+// _), so that a code is accepted only on the page that asked for it. The second attempt
+// after a stale code has its own state: it is not retried again.
+func (h *Hub) oauthState(photoID string, retry bool) string {
+	m := hmac.New(sha256.New, h.cookie)
+	m.Write([]byte("oauth|" + photoID + "|" + strconv.FormatBool(retry)))
+	return hex.EncodeToString(m.Sum(nil)[:16])
+}
+
 // authorizeURL sends the phone to OAuth and back to this page. In sim mode the simulator
 // stands in for WeChat and takes the shopper's openid from ?openid=.
-func (h *Hub) authorizeURL(r *http.Request, photoID string) string {
+func (h *Hub) authorizeURL(r *http.Request, photoID string, retry bool) string {
 	back := h.public.String() + "/p/" + photoID
+	state := h.oauthState(photoID, retry)
 	if h.opts.Sim != nil {
-		u := wechat.AuthorizeURL(h.public.String()+"/sim", h.opts.AppID, back, photoID)
+		u := wechat.AuthorizeURL(h.public.String()+"/sim", h.opts.AppID, back, state)
 		if o := r.URL.Query().Get("openid"); o != "" {
 			base, frag, _ := strings.Cut(u, "#")
 			u = base + "&openid=" + url.QueryEscape(o) + "#" + frag
 		}
 		return u
 	}
-	return wechat.AuthorizeURL(h.opts.OAuthBase, h.opts.AppID, back, photoID)
+	return wechat.AuthorizeURL(h.opts.OAuthBase, h.opts.AppID, back, state)
 }
 
 func (h *Hub) cookieName(photoID string) string { return "fm_" + photoID }
@@ -129,22 +166,4 @@ func (h *Hub) cookieUser(r *http.Request, photoID string) (string, bool) {
 		return "", false
 	}
 	return user, true
-}
-
-var pageTmpl = template.Must(template.New("p").Parse(`<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width,initial-scale=1">
-<title>{{.Title}}</title>
-<style>body{margin:0;background:#111;color:#eee;font:18px/1.5 "PingFang SC","Noto Sans CJK SC","WenQuanYi Micro Hei",sans-serif;text-align:center}
-h1{font-size:22px;margin:24px 16px 4px}p{margin:0 16px 16px;color:#aaa}img{max-width:100%;display:block;margin:0 auto}
-a{display:inline-block;margin:20px;padding:12px 28px;border-radius:24px;background:#eee;color:#111;text-decoration:none}</style>
-</head><body><h1>{{.Title}}</h1><p>{{.Text}}</p>
-{{if .Img}}<img src="{{.Img}}" alt="{{.Title}}"><a href="{{.Download}}">保存照片 · Save</a>{{end}}
-</body></html>`))
-
-func page(w http.ResponseWriter, status int, title, text, links string) {
-	img, dl, _ := strings.Cut(links, "|")
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
-	pageTmpl.Execute(w, struct{ Title, Text, Img, Download string }{title, text, img, dl})
 }

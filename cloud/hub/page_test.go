@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fitmirror/fitmirror/cloud/hub"
 	"github.com/fitmirror/fitmirror/cloud/wechat/wechattest"
 )
 
@@ -52,6 +53,18 @@ func (p *phone) get(u string) (int, http.Header, []byte) {
 	return 0, nil, nil
 }
 
+// oauthState is the state the photo page at path sends to OAuth.
+func oauthState(t *testing.T, e *env, path string) string {
+	t.Helper()
+	resp, err := newPhone(t, e, "x").c.Get(e.srv.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	return loc.Query().Get("state")
+}
+
 func TestPhotoPageServesOnlyTheScanner(t *testing.T) {
 	e := newEnv(t)
 	_, ticket := e.upload("P1")
@@ -62,6 +75,10 @@ func TestPhotoPageServesOnlyTheScanner(t *testing.T) {
 	st, _, b := alice.get(e.srv.URL + "/p/P1")
 	if st != 200 || !bytes.Contains(b, []byte(`src="/p/P1?raw=1"`)) {
 		t.Fatalf("alice's photo page = %d %s", st, b)
+	}
+	// Saved with a long press on the image in WeChat's browser: no download link there.
+	if bytes.Contains(b, []byte("download")) || bytes.Contains(b, []byte("<a ")) || !bytes.Contains(b, []byte("长按")) {
+		t.Errorf("photo page %s: want the image, the long-press hint and no download link", b)
 	}
 	st, h, b := alice.get(e.srv.URL + "/p/P1?raw=1")
 	if st != 200 || h.Get("Content-Type") != "image/jpeg" || !bytes.Equal(b, face(t)) {
@@ -83,20 +100,80 @@ func TestPhotoPageServesOnlyTheScanner(t *testing.T) {
 			}
 		})
 	}
-	// A used OAuth code does not work twice (single use).
+	// The page's own state comes back from OAuth with the code; another state is refused.
+	state := oauthState(t, e, "/p/P1")
+	if len(state) > 128 || strings.Trim(state, "0123456789abcdefABCDEF") != "" || strings.Contains(state, "P1") {
+		t.Errorf("state %q: want an opaque value of letters and digits", state)
+	}
 	code := e.fake.AuthorizeCode("o_alice")
-	if st, _, _ := newPhone(t, e, "x").get(e.srv.URL + "/p/P1?code=" + code); st != 200 {
+	for _, bad := range []string{"", "P1", strings.Repeat("0", 32)} {
+		if st, _, _ := newPhone(t, e, "x").get(e.srv.URL + "/p/P1?code=" + code + "&state=" + bad); st != 403 {
+			t.Errorf("code with state %q: %d, want 403", bad, st)
+		}
+	}
+	if st, _, _ := newPhone(t, e, "x").get(e.srv.URL + "/p/P1?code=" + code + "&state=" + state); st != 200 {
 		t.Errorf("fresh code: %d, want 200", st)
 	}
-	if st, _, _ := newPhone(t, e, "x").get(e.srv.URL + "/p/P1?code=" + code); st != 403 {
-		t.Errorf("reused code: %d, want 403", st)
+	// The link reopened after the cookie expired still carries the used code: the page
+	// authorises again (40163) instead of refusing the shopper, and a stranger still gets 403.
+	if st, _, b := newPhone(t, e, "o_alice").get(e.srv.URL + "/p/P1?code=" + code + "&state=" + state); st != 200 || !bytes.Contains(b, []byte(`src="/p/P1?raw=1"`)) {
+		t.Errorf("reused code, alice: %d, want her page again", st)
+	}
+	if st, _, _ := newPhone(t, e, "o_mallory").get(e.srv.URL + "/p/P1?code=" + code + "&state=" + state); st != 403 {
+		t.Errorf("reused code, mallory: %d, want 403", st)
+	}
+	// The re-authorisation is tried once: a stale code on the retry is refused.
+	resp, err := newPhone(t, e, "x").c.Get(e.srv.URL + "/p/P1?code=" + code + "&state=" + state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	retry, _ := url.Parse(resp.Header.Get("Location"))
+	retryState := retry.Query().Get("state")
+	if resp.StatusCode != 302 || retryState == state || retryState == "" {
+		t.Fatalf("reused code = %d to %s, want a redirect to OAuth with the retry state", resp.StatusCode, retry)
+	}
+	if st, _, _ := newPhone(t, e, "x").get(e.srv.URL + "/p/P1?code=" + code + "&state=" + retryState); st != 403 {
+		t.Errorf("stale code on the retry: %d, want 403 (no loop)", st)
 	}
 	// A forged cookie does not open the photo.
 	req, _ := http.NewRequest("GET", e.srv.URL+"/p/P1?raw=1", nil)
 	req.AddCookie(&http.Cookie{Name: "fm_P1", Value: "user.forged"})
-	resp, _ := newPhone(t, e, "x").c.Do(req)
+	resp, _ = newPhone(t, e, "x").c.Do(req)
 	resp.Body.Close()
 	if resp.StatusCode != 302 {
 		t.Errorf("forged cookie: %d, want a redirect to OAuth", resp.StatusCode)
+	}
+}
+
+// The OAuth domain is verified by a file the admin console names (MP_verify_*.txt).
+func TestMPVerifyFile(t *testing.T) {
+	e := newEnv(t, func(o *hub.Options) { o.MPVerify = []string{"Ab12cd34"} })
+	resp, err := http.Get(e.srv.URL + "/MP_verify_Ab12cd34.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "Ab12cd34" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+		t.Errorf("GET /MP_verify_Ab12cd34.txt = %d %q %s", resp.StatusCode, b, resp.Header.Get("Content-Type"))
+	}
+	if resp, _ := http.Get(e.srv.URL + "/MP_verify_other.txt"); resp.StatusCode != 404 {
+		t.Errorf("an unconfigured MP_verify file = %d, want 404", resp.StatusCode)
+	}
+	for _, in := range []string{"MP_verify_Ab12cd34.txt", "Ab12cd34", " MP_verify_a.txt, b "} {
+		if _, err := hub.ParseMPVerify(in); err != nil {
+			t.Errorf("ParseMPVerify(%q): %v", in, err)
+		}
+	}
+	for _, in := range []string{"../etc", "MP_verify_a b.txt", "x/y"} {
+		if _, err := hub.ParseMPVerify(in); err == nil {
+			t.Errorf("ParseMPVerify(%q) accepted", in)
+		}
+	}
+	o := e.opts
+	o.MPVerify = []string{"a/b"}
+	if _, err := hub.New(o); err == nil || !strings.Contains(err.Error(), "MP_verify") {
+		t.Errorf("hub.New with a bad MP_verify content: %v", err)
 	}
 }

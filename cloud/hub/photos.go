@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 
+	"github.com/fitmirror/fitmirror/internal/httpjson"
 	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
@@ -21,29 +22,29 @@ func (h *Hub) putPhoto(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.PathValue("id")
 	if !wire.ValidPhotoID(id) { // nothing that could leave the photo directory
-		apiError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("photo id %q: want 1-64 letters, digits, - or _", id))
+		httpjson.Error(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("photo id %q: want 1-64 letters, digits, - or _", id))
 		return
 	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "image/jpeg" {
-		apiError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("content type %q: want image/jpeg", r.Header.Get("Content-Type")))
+		httpjson.Error(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("content type %q: want image/jpeg", r.Header.Get("Content-Type")))
 		return
 	}
 	if r.ContentLength > h.opts.MaxPhotoBytes {
-		apiError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("photo of %d bytes is over the %d-byte limit", r.ContentLength, h.opts.MaxPhotoBytes))
+		httpjson.Error(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("photo of %d bytes is over the %d-byte limit", r.ContentLength, h.opts.MaxPhotoBytes))
 		return
 	}
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxPhotoBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			apiError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("photo is over the %d-byte limit", h.opts.MaxPhotoBytes))
+			httpjson.Error(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("photo is over the %d-byte limit", h.opts.MaxPhotoBytes))
 			return
 		}
-		apiError(w, http.StatusBadRequest, "bad_request", "reading the photo: "+err.Error())
+		httpjson.Error(w, http.StatusBadRequest, "bad_request", "reading the photo: "+err.Error())
 		return
 	}
 	if !bytes.HasPrefix(data, []byte{0xff, 0xd8, 0xff}) {
-		apiError(w, http.StatusBadRequest, "bad_request", "body is not a JPEG")
+		httpjson.Error(w, http.StatusBadRequest, "bad_request", "body is not a JPEG")
 		return
 	}
 	sum := sha256.Sum256(data)
@@ -56,7 +57,7 @@ func (h *Hub) putPhoto(w http.ResponseWriter, r *http.Request) {
 	// next PUT overwrites, never an index entry without its photo.
 	if err := h.blobs.Put(r.Context(), p.BlobKey(), data); err != nil {
 		h.log.Error("hub: store photo", "photo_id", id, "err", err)
-		apiError(w, http.StatusServiceUnavailable, "unavailable", "cannot store the photo")
+		httpjson.Error(w, http.StatusServiceUnavailable, "unavailable", "cannot store the photo")
 		return
 	}
 	created, err := h.opts.Store.PutPhoto(r.Context(), p)
@@ -71,7 +72,7 @@ func (h *Hub) putPhoto(w http.ResponseWriter, r *http.Request) {
 		return
 	case err != nil:
 		h.log.Error("hub: index photo", "photo_id", id, "err", err)
-		apiError(w, http.StatusServiceUnavailable, "unavailable", "cannot index the photo")
+		httpjson.Error(w, http.StatusServiceUnavailable, "unavailable", "cannot index the photo")
 		return
 	}
 	h.metrics.photos.Inc()
@@ -79,13 +80,13 @@ func (h *Hub) putPhoto(w http.ResponseWriter, r *http.Request) {
 	if created {
 		status = http.StatusCreated
 	}
-	writeJSON(w, status, map[string]any{"photo_id": id, "sha256": p.SHA256, "size": p.Size})
+	httpjson.Write(w, status, map[string]any{"photo_id": id, "sha256": p.SHA256, "size": p.Size})
 }
 
 func (h *Hub) photoExists(w http.ResponseWriter, old, p Photo) {
 	if old.SHA256 != p.SHA256 || old.DeviceID != p.DeviceID {
-		apiError(w, http.StatusConflict, "conflict", fmt.Sprintf("photo %s is already stored with different content", p.ID))
+		httpjson.Error(w, http.StatusConflict, "conflict", fmt.Sprintf("photo %s is already stored with different content", p.ID))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"photo_id": p.ID, "sha256": p.SHA256, "size": p.Size})
+	httpjson.Write(w, http.StatusOK, map[string]any{"photo_id": p.ID, "sha256": p.SHA256, "size": p.Size})
 }

@@ -318,17 +318,32 @@ func (p *Postgres) PendingBindings(ctx context.Context, deviceID string, due tim
 	return out, rows.Err()
 }
 
-func (p *Postgres) ClaimBinding(ctx context.Context, key string, seen, until time.Time) (bool, error) {
-	var ok bool
+func (p *Postgres) ClaimDue(ctx context.Context, due, until time.Time, limit int) ([]Event, error) {
+	var out []Event
 	err := p.gc.do(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE events SET next_at = $1 WHERE key = $2 AND next_at = $3 AND NOT acked`, msTime(until), key, msTime(seen))
-		ok = tag.RowsAffected() == 1
-		return err
+		out = out[:0]
+		// SKIP LOCKED: replicas claiming at once take different bindings, without waiting.
+		rows, err := tx.Query(ctx, `UPDATE events SET next_at = $1 WHERE key IN (
+	SELECT key FROM events WHERE NOT acked AND next_at <= $2 ORDER BY at, key LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING `+pgEventCols,
+			msTime(until), msTime(due), limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			e, err := scanPGEvent(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		return rows.Err()
 	})
 	if err != nil {
-		return false, fmt.Errorf("hub: claim binding: %w", err)
+		return nil, fmt.Errorf("hub: claim due bindings: %w", err)
 	}
-	return ok, nil
+	sortEvents(out)
+	return out, nil
 }
 
 func (p *Postgres) MarkSent(ctx context.Context, key string, published bool, next time.Time) error {

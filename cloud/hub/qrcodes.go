@@ -13,6 +13,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/fitmirror/fitmirror/cloud/wechat"
+	"github.com/fitmirror/fitmirror/internal/httpjson"
 	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
@@ -55,14 +56,14 @@ func (h *Hub) postQRCode(w http.ResponseWriter, r *http.Request) {
 	if err := dec.Decode(&req); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			apiError(w, http.StatusRequestEntityTooLarge, "too_large", "request body over 4 KiB")
+			httpjson.Error(w, http.StatusRequestEntityTooLarge, "too_large", "request body over 4 KiB")
 			return
 		}
-		apiError(w, http.StatusBadRequest, "bad_request", "request body: "+err.Error())
+		httpjson.Error(w, http.StatusBadRequest, "bad_request", "request body: "+err.Error())
 		return
 	}
 	if dec.Decode(new(json.RawMessage)) != io.EOF {
-		apiError(w, http.StatusBadRequest, "bad_request", "request body: more than one JSON value")
+		httpjson.Error(w, http.StatusBadRequest, "bad_request", "request body: more than one JSON value")
 		return
 	}
 	expire := 300
@@ -70,30 +71,30 @@ func (h *Hub) postQRCode(w http.ResponseWriter, r *http.Request) {
 		expire = *req.ExpireSeconds
 	}
 	if expire < 60 || expire > 2592000 {
-		apiError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("expire_seconds must be between 60 and 2592000, got %d", expire))
+		httpjson.Error(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("expire_seconds must be between 60 and 2592000, got %d", expire))
 		return
 	}
 	if req.PhotoID == "" {
-		apiError(w, http.StatusBadRequest, "bad_request", "photo_id is required")
+		httpjson.Error(w, http.StatusBadRequest, "bad_request", "photo_id is required")
 		return
 	}
 	if req.Scene == "" {
 		req.Scene = strings.ToLower(ulid.Make().String())
 	} else if err := validScene(req.Scene); err != nil {
-		apiError(w, http.StatusBadRequest, "bad_request", err.Error())
+		httpjson.Error(w, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
 	p, err := h.opts.Store.Photo(r.Context(), req.PhotoID)
 	if err != nil || p.DeviceID != d.ID {
 		if err != nil && !errors.Is(err, ErrNotFound) {
-			apiError(w, http.StatusServiceUnavailable, "unavailable", "photo index unavailable")
+			httpjson.Error(w, http.StatusServiceUnavailable, "unavailable", "photo index unavailable")
 			return
 		}
-		apiError(w, http.StatusNotFound, "not_found", fmt.Sprintf("photo %s: not uploaded by %s (PUT /v1/photos/%s first)", req.PhotoID, d.ID, req.PhotoID))
+		httpjson.Error(w, http.StatusNotFound, "not_found", fmt.Sprintf("photo %s: not uploaded by %s (PUT /v1/photos/%s first)", req.PhotoID, d.ID, req.PhotoID))
 		return
 	}
 	if _, err := h.opts.Store.Scene(r.Context(), req.Scene); err == nil {
-		apiError(w, http.StatusConflict, "conflict", fmt.Sprintf("scene %q is already bound", req.Scene))
+		httpjson.Error(w, http.StatusConflict, "conflict", fmt.Sprintf("scene %q is already bound", req.Scene))
 		return
 	}
 	start := h.now()
@@ -110,25 +111,29 @@ func (h *Hub) postQRCode(w http.ResponseWriter, r *http.Request) {
 		ExpiresAt: start.Add(time.Duration(expire) * time.Second)}
 	if err := h.opts.Store.AddScene(r.Context(), sc); err != nil {
 		if errors.Is(err, ErrExists) {
-			apiError(w, http.StatusConflict, "conflict", fmt.Sprintf("scene %q is already bound", req.Scene))
+			httpjson.Error(w, http.StatusConflict, "conflict", fmt.Sprintf("scene %q is already bound", req.Scene))
 			return
 		}
 		h.log.Error("hub: store scene", "err", err)
-		apiError(w, http.StatusServiceUnavailable, "unavailable", "cannot store the scene")
+		httpjson.Error(w, http.StatusServiceUnavailable, "unavailable", "cannot store the scene")
 		return
 	}
-	writeJSON(w, http.StatusCreated, qrResponse{Scene: sc.Scene, Ticket: t.Ticket, URL: t.URL, ExpiresAt: wire.FormatTime(sc.ExpiresAt)})
+	httpjson.Write(w, http.StatusCreated, qrResponse{Scene: sc.Scene, Ticket: t.Ticket, URL: t.URL, ExpiresAt: wire.FormatTime(sc.ExpiresAt)})
 }
 
 // qrFailed maps a WeChat failure: 502 wechat_error with the errcode, 503 when unreachable.
 func (h *Hub) qrFailed(w http.ResponseWriter, err error) {
 	if e, ok := wechat.AsError(err); ok {
 		h.metrics.qrs.WithLabelValues("wechat_error").Inc()
-		h.log.Warn("hub: qrcode/create", "errcode", e.Code, "errmsg", e.Msg)
-		apiError(w, http.StatusBadGateway, "wechat_error", fmt.Sprintf("WeChat errcode %d: %s", e.Code, e.Msg))
+		h.log.Warn("hub: qrcode/create", "errcode", e.Code, "errmsg", e.Msg, "hint", wechat.Hint(e.Code))
+		msg := fmt.Sprintf("WeChat errcode %d: %s", e.Code, e.Msg)
+		if hint := wechat.Hint(e.Code); hint != "" {
+			msg += " — " + hint
+		}
+		httpjson.Error(w, http.StatusBadGateway, "wechat_error", msg)
 		return
 	}
 	h.metrics.qrs.WithLabelValues("unavailable").Inc()
 	h.log.Warn("hub: qrcode/create", "err", err)
-	apiError(w, http.StatusServiceUnavailable, "wechat_unavailable", "WeChat is unreachable: "+err.Error())
+	httpjson.Error(w, http.StatusServiceUnavailable, "wechat_unavailable", "WeChat is unreachable: "+err.Error())
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fitmirror/fitmirror/internal/httpjson"
 	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
@@ -62,17 +63,17 @@ func CheckMQTT(ctx context.Context, st Store, id string, password []byte) bool {
 func (h *Hub) authDevice(w http.ResponseWriter, r *http.Request) (Device, bool) {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || tok == "" {
-		apiError(w, http.StatusUnauthorized, "unauthorized", "missing bearer token")
+		httpjson.Error(w, http.StatusUnauthorized, "unauthorized", "missing bearer token")
 		return Device{}, false
 	}
 	d, err := h.opts.Store.DeviceByToken(r.Context(), hashSecret(strings.TrimSpace(tok)))
 	if err != nil {
 		if !errors.Is(err, ErrNotFound) {
 			h.log.Error("hub: device lookup", "err", err)
-			apiError(w, http.StatusServiceUnavailable, "unavailable", "device registry unavailable")
+			httpjson.Error(w, http.StatusServiceUnavailable, "unavailable", "device registry unavailable")
 			return Device{}, false
 		}
-		apiError(w, http.StatusUnauthorized, "unauthorized", "unknown device token")
+		httpjson.Error(w, http.StatusUnauthorized, "unauthorized", "unknown device token")
 		return Device{}, false
 	}
 	return d, true

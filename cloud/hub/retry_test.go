@@ -73,7 +73,9 @@ func TestSlowPublishDoesNotHoldTheAnswer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.Attempts != 1 || time.Since(start) != 0 {
+		// The bubble's clock moves only when everything waits: the 6 s publish cannot hide
+		// here; a millisecond may pass (SQLite's busy wait while the loop records its attempt).
+		if res.Attempts != 1 || time.Since(start) > 100*time.Millisecond {
 			t.Errorf("push took %d tries and %v, want 1 try answered at once", res.Attempts, time.Since(start))
 		}
 		time.Sleep(10 * time.Second)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/fitmirror/fitmirror/cloud/wechat/wechattest"
+	"github.com/fitmirror/fitmirror/internal/httpjson"
 )
 
 // Sim is sim mode's WeChat stand-in: the fake Official Account platform of wechattest, served
@@ -48,7 +49,7 @@ func (s *Sim) attach(h *Hub) {
 // public_url: never to another site with a code in the URL.
 func (s *Sim) authorize(w http.ResponseWriter, r *http.Request) {
 	if !s.hub.underPublic(r.URL.Query().Get("redirect_uri")) {
-		apiError(w, http.StatusBadRequest, "bad_request", "redirect_uri: not under public_url "+s.hub.public.String())
+		httpjson.Error(w, http.StatusBadRequest, "bad_request", "redirect_uri: not under public_url "+s.hub.public.String())
 		return
 	}
 	r2 := r.Clone(r.Context())
@@ -72,43 +73,52 @@ type simScan struct {
 	QR         string `json:"qr"` // or the QR content (the url on the mirror's screen)
 	OpenID     string `json:"openid"`
 	Subscribed bool   `json:"subscribed"` // already following: a SCAN event, else subscribe
+	// NoFollow: someone who does not follow scans and does not tap Follow on the page WeChat
+	// shows: WeChat pushes nothing at all.
+	NoFollow bool `json:"no_follow"`
 }
 
-// scan is POST /sim/scan {"scene","openid","subscribed"}; instead of scene, "qr" may give the
-// QR code's content as the mirror shows it.
+// scan is POST /sim/scan {"scene","openid","subscribed","no_follow"}; instead of scene, "qr"
+// may give the QR code's content as the mirror shows it.
 func (s *Sim) scan(w http.ResponseWriter, r *http.Request) {
 	var req simScan
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		apiError(w, http.StatusBadRequest, "bad_request", "request body: "+err.Error())
+		httpjson.Error(w, http.StatusBadRequest, "bad_request", "request body: "+err.Error())
 		return
 	}
 	if req.QR != "" && req.Scene == "" {
 		t, ok := s.Fake.TicketByURL(req.QR)
 		if !ok {
-			apiError(w, http.StatusNotFound, "not_found", fmt.Sprintf("qr %q: no such code issued by the simulator", req.QR))
+			httpjson.Error(w, http.StatusNotFound, "not_found", fmt.Sprintf("qr %q: no such code issued by the simulator", req.QR))
 			return
 		}
 		req.Scene = t.Scene
 	}
 	if err := validScene(req.Scene); err != nil {
-		apiError(w, http.StatusBadRequest, "bad_request", err.Error())
+		httpjson.Error(w, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
 	if req.OpenID == "" || len(req.OpenID) > 128 {
-		apiError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("openid must be 1-128 characters, got %d", len(req.OpenID)))
+		httpjson.Error(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("openid must be 1-128 characters, got %d", len(req.OpenID)))
 		return
 	}
 	ticket := ""
 	if t, ok := s.Fake.TicketFor(req.Scene); ok {
 		ticket = t.Ticket
 	}
+	if req.NoFollow && !req.Subscribed {
+		s.Fake.ScanWithoutFollowing(ticket, req.OpenID)
+		httpjson.Write(w, http.StatusOK, map[string]any{"event": "", "attempts": 0, "pushed": false,
+			"note": "a shopper who neither follows nor taps Follow: WeChat pushes nothing, the mirror stays on the QR code"})
+		return
+	}
 	ev := s.Fake.ScanEvent(req.Scene, ticket, req.OpenID, req.Subscribed)
 	res, err := s.Fake.Push(r.Context(), s.hub.public.String()+"/wechat/callback", ev, s.Mode)
 	if err != nil {
-		apiError(w, http.StatusBadGateway, "push_failed", err.Error())
+		httpjson.Error(w, http.StatusBadGateway, "push_failed", err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"event": ev.Event, "attempts": res.Attempts, "status": res.Status, "reply": string(res.Reply)})
+	httpjson.Write(w, http.StatusOK, map[string]any{"event": ev.Event, "attempts": res.Attempts, "status": res.Status, "reply": string(res.Reply)})
 }

@@ -54,6 +54,7 @@ func TestSimScan(t *testing.T) {
 		{"unknown scene: pushed, answered success, no binding", `{"scene":"nosuch","openid":"o1"}`, 200, "subscribe", 0},
 		{"by qr content", `{"qr":"` + qrURL + `","openid":"o1"}`, 200, "subscribe", 1},
 		{"by scene, following", `{"scene":"` + scene + `","openid":"o2","subscribed":true}`, 200, "SCAN", 2},
+		{"not following, Follow not tapped: no event", `{"scene":"` + scene + `","openid":"o3","no_follow":true}`, 200, "", 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

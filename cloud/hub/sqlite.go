@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver, "sqlite"
@@ -13,8 +14,9 @@ import (
 
 // SQLite is the Store of a single hub instance: one SQLite file in WAL mode.
 type SQLite struct {
-	db *sql.DB
-	gc *groupCommit[*sql.Tx]
+	db    *sql.DB
+	gc    *groupCommit[*sql.Tx]
+	stmts sync.Map // query → *sql.Stmt: SQLite parses each query once, not once per call
 }
 
 var _ Store = (*SQLite)(nil)
@@ -141,13 +143,81 @@ func migrateSQLite(db *sql.DB) error {
 // Close stops the group committer and closes the database.
 func (s *SQLite) Close() error {
 	s.gc.close()
+	s.stmts.Range(func(_, v any) bool {
+		v.(*sql.Stmt).Close()
+		return true
+	})
 	return s.db.Close()
+}
+
+// prep returns the prepared statement of q, preparing it the first time.
+func (s *SQLite) prep(ctx context.Context, q string) (*sql.Stmt, error) {
+	if v, ok := s.stmts.Load(q); ok {
+		return v.(*sql.Stmt), nil
+	}
+	st, err := s.db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if v, loaded := s.stmts.LoadOrStore(q, st); loaded {
+		st.Close()
+		return v.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+func (s *SQLite) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	st, err := s.prep(ctx, q)
+	if err != nil {
+		return s.db.QueryRowContext(ctx, q, args...) // carries the error
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+func (s *SQLite) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, err := s.prep(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (s *SQLite) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	st, err := s.prep(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+func (s *SQLite) txExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+	st, err := s.prep(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+}
+
+func (s *SQLite) txQuery(ctx context.Context, tx *sql.Tx, q string, args ...any) (*sql.Rows, error) {
+	st, err := s.prep(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+}
+
+func (s *SQLite) txQueryRow(ctx context.Context, tx *sql.Tx, q string, args ...any) *sql.Row {
+	st, err := s.prep(ctx, q)
+	if err != nil {
+		return tx.QueryRowContext(ctx, q, args...)
+	}
+	return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
 }
 
 // Ping reports whether the database file answers.
 func (s *SQLite) Ping(ctx context.Context) error {
 	var one int
-	return s.db.QueryRowContext(ctx, `SELECT 1`).Scan(&one)
+	return s.queryRow(ctx, `SELECT 1`).Scan(&one)
 }
 
 // CommitStats counts the write transactions of RecordEvent and MarkPublished and the writes
@@ -164,7 +234,7 @@ func notFound(err error) error {
 }
 
 func (s *SQLite) AddDevice(ctx context.Context, d Device) error {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO devices(id, token_hash, mqtt_hash, created_at) VALUES(?,?,?,?) ON CONFLICT DO NOTHING`,
+	res, err := s.exec(ctx, `INSERT INTO devices(id, token_hash, mqtt_hash, created_at) VALUES(?,?,?,?) ON CONFLICT DO NOTHING`,
 		d.ID, d.TokenHash, d.MQTTHash, ms(d.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("hub: add device: %w", err)
@@ -178,7 +248,7 @@ func (s *SQLite) AddDevice(ctx context.Context, d Device) error {
 func (s *SQLite) device(ctx context.Context, where string, arg string) (Device, error) {
 	var d Device
 	var at int64
-	err := s.db.QueryRowContext(ctx, `SELECT id, token_hash, mqtt_hash, created_at FROM devices WHERE `+where+` = ?`, arg).
+	err := s.queryRow(ctx, `SELECT id, token_hash, mqtt_hash, created_at FROM devices WHERE `+where+` = ?`, arg).
 		Scan(&d.ID, &d.TokenHash, &d.MQTTHash, &at)
 	d.CreatedAt = fromMS(at)
 	return d, notFound(err)
@@ -193,7 +263,7 @@ func (s *SQLite) DeviceByToken(ctx context.Context, tokenHash string) (Device, e
 }
 
 func (s *SQLite) PutPhoto(ctx context.Context, p Photo) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO photos(id, device_id, session_id, sha256, size, created_at) VALUES(?,?,?,?,?,?) ON CONFLICT DO NOTHING`,
+	res, err := s.exec(ctx, `INSERT INTO photos(id, device_id, session_id, sha256, size, created_at) VALUES(?,?,?,?,?,?) ON CONFLICT DO NOTHING`,
 		p.ID, p.DeviceID, p.SessionID, p.SHA256, p.Size, ms(p.CreatedAt))
 	if err != nil {
 		return false, fmt.Errorf("hub: put photo: %w", err)
@@ -214,14 +284,14 @@ func (s *SQLite) PutPhoto(ctx context.Context, p Photo) (bool, error) {
 func (s *SQLite) Photo(ctx context.Context, id string) (Photo, error) {
 	var p Photo
 	var at int64
-	err := s.db.QueryRowContext(ctx, `SELECT id, device_id, session_id, sha256, size, created_at FROM photos WHERE id = ?`, id).
+	err := s.queryRow(ctx, `SELECT id, device_id, session_id, sha256, size, created_at FROM photos WHERE id = ?`, id).
 		Scan(&p.ID, &p.DeviceID, &p.SessionID, &p.SHA256, &p.Size, &at)
 	p.CreatedAt = fromMS(at)
 	return p, notFound(err)
 }
 
 func (s *SQLite) AddScene(ctx context.Context, sc Scene) error {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO scenes(scene, ticket, url, photo_id, device_id, expires_at) VALUES(?,?,?,?,?,?) ON CONFLICT DO NOTHING`,
+	res, err := s.exec(ctx, `INSERT INTO scenes(scene, ticket, url, photo_id, device_id, expires_at) VALUES(?,?,?,?,?,?) ON CONFLICT DO NOTHING`,
 		sc.Scene, sc.Ticket, sc.URL, sc.PhotoID, sc.DeviceID, ms(sc.ExpiresAt))
 	if err != nil {
 		return fmt.Errorf("hub: add scene: %w", err)
@@ -235,7 +305,7 @@ func (s *SQLite) AddScene(ctx context.Context, sc Scene) error {
 func (s *SQLite) scene(ctx context.Context, col, v string) (Scene, error) {
 	var sc Scene
 	var exp int64
-	err := s.db.QueryRowContext(ctx, `SELECT scene, ticket, url, photo_id, device_id, expires_at FROM scenes WHERE `+col+` = ? ORDER BY expires_at DESC LIMIT 1`, v).
+	err := s.queryRow(ctx, `SELECT scene, ticket, url, photo_id, device_id, expires_at FROM scenes WHERE `+col+` = ? ORDER BY expires_at DESC LIMIT 1`, v).
 		Scan(&sc.Scene, &sc.Ticket, &sc.URL, &sc.PhotoID, &sc.DeviceID, &exp)
 	sc.ExpiresAt = fromMS(exp)
 	return sc, notFound(err)
@@ -253,17 +323,17 @@ func (s *SQLite) RecordEvent(ctx context.Context, e Event) (Event, bool, error) 
 	var stored Event
 	var isNew bool
 	err := s.gc.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO events(key, binding_id, device_id, photo_id, user, payload, reply, published, at, acked, attempts, next_at) VALUES(?,?,?,?,?,?,?,0,?,0,0,?) ON CONFLICT DO NOTHING`,
+		res, err := s.txExec(ctx, tx, `INSERT INTO events(key, binding_id, device_id, photo_id, user, payload, reply, published, at, acked, attempts, next_at) VALUES(?,?,?,?,?,?,?,0,?,0,0,?) ON CONFLICT DO NOTHING`,
 			e.Key, e.BindingID, e.DeviceID, e.PhotoID, e.User, e.Payload, e.Reply, ms(e.At), ms(e.NextAt))
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			stored, isNew = Event{}, false
-			stored, err = scanEvent(tx.QueryRowContext(ctx, `SELECT `+eventCols+` FROM events WHERE key = ?`, e.Key))
+			stored, err = scanEvent(s.txQueryRow(ctx, tx, `SELECT `+eventCols+` FROM events WHERE key = ?`, e.Key))
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO viewers(photo_id, user) VALUES(?,?) ON CONFLICT DO NOTHING`, e.PhotoID, e.User); err != nil {
+		if _, err := s.txExec(ctx, tx, `INSERT INTO viewers(photo_id, user) VALUES(?,?) ON CONFLICT DO NOTHING`, e.PhotoID, e.User); err != nil {
 			return err
 		}
 		stored, isNew = e, true
@@ -296,12 +366,12 @@ func scanEvent(sc interface{ Scan(...any) error }) (Event, error) {
 func (s *SQLite) Event(ctx context.Context, key string) (Event, error) { return s.event(ctx, key) }
 
 func (s *SQLite) event(ctx context.Context, key string) (Event, error) {
-	return scanEvent(s.db.QueryRowContext(ctx, `SELECT `+eventCols+` FROM events WHERE key = ?`, key))
+	return scanEvent(s.queryRow(ctx, `SELECT `+eventCols+` FROM events WHERE key = ?`, key))
 }
 
 func (s *SQLite) MarkSent(ctx context.Context, key string, published bool, next time.Time) error {
 	err := s.gc.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE events SET attempts = attempts + 1, next_at = ?, published = published OR ? WHERE key = ?`,
+		_, err := s.txExec(ctx, tx, `UPDATE events SET attempts = attempts + 1, next_at = ?, published = published OR ? WHERE key = ?`,
 			ms(next), published, key)
 		return err
 	})
@@ -311,21 +381,30 @@ func (s *SQLite) MarkSent(ctx context.Context, key string, published bool, next 
 	return nil
 }
 
-func (s *SQLite) ClaimBinding(ctx context.Context, key string, seen, until time.Time) (bool, error) {
-	var ok bool
+func (s *SQLite) ClaimDue(ctx context.Context, due, until time.Time, limit int) ([]Event, error) {
+	var out []Event
 	err := s.gc.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE events SET next_at = ? WHERE key = ? AND next_at = ? AND acked = 0`, ms(until), key, ms(seen))
+		out = out[:0]
+		rows, err := s.txQuery(ctx, tx, `UPDATE events SET next_at = ? WHERE key IN (
+	SELECT key FROM events WHERE acked = 0 AND next_at <= ? ORDER BY at, key LIMIT ?) RETURNING `+eventCols, ms(until), ms(due), limit)
 		if err != nil {
 			return err
 		}
-		n, _ := res.RowsAffected()
-		ok = n == 1
-		return nil
+		defer rows.Close()
+		for rows.Next() {
+			e, err := scanEvent(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		return rows.Err()
 	})
 	if err != nil {
-		return false, fmt.Errorf("hub: claim binding: %w", err)
+		return nil, fmt.Errorf("hub: claim due bindings: %w", err)
 	}
-	return ok, nil
+	sortEvents(out)
+	return out, nil
 }
 
 func (s *SQLite) AckBindings(ctx context.Context, deviceID string, bindingIDs []string) (int, error) {
@@ -339,7 +418,7 @@ func (s *SQLite) AckBindings(ctx context.Context, deviceID string, bindingIDs []
 	defer tx.Rollback()
 	n := 0
 	for _, id := range bindingIDs {
-		res, err := tx.ExecContext(ctx, `UPDATE events SET acked = 1 WHERE binding_id = ? AND device_id = ? AND acked = 0`, id, deviceID)
+		res, err := s.txExec(ctx, tx, `UPDATE events SET acked = 1 WHERE binding_id = ? AND device_id = ? AND acked = 0`, id, deviceID)
 		if err != nil {
 			return 0, fmt.Errorf("hub: ack bindings: %w", err)
 		}
@@ -353,7 +432,7 @@ func (s *SQLite) AckBindings(ctx context.Context, deviceID string, bindingIDs []
 }
 
 func (s *SQLite) PendingBindings(ctx context.Context, deviceID string, due time.Time, limit int) ([]Event, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+eventCols+` FROM events WHERE acked = 0 AND next_at <= ? AND (? = '' OR device_id = ?) ORDER BY at, key LIMIT ?`,
+	rows, err := s.query(ctx, `SELECT `+eventCols+` FROM events WHERE acked = 0 AND next_at <= ? AND (? = '' OR device_id = ?) ORDER BY at, key LIMIT ?`,
 		ms(due), deviceID, deviceID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("hub: pending bindings: %w", err)
@@ -372,21 +451,21 @@ func (s *SQLite) PendingBindings(ctx context.Context, deviceID string, due time.
 
 func (s *SQLite) IsViewer(ctx context.Context, photoID, user string) (bool, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM viewers WHERE photo_id = ? AND user = ?`, photoID, user).Scan(&n)
+	err := s.queryRow(ctx, `SELECT count(*) FROM viewers WHERE photo_id = ? AND user = ?`, photoID, user).Scan(&n)
 	return n > 0, err
 }
 
 func (s *SQLite) Secret(ctx context.Context, name string, gen func() []byte) ([]byte, error) {
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO secrets(name, value) VALUES(?,?) ON CONFLICT DO NOTHING`, name, gen()); err != nil {
+	if _, err := s.exec(ctx, `INSERT INTO secrets(name, value) VALUES(?,?) ON CONFLICT DO NOTHING`, name, gen()); err != nil {
 		return nil, fmt.Errorf("hub: secret %s: %w", name, err)
 	}
 	var v []byte
-	err := s.db.QueryRowContext(ctx, `SELECT value FROM secrets WHERE name = ?`, name).Scan(&v)
+	err := s.queryRow(ctx, `SELECT value FROM secrets WHERE name = ?`, name).Scan(&v)
 	return v, err
 }
 
 func (s *SQLite) StalePhotos(ctx context.Context, unscanned, scanned time.Time, limit int) ([]Photo, error) {
-	rows, err := s.db.QueryContext(ctx, `
+	rows, err := s.query(ctx, `
 SELECT id, device_id, session_id, sha256, size, created_at FROM photos p
 WHERE (NOT EXISTS (SELECT 1 FROM viewers v WHERE v.photo_id = p.id)
        AND COALESCE((SELECT max(expires_at) FROM scenes sc WHERE sc.photo_id = p.id), p.created_at) < ?)
@@ -416,7 +495,7 @@ func (s *SQLite) DeletePhoto(ctx context.Context, id string) error {
 	}
 	defer tx.Rollback()
 	for _, q := range []string{`DELETE FROM photos WHERE id = ?`, `DELETE FROM scenes WHERE photo_id = ?`, `DELETE FROM viewers WHERE photo_id = ?`} {
-		if _, err := tx.ExecContext(ctx, q, id); err != nil {
+		if _, err := s.txExec(ctx, tx, q, id); err != nil {
 			return fmt.Errorf("hub: delete photo: %w", err)
 		}
 	}
@@ -424,6 +503,6 @@ func (s *SQLite) DeletePhoto(ctx context.Context, id string) error {
 }
 
 func (s *SQLite) PruneEvents(ctx context.Context, before time.Time) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM events WHERE at < ?`, ms(before))
+	_, err := s.exec(ctx, `DELETE FROM events WHERE at < ?`, ms(before))
 	return err
 }

@@ -3,6 +3,8 @@ package hub
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -41,12 +43,11 @@ type Store interface {
 	// AckBindings marks bindings of deviceID acknowledged and returns how many it changed;
 	// IDs of other devices, unknown or already acknowledged change nothing.
 	PendingBindings(ctx context.Context, deviceID string, due time.Time, limit int) ([]Event, error)
-	// ClaimBinding takes one delivery attempt of a pending binding until the time until:
-	// it moves NextAt from seen (what PendingBindings returned) to until, and reports false
-	// when NextAt is no longer seen (another replica claimed or sent it since) or the binding
-	// was acknowledged. A replica that dies holding a claim leaves the binding due again at
-	// until.
-	ClaimBinding(ctx context.Context, key string, seen, until time.Time) (bool, error)
+	// ClaimDue takes the next delivery attempt of up to limit due bindings (not acknowledged,
+	// NextAt not after due), oldest first, by moving their NextAt to until, and returns them
+	// (NextAt = until). Replicas claim disjoint sets in one statement each; a replica that
+	// dies holding a claim leaves its bindings due again at until.
+	ClaimDue(ctx context.Context, due, until time.Time, limit int) ([]Event, error)
 	MarkSent(ctx context.Context, key string, published bool, next time.Time) error
 	AckBindings(ctx context.Context, deviceID string, bindingIDs []string) (int, error)
 
@@ -135,4 +136,14 @@ type Event struct {
 	Acked     bool      // the mirror acknowledged it (POST /v1/bindings/ack)
 	Attempts  int       // publishes tried
 	NextAt    time.Time // when the next publish is due (zero: at once)
+}
+
+// sortEvents orders events oldest first (At, then Key), as PendingBindings lists them.
+func sortEvents(es []Event) {
+	slices.SortFunc(es, func(a, b Event) int {
+		if c := a.At.Compare(b.At); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Key, b.Key)
+	})
 }

@@ -11,7 +11,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"html/template"
 	"io"
 	"log/slog"
 	"net/http"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/fitmirror/fitmirror/display"
+	"github.com/fitmirror/fitmirror/internal/photopage"
 	"github.com/fitmirror/fitmirror/session"
 )
 
@@ -148,13 +148,13 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	token := r.URL.Query().Get("k")
 	if !p.valid(id, token) {
 		p.opts.Logger.Info("photo page: link invalid or expired", "photo_id", id)
-		page(w, http.StatusForbidden, "链接已失效", "This link has expired. Scan the code on the mirror again.", "")
+		photopage.Message(w, http.StatusForbidden, "链接已失效", "This link has expired. Scan the code on the mirror again.")
 		return
 	}
 	f, err := p.opts.Photos.Open(id)
 	if err != nil {
 		p.opts.Logger.Info("photo page: photo gone", "photo_id", id, "err", err)
-		page(w, http.StatusGone, "照片已删除", "This photo is no longer kept.", "")
+		photopage.Message(w, http.StatusGone, "照片已删除", "This photo is no longer kept.")
 		return
 	}
 	defer f.Close()
@@ -162,8 +162,7 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Query().Get("raw") == "" && r.URL.Query().Get("download") == "" && strings.Contains(r.Header.Get("Accept"), "text/html") {
 		q := url.Values{"k": {token}, "raw": {"1"}}
 		dl := url.Values{"k": {token}, "download": {"1"}}
-		page(w, http.StatusOK, "你的照片", "Your photo — press and hold to save.",
-			"/p/"+id+"?"+q.Encode()+"|"+"/p/"+id+"?"+dl.Encode())
+		photopage.Photo(w, "你的照片", "Your photo — press and hold to save.", "/p/"+id+"?"+q.Encode(), "/p/"+id+"?"+dl.Encode())
 		return
 	}
 	w.Header().Set("Content-Type", "image/jpeg")
@@ -173,22 +172,4 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`%s; filename="fitmirror-%s.jpg"`, disp, id))
 	http.ServeContent(w, r, "", time.Time{}, f)
-}
-
-var pageTmpl = template.Must(template.New("p").Parse(`<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width,initial-scale=1">
-<title>{{.Title}}</title>
-<style>body{margin:0;background:#111;color:#eee;font:18px/1.5 "PingFang SC","Noto Sans CJK SC","WenQuanYi Micro Hei",sans-serif;text-align:center}
-h1{font-size:22px;margin:24px 16px 4px}p{margin:0 16px 16px;color:#aaa}img{max-width:100%;display:block;margin:0 auto}
-a{display:inline-block;margin:20px;padding:12px 28px;border-radius:24px;background:#eee;color:#111;text-decoration:none}</style>
-</head><body><h1>{{.Title}}</h1><p>{{.Text}}</p>
-{{if .Img}}<img src="{{.Img}}" alt="{{.Title}}"><a href="{{.Download}}">保存照片 · Save</a>{{end}}
-</body></html>`))
-
-func page(w http.ResponseWriter, status int, title, text, links string) {
-	img, dl, _ := strings.Cut(links, "|")
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
-	pageTmpl.Execute(w, struct{ Title, Text, Img, Download string }{title, text, img, dl})
 }

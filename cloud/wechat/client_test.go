@@ -302,3 +302,26 @@ func TestOnCallReportsCallsAndErrcodes(t *testing.T) {
 		t.Errorf("OnCall saw %+v, want %+v", calls, want)
 	}
 }
+
+// The errcodes a deployment meets come with what to do.
+func TestExplain(t *testing.T) {
+	for code, want := range map[int]string{
+		48001: "verified service account",
+		40163: "already used",
+		42003: "expired",
+		40164: "IP白名单",
+		40125: "wechat.secret",
+		40013: "wechat.appid",
+		45009: "daily",
+		45015: "window",
+		40001: "stable token",
+	} {
+		got := wechat.Explain(&wechat.Error{Code: code, Msg: "m", Op: "op"})
+		if !strings.Contains(got, want) || !strings.Contains(got, "errcode") || strings.Contains(got, "\n") {
+			t.Errorf("Explain(%d) = %q, want one line with %q", code, got, want)
+		}
+	}
+	if got := wechat.Explain(&wechat.Error{Code: 99999, Msg: "odd", Op: "op"}); got != "wechat: op: errcode 99999: odd" {
+		t.Errorf("Explain(unknown) = %q", got)
+	}
+}

@@ -272,6 +272,9 @@ func (a *agent) buildPipeline(context.Context) error {
 		return fmt.Errorf("presence.cascade: %w", err)
 	}
 	a.onClose(func() error { a.det.Close(); return nil })
+	if err := ensureDemoClip(cfg, a.log); err != nil {
+		return err
+	}
 	camOpts := cfg.cameraOptions()
 	src, err := camera.Open(camOpts)
 	if err != nil {

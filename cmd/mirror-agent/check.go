@@ -37,9 +37,14 @@ func check(ctx context.Context, cfg *Config, w io.Writer) error {
 	func() {
 		opts := cfg.cameraOptions()
 		opts.Paced = false
+		if opts.Source == "auto" && !camera.HasDevice() {
+			line("camera", fmt.Errorf("%w: no /dev/video* device", camera.ErrNoCamera), "",
+				"plug in a USB webcam, or set camera.source: picamera for a Pi camera module (mirror-agent run plays the demo clip until then)")
+			return
+		}
 		src, err := camera.Open(opts)
 		if err != nil {
-			line("camera", err, "", "plug in the camera (ls /dev/video*) or set camera.source")
+			line("camera", err, "", cameraHint(err))
 			return
 		}
 		defer src.Close()
@@ -125,6 +130,20 @@ func check(ctx context.Context, cfg *Config, w io.Writer) error {
 		return fmt.Errorf("check: %d part(s) failed", failed)
 	}
 	return ctx.Err()
+}
+
+// cameraHint is what an installer does about a camera that did not open.
+func cameraHint(err error) string {
+	switch {
+	case errors.Is(err, camera.ErrLibcameraMissing):
+		return "install libcamera's GStreamer plugin: apt install gstreamer1.0-libcamera (docs/hardware.md)"
+	case errors.Is(err, camera.ErrCameraBusy):
+		return "stop the program named (sudo systemctl stop mirror-agent, or an rpicam-* preview) and run check again"
+	case errors.Is(err, camera.ErrNoCamera):
+		return "connect the camera: a USB webcam shows in ls /dev/video*, a Pi camera module in rpicam-hello --list-cameras (ribbon cable seated, contacts the right way)"
+	default:
+		return "plug in the camera (ls /dev/video*) or set camera.source"
+	}
 }
 
 func writable(dir string) error {

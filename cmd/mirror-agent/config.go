@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fitmirror/fitmirror/cloud/fleet"
 	devio "github.com/fitmirror/fitmirror/device/io"
 	"github.com/fitmirror/fitmirror/device/vision"
 	"github.com/fitmirror/fitmirror/display/power"
@@ -39,11 +40,12 @@ type Config struct {
 }
 
 type MQTTConfig struct {
-	URL         string  `yaml:"url" help:"the fleet's MQTT broker (tcp://host:1883, mqtts://host:8883); empty = no fleet connection"`
-	Username    string  `yaml:"username" help:"empty or equal to device.id: the broker's ACL goes by username (mirror/%u/#)"`
-	Password    string  `yaml:"password" help:"the device's MQTT password (mirror-cloud device add prints it); empty with client certificates"`
-	TopicPrefix string  `yaml:"topic_prefix" help:"first level of every fleet topic"`
-	TLS         MQTTTLS `yaml:"tls"`
+	URL         string   `yaml:"url" help:"the fleet's MQTT broker (tcp://host:1883, mqtts://host:8883); empty = no fleet connection"`
+	Failover    []string `yaml:"failover" help:"more URLs of the same clustered broker (other nodes), tried in turn when mqtt.url is unreachable; after a lost connection the mirror starts with the next node"`
+	Username    string   `yaml:"username" help:"empty or equal to device.id: the broker's ACL goes by username (mirror/%u/#)"`
+	Password    string   `yaml:"password" help:"the device's MQTT password (mirror-cloud device add prints it); empty with client certificates"`
+	TopicPrefix string   `yaml:"topic_prefix" help:"first level of every fleet topic"`
+	TLS         MQTTTLS  `yaml:"tls"`
 }
 
 type MQTTTLS struct {
@@ -70,8 +72,8 @@ type LogConfig struct {
 }
 
 type CameraConfig struct {
-	Source   string  `yaml:"source" help:"auto (first /dev/video*, else the demo clip), a device index, /dev/videoN, a video file, an image folder, or an rtsp:// or http:// URL"`
-	DemoClip string  `yaml:"demo_clip" help:"clip played when source is auto and there is no camera; default <state_dir>/demo/walk-in.avi (make demo-clip)"`
+	Source   string  `yaml:"source" help:"auto (first /dev/video*, else the demo clip), a device index, /dev/videoN, picamera (a Raspberry Pi camera module through libcamera), a GStreamer pipeline ending in appsink, a video file, an image folder, or an rtsp:// or http:// URL"`
+	DemoClip string  `yaml:"demo_clip" help:"clip played when source is auto and there is no camera; default <state_dir>/demo/walk-in.avi, made from the embedded photo on first need"`
 	Width    int     `yaml:"width" help:"requested capture width of a live camera (0 = its default)" range:"0,7680"`
 	Height   int     `yaml:"height" help:"requested capture height of a live camera (0 = its default)" range:"0,4320"`
 	FPS      float64 `yaml:"fps" help:"requested frame rate of a live camera; playback rate of an image folder" range:"1,120"`
@@ -223,6 +225,19 @@ func (c *Config) Validate() error {
 	}
 	if c.Display.Rotation%90 != 0 {
 		return fmt.Errorf("display.rotation: must be 0, 90, 180 or 270 (got %d)", c.Display.Rotation)
+	}
+	if len(c.MQTT.Failover) > 0 && c.MQTT.URL == "" {
+		return fmt.Errorf("mqtt.failover: needs mqtt.url (the first broker to try)")
+	}
+	for _, u := range c.MQTT.Failover {
+		if err := fleet.CheckBrokerURL(u); err != nil {
+			return fmt.Errorf("mqtt.failover: %v", strings.TrimPrefix(err.Error(), "fleet: "))
+		}
+	}
+	if c.MQTT.URL != "" {
+		if err := fleet.CheckBrokerURL(c.MQTT.URL); err != nil {
+			return fmt.Errorf("mqtt.url: %v", strings.TrimPrefix(err.Error(), "fleet: "))
+		}
 	}
 	if c.MQTT.Username != "" && c.MQTT.Username != c.Device.ID {
 		return fmt.Errorf("mqtt.username: %q must be empty or equal to device.id %q (the broker's ACL goes by username)", c.MQTT.Username, c.Device.ID)

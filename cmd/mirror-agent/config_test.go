@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,6 +38,8 @@ func TestConfigValidate(t *testing.T) {
 		{"presence.exit_grace=10m", "presence.exit_grace"},
 		{"session.qr_ttl=10s", "session.qr_ttl"},
 		{"photos.jpeg_quality=101", "photos.jpeg_quality"},
+		{"mqtt.failover=tcp://nats2:1883", "mqtt.failover"}, // without mqtt.url
+		{"mqtt.url=http://nats1:1883", "mqtt.url"},
 	}
 	for _, tt := range tests {
 		c := defaultConfig()
@@ -45,6 +49,17 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 	c := defaultConfig()
+	if err := config.Load(&c, "", []string{"mqtt.url=tcp://nats1:1883", "mqtt.failover=tcp://nats2:1883,nats3:1883"}); err == nil || !strings.Contains(err.Error(), "mqtt.failover") {
+		t.Errorf("a failover URL without scheme: %v, want an error naming mqtt.failover", err)
+	}
+	c = defaultConfig()
+	if err := config.Load(&c, "", []string{"mqtt.url=tcp://nats1:1883", "mqtt.failover=tcp://nats2:1883,mqtts://nats3:8883"}); err != nil {
+		t.Fatal(err)
+	}
+	if o, err := mqttOptions(&c); err != nil || o.Broker != "tcp://nats1:1883" || len(o.Failover) != 2 || o.Failover[1] != "mqtts://nats3:8883" {
+		t.Errorf("mqttOptions = %+v, %v; want mqtt.url then the two failover URLs", o, err)
+	}
+	c = defaultConfig()
 	if err := config.Load(&c, "", []string{"presence.enter_dwell=2s", "device.id=store-12-mirror-3"}); err != nil {
 		t.Fatal(err)
 	}
@@ -67,5 +82,17 @@ func TestConfigDocIsCurrent(t *testing.T) {
 	}
 	if want := config.Markdown(docDefaults()); !strings.Contains(string(doc), want) {
 		t.Errorf("docs/config.md is out of date: run make docs. Want it to contain:\n%s", want)
+	}
+}
+
+// TestConfigPrintsNoSecrets: `mirror-agent config` shows that a secret is set, never its value.
+func TestConfigPrintsNoSecrets(t *testing.T) {
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"config", "--set", "mqtt.password=pw-very-secret", "--set", "cloud.token=tok-very-secret"}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("config: %v %s", err, errOut.String())
+	}
+	if strings.Contains(out.String(), "very-secret") || !strings.Contains(out.String(), "password: (set)") {
+		t.Errorf("config printed:\n%s", out.String())
 	}
 }

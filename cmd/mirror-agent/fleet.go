@@ -40,7 +40,7 @@ type fleetParts struct {
 
 // mqttOptions are the fleet client's connection settings from the configuration.
 func mqttOptions(cfg *Config) (fleet.Options, error) {
-	o := fleet.Options{Broker: cfg.MQTT.URL, DeviceID: cfg.Device.ID, Password: cfg.MQTT.Password,
+	o := fleet.Options{Broker: cfg.MQTT.URL, Failover: cfg.MQTT.Failover, DeviceID: cfg.Device.ID, Password: cfg.MQTT.Password,
 		TopicPrefix: cfg.MQTT.TopicPrefix, Version: agentVersion(), TelemetryInterval: cfg.TelemetryInterval}
 	if cfg.MQTT.TLS.CA != "" || cfg.MQTT.TLS.Cert != "" {
 		tc, err := fleet.TLSConfig(cfg.MQTT.TLS.CA, cfg.MQTT.TLS.Cert, cfg.MQTT.TLS.Key)

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/fitmirror/fitmirror/display"
+	"github.com/fitmirror/fitmirror/internal/testexec"
 )
 
 var (
@@ -52,7 +53,7 @@ func startHub(t testing.TB) *hubProc {
 		t.Fatal(cloudErr)
 	}
 	state := t.TempDir()
-	out, err := exec.Command(cloudBin, "device", "add", "m1", "--set", "state_dir="+state).Output()
+	out, err := testexec.Command(cloudBin, "device", "add", "m1", "--set", "state_dir="+state).Output()
 	if err != nil {
 		t.Fatalf("mirror-cloud device add: %v", err)
 	}
@@ -63,7 +64,7 @@ func startHub(t testing.TB) *hubProc {
 	if err := json.Unmarshal(out, &creds); err != nil {
 		t.Fatalf("device add printed %s", out)
 	}
-	cmd := exec.Command(cloudBin, "serve", "--set", "state_dir="+state, "--set", "listen=127.0.0.1:0",
+	cmd := testexec.Command(cloudBin, "serve", "--set", "state_dir="+state, "--set", "listen=127.0.0.1:0",
 		"--set", "mqtt.embedded.listen=127.0.0.1:0", "--set", "log.format=json")
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {

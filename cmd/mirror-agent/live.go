@@ -25,9 +25,6 @@ func isLive(key string) bool {
 	return false
 }
 
-// secretKeys are never published (config/reported is retained on the broker).
-var secretKeys = map[string]bool{"mqtt.password": true, "cloud.token": true}
-
 // live is the configuration in force; SIGHUP and the fleet change its live keys.
 type live struct {
 	mu       sync.Mutex
@@ -77,7 +74,8 @@ func (l *live) apply(ctx context.Context, next *Config) (changed, restart []stri
 
 // applySets applies dotted key=value settings (the fleet's desired configuration) with the
 // same validation as the file. Only live keys may change this way; nothing changes on error.
-// It returns the effective configuration without secrets.
+// It returns the effective configuration with its secrets redacted (config/reported is
+// retained on the broker).
 func (l *live) applySets(ctx context.Context, sets []string) (map[string]any, error) {
 	next := l.current()
 	for _, kv := range sets {
@@ -105,19 +103,10 @@ func (l *live) applySets(ctx context.Context, sets []string) (map[string]any, er
 	return l.effective(), nil
 }
 
-// effective is the configuration in force as nested maps, secrets removed.
+// effective is the configuration in force as nested maps, secrets redacted.
 func (l *live) effective() map[string]any {
 	cur := l.current()
-	m := config.Effective(&cur)
-	for k := range secretKeys {
-		section, key, _ := strings.Cut(k, ".")
-		if sub, ok := m[section].(map[string]any); ok {
-			if _, present := sub[key]; present {
-				sub[key] = "(secret)"
-			}
-		}
-	}
-	return m
+	return config.Redact(config.Effective(&cur))
 }
 
 // flatKeys is the configuration as dotted keys.

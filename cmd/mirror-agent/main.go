@@ -109,7 +109,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		return printYAML(stdout, config.Effective(cfg))
+		return printYAML(stdout, config.Redact(config.Effective(cfg)))
 	case "version":
 		fmt.Fprintln(stdout, agentVersion())
 		return nil

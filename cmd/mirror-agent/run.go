@@ -14,6 +14,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/fitmirror/fitmirror/device/camera"
+	"github.com/fitmirror/fitmirror/internal/httpjson"
+	"github.com/fitmirror/fitmirror/internal/lan"
 	"github.com/fitmirror/fitmirror/session"
 )
 
@@ -47,41 +49,11 @@ func listen(key, addr string) (net.Listener, error) {
 func defaultPublicURL(a *net.TCPAddr) string {
 	host := a.IP.String()
 	if a.IP.IsUnspecified() {
-		host = lanAddress()
+		if host = lan.Address(); host == "" {
+			host = "127.0.0.1" // no network yet: a URL that works on this machine
+		}
 	}
 	return "http://" + net.JoinHostPort(host, strconv.Itoa(a.Port))
-}
-
-// lanAddress is the first IPv4 address of an up, non-loopback interface (private ranges first),
-// read from the interface table: nothing is sent anywhere to find it.
-func lanAddress() string {
-	ifs, err := net.Interfaces()
-	if err != nil {
-		return "127.0.0.1"
-	}
-	var fallback string
-	for _, ifc := range ifs {
-		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
-			continue
-		}
-		addrs, _ := ifc.Addrs()
-		for _, a := range addrs {
-			ipn, ok := a.(*net.IPNet)
-			if !ok || ipn.IP.To4() == nil || ipn.IP.IsLinkLocalUnicast() {
-				continue
-			}
-			if ipn.IP.IsPrivate() {
-				return ipn.IP.String()
-			}
-			if fallback == "" {
-				fallback = ipn.IP.String()
-			}
-		}
-	}
-	if fallback != "" {
-		return fallback
-	}
-	return "127.0.0.1"
 }
 
 func printYAML(w io.Writer, v any) error {
@@ -98,14 +70,14 @@ func printYAML(w io.Writer, v any) error {
 func triggerHandler(engine *session.Engine) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
-			http.Error(w, `{"error":{"code":"bad_request","message":"Content-Type must be application/json"}}`, http.StatusUnsupportedMediaType)
+			httpjson.Error(w, http.StatusUnsupportedMediaType, "bad_request", "Content-Type must be application/json")
 			return
 		}
 		var req struct {
 			Action string `json:"action"`
 		}
 		if err := json.NewDecoder(io.LimitReader(r.Body, 1024)).Decode(&req); err != nil {
-			http.Error(w, `{"error":{"code":"bad_request","message":"body must be {\"action\":\"photo\"|\"compare\"}"}}`, http.StatusBadRequest)
+			httpjson.Error(w, http.StatusBadRequest, "bad_request", `body must be {"action":"photo"|"compare"}`)
 			return
 		}
 		switch req.Action {
@@ -114,7 +86,7 @@ func triggerHandler(engine *session.Engine) http.Handler {
 		case "compare":
 			engine.Compare(r.Context())
 		default:
-			http.Error(w, `{"error":{"code":"bad_request","message":"action must be photo or compare"}}`, http.StatusBadRequest)
+			httpjson.Error(w, http.StatusBadRequest, "bad_request", "action must be photo or compare")
 			return
 		}
 		w.WriteHeader(http.StatusAccepted)

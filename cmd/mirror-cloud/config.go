@@ -8,7 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fitmirror/fitmirror/cloud/hub"
 	"github.com/fitmirror/fitmirror/cloud/wechat"
+	"github.com/fitmirror/fitmirror/cmd/internal/config"
 )
 
 // Config is mirror-cloud's configuration (YAML, dotted keys for --set). With no file it runs
@@ -49,10 +51,12 @@ type WeChatConfig struct {
 	APIBase        string `yaml:"api_base" help:"Official Account API base URL"`
 	OAuthBase      string `yaml:"oauth_base" help:"web OAuth base URL for the photo page"`
 	Reply          string `yaml:"reply" help:"how the photo reaches the shopper: news = a link to the photo page; image = the photo itself (media/upload)" enum:"news,image"`
+	MPVerify       string `yaml:"mp_verify" help:"the MP_verify_*.txt file the admin console asks you to serve to verify the OAuth domain (网页授权域名): its name or its content, comma-separated for several; served at /MP_verify_<content>.txt"`
 }
 
 type MQTTConfig struct {
 	URL         string         `yaml:"url" help:"external broker (tcp://host:1883, ssl://…); empty = the embedded broker"`
+	Failover    []string       `yaml:"failover" help:"more URLs of the same clustered external broker (its other nodes), tried in turn when mqtt.url is unreachable"`
 	Username    string         `yaml:"username" help:"username at the external broker (the shipped mosquitto ACL's hub account is _hub)"`
 	Password    string         `yaml:"password" help:"password at the external broker"`
 	TopicPrefix string         `yaml:"topic_prefix" help:"topic prefix: bindings go to <prefix>/<device>/binding"`
@@ -96,7 +100,7 @@ func (c *Config) Validate() error {
 	if c.Database.URL != "" {
 		u, err := url.Parse(c.Database.URL)
 		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
-			return fmt.Errorf("database.url: want postgres://user:password@host:5432/database, got %q", redactPassword(c.Database.URL))
+			return fmt.Errorf("database.url: want postgres://user:password@host:5432/database, got %q", config.RedactURL(c.Database.URL))
 		}
 	}
 	if c.PublicURL != "" {
@@ -124,6 +128,9 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	if _, err := hub.ParseMPVerify(w.MPVerify); err != nil {
+		return fmt.Errorf("wechat.mp_verify: %w", err)
+	}
 	if err := httpURL(w.APIBase); err != nil {
 		return fmt.Errorf("wechat.api_base: %w", err)
 	}
@@ -131,15 +138,16 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("wechat.oauth_base: %w", err)
 	}
 	if c.MQTT.URL != "" {
-		u, err := url.Parse(c.MQTT.URL)
-		if err != nil || u.Host == "" {
-			return fmt.Errorf("mqtt.url: %q is not a broker URL (tcp://host:1883)", c.MQTT.URL)
+		if err := brokerURL(c.MQTT.URL); err != nil {
+			return fmt.Errorf("mqtt.url: %w", err)
 		}
-		switch u.Scheme {
-		case "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss":
-		default:
-			return fmt.Errorf("mqtt.url: scheme %q is not tcp, ssl, ws or wss", u.Scheme)
+		for _, f := range c.MQTT.Failover {
+			if err := brokerURL(f); err != nil {
+				return fmt.Errorf("mqtt.failover: %w", err)
+			}
 		}
+	} else if len(c.MQTT.Failover) > 0 {
+		return fmt.Errorf("mqtt.failover: needs mqtt.url (the embedded broker has no other nodes)")
 	} else if c.MQTT.Embedded.Listen == "" {
 		return fmt.Errorf("mqtt.embedded.listen: must not be empty without mqtt.url")
 	}
@@ -147,15 +155,6 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("mqtt.topic_prefix: %q must be non-empty without + or #", c.MQTT.TopicPrefix)
 	}
 	return nil
-}
-
-// redactPassword hides the password of a URL for error messages.
-func redactPassword(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(unparseable)"
-	}
-	return u.Redacted()
 }
 
 func httpURL(s string) error {
@@ -168,3 +167,17 @@ func httpURL(s string) error {
 
 func (c *Config) dbPath() string   { return filepath.Join(c.StateDir, "hub.db") }
 func (c *Config) photoDir() string { return filepath.Join(c.StateDir, "photos") }
+
+// brokerURL checks an external broker URL.
+func brokerURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("%q is not a broker URL (tcp://host:1883)", s)
+	}
+	switch u.Scheme {
+	case "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss":
+	default:
+		return fmt.Errorf("scheme %q is not tcp, ssl, ws or wss", u.Scheme)
+	}
+	return nil
+}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/fitmirror/fitmirror/cloud/hub"
 	"github.com/fitmirror/fitmirror/cloud/hubclient"
+	"github.com/fitmirror/fitmirror/internal/testexec"
 	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 )
@@ -85,7 +86,7 @@ func startServe(t *testing.T, stateDir string, sets ...string) *server {
 	for _, s := range sets {
 		args = append(args, "--set", s)
 	}
-	cmd := exec.Command(binary(t), args...)
+	cmd := testexec.Command(binary(t), args...)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -125,7 +126,7 @@ func startServe(t *testing.T, stateDir string, sets ...string) *server {
 
 func addDevice(t *testing.T, stateDir, id string) hub.Credentials {
 	t.Helper()
-	out, err := exec.Command(binary(t), "device", "add", id, "--set", "state_dir="+stateDir).Output()
+	out, err := testexec.Command(binary(t), "device", "add", id, "--set", "state_dir="+stateDir).Output()
 	if err != nil {
 		t.Fatalf("device add %s: %v", id, err)
 	}
@@ -152,7 +153,7 @@ func (d filePhotos) Open(id string) (io.ReadSeekCloser, error) {
 func TestEndToEndSimScan(t *testing.T) {
 	state := t.TempDir()
 	creds := addDevice(t, state, "m1")
-	if out, err := exec.Command(binary(t), "device", "add", "m1", "--set", "state_dir="+state).CombinedOutput(); err == nil || !strings.Contains(string(out), "already registered") {
+	if out, err := testexec.Command(binary(t), "device", "add", "m1", "--set", "state_dir="+state).CombinedOutput(); err == nil || !strings.Contains(string(out), "already registered") {
 		t.Errorf("second device add m1 = %s (%v), want an error", out, err)
 	}
 	srv := startServe(t, state)
@@ -280,6 +281,8 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"serve", "--set", "wechat.mode=phone"}, "wechat.mode", 1},
 		{[]string{"serve", "--set", "wechat.aes_key=short"}, "wechat.aes_key: EncodingAESKey must be 43 characters", 1},
 		{[]string{"serve", "--set", "mqtt.url=http://x"}, "mqtt.url: scheme", 1},
+		{[]string{"serve", "--set", "mqtt.failover=tcp://nats2:1883"}, "mqtt.failover: needs mqtt.url", 1},
+		{[]string{"serve", "--set", "mqtt.url=tcp://nats1:1883", "--set", "mqtt.failover=nats2"}, "mqtt.failover: \"nats2\" is not a broker URL", 1},
 		{[]string{"serve", "--set", "listen=" + busy.Addr().String(), "--set", "mqtt.embedded.listen=127.0.0.1:0", "--set", "state_dir=" + state}, "listen:", 1},
 		{[]string{"device", "add", "Bad_ID", "--set", "state_dir=" + state}, `"Bad_ID" is not a device ID`, 1},
 		{[]string{"device", "add"}, "exactly one device ID", 2},
@@ -289,7 +292,7 @@ func TestCommandLineErrors(t *testing.T) {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, binary(t), tt.args...)
+			cmd := testexec.CommandContext(ctx, binary(t), tt.args...)
 			out, err := cmd.CombinedOutput()
 			code := 0
 			if ee, ok := err.(*exec.ExitError); ok {

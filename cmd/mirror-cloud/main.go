@@ -5,6 +5,10 @@
 //	mirror-cloud serve [--config FILE] [--set key=value]...
 //	mirror-cloud device add ID [--config FILE] [--set key=value]...
 //	mirror-cloud config [--config FILE] [--set key=value]... [--keys]
+//	mirror-cloud check [--config FILE] [--set key=value]...
+//	mirror-cloud migrate --to postgres://… [--config FILE] [--set key=value]...
+//	mirror-cloud export [--out FILE] [--config FILE] [--set key=value]...
+//	mirror-cloud import FILE [--config FILE] [--set key=value]...
 //	mirror-cloud version
 //
 // With no configuration it serves in sim mode (the built-in WeChat simulator) with an
@@ -46,6 +50,10 @@ const usage = `usage:
   mirror-cloud serve [--config FILE] [--set key=value]...
   mirror-cloud device add ID [--config FILE] [--set key=value]...
   mirror-cloud config [--config FILE] [--set key=value]... [--keys]
+  mirror-cloud check [--config FILE] [--set key=value]...
+  mirror-cloud migrate --to postgres://… [--config FILE] [--set key=value]...
+  mirror-cloud export [--out FILE] [--config FILE] [--set key=value]...
+  mirror-cloud import FILE [--config FILE] [--set key=value]...
   mirror-cloud version
 `
 
@@ -110,9 +118,55 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		eff := config.Effective(cfg)
-		redact(eff)
-		return yaml.NewEncoder(stdout).Encode(eff)
+		return yaml.NewEncoder(stdout).Encode(config.Redact(config.Effective(cfg)))
+	case "check":
+		if err := parse(fs, args, 0); err != nil {
+			return err
+		}
+		cfg, _, err := load(*file, sets, stderr)
+		if err != nil {
+			return err
+		}
+		return check(ctx, cfg, stdout, checkOptions{})
+	case "migrate":
+		to := fs.String("to", "", "PostgreSQL `url` to move the SQLite hub of state_dir into (default: database.url)")
+		if err := parse(fs, args, 0); err != nil {
+			return err
+		}
+		cfg, _, err := load(*file, sets, stderr)
+		if err != nil {
+			return err
+		}
+		return migrate(ctx, cfg, *to, stdout)
+	case "export":
+		out := fs.String("out", "", "write the export to this `file` (default: standard output)")
+		if err := parse(fs, args, 0); err != nil {
+			return err
+		}
+		cfg, _, err := load(*file, sets, stderr)
+		if err != nil {
+			return err
+		}
+		return export(ctx, cfg, *out, stdout, stderr)
+	case "import":
+		var path string
+		if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+			path, args = args[0], args[1:]
+		}
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if path == "" && fs.NArg() == 1 {
+			path = fs.Arg(0)
+		} else if fs.NArg() > 0 || path == "" {
+			fmt.Fprintf(stderr, "mirror-cloud import: want exactly one export file\n")
+			return errUsage
+		}
+		cfg, _, err := load(*file, sets, stderr)
+		if err != nil {
+			return err
+		}
+		return importFile(ctx, cfg, path, stdout)
 	case "version":
 		fmt.Fprintln(stdout, cloudVersion())
 		return nil
@@ -122,23 +176,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	default:
 		fmt.Fprintf(stderr, "mirror-cloud: unknown command %q\n%s", cmd, usage)
 		return errUsage
-	}
-}
-
-// redact hides secrets in the effective configuration.
-func redact(m map[string]any) {
-	for k, v := range m {
-		switch v := v.(type) {
-		case map[string]any:
-			redact(v)
-		case string:
-			if k == "url" && strings.Contains(v, "@") {
-				m[k] = redactPassword(v) // postgres://user:xxxxx@host/db
-			}
-			if v != "" && (k == "secret" || k == "password" || k == "ops_password" || k == "aes_key" || k == "previous_aes_key" || k == "token") {
-				m[k] = "(set)"
-			}
-		}
 	}
 }
 

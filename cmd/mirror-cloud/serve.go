@@ -19,6 +19,7 @@ import (
 
 	"github.com/fitmirror/fitmirror/cloud/hub"
 	"github.com/fitmirror/fitmirror/cloud/wechat"
+	"github.com/fitmirror/fitmirror/cmd/internal/config"
 )
 
 // stores is what the hub keeps, where the configuration says.
@@ -38,7 +39,7 @@ func openStore(ctx context.Context, cfg *Config) (*stores, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &stores{Store: pg, photos: pg.Blobs(), where: redactPassword(cfg.Database.URL)}, nil
+		return &stores{Store: pg, photos: pg.Blobs(), where: config.RedactURL(cfg.Database.URL)}, nil
 	}
 	if err := os.MkdirAll(cfg.photoDir(), 0o700); err != nil {
 		return nil, fmt.Errorf("state_dir: %w", err)
@@ -121,6 +122,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 
 	g, ctx := errgroup.WithContext(ctx)
 	var pub hub.Publisher
+	var checks []hub.HealthCheck
 	mqttAddr := cfg.MQTT.URL
 	if cfg.MQTT.URL == "" {
 		b, err := hub.NewBroker(hub.BrokerOptions{Listen: cfg.MQTT.Embedded.Listen, Store: st.Store, TopicPrefix: cfg.MQTT.TopicPrefix,
@@ -132,19 +134,23 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		pub, mqttAddr = b, b.Addr()
 	} else {
 		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		p, err := hub.DialMQTT(dctx, hub.MQTTOptions{URL: cfg.MQTT.URL, Username: cfg.MQTT.Username, Password: cfg.MQTT.Password})
+		p, err := hub.DialMQTT(dctx, hub.MQTTOptions{URL: cfg.MQTT.URL, Failover: cfg.MQTT.Failover, Username: cfg.MQTT.Username, Password: cfg.MQTT.Password})
 		cancel()
 		if err != nil {
 			return err
 		}
 		defer p.Close()
 		pub = p
+		// The broker degrades the replica, never takes it out of the load balancer: bindings
+		// wait in the database until it is back.
+		checks = append(checks, hub.HealthCheck{Name: "broker", Check: p.Reachable, Degrades: true})
 	}
 
+	mpVerify, _ := hub.ParseMPVerify(w.MPVerify) // checked by Validate
 	h, err := hub.New(hub.Options{Store: st.Store, Photos: st.photos, WeChat: client, Callback: cb, Publisher: pub,
 		AppID: w.AppID, PublicURL: publicURL, OAuthBase: w.OAuthBase, TopicPrefix: cfg.MQTT.TopicPrefix,
 		Reply: w.Reply, Sim: sim, UnscannedGrace: cfg.Photos.UnscannedGrace, Retention: cfg.Photos.Retention,
-		Metrics: metrics, Logger: log})
+		MPVerify: mpVerify, HealthChecks: checks, Metrics: metrics, Logger: log})
 	if err != nil {
 		return err
 	}

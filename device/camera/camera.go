@@ -1,10 +1,15 @@
 // Package camera reads frames with OpenCV (gocv): from a V4L2 device (an index or /dev/videoN),
-// a video file, a folder of images, or an rtsp:// or http:// stream.
+// a GStreamer pipeline (the Raspberry Pi camera module through libcamerasrc: the "picamera"
+// shortcut), a video file, a folder of images, or an rtsp:// or http:// stream.
 //
 // Wiring: a USB (UVC) webcam above the mirror, looking at the shopper, on the computer's USB
 // port; it appears as /dev/video0. Live devices are asked for MJPG (so 720p runs at full rate
 // over USB 2), the configured size and rate, and a buffer of one frame so frames are fresh.
-// An IP camera works through its rtsp:// or http:// (MJPEG) URL.
+// An IP camera works through its rtsp:// or http:// (MJPEG) URL. A Raspberry Pi camera module
+// (CSI ribbon cable) is driven by libcamera, which OpenCV reaches through its GStreamer backend.
+//
+// A live camera that does not open is diagnosed: ErrNoCamera, ErrCameraBusy (another program
+// holds it, named by PID) or ErrLibcameraMissing, so `mirror-agent check` can say which.
 //
 // Live cameras fail in three ways, which Monitor tells apart for telemetry: unplugged (read
 // errors), stalled (no frames) and frozen (the same frame over and over); device/vision reopens
@@ -30,8 +35,9 @@ import (
 
 // Options says which camera to open and how.
 type Options struct {
-	// Source is "auto", a device index ("0"), a device path ("/dev/video0"), a video file,
-	// a folder of images (played in name order), or an rtsp:// / http:// URL.
+	// Source is "auto", a device index ("0"), a device path ("/dev/video0"), "picamera"
+	// (PiCameraPipeline), a GStreamer pipeline ending in appsink, a video file, a folder of
+	// images (played in name order), or an rtsp:// / http:// URL.
 	Source string
 	// DemoClip is played when Source is "auto" and the machine has no /dev/video* device.
 	DemoClip string
@@ -65,6 +71,8 @@ const (
 	KindFile   Kind = "file"
 	KindFolder Kind = "folder"
 	KindStream Kind = "stream"
+	// KindPipeline is a GStreamer pipeline (a Pi camera module): a live source like a device.
+	KindPipeline Kind = "pipeline"
 )
 
 // Source is an open camera. It is not safe for concurrent use.
@@ -72,6 +80,7 @@ type Source struct {
 	opts   Options
 	kind   Kind
 	name   string // resolved source, for messages
+	gst    string // the GStreamer pipeline of a KindPipeline source
 	cap    *gocv.VideoCapture
 	files  []string // folder
 	next   int      // folder position
@@ -84,6 +93,12 @@ type Source struct {
 	scratch gocv.Mat // for Skip on files and folders
 	hasScr  bool
 	spare   *gocv.Mat // rotation's other buffer
+}
+
+// HasDevice says whether the machine has a V4L2 camera device (/dev/video*), which "auto" uses.
+func HasDevice() bool {
+	devs, _ := filepath.Glob("/dev/video*")
+	return len(devs) > 0
 }
 
 // Resolve turns "auto" into the first /dev/video* device, or the demo clip when there is none.
@@ -100,7 +115,7 @@ func Resolve(opts Options) (string, error) {
 		return "", errors.New("camera: no camera found (no /dev/video*) and no demo clip configured; set camera.source")
 	}
 	if _, err := os.Stat(opts.DemoClip); err != nil {
-		return "", fmt.Errorf("camera: no camera found (no /dev/video*) and no demo clip at %s: run \"make demo-clip\" or set camera.source", opts.DemoClip)
+		return "", fmt.Errorf("camera: %w (no /dev/video*) and no demo clip at %s: set camera.source", ErrNoCamera, opts.DemoClip)
 	}
 	return opts.DemoClip, nil
 }
@@ -127,9 +142,17 @@ func Open(opts Options) (*Source, error) {
 	}
 	s := &Source{opts: opts, name: name, start: time.Now()}
 	switch {
-	case strings.HasPrefix(name, "rtsp://") || strings.HasPrefix(name, "http://") || strings.HasPrefix(name, "https://"):
+	case isURL(name):
 		s.kind = KindStream
 		err = s.openCapture()
+	case IsPipeline(name):
+		s.kind, s.gst = KindPipeline, name
+		if name == PiCamera {
+			s.gst = PiCameraPipeline(opts.Width, opts.Height, opts.FPS)
+		}
+		if err = checkPipeline(s.gst); err == nil {
+			err = s.openCapture()
+		}
 	case isIndex(name) || strings.HasPrefix(name, "/dev/video"):
 		s.kind = KindDevice
 		err = s.openCapture()
@@ -200,15 +223,28 @@ func (s *Source) openCapture() error {
 			}
 			vc.Set(gocv.VideoCaptureBufferSize, 1)
 		}
+		if err != nil || vc == nil || !vc.IsOpened() {
+			if why := diagnoseDevice("/dev/video"+id, realEnv()); why != nil {
+				closeCapture(vc)
+				return fmt.Errorf("camera: cannot open %s: %w", s.name, why)
+			}
+		}
+	case KindPipeline:
+		vc, err = gocv.VideoCaptureFileWithAPI(s.gst, gocv.VideoCaptureGstreamer)
+		if err != nil || vc == nil || !vc.IsOpened() {
+			closeCapture(vc)
+			if why := diagnosePipeline(s.gst, realEnv()); why != nil {
+				return fmt.Errorf("camera: cannot open %s: %w", s.name, why)
+			}
+			return fmt.Errorf("camera: GStreamer pipeline %q did not start (try it with gst-launch-1.0, fakesink in place of appsink)", s.gst)
+		}
 	default:
 		// FFmpeg reads files and rtsp/http streams; naming it skips OpenCV's probing of
 		// GStreamer and image sequences, which only adds noise for a bad file.
 		vc, err = gocv.VideoCaptureFileWithAPI(s.name, gocv.VideoCaptureFFmpeg)
 	}
 	if err != nil || vc == nil || !vc.IsOpened() {
-		if vc != nil {
-			vc.Close()
-		}
+		closeCapture(vc)
 		return fmt.Errorf("camera: cannot open %s as video (missing codec, corrupt file or not a camera)", s.name)
 	}
 	s.cap = vc
@@ -234,6 +270,12 @@ func (s *Source) openCapture() error {
 		vc.Set(gocv.VideoCapturePosFrames, 0)
 	}
 	return nil
+}
+
+func closeCapture(vc *gocv.VideoCapture) {
+	if vc != nil {
+		vc.Close()
+	}
 }
 
 var imageExts = map[string]bool{".jpg": true, ".jpeg": true, ".png": true, ".bmp": true, ".webp": true}
@@ -266,6 +308,15 @@ func (s *Source) openFolder() error {
 
 // Kind says what the source is.
 func (s *Source) Kind() Kind { return s.kind }
+
+// Live says whether the source is a camera (device, pipeline or stream) rather than a recording.
+func (s *Source) Live() bool {
+	return s.kind == KindDevice || s.kind == KindStream || s.kind == KindPipeline
+}
+
+// Pipeline is the GStreamer pipeline of a KindPipeline source ("" for the others): for
+// "picamera", the pipeline the shortcut stands for.
+func (s *Source) Pipeline() string { return s.gst }
 
 // Name is the resolved source (a device path, file, folder or URL).
 func (s *Source) Name() string { return s.name }
@@ -365,7 +416,7 @@ func (s *Source) readFolder(dst *gocv.Mat) error {
 // decode it, so end of input and corrupt frames are noticed. It returns what Read would,
 // without the pixels.
 func (s *Source) Skip() (Frame, error) {
-	if s.kind == KindDevice || s.kind == KindStream {
+	if s.Live() {
 		if s.cap == nil {
 			return Frame{}, fmt.Errorf("camera: %s is closed", s.name)
 		}
@@ -405,6 +456,7 @@ func QuietLibraries() {
 	for k, v := range map[string]string{
 		"OPENCV_LOG_LEVEL":       "FATAL",
 		"OPENCV_FFMPEG_LOGLEVEL": "-8", // AV_LOG_QUIET
+		"LIBCAMERA_LOG_LEVELS":   "*:FATAL",
 	} {
 		if _, set := os.LookupEnv(k); !set {
 			os.Setenv(k, v)

@@ -151,8 +151,8 @@ func TestResolveAuto(t *testing.T) {
 		t.Errorf("Resolve(auto, no camera) = %q, %v; want the demo clip", got, err)
 	}
 	_, err := Resolve(Options{Source: "auto", DemoClip: "/nonexistent/demo.avi"})
-	if err == nil || !strings.Contains(err.Error(), "make demo-clip") {
-		t.Errorf("Resolve(auto, no camera, no clip) = %v, want a hint to make the demo clip", err)
+	if !errors.Is(err, ErrNoCamera) || !strings.Contains(err.Error(), "/nonexistent/demo.avi") {
+		t.Errorf("Resolve(auto, no camera, no clip) = %v, want ErrNoCamera naming the missing clip", err)
 	}
 }
 

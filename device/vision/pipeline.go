@@ -267,7 +267,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 
 func (p *Pipeline) loop(ctx context.Context, src *camera.Source, an *Analyzer, frame *gocv.Mat, retry *backoff.Backoff) error {
 	log := p.opts.Logger
-	live := src.Kind() == camera.KindDevice || src.Kind() == camera.KindStream
+	live := src.Live()
 	var (
 		lastErr    string
 		lastDebug  time.Time

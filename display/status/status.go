@@ -7,7 +7,6 @@ import (
 	"image/color"
 	"image/draw"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"periph.io/x/devices/v3/ssd1306/image1bit"
 
 	"github.com/fitmirror/fitmirror/display"
+	"github.com/fitmirror/fitmirror/internal/lan"
 )
 
 // Drawer is a small display, in the shape of periph's display.Drawer (ssd1306.Dev is one).
@@ -32,8 +32,8 @@ type Drawer interface {
 type Options struct {
 	// DeviceID is shown on the first line.
 	DeviceID string
-	// IP returns the address shown on the second line. nil means the first IPv4 address of an
-	// up, non-loopback interface (read from the interface table; nothing is sent).
+	// IP returns the address shown on the second line. nil means lan.Address: the machine's
+	// LAN address by the same rule as the QR codes' photo page URL.
 	IP func() string
 	// Refresh is how often the IP is read again and the display redrawn. 0 means 30s.
 	Refresh time.Duration
@@ -67,7 +67,7 @@ func New(d Drawer, opts Options) *Status {
 		s.log = slog.Default()
 	}
 	if s.opts.IP == nil {
-		s.opts.IP = lanIPv4
+		s.opts.IP = lan.Address // the address the QR codes use
 	}
 	if s.opts.Refresh <= 0 {
 		s.opts.Refresh = 30 * time.Second
@@ -193,24 +193,4 @@ func fit(s string, n int) string {
 		i++
 	}
 	return b.String()
-}
-
-// lanIPv4 is the first IPv4 address of an up, non-loopback interface, or "".
-func lanIPv4() string {
-	ifs, err := net.Interfaces()
-	if err != nil {
-		return ""
-	}
-	for _, ifc := range ifs {
-		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
-			continue
-		}
-		addrs, _ := ifc.Addrs()
-		for _, a := range addrs {
-			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && !ipn.IP.IsLinkLocalUnicast() {
-				return ipn.IP.String()
-			}
-		}
-	}
-	return ""
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fitmirror/fitmirror/internal/testexec"
 	"github.com/fitmirror/fitmirror/session"
 )
 
@@ -71,7 +71,7 @@ func TestCrashSafety(t *testing.T) {
 	committed := map[int]bool{}
 	const rounds = 12
 	for r := 0; r < rounds; r++ {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd := testexec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), crashEnv+"="+dir)
 		out, err := cmd.StdoutPipe()
 		if err != nil {

@@ -358,38 +358,51 @@ func testDelivery(t *testing.T, st hub.Store) {
 		t.Errorf("RecordEvent of acknowledged k4 = %+v, new %v", stored, isNew)
 	}
 
-	// Claims: one replica per attempt.
-	var wins int
+	// Claims: replicas claiming at once take disjoint sets, oldest first.
+	due := pending("", at, 10) // k2 k1 k0 k-m2 (oldest first; k3, k4 acknowledged)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for range 16 {
+	claimed := map[string]int{}
+	for range 8 {
 		wg.Go(func() {
-			ok, err := st.ClaimBinding(ctx, "k0", time.Time{}, at.Add(30*time.Second))
+			evs, err := st.ClaimDue(ctx, at, at.Add(30*time.Second), 2)
 			if err != nil {
 				t.Error(err)
 			}
-			if ok {
-				mu.Lock()
-				wins++
-				mu.Unlock()
+			mu.Lock()
+			defer mu.Unlock()
+			for i, e := range evs {
+				claimed[e.Key]++
+				if !e.NextAt.Equal(at.Add(30 * time.Second)) {
+					t.Errorf("claimed %s with NextAt %v, want the claim's end", e.Key, e.NextAt)
+				}
+				if i > 0 && evs[i-1].At.After(e.At) {
+					t.Errorf("ClaimDue returned %v, want oldest first", eventKeys(evs))
+				}
 			}
 		})
 	}
 	wg.Wait()
-	if wins != 1 {
-		t.Errorf("16 concurrent claims of k0: %d won, want 1", wins)
+	if len(claimed) != len(due) {
+		t.Errorf("8 concurrent ClaimDue took %v, want each of %v once", claimed, due)
 	}
-	if got := pending("m1", at.Add(29*time.Second), 10); slices.Contains(got, "k0") {
-		t.Errorf("claimed k0 is pending before its lease ends: %v", got)
+	for k, n := range claimed {
+		if n != 1 {
+			t.Errorf("%s claimed %d times, want once", k, n)
+		}
 	}
-	if ok, _ := st.ClaimBinding(ctx, "k0", at.Add(30*time.Second), at.Add(time.Minute)); !ok {
-		t.Error("k0 cannot be claimed again once its lease ended (its claimer died)")
+	if got := pending("", at.Add(29*time.Second), 10); len(got) != 0 {
+		t.Errorf("claimed bindings pending before their claim ends: %v", got)
 	}
-	if ok, _ := st.ClaimBinding(ctx, "k4", at.Add(15*time.Second), at.Add(time.Minute)); ok {
-		t.Error("an acknowledged binding was claimed")
+	if evs, _ := st.ClaimDue(ctx, at.Add(29*time.Second), at.Add(time.Minute), 10); len(evs) != 0 {
+		t.Errorf("ClaimDue during the claims = %v, want none", eventKeys(evs))
 	}
-	if ok, err := st.ClaimBinding(ctx, "nope", time.Time{}, at); ok || err != nil {
-		t.Errorf("claim of an unknown key = %v, %v", ok, err)
+	// The claimer died: at the claim's end they are due again (k-later too, by then).
+	if evs, _ := st.ClaimDue(ctx, at.Add(time.Minute), at.Add(2*time.Minute), 10); len(evs) != len(due)+1 {
+		t.Errorf("ClaimDue after the claims ended = %v, want %v and k-later", eventKeys(evs), due)
+	}
+	if evs, _ := st.ClaimDue(ctx, far.Add(time.Hour), far.Add(2*time.Hour), 10); slices.ContainsFunc(evs, func(e hub.Event) bool { return e.Acked }) {
+		t.Errorf("ClaimDue took acknowledged bindings: %v", eventKeys(evs))
 	}
 }
 

@@ -3,16 +3,22 @@
 //
 // The clip is composed from the repository's own photo and a synthetic room, so it can be made
 // on any machine without downloads, and the ground truth (when the face is fully in view) comes
-// from the composition itself, not from a detector.
+// from the composition itself, not from a detector. The photo is embedded in the program
+// (Photo), so an installed agent with no camera makes the clip on first need (Ensure).
 package democlip
 
 import (
+	"bytes"
+	_ "embed" // the demo photo
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image"
 	_ "image/jpeg" // decode the source photo
 	"math/rand/v2"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"gocv.io/x/gocv"
@@ -54,20 +60,59 @@ type Truth struct {
 	Height    int           `json:"height"`
 }
 
+// Photo is the demo's person: person.jpg, the same 640×480 webcam frame as testdata/face.jpg
+// (gocv's images/face.jpg, Apache-2.0; see testdata/NOTICE), embedded so that the agent can make
+// the demo clip where there is no source tree.
+//
+//go:embed person.jpg
+var Photo []byte
+
+// Ensure makes the demo clip at out from the embedded photo unless a clip is already there, and
+// says whether it made one. The clip is written under a temporary name and renamed, so an
+// interrupted run never leaves a half-written clip that later runs would play.
+func Ensure(out string) (made bool, err error) {
+	if _, err := os.Stat(out); err == nil {
+		return false, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return false, fmt.Errorf("democlip: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return false, fmt.Errorf("democlip: %w", err)
+	}
+	ext := filepath.Ext(out) // the writer picks the container from the extension
+	tmp := strings.TrimSuffix(out, ext) + fmt.Sprintf(".tmp-%d", os.Getpid()) + ext
+	defer os.Remove(tmp)
+	defer os.Remove(tmp + ".json")
+	if _, err := GenerateFrom(Photo, "embedded demo photo", tmp, Default); err != nil {
+		return false, err
+	}
+	if err := os.Rename(tmp+".json", out+".json"); err != nil {
+		return false, fmt.Errorf("democlip: %w", err)
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		return false, fmt.Errorf("democlip: %w", err)
+	}
+	return true, nil
+}
+
 // Generate writes the clip of script s made from the photo at photoPath to out (an .avi, MJPG)
 // and its ground truth next to it (out + ".json").
 func Generate(photoPath, out string, s Script) (Truth, error) {
-	f, err := os.Open(photoPath)
+	b, err := os.ReadFile(photoPath)
 	if err != nil {
 		return Truth{}, fmt.Errorf("democlip: %w", err)
 	}
-	src, _, err := image.Decode(f)
-	f.Close()
+	return GenerateFrom(b, photoPath, out, s)
+}
+
+// GenerateFrom is Generate from the photo's bytes (a 640×480 JPEG); name is used in errors.
+func GenerateFrom(photo []byte, name, out string, s Script) (Truth, error) {
+	src, _, err := image.Decode(bytes.NewReader(photo))
 	if err != nil {
-		return Truth{}, fmt.Errorf("democlip: decode %s: %w", photoPath, err)
+		return Truth{}, fmt.Errorf("democlip: decode %s: %w", name, err)
 	}
 	if src.Bounds() != image.Rect(0, 0, 640, 480) {
-		return Truth{}, fmt.Errorf("democlip: %s is %v, want a 640×480 frame", photoPath, src.Bounds().Size())
+		return Truth{}, fmt.Errorf("democlip: %s is %v, want a 640×480 frame", name, src.Bounds().Size())
 	}
 	const w, h = 640, 480
 	room := makeRoom(w, h)

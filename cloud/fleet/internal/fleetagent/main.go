@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -31,6 +32,7 @@ func main() {
 func run(ctx context.Context) error {
 	var (
 		broker   = flag.String("broker", "", "broker URL")
+		failover = flag.String("failover", "", "more broker URLs of the same cluster, comma-separated")
 		id       = flag.String("id", "", "device ID")
 		password = flag.String("password", "", "MQTT password")
 		dbPath   = flag.String("db", "", "session store (SQLite) file")
@@ -46,7 +48,7 @@ func run(ctx context.Context) error {
 	defer db.Close()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	c, err := fleet.New(fleet.Options{
-		Broker: *broker, DeviceID: *id, Password: *password, Version: "fleetagent",
+		Broker: *broker, Failover: splitList(*failover), DeviceID: *id, Password: *password, Version: "fleetagent",
 		Outbox: db, TelemetryInterval: -1, KeepAlive: 5 * time.Second,
 		ReconnectMin: 200 * time.Millisecond, ReconnectMax: *recMax, Logger: logger,
 	})
@@ -71,4 +73,11 @@ func run(ctx context.Context) error {
 	}
 	fmt.Println("done appending")
 	return <-done
+}
+
+func splitList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
 }

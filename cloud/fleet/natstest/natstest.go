@@ -1,0 +1,295 @@
+// Package natstest runs a real NATS cluster for tests: nats-server v2 (the Go module, in the
+// test's process) with MQTT and JetStream, each node started from the fleet's shipped
+// nats.conf with its names, ports and directories moved onto free loopback ports and a
+// temporary directory. Kill stops a node the way a crash looks to its clients: their
+// connections drop.
+package natstest
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/fitmirror/fitmirror/cloud/fleet/broker"
+)
+
+// Options configures a Cluster.
+type Options struct {
+	// Nodes is the cluster size; default 3.
+	Nodes int
+	// Users is the included fitmirror-users.conf (broker.NATSUsers writes it).
+	Users string
+	// Config is the node configuration; default broker.NATSConfig, the shipped one.
+	Config string
+}
+
+// Node is one nats-server of the cluster.
+type Node struct {
+	Name     string
+	MQTTPort int
+	dir      string
+	conf     string
+
+	mu   sync.Mutex
+	srv  *server.Server
+	logs *logBuffer
+}
+
+// URL is the node's MQTT URL (tcp://127.0.0.1:port).
+func (n *Node) URL() string { return "tcp://127.0.0.1:" + strconv.Itoa(n.MQTTPort) }
+
+// Running reports whether the node is up.
+func (n *Node) Running() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.srv != nil && n.srv.Running()
+}
+
+// Cluster is a running NATS cluster.
+type Cluster struct {
+	Nodes []*Node
+}
+
+// URLs are the nodes' MQTT URLs, in node order.
+func (c *Cluster) URLs() []string {
+	out := make([]string, len(c.Nodes))
+	for i, n := range c.Nodes {
+		out[i] = n.URL()
+	}
+	return out
+}
+
+// Start starts the cluster, waits until its JetStream has a leader, and registers Close
+// with t.Cleanup.
+func Start(t testing.TB, opts Options) *Cluster {
+	t.Helper()
+	c, err := New(opts, t.TempDir())
+	if err != nil {
+		t.Fatalf("natstest: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, n := range c.Nodes {
+				t.Logf("nats node %s log (last lines):\n%s", n.Name, n.logs.tail(60))
+			}
+		}
+		c.Close()
+	})
+	return c
+}
+
+// New starts a cluster whose files live under dir; the caller must Close it.
+func New(opts Options, dir string) (*Cluster, error) {
+	if opts.Nodes <= 0 {
+		opts.Nodes = 3
+	}
+	if opts.Config == "" {
+		opts.Config = broker.NATSConfig
+	}
+	ports, err := freePorts(3 * opts.Nodes)
+	if err != nil {
+		return nil, err
+	}
+	var routes []string
+	for i := range opts.Nodes {
+		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", ports[3*i+2]))
+	}
+	c := &Cluster{}
+	for i := range opts.Nodes {
+		name := fmt.Sprintf("nats%d", i+1)
+		ndir := filepath.Join(dir, name)
+		if err := os.MkdirAll(ndir, 0o700); err != nil {
+			return nil, err
+		}
+		conf, err := nodeConfig(opts.Config, name, ndir, ports[3*i], ports[3*i+1], ports[3*i+2], routes)
+		if err != nil {
+			return nil, err
+		}
+		path := filepath.Join(ndir, "nats.conf")
+		if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(ndir, "fitmirror-users.conf"), []byte(opts.Users), 0o600); err != nil {
+			return nil, err
+		}
+		c.Nodes = append(c.Nodes, &Node{Name: name, MQTTPort: ports[3*i+1], dir: ndir, conf: path, logs: &logBuffer{}})
+	}
+	for _, n := range c.Nodes {
+		if err := n.start(); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	if err := c.WaitReady(30 * time.Second); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// nodeConfig moves the shipped configuration onto loopback ports and dir.
+func nodeConfig(conf, name, dir string, clientPort, mqttPort, routePort int, routes []string) (string, error) {
+	rep := []struct{ old, new string }{
+		{"server_name: nats1", "server_name: " + name},
+		{"listen: 127.0.0.1:4222", fmt.Sprintf("listen: 127.0.0.1:%d", clientPort)},
+		{"listen: 0.0.0.0:1883", fmt.Sprintf("listen: 127.0.0.1:%d", mqttPort)},
+		{"store_dir: /var/lib/nats", "store_dir: " + strconv.Quote(filepath.Join(dir, "jetstream"))},
+		{"listen: 0.0.0.0:6222", fmt.Sprintf("listen: 127.0.0.1:%d", routePort)},
+	}
+	for _, r := range rep {
+		if !strings.Contains(conf, r.old) {
+			return "", fmt.Errorf("nats.conf has no %q to replace", r.old)
+		}
+		conf = strings.Replace(conf, r.old, r.new, 1)
+	}
+	start := strings.Index(conf, "routes: [")
+	if start < 0 {
+		return "", fmt.Errorf("nats.conf has no routes")
+	}
+	end := strings.Index(conf[start:], "]")
+	conf = conf[:start] + "routes: [\n    " + strings.Join(routes, "\n    ") + "\n  " + conf[start+end:]
+	return conf, nil
+}
+
+func (n *Node) start() error {
+	o, err := server.ProcessConfigFile(n.conf)
+	if err != nil {
+		return fmt.Errorf("%s: %w", n.Name, err)
+	}
+	o.NoSigs = true
+	srv, err := server.NewServer(o)
+	if err != nil {
+		return fmt.Errorf("%s: %w", n.Name, err)
+	}
+	srv.SetLoggerV2(n.logs, false, false, false)
+	go srv.Start()
+	if !srv.ReadyForConnections(20 * time.Second) {
+		srv.Shutdown()
+		return fmt.Errorf("%s: not ready for connections within 20s", n.Name)
+	}
+	n.mu.Lock()
+	n.srv = srv
+	n.mu.Unlock()
+	return nil
+}
+
+// Kill stops node i: its clients' connections drop, its routes go, and the other nodes
+// carry on (JetStream keeps a quorum of two of three).
+func (c *Cluster) Kill(i int) {
+	n := c.Nodes[i]
+	n.mu.Lock()
+	srv := n.srv
+	n.srv = nil
+	n.mu.Unlock()
+	if srv != nil {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+	}
+}
+
+// Restart starts a killed node again on the same ports and store.
+func (c *Cluster) Restart(i int) error {
+	return c.Nodes[i].start()
+}
+
+// WaitReady waits until the running nodes agree on a JetStream meta leader.
+func (c *Cluster) WaitReady(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		leaders, current, running := 0, 0, 0
+		for _, n := range c.Nodes {
+			n.mu.Lock()
+			srv := n.srv
+			n.mu.Unlock()
+			if srv == nil {
+				continue
+			}
+			running++
+			if srv.JetStreamIsLeader() {
+				leaders++
+			}
+			if srv.JetStreamIsCurrent() {
+				current++
+			}
+		}
+		if leaders == 1 && current == running {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("natstest: no JetStream leader within %s (%d leaders, %d of %d current)", timeout, leaders, current, running)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Close stops every node.
+func (c *Cluster) Close() {
+	for i := range c.Nodes {
+		c.Kill(i)
+	}
+}
+
+// Log returns node i's log.
+func (c *Cluster) Log(i int) string { return c.Nodes[i].logs.String() }
+
+// freePorts returns n distinct free loopback ports (held open until all are chosen).
+func freePorts(n int) ([]int, error) {
+	var lns []net.Listener
+	defer func() {
+		for _, l := range lns {
+			l.Close()
+		}
+	}()
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		lns = append(lns, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// logBuffer is a server.Logger that keeps the log in memory.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) logf(level, format string, v ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(&l.buf, "%s [%s] %s\n", time.Now().Format("15:04:05.000"), level, fmt.Sprintf(format, v...))
+}
+
+func (l *logBuffer) Noticef(format string, v ...any) { l.logf("INF", format, v...) }
+func (l *logBuffer) Warnf(format string, v ...any)   { l.logf("WRN", format, v...) }
+func (l *logBuffer) Fatalf(format string, v ...any)  { l.logf("FTL", format, v...) }
+func (l *logBuffer) Errorf(format string, v ...any)  { l.logf("ERR", format, v...) }
+func (l *logBuffer) Debugf(format string, v ...any)  { l.logf("DBG", format, v...) }
+func (l *logBuffer) Tracef(format string, v ...any)  { l.logf("TRC", format, v...) }
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func (l *logBuffer) tail(lines int) string {
+	s := strings.Split(strings.TrimRight(l.String(), "\n"), "\n")
+	if len(s) > lines {
+		s = s[len(s)-lines:]
+	}
+	return strings.Join(s, "\n")
+}
