@@ -4,6 +4,7 @@
 //
 //	mirror-cloud serve [--config FILE] [--set key=value]...
 //	mirror-cloud device add ID [--config FILE] [--set key=value]...
+//	mirror-cloud device rotate ID [--config FILE] [--set key=value]...
 //	mirror-cloud config [--config FILE] [--set key=value]... [--keys]
 //	mirror-cloud check [--config FILE] [--set key=value]...
 //	mirror-cloud migrate --to postgres://… [--config FILE] [--set key=value]...
@@ -49,6 +50,7 @@ func main() {
 const usage = `usage:
   mirror-cloud serve [--config FILE] [--set key=value]...
   mirror-cloud device add ID [--config FILE] [--set key=value]...
+  mirror-cloud device rotate ID [--config FILE] [--set key=value]...
   mirror-cloud config [--config FILE] [--set key=value]... [--keys]
   mirror-cloud check [--config FILE] [--set key=value]...
   mirror-cloud migrate --to postgres://… [--config FILE] [--set key=value]...
@@ -64,11 +66,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	cmd, args := args[0], args[1:]
 	if cmd == "device" {
-		if len(args) == 0 || args[0] != "add" {
-			fmt.Fprintf(stderr, "mirror-cloud device: want \"device add ID\"\n%s", usage)
+		if len(args) == 0 || (args[0] != "add" && args[0] != "rotate") {
+			fmt.Fprintf(stderr, "mirror-cloud device: want \"device add ID\" or \"device rotate ID\"\n%s", usage)
 			return errUsage
 		}
-		cmd, args = "device add", args[1:]
+		cmd, args = "device "+args[0], args[1:]
 	}
 	fs := flag.NewFlagSet("mirror-cloud "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -85,7 +87,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		return serve(ctx, cfg, log)
-	case "device add":
+	case "device add", "device rotate":
 		// The ID may come before or after the flags.
 		var id string
 		if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -97,12 +99,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if id == "" && fs.NArg() == 1 {
 			id = fs.Arg(0)
 		} else if fs.NArg() > 0 || id == "" {
-			fmt.Fprintf(stderr, "mirror-cloud device add: want exactly one device ID\n")
+			fmt.Fprintf(stderr, "mirror-cloud %s: want exactly one device ID\n", cmd)
 			return errUsage
 		}
 		cfg, _, err := load(*file, sets, stderr)
 		if err != nil {
 			return err
+		}
+		if cmd == "device rotate" {
+			return deviceRotate(ctx, cfg, id, stdout)
 		}
 		return deviceAdd(ctx, cfg, id, stdout)
 	case "config":
