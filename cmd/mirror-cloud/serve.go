@@ -27,12 +27,31 @@ import (
 type stores struct {
 	hub.Store
 	photos hub.Blobs
-	where  string // for the log: the database, without its password
+	bucket *hub.S3Blobs // photos.url, when set
+	where  string       // for the log: the database, without its password
 }
 
 // openStore opens the database: PostgreSQL when database.url is set (the photos then in it
-// too, so that every replica sees them), SQLite and a photo directory in state_dir otherwise.
+// too, so that every replica sees them), SQLite and a photo directory in state_dir otherwise;
+// the photos go to the bucket of photos.url instead when it is set.
 func openStore(ctx context.Context, cfg *Config) (*stores, error) {
+	st, err := openDatabase(ctx, cfg)
+	if err != nil || cfg.Photos.URL == "" {
+		return st, err
+	}
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	b, err := hub.OpenS3(octx, cfg.Photos.URL)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	st.photos, st.bucket = b, b
+	st.where += ", photos in " + b.String()
+	return st, nil
+}
+
+func openDatabase(ctx context.Context, cfg *Config) (*stores, error) {
 	if cfg.Database.URL != "" {
 		octx, cancel := context.WithTimeout(ctx, 60*time.Second)
 		defer cancel()
@@ -159,6 +178,11 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		// The broker degrades the replica, never takes it out of the load balancer: bindings
 		// wait in the database until it is back.
 		checks = append(checks, hub.HealthCheck{Name: "broker", Check: p.Reachable, Degrades: true})
+	}
+	if st.bucket != nil {
+		// Shared by every replica like the broker: an outage degrades, it does not take all
+		// replicas out (callbacks are still recorded and answered).
+		checks = append(checks, hub.HealthCheck{Name: "photos", Check: st.bucket.Ping, Degrades: true})
 	}
 
 	mpVerify, _ := hub.ParseMPVerify(w.MPVerify) // checked by Validate
