@@ -515,6 +515,84 @@ func TestProbe(t *testing.T) {
 	}
 }
 
+// The mirror refuses a desired configuration whose version is out of range (reporting version
+// 0, never the bad number) and still applies the next valid one.
+func TestDesiredConfigVersionRange(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t)
+	var mu sync.Mutex
+	cfg := presenceConfig{EnterDwell: 2 * time.Second}
+	runClient(t, fleet.Options{Broker: b.URL(), DeviceID: "m1", Password: "pw-m1", TelemetryInterval: -1,
+		ApplyConfig: applyPresence(&mu, &cfg)})
+	ops := connectPeer(t, b, "_ops", "ops-range", true)
+	ops.subscribe("mirror/m1/config/reported", "mirror/m1/status")
+	ops.waitFor("mirror/m1/status", 10*time.Second, hasState("online"))
+	for _, v := range []string{"9007199254740992", "-1"} {
+		ops.publish("mirror/m1/config/desired", true, `{"version":`+v+`,"config":{"presence":{"enter_dwell":"9s"}}}`)
+		m := ops.waitFor("mirror/m1/config/reported", 10*time.Second, func(p string) bool { return strings.Contains(p, "out of range") })
+		var r wire.Reported
+		json.Unmarshal([]byte(m.Payload), &r)
+		if r.Version != 0 || r.Error == nil || r.Error.Code != "invalid_config" {
+			t.Errorf("version %s reported %+v, want version 0 and invalid_config", v, r)
+		}
+	}
+	ops.publish("mirror/m1/config/desired", true, `{"version":5,"config":{"presence":{"enter_dwell":"1s"}}}`)
+	ops.waitFor("mirror/m1/config/reported", 10*time.Second, func(p string) bool { return strings.Contains(p, `"version":5,`) })
+	mu.Lock()
+	defer mu.Unlock()
+	if cfg.EnterDwell != time.Second {
+		t.Errorf("enter_dwell = %s, want 1s from version 5", cfg.EnterDwell)
+	}
+}
+
+// A malformed command request is answered with the id it carried where one can be read, and
+// no error message echoes a large argument back.
+func TestMalformedCommandRequests(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t)
+	runClient(t, fleet.Options{Broker: b.URL(), DeviceID: "m1", Password: "pw-m1", TelemetryInterval: -1,
+		Commands: map[string]fleet.CommandFunc{
+			"set-light": func(_ context.Context, args json.RawMessage) (any, error) {
+				var a struct{ Scene string }
+				json.Unmarshal(args, &a)
+				return nil, wire.BadArgs("no scene %q", a.Scene) // quotes what it got
+			},
+		}})
+	ops := connectPeer(t, b, "_ops", "ops-malformed", true)
+	ops.subscribe("mirror/m1/cmd/+/result", "mirror/m1/status")
+	ops.waitFor("mirror/m1/status", 10*time.Second, hasState("online"))
+	big := strings.Repeat("A", 100<<10)
+	tests := []struct {
+		payload, wantID string
+	}{
+		{`{"id":"cut1","args":{"scene":`, "cut1"},                // cut short after the id
+		{`{"args":{"id":"inner"},"id":"outer","x":`, "outer"},    // the top-level id, not one inside args
+		{`{"id":"typed","args":"x","expires_at":42}`, "typed"},   // a field of the wrong type
+		{`{"args":{"id":"inner"},"x":`, ""},                      // no top-level id before the cut
+		{`{"id":"` + strings.Repeat("x", 200) + `"}`, ""},        // an id too long to echo
+		{`{"id":"huge","args":{"scene":"` + big + `"}}`, "huge"}, // a large argument, quoted by the handler
+	}
+	for i, tt := range tests {
+		ops.publish("mirror/m1/cmd/set-light", false, tt.payload)
+		var got []msg
+		for deadline := time.Now().Add(10 * time.Second); len(got) <= i; time.Sleep(5 * time.Millisecond) {
+			if got = ops.received("mirror/m1/cmd/set-light/result"); time.Now().After(deadline) {
+				t.Fatalf("request %d: %d answers, want %d", i, len(got), i+1)
+			}
+		}
+		var r wire.CommandResult
+		if err := json.Unmarshal([]byte(got[i].Payload), &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.ID != tt.wantID || r.Error == nil || r.Error.Code != wire.CodeBadArgs {
+			t.Errorf("request %.60q answered %+v, want id %q and bad_args", tt.payload, r, tt.wantID)
+		}
+		if len(got[i].Payload) > 1024 {
+			t.Errorf("request %.60q: answer of %d bytes echoes the argument", tt.payload, len(got[i].Payload))
+		}
+	}
+}
+
 // fakeHub is a BindingHub: pending bindings to hand out, acknowledgements received, and
 // failures to answer first.
 type fakeHub struct {

@@ -1,12 +1,14 @@
 package fleet
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/fitmirror/fitmirror/internal/wire"
@@ -16,13 +18,20 @@ import (
 // answered with the first result and not run again (also while the first run is going on).
 func (c *Client) onCommand(ctx context.Context, mc mqtt.Client, name string, payload []byte) {
 	var req wire.CommandRequest
-	if err := json.Unmarshal(payload, &req); err != nil || req.ID == "" {
+	err := json.Unmarshal(payload, &req)
+	if err != nil || req.ID == "" || len(req.ID) > maxRequestID {
 		msg := "request must be a JSON object with a non-empty \"id\""
-		if err != nil {
+		switch {
+		case err != nil:
 			msg = fmt.Sprintf("request is not valid JSON: %v", err)
+		case len(req.ID) > maxRequestID:
+			msg = fmt.Sprintf("request id is longer than %d bytes", maxRequestID)
 		}
-		c.log.Warn("bad command request", "command", name, "err", msg)
-		c.sendResult(mc, name, wire.CommandResult{ID: req.ID, Error: &wire.Error{Code: wire.CodeBadArgs, Message: msg}})
+		// The answer carries the request's id where one can be read, so that the sender can
+		// match it (a bad "args" with a good "id", a request cut short after its id).
+		id := readableID(payload)
+		c.log.Warn("bad command request", "command", name, "id", id, "err", clip(msg))
+		c.sendResult(mc, name, wire.CommandResult{ID: id, Error: &wire.Error{Code: wire.CodeBadArgs, Message: msg}})
 		return
 	}
 	entry, first := c.requests.begin(req.ID)
@@ -99,9 +108,61 @@ func (c *Client) ping(context.Context, json.RawMessage) (any, error) {
 }
 
 func (c *Client) sendResult(mc mqtt.Client, name string, res wire.CommandResult) {
+	if res.Error != nil {
+		// Error messages may quote arguments: never echo a large one back.
+		res.Error = &wire.Error{Code: res.Error.Code, Message: clip(res.Error.Message)}
+	}
 	b, _ := json.Marshal(res)
 	if err := c.publish(mc, c.topics.Result(name), false, b); err != nil {
 		c.log.Warn("command result not published", "command", name, "id", res.ID, "err", err)
+	}
+}
+
+// maxRequestID bounds a command request's id; maxErrorMessage an error message in a result.
+const (
+	maxRequestID    = 128
+	maxErrorMessage = 300
+)
+
+// clip shortens s to maxErrorMessage bytes (on a character boundary) and says so.
+func clip(s string) string {
+	if len(s) <= maxErrorMessage {
+		return s
+	}
+	cut := maxErrorMessage
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + fmt.Sprintf("… (%d bytes cut)", len(s)-cut)
+}
+
+// readableID is the top-level "id" string of a request that does not decode whole (a bad
+// "args", a request cut short): the JSON tokens are read until the id or the first error.
+func readableID(payload []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return ""
+	}
+	for {
+		key, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		k, ok := key.(string)
+		if !ok {
+			return ""
+		}
+		if k == "id" {
+			v, err := dec.Token()
+			if s, ok := v.(string); err == nil && ok && len(s) <= maxRequestID {
+				return s
+			}
+			return ""
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return ""
+		}
 	}
 }
 

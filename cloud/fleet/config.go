@@ -26,6 +26,15 @@ func (c *Client) onDesired(ctx context.Context, mc mqtt.Client, payload []byte) 
 		c.report(mc, rep)
 		return
 	}
+	if d.Version < 1 || d.Version > wire.MaxConfigVersion {
+		// Out of range: taking it would make every later (smaller) version look old, and
+		// mirrorctl's next version (last + 1) overflow. Reported with version 0, so that the
+		// report does not carry the bad number on either.
+		rep.Error = &wire.Error{Code: wire.CodeInvalidConfig, Message: fmt.Sprintf("config version %d is out of range 1..%d", d.Version, wire.MaxConfigVersion)}
+		c.log.Warn("desired config refused", "version", d.Version, "err", rep.Error.Message)
+		c.report(mc, rep)
+		return
+	}
 	rep.Version = d.Version
 	if d.Version <= c.lastDesired {
 		c.log.Debug("desired config already handled", "version", d.Version, "last", c.lastDesired)

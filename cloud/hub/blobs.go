@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // DirBlobs keeps photos as files in one directory (the single-instance default, next to the
@@ -55,8 +56,36 @@ func (d DirBlobs) Delete(_ context.Context, key string) error {
 	return nil
 }
 
+// partialPrefix names the temporary file of a write in progress.
+const partialPrefix = ".upload-"
+
+// SweepPartial removes the temporary files of writes a crash or a kill interrupted (they
+// would escape retention): those last modified before cutoff, or all when all is set (at
+// start, before any write of this process).
+func (d DirBlobs) SweepPartial(cutoff time.Time, all bool) (int, error) {
+	entries, err := os.ReadDir(string(d))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), partialPrefix) || e.IsDir() {
+			continue
+		}
+		if info, err := e.Info(); err != nil || (!all && info.ModTime().After(cutoff)) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(string(d), e.Name())); err == nil {
+			n++
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
 func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".upload-*")
+	tmp, err := os.CreateTemp(filepath.Dir(path), partialPrefix+"*")
 	if err != nil {
 		return err
 	}

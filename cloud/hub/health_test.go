@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/fitmirror/fitmirror/cloud/hub"
+	"github.com/fitmirror/fitmirror/cloud/hub/pgtest"
 )
 
 type health struct {
@@ -78,5 +80,57 @@ func TestHealthzDegraded(t *testing.T) {
 	e.store.Close()
 	if code, status, h := get(); code != 503 || status != "down" || h.OK {
 		t.Errorf("/healthz with the database closed = %d %s %+v, want 503 down", code, status, h)
+	}
+}
+
+// A replica on PostgreSQL reports its database: 503 naming it while the server is down (the
+// load balancer takes the replica out), 200 again once it is back, without a restart.
+func TestHealthzPostgresOutage(t *testing.T) {
+	pg := pgtest.Start(t, pgtest.Options{NoFsync: true})
+	st, err := hub.OpenPostgres(t.Context(), pg.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	e := newEnv(t, func(o *hub.Options) { o.Store, o.Photos = st, st.Blobs() })
+	creds, err := hub.AddDevice(t.Context(), st, "m2", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func() (int, health) {
+		t.Helper()
+		code, body := e.do("GET", "/healthz", "", nil, "")
+		var h health
+		if err := json.Unmarshal(body, &h); err != nil {
+			t.Fatalf("/healthz body %s: %v", body, err)
+		}
+		return code, h
+	}
+	if code, h := get(); code != 200 || !h.Checks["database"].OK {
+		t.Fatalf("/healthz = %d %+v, want 200 with the database ok", code, h)
+	}
+	if err := pg.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if code, h := get(); code != 503 || h.OK || h.Checks["database"].OK || h.Checks["database"].Error == "" {
+		t.Errorf("/healthz with PostgreSQL down = %d %+v, want 503 naming the database", code, h)
+	}
+	if err := pg.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		code, h := get()
+		if code == 200 && h.Checks["database"].OK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/healthz after PostgreSQL came back = %d %+v, want 200", code, h)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// And the store works again: the device registered before the outage authenticates.
+	if code, _ := e.do("GET", "/v1/bindings", "", nil, creds.Token); code != 200 {
+		t.Errorf("GET /v1/bindings after the outage = %d, want 200", code)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fitmirror/fitmirror/cloud/wechat"
+	"github.com/fitmirror/fitmirror/internal/httpguard"
 )
 
 // WeChat is what the hub needs from the Official Account API (*wechat.Client).
@@ -67,6 +68,14 @@ type Options struct {
 	Sim *Sim
 	// MaxPhotoBytes bounds an uploaded photo; 0 = 8 MiB.
 	MaxPhotoBytes int64
+	// Per-device upload quota: uploads at once (0 = 4) and bytes per minute (0 = 64 MiB).
+	MaxUploads           int
+	UploadBytesPerMinute int64
+	// Rates per client address (requests per second; the burst is 4 times that, at least
+	// 10): the WeChat callback (0 = 50), the device API (0 = 20) and the photo page (0 = 10;
+	// shoppers behind one carrier NAT share an address).
+	// A negative rate turns the limit off.
+	CallbackRate, DeviceAPIRate, PageRate float64
 	// UnscannedGrace: a photo nobody scanned is deleted this long after its last QR code
 	// expired; 0 = 10 minutes. Retention: a scanned photo is deleted this long after it was
 	// uploaded; 0 = 7 days.
@@ -90,6 +99,9 @@ type Hub struct {
 	cookie  []byte // for the photo page cookie
 	metrics *Metrics
 	blobs   Blobs
+	quota   *uploadQuota
+	// quietLog reports a burst of bad requests (tokens, signatures) once per client a minute.
+	quietLog *httpguard.QuietLog
 
 	locks keyLocks
 
@@ -134,6 +146,20 @@ func New(opts Options) (*Hub, error) {
 	if opts.MaxPhotoBytes <= 0 {
 		opts.MaxPhotoBytes = 8 << 20
 	}
+	if opts.MaxUploads <= 0 {
+		opts.MaxUploads = 4
+	}
+	if opts.UploadBytesPerMinute <= 0 {
+		opts.UploadBytesPerMinute = 64 << 20
+	}
+	for _, r := range []struct {
+		rate *float64
+		def  float64
+	}{{&opts.CallbackRate, 50}, {&opts.DeviceAPIRate, 20}, {&opts.PageRate, 10}} {
+		if *r.rate == 0 {
+			*r.rate = r.def
+		}
+	}
 	if opts.UnscannedGrace <= 0 {
 		opts.UnscannedGrace = 10 * time.Minute
 	}
@@ -150,7 +176,8 @@ func New(opts Options) (*Hub, error) {
 		opts.Metrics = NewMetrics()
 	}
 	h := &Hub{opts: opts, log: opts.Logger, now: opts.Now, public: u, prefix: opts.TopicPrefix, metrics: opts.Metrics,
-		blobs: opts.Photos, wake: make(chan struct{}, 1), fallbacks: map[string]*fallback{}}
+		blobs: opts.Photos, wake: make(chan struct{}, 1), fallbacks: map[string]*fallback{},
+		quota: newUploadQuota(opts.MaxUploads, opts.UploadBytesPerMinute), quietLog: &httpguard.QuietLog{Log: opts.Logger}}
 	gen := func() []byte {
 		b := make([]byte, 32)
 		rand.Read(b)
@@ -192,14 +219,16 @@ func ParseMPVerify(s string) ([]string, error) {
 // Handler returns the hub's HTTP routes.
 func (h *Hub) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("PUT /v1/photos/{id}", h.putPhoto)
-	mux.HandleFunc("POST /v1/qrcodes", h.postQRCode)
-	mux.HandleFunc("GET /v1/bindings", h.getBindings)
-	mux.HandleFunc("POST /v1/bindings/ack", h.ackBindings)
-	mux.HandleFunc("GET /wechat/callback", h.handshake)
-	mux.HandleFunc("POST /wechat/callback", h.callback)
-	mux.HandleFunc("GET /p/{id}", h.photoPage)
-	mux.HandleFunc("GET /t/{token}", h.thumbnail)
+	device := h.limit(h.opts.DeviceAPIRate)
+	callback := h.limit(h.opts.CallbackRate)
+	mux.Handle("PUT /v1/photos/{id}", device(http.HandlerFunc(h.putPhoto)))
+	mux.Handle("POST /v1/qrcodes", device(http.HandlerFunc(h.postQRCode)))
+	mux.Handle("GET /v1/bindings", device(http.HandlerFunc(h.getBindings)))
+	mux.Handle("POST /v1/bindings/ack", device(http.HandlerFunc(h.ackBindings)))
+	mux.Handle("GET /wechat/callback", callback(http.HandlerFunc(h.handshake)))
+	mux.Handle("POST /wechat/callback", callback(http.HandlerFunc(h.callback)))
+	mux.Handle("GET /p/{id}", httpguard.PageHeaders(h.limit(h.opts.PageRate)(http.HandlerFunc(h.photoPage))))
+	mux.Handle("GET /t/{token}", httpguard.PageHeaders(h.limit(h.opts.PageRate)(http.HandlerFunc(h.thumbnail))))
 	for _, v := range h.opts.MPVerify {
 		mux.HandleFunc("GET /MP_verify_"+v+".txt", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -217,6 +246,18 @@ func (h *Hub) Handler() http.Handler {
 	return mux
 }
 
+// limit is a per-client-address rate limit (requests per second, burst 4 times that, at
+// least 10); a negative rate is no limit.
+func (h *Hub) limit(rate float64) func(http.Handler) http.Handler {
+	if rate < 0 {
+		return func(next http.Handler) http.Handler { return next }
+	}
+	l := httpguard.NewLimiter(rate, max(10, int(4*rate)))
+	return func(next http.Handler) http.Handler {
+		return httpguard.Limit(l, nil, next)
+	}
+}
+
 // Run delivers bindings to the mirrors until they acknowledge them (see Deliver), and purges
 // photos past their time every minute, until ctx ends.
 func (h *Hub) Run(ctx context.Context) error {
@@ -225,6 +266,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	defer func() { <-done }()
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
+	h.sweepUploads(0) // what a crash left mid-upload: no upload of this process is running yet
 	h.Purge(ctx)
 	for {
 		select {
@@ -239,6 +281,7 @@ func (h *Hub) Run(ctx context.Context) error {
 // Purge deletes the photos nobody scanned once their QR codes expired (plus UnscannedGrace)
 // and scanned photos after Retention, files and records, and forgets old handled events.
 func (h *Hub) Purge(ctx context.Context) {
+	h.sweepUploads(2 * time.Minute) // an upload in progress is younger (the server's read timeout)
 	now := h.now()
 	for {
 		stale, err := h.opts.Store.StalePhotos(ctx, now.Add(-h.opts.UnscannedGrace), now.Add(-h.opts.Retention), 100)

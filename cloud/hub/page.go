@@ -31,11 +31,9 @@ func (h *Hub) photoPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	p, err := h.opts.Store.Photo(ctx, id)
-	if err != nil {
-		photopage.Message(w, http.StatusNotFound, "照片不存在", "No such photo.")
-		return
-	}
+	// Whether the photo exists is not looked at before the shopper is known: an unknown ID
+	// and another shopper's photo get the same answers (OAuth first, then 403), so the page
+	// cannot be used to learn which photo IDs exist.
 	user, ok := h.cookieUser(r, id)
 	if !ok {
 		code := r.URL.Query().Get("code")
@@ -83,6 +81,11 @@ func (h *Hub) photoPage(w http.ResponseWriter, r *http.Request) {
 	if !allowed {
 		h.log.Info("photo page: not the shopper who scanned", "photo_id", id)
 		photopage.Message(w, http.StatusForbidden, "无权查看", "This photo was sent to someone else.")
+		return
+	}
+	p, err := h.opts.Store.Photo(ctx, id)
+	if err != nil {
+		photopage.Message(w, http.StatusGone, "照片已删除", "This photo is no longer kept.")
 		return
 	}
 	h.setCookie(w, id, user)

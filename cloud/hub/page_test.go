@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -90,7 +91,7 @@ func TestPhotoPageServesOnlyTheScanner(t *testing.T) {
 	}{
 		{"someone else", "o_mallory", "/p/P1", 403},
 		{"someone else, raw", "o_mallory", "/p/P1?raw=1", 403},
-		{"unknown photo", "o_alice", "/p/NOPE", 404},
+		{"unknown photo: the same answer as someone else's", "o_alice", "/p/NOPE", 403},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -143,6 +144,53 @@ func TestPhotoPageServesOnlyTheScanner(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 302 {
 		t.Errorf("forged cookie: %d, want a redirect to OAuth", resp.StatusCode)
+	}
+}
+
+// Before the shopper is known, an unknown photo ID and an existing one get the same answer
+// (a redirect to OAuth, the same headers); after OAuth, the same 403 page as another
+// shopper's photo. The page carries the anti-framing and no-sniff headers.
+var stateParam = regexp.MustCompile(`state=[^&#"]*`) // random per request
+
+func TestPhotoPageDoesNotRevealWhichIDsExist(t *testing.T) {
+	e := newEnv(t)
+	_, ticket := e.upload("P1")
+	if _, err := e.fake.Scan(t.Context(), e.callbackURL(), ticket, "o_alice", false, wechattest.Plain); err != nil {
+		t.Fatal(err)
+	}
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	type answer struct {
+		status   int
+		location string
+		body     string
+	}
+	get := func(id string) (answer, http.Header) {
+		resp, err := noFollow.Get(e.srv.URL + "/p/" + id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		norm := func(s string) string {
+			return stateParam.ReplaceAllString(strings.ReplaceAll(s, id, "ID"), "state=STATE")
+		}
+		return answer{resp.StatusCode, norm(resp.Header.Get("Location")), norm(string(b))}, resp.Header
+	}
+	existing, hdr := get("P1")
+	unknown, _ := get("P2")
+	if existing != unknown {
+		t.Errorf("before OAuth: existing photo %+v, unknown %+v; want the same answer", existing, unknown)
+	}
+	if existing.status != http.StatusFound {
+		t.Errorf("before OAuth: %d, want a redirect to OAuth", existing.status)
+	}
+	if csp := hdr.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || hdr.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("photo page headers: CSP %q, X-Content-Type-Options %q", csp, hdr.Get("X-Content-Type-Options"))
+	}
+	_, _, other := newPhone(t, e, "o_mallory").get(e.srv.URL + "/p/P1")
+	_, _, none := newPhone(t, e, "o_mallory").get(e.srv.URL + "/p/P2")
+	if !bytes.Equal(other, none) {
+		t.Errorf("after OAuth: another's photo says %q, an unknown one %q; want the same page", other, none)
 	}
 }
 

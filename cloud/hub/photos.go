@@ -7,9 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
+	"strconv"
+	"sync"
+	"time"
 
+	"github.com/fitmirror/fitmirror/internal/httpguard"
 	"github.com/fitmirror/fitmirror/internal/httpjson"
 	"github.com/fitmirror/fitmirror/internal/wire"
 )
@@ -33,6 +38,12 @@ func (h *Hub) putPhoto(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("photo of %d bytes is over the %d-byte limit", r.ContentLength, h.opts.MaxPhotoBytes))
 		return
 	}
+	release, ok := h.quota.begin(w, d.ID, r.ContentLength, h.opts.MaxPhotoBytes)
+	if !ok {
+		h.quietLog.Warn("quota:"+d.ID, "hub: upload quota reached", "device", d.ID)
+		return
+	}
+	defer release()
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxPhotoBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -89,4 +100,63 @@ func (h *Hub) photoExists(w http.ResponseWriter, old, p Photo) {
 		return
 	}
 	httpjson.Write(w, http.StatusOK, map[string]any{"photo_id": p.ID, "sha256": p.SHA256, "size": p.Size})
+}
+
+// sweepUploads removes what uploads killed mid-write left in the photo directory (see
+// DirBlobs.SweepPartial): files older than age; 0 = all of them.
+func (h *Hub) sweepUploads(age time.Duration) {
+	d, ok := h.blobs.(DirBlobs)
+	if !ok {
+		return
+	}
+	n, err := d.SweepPartial(h.now().Add(-age), age == 0)
+	if err != nil {
+		h.log.Warn("hub: sweep partial uploads", "err", err)
+	}
+	if n > 0 {
+		h.log.Info("partial uploads removed", "files", n)
+	}
+}
+
+// uploadQuota bounds each device's uploads: how many at once, and bytes per minute.
+type uploadQuota struct {
+	maxActive int
+	bytes     *httpguard.Limiter
+	mu        sync.Mutex
+	active    map[string]int
+}
+
+func newUploadQuota(maxActive int, bytesPerMinute int64) *uploadQuota {
+	return &uploadQuota{maxActive: maxActive, active: map[string]int{},
+		bytes: httpguard.NewLimiter(float64(bytesPerMinute)/60, int(bytesPerMinute))}
+}
+
+// begin takes an upload slot and the upload's bytes (size, or max when unknown) for device;
+// over the quota it answers 429 and returns false.
+func (q *uploadQuota) begin(w http.ResponseWriter, device string, size, max int64) (release func(), ok bool) {
+	q.mu.Lock()
+	if q.active[device] >= q.maxActive {
+		q.mu.Unlock()
+		w.Header().Set("Retry-After", "1")
+		httpjson.Error(w, http.StatusTooManyRequests, "rate_limited", fmt.Sprintf("more than %d uploads at once from this device", q.maxActive))
+		return nil, false
+	}
+	if size < 0 {
+		size = max
+	}
+	if ok, wait := q.bytes.AllowN(device, int(size)); !ok {
+		q.mu.Unlock()
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		httpjson.Error(w, http.StatusTooManyRequests, "rate_limited", "upload quota of this device reached (bytes per minute)")
+		return nil, false
+	}
+	q.active[device]++
+	q.mu.Unlock()
+	return func() {
+		q.mu.Lock()
+		if q.active[device]--; q.active[device] <= 0 {
+			delete(q.active, device)
+		}
+		q.mu.Unlock()
+	}, true
 }

@@ -169,6 +169,17 @@ func (p *Postgres) AddDevice(ctx context.Context, d Device) error {
 	return nil
 }
 
+func (p *Postgres) RotateDevice(ctx context.Context, id, tokenHash, mqttHash string) error {
+	tag, err := p.pool.Exec(ctx, `UPDATE devices SET token_hash = $1, mqtt_hash = $2 WHERE id = $3`, tokenHash, mqttHash, id)
+	if err != nil {
+		return fmt.Errorf("hub: rotate device: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("hub: rotate device %s: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
 func (p *Postgres) device(ctx context.Context, col, v string) (Device, error) {
 	var d Device
 	err := p.pool.QueryRow(ctx, `SELECT id, token_hash, mqtt_hash, created_at FROM devices WHERE `+col+` = $1`, v).

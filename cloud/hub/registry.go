@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fitmirror/fitmirror/internal/httpguard"
 	"github.com/fitmirror/fitmirror/internal/httpjson"
 	"github.com/fitmirror/fitmirror/internal/wire"
 )
@@ -50,6 +51,22 @@ func AddDevice(ctx context.Context, st Store, id string, now time.Time) (Credent
 	return c, err
 }
 
+// RotateDevice issues new credentials for a registered device: its old token and MQTT
+// password stop working at once (the mirror needs the new ones in its configuration).
+func RotateDevice(ctx context.Context, st Store, id string) (Credentials, error) {
+	if !wire.ValidDeviceID(id) {
+		return Credentials{}, fmt.Errorf("device rotate: %q is not a device ID (%s)", id, wire.DeviceIDRule)
+	}
+	c := Credentials{DeviceID: id, Token: newSecret(), MQTTPassword: newSecret()}
+	if err := st.RotateDevice(ctx, id, hashSecret(c.Token), hashSecret(c.MQTTPassword)); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return Credentials{}, fmt.Errorf("device rotate: %s is not registered (mirror-cloud device add %s)", id, id)
+		}
+		return Credentials{}, err
+	}
+	return c, nil
+}
+
 // CheckMQTT reports whether password is the MQTT password of device id.
 func CheckMQTT(ctx context.Context, st Store, id string, password []byte) bool {
 	d, err := st.Device(ctx, id)
@@ -63,6 +80,7 @@ func CheckMQTT(ctx context.Context, st Store, id string, password []byte) bool {
 func (h *Hub) authDevice(w http.ResponseWriter, r *http.Request) (Device, bool) {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || tok == "" {
+		h.quietLog.Warn("token:"+httpguard.ClientIP(r), "hub: device API request without a bearer token", "remote", httpguard.ClientIP(r))
 		httpjson.Error(w, http.StatusUnauthorized, "unauthorized", "missing bearer token")
 		return Device{}, false
 	}
@@ -73,6 +91,8 @@ func (h *Hub) authDevice(w http.ResponseWriter, r *http.Request) (Device, bool) 
 			httpjson.Error(w, http.StatusServiceUnavailable, "unavailable", "device registry unavailable")
 			return Device{}, false
 		}
+		// Logged once per burst and client, not once per request.
+		h.quietLog.Warn("token:"+httpguard.ClientIP(r), "hub: unknown device token", "remote", httpguard.ClientIP(r))
 		httpjson.Error(w, http.StatusUnauthorized, "unauthorized", "unknown device token")
 		return Device{}, false
 	}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver, "sqlite"
+
+	"github.com/fitmirror/fitmirror/internal/privfile"
 )
 
 // SQLite is the Store of a single hub instance: one SQLite file in WAL mode.
@@ -79,7 +81,12 @@ func execSQL(q string) func(tx *sql.Tx) error {
 
 // OpenSQLite opens (creating if needed) the database file at path and brings its schema up
 // to date. New events and delivery marks are group-committed unless WithoutGroupCommit.
+// The file and its -wal and -shm are 0600.
 func OpenSQLite(path string, opts ...StoreOption) (*SQLite, error) {
+	// 0600 before SQLite creates its -wal and -shm files (they take the database's mode).
+	if err := privfile.SQLite(path); err != nil {
+		return nil, fmt.Errorf("hub: open %s: %w", path, err)
+	}
 	q := url.Values{}
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)") // a binding recorded is a binding kept
@@ -91,6 +98,10 @@ func OpenSQLite(path string, opts ...StoreOption) (*SQLite, error) {
 		return nil, fmt.Errorf("hub: open %s: %w", path, err)
 	}
 	if err := migrateSQLite(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("hub: open %s: %w", path, err)
+	}
+	if err := privfile.SQLite(path); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("hub: open %s: %w", path, err)
 	}
@@ -241,6 +252,17 @@ func (s *SQLite) AddDevice(ctx context.Context, d Device) error {
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return fmt.Errorf("hub: add device %s: %w", d.ID, ErrExists)
+	}
+	return nil
+}
+
+func (s *SQLite) RotateDevice(ctx context.Context, id, tokenHash, mqttHash string) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE devices SET token_hash = ?, mqtt_hash = ? WHERE id = ?`, tokenHash, mqttHash, id)
+	if err != nil {
+		return fmt.Errorf("hub: rotate device: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("hub: rotate device %s: %w", id, ErrNotFound)
 	}
 	return nil
 }

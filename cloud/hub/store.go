@@ -20,6 +20,9 @@ type Store interface {
 	AddDevice(ctx context.Context, d Device) error // ErrExists when the ID is taken
 	Device(ctx context.Context, id string) (Device, error)
 	DeviceByToken(ctx context.Context, tokenHash string) (Device, error)
+	// RotateDevice replaces a device's credential hashes (ErrNotFound when no such device):
+	// the old token and MQTT password stop working.
+	RotateDevice(ctx context.Context, id, tokenHash, mqttHash string) error
 
 	// PutPhoto records a photo. It returns created=false when the same ID with the same
 	// SHA256 is stored already, and ErrConflict when the ID holds something else.

@@ -2,11 +2,13 @@ package hub_test
 
 import (
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/fitmirror/fitmirror/cloud/hub"
 	"github.com/fitmirror/fitmirror/cloud/hub/pgtest"
+	"github.com/fitmirror/fitmirror/cloud/hub/s3test"
 	"github.com/fitmirror/fitmirror/cloud/hub/storetest"
 )
 
@@ -50,6 +52,19 @@ func TestBlobs(t *testing.T) {
 		}
 		defer st.Close()
 		storetest.RunBlobs(t, st.Blobs())
+	})
+	t.Run("s3", func(t *testing.T) {
+		b, err := hub.OpenS3(t.Context(), s3test.Start(t, "photos", "hub1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		storetest.RunBlobs(t, b)
+		if _, err := hub.OpenS3(t.Context(), strings.Replace(s3test.Start(t, "photos", ""), "/photos/", "/other/", 1)); err == nil || !strings.Contains(err.Error(), "does not exist") {
+			t.Errorf("OpenS3 of a missing bucket = %v, want an error saying so", err)
+		}
+		if _, err := hub.OpenS3(t.Context(), "http://key:pw123@host/bucket"); err == nil || strings.Contains(err.Error(), "pw123") {
+			t.Errorf("OpenS3 of an http URL = %v, want an error without the secret", err)
+		}
 	})
 }
 

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/fitmirror/fitmirror/display"
+	"github.com/fitmirror/fitmirror/internal/httpguard"
 	"github.com/fitmirror/fitmirror/internal/photopage"
 	"github.com/fitmirror/fitmirror/session"
 )
@@ -51,7 +52,17 @@ type Provider struct {
 
 	mu     sync.Mutex
 	grants map[string][]grant // photo ID → live tokens
+
+	limit *httpguard.Limiter  // requests per client address
+	quiet *httpguard.QuietLog // a burst of bad links is logged once per client
 }
+
+// Requests per second one client address may make to the photo page, and its burst (a page
+// and its photo are two requests; a phone retries a few).
+const (
+	pageRate  = 5
+	pageBurst = 20
+)
 
 type grant struct {
 	token   string
@@ -82,7 +93,8 @@ func New(opts Options) (*Provider, error) {
 		opts.OnBound = func(string) {}
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
-	return &Provider{opts: opts, base: u, grants: map[string][]grant{}}, nil
+	return &Provider{opts: opts, base: u, grants: map[string][]grant{},
+		limit: httpguard.NewLimiter(pageRate, pageBurst), quiet: &httpguard.QuietLog{Log: opts.Logger}}, nil
 }
 
 // QR returns a fresh link for the photo. Earlier links for it keep working until they expire:
@@ -144,10 +156,18 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "private, no-store")
-	w.Header().Set("Referrer-Policy", "no-referrer")
+	w.Header().Set("Content-Security-Policy", photopage.CSP)
+	httpguard.SetPageHeaders(w.Header())
+	client := httpguard.ClientIP(r)
+	if ok, wait := p.limit.Allow(client); !ok {
+		p.quiet.Warn("rate:"+client, "photo page: too many requests from one client", "remote", client)
+		httpguard.TooMany(w, wait)
+		return
+	}
 	token := r.URL.Query().Get("k")
+	// An unknown photo and a known one with a wrong token get the same answer.
 	if !p.valid(id, token) {
-		p.opts.Logger.Info("photo page: link invalid or expired", "photo_id", id)
+		p.quiet.Warn("link:"+client, "photo page: link invalid or expired", "remote", client)
 		photopage.Message(w, http.StatusForbidden, "链接已失效", "This link has expired. Scan the code on the mirror again.")
 		return
 	}

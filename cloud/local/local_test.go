@@ -170,3 +170,39 @@ func TestNewRejectsBadPublicURL(t *testing.T) {
 		}
 	}
 }
+
+// The LAN photo page: anti-framing and no-sniff headers, the same answer for an unknown photo
+// and a known one with a wrong token, and a burst of bad links from one phone limited and
+// logged once.
+func TestPhotoPageHardening(t *testing.T) {
+	var logs bytes.Buffer
+	p, err := New(Options{PublicURL: "http://192.0.2.7:8081/", Photos: memPhotos{"P1": []byte("x")},
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.QR(context.Background(), session.Photo{ID: "P1"})
+	body := func(res *http.Response) string { b, _ := io.ReadAll(res.Body); return string(b) }
+	known := get(t, p, "/p/P1?k=AAAAAAAAAAAAAAAAAAAAAA", "text/html")
+	unknown := get(t, p, "/p/P9?k=AAAAAAAAAAAAAAAAAAAAAA", "text/html")
+	if known.StatusCode != unknown.StatusCode || body(known) != body(unknown) {
+		t.Errorf("wrong token for a known photo = %d, unknown photo = %d (or other pages); want the same answer", known.StatusCode, unknown.StatusCode)
+	}
+	for _, h := range []http.Header{known.Header, unknown.Header} {
+		if !strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") || h.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("headers: CSP %q, X-Content-Type-Options %q", h.Get("Content-Security-Policy"), h.Get("X-Content-Type-Options"))
+		}
+	}
+	limited := 0
+	for i := 0; i < 100; i++ {
+		if res := get(t, p, "/p/P1?k=guess"+strings.Repeat("x", i), ""); res.StatusCode == http.StatusTooManyRequests {
+			limited++
+		}
+	}
+	if limited < 70 {
+		t.Errorf("%d of 100 quick bad-link requests limited, want all past the burst", limited)
+	}
+	if n := strings.Count(logs.String(), "link invalid or expired"); n != 1 {
+		t.Errorf("a burst of bad links logged %d times, want once:\n%s", n, logs.String())
+	}
+}

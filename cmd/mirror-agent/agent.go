@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -27,6 +28,8 @@ import (
 	"github.com/fitmirror/fitmirror/display/kiosk"
 	"github.com/fitmirror/fitmirror/display/power"
 	"github.com/fitmirror/fitmirror/display/status"
+	"github.com/fitmirror/fitmirror/internal/httpguard"
+	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 	"github.com/fitmirror/fitmirror/session/store"
 )
@@ -219,6 +222,11 @@ func (a *agent) openHardware(ctx context.Context) error {
 	}
 	a.shown = append(a.shown, st)
 	a.runners = append(a.runners, st.Run)
+	a.rec.follow(func(ev session.Event) { // the installer sees why the mirror is degraded
+		if ev.Type == eventCameraLost {
+			st.SetError(fmt.Errorf("camera %v: %v", ev.Data["status"], ev.Data["reason"]))
+		}
+	})
 	return nil
 }
 
@@ -333,6 +341,7 @@ func (a *agent) buildEngine(ctx context.Context) error {
 	}
 	a.inputs.engine = a.engine
 	a.health.watch(a.engine, a.pipeline.CameraOK)
+	a.health.storage = a.rec.storageOK
 	a.janitor = store.NewJanitor(store.JanitorOptions{
 		DB: a.db, Photos: a.photos, Retention: cfg.Photos.Retention, MinFreeMB: cfg.Photos.MinFreeMB,
 		Uploaded: cfg.Cloud.Provider == "hub", // the hub delivered scanned photos: keep no copy after the session
@@ -362,9 +371,21 @@ func (a *agent) openFleet(context.Context) error {
 		case eventCameraLost:
 			fc.SetDegraded("camera " + fmt.Sprint(ev.Data["status"]) + ": " + fmt.Sprint(ev.Data["reason"]))
 		case eventCameraRestored:
-			fc.SetHealthy()
+			if ok, reason := a.rec.storageOK(); !ok {
+				fc.SetDegraded(reason)
+			} else {
+				fc.SetHealthy()
+			}
 		}
 	})
+	a.rec.onStorage = func(ok bool, reason string) {
+		switch {
+		case !ok:
+			fc.SetDegraded(reason)
+		case a.pipeline.CameraOK():
+			fc.SetHealthy()
+		}
+	}
 	return nil
 }
 
@@ -373,7 +394,7 @@ func (a *agent) openFleet(context.Context) error {
 func (a *agent) routes() (kioskMux, photoMux *http.ServeMux) {
 	kioskMux = http.NewServeMux()
 	kioskMux.Handle("GET /healthz", a.health)
-	kioskMux.Handle("GET /metrics", metricsHandler(a.engine, a.pipeline, a.db, a.health, a.timedQR))
+	kioskMux.Handle("GET /metrics", metricsHandler(a.engine, a.pipeline, a.db, a.health, a.timedQR, a.rec))
 	if a.localProv != nil {
 		kioskMux.Handle("/p/", a.localProv)
 	}
@@ -389,12 +410,25 @@ func (a *agent) routes() (kioskMux, photoMux *http.ServeMux) {
 	return kioskMux, photoMux
 }
 
+// Open connections one client address may hold on the agent's listeners.
+const (
+	kioskConnsPerClient = 64
+	photoConnsPerClient = 16
+)
+
 // run serves and runs every part until ctx ends, then stops them in order.
 func (a *agent) run(ctx context.Context, reload func() (*Config, error)) error {
 	kioskMux, photoMux := a.routes()
-	kioskSrv := &http.Server{Handler: kioskMux, ReadHeaderTimeout: 10 * time.Second}
+	// On loopback (the default) the kiosk answers only to loopback names: a web page cannot
+	// reach it by rebinding its own name to 127.0.0.1. It holds its event streams open (no
+	// write timeout).
+	var kioskHandler http.Handler = kioskMux
+	if tcp, ok := a.kioskLn.Addr().(*net.TCPAddr); ok && tcp.IP.IsLoopback() {
+		kioskHandler = httpguard.LoopbackHost(kioskMux)
+	}
+	kioskSrv := httpguard.NewServer(kioskHandler, true)
 	kioskSrv.RegisterOnShutdown(func() { a.screen.Close() }) // ends the open event streams
-	photoSrv := &http.Server{Handler: photoMux, ReadHeaderTimeout: 10 * time.Second}
+	photoSrv := httpguard.NewServer(httpguard.PageHeaders(photoMux), false)
 
 	hup := make(chan os.Signal, 1) // before "ready": a reload sent right after must not kill us
 	signal.Notify(hup, syscall.SIGHUP)
@@ -403,13 +437,25 @@ func (a *agent) run(ctx context.Context, reload func() (*Config, error)) error {
 	engineCtx, stopEngine := context.WithCancel(context.Background())
 	defer stopEngine()
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return serve(kioskSrv, a.kioskLn, "display.listen") })
+	// Connections per client address: the kiosk's browser needs a few; a phone on the store
+	// network a few more than its page's requests. More from one address are closed at once.
+	refused := &httpguard.QuietLog{Log: a.log}
+	limitLog := func(key string) func(string) {
+		return func(ip string) {
+			refused.Warn(key+ip, "too many connections from one client; closed", "listener", key, "remote", ip)
+		}
+	}
+	g.Go(func() error {
+		return serve(kioskSrv, httpguard.LimitPerClient(a.kioskLn, kioskConnsPerClient, limitLog("display.listen")), "display.listen")
+	})
 	if a.photoLn != nil {
-		g.Go(func() error { return serve(photoSrv, a.photoLn, "cloud.local.listen") })
+		g.Go(func() error {
+			return serve(photoSrv, httpguard.LimitPerClient(a.photoLn, photoConnsPerClient, limitLog("cloud.local.listen")), "cloud.local.listen")
+		})
 	}
 	engineDone := make(chan error, 1)
 	go func() { engineDone <- a.engine.Run(engineCtx) }()
-	for _, run := range append([]func(context.Context) error{a.pipeline.Run, a.janitor.Run, a.hw.Run, a.health.run}, a.runners...) {
+	for _, run := range append([]func(context.Context) error{a.pipeline.Run, a.janitor.Run, a.hw.Run, a.health.run, a.rec.run}, a.runners...) {
 		g.Go(func() error { return run(gctx) })
 	}
 	if a.fleet != nil {
@@ -486,17 +532,97 @@ type recorder struct {
 	db        *store.DB
 	log       *slog.Logger
 	followers []func(session.Event)
+	// onStorage is told when recording starts failing (ok false, with the error) and when
+	// it works again; set while the agent is built.
+	onStorage func(ok bool, reason string)
+
+	failures atomic.Uint64 // appends that failed, since start
+	mu       sync.Mutex
+	lost     int       // events not recorded since the failures began
+	since    time.Time // the first of them
+	lastErr  string
 }
+
+// eventOutboxFailed is recorded once events can be recorded again (the disk had filled up):
+// how many were lost, since when, and why.
+const eventOutboxFailed = "outbox.failed"
 
 // follow adds f to the parts told of every recorded event; only while the agent is built.
 func (r *recorder) follow(f func(session.Event)) { r.followers = append(r.followers, f) }
 
 func (r *recorder) record(ev session.Event) {
 	if _, err := r.db.Append(context.Background(), ev); err != nil {
-		r.log.Error("record event", "type", ev.Type, "err", err)
+		r.failed(ev, err)
+	} else {
+		r.recover()
 	}
 	for _, f := range r.followers {
 		f(ev)
+	}
+}
+
+// failed counts an event that could not be recorded (a full disk, a broken database): the
+// health turns degraded, the fleet is told, and the first failure of a run is logged.
+func (r *recorder) failed(ev session.Event, err error) {
+	r.failures.Add(1)
+	r.mu.Lock()
+	first := r.lost == 0
+	if first {
+		r.since = time.Now()
+	}
+	r.lost++
+	r.lastErr = err.Error()
+	r.mu.Unlock()
+	if first {
+		r.log.Error("cannot record events: health degraded until they can be recorded again", "type", ev.Type, "err", err)
+		if r.onStorage != nil {
+			r.onStorage(false, "events not recorded: "+err.Error())
+		}
+	}
+}
+
+// recover records, once recording works again, one outbox.failed event that says how many
+// events were lost; until it is recorded the health stays degraded.
+func (r *recorder) recover() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.lost == 0 {
+		return
+	}
+	ev := session.Event{Type: eventOutboxFailed, At: time.Now(), Data: map[string]any{
+		"lost": r.lost, "since": wire.FormatTime(r.since), "error": r.lastErr}}
+	if _, err := r.db.Append(context.Background(), ev); err != nil {
+		return
+	}
+	r.log.Warn("events are recorded again", "lost", r.lost, "since", r.since)
+	r.lost = 0
+	if r.onStorage != nil {
+		r.onStorage(true, "")
+	}
+}
+
+// storageOK reports whether events are being recorded, or why not.
+func (r *recorder) storageOK() (bool, string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.lost == 0 {
+		return true, ""
+	}
+	return false, fmt.Sprintf("%d events not recorded since %s: %s", r.lost, wire.FormatTime(r.since), r.lastErr)
+}
+
+// run retries, every few seconds, to record that events were lost, so that the health
+// recovers when space returns even if nothing else happens.
+func (r *recorder) run(ctx context.Context) error {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			r.recover()
+		}
 	}
 }
 

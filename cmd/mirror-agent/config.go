@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"image"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -262,6 +264,27 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("cloud.token: required with cloud.provider hub (mirror-cloud device add prints it)")
 		case c.MQTT.URL == "":
 			return fmt.Errorf("mqtt.url: required with cloud.provider hub (scans reach the mirror as MQTT bindings)")
+		}
+	}
+	if c.Cloud.HubURL != "" {
+		if err := hubURL(c.Cloud.HubURL); err != nil {
+			return fmt.Errorf("cloud.hub_url: %w", err)
+		}
+	}
+	return nil
+}
+
+// hubURL accepts https, and http only to loopback: the bearer token (cloud.token) and the
+// shoppers' photos never cross a network in clear.
+func hubURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return fmt.Errorf("%q is not an http(s) URL with a host", s)
+	}
+	if u.Scheme == "http" {
+		h := u.Hostname()
+		if ip := net.ParseIP(h); h != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return fmt.Errorf("%q: http:// only to loopback (127.0.0.1, ::1, localhost); use https:// so the device token is not sent in clear", s)
 		}
 	}
 	return nil

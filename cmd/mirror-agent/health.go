@@ -21,6 +21,7 @@ type health struct {
 	stallAfter time.Duration
 	engine     *session.Engine
 	cameraOK   func() bool
+	storage    func() (bool, string) // nil = not watched
 	log        *slog.Logger
 
 	pipelineBeat atomic.Int64 // unix nanos
@@ -47,15 +48,22 @@ func (h *health) beat() { h.pipelineBeat.Store(time.Now().UnixNano()) }
 
 // Status is the body of /healthz.
 type Status struct {
-	Status   string `json:"status"` // ok | unhealthy
+	Status   string `json:"status"` // ok | degraded (events not recorded) | unhealthy
 	Pipeline string `json:"pipeline"`
 	Engine   string `json:"engine"`
-	Camera   string `json:"camera"` // ok | starting | lost
+	Camera   string `json:"camera"`           // ok | starting | lost
+	Storage  string `json:"storage"`          // ok | failing: events cannot be recorded (full disk)
+	Reason   string `json:"reason,omitempty"` // why storage is failing
 	UptimeS  int64  `json:"uptime_s"`
 }
 
 func (h *health) status(now time.Time) Status {
-	s := Status{Status: "ok", Pipeline: "ok", Engine: "ok", Camera: "ok", UptimeS: int64(now.Sub(h.started).Seconds())}
+	s := Status{Status: "ok", Pipeline: "ok", Engine: "ok", Camera: "ok", Storage: "ok", UptimeS: int64(now.Sub(h.started).Seconds())}
+	if h.storage != nil {
+		if ok, reason := h.storage(); !ok {
+			s.Storage, s.Reason, s.Status = "failing", reason, "degraded"
+		}
+	}
 	if now.Sub(time.Unix(0, h.pipelineBeat.Load())) > h.stallAfter {
 		s.Pipeline, s.Status = "stalled", "unhealthy"
 	}

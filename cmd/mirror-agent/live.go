@@ -25,6 +25,9 @@ func isLive(key string) bool {
 	return false
 }
 
+// fileKeys are file paths among the live keys: never changed by the fleet.
+var fileKeys = map[string]bool{"presence.cascade": true, "presence.model": true}
+
 // live is the configuration in force; SIGHUP and the fleet change its live keys.
 type live struct {
 	mu       sync.Mutex
@@ -82,6 +85,12 @@ func (l *live) applySets(ctx context.Context, sets []string) (map[string]any, er
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok {
 			return l.effective(), fmt.Errorf("%q: want key=value", kv)
+		}
+		// File paths change only in the mirror's own configuration file: over MQTT they
+		// would let the fleet point the agent at any file (and learn from the error whether
+		// it exists). Refused before anything looks at the path.
+		if fileKeys[k] {
+			return l.effective(), fmt.Errorf("%s: a file path; change it in the mirror's configuration file", k)
 		}
 		if err := config.Set(&next, k, v); err != nil {
 			return l.effective(), err

@@ -17,7 +17,7 @@ import (
 
 // metricsHandler serves the agent's Prometheus metrics, read from the parts' own counters
 // when scraped (nothing is counted twice).
-func metricsHandler(engine *session.Engine, pipeline *vision.Pipeline, db *store.DB, h *health, qr *timedProvider) http.Handler {
+func metricsHandler(engine *session.Engine, pipeline *vision.Pipeline, db *store.DB, h *health, qr *timedProvider, rec *recorder) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		qr.seconds, qr.errors)
@@ -43,6 +43,8 @@ func metricsHandler(engine *session.Engine, pipeline *vision.Pipeline, db *store
 		}
 		return float64(n)
 	})
+	counter("outbox_append_errors_total", "Events that could not be recorded (full disk, broken database): lost for the fleet.",
+		func() float64 { return float64(rec.failures.Load()) })
 	gauge("camera_up", "1 while the camera delivers frames.", func() float64 { return b2f(pipeline.CameraOK()) })
 	gauge("healthy", "1 while /healthz is ok.", func() float64 { return b2f(h.status(time.Now()).Status == "ok") })
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})

@@ -37,6 +37,7 @@ type DatabaseConfig struct {
 }
 
 type PhotosConfig struct {
+	URL            string        `yaml:"url" help:"S3-compatible bucket for the photos (s3://key:secret@host/bucket[/prefix][?tls=false]); empty = in the database (PostgreSQL) or in state_dir (SQLite)"`
 	UnscannedGrace time.Duration `yaml:"unscanned_grace" help:"a photo nobody scanned is deleted this long after its last QR code expired" range:"1m,24h"`
 	Retention      time.Duration `yaml:"retention" help:"a scanned photo (and its page) is deleted this long after upload" range:"1h,2160h"`
 }
@@ -96,6 +97,12 @@ func (c *Config) Validate() error {
 	}
 	if c.StateDir == "" {
 		return fmt.Errorf("state_dir: must not be empty")
+	}
+	if c.Photos.URL != "" {
+		u, err := url.Parse(c.Photos.URL)
+		if err != nil || u.Scheme != "s3" || u.Host == "" || strings.Trim(u.Path, "/") == "" {
+			return fmt.Errorf("photos.url: want s3://key:secret@host/bucket[/prefix], got %q", config.RedactURL(c.Photos.URL))
+		}
 	}
 	if c.Database.URL != "" {
 		u, err := url.Parse(c.Database.URL)

@@ -4,6 +4,7 @@
 //
 //	mirror-cloud serve [--config FILE] [--set key=value]...
 //	mirror-cloud device add ID [--config FILE] [--set key=value]...
+//	mirror-cloud device rotate ID [--config FILE] [--set key=value]...
 //	mirror-cloud config [--config FILE] [--set key=value]... [--keys]
 //	mirror-cloud check [--config FILE] [--set key=value]...
 //	mirror-cloud migrate --to postgres://… [--config FILE] [--set key=value]...
@@ -49,6 +50,7 @@ func main() {
 const usage = `usage:
   mirror-cloud serve [--config FILE] [--set key=value]...
   mirror-cloud device add ID [--config FILE] [--set key=value]...
+  mirror-cloud device rotate ID [--config FILE] [--set key=value]...
   mirror-cloud config [--config FILE] [--set key=value]... [--keys]
   mirror-cloud check [--config FILE] [--set key=value]...
   mirror-cloud migrate --to postgres://… [--config FILE] [--set key=value]...
@@ -57,6 +59,22 @@ const usage = `usage:
   mirror-cloud version
 `
 
+// device runs "device add ID" and "device rotate ID" (the ID before or after the flags).
+func device(ctx context.Context, cmd string, fs *flag.FlagSet, args []string, file *string, sets *cli.SetFlags, stdout, stderr io.Writer) error {
+	id, err := positional(fs, args, "device ID") // before or after the flags
+	if err != nil {
+		return err
+	}
+	cfg, _, err := load(*file, *sets, stderr)
+	if err != nil {
+		return err
+	}
+	if cmd == "device rotate" {
+		return deviceRotate(ctx, cfg, id, stdout)
+	}
+	return deviceAdd(ctx, cfg, id, stdout)
+}
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
@@ -64,11 +82,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	cmd, args := args[0], args[1:]
 	if cmd == "device" {
-		if len(args) == 0 || args[0] != "add" {
-			fmt.Fprintf(stderr, "mirror-cloud device: want \"device add ID\"\n%s", usage)
+		if len(args) == 0 || (args[0] != "add" && args[0] != "rotate") {
+			fmt.Fprintf(stderr, "mirror-cloud device: want \"device add ID\" or \"device rotate ID\"\n%s", usage)
 			return errUsage
 		}
-		cmd, args = "device add", args[1:]
+		cmd, args = "device "+args[0], args[1:]
 	}
 	fs := flag.NewFlagSet("mirror-cloud "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -85,26 +103,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		return serve(ctx, cfg, log)
-	case "device add":
-		// The ID may come before or after the flags.
-		var id string
-		if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-			id, args = args[0], args[1:]
-		}
-		if err := fs.Parse(args); err != nil {
-			return err
-		}
-		if id == "" && fs.NArg() == 1 {
-			id = fs.Arg(0)
-		} else if fs.NArg() > 0 || id == "" {
-			fmt.Fprintf(stderr, "mirror-cloud device add: want exactly one device ID\n")
-			return errUsage
-		}
-		cfg, _, err := load(*file, sets, stderr)
-		if err != nil {
-			return err
-		}
-		return deviceAdd(ctx, cfg, id, stdout)
+	case "device add", "device rotate":
+		return device(ctx, cmd, fs, args, file, &sets, stdout, stderr)
 	case "config":
 		keys := fs.Bool("keys", false, "print every key with its default and allowed values (Markdown)")
 		if err := parse(fs, args, 0); err != nil {
@@ -149,18 +149,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return export(ctx, cfg, *out, stdout, stderr)
 	case "import":
-		var path string
-		if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-			path, args = args[0], args[1:]
-		}
-		if err := fs.Parse(args); err != nil {
+		path, err := positional(fs, args, "export file")
+		if err != nil {
 			return err
-		}
-		if path == "" && fs.NArg() == 1 {
-			path = fs.Arg(0)
-		} else if fs.NArg() > 0 || path == "" {
-			fmt.Fprintf(stderr, "mirror-cloud import: want exactly one export file\n")
-			return errUsage
 		}
 		cfg, _, err := load(*file, sets, stderr)
 		if err != nil {
@@ -177,6 +168,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "mirror-cloud: unknown command %q\n%s", cmd, usage)
 		return errUsage
 	}
+}
+
+// positional parses args with exactly one positional argument (what), before or after the flags.
+func positional(fs *flag.FlagSet, args []string, what string) (string, error) {
+	var v string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		v, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return "", err
+	}
+	if v == "" && fs.NArg() == 1 {
+		v = fs.Arg(0)
+	} else if fs.NArg() > 0 || v == "" {
+		fmt.Fprintf(fs.Output(), "%s: want exactly one %s\n", fs.Name(), what)
+		return "", errUsage
+	}
+	return v, nil
 }
 
 func parse(fs *flag.FlagSet, args []string, nargs int) error {

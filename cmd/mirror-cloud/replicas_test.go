@@ -24,6 +24,7 @@ import (
 	"github.com/fitmirror/fitmirror/cloud/fleet/mosquittotest"
 	"github.com/fitmirror/fitmirror/cloud/hub"
 	"github.com/fitmirror/fitmirror/cloud/hub/pgtest"
+	"github.com/fitmirror/fitmirror/cloud/hub/s3test"
 	"github.com/fitmirror/fitmirror/cloud/wechat/wechattest"
 	"github.com/fitmirror/fitmirror/internal/wire"
 )
@@ -55,13 +56,16 @@ type deployment struct {
 	arrived  chan struct{}
 }
 
-func newDeployment(t *testing.T, postgres bool) *deployment {
+func newDeployment(t *testing.T, postgres, s3 bool) *deployment {
 	d := &deployment{t: t, postgres: postgres, state: t.TempDir(), arrived: make(chan struct{}, 1024)}
 	d.sets = []string{"state_dir=" + d.state, "wechat.appid=" + replicaAppID, "wechat.secret=" + replicaSecret,
 		"wechat.token=" + replicaToken, "wechat.aes_key=" + replicaAESKey}
 	if postgres {
 		pg := pgtest.Start(t, pgtest.Options{NoFsync: true})
 		d.sets = append(d.sets, "database.url="+pg.NewDatabase(t))
+	}
+	if s3 { // the photos in an S3 bucket (a fake S3 served by this test process)
+		d.sets = append(d.sets, "photos.url="+s3test.Start(t, "photos", "hub"))
 	}
 	// A device added with the shared configuration (through replica A's database).
 	d.creds = d.deviceAdd("m1")
@@ -254,16 +258,19 @@ func (l *loadBalancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	http.Error(w, "no upstream answered", http.StatusBadGateway)
 }
 
-// The acceptance of replicas on PostgreSQL; SQLite (the default, one replica) passes the same
-// steps with A = B, and its kill is followed by a restart on the same state directory.
+// The acceptance of replicas on PostgreSQL (photos in the database, or in an S3 bucket);
+// SQLite (the default, one replica) passes the same steps with A = B, and its kill is
+// followed by a restart on the same state directory.
 func TestReplicas(t *testing.T) {
-	for _, backend := range []string{"sqlite", "postgres"} {
-		t.Run(backend, func(t *testing.T) { testReplicas(t, backend == "postgres") })
+	for _, backend := range []string{"sqlite", "postgres", "postgres+s3"} {
+		t.Run(backend, func(t *testing.T) {
+			testReplicas(t, strings.HasPrefix(backend, "postgres"), strings.HasSuffix(backend, "s3"))
+		})
 	}
 }
 
-func testReplicas(t *testing.T, postgres bool) {
-	d := newDeployment(t, postgres)
+func testReplicas(t *testing.T, postgres, s3 bool) {
+	d := newDeployment(t, postgres, s3)
 	a, b := d.a(), d.b()
 	fake := wechattest.New(replicaAppID, replicaSecret)
 	fake.Token, fake.AESKey = replicaToken, replicaAESKey

@@ -1,8 +1,20 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/fitmirror/fitmirror/cloud/fleet"
+	"github.com/fitmirror/fitmirror/cloud/hub"
 )
 
 // With no host in its listeners (the defaults are ":8090" and ":1883"), a sim-mode hub binds
@@ -23,5 +35,107 @@ func TestSimModeListensOnLoopback(t *testing.T) {
 	s = startServe(t, t.TempDir(), "listen=0.0.0.0:0")
 	if !strings.HasPrefix(s.http, "http://0.0.0.0:") && !strings.HasPrefix(s.http, "http://[::]:") {
 		t.Errorf("sim mode with listen 0.0.0.0:0 serves on %s, want all interfaces as asked", s.http)
+	}
+}
+
+// A hub killed (SIGKILL) in the middle of writing an upload leaves the partial file; the next
+// start removes it, so no piece of a photo escapes retention. The kill lands during a flood of
+// 8 MB uploads (each written and fsynced to a temporary file), again until one is caught
+// mid-write.
+func TestKilledMidUploadLeavesNoPartialFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	creds := addDevice(t, dir, "m1")
+	partial := func() []string {
+		m, _ := filepath.Glob(filepath.Join(dir, "photos", ".upload-*"))
+		return m
+	}
+	body := append([]byte{0xff, 0xd8, 0xff}, make([]byte, 8<<20-3)...)
+	var caught []string
+	for round := 0; round < 20 && len(caught) == 0; round++ {
+		s := startServe(t, dir, "photos.retention=1h")
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for w := 0; w < 4; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					req, _ := http.NewRequest("PUT", fmt.Sprintf("%s/v1/photos/R%dW%dN%d", s.http, round, w, i), bytes.NewReader(body))
+					req.Header.Set("Authorization", "Bearer "+creds.Token)
+					req.Header.Set("Content-Type", "image/jpeg")
+					if resp, err := http.DefaultClient.Do(req); err == nil {
+						resp.Body.Close()
+					}
+				}
+			}()
+		}
+		for deadline := time.Now().Add(5 * time.Second); len(partial()) == 0 && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+		s.cmd.Process.Signal(syscall.SIGKILL)
+		s.cmd.Wait()
+		close(stop)
+		wg.Wait()
+		caught = partial()
+	}
+	if len(caught) == 0 {
+		t.Fatal("no kill in 20 rounds landed while an upload was being written")
+	}
+	startServe(t, dir)
+	for deadline := time.Now().Add(10 * time.Second); len(partial()) > 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("partial upload still there after a restart: %v", partial())
+		}
+	}
+}
+
+// mirror-cloud device rotate: new credentials for a mirror; the old token and MQTT password
+// stop working, the new ones work.
+func TestDeviceRotate(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	old := addDevice(t, dir, "m1")
+	out, err := exec.Command(binary(t), "device", "rotate", "m1", "--set", "state_dir="+dir).Output()
+	if err != nil {
+		t.Fatalf("device rotate: %v", err)
+	}
+	var fresh hub.Credentials
+	if err := json.Unmarshal(out, &fresh); err != nil || fresh.Token == old.Token || fresh.MQTTPassword == old.MQTTPassword || fresh.DeviceID != "m1" {
+		t.Fatalf("device rotate printed %s (%v)", out, err)
+	}
+	if err := exec.Command(binary(t), "device", "rotate", "m9", "--set", "state_dir="+dir).Run(); err == nil {
+		t.Error("device rotate of an unregistered device succeeded")
+	}
+	s := startServe(t, dir)
+	for _, c := range []struct {
+		token string
+		want  int
+	}{{old.Token, 401}, {fresh.Token, 400}} { // 400: an empty request, past authentication
+		req, _ := http.NewRequest("POST", s.http+"/v1/qrcodes", strings.NewReader(`{}`))
+		req.Header.Set("Authorization", "Bearer "+c.token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("token %.8s…: %d, want %d", c.token, resp.StatusCode, c.want)
+		}
+	}
+	for _, c := range []struct {
+		password string
+		ok       bool
+	}{{old.MQTTPassword, false}, {fresh.MQTTPassword, true}} {
+		err := fleet.Probe(t.Context(), fleet.Options{Broker: "tcp://" + s.mqtt, DeviceID: "m1", Password: c.password})
+		if (err == nil) != c.ok {
+			t.Errorf("MQTT with the %s password: %v", map[bool]string{true: "new", false: "old"}[c.ok], err)
+		}
 	}
 }

@@ -20,18 +20,38 @@ import (
 	"github.com/fitmirror/fitmirror/cloud/hub"
 	"github.com/fitmirror/fitmirror/cloud/wechat"
 	"github.com/fitmirror/fitmirror/cmd/internal/config"
+	"github.com/fitmirror/fitmirror/internal/httpguard"
 )
 
 // stores is what the hub keeps, where the configuration says.
 type stores struct {
 	hub.Store
 	photos hub.Blobs
-	where  string // for the log: the database, without its password
+	bucket *hub.S3Blobs // photos.url, when set
+	where  string       // for the log: the database, without its password
 }
 
 // openStore opens the database: PostgreSQL when database.url is set (the photos then in it
-// too, so that every replica sees them), SQLite and a photo directory in state_dir otherwise.
+// too, so that every replica sees them), SQLite and a photo directory in state_dir otherwise;
+// the photos go to the bucket of photos.url instead when it is set.
 func openStore(ctx context.Context, cfg *Config) (*stores, error) {
+	st, err := openDatabase(ctx, cfg)
+	if err != nil || cfg.Photos.URL == "" {
+		return st, err
+	}
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	b, err := hub.OpenS3(octx, cfg.Photos.URL)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	st.photos, st.bucket = b, b
+	st.where += ", photos in " + b.String()
+	return st, nil
+}
+
+func openDatabase(ctx context.Context, cfg *Config) (*stores, error) {
 	if cfg.Database.URL != "" {
 		octx, cancel := context.WithTimeout(ctx, 60*time.Second)
 		defer cancel()
@@ -58,6 +78,20 @@ func deviceAdd(ctx context.Context, cfg *Config, id string, stdout io.Writer) er
 	}
 	defer st.Close()
 	c, err := hub.AddDevice(ctx, st, id, time.Now())
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(stdout).Encode(c)
+}
+
+// deviceRotate prints new credentials for a registered device; the old ones stop working.
+func deviceRotate(ctx context.Context, cfg *Config, id string, stdout io.Writer) error {
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	c, err := hub.RotateDevice(ctx, st, id)
 	if err != nil {
 		return err
 	}
@@ -145,6 +179,11 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		// wait in the database until it is back.
 		checks = append(checks, hub.HealthCheck{Name: "broker", Check: p.Reachable, Degrades: true})
 	}
+	if st.bucket != nil {
+		// Shared by every replica like the broker: an outage degrades, it does not take all
+		// replicas out (callbacks are still recorded and answered).
+		checks = append(checks, hub.HealthCheck{Name: "photos", Check: st.bucket.Ping, Degrades: true})
+	}
 
 	mpVerify, _ := hub.ParseMPVerify(w.MPVerify) // checked by Validate
 	h, err := hub.New(hub.Options{Store: st.Store, Photos: st.photos, WeChat: client, Callback: cb, Publisher: pub,
@@ -154,8 +193,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: h.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
-		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute}
+	srv := httpguard.NewServer(h.Handler(), false)
 	g.Go(func() error {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http: %w", err)

@@ -45,7 +45,15 @@ func migrate(ctx context.Context, cfg *Config, to string, stdout io.Writer) erro
 		return fmt.Errorf("migrate: %w", err)
 	}
 	defer dst.Close()
-	c, err := hub.Copy(ctx, src, hub.DirBlobs(cfg.photoDir()), dst, dst.Blobs())
+	var dstBlobs hub.Blobs = dst.Blobs()
+	if cfg.Photos.URL != "" { // the replicas will keep their photos in the bucket
+		b, err := hub.OpenS3(ctx, cfg.Photos.URL)
+		if err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		dstBlobs = b
+	}
+	c, err := hub.Copy(ctx, src, hub.DirBlobs(cfg.photoDir()), dst, dstBlobs)
 	if err != nil {
 		return fmt.Errorf("migrate: %w (what was copied stays; run it again to finish)", err)
 	}

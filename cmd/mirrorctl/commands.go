@@ -319,7 +319,18 @@ func (c *app) config(ctx context.Context, id string, sets []string) error {
 	if err != nil {
 		return fail(exitUsage, "config: %v", err)
 	}
-	next := wire.Desired{Version: max(desired.Version, reported.Version) + 1, Config: merged}
+	// The next version is above both, leaving out of range ones (a forged or corrupt message):
+	// the new desired configuration replaces them.
+	last := int64(0)
+	for _, v := range []int64{desired.Version, reported.Version} {
+		if v >= 1 && v <= wire.MaxConfigVersion {
+			last = max(last, v)
+		}
+	}
+	if last >= wire.MaxConfigVersion {
+		return fail(exitUsage, "config: %s's configuration version is at its maximum (%d)", id, last)
+	}
+	next := wire.Desired{Version: last + 1, Config: merged}
 	if err := s.publish(t.Desired(), true, next); err != nil {
 		return err
 	}

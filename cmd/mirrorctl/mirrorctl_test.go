@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/fitmirror/fitmirror/cloud/fleet"
@@ -319,4 +320,36 @@ func regexpLine(out string, fields ...string) bool {
 		}
 	}
 	return false
+}
+
+// Issue 14: a desired configuration with a version at the top of int64 (forged, or the
+// result of an overflow) made the next version wrap to a negative number, and the mirror
+// ignore every later one. The mirror refuses out-of-range versions, and mirrorctl's next
+// version skips them: configuration goes on working.
+func TestConfigVersionOverflow(t *testing.T) {
+	b := mosquittotest.Start(t, mosquittotest.Options{Users: map[string]string{"m1": "pw-m1", broker.OpsUser: "pw-ops"}})
+	m := startMirror(t, b)
+	waitOnline(t, b)
+	ops := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID("forger").
+		SetUsername(broker.OpsUser).SetPassword("pw-ops"))
+	if tok := ops.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer ops.Disconnect(0)
+	for _, v := range []string{"9223372036854775807", "9007199254740992", "-3", "0"} {
+		ops.Publish("mirror/m1/config/desired", 1, true, `{"version":`+v+`,"config":{"presence":{"enter_dwell":"9s"}}}`).Wait()
+	}
+	code, out, errOut := ctl(t, b, "config", "m1", "presence.enter_dwell=1s")
+	if code != 0 || !strings.Contains(out, "applied config version 1") {
+		t.Fatalf("config after forged versions = %d %q %q, want version 1 applied", code, out, errOut)
+	}
+	code, out, errOut = ctl(t, b, "config", "m1", "presence.enter_dwell=2s")
+	if code != 0 || !strings.Contains(out, "applied config version 2") {
+		t.Fatalf("next config = %d %q %q, want version 2 applied", code, out, errOut)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cfg.Presence.EnterDwell != 2*time.Second {
+		t.Errorf("enter_dwell = %s, want 2s: no forged version was applied, every later one was", m.cfg.Presence.EnterDwell)
+	}
 }

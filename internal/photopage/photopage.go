@@ -6,6 +6,8 @@ package photopage
 import (
 	"html/template"
 	"net/http"
+
+	"github.com/fitmirror/fitmirror/internal/httpguard"
 )
 
 var tmpl = template.Must(template.New("p").Parse(`<!doctype html>
@@ -22,7 +24,13 @@ a{display:inline-block;margin:20px;padding:12px 28px;border-radius:24px;backgrou
 
 type page struct{ Title, Text, Img, Download string }
 
+// CSP is the page's Content-Security-Policy: its own images and inline style, nothing else,
+// and no framing by another site (clickjacking).
+const CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
 func write(w http.ResponseWriter, status int, p page) {
+	w.Header().Set("Content-Security-Policy", CSP)
+	httpguard.SetPageHeaders(w.Header())
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	tmpl.Execute(w, p)

@@ -118,6 +118,11 @@ func BadArgs(format string, a ...any) error {
 	return &Error{Code: CodeBadArgs, Message: fmt.Sprintf(format, a...)}
 }
 
+// MaxConfigVersion is the largest desired-configuration version (2^53-1, exact in every JSON
+// implementation). A version outside 1..MaxConfigVersion is refused by the mirror and skipped
+// by mirrorctl.
+const MaxConfigVersion = 1<<53 - 1
+
 // Desired is the retained payload of mirror/{id}/config/desired: a partial configuration
 // (nested objects, the same keys as the agent's YAML file) and its version.
 type Desired struct {

@@ -13,6 +13,7 @@ import (
 	"github.com/oklog/ulid/v2"
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver, pure Go
 
+	"github.com/fitmirror/fitmirror/internal/privfile"
 	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 )
@@ -62,6 +63,10 @@ func OpenDB(path string) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
+	// 0600 before SQLite creates its -wal and -shm files (they take the database's mode).
+	if err := privfile.SQLite(path); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
 	q := url.Values{}
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)")
@@ -76,7 +81,7 @@ func OpenDB(path string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
+	if err := privfile.SQLite(path); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: %w", err)
 	}
@@ -155,6 +160,38 @@ func (d *DB) Record(ctx context.Context, ev session.Event, id string) (out wire.
 	}
 	return wire.Event{Seq: uint64(seq), ID: id, Type: ev.Type, At: wire.Time{Time: time.UnixMilli(at).UTC()},
 		SessionID: ev.SessionID, PhotoID: ev.PhotoID, Data: data}, false, nil
+}
+
+// OpenSession is a session with no session.closed: the agent stopped (crash, power cut, kill)
+// while it was open.
+type OpenSession struct {
+	ID       string
+	OpenedAt time.Time
+	LastAt   time.Time // its last recorded event
+	Photos   int
+}
+
+// OpenSessions lists the sessions never closed.
+func (d *DB) OpenSessions(ctx context.Context) ([]OpenSession, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT s.id, s.opened_at,
+		COALESCE((SELECT max(at) FROM outbox o WHERE o.session_id = s.id), s.opened_at),
+		(SELECT count(*) FROM photos p WHERE p.session_id = s.id)
+		FROM sessions s WHERE s.closed_at IS NULL ORDER BY s.opened_at`)
+	if err != nil {
+		return nil, fmt.Errorf("store: open sessions: %w", err)
+	}
+	defer rows.Close()
+	var out []OpenSession
+	for rows.Next() {
+		var o OpenSession
+		var opened, last int64
+		if err := rows.Scan(&o.ID, &opened, &last, &o.Photos); err != nil {
+			return nil, fmt.Errorf("store: open sessions: %w", err)
+		}
+		o.OpenedAt, o.LastAt = time.UnixMilli(opened).UTC(), time.UnixMilli(max(opened, last)).UTC()
+		out = append(out, o)
+	}
+	return out, rows.Err()
 }
 
 // Append records an event with a new ULID (see Record).

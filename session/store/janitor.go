@@ -80,10 +80,24 @@ func freeMB(dir string) (int, error) {
 	return int(st.Bavail * uint64(st.Bsize) >> 20), nil
 }
 
-// Startup runs before the session engine: photos that were not bound when the agent last
-// stopped belong to a session that is gone, so they are purged; files with no photo in the
+// Startup runs before the session engine: sessions still open when the agent last stopped
+// are closed (reason "restart"); photos that were not bound belong to a session that is gone,
+// so they are purged; files with no photo in the
 // index (a crash between writing a photo and recording it) are removed.
 func (j *Janitor) Startup(ctx context.Context) error {
+	// Sessions open when the agent stopped are closed now, with reason "restart": the fleet
+	// sees their session.closed, the analytics their end.
+	open, err := j.o.DB.OpenSessions(ctx)
+	if err != nil {
+		return err
+	}
+	for _, s := range open {
+		if _, err := j.o.DB.Append(ctx, session.Event{Type: session.EventSessionClosed, At: j.o.Now(), SessionID: s.ID,
+			Data: map[string]any{"duration_ms": s.LastAt.Sub(s.OpenedAt).Milliseconds(), "photos": s.Photos, "reason": "restart"}}); err != nil {
+			return err
+		}
+		j.o.Logger.Info("session left open by the last run closed", "session_id", s.ID, "reason", "restart")
+	}
 	live, err := j.o.DB.LivePhotos(ctx)
 	if err != nil {
 		return err

@@ -72,9 +72,18 @@ func (c *Cluster) URLs() []string {
 // with t.Cleanup.
 func Start(t testing.TB, opts Options) *Cluster {
 	t.Helper()
-	c, err := New(opts, t.TempDir())
-	if err != nil {
-		t.Fatalf("natstest: %v", err)
+	var c *Cluster
+	var err error
+	// The free ports are chosen before the nodes bind them: another test on the machine may
+	// take one in between, so a cluster that does not come up is tried again on others.
+	for attempt := 1; ; attempt++ {
+		if c, err = New(opts, t.TempDir()); err == nil {
+			break
+		}
+		if attempt == 3 {
+			t.Fatalf("natstest: %v", err)
+		}
+		t.Logf("natstest: %v; again on other ports", err)
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -129,7 +138,7 @@ func New(opts Options, dir string) (*Cluster, error) {
 			return nil, err
 		}
 	}
-	if err := c.WaitReady(30 * time.Second); err != nil {
+	if err := c.WaitReady(60 * time.Second); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -174,7 +183,7 @@ func (n *Node) start() error {
 	go srv.Start()
 	if !srv.ReadyForConnections(20 * time.Second) {
 		srv.Shutdown()
-		return fmt.Errorf("%s: not ready for connections within 20s", n.Name)
+		return fmt.Errorf("%s: not ready for connections within 20s; its log ends:\n%s", n.Name, n.logs.tail(5))
 	}
 	n.mu.Lock()
 	n.srv = srv

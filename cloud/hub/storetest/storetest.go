@@ -26,6 +26,7 @@ func Run(t *testing.T, open Opener) {
 		fn   func(t *testing.T, st hub.Store)
 	}{
 		{"Devices", testDevices},
+		{"RotateDevice", testRotateDevice},
 		{"Photos", testPhotos},
 		{"Scenes", testScenes},
 		{"Events", testEvents},
@@ -78,6 +79,25 @@ func RunBlobs(t *testing.T, b hub.Blobs) {
 
 // at is a fixed time with milliseconds, the precision every store keeps.
 var at = time.Date(2026, 11, 30, 8, 1, 2, 345_000_000, time.UTC)
+
+func testRotateDevice(t *testing.T, st hub.Store) {
+	ctx := t.Context()
+	if err := st.AddDevice(ctx, hub.Device{ID: "m1", TokenHash: "tok1", MQTTHash: "mq1", CreatedAt: at}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RotateDevice(ctx, "m1", "tok2", "mq2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.DeviceByToken(ctx, "tok1"); !errors.Is(err, hub.ErrNotFound) {
+		t.Errorf("old token after rotation = %v, want ErrNotFound", err)
+	}
+	if d, err := st.DeviceByToken(ctx, "tok2"); err != nil || d.ID != "m1" || d.MQTTHash != "mq2" || !d.CreatedAt.Equal(at) {
+		t.Errorf("new token = %+v, %v", d, err)
+	}
+	if err := st.RotateDevice(ctx, "m9", "t", "m"); !errors.Is(err, hub.ErrNotFound) {
+		t.Errorf("RotateDevice(unknown) = %v, want ErrNotFound", err)
+	}
+}
 
 func testDevices(t *testing.T, st hub.Store) {
 	ctx := t.Context()
