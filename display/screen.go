@@ -41,7 +41,10 @@ type Screen struct {
 	PhotoID   string `json:"photo_id,omitempty"`
 	Countdown int    `json:"countdown,omitempty"`
 	QR        *QR    `json:"qr,omitempty"`
-	Message   string `json:"message,omitempty"`
+	// Code is a message code (MsgCaptureFailed…) the renderers translate (see Text); Message,
+	// when set, is shown as is. The kiosk page gets the words in "message".
+	Code    string `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
 	// CompareID is the second photo of the compare scene, shown beside PhotoID.
 	CompareID string `json:"compare_photo_id,omitempty"`
 }

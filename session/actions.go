@@ -37,7 +37,7 @@ func (e *Engine) onCompare(now time.Time) {
 		return
 	}
 	switch e.st {
-	case stReview, stQR, stBound, stCompare, stWelcome:
+	case stReview, stAwaitQR, stQR, stBound, stCompare, stWelcome, stReady:
 	default:
 		return
 	}
@@ -65,8 +65,7 @@ func (e *Engine) onCompare(now time.Time) {
 			}
 		}
 	}
-	e.st = stCompare
-	e.deadline = time.Time{}
+	e.enter(stCompare, time.Time{})
 	e.show(display.Screen{Scene: display.SceneCompare, SessionID: e.sess.id, PhotoID: cur.ID, CompareID: other.ID})
 }
 
@@ -92,10 +91,8 @@ func (e *Engine) purgeAll(now time.Time) int {
 	if e.sess != nil {
 		e.sess.photos, e.sess.cur = nil, nil
 		switch e.st {
-		case stReview, stQR, stBound, stCompare, stError, stCapturing:
-			e.st = stWelcome
-			e.retryQR = false
-			e.deadline = time.Time{}
+		case stReview, stAwaitQR, stQR, stBound, stCompare, stCaptureFailed, stQRUnavailable, stCapturing:
+			e.enter(stWelcome, time.Time{}) // no automatic photo after an operator's purge
 			e.show(display.Screen{Scene: display.SceneWelcome, SessionID: e.sess.id})
 		}
 	}

@@ -138,24 +138,50 @@ type Stats struct {
 	Sessions, Photos, QRShown, Bound, Purged int64
 }
 
+// state is where the engine is. Some states share a public name (the scene on screen, the
+// state in telemetry) but differ in what comes next: stReady is a welcome whose time is up,
+// stAwaitQR a review that waits for its code, stCaptureFailed and stQRUnavailable are errors.
+// A state may time out once (Engine.timeout); what then happens is the state's own:
+//
+//	state            timeout                    then
+//	welcome          Config.Welcome (auto only)  ready
+//	ready            —                          countdown once the shopper holds still
+//	countdown        1 s                        countdown (one less) or capturing
+//	capturing        —                          review, or captureFailed
+//	review           Config.Review              qr when the code is there, else awaitQR
+//	awaitQR          —                          qr when the code arrives
+//	qr               renewal (or QRRetry)       a new code is asked for; the screen stays
+//	bound            —
+//	captureFailed    3 s                        welcome (no automatic photo)
+//	qrUnavailable    Config.QRRetry             the code is asked for again
+//	compare          —
+//	goodbye          Config.Goodbye             idle
 type state int
 
 const (
 	stIdle state = iota
 	stWelcome
+	stReady
 	stCountdown
 	stCapturing
 	stReview
+	stAwaitQR
 	stQR
 	stBound
-	stError
+	stCaptureFailed
+	stQRUnavailable
 	stGoodbye
 	stCompare
 )
 
-var stateNames = [...]string{"idle", "welcome", "countdown", "capturing", "review", "qr", "bound", "error", "goodbye", "compare"}
+var stateNames = [...]string{"idle", "welcome", "welcome", "countdown", "capturing", "review", "review", "qr", "bound",
+	"error", "error", "goodbye", "compare"}
 
+// String is the state's public name (Snapshot.State).
 func (s state) String() string { return stateNames[s] }
+
+// captureFailedFor is how long the capture-failed error shows before the welcome.
+const captureFailedFor = 3 * time.Second
 
 type photoRec struct {
 	Photo
@@ -215,20 +241,17 @@ type Engine struct {
 	stats struct{ sessions, photos, qrShown, bound, purged atomic.Int64 }
 
 	// owned by the Run goroutine
-	ctx        context.Context
-	wg         sync.WaitGroup
-	st         state
-	sess       *sess
-	closed     []*photoRec // unbound photos of closed sessions, waiting for purge
-	deadline   time.Time
-	countdown  int
-	reviewOver bool
-	// automatic photo: the welcome has shown; the shopper's face has been still since stillSince
-	welcomeOver bool
-	stillRef    image.Rectangle
-	stillSince  time.Time
-	retryQR     bool
-	screen      display.Screen
+	ctx       context.Context
+	wg        sync.WaitGroup
+	st        state
+	timeout   time.Time // when st times out (see state); zero: it does not
+	sess      *sess
+	closed    []*photoRec // unbound photos of closed sessions, waiting for purge
+	countdown int
+	// automatic photo: the shopper's face has been still since stillSince
+	stillRef   image.Rectangle
+	stillSince time.Time
+	screen     display.Screen
 }
 
 // New returns an engine; it does nothing until Run.
@@ -334,7 +357,7 @@ func (e *Engine) Run(ctx context.Context) error {
 }
 
 func (e *Engine) nextDeadline() time.Time {
-	d := e.deadline
+	d := e.timeout
 	for _, p := range e.closed {
 		if d.IsZero() || p.purgeAt.Before(d) {
 			d = p.purgeAt
@@ -382,55 +405,61 @@ func (e *Engine) handle(now time.Time, in input) {
 	}
 }
 
+// enter makes st the state, timing out at timeout (zero: never).
+func (e *Engine) enter(st state, timeout time.Time) {
+	e.st, e.timeout = st, timeout
+}
+
+// tick runs when the state's timeout has come (and purges photos whose grace is over).
 func (e *Engine) tick(now time.Time) {
 	e.purgeDue(now, false)
-	if e.deadline.IsZero() || now.Before(e.deadline) {
+	if e.timeout.IsZero() || now.Before(e.timeout) {
 		return
 	}
-	e.deadline = time.Time{}
+	e.timeout = time.Time{}
 	switch e.st {
 	case stWelcome:
-		e.welcomeOver = true
+		e.enter(stReady, time.Time{})
 		e.maybeAutoCapture(now)
 	case stCountdown:
 		e.countdown--
 		if e.countdown > 0 {
 			e.show(display.Screen{Scene: display.SceneCountdown, SessionID: e.sess.id, Countdown: e.countdown})
-			e.deadline = now.Add(time.Second)
+			e.timeout = now.Add(time.Second)
 			return
 		}
 		e.capture()
 	case stReview:
-		e.reviewOver = true
 		if e.sess.cur.qr != nil {
 			e.showQR(now)
+		} else {
+			e.enter(stAwaitQR, time.Time{})
 		}
-	case stQR, stBound:
+	case stQR:
 		e.refreshQR(now)
-	case stError:
-		if e.retryQR && e.sess.cur != nil {
+	case stQRUnavailable:
+		if e.sess.cur != nil {
 			e.requestQR(e.sess.cur)
-			return
 		}
-		e.st = stWelcome
+	case stCaptureFailed:
+		e.enter(stWelcome, time.Time{}) // no automatic retry loop on a broken camera; a button or tap still works
 		e.show(display.Screen{Scene: display.SceneWelcome, SessionID: e.sess.id})
 	case stGoodbye:
-		e.st = stIdle
+		e.enter(stIdle, time.Time{})
 		e.show(display.Idle)
 	}
 }
 
 func (e *Engine) openSession(now time.Time) {
 	e.sess = &sess{id: e.opts.NewID(), opened: now}
-	e.welcomeOver = false
 	e.stats.sessions.Add(1)
 	e.emit(Event{Type: EventSessionOpened, At: now, SessionID: e.sess.id})
-	e.st = stWelcome
-	e.show(display.Screen{Scene: display.SceneWelcome, SessionID: e.sess.id})
-	e.deadline = time.Time{}
+	var welcomeEnds time.Time // without the automatic photo, the welcome waits for a trigger
 	if e.cfg.AutoCapture {
-		e.deadline = now.Add(e.cfg.Welcome)
+		welcomeEnds = now.Add(e.cfg.Welcome)
 	}
+	e.enter(stWelcome, welcomeEnds)
+	e.show(display.Screen{Scene: display.SceneWelcome, SessionID: e.sess.id})
 }
 
 func (e *Engine) closeSession(now time.Time, reason string) {
@@ -444,10 +473,8 @@ func (e *Engine) closeSession(now time.Time, reason string) {
 		}
 	}
 	e.sess = nil
-	e.st = stGoodbye
-	e.retryQR = false
+	e.enter(stGoodbye, now.Add(e.cfg.Goodbye))
 	e.show(display.Screen{Scene: display.SceneGoodbye})
-	e.deadline = now.Add(e.cfg.Goodbye)
 }
 
 // purgeDue deletes unbound photos of closed sessions whose grace is over (all when force).
@@ -473,7 +500,7 @@ func (e *Engine) purgeDue(now time.Time, force bool) {
 
 func (e *Engine) onTrigger(now time.Time, source string) {
 	switch e.st {
-	case stWelcome, stQR, stBound, stError, stCompare:
+	case stWelcome, stReady, stQR, stBound, stCaptureFailed, stQRUnavailable, stCompare:
 		e.log.Info("photo requested", "session_id", e.sess.id, "source", source)
 		e.startCountdown(now)
 	default:
@@ -482,21 +509,18 @@ func (e *Engine) onTrigger(now time.Time, source string) {
 }
 
 func (e *Engine) startCountdown(now time.Time) {
-	e.retryQR = false
 	if e.cfg.Countdown <= 0 {
 		e.capture()
 		return
 	}
-	e.st = stCountdown
+	e.enter(stCountdown, now.Add(time.Second))
 	e.countdown = e.cfg.Countdown
 	e.show(display.Screen{Scene: display.SceneCountdown, SessionID: e.sess.id, Countdown: e.countdown})
-	e.deadline = now.Add(time.Second)
 }
 
 // capture runs off the loop: the camera, JPEG encoding and disk never hold the screen.
 func (e *Engine) capture() {
-	e.st = stCapturing
-	e.deadline = time.Time{}
+	e.enter(stCapturing, time.Time{})
 	sid := e.sess.id
 	e.wg.Add(1)
 	go func() {
@@ -524,11 +548,8 @@ func (e *Engine) onCaptured(now time.Time, c capturedIn) {
 	}
 	if c.err != nil {
 		e.log.Error("capture failed", "session_id", c.sessionID, "err", c.err)
-		e.welcomeOver = false // no automatic retry loop on a broken camera; a button or tap still works
-		e.st = stError
-		e.show(display.Screen{Scene: display.SceneError, SessionID: e.sess.id,
-			Message: "拍照失败，请再试一次 · The photo failed, please try again"})
-		e.deadline = now.Add(3 * time.Second)
+		e.enter(stCaptureFailed, now.Add(captureFailedFor))
+		e.show(display.Screen{Scene: display.SceneError, SessionID: e.sess.id, Code: display.MsgCaptureFailed})
 		return
 	}
 	p := &photoRec{Photo: c.photo}
@@ -537,10 +558,8 @@ func (e *Engine) onCaptured(now time.Time, c capturedIn) {
 	e.stats.photos.Add(1)
 	e.emit(Event{Type: EventPhotoCaptured, At: now, SessionID: p.SessionID, PhotoID: p.ID,
 		Data: map[string]any{"width": p.Width, "height": p.Height, "bytes": p.Bytes}})
-	e.st = stReview
-	e.reviewOver = false
+	e.enter(stReview, now.Add(e.cfg.Review))
 	e.show(display.Screen{Scene: display.SceneReview, SessionID: p.SessionID, PhotoID: p.ID})
-	e.deadline = now.Add(e.cfg.Review)
 	e.requestQR(p)
 }
 
@@ -571,17 +590,14 @@ func (e *Engine) onQR(now time.Time, r qrIn) {
 	if r.err != nil {
 		e.log.Warn("qr code unavailable", "photo_id", p.ID, "err", r.err)
 		if e.st == stQR && p.qr != nil && now.Before(p.qr.ExpiresAt) {
-			e.deadline = now.Add(e.cfg.QRRetry) // keep the working code on screen, try again
+			e.timeout = now.Add(e.cfg.QRRetry) // keep the working code on screen, try again
 			return
 		}
 		if e.st == stBound {
 			return
 		}
-		e.st = stError
-		e.retryQR = true
-		e.show(display.Screen{Scene: display.SceneError, SessionID: p.SessionID, PhotoID: p.ID,
-			Message: "二维码暂时无法生成，照片已保留 · QR code unavailable right now; your photo is kept"})
-		e.deadline = now.Add(e.cfg.QRRetry)
+		e.enter(stQRUnavailable, now.Add(e.cfg.QRRetry))
+		e.show(display.Screen{Scene: display.SceneError, SessionID: p.SessionID, PhotoID: p.ID, Code: display.MsgQRUnavailable})
 		return
 	}
 	qr := r.qr
@@ -590,19 +606,14 @@ func (e *Engine) onQR(now time.Time, r qrIn) {
 	}
 	p.qr = &qr
 	switch e.st {
-	case stReview:
-		if e.reviewOver {
-			e.showQR(now)
-		}
-	case stQR, stError:
+	case stAwaitQR, stQR, stCaptureFailed, stQRUnavailable:
 		e.showQR(now)
-	}
+	} // in review, the code shows when the review is over
 }
 
 func (e *Engine) showQR(now time.Time) {
 	p := e.sess.cur
-	e.st = stQR
-	e.retryQR = false
+	e.enter(stQR, renewAt(now, p.qr.ExpiresAt))
 	e.show(display.Screen{Scene: display.SceneQR, SessionID: p.SessionID, PhotoID: p.ID, QR: p.qr})
 	if p.qrShownAt.IsZero() {
 		p.qrShownAt = now
@@ -610,7 +621,6 @@ func (e *Engine) showQR(now time.Time) {
 	}
 	e.emit(Event{Type: EventQRShown, At: now, SessionID: p.SessionID, PhotoID: p.ID,
 		Data: map[string]any{"expires_at": p.qr.ExpiresAt}})
-	e.deadline = renewAt(now, p.qr.ExpiresAt)
 }
 
 // renewAt is when a QR code on screen is renewed: a fifth of its life (at most 30 s) before it ends.
@@ -650,10 +660,13 @@ func (e *Engine) onBind(now time.Time, photoID, event string) {
 		data["latency_ms"] = now.Sub(p.qrShownAt).Milliseconds()
 	}
 	e.emit(Event{Type: EventPhotoBound, At: now, SessionID: p.SessionID, PhotoID: p.ID, Data: data})
-	if e.sess != nil && e.sess.cur == p && (e.st == stQR || e.st == stReview || e.st == stError) {
-		e.st = stBound
-		e.retryQR = false
-		e.deadline = time.Time{}
+	if e.sess != nil && e.sess.cur == p {
+		switch e.st {
+		case stQR, stReview, stAwaitQR, stCaptureFailed, stQRUnavailable:
+		default:
+			return
+		}
+		e.enter(stBound, time.Time{})
 		e.show(display.Screen{Scene: display.SceneBound, SessionID: p.SessionID, PhotoID: p.ID})
 	}
 }

@@ -27,7 +27,7 @@ func (e *Engine) trackStill(o Observation) {
 	if moved || e.stillSince.IsZero() {
 		e.stillRef, e.stillSince = cur, o.At
 	}
-	if e.st == stWelcome {
+	if e.st == stReady {
 		e.maybeAutoCapture(o.At)
 	}
 }
@@ -40,7 +40,7 @@ func abs(n int) int {
 }
 
 func (e *Engine) maybeAutoCapture(now time.Time) {
-	if !e.cfg.AutoCapture || !e.welcomeOver || e.sess == nil || len(e.sess.photos) > 0 || e.stillSince.IsZero() {
+	if !e.cfg.AutoCapture || e.st != stReady || e.sess == nil || len(e.sess.photos) > 0 || e.stillSince.IsZero() {
 		return
 	}
 	if now.Sub(e.stillSince) >= e.cfg.StillFor {

@@ -59,6 +59,31 @@ const usage = `usage:
   mirror-cloud version
 `
 
+// device runs "device add ID" and "device rotate ID" (the ID before or after the flags).
+func device(ctx context.Context, cmd string, fs *flag.FlagSet, args []string, file *string, sets *cli.SetFlags, stdout, stderr io.Writer) error {
+	var id string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		id, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if id == "" && fs.NArg() == 1 {
+		id = fs.Arg(0)
+	} else if fs.NArg() > 0 || id == "" {
+		fmt.Fprintf(stderr, "mirror-cloud %s: want exactly one device ID\n", cmd)
+		return errUsage
+	}
+	cfg, _, err := load(*file, *sets, stderr)
+	if err != nil {
+		return err
+	}
+	if cmd == "device rotate" {
+		return deviceRotate(ctx, cfg, id, stdout)
+	}
+	return deviceAdd(ctx, cfg, id, stdout)
+}
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
@@ -88,28 +113,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return serve(ctx, cfg, log)
 	case "device add", "device rotate":
-		// The ID may come before or after the flags.
-		var id string
-		if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-			id, args = args[0], args[1:]
-		}
-		if err := fs.Parse(args); err != nil {
-			return err
-		}
-		if id == "" && fs.NArg() == 1 {
-			id = fs.Arg(0)
-		} else if fs.NArg() > 0 || id == "" {
-			fmt.Fprintf(stderr, "mirror-cloud %s: want exactly one device ID\n", cmd)
-			return errUsage
-		}
-		cfg, _, err := load(*file, sets, stderr)
-		if err != nil {
-			return err
-		}
-		if cmd == "device rotate" {
-			return deviceRotate(ctx, cfg, id, stdout)
-		}
-		return deviceAdd(ctx, cfg, id, stdout)
+		return device(ctx, cmd, fs, args, file, &sets, stdout, stderr)
 	case "config":
 		keys := fs.Bool("keys", false, "print every key with its default and allowed values (Markdown)")
 		if err := parse(fs, args, 0); err != nil {

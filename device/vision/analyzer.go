@@ -133,7 +133,8 @@ type Analyzer struct {
 	lastSearch  time.Time // last detection while nobody was there
 	searchDue   bool      // motion was seen since, while the detector was held back
 	sinceFull   int
-	body        image.Rectangle // the shopper's last face while present or arriving
+	body        image.Rectangle // the shopper's face where they stand, while present or arriving
+	prevFace    image.Rectangle // the primary face of the last detection
 	lastDetect  time.Time       // last detector run while someone was there
 	static      []staticFace
 	autoButtons bool // Gestures without Buttons: place DefaultButtons per frame size
@@ -331,10 +332,16 @@ func (a *Analyzer) Analyze(frame gocv.Mat, at time.Time) (Result, error) {
 	r.Observation = o
 	r.Present, r.Arriving = a.presence.Present(), a.presence.Arriving()
 	switch {
-	case !o.Primary.Empty():
-		a.body = o.Primary
 	case !r.Present && !r.Arriving:
-		a.body = image.Rectangle{}
+		a.body, a.prevFace = image.Rectangle{}, image.Rectangle{}
+	case !o.Primary.Empty() && r.Detected:
+		// The body box is where the shopper stands: it follows the face while it is steady
+		// (under a quarter of its width since the last detection), not while they walk out,
+		// so it empties as soon as they have left the place where they stood.
+		if a.body.Empty() || steady(a.prevFace, o.Primary) {
+			a.body = o.Primary
+		}
+		a.prevFace = o.Primary
 	}
 	if r.Transition == session.Left {
 		a.track, a.lastFaces = image.Rectangle{}, nil // whoever comes next is looked for afresh
@@ -351,9 +358,19 @@ func (a *Analyzer) Analyze(frame gocv.Mat, at time.Time) (Result, error) {
 func (a *Analyzer) Absent(at time.Time) session.Observation {
 	tr := a.presence.Observe(Sighting{At: at})
 	if tr == session.Left {
-		a.body, a.track, a.lastFaces = image.Rectangle{}, image.Rectangle{}, nil
+		a.body, a.prevFace, a.track, a.lastFaces = image.Rectangle{}, image.Rectangle{}, image.Rectangle{}, nil
 	}
 	return session.Observation{At: at, Change: tr}
+}
+
+// steady says whether the face moved less than a quarter of its width between two detections.
+func steady(prev, cur image.Rectangle) bool {
+	if prev.Empty() {
+		return false
+	}
+	d := prev.Min.Add(prev.Max).Div(2).Sub(cur.Min.Add(cur.Max).Div(2))
+	lim := cur.Dx() / 4
+	return d.X*d.X+d.Y*d.Y <= lim*lim
 }
 
 // bodyCover is the share of the body box that must be foreground for the shopper's body to
@@ -385,7 +402,7 @@ func (a *Analyzer) people(faces []image.Rectangle, at time.Time) []image.Rectang
 		}
 		fw, fh := f.Dx(), f.Dy()
 		support := image.Rect(f.Min.X-fw/4, f.Min.Y, f.Max.X+fw/4, f.Max.Y+fh)
-		if a.bg.Coverage(support) >= faceSupport {
+		if !a.isStatic(f) && a.bg.Coverage(support) >= faceSupport {
 			out = append(out, f)
 			continue
 		}
@@ -394,17 +411,29 @@ func (a *Analyzer) people(faces []image.Rectangle, at time.Time) []image.Rectang
 	return out
 }
 
-// follows says whether f is the face followed a moment ago (the shopper, who may stand so
-// still that the room's model no longer tells them apart).
+// follows says whether f is the face of the shopper at the mirror, followed from a moment ago
+// (they may stand so still that the room's model no longer tells them apart). While someone
+// arrives, every detection of their face must have foreground under it.
 func (a *Analyzer) follows(f image.Rectangle, at time.Time) bool {
 	t := a.track
-	if t.Empty() || at.Sub(a.trackAt) > 1500*time.Millisecond {
+	if !a.presence.Present() || t.Empty() || at.Sub(a.trackAt) > 1500*time.Millisecond {
 		return false
 	}
 	c1, c2 := f.Min.Add(f.Max).Div(2), t.Min.Add(t.Max).Div(2)
 	d := c1.Sub(c2)
 	lim := t.Dx() / 2
 	return d.X*d.X+d.Y*d.Y <= lim*lim && f.Dx()*5 >= t.Dx()*3 && f.Dx()*3 <= t.Dx()*5
+}
+
+// isStatic says whether f is where a static face was seen: once scenery, a face stays scenery
+// (a moment of foreground around a poster — someone passing in front — does not bring it to life).
+func (a *Analyzer) isStatic(f image.Rectangle) bool {
+	for _, s := range a.static {
+		if iou(s.box, f) > 0.5 {
+			return true
+		}
+	}
+	return false
 }
 
 func (a *Analyzer) noteStatic(f image.Rectangle, at time.Time) {

@@ -3,7 +3,6 @@ package vision
 import (
 	"image"
 	"math"
-	"slices"
 	"time"
 
 	"gocv.io/x/gocv"
@@ -35,9 +34,7 @@ type background struct {
 	scale       float64 // full-frame pixels per model pixel
 	last        time.Time
 	frames      int
-	idx         []int32   // scratch
-	lo, hi      []float32 // scratch
-	Gain        float64   // of the last frame, for the debug view
+	Gain        float64 // of the last frame, for the debug view
 	Offset      float64
 }
 
@@ -94,12 +91,12 @@ func (b *background) Update(frame gocv.Mat, at time.Time, hold image.Rectangle) 
 	}
 	b.last = at
 	b.frames++
-	g, o := b.fitLight(px)
+	hr := b.toModel(hold)
+	g, o := b.fitLight(px, hr)
 	b.Gain, b.Offset = g, o
 	aBg := float32(1 - math.Exp(-dt.Seconds()/bgTau.Seconds()))
 	aFg := float32(1 - math.Exp(-dt.Seconds()/fgTau.Seconds()))
 	aHold := float32(1 - math.Exp(-dt.Seconds()/holdTau.Seconds()))
-	hr := b.toModel(hold)
 	ig, io := float32(1/g), float32(o)
 	for i, v := range px {
 		x := (float32(v) - io) * ig // the frame in the model's lighting
@@ -124,66 +121,50 @@ func (b *background) Update(frame gocv.Mat, at time.Time, hold image.Rectangle) 
 	}
 }
 
-// fitLight fits the frame's lighting against the model, I ≈ g·μ + o, on the pixels that were
-// background in the last frame (all of them when too few were). The offset alone is the
-// median of I − μ; a gain is fitted only when the room has enough contrast for it (the
-// medians of I and μ over its darkest and brightest thirds), and kept within 0.5..2.
-func (b *background) fitLight(px []uint8) (g, o float64) {
-	idx := b.idx[:0]
-	for i := range px {
-		if !b.fg[i] {
-			idx = append(idx, int32(i))
+// fitLight fits the frame's lighting against the model, I ≈ g·μ + o, on the pixels outside
+// where the shopper stands: a robust least-squares line (Tukey's biweight, three reweighted
+// rounds) started from the last frame's fit, since light changes smoothly. Pixels that differ
+// by more than lightTukey grey levels from the line — a person walking in — get no weight, so
+// however much of the frame they cover, the fit follows the room. The gain stays within
+// 0.5..2; with too little contrast in the room for a gain, only the offset moves.
+func (b *background) fitLight(px []uint8, hold image.Rectangle) (g, o float64) {
+	g, o = b.Gain, b.Offset
+	if g == 0 {
+		g = 1
+	}
+	for round := 0; round < 3; round++ {
+		var sw, sx, sy, sxx, sxy float64
+		for i, v := range px {
+			if !hold.Empty() && image.Pt(i%b.w, i/b.w).In(hold) {
+				continue
+			}
+			x, y := float64(b.mean[i]), float64(v)
+			r := (y - (g*x + o)) / lightTukey
+			if r <= -1 || r >= 1 {
+				continue
+			}
+			w := (1 - r*r) * (1 - r*r)
+			sw += w
+			sx += w * x
+			sy += w * y
+			sxx += w * x * x
+			sxy += w * x * y
 		}
-	}
-	if len(idx) < len(px)/5 {
-		idx = idx[:0]
-		for i := range px {
-			idx = append(idx, int32(i))
+		if sw < float64(len(px))/10 {
+			return b.Gain, b.Offset // too few pixels agree: keep the last fit for this frame
 		}
-	}
-	b.idx = idx
-	// Order the pixels by the model's level.
-	slices.SortFunc(idx, func(x, y int32) int {
-		switch {
-		case b.mean[x] < b.mean[y]:
-			return -1
-		case b.mean[x] > b.mean[y]:
-			return 1
+		mx, my := sx/sw, sy/sw
+		vx := sxx/sw - mx*mx
+		if vx >= 100 { // a standard deviation of 10 grey levels: enough contrast for a gain
+			g = math.Max(0.5, math.Min(2, (sxy/sw-mx*my)/vx))
 		}
-		return 0
-	})
-	n := len(idx)
-	band := func(from, to int) (mi, mm float64) {
-		is, ms := b.lo[:0], b.hi[:0]
-		for _, i := range idx[from:to] {
-			is, ms = append(is, float32(px[i])), append(ms, b.mean[i])
-		}
-		mi, mm = float64(median(is)), float64(median(ms))
-		b.lo, b.hi = is, ms
-		return
+		o = my - g*mx
 	}
-	li, lm := band(0, n/3)
-	hi, hm := band(n-n/3, n)
-	if hm-lm >= 40 {
-		g = math.Max(0.5, math.Min(2, (hi-li)/(hm-lm)))
-		return g, (hi + li - g*(hm+lm)) / 2
-	}
-	d := b.lo[:0]
-	for _, i := range idx {
-		d = append(d, float32(px[i])-b.mean[i])
-	}
-	b.lo = d
-	return 1, float64(median(d))
+	return g, o
 }
 
-// median reorders s.
-func median(s []float32) float32 {
-	if len(s) == 0 {
-		return 0
-	}
-	slices.Sort(s)
-	return s[len(s)/2]
-}
+// lightTukey is the residual, in grey levels, beyond which a pixel has no say in the light fit.
+const lightTukey = 30
 
 func sqrt32(f float32) float32 { return float32(math.Sqrt(float64(f))) }
 

@@ -172,6 +172,11 @@ func (b *blazeFace) detect(img gocv.Mat, conf float64) []image.Rectangle {
 		// Back from the padded unit square to img's pixels.
 		r := image.Rect(int((f.x0*blazeSize-float64(padX))/s), int((f.y0*blazeSize-float64(padY))/s),
 			int((f.x1*blazeSize-float64(padX))/s+0.5), int((f.y1*blazeSize-float64(padY))/s+0.5))
+		// A face cut by the image's edge is someone walking in or out (or a face mostly out of
+		// the zone): it does not count, as Haar, which needs the whole face, never counts it.
+		if m := r.Dx() / 8; r.Min.X < -m || r.Min.Y < -m || r.Max.X > w+m || r.Max.Y > h+m {
+			continue
+		}
 		if r = r.Intersect(image.Rect(0, 0, w, h)); !r.Empty() {
 			faces = append(faces, r)
 		}

@@ -246,7 +246,7 @@ func (p *painter) paint(s display.Screen) {
 	case display.SceneError:
 		items := p.lines(textErrorZh, textErrorEn)
 		f := p.tf.face(p.zh * 7 / 10)
-		for _, l := range wrap(f, s.Message, p.w-2*p.edge, 3) {
+		for _, l := range wrap(f, s.Text(), p.w-2*p.edge, 3) {
 			items = append(items, text{face: f, s: l, c: white})
 		}
 		p.bottom(p.col(items...))

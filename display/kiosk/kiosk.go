@@ -105,6 +105,7 @@ func New(opts Options) *Kiosk {
 // years 0–9999) is logged and ignored.
 func (k *Kiosk) Show(s display.Screen) {
 	s = clone(s)
+	s.Message = s.Text() // the page shows the words of the screen's message code
 	b, err := json.Marshal(s)
 	if err != nil {
 		k.log.Error("kiosk: encode screen", "scene", s.Scene, "err", err)

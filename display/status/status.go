@@ -89,8 +89,8 @@ func OpenSSD1306(bus i2c.Bus, opts Options) (*Status, error) {
 func (s *Status) Show(sc display.Screen) {
 	s.mu.Lock()
 	s.state = sc.Scene
-	if sc.Scene == display.SceneError && sc.Message != "" {
-		s.lastErr = sc.Message
+	if msg := sc.Text(); sc.Scene == display.SceneError && msg != "" {
+		s.lastErr = msg
 	}
 	s.mu.Unlock()
 	s.poke()

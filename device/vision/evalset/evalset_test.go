@@ -58,3 +58,48 @@ func TestTwirlHidesTheFaceAndPedestriansAreSmall(t *testing.T) {
 		}
 	}
 }
+
+// TestRoomSetCoversTheCases checks the fitting-room scripts against what each clip is for.
+func TestRoomSetCoversTheCases(t *testing.T) {
+	dur := func(v Visit) time.Duration { return v.Departure - v.Arrival }
+	one := func(tr Truth) bool { return len(tr.Visits) == 1 && dur(tr.Visits[0]) > 3*time.Second }
+	none := func(tr Truth) bool { return len(tr.Visits) == 0 }
+	checks := map[string]func(Truth) bool{
+		"room-walk-in": one, "room-empty-poster-garments": none, "room-corridor": none,
+		"room-curtain-swings-after": one, "room-turn-away": one, "room-light-ramp": one, "room-dim": one, "room-close": one,
+		"room-two-shoppers": func(tr Truth) bool {
+			// A different shopper's face in view within the 3 s exit grace of the first one's.
+			return len(tr.Visits) == 2 && tr.Visits[1].Arrival-tr.Visits[0].Departure < 3*time.Second
+		},
+	}
+	specs := RoomSpecs()
+	if len(specs) != len(checks) {
+		t.Errorf("%d clips, want %d", len(specs), len(checks))
+	}
+	for _, s := range specs {
+		tr := RoomTruth(s)
+		if check, ok := checks[s.Name]; !ok || !check(tr) {
+			t.Errorf("clip %s: truth %+v does not show what the clip is for", s.Name, tr.Visits)
+		}
+		if v := tr.Visits; len(v) > 0 && v[len(v)-1].Departure+4*time.Second > s.Duration {
+			t.Errorf("clip %s ends %v after the last departure, want at least 4 s", s.Name, s.Duration-v[len(v)-1].Departure)
+		}
+		var away time.Duration
+		for i := 0; i < tr.Frames; i++ {
+			sc := s.Scene(frameTime(i))
+			for _, p := range sc.Shoppers {
+				if p.Away {
+					away += time.Second / FPS
+				}
+			}
+			for _, p := range sc.Passers {
+				if w := shopperFace(p).Dx(); float64(w) >= 0.08*Width {
+					t.Errorf("%s: a passer-by's face is %d px wide, want under the 0.08 minimum", s.Name, w)
+				}
+			}
+		}
+		if s.Name == "room-turn-away" && (away < 5900*time.Millisecond || away > 6100*time.Millisecond) {
+			t.Errorf("turn-away: turned away for %v, want 6 s", away)
+		}
+	}
+}
