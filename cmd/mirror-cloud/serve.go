@@ -71,6 +71,16 @@ func openDatabase(ctx context.Context, cfg *Config) (*stores, error) {
 	return &stores{Store: st, photos: hub.DirBlobs(cfg.photoDir()), where: cfg.dbPath()}, nil
 }
 
+// healthChecks are what /healthz reports of the stores besides the database: the photo
+// bucket, shared by every replica like the broker, so an outage degrades rather than taking
+// all replicas out (callbacks are still recorded and answered).
+func (st *stores) healthChecks() []hub.HealthCheck {
+	if st.bucket == nil {
+		return nil
+	}
+	return []hub.HealthCheck{{Name: "photos", Check: st.bucket.Ping, Degrades: true}}
+}
+
 func deviceAdd(ctx context.Context, cfg *Config, id string, stdout io.Writer) error {
 	st, err := openStore(ctx, cfg)
 	if err != nil {
@@ -179,11 +189,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		// wait in the database until it is back.
 		checks = append(checks, hub.HealthCheck{Name: "broker", Check: p.Reachable, Degrades: true})
 	}
-	if st.bucket != nil {
-		// Shared by every replica like the broker: an outage degrades, it does not take all
-		// replicas out (callbacks are still recorded and answered).
-		checks = append(checks, hub.HealthCheck{Name: "photos", Check: st.bucket.Ping, Degrades: true})
-	}
+	checks = append(checks, st.healthChecks()...)
 
 	mpVerify, _ := hub.ParseMPVerify(w.MPVerify) // checked by Validate
 	proxies, _ := cfg.trustedProxies()           // checked by Validate
