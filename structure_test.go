@@ -205,6 +205,23 @@ func TestCmdFunctionsAreShort(t *testing.T) {
 	}
 }
 
+// TestArchitectureDocNamesThePackages: docs/architecture.md exists and names every top-level
+// package directory, so a new room in the house gets a line there.
+func TestArchitectureDocNamesThePackages(t *testing.T) {
+	doc, err := os.ReadFile("docs/architecture.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, top := range []string{"cmd", "device", "session", "display", "cloud", "internal"} {
+		dirs, _ := os.ReadDir(top)
+		for _, d := range dirs {
+			if d.IsDir() && d.Name() != "testdata" && !bytes.Contains(doc, []byte(d.Name())) {
+				t.Errorf("docs/architecture.md does not mention %s/%s", top, d.Name())
+			}
+		}
+	}
+}
+
 // TestServersUseHTTPGuard keeps every HTTP server on the project's timeouts: servers are made
 // with httpguard.NewServer, never a bare http.Server literal (one without ReadTimeout and
 // IdleTimeout keeps idle connections open forever).

@@ -61,18 +61,9 @@ const usage = `usage:
 
 // device runs "device add ID" and "device rotate ID" (the ID before or after the flags).
 func device(ctx context.Context, cmd string, fs *flag.FlagSet, args []string, file *string, sets *cli.SetFlags, stdout, stderr io.Writer) error {
-	var id string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		id, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
+	id, err := positional(fs, args, "device ID") // before or after the flags
+	if err != nil {
 		return err
-	}
-	if id == "" && fs.NArg() == 1 {
-		id = fs.Arg(0)
-	} else if fs.NArg() > 0 || id == "" {
-		fmt.Fprintf(stderr, "mirror-cloud %s: want exactly one device ID\n", cmd)
-		return errUsage
 	}
 	cfg, _, err := load(*file, *sets, stderr)
 	if err != nil {
@@ -158,18 +149,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return export(ctx, cfg, *out, stdout, stderr)
 	case "import":
-		var path string
-		if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-			path, args = args[0], args[1:]
-		}
-		if err := fs.Parse(args); err != nil {
+		path, err := positional(fs, args, "export file")
+		if err != nil {
 			return err
-		}
-		if path == "" && fs.NArg() == 1 {
-			path = fs.Arg(0)
-		} else if fs.NArg() > 0 || path == "" {
-			fmt.Fprintf(stderr, "mirror-cloud import: want exactly one export file\n")
-			return errUsage
 		}
 		cfg, _, err := load(*file, sets, stderr)
 		if err != nil {
@@ -186,6 +168,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "mirror-cloud: unknown command %q\n%s", cmd, usage)
 		return errUsage
 	}
+}
+
+// positional parses args with exactly one positional argument (what), before or after the flags.
+func positional(fs *flag.FlagSet, args []string, what string) (string, error) {
+	var v string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		v, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return "", err
+	}
+	if v == "" && fs.NArg() == 1 {
+		v = fs.Arg(0)
+	} else if fs.NArg() > 0 || v == "" {
+		fmt.Fprintf(fs.Output(), "%s: want exactly one %s\n", fs.Name(), what)
+		return "", errUsage
+	}
+	return v, nil
 }
 
 func parse(fs *flag.FlagSet, args []string, nargs int) error {

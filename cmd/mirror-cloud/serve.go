@@ -186,10 +186,11 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 
 	mpVerify, _ := hub.ParseMPVerify(w.MPVerify) // checked by Validate
+	proxies, _ := cfg.trustedProxies()           // checked by Validate
 	h, err := hub.New(hub.Options{Store: st.Store, Photos: st.photos, WeChat: client, Callback: cb, Publisher: pub,
 		AppID: w.AppID, PublicURL: publicURL, OAuthBase: w.OAuthBase, TopicPrefix: cfg.MQTT.TopicPrefix,
 		Reply: w.Reply, Sim: sim, UnscannedGrace: cfg.Photos.UnscannedGrace, Retention: cfg.Photos.Retention,
-		MPVerify: mpVerify, HealthChecks: checks, Metrics: metrics, Logger: log})
+		MPVerify: mpVerify, HealthChecks: checks, TrustedProxies: proxies, Metrics: metrics, Logger: log})
 	if err != nil {
 		return err
 	}
