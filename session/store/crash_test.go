@@ -97,7 +97,11 @@ func TestCrashSafety(t *testing.T) {
 			close(lines)
 		}()
 		// Let it run for a while, so kills land in every phase: file write, fsync, rename, commit.
-		time.Sleep(time.Duration(150+rand.IntN(250)) * time.Millisecond)
+		delay := time.Duration(150+rand.IntN(250)) * time.Millisecond
+		if testexec.Emulated() {
+			delay *= 20 // under qemu the child needs seconds to start and open the database
+		}
+		time.Sleep(delay)
 		cmd.Process.Signal(syscall.SIGKILL)
 		for n := range lines {
 			committed[n] = true
