@@ -6,6 +6,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -201,5 +202,53 @@ func TestCmdFunctionsAreShort(t *testing.T) {
 			}
 			return true
 		})
+	}
+}
+
+// TestArchitectureDocNamesThePackages: docs/architecture.md exists and names every top-level
+// package directory, so a new room in the house gets a line there.
+func TestArchitectureDocNamesThePackages(t *testing.T) {
+	doc, err := os.ReadFile("docs/architecture.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, top := range []string{"cmd", "device", "session", "display", "cloud", "internal"} {
+		dirs, _ := os.ReadDir(top)
+		for _, d := range dirs {
+			if d.IsDir() && d.Name() != "testdata" && !bytes.Contains(doc, []byte(d.Name())) {
+				t.Errorf("docs/architecture.md does not mention %s/%s", top, d.Name())
+			}
+		}
+	}
+}
+
+// TestServersUseHTTPGuard keeps every HTTP server on the project's timeouts: servers are made
+// with httpguard.NewServer, never a bare http.Server literal (one without ReadTimeout and
+// IdleTimeout keeps idle connections open forever).
+func TestServersUseHTTPGuard(t *testing.T) {
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") && path != "." {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") ||
+			path == filepath.Join("internal", "httpguard", "httpguard.go") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, "http.Server{") && !strings.HasPrefix(strings.TrimSpace(line), "//") {
+				t.Errorf("%s:%d: an http.Server literal; use httpguard.NewServer (timeouts)", path, i+1)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

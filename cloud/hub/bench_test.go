@@ -70,7 +70,7 @@ func BenchmarkCallback(b *testing.B) {
 				pub = stalledPublisher{}
 			}
 			h, err := hub.New(hub.Options{Store: st, Photos: hub.DirBlobs(dir), WeChat: client, Callback: cb, Publisher: pub,
-				AppID: "wxhub", PublicURL: "https://hub.test", Logger: quietLogger()})
+				AppID: "wxhub", PublicURL: "https://hub.test", CallbackRate: -1, DeviceAPIRate: -1, PageRate: -1, Logger: quietLogger()}) // a benchmark is one busy client
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -140,7 +140,7 @@ func BenchmarkQRCodes(b *testing.B) {
 	client, _ := wechat.NewClient(wechat.Options{BaseURL: api.URL, AppID: "wxhub", Secret: "s3cret"})
 	cb, _ := wechat.NewCallback(wechat.CallbackOptions{Token: "t"})
 	h, err := hub.New(hub.Options{Store: st, PhotoDir: dir, WeChat: client, Callback: cb, Publisher: &recorder{},
-		AppID: "wxhub", PublicURL: "https://hub.test", Logger: quietLogger()})
+		AppID: "wxhub", PublicURL: "https://hub.test", CallbackRate: -1, DeviceAPIRate: -1, PageRate: -1, Logger: quietLogger()}) // a benchmark is one busy client
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -204,7 +204,7 @@ func BenchmarkScanToBinding(b *testing.B) {
 	client, _ := wechat.NewClient(wechat.Options{BaseURL: "http://wechat.sim", AppID: "wxsim", Secret: "secret", HTTPClient: sim.Client()})
 	cb, _ := wechat.NewCallback(wechat.CallbackOptions{Token: "token", AppID: "wxsim", AESKey: testAESKey})
 	h, err := hub.New(hub.Options{Store: st, PhotoDir: dir, WeChat: client, Callback: cb, Publisher: br,
-		AppID: "wxsim", PublicURL: "http://127.0.0.1:1", Sim: sim, Logger: quietLogger()})
+		AppID: "wxsim", PublicURL: "http://127.0.0.1:1", Sim: sim, CallbackRate: -1, DeviceAPIRate: -1, PageRate: -1, Logger: quietLogger()}) // a benchmark is one busy client
 	if err != nil {
 		b.Fatal(err)
 	}

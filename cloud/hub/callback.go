@@ -14,6 +14,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/fitmirror/fitmirror/cloud/wechat"
+	"github.com/fitmirror/fitmirror/internal/httpguard"
 	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
@@ -23,7 +24,8 @@ const maxCallbackBody = 64 << 10
 func (h *Hub) handshake(w http.ResponseWriter, r *http.Request) {
 	echo, err := h.opts.Callback.Handshake(r.URL.Query())
 	if err != nil {
-		h.log.Warn("wechat callback: handshake refused", "err", err, "remote", r.RemoteAddr)
+		// A burst of forged requests is logged once per client and minute, not per request.
+		h.quietLog.Warn("sig:"+httpguard.ClientIP(r), "wechat callback: handshake refused", "err", err, "remote", r.RemoteAddr)
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return
 	}
@@ -52,7 +54,7 @@ func (h *Hub) handleCallback(w http.ResponseWriter, r *http.Request) string {
 	in, err := h.opts.Callback.Open(r.URL.Query(), body)
 	switch {
 	case errors.Is(err, wechat.ErrSignature), errors.Is(err, wechat.ErrStale), errors.Is(err, wechat.ErrUnsealed), errors.Is(err, wechat.ErrReplay):
-		h.log.Warn("wechat callback: refused", "err", err, "remote", r.RemoteAddr)
+		h.quietLog.Warn("sig:"+httpguard.ClientIP(r), "wechat callback: refused", "err", err, "remote", r.RemoteAddr)
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return "unauthorized"
 	case err != nil:

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -76,6 +77,11 @@ type Options struct {
 	// shoppers behind one carrier NAT share an address).
 	// A negative rate turns the limit off.
 	CallbackRate, DeviceAPIRate, PageRate float64
+	// TrustedProxies are the load balancers and reverse proxies in front of the hub: for a
+	// request from one of them the rate limits count the client X-Forwarded-For names (the
+	// last address in it that is not a trusted proxy), not the proxy. Empty: the peer
+	// address, and X-Forwarded-For is ignored (anyone can write it).
+	TrustedProxies []netip.Prefix
 	// UnscannedGrace: a photo nobody scanned is deleted this long after its last QR code
 	// expired; 0 = 10 minutes. Retention: a scanned photo is deleted this long after it was
 	// uploaded; 0 = 7 days.
@@ -254,8 +260,46 @@ func (h *Hub) limit(rate float64) func(http.Handler) http.Handler {
 	}
 	l := httpguard.NewLimiter(rate, max(10, int(4*rate)))
 	return func(next http.Handler) http.Handler {
-		return httpguard.Limit(l, nil, next)
+		return httpguard.Limit(l, h.clientIP, next)
 	}
+}
+
+// clientIP is the address a request's rate limit counts: the peer, or behind trusted
+// proxies the client they name in X-Forwarded-For (each proxy appends the address it got the
+// request from, so the last untrusted one is the client as far as the trusted ones know).
+func (h *Hub) clientIP(r *http.Request) string {
+	peer := httpguard.ClientIP(r)
+	if !h.trustedProxy(peer) {
+		return peer
+	}
+	var hops []string
+	for _, v := range r.Header.Values("X-Forwarded-For") {
+		for _, a := range strings.Split(v, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				hops = append(hops, a)
+			}
+		}
+	}
+	for i := len(hops) - 1; i >= 0; i-- {
+		if !h.trustedProxy(hops[i]) {
+			return hops[i]
+		}
+	}
+	return peer
+}
+
+func (h *Hub) trustedProxy(addr string) bool {
+	ip, err := netip.ParseAddr(strings.Trim(addr, "[]"))
+	if err != nil {
+		return false
+	}
+	ip = ip.Unmap()
+	for _, p := range h.opts.TrustedProxies {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // Run delivers bindings to the mirrors until they acknowledge them (see Deliver), and purges

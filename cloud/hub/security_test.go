@@ -188,3 +188,23 @@ func TestDatabaseFilesArePrivate(t *testing.T) {
 		}
 	}
 }
+
+// A burst of forged WeChat pushes (bad signatures) is refused and logged once.
+func TestForgedCallbackBurstLoggedOnce(t *testing.T) {
+	var logs lockedBuffer
+	e := newEnv(t, func(o *hub.Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	for i := 0; i < 50; i++ {
+		resp, err := http.Post(fmt.Sprintf("%s/wechat/callback?signature=bad%d&timestamp=%d&nonce=n", e.srv.URL, i, time.Now().Unix()),
+			"text/xml", strings.NewReader("<xml></xml>"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("forged push %d = %d, want 401", i, resp.StatusCode)
+		}
+	}
+	if n := strings.Count(logs.String(), "wechat callback: refused"); n != 1 {
+		t.Errorf("50 forged pushes logged %d times, want once:\n%s", n, logs.String())
+	}
+}

@@ -222,6 +222,11 @@ func (a *agent) openHardware(ctx context.Context) error {
 	}
 	a.shown = append(a.shown, st)
 	a.runners = append(a.runners, st.Run)
+	a.rec.follow(func(ev session.Event) { // the installer sees why the mirror is degraded
+		if ev.Type == eventCameraLost {
+			st.SetError(fmt.Errorf("camera %v: %v", ev.Data["status"], ev.Data["reason"]))
+		}
+	})
 	return nil
 }
 

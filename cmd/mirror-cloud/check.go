@@ -16,6 +16,7 @@ import (
 
 	"github.com/fitmirror/fitmirror/cloud/hub"
 	"github.com/fitmirror/fitmirror/cloud/wechat"
+	"github.com/fitmirror/fitmirror/internal/httpguard"
 )
 
 // accountNote is the deployment truth check states in one line.
@@ -182,10 +183,10 @@ func probePublic(ctx context.Context, cfg *Config, client *http.Client) error {
 	probe := randHex(16)
 	ln, lerr := net.Listen("tcp", cfg.Listen)
 	if lerr == nil {
-		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		srv := httpguard.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("X-Mirror-Cloud-Probe", probe)
 			io.WriteString(w, `{"ok":true}`)
-		}), ReadHeaderTimeout: 5 * time.Second}
+		}), false)
 		go srv.Serve(ln)
 		defer srv.Close()
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -17,14 +18,15 @@ import (
 // a sim-mode hub: the built-in WeChat simulator, an embedded MQTT broker and SQLite in
 // state_dir. `mirror-cloud config --keys` prints every key.
 type Config struct {
-	Listen    string         `yaml:"listen" help:"HTTP listener (host:port): agents' API, WeChat callback, photo page, /healthz, /metrics; in sim mode a listener without a host binds 127.0.0.1"`
-	StateDir  string         `yaml:"state_dir" help:"database (hub.db) and photos when database.url is empty; default $STATE_DIRECTORY under systemd (/var/lib/mirror-cloud), ./state otherwise"`
-	PublicURL string         `yaml:"public_url" help:"base URL phones and WeChat reach the hub at (photo page links, OAuth redirect); required in wechat mode; default in sim mode http://127.0.0.1:<listen port>"`
-	Log       LogConfig      `yaml:"log"`
-	Database  DatabaseConfig `yaml:"database"`
-	Photos    PhotosConfig   `yaml:"photos"`
-	WeChat    WeChatConfig   `yaml:"wechat"`
-	MQTT      MQTTConfig     `yaml:"mqtt"`
+	Listen         string         `yaml:"listen" help:"HTTP listener (host:port): agents' API, WeChat callback, photo page, /healthz, /metrics; in sim mode a listener without a host binds 127.0.0.1"`
+	StateDir       string         `yaml:"state_dir" help:"database (hub.db) and photos when database.url is empty; default $STATE_DIRECTORY under systemd (/var/lib/mirror-cloud), ./state otherwise"`
+	PublicURL      string         `yaml:"public_url" help:"base URL phones and WeChat reach the hub at (photo page links, OAuth redirect); required in wechat mode; default in sim mode http://127.0.0.1:<listen port>"`
+	TrustedProxies []string       `yaml:"trusted_proxies" help:"addresses or CIDRs of the load balancer / reverse proxy in front of the hub: for their requests the rate limits count the client named in X-Forwarded-For, not the proxy"`
+	Log            LogConfig      `yaml:"log"`
+	Database       DatabaseConfig `yaml:"database"`
+	Photos         PhotosConfig   `yaml:"photos"`
+	WeChat         WeChatConfig   `yaml:"wechat"`
+	MQTT           MQTTConfig     `yaml:"mqtt"`
 }
 
 type LogConfig struct {
@@ -97,6 +99,9 @@ func (c *Config) Validate() error {
 	}
 	if c.StateDir == "" {
 		return fmt.Errorf("state_dir: must not be empty")
+	}
+	if _, err := c.trustedProxies(); err != nil {
+		return err
 	}
 	if c.Photos.URL != "" {
 		u, err := url.Parse(c.Photos.URL)
@@ -187,4 +192,21 @@ func brokerURL(s string) error {
 		return fmt.Errorf("scheme %q is not tcp, ssl, ws or wss", u.Scheme)
 	}
 	return nil
+}
+
+// trustedProxies parses trusted_proxies: addresses (a /32 or /128) and CIDRs.
+func (c *Config) trustedProxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range c.TrustedProxies {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil {
+				return nil, fmt.Errorf("trusted_proxies: %q is not an address or CIDR (10.0.0.5, 10.0.0.0/24)", v)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

@@ -59,6 +59,22 @@ const usage = `usage:
   mirror-cloud version
 `
 
+// device runs "device add ID" and "device rotate ID" (the ID before or after the flags).
+func device(ctx context.Context, cmd string, fs *flag.FlagSet, args []string, file *string, sets *cli.SetFlags, stdout, stderr io.Writer) error {
+	id, err := positional(fs, args, "device ID") // before or after the flags
+	if err != nil {
+		return err
+	}
+	cfg, _, err := load(*file, *sets, stderr)
+	if err != nil {
+		return err
+	}
+	if cmd == "device rotate" {
+		return deviceRotate(ctx, cfg, id, stdout)
+	}
+	return deviceAdd(ctx, cfg, id, stdout)
+}
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
@@ -88,28 +104,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return serve(ctx, cfg, log)
 	case "device add", "device rotate":
-		// The ID may come before or after the flags.
-		var id string
-		if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-			id, args = args[0], args[1:]
-		}
-		if err := fs.Parse(args); err != nil {
-			return err
-		}
-		if id == "" && fs.NArg() == 1 {
-			id = fs.Arg(0)
-		} else if fs.NArg() > 0 || id == "" {
-			fmt.Fprintf(stderr, "mirror-cloud %s: want exactly one device ID\n", cmd)
-			return errUsage
-		}
-		cfg, _, err := load(*file, sets, stderr)
-		if err != nil {
-			return err
-		}
-		if cmd == "device rotate" {
-			return deviceRotate(ctx, cfg, id, stdout)
-		}
-		return deviceAdd(ctx, cfg, id, stdout)
+		return device(ctx, cmd, fs, args, file, &sets, stdout, stderr)
 	case "config":
 		keys := fs.Bool("keys", false, "print every key with its default and allowed values (Markdown)")
 		if err := parse(fs, args, 0); err != nil {
@@ -154,18 +149,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return export(ctx, cfg, *out, stdout, stderr)
 	case "import":
-		var path string
-		if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-			path, args = args[0], args[1:]
-		}
-		if err := fs.Parse(args); err != nil {
+		path, err := positional(fs, args, "export file")
+		if err != nil {
 			return err
-		}
-		if path == "" && fs.NArg() == 1 {
-			path = fs.Arg(0)
-		} else if fs.NArg() > 0 || path == "" {
-			fmt.Fprintf(stderr, "mirror-cloud import: want exactly one export file\n")
-			return errUsage
 		}
 		cfg, _, err := load(*file, sets, stderr)
 		if err != nil {
@@ -182,6 +168,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "mirror-cloud: unknown command %q\n%s", cmd, usage)
 		return errUsage
 	}
+}
+
+// positional parses args with exactly one positional argument (what), before or after the flags.
+func positional(fs *flag.FlagSet, args []string, what string) (string, error) {
+	var v string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		v, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return "", err
+	}
+	if v == "" && fs.NArg() == 1 {
+		v = fs.Arg(0)
+	} else if fs.NArg() > 0 || v == "" {
+		fmt.Fprintf(fs.Output(), "%s: want exactly one %s\n", fs.Name(), what)
+		return "", errUsage
+	}
+	return v, nil
 }
 
 func parse(fs *flag.FlagSet, args []string, nargs int) error {

@@ -71,6 +71,16 @@ func openDatabase(ctx context.Context, cfg *Config) (*stores, error) {
 	return &stores{Store: st, photos: hub.DirBlobs(cfg.photoDir()), where: cfg.dbPath()}, nil
 }
 
+// healthChecks are what /healthz reports of the stores besides the database: the photo
+// bucket, shared by every replica like the broker, so an outage degrades rather than taking
+// all replicas out (callbacks are still recorded and answered).
+func (st *stores) healthChecks() []hub.HealthCheck {
+	if st.bucket == nil {
+		return nil
+	}
+	return []hub.HealthCheck{{Name: "photos", Check: st.bucket.Ping, Degrades: true}}
+}
+
 func deviceAdd(ctx context.Context, cfg *Config, id string, stdout io.Writer) error {
 	st, err := openStore(ctx, cfg)
 	if err != nil {
@@ -98,6 +108,23 @@ func deviceRotate(ctx context.Context, cfg *Config, id string, stdout io.Writer)
 	return json.NewEncoder(stdout).Encode(c)
 }
 
+// simOnLoopback binds a sim-mode hub's host-less listeners to 127.0.0.1 and returns them: sim
+// mode serves anyone who reaches it any photo (/sim/scan with any openid), so it stays on
+// loopback unless the listeners name a host.
+func simOnLoopback(cfg *Config) []string {
+	var moved []string
+	if cfg.WeChat.Mode != "sim" {
+		return nil
+	}
+	for _, a := range []*string{&cfg.Listen, &cfg.MQTT.Embedded.Listen} {
+		if host, port, err := net.SplitHostPort(*a); err == nil && host == "" {
+			*a = net.JoinHostPort("127.0.0.1", port)
+			moved = append(moved, *a)
+		}
+	}
+	return moved
+}
+
 func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	st, err := openStore(ctx, cfg)
 	if err != nil {
@@ -105,18 +132,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 	defer st.Close()
 
-	// Sim mode serves anyone who reaches it any photo (/sim/scan with any openid): it stays
-	// on loopback unless the listeners name a host.
-	var simLoopback []string
-	if cfg.WeChat.Mode == "sim" {
-		for _, a := range []*string{&cfg.Listen, &cfg.MQTT.Embedded.Listen} {
-			if host, port, err := net.SplitHostPort(*a); err == nil && host == "" {
-				*a = net.JoinHostPort("127.0.0.1", port)
-				simLoopback = append(simLoopback, *a)
-			}
-		}
-	}
-
+	simLoopback := simOnLoopback(cfg)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -179,17 +195,14 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		// wait in the database until it is back.
 		checks = append(checks, hub.HealthCheck{Name: "broker", Check: p.Reachable, Degrades: true})
 	}
-	if st.bucket != nil {
-		// Shared by every replica like the broker: an outage degrades, it does not take all
-		// replicas out (callbacks are still recorded and answered).
-		checks = append(checks, hub.HealthCheck{Name: "photos", Check: st.bucket.Ping, Degrades: true})
-	}
+	checks = append(checks, st.healthChecks()...)
 
 	mpVerify, _ := hub.ParseMPVerify(w.MPVerify) // checked by Validate
+	proxies, _ := cfg.trustedProxies()           // checked by Validate
 	h, err := hub.New(hub.Options{Store: st.Store, Photos: st.photos, WeChat: client, Callback: cb, Publisher: pub,
 		AppID: w.AppID, PublicURL: publicURL, OAuthBase: w.OAuthBase, TopicPrefix: cfg.MQTT.TopicPrefix,
 		Reply: w.Reply, Sim: sim, UnscannedGrace: cfg.Photos.UnscannedGrace, Retention: cfg.Photos.Retention,
-		MPVerify: mpVerify, HealthChecks: checks, Metrics: metrics, Logger: log})
+		MPVerify: mpVerify, HealthChecks: checks, TrustedProxies: proxies, Metrics: metrics, Logger: log})
 	if err != nil {
 		return err
 	}

@@ -379,6 +379,11 @@ func (s *Source) Read(dst *gocv.Mat) (Frame, error) {
 	}
 	s.rotate(dst)
 	f := Frame{Index: s.index, MediaTime: s.mediaTime(s.index)}
+	if s.index == 0 {
+		// The paced clock starts at the first frame: a slow open (the probe of a file, a loaded
+		// or emulated machine) must not make the first frames come early.
+		s.start = time.Now()
+	}
 	s.index++
 	if s.opts.Paced && (s.kind == KindFile || s.kind == KindFolder) {
 		if wait := time.Until(s.start.Add(f.MediaTime)); wait > 0 {

@@ -14,7 +14,7 @@ import (
 // Config is the io: section of the agent configuration (cmd/internal/config tags). Empty pin
 // and bus names mean "not fitted"; with nothing fitted Open does not touch the host at all.
 type Config struct {
-	PIR             string  `yaml:"pir" help:"GPIO of a PIR (HC-SR501) or radar (LD2410 OUT) sensor, e.g. GPIO17; a wake hint that raises the camera frame rate, it never opens a session; empty = none"`
+	PIR             string  `yaml:"pir" help:"GPIO of a PIR (HC-SR501) or radar (LD2410 OUT) sensor, e.g. GPIO17; a wake hint for the logs, it never opens a session (the camera's motion gate sets the frame rate); empty = none"`
 	PIRActive       string  `yaml:"pir_active" help:"level the presence sensor drives while it sees someone" enum:"high,low"`
 	Buttons         Buttons `yaml:"buttons"`
 	CameraLED       string  `yaml:"camera_led" help:"GPIO of the camera-active LED, lit whenever frames are analysed for a session, e.g. GPIO22; empty = none"`

@@ -11,8 +11,9 @@
 //
 // Inputs run in [IO.Run] and come out through callbacks:
 //
-//   - the presence sensor calls Options.OnWake when it starts seeing someone — a hint to
-//     raise the camera to its engaged frame rate, never a reason to open a session;
+//   - the presence sensor calls Options.OnWake when it starts seeing someone — a hint for the
+//     logs and the caller, never a reason to open a session (the camera's motion gate raises
+//     the analysed frame rate by itself when someone moves);
 //   - buttons are debounced (the level must hold for io.buttons.debounce) and report a
 //     [Press], a [LongPress] (while still held) or, on the capture button, a [DoublePress];
 //     [ButtonEvent.Action] maps them to capture, compare and call-staff.
@@ -37,7 +38,7 @@
 // In main:
 //
 //	d, err := devio.Open(cfg.IO, devio.Options{
-//		OnWake: func(time.Time) { pipeline.Engage() },
+//		OnWake: func(time.Time) { log.Debug("presence sensor: someone is near") },
 //		OnButton: func(e devio.ButtonEvent) {
 //			switch e.Action() {
 //			case devio.ActionCapture:

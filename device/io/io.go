@@ -20,8 +20,8 @@ type Options struct {
 	// Registry finds pins and buses; nil means [Host], called only when something is
 	// configured.
 	Registry *Registry
-	// OnWake is called when the PIR or radar starts seeing someone: a hint to raise the
-	// camera to the engaged frame rate. It never opens a session by itself.
+	// OnWake is called when the PIR or radar starts seeing someone: a hint (the agent logs
+	// it). It never opens a session by itself and does not change the camera's frame rate.
 	OnWake func(at time.Time)
 	// OnButton is called for each button gesture; see [ButtonEvent.Action].
 	OnButton func(ButtonEvent)

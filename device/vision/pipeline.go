@@ -32,7 +32,8 @@ type PipelineOptions struct {
 	OnGesture func(ctx context.Context, action string)
 	// OnCamera is called when the camera's status changes (ok, lost, frozen) with a one-line
 	// reason: a change from ok is camera.lost (and the degraded status), a change back to ok
-	// is camera.restored; a change between lost and frozen only updates telemetry.
+	// is camera.restored; a change between lost and frozen only updates telemetry. The pipeline
+	// logs every change itself: the callback records, it need not log.
 	OnCamera func(s camera.Status, reason string)
 	// FrozenAfter is how long without frames, or with identical frames, before the camera
 	// counts as lost or frozen (and is reopened); 0 = 5 s.

@@ -2,8 +2,9 @@
 // OLED on I²C (through periph.io) showing the device ID, its IP address, the session state (the
 // current scene) and the last error, in ASCII at 7×13 pixels.
 //
-// It is a display.Renderer: wire it next to the kiosk so it follows the same Screens, and feed
-// it errors with SetError.
+// It is a display.Renderer: wire it next to the kiosk so it follows the same Screens (an error
+// screen's message becomes the last error), and feed it other errors with SetError (the agent
+// reports a lost or frozen camera there).
 //
 // Wiring: the usual 0.96" modules have four pins. On a Raspberry Pi: VCC to 3.3 V (pin 1), GND
 // to ground (pin 6), SDA to GPIO2 (pin 3), SCL to GPIO3 (pin 5); enable I²C (dtparam=i2c_arm=on)
