@@ -73,6 +73,7 @@ func (op *operator) await(t *testing.T, d time.Duration, what string, pred func(
 // online, publishes its session events in order, answers commands, applies (or refuses)
 // desired configuration, acts on the hub's binding, and says offline when stopped.
 func TestAgentOverMQTT(t *testing.T) {
+	needsRealTime(t)
 	_, clip, _ := setup(t)
 	b := mosquittotest.Start(t, mosquittotest.Options{Users: brokerUsers})
 	ops := connectOperator(t, b, broker.OpsUser)

@@ -19,6 +19,7 @@ import (
 // the watchdog while healthy, stop feeding it once the loop has been silent for
 // health.stall_after, and /healthz must turn 503 naming the stalled pipeline.
 func TestWatchdogStopsOnStall(t *testing.T) {
+	needsRealTime(t)
 	_, clip, _ := setup(t)
 	sock := filepath.Join(t.TempDir(), "notify.sock")
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})

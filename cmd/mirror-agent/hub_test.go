@@ -115,6 +115,7 @@ func (h *hubProc) scan(t testing.TB, qr, openid string) {
 // is a WeChat URL; a simulated scan turns the screen to "bound", and the hub's photo page
 // serves the photo to that shopper (and not to another).
 func TestHubEndToEnd(t *testing.T) {
+	needsRealTime(t)
 	_, clip, _ := setup(t)
 	h := startHub(t)
 	p := startAgent(t, h.agentArgs(clip)...)

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -16,11 +15,12 @@ import (
 
 	"github.com/fitmirror/fitmirror/cloud/hub/pgtest"
 	"github.com/fitmirror/fitmirror/cloud/wechat/wechattest"
+	"github.com/fitmirror/fitmirror/internal/testexec"
 )
 
 func runCloud(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	cmd := exec.Command(binary(t), args...)
+	cmd := testexec.Command(binary(t), args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -111,7 +111,7 @@ func TestMigrateSQLiteToPostgres(t *testing.T) {
 	if out, err := runCloud(t, append([]string{"import", dump}, with("state_dir="+state2)...)...); err != nil || !strings.Contains(out, "imported 1 devices") {
 		t.Fatalf("import = %v\n%s", err, out)
 	}
-	cmd := exec.Command(binary(t), append([]string{"export"}, with("state_dir="+state2)...)...)
+	cmd := testexec.Command(binary(t), append([]string{"export"}, with("state_dir="+state2)...)...)
 	again, err := cmd.Output()
 	want, _ := os.ReadFile(dump)
 	if err != nil || !bytes.Equal(again, want) {

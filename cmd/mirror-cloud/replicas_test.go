@@ -10,7 +10,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -26,6 +25,7 @@ import (
 	"github.com/fitmirror/fitmirror/cloud/hub/pgtest"
 	"github.com/fitmirror/fitmirror/cloud/hub/s3test"
 	"github.com/fitmirror/fitmirror/cloud/wechat/wechattest"
+	"github.com/fitmirror/fitmirror/internal/testexec"
 	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
@@ -113,7 +113,7 @@ func (d *deployment) deviceAdd(id string) hub.Credentials {
 	for _, s := range d.sets {
 		args = append(args, "--set", s)
 	}
-	out, err := exec.Command(binary(d.t), args...).Output()
+	out, err := testexec.Command(binary(d.t), args...).Output()
 	if err != nil {
 		d.t.Fatalf("device add %s: %v", id, err)
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/fitmirror/fitmirror/cloud/fleet"
 	"github.com/fitmirror/fitmirror/cloud/hub"
+	"github.com/fitmirror/fitmirror/internal/testexec"
 )
 
 // With no host in its listeners (the defaults are ":8090" and ":1883"), a sim-mode hub binds
@@ -101,7 +101,7 @@ func TestDeviceRotate(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	old := addDevice(t, dir, "m1")
-	out, err := exec.Command(binary(t), "device", "rotate", "m1", "--set", "state_dir="+dir).Output()
+	out, err := testexec.Command(binary(t), "device", "rotate", "m1", "--set", "state_dir="+dir).Output()
 	if err != nil {
 		t.Fatalf("device rotate: %v", err)
 	}
@@ -109,7 +109,7 @@ func TestDeviceRotate(t *testing.T) {
 	if err := json.Unmarshal(out, &fresh); err != nil || fresh.Token == old.Token || fresh.MQTTPassword == old.MQTTPassword || fresh.DeviceID != "m1" {
 		t.Fatalf("device rotate printed %s (%v)", out, err)
 	}
-	if err := exec.Command(binary(t), "device", "rotate", "m9", "--set", "state_dir="+dir).Run(); err == nil {
+	if err := testexec.Command(binary(t), "device", "rotate", "m9", "--set", "state_dir="+dir).Run(); err == nil {
 		t.Error("device rotate of an unregistered device succeeded")
 	}
 	s := startServe(t, dir)
