@@ -88,7 +88,7 @@ type CameraConfig struct {
 type PresenceConfig struct {
 	EnterDwell      time.Duration `yaml:"enter_dwell" help:"a face must stay this long before a session opens (passers-by do not)" range:"0s,30s"`
 	ExitGrace       time.Duration `yaml:"exit_grace" help:"nobody seen for this long closes the session (a twirl does not)" range:"0s,5m"`
-	BodyHold        time.Duration `yaml:"body_hold" help:"after the last face, motion where the shopper stood keeps the session this long (turning to see the back of a dress); 0 = faces only" range:"0s,2m"`
+	BodyHold        time.Duration `yaml:"body_hold" help:"after the last face, the shopper's body where they stood (the background model's foreground, not mere motion) keeps the session this long (turned away to see the back of a dress); 0 = faces only" range:"0s,2m"`
 	Cascade         string        `yaml:"cascade" help:"OpenCV Haar or LBP face cascade (opencv-data)"`
 	Detector        string        `yaml:"detector" help:"face detector: auto = BlazeFace (presence.model), falling back to the cascade with a warning when the model does not load; haar = the cascade only" enum:"auto,haar"`
 	Model           string        `yaml:"model" help:"BlazeFace short-range ONNX model (face_detection_front_128x128_barracuda.onnx); empty = /usr/share/fitmirror/models/blazeface or models/blazeface in the checkout (scripts/setup.sh)"`

@@ -42,7 +42,7 @@ func TestScenes(t *testing.T) {
 	); err != nil {
 		t.Fatalf("Navigate(%q): %v", srv.URL, err)
 	}
-	waitPage(t, ctx, "the event stream", `document.body.dataset.link === "up"`, 5*time.Second)
+	waitPage(t, ctx, "the event stream", `document.body.dataset.link === "up"`, 15*time.Second)
 	if *update {
 		if err := os.MkdirAll(screensDir, 0o755); err != nil {
 			t.Fatal(err)
@@ -64,7 +64,7 @@ func TestScenes(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.EmulateViewport(int64(o.w), int64(o.h), orientation)); err != nil {
 			t.Fatal(err)
 		}
-		waitPage(t, ctx, o.name+" viewport", fmt.Sprintf("innerWidth === %d && innerHeight === %d", o.w, o.h), 5*time.Second)
+		waitPage(t, ctx, o.name+" viewport", fmt.Sprintf("innerWidth === %d && innerHeight === %d", o.w, o.h), 15*time.Second)
 
 		for i := range displaytest.Scenes(time.Now()) {
 			sc := displaytest.Scenes(time.Now())[i] // the QR's times from now, however slow the run
@@ -86,7 +86,7 @@ func TestScenes(t *testing.T) {
 					return img.complete && img.naturalWidth > 0 && !img.classList.contains("loading") &&
 						img.getBoundingClientRect().width * devicePixelRatio === img.naturalWidth; })()`)
 			}
-			waitPage(t, ctx, name, strings.Join(cond, " && "), 5*time.Second)
+			waitPage(t, ctx, name, strings.Join(cond, " && "), 15*time.Second)
 
 			img, shot := screenshot(t, ctx)
 			if b := img.Bounds(); b.Dx() != o.w || b.Dy() != o.h {
