@@ -199,6 +199,11 @@ func New(opts Options) (*Hub, error) {
 	if opts.Sim != nil {
 		opts.Sim.attach(h)
 	}
+	// What a crash left mid-upload goes before this hub serves anything: no upload of this
+	// process can be under way yet (a photo directory belongs to one hub process; replicas
+	// keep photos in the database or a bucket). Sweeping in Run instead raced with the first
+	// uploads, which Serve may already be taking.
+	h.sweepUploads(0)
 	return h, nil
 }
 
@@ -310,7 +315,6 @@ func (h *Hub) Run(ctx context.Context) error {
 	defer func() { <-done }()
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
-	h.sweepUploads(0) // what a crash left mid-upload: no upload of this process is running yet
 	h.Purge(ctx)
 	for {
 		select {
