@@ -96,7 +96,17 @@ func TestCrashSafety(t *testing.T) {
 			}
 			close(lines)
 		}()
-		// Let it run for a while, so kills land in every phase: file write, fsync, rename, commit.
+		// Wait for its first commit (a loaded machine may take seconds to start the child), then
+		// let it run for a while, so kills land in every phase: file write, fsync, rename, commit.
+		select {
+		case n, ok := <-lines:
+			if ok {
+				committed[n] = true
+			}
+		case <-time.After(2 * time.Minute):
+			cmd.Process.Kill()
+			t.Fatalf("round %d: the child committed nothing in 2 minutes: %s", r, stderr.String())
+		}
 		delay := time.Duration(150+rand.IntN(250)) * time.Millisecond
 		if testexec.Emulated() {
 			delay *= 20 // under qemu the child needs seconds to start and open the database
