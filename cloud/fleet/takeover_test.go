@@ -92,9 +92,20 @@ func TestShippedBrokerClientIDTakeover(t *testing.T) {
 	}
 
 	// m1 comes back and runs its queued command.
+	before := len(ops.received("mirror/m1/status"))
 	c1, _ = agent()
 	log.wait(t, ops, "m1", "c1")
 	waitConnected(t, c1)
+	// Its "online" status may reach the operator after the command's result: the count of
+	// statuses below starts once it has.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if st := ops.received("mirror/m1/status")[before:]; len(st) > 0 && hasState("online")(st[len(st)-1].Payload) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("m1's online status did not reach the operator after it came back")
+		}
+	}
 
 	// The thief claims m1's client ID while m1 is live: m1 is not kicked off (no offline
 	// status, mosquitto logs no take-over of m1) and still gets its commands.
