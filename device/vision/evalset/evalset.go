@@ -193,33 +193,49 @@ func Generate(photo, dir string) ([]Clip, error) {
 
 // GenerateClip writes one clip to out.
 func GenerateClip(photo, out string, s Spec) (Clip, error) {
+	err := writeClip(photo, out, s.Name, s.Duration, 0x5eed, func(src gocv.Mat) (clipDrawer, func()) {
+		r := newRenderer(src)
+		return func(t time.Duration, rng *rand.Rand) gocv.Mat { r.draw(s.Scene(t), rng); return r.frame }, r.Close
+	})
+	if err != nil {
+		return Clip{}, err
+	}
+	return Clip{Path: out, Truth: TruthOf(s)}, nil
+}
+
+// clipDrawer draws the frame at t of a clip.
+type clipDrawer func(t time.Duration, rng *rand.Rand) gocv.Mat
+
+// writeClip renders a clip of the given duration from the 640×480 photo into out (MJPG), one
+// frame at a time, with a random source seeded from the clip's name and seed so that every run
+// writes the same clip. start makes the drawer (and its Close) from the photo.
+func writeClip(photo, out, name string, d time.Duration, seed uint64, start func(src gocv.Mat) (clipDrawer, func())) error {
 	src := gocv.IMRead(photo, gocv.IMReadColor)
 	defer src.Close()
 	if src.Empty() {
-		return Clip{}, fmt.Errorf("evalset: cannot read %s", photo)
+		return fmt.Errorf("evalset: cannot read %s", photo)
 	}
 	if src.Cols() != 640 || src.Rows() != 480 {
-		return Clip{}, fmt.Errorf("evalset: %s is %d×%d, want a 640×480 frame", photo, src.Cols(), src.Rows())
+		return fmt.Errorf("evalset: %s is %d×%d, want a 640×480 frame", photo, src.Cols(), src.Rows())
 	}
-	r := newRenderer(src)
-	defer r.Close()
+	draw, closeFn := start(src)
+	defer closeFn()
 	w, err := camera.CreateVideo(out, FPS, Width, Height)
 	if err != nil {
-		return Clip{}, fmt.Errorf("evalset: %w", err)
+		return fmt.Errorf("evalset: %w", err)
 	}
-	n := int(s.Duration.Seconds()*FPS + 0.5)
-	rng := rand.New(rand.NewPCG(uint64(len(s.Name)), 0x5eed))
+	n := int(d.Seconds()*FPS + 0.5)
+	rng := rand.New(rand.NewPCG(uint64(len(name)), seed))
 	for i := 0; i < n; i++ {
-		r.draw(s.Scene(frameTime(i)), rng)
-		if err := w.Write(r.frame); err != nil {
+		if err := w.Write(draw(frameTime(i), rng)); err != nil {
 			w.Close()
-			return Clip{}, fmt.Errorf("evalset: %s frame %d: %w", s.Name, i, err)
+			return fmt.Errorf("evalset: %s frame %d: %w", name, i, err)
 		}
 	}
 	if err := w.Close(); err != nil {
-		return Clip{}, fmt.Errorf("evalset: close %s: %w", out, err)
+		return fmt.Errorf("evalset: close %s: %w", out, err)
 	}
-	return Clip{Path: out, Truth: TruthOf(s)}, nil
+	return nil
 }
 
 func frameTime(i int) time.Duration { return time.Duration(float64(i) / FPS * float64(time.Second)) }

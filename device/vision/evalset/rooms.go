@@ -1,7 +1,6 @@
 package evalset
 
 import (
-	"fmt"
 	"image"
 	"image/color"
 	"math"
@@ -9,8 +8,6 @@ import (
 	"time"
 
 	"gocv.io/x/gocv"
-
-	"github.com/fitmirror/fitmirror/device/camera"
 )
 
 // The fitting-room set: procedural scenes of a fitting room seen from the mirror, with what
@@ -250,31 +247,12 @@ func GenerateRooms(photo, dir string) ([]Clip, error) {
 
 // GenerateRoomClip writes one fitting-room clip to out.
 func GenerateRoomClip(photo, out string, s RoomSpec) (Clip, error) {
-	src := gocv.IMRead(photo, gocv.IMReadColor)
-	defer src.Close()
-	if src.Empty() {
-		return Clip{}, fmt.Errorf("evalset: cannot read %s", photo)
-	}
-	if src.Cols() != 640 || src.Rows() != 480 {
-		return Clip{}, fmt.Errorf("evalset: %s is %d×%d, want a 640×480 frame", photo, src.Cols(), src.Rows())
-	}
-	r := newRoomRenderer(src)
-	defer r.Close()
-	w, err := camera.CreateVideo(out, FPS, Width, Height)
+	err := writeClip(photo, out, s.Name, s.Duration, 0x700f, func(src gocv.Mat) (clipDrawer, func()) {
+		r := newRoomRenderer(src)
+		return func(t time.Duration, rng *rand.Rand) gocv.Mat { r.draw(s.Scene(t), rng); return r.frame }, r.Close
+	})
 	if err != nil {
-		return Clip{}, fmt.Errorf("evalset: %w", err)
-	}
-	n := int(s.Duration.Seconds()*FPS + 0.5)
-	rng := rand.New(rand.NewPCG(uint64(len(s.Name)), 0x700f))
-	for i := 0; i < n; i++ {
-		r.draw(s.Scene(frameTime(i)), rng)
-		if err := w.Write(r.frame); err != nil {
-			w.Close()
-			return Clip{}, fmt.Errorf("evalset: %s frame %d: %w", s.Name, i, err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		return Clip{}, fmt.Errorf("evalset: close %s: %w", out, err)
+		return Clip{}, err
 	}
 	return Clip{Path: out, Truth: RoomTruth(s)}, nil
 }
