@@ -6,12 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/fitmirror/fitmirror/internal/testexec"
 	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 )
@@ -56,7 +56,7 @@ func openSessionChild(dir string) {
 // photo as before; the scanned one stays.
 func TestSessionOpenAtCrashClosedOnStart(t *testing.T) {
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd := testexec.Command(os.Args[0], "-test.run=^$") // through qemu when the suite runs emulated
 	cmd.Env = append(os.Environ(), openSessionEnv+"="+dir)
 	out, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
