@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -373,11 +374,41 @@ func (p *Postgres) AckBindings(ctx context.Context, deviceID string, bindingIDs 
 	if len(bindingIDs) == 0 {
 		return 0, nil
 	}
-	tag, err := p.pool.Exec(ctx, `UPDATE events SET acked = true WHERE binding_id = ANY($1) AND device_id = $2 AND NOT acked`, bindingIDs, deviceID)
+	// The rows are locked in key order, and a deadlock with a batch of the delivery loop's
+	// writes (which touch the same rows in their own order) is retried: PostgreSQL aborts one
+	// side of it, and the acknowledgement is idempotent.
+	var n int
+	err := retryDeadlock(ctx, func() error {
+		tag, err := p.pool.Exec(ctx, `UPDATE events SET acked = true WHERE key IN (
+	SELECT key FROM events WHERE binding_id = ANY($1) AND device_id = $2 AND NOT acked ORDER BY key FOR UPDATE)`, bindingIDs, deviceID)
+		n = int(tag.RowsAffected())
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("hub: ack bindings: %w", err)
 	}
-	return int(tag.RowsAffected()), nil
+	return n, nil
+}
+
+// retryDeadlock runs fn again (up to five tries, a few milliseconds apart) while PostgreSQL
+// aborts it as one side of a deadlock (40P01) or a serialization failure (40001).
+func retryDeadlock(ctx context.Context, fn func() error) error {
+	var err error
+	for try := 0; try < 5; try++ {
+		if err = fn(); err == nil {
+			return nil
+		}
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || (pe.Code != "40P01" && pe.Code != "40001") {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(5*(try+1)) * time.Millisecond):
+		}
+	}
+	return err
 }
 
 func (p *Postgres) IsViewer(ctx context.Context, photoID, user string) (bool, error) {
