@@ -243,24 +243,32 @@ func frameTime(i int) time.Duration { return time.Duration(float64(i) / FPS * fl
 // TruthOf computes a clip's ground truth from its script: the stretches in which a near
 // person's face is wholly inside the frame.
 func TruthOf(s Spec) Truth {
-	n := int(s.Duration.Seconds()*FPS + 0.5)
-	truth := Truth{Name: s.Name, Frames: n, FPS: FPS}
+	return truthFrom(s.Name, s.Duration, func(t time.Duration) bool {
+		for _, p := range s.Scene(t).People {
+			if p.Scale >= nearScale && faceBox(p).In(image.Rect(0, 0, Width, Height)) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// truthFrom builds a clip's ground truth from near, which says whether a near face is wholly
+// in the frame at t: a visit runs from the first such frame to the first frame without one.
+func truthFrom(name string, d time.Duration, near func(t time.Duration) bool) Truth {
+	n := int(d.Seconds()*FPS + 0.5)
+	truth := Truth{Name: name, Frames: n, FPS: FPS}
 	in := false
 	for i := 0; i < n; i++ {
 		t := frameTime(i)
-		near := false
-		for _, p := range s.Scene(t).People {
-			if p.Scale >= nearScale && faceBox(p).In(image.Rect(0, 0, Width, Height)) {
-				near = true
-			}
-		}
+		now := near(t)
 		switch {
-		case near && !in:
-			truth.Visits = append(truth.Visits, Visit{Arrival: t, Departure: s.Duration})
-		case !near && in:
+		case now && !in:
+			truth.Visits = append(truth.Visits, Visit{Arrival: t, Departure: d})
+		case !now && in:
 			truth.Visits[len(truth.Visits)-1].Departure = t
 		}
-		in = near
+		in = now
 	}
 	return truth
 }

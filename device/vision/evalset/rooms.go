@@ -200,26 +200,14 @@ func RoomSpecs() []RoomSpec {
 // RoomTruth computes a fitting-room clip's ground truth: the stretches in which a shopper's
 // face (turned away or not) is wholly inside the frame.
 func RoomTruth(s RoomSpec) Truth {
-	n := int(s.Duration.Seconds()*FPS + 0.5)
-	truth := Truth{Name: s.Name, Frames: n, FPS: FPS}
-	in := false
-	for i := 0; i < n; i++ {
-		t := frameTime(i)
-		near := false
+	return truthFrom(s.Name, s.Duration, func(t time.Duration) bool {
 		for _, p := range s.Scene(t).Shoppers {
 			if p.Scale >= nearScale && shopperFace(p).In(image.Rect(0, 0, Width, Height)) {
-				near = true
+				return true
 			}
 		}
-		switch {
-		case near && !in:
-			truth.Visits = append(truth.Visits, Visit{Arrival: t, Departure: s.Duration})
-		case !near && in:
-			truth.Visits[len(truth.Visits)-1].Departure = t
-		}
-		in = near
-	}
-	return truth
+		return false
+	})
 }
 
 // shopperFace is where a shopper's face is in the frame.
