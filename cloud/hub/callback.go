@@ -145,16 +145,24 @@ func (h *Hub) writeReply(w http.ResponseWriter, in wechat.Incoming, reply []byte
 var errExpired = errors.New("scene expired")
 
 // recordOnce returns the stored event for in, creating it (binding, reply) if it is new.
+//
+// A retry (same key) gets the stored event: RecordEvent keeps the first and returns it, so a
+// push for a live scene goes straight to it. The store is read first only where that saves
+// work or is needed: for an expired scene (a retry of a push answered in time still gets its
+// reply) and in image mode (a retry must not start another upload).
 func (h *Hub) recordOnce(ctx context.Context, in wechat.Incoming, sc Scene, key string) (Event, bool, error) {
-	old, err := h.opts.Store.Event(ctx, key)
-	if err == nil {
-		return old, false, nil
-	}
-	if !errors.Is(err, ErrNotFound) {
-		return Event{}, false, err
-	}
-	if !h.now().Before(sc.ExpiresAt) {
-		return Event{}, false, errExpired
+	live := h.now().Before(sc.ExpiresAt)
+	if !live || h.opts.Reply == ReplyImage {
+		old, err := h.opts.Store.Event(ctx, key)
+		if err == nil {
+			return old, false, nil
+		}
+		if !errors.Is(err, ErrNotFound) {
+			return Event{}, false, err
+		}
+		if !live {
+			return Event{}, false, errExpired
+		}
 	}
 	e, fb := h.newEvent(in, sc, key)
 	stored, isNew, err := h.opts.Store.RecordEvent(ctx, e)

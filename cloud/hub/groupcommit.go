@@ -36,6 +36,10 @@ type txFuncs[Tx any] struct {
 	begin    func(ctx context.Context) (Tx, error)
 	commit   func(ctx context.Context, tx Tx) error
 	rollback func(tx Tx)
+	// retryable reports an error for which the database aborted the transaction and running
+	// it again is expected to succeed (PostgreSQL's deadlock and serialization failures).
+	// Nil: none is.
+	retryable func(error) bool
 	// oneWriter: the database takes one write transaction at a time (SQLite). Without group
 	// commit, writers then queue on a mutex here, in order, rather than in SQLite's busy
 	// handler, which sleeps and retries and starves some of them past busy_timeout.
@@ -62,7 +66,7 @@ type groupCommit[Tx any] struct {
 
 	writer sync.Mutex // held by a writer without group commit, when tx.oneWriter
 
-	batches, writes atomic.Int64
+	batches, writes, retries atomic.Int64
 }
 
 type gcOp[Tx any] struct {
@@ -158,22 +162,11 @@ func (g *groupCommit[Tx]) run(batch []*gcOp[Tx]) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := func() error {
-		tx, err := g.tx.begin(ctx)
-		if err != nil {
-			return err
-		}
-		for _, op := range live {
-			if err := op.fn(ctx, tx); err != nil {
-				g.tx.rollback(tx)
-				return err
-			}
-		}
-		return g.tx.commit(ctx, tx)
-	}()
-	if err == nil {
-		g.batches.Add(1)
-		g.writes.Add(int64(len(live)))
+	fns := make([]func(ctx context.Context, tx Tx) error, len(live))
+	for i, op := range live {
+		fns[i] = op.fn
+	}
+	if err := g.commit(ctx, fns...); err == nil {
 		for _, op := range live {
 			op.err <- nil
 		}
@@ -185,25 +178,55 @@ func (g *groupCommit[Tx]) run(batch []*gcOp[Tx]) {
 }
 
 func (g *groupCommit[Tx]) single(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error {
+	return g.commit(ctx, fn)
+}
+
+// commitTries bounds the runs of one transaction the database aborted as one side of a
+// deadlock or a serialization failure (txFuncs.retryable).
+const commitTries = 5
+
+// commit runs fns in one transaction and commits it, running it again (a few milliseconds
+// later, up to commitTries times) while the database aborts it as retryable: a deadlock
+// between a batch and another writer is resolved by the database aborting one side, and
+// the writes here are safe to run again.
+func (g *groupCommit[Tx]) commit(ctx context.Context, fns ...func(ctx context.Context, tx Tx) error) error {
+	for try := 1; ; try++ {
+		err := g.commitOnce(ctx, fns)
+		if err == nil {
+			g.batches.Add(1)
+			g.writes.Add(int64(len(fns)))
+			return nil
+		}
+		if g.tx.retryable == nil || !g.tx.retryable(err) || try == commitTries {
+			return err
+		}
+		g.retries.Add(1)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(5*try) * time.Millisecond):
+		}
+	}
+}
+
+func (g *groupCommit[Tx]) commitOnce(ctx context.Context, fns []func(ctx context.Context, tx Tx) error) error {
 	tx, err := g.tx.begin(ctx)
 	if err != nil {
 		return err
 	}
-	if err := fn(ctx, tx); err != nil {
-		g.tx.rollback(tx)
-		return err
+	for _, fn := range fns {
+		if err := fn(ctx, tx); err != nil {
+			g.tx.rollback(tx)
+			return err
+		}
 	}
-	if err := g.tx.commit(ctx, tx); err != nil {
-		return err
-	}
-	g.batches.Add(1)
-	g.writes.Add(1)
-	return nil
+	return g.tx.commit(ctx, tx)
 }
 
-// CommitStats counts the write transactions a store committed and the writes they held.
-type CommitStats struct{ Transactions, Writes int64 }
+// CommitStats counts the write transactions a store committed, the writes they held, and
+// the runs the database aborted as retryable (a deadlock) and that ran again.
+type CommitStats struct{ Transactions, Writes, Retries int64 }
 
 func (g *groupCommit[Tx]) stats() CommitStats {
-	return CommitStats{Transactions: g.batches.Load(), Writes: g.writes.Load()}
+	return CommitStats{Transactions: g.batches.Load(), Writes: g.writes.Load(), Retries: g.retries.Load()}
 }

@@ -49,6 +49,12 @@ CREATE INDEX events_at ON events(at);
 CREATE TABLE viewers (photo_id text NOT NULL, user_hash text NOT NULL, PRIMARY KEY (photo_id, user_hash));
 CREATE TABLE secrets (name text PRIMARY KEY, value bytea NOT NULL);
 `,
+	// 2: claims read the due bindings in index order and stop at the limit (earliest due,
+	// then oldest), instead of sorting every due binding on each claim.
+	2: `
+DROP INDEX events_pending;
+CREATE INDEX events_due ON events(next_at, at, key) WHERE NOT acked;
+`,
 }
 
 // PostgresSchemaVersion is the schema version this release migrates to.
@@ -78,9 +84,10 @@ func OpenPostgres(ctx context.Context, url string, opts ...StoreOption) (*Postgr
 	}
 	p := &Postgres{pool: pool}
 	p.gc = newGroupCommit(txFuncs[pgx.Tx]{
-		begin:    func(ctx context.Context) (pgx.Tx, error) { return pool.Begin(ctx) },
-		commit:   func(ctx context.Context, tx pgx.Tx) error { return tx.Commit(ctx) },
-		rollback: func(tx pgx.Tx) { tx.Rollback(context.Background()) },
+		begin:     func(ctx context.Context) (pgx.Tx, error) { return pool.Begin(ctx) },
+		commit:    func(ctx context.Context, tx pgx.Tx) error { return tx.Commit(ctx) },
+		rollback:  func(tx pgx.Tx) { tx.Rollback(context.Background()) },
+		retryable: pgRetryable,
 	}, defaultStoreOptions(opts))
 	return p, nil
 }
@@ -336,7 +343,7 @@ func (p *Postgres) ClaimDue(ctx context.Context, due, until time.Time, limit int
 		out = out[:0]
 		// SKIP LOCKED: replicas claiming at once take different bindings, without waiting.
 		rows, err := tx.Query(ctx, `UPDATE events SET next_at = $1 WHERE key IN (
-	SELECT key FROM events WHERE NOT acked AND next_at <= $2 ORDER BY at, key LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING `+pgEventCols,
+	SELECT key FROM events WHERE NOT acked AND next_at <= $2 ORDER BY next_at, at, key LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING `+pgEventCols,
 			msTime(until), msTime(due), limit)
 		if err != nil {
 			return err
@@ -395,11 +402,7 @@ func (p *Postgres) AckBindings(ctx context.Context, deviceID string, bindingIDs 
 func retryDeadlock(ctx context.Context, fn func() error) error {
 	var err error
 	for try := 0; try < 5; try++ {
-		if err = fn(); err == nil {
-			return nil
-		}
-		var pe *pgconn.PgError
-		if !errors.As(err, &pe) || (pe.Code != "40P01" && pe.Code != "40001") {
+		if err = fn(); err == nil || !pgRetryable(err) {
 			return err
 		}
 		select {
@@ -409,6 +412,13 @@ func retryDeadlock(ctx context.Context, fn func() error) error {
 		}
 	}
 	return err
+}
+
+// pgRetryable reports whether PostgreSQL aborted a transaction as one side of a deadlock
+// (40P01) or a serialization failure (40001): running it again is expected to succeed.
+func pgRetryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
 }
 
 func (p *Postgres) IsViewer(ctx context.Context, photoID, user string) (bool, error) {

@@ -47,8 +47,9 @@ type Store interface {
 	// IDs of other devices, unknown or already acknowledged change nothing.
 	PendingBindings(ctx context.Context, deviceID string, due time.Time, limit int) ([]Event, error)
 	// ClaimDue takes the next delivery attempt of up to limit due bindings (not acknowledged,
-	// NextAt not after due), oldest first, by moving their NextAt to until, and returns them
-	// (NextAt = until). Replicas claim disjoint sets in one statement each; a replica that
+	// NextAt not after due) — those due earliest first, then the oldest, so that a backlog of
+	// retries never holds back new bindings due at once — by moving their NextAt to until,
+	// and returns them oldest first (NextAt = until). Replicas claim disjoint sets in one statement each; a replica that
 	// dies holding a claim leaves its bindings due again at until.
 	ClaimDue(ctx context.Context, due, until time.Time, limit int) ([]Event, error)
 	MarkSent(ctx context.Context, key string, published bool, next time.Time) error

@@ -33,6 +33,7 @@ func Run(t *testing.T, open Opener) {
 		{"EventsRace", testEventsRace},
 		{"EventsConcurrent", testEventsConcurrent},
 		{"Delivery", testDelivery},
+		{"ClaimOrder", testClaimOrder},
 		{"StaleAndDelete", testStaleAndDelete},
 		{"PruneEvents", testPruneEvents},
 		{"Secret", testSecret},
@@ -423,6 +424,50 @@ func testDelivery(t *testing.T, st hub.Store) {
 	}
 	if evs, _ := st.ClaimDue(ctx, far.Add(time.Hour), far.Add(2*time.Hour), 10); slices.ContainsFunc(evs, func(e hub.Event) bool { return e.Acked }) {
 		t.Errorf("ClaimDue took acknowledged bindings: %v", eventKeys(evs))
+	}
+}
+
+// testClaimOrder: a claim takes the bindings due earliest first, then the oldest. New
+// bindings (due at once) go before a backlog of retries due since, however old those are,
+// and a claim reads only what it takes (the index order is the claim order).
+func testClaimOrder(t *testing.T, st hub.Store) {
+	ctx := t.Context()
+	// Ten old bindings, published once and due again after their backoff, in reverse order of age.
+	for i := range 10 {
+		k := fmt.Sprint("old", i)
+		if _, _, err := st.RecordEvent(ctx, event(k, "B"+k, "P1", "u1", at.Add(time.Duration(i)*time.Second))); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.MarkSent(ctx, k, true, at.Add(time.Minute+time.Duration(10-i)*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Two new ones, recorded later, due at once.
+	for i := range 2 {
+		k := fmt.Sprint("new", i)
+		if _, _, err := st.RecordEvent(ctx, event(k, "B"+k, "P1", "u1", at.Add(time.Minute+time.Duration(i)*time.Second))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := at.Add(5 * time.Minute)
+	claim := func(limit int) []string {
+		t.Helper()
+		evs, err := st.ClaimDue(ctx, now, now.Add(time.Hour), limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return eventKeys(evs)
+	}
+	if got := claim(2); !slices.Equal(got, []string{"new0", "new1"}) {
+		t.Errorf("first claim = %v, want the new bindings [new0 new1] before the retries", got)
+	}
+	// The retries by due time: old9 came due first (its backoff ended earliest). A batch is
+	// returned oldest first.
+	if got := claim(3); !slices.Equal(got, []string{"old7", "old8", "old9"}) {
+		t.Errorf("second claim = %v, want the three due earliest [old7 old8 old9]", got)
+	}
+	if got := claim(100); len(got) != 7 {
+		t.Errorf("third claim = %v, want the other 7", got)
 	}
 }
 
