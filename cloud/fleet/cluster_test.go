@@ -4,15 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/nats-io/nats.go"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/fitmirror/fitmirror/cloud/fleet"
@@ -24,9 +27,15 @@ import (
 	"github.com/fitmirror/fitmirror/session/store"
 )
 
-// startCluster starts a three-node NATS cluster from the shipped nats.conf with the test
-// users (bcrypt hashes, as in production) written by broker.NATSUsers.
+// startCluster starts a three-node NATS cluster from the shipped nats.conf, with the auth
+// callout service beside each node reading the test users (bcrypt hashes, as in production)
+// written by broker.NATSUsers.
 func startCluster(t *testing.T) *natstest.Cluster {
+	t.Helper()
+	return startClusterWith(t, natstest.Options{})
+}
+
+func startClusterWith(t *testing.T, opts natstest.Options) *natstest.Cluster {
 	t.Helper()
 	var us []broker.NATSUser
 	for name, pw := range users {
@@ -41,7 +50,8 @@ func startCluster(t *testing.T) *natstest.Cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return natstest.Start(t, natstest.Options{Users: conf})
+	opts.Users = conf
+	return natstest.Start(t, opts)
 }
 
 // subscribeAll subscribes and fails unless the broker granted every filter.
@@ -233,7 +243,8 @@ func TestNATSCluster(t *testing.T) {
 }
 
 // TestNATSClusterIsolation: in the cluster a device reads and writes only its own topics,
-// also when it presents another device's client ID.
+// and a device that presents another device's client ID is refused at CONNECT by the auth
+// callout: the victim keeps its connection and its messages.
 func TestNATSClusterIsolation(t *testing.T) {
 	c := startCluster(t)
 	urls := c.URLs()
@@ -246,9 +257,11 @@ func TestNATSClusterIsolation(t *testing.T) {
 	t.Cleanup(func() { db.Close() })
 	var ran sync.Map
 	bindings := make(chan wire.Binding, 10)
+	m1log := &syncBuffer{}
 	m1, _ := runClient(t, fleet.Options{
 		Broker: urls[0], Failover: urls[1:], DeviceID: "m1", Password: users["m1"],
 		Outbox: db, TelemetryInterval: -1, KeepAlive: 5 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(m1log, nil)),
 		OnBinding: func(_ context.Context, b wire.Binding) { bindings <- b },
 		Commands: map[string]fleet.CommandFunc{"end-session": func(_ context.Context, args json.RawMessage) (any, error) {
 			ran.Store(string(args), true)
@@ -279,9 +292,8 @@ func TestNATSClusterIsolation(t *testing.T) {
 	rogue.mc.Publish("mirror/m1/binding", 1, false, b).WaitTimeout(5 * time.Second)
 	rogue.mc.Publish("mirror/m1/status", 1, true, `{"state":"offline","reason":"rogue"}`).WaitTimeout(5 * time.Second)
 
-	// m2 as client ID "m1" (on a third node): NATS does not tie client IDs to users, so it is
-	// let in and bumps m1 off; but the ACL holds: m1's restored subscriptions are refused to
-	// it, and m1 reconnects (bumping the thief) and gets its messages.
+	// m2 as client ID "m1" (on a third node): the auth callout refuses it at CONNECT, so it
+	// neither takes m1's session nor bumps m1 off (m1 never loses its connection).
 	var stolen []string
 	var stolenMu sync.Mutex
 	thief := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(urls[2]).SetClientID("m1").
@@ -291,14 +303,21 @@ func TestNATSClusterIsolation(t *testing.T) {
 			stolen = append(stolen, m.Topic())
 			stolenMu.Unlock()
 		}))
-	if tok := thief.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("thief connect: %v", tok.Error())
+	tok = thief.Connect()
+	if !tok.WaitTimeout(10 * time.Second) {
+		t.Fatal("thief connect: no CONNACK")
 	}
-	defer thief.Disconnect(0)
-	for deadline := time.Now().Add(30 * time.Second); thief.IsConnectionOpen() || !m1.Connected(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("m1 did not take its client ID back (thief connected %v, m1 connected %v)", thief.IsConnectionOpen(), m1.Connected())
-		}
+	if tok.Error() == nil {
+		thief.Disconnect(0)
+		t.Fatal("m2 connected with m1's client ID; want it refused at CONNECT")
+	}
+	t.Logf("thief refused: %v", tok.Error())
+	time.Sleep(time.Second) // a takeover would have closed m1's connection by now
+	if !m1.Connected() {
+		t.Error("m1 lost its connection to the thief's attempt")
+	}
+	if !c.AuthLogged(`connection refused" user=m2 client_id=m1 host=127.0.0.1`, `is not the device ID \"m2\"`) {
+		t.Errorf("no auth service logged the refusal with user, client ID, host and reason:\n%s", c.AuthLogs())
 	}
 
 	// The operator's messages to m1 (a command and a binding from the hub's account) go on.
@@ -336,6 +355,27 @@ func TestNATSClusterIsolation(t *testing.T) {
 	if len(stolen) > 0 {
 		t.Errorf("m2 with m1's client ID received %v", stolen)
 	}
+	if log := m1log.String(); strings.Count(log, "connected to broker") != 1 || strings.Contains(log, "connection to broker lost") {
+		t.Errorf("m1 was disconnected during the test (want one connection, never lost):\n%s", log)
+	}
+}
+
+// syncBuffer is a log output that tests read while the logger writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // TestNATSClusterLastWill: a mirror process SIGKILLed on one node is reported offline by its
@@ -355,5 +395,55 @@ func TestNATSClusterLastWill(t *testing.T) {
 	late.subscribeAll("mirror/+/status")
 	if m := late.waitFor("mirror/m1/status", 10*time.Second, nil); !m.Retained || m.Payload != wire.WillPayload {
 		t.Errorf("retained status on node 3 = %+v, want the retained Last Will", m)
+	}
+}
+
+// TestNATSClusterAuth: the auth callout refuses a wrong password, an unknown user and a
+// device on the NATS protocol, with the reason in its log; a device logs in on any node even
+// when only one node has an auth service beside it (the others' requests cross the routes,
+// encrypted with the xkey); service accounts pick their client IDs.
+func TestNATSClusterAuth(t *testing.T) {
+	c := startClusterWith(t, natstest.Options{AuthNodes: []int{0}})
+	urls := c.URLs()
+	refused := func(url, user, password, clientID string) error {
+		mc := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID(clientID).
+			SetUsername(user).SetPassword(password).SetProtocolVersion(4).SetAutoReconnect(false))
+		tok := mc.Connect()
+		if !tok.WaitTimeout(10 * time.Second) {
+			t.Fatalf("%s: no CONNACK", user)
+		}
+		if tok.Error() == nil {
+			mc.Disconnect(0)
+		}
+		return tok.Error()
+	}
+	for _, tt := range []struct{ user, pw, log string }{
+		{"m1", "not-m1s-password", `user=m1 client_id=m1 host=127.0.0.1 server=nats3 reason="bad username or password"`},
+		{"m9", "pw-m1", `user=m9 client_id=m9 host=127.0.0.1 server=nats3 reason="bad username or password"`},
+		{broker.OpsUser, "pw-hub", `user=_ops client_id=_ops host=127.0.0.1 server=nats3 reason="bad username or password"`},
+	} {
+		if err := refused(urls[2], tt.user, tt.pw, tt.user); err == nil || !strings.Contains(err.Error(), "not Authorized") {
+			t.Errorf("%s with a wrong password: connect error %v, want not authorized", tt.user, err)
+		}
+		if !c.AuthLogged(tt.log) {
+			t.Errorf("refusal of %s not logged as %q:\n%s", tt.user, tt.log, c.AuthLogs())
+		}
+	}
+	if nc, err := nats.Connect(c.Nodes[1].NATSURL(), nats.UserInfo("m1", users["m1"]), nats.MaxReconnects(0)); err == nil {
+		nc.Close()
+		t.Error("m1 logged in on the NATS protocol")
+	}
+	if !c.AuthLogged(`user=m1 client_id="" host=127.0.0.1 server=nats2`, `MQTT only, this is a \"nats\" connection`) {
+		t.Errorf("NATS-protocol refusal not logged:\n%s", c.AuthLogs())
+	}
+
+	// m1 on node 3 and _ops (any client ID) on node 2: both answered by the service beside node 1.
+	ops := connectPeerTo(t, urls[1:], broker.OpsUser, "ops-anything-1", true)
+	ops.subscribeAll("mirror/+/status")
+	m1, _ := runClient(t, fleet.Options{Broker: urls[2], DeviceID: "m1", Password: users["m1"], TelemetryInterval: -1})
+	waitConnected(t, m1)
+	ops.waitFor("mirror/m1/status", 20*time.Second, hasState("online"))
+	if !c.AuthLogged(`connection allowed" user=m1 client_id=m1 host=127.0.0.1 server=nats3`) {
+		t.Errorf("m1's login on node 3 not answered by the service beside node 1:\n%s", c.AuthLogs())
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/nats-io/nats-server/v2/conf"
+
 	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
@@ -22,6 +24,16 @@ type NATSUser struct {
 	// Password is a bcrypt hash ("$2a$…", as `nats server passwd` or `htpasswd -bnBC 11 ""`
 	// make) or, on a test bench, the password itself. A hash keeps the file harmless to read.
 	Password string
+}
+
+// NATSPermissions are the subjects user may publish and subscribe to on a NATS broker whose
+// MQTT topic prefix is prefix ("" = "mirror"): exactly what NATSUsers writes for it, and what
+// the auth callout (package natsauth) grants it.
+func NATSPermissions(prefix, user string) (pub, sub []string) {
+	if prefix == "" {
+		prefix = "mirror"
+	}
+	return natsPerms(prefix, user)
 }
 
 // natsPerms are the subjects a user may publish and subscribe to. MQTT topics become NATS
@@ -61,21 +73,8 @@ func NATSUsers(prefix string, users []NATSUser) (string, error) {
 	b.WriteString("authorization {\n  users = [\n")
 	seen := map[string]bool{}
 	for _, u := range users {
-		switch {
-		case u.Name == HubUser || u.Name == OpsUser || u.Name == HAUser:
-		case wire.ValidDeviceID(u.Name):
-		default:
-			return "", fmt.Errorf("broker: user %q is neither a device ID nor a service account", u.Name)
-		}
-		if seen[u.Name] {
-			return "", fmt.Errorf("broker: user %q listed twice", u.Name)
-		}
-		seen[u.Name] = true
-		if u.Password == "" {
-			return "", fmt.Errorf("broker: user %q has no password", u.Name)
-		}
-		if strings.ContainsAny(u.Password, "\"\\\n\r\t") {
-			return "", errors.New("broker: a password must not contain quotes, backslashes or control characters")
+		if err := checkNATSUser(u, seen); err != nil {
+			return "", err
 		}
 		pub, sub := natsPerms(prefix, u.Name)
 		fmt.Fprintf(&b, "    {user: %q, password: %q, allowed_connection_types: [\"MQTT\"],\n", u.Name, u.Password)
@@ -91,4 +90,60 @@ func natsList(subjects []string) string {
 		q[i] = fmt.Sprintf("%q", s)
 	}
 	return "[" + strings.Join(q, ", ") + "]"
+}
+
+// checkNATSUser checks one user of a users file: a device ID or a service account, listed
+// once, with a password that the file can hold.
+func checkNATSUser(u NATSUser, seen map[string]bool) error {
+	switch {
+	case u.Name == HubUser || u.Name == OpsUser || u.Name == HAUser:
+	case wire.ValidDeviceID(u.Name):
+	default:
+		return fmt.Errorf("broker: user %q is neither a device ID nor a service account", u.Name)
+	}
+	if seen[u.Name] {
+		return fmt.Errorf("broker: user %q listed twice", u.Name)
+	}
+	seen[u.Name] = true
+	if u.Password == "" {
+		return fmt.Errorf("broker: user %q has no password", u.Name)
+	}
+	if strings.ContainsAny(u.Password, "\"\\\n\r\t") {
+		return errors.New("broker: a password must not contain quotes, backslashes or control characters")
+	}
+	return nil
+}
+
+// ReadNATSUsers reads a users file as NATSUsers writes it (fitmirror-users.conf, nats-server's
+// configuration syntax) and returns its users: names and passwords (bcrypt hashes or plain).
+// The permissions in the file are not read: they follow from the names (NATSPermissions).
+func ReadNATSUsers(path string) ([]NATSUser, error) {
+	m, err := conf.ParseFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("broker: users file: %w", err)
+	}
+	auth, ok := m["authorization"].(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("broker: users file %s: no authorization block", path)
+	}
+	list, ok := auth["users"].([]any)
+	if !ok {
+		return nil, fmt.Errorf("broker: users file %s: no users list in the authorization block", path)
+	}
+	seen := map[string]bool{}
+	out := make([]NATSUser, 0, len(list))
+	for i, e := range list {
+		entry, ok := e.(map[string]any)
+		name, _ := entry["user"].(string)
+		pw, _ := entry["password"].(string)
+		if !ok || name == "" {
+			return nil, fmt.Errorf("broker: users file %s: user %d has no name", path, i+1)
+		}
+		u := NATSUser{Name: name, Password: pw}
+		if err := checkNATSUser(u, seen); err != nil {
+			return nil, fmt.Errorf("%w (users file %s)", err, path)
+		}
+		out = append(out, u)
+	}
+	return out, nil
 }

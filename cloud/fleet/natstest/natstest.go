@@ -1,13 +1,18 @@
 // Package natstest runs a real NATS cluster for tests: nats-server v2 (the Go module, in the
 // test's process) with MQTT and JetStream, each node started from the fleet's shipped
 // nats.conf with its names, ports and directories moved onto free loopback ports and a
-// temporary directory. Kill stops a node the way a crash looks to its clients: their
-// connections drop.
+// temporary directory, and beside each node the fleet's auth callout service (natsauth) as
+// `mirror-cloud nats-auth` runs it: fitmirror-auth.conf written by natsauth.ServerConfig with
+// fresh keys, the users read from the users file. Kill stops a node the way a crash looks to
+// its clients: their connections drop.
 package natstest
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -18,16 +23,24 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/fitmirror/fitmirror/cloud/fleet/broker"
+	"github.com/fitmirror/fitmirror/cloud/fleet/broker/natsauth"
 )
 
 // Options configures a Cluster.
 type Options struct {
 	// Nodes is the cluster size; default 3.
 	Nodes int
-	// Users is the included fitmirror-users.conf (broker.NATSUsers writes it).
+	// Users is fitmirror-users.conf (broker.NATSUsers writes it), which the auth services read.
 	Users string
+	// TopicPrefix is the fleet's mqtt.topic_prefix ("" = "mirror").
+	TopicPrefix string
+	// AuthNodes are the nodes that get an auth callout service beside them (connected to
+	// that node only); nil = every node. The others' requests cross the cluster's routes.
+	AuthNodes []int
 	// Config is the node configuration; default broker.NATSConfig, the shipped one.
 	Config string
 }
@@ -36,12 +49,23 @@ type Options struct {
 type Node struct {
 	Name     string
 	MQTTPort int
+	// NATSPort is the NATS client listener (loopback), where the auth service connects.
+	NATSPort int
 	dir      string
 	conf     string
 
 	mu   sync.Mutex
 	srv  *server.Server
 	logs *logBuffer
+
+	auth     *authService // nil: no auth service beside this node
+	authLogs *logBuffer
+}
+
+// authService is one auth callout service and its NATS connection.
+type authService struct {
+	nc   *nats.Conn
+	stop func()
 }
 
 // URL is the node's MQTT URL (tcp://127.0.0.1:port).
@@ -54,9 +78,16 @@ func (n *Node) Running() bool {
 	return n.srv != nil && n.srv.Running()
 }
 
+// NATSURL is the node's NATS client URL (nats://127.0.0.1:port).
+func (n *Node) NATSURL() string { return "nats://127.0.0.1:" + strconv.Itoa(n.NATSPort) }
+
 // Cluster is a running NATS cluster.
 type Cluster struct {
 	Nodes []*Node
+	// Keys are the auth callout's keys (fitmirror-auth.conf names their public halves).
+	Keys natsauth.Keys
+	// AuthPassword is the auth service's NATS password (user natsauth.AuthUser).
+	AuthPassword string
 }
 
 // URLs are the nodes' MQTT URLs, in node order.
@@ -89,6 +120,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 		if t.Failed() {
 			for _, n := range c.Nodes {
 				t.Logf("nats node %s log (last lines):\n%s", n.Name, n.logs.tail(60))
+				t.Logf("auth service beside %s, log (last lines):\n%s", n.Name, n.authLogs.tail(30))
 			}
 		}
 		c.Close()
@@ -112,7 +144,14 @@ func New(opts Options, dir string) (*Cluster, error) {
 	for i := range opts.Nodes {
 		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", ports[3*i+2]))
 	}
-	c := &Cluster{}
+	c, authConf, err := newAuth()
+	if err != nil {
+		return nil, err
+	}
+	usersFile := filepath.Join(dir, "fitmirror-users.conf")
+	if err := os.WriteFile(usersFile, []byte(opts.Users), 0o600); err != nil {
+		return nil, err
+	}
 	for i := range opts.Nodes {
 		name := fmt.Sprintf("nats%d", i+1)
 		ndir := filepath.Join(dir, name)
@@ -127,13 +166,27 @@ func New(opts Options, dir string) (*Cluster, error) {
 		if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 			return nil, err
 		}
-		if err := os.WriteFile(filepath.Join(ndir, "fitmirror-users.conf"), []byte(opts.Users), 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(ndir, "fitmirror-auth.conf"), []byte(authConf), 0o600); err != nil {
 			return nil, err
 		}
-		c.Nodes = append(c.Nodes, &Node{Name: name, MQTTPort: ports[3*i+1], dir: ndir, conf: path, logs: &logBuffer{}})
+		c.Nodes = append(c.Nodes, &Node{Name: name, MQTTPort: ports[3*i+1], NATSPort: ports[3*i], dir: ndir,
+			conf: path, logs: &logBuffer{}, authLogs: &logBuffer{}})
 	}
 	for _, n := range c.Nodes {
 		if err := n.start(); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	authNodes := opts.AuthNodes
+	if authNodes == nil {
+		authNodes = make([]int, len(c.Nodes))
+		for i := range authNodes {
+			authNodes[i] = i
+		}
+	}
+	for _, i := range authNodes {
+		if err := c.startAuth(c.Nodes[i], usersFile, opts.TopicPrefix); err != nil {
 			c.Close()
 			return nil, err
 		}
@@ -143,6 +196,73 @@ func New(opts Options, dir string) (*Cluster, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// newAuth makes the auth callout's keys and the service's password, and writes
+// fitmirror-auth.conf as `mirror-cloud nats-auth init` does.
+func newAuth() (*Cluster, string, error) {
+	keys, err := natsauth.NewKeys()
+	if err != nil {
+		return nil, "", err
+	}
+	pw := make([]byte, 16)
+	rand.Read(pw)
+	c := &Cluster{Keys: keys, AuthPassword: hex.EncodeToString(pw)}
+	hash, err := bcrypt.GenerateFromPassword([]byte(c.AuthPassword), bcrypt.MinCost)
+	if err != nil {
+		return nil, "", err
+	}
+	conf, err := natsauth.ServerConfig(keys.IssuerPublic, keys.XKeyPublic, string(hash))
+	return c, conf, err
+}
+
+// startAuth starts an auth service beside node n, connected to n only.
+func (c *Cluster) startAuth(n *Node, usersFile, prefix string) error {
+	log := slog.New(slog.NewTextHandler(n.authLogs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	svc, err := natsauth.New(natsauth.Options{IssuerSeed: c.Keys.IssuerSeed, XKeySeed: c.Keys.XKeySeed,
+		UsersFile: usersFile, TopicPrefix: prefix, Log: log})
+	if err != nil {
+		return err
+	}
+	nc, err := natsauth.Connect([]string{n.NATSURL()}, natsauth.AuthUser, c.AuthPassword, log)
+	if err != nil {
+		return fmt.Errorf("%s: auth service: %w", n.Name, err)
+	}
+	stop, err := svc.Start(nc)
+	if err != nil {
+		nc.Close()
+		return fmt.Errorf("%s: auth service: %w", n.Name, err)
+	}
+	if !nc.IsConnected() {
+		nc.Close()
+		return fmt.Errorf("%s: auth service not connected; its log:\n%s", n.Name, n.authLogs.tail(5))
+	}
+	n.auth = &authService{nc: nc, stop: stop}
+	return nil
+}
+
+// AuthLogs returns the logs of the auth services, one after the other. A node's requests may
+// be answered by the service beside any node (they form one queue group).
+func (c *Cluster) AuthLogs() string {
+	var b strings.Builder
+	for _, n := range c.Nodes {
+		b.WriteString(n.authLogs.String())
+	}
+	return b.String()
+}
+
+// AuthLogged reports whether one line of an auth service's log contains every part.
+func (c *Cluster) AuthLogged(parts ...string) bool {
+	for _, line := range strings.Split(c.AuthLogs(), "\n") {
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(line, p)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
 }
 
 // nodeConfig moves the shipped configuration onto loopback ports and dir.
@@ -240,8 +360,15 @@ func (c *Cluster) WaitReady(timeout time.Duration) error {
 	}
 }
 
-// Close stops every node.
+// Close stops the auth services and every node.
 func (c *Cluster) Close() {
+	for _, n := range c.Nodes {
+		if n.auth != nil {
+			n.auth.stop()
+			n.auth.nc.Close()
+			n.auth = nil
+		}
+	}
 	for i := range c.Nodes {
 		c.Kill(i)
 	}
@@ -280,6 +407,13 @@ func (l *logBuffer) logf(level, format string, v ...any) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	fmt.Fprintf(&l.buf, "%s [%s] %s\n", time.Now().Format("15:04:05.000"), level, fmt.Sprintf(format, v...))
+}
+
+// Write makes a logBuffer a log/slog output.
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
 }
 
 func (l *logBuffer) Noticef(format string, v ...any) { l.logf("INF", format, v...) }
