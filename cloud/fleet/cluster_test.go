@@ -261,7 +261,7 @@ func TestNATSClusterIsolation(t *testing.T) {
 	m1, _ := runClient(t, fleet.Options{
 		Broker: urls[0], Failover: urls[1:], DeviceID: "m1", Password: users["m1"],
 		Outbox: db, TelemetryInterval: -1, KeepAlive: 5 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(m1log, nil)),
+		Logger:    slog.New(slog.NewTextHandler(m1log, nil)),
 		OnBinding: func(_ context.Context, b wire.Binding) { bindings <- b },
 		Commands: map[string]fleet.CommandFunc{"end-session": func(_ context.Context, args json.RawMessage) (any, error) {
 			ran.Store(string(args), true)
