@@ -10,6 +10,8 @@
 //	mirror-cloud migrate --to postgres://… [--config FILE] [--set key=value]...
 //	mirror-cloud export [--out FILE] [--config FILE] [--set key=value]...
 //	mirror-cloud import FILE [--config FILE] [--set key=value]...
+//	mirror-cloud nats-auth [--config nats-auth.yaml] [--set key=value]...
+//	mirror-cloud nats-auth init --dir DIR [--users-file FILE]
 //	mirror-cloud version
 //
 // With no configuration it serves in sim mode (the built-in WeChat simulator) with an
@@ -56,6 +58,8 @@ const usage = `usage:
   mirror-cloud migrate --to postgres://… [--config FILE] [--set key=value]...
   mirror-cloud export [--out FILE] [--config FILE] [--set key=value]...
   mirror-cloud import FILE [--config FILE] [--set key=value]...
+  mirror-cloud nats-auth [--config nats-auth.yaml] [--set key=value]...
+  mirror-cloud nats-auth init --dir DIR [--users-file FILE]
   mirror-cloud version
 `
 
@@ -81,6 +85,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errUsage
 	}
 	cmd, args := args[0], args[1:]
+	if cmd == "nats-auth" { // its own configuration: the NATS cluster's auth callout service
+		return natsAuth(ctx, args, stdout, stderr)
+	}
 	if cmd == "device" {
 		if len(args) == 0 || (args[0] != "add" && args[0] != "rotate") {
 			fmt.Fprintf(stderr, "mirror-cloud device: want \"device add ID\" or \"device rotate ID\"\n%s", usage)

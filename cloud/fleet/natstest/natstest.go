@@ -41,6 +41,9 @@ type Options struct {
 	// AuthNodes are the nodes that get an auth callout service beside them (connected to
 	// that node only); nil = every node. The others' requests cross the cluster's routes.
 	AuthNodes []int
+	// AuthConfig, when set, is the fitmirror-auth.conf every node includes (as `mirror-cloud
+	// nats-auth init` wrote it); natstest then starts no auth service: the test runs its own.
+	AuthConfig string
 	// Config is the node configuration; default broker.NATSConfig, the shipped one.
 	Config string
 }
@@ -147,6 +150,9 @@ func New(opts Options, dir string) (*Cluster, error) {
 	c, authConf, err := newAuth()
 	if err != nil {
 		return nil, err
+	}
+	if opts.AuthConfig != "" {
+		authConf, opts.AuthNodes = opts.AuthConfig, []int{}
 	}
 	usersFile := filepath.Join(dir, "fitmirror-users.conf")
 	if err := os.WriteFile(usersFile, []byte(opts.Users), 0o600); err != nil {

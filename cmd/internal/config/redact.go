@@ -9,9 +9,9 @@ import (
 const Redacted = "(set)"
 
 // secretNames are the keys whose values are secrets wherever they sit: passwords, tokens,
-// the WeChat app secret and message keys.
+// the WeChat app secret and message keys, the NATS auth callout's seeds.
 var secretNames = map[string]bool{"password": true, "ops_password": true, "secret": true, "token": true,
-	"aes_key": true, "previous_aes_key": true}
+	"aes_key": true, "previous_aes_key": true, "issuer_seed": true, "xkey_seed": true}
 
 // IsSecret reports whether a (dotted) key holds a secret.
 func IsSecret(key string) bool {
