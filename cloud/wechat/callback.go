@@ -3,7 +3,6 @@ package wechat
 import (
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"net/url"
@@ -203,7 +202,7 @@ func SealReply(ci *Cipher, token, timestamp, nonce string, reply []byte) ([]byte
 		TimeStamp:    timestamp,
 		Nonce:        &cdata{nonce},
 	}
-	return xml.Marshal(env)
+	return marshalXML(env)
 }
 
 // EncryptedPush builds the body of a safe-mode push of msg to the account toUser.
@@ -212,6 +211,6 @@ func EncryptedPush(ci *Cipher, toUser string, msg []byte) (body []byte, encrypt 
 	if err != nil {
 		return nil, "", err
 	}
-	body, err = xml.Marshal(encryptedEnvelope{ToUserName: &cdata{toUser}, Encrypt: cdata{enc}})
+	body, err = marshalXML(encryptedEnvelope{ToUserName: &cdata{toUser}, Encrypt: cdata{enc}})
 	return body, enc, err
 }

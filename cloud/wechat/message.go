@@ -141,7 +141,7 @@ func NewsReply(to, from string, createTime int64, a Article) []byte {
 		MsgType: cdata{"news"}, ArticleCount: 1,
 		Items: []item{{cdata{a.Title}, cdata{a.Description}, cdata{a.PicURL}, cdata{a.URL}}},
 	}
-	out, _ := xml.Marshal(v)
+	out, _ := marshalXML(v)
 	return out
 }
 
@@ -158,7 +158,7 @@ func ImageReply(to, from string, createTime int64, mediaID string) []byte {
 		ToUserName: cdata{to}, FromUserName: cdata{from}, CreateTime: createTime,
 		MsgType: cdata{"image"}, MediaID: cdata{mediaID},
 	}
-	out, _ := xml.Marshal(v)
+	out, _ := marshalXML(v)
 	return out
 }
 
@@ -175,7 +175,7 @@ func TextReply(to, from string, createTime int64, content string) []byte {
 		ToUserName: cdata{to}, FromUserName: cdata{from}, CreateTime: createTime,
 		MsgType: cdata{"text"}, Content: cdata{content},
 	}
-	out, _ := xml.Marshal(v)
+	out, _ := marshalXML(v)
 	return out
 }
 
@@ -199,7 +199,7 @@ func EventXML(m Message) []byte {
 		return &cdata{s}
 	}
 	v.Event, v.EventKey, v.Ticket, v.Content = opt(m.Event), opt(m.EventKey), opt(m.Ticket), opt(m.Content)
-	out, _ := xml.Marshal(v)
+	out, _ := marshalXML(v)
 	return out
 }
 

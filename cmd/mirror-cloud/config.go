@@ -22,11 +22,28 @@ type Config struct {
 	StateDir       string         `yaml:"state_dir" help:"database (hub.db) and photos when database.url is empty; default $STATE_DIRECTORY under systemd (/var/lib/mirror-cloud), ./state otherwise"`
 	PublicURL      string         `yaml:"public_url" help:"base URL phones and WeChat reach the hub at (photo page links, OAuth redirect); required in wechat mode; default in sim mode http://127.0.0.1:<listen port>"`
 	TrustedProxies []string       `yaml:"trusted_proxies" help:"addresses or CIDRs of the load balancer / reverse proxy in front of the hub: for their requests the rate limits count the client named in X-Forwarded-For, not the proxy"`
+	RateLimits     RateLimits     `yaml:"rate_limits"`
 	Log            LogConfig      `yaml:"log"`
 	Database       DatabaseConfig `yaml:"database"`
 	Photos         PhotosConfig   `yaml:"photos"`
 	WeChat         WeChatConfig   `yaml:"wechat"`
 	MQTT           MQTTConfig     `yaml:"mqtt"`
+}
+
+// RateLimits are requests per second per client address, with bursts of four times that (at
+// least 10); 0 turns a limit off. Each replica counts its own share.
+type RateLimits struct {
+	Callback  float64 `yaml:"callback" help:"WeChat callback requests per second per client address; WeChat pushes from a few server addresses, so raise it (or 0 = off) when a large chain's scans at peak exceed it" range:"0,100000"`
+	DeviceAPI float64 `yaml:"device_api" help:"device API requests (uploads, QR codes, acknowledgements) per second per client address; mirrors behind one store NAT share an address" range:"0,100000"`
+	Page      float64 `yaml:"page" help:"photo page and thumbnail requests per second per client address; shoppers behind one carrier NAT share an address" range:"0,100000"`
+}
+
+// rate is a configured limit as hub.Options takes it: 0 (off) is negative there.
+func rate(v float64) float64 {
+	if v == 0 {
+		return -1
+	}
+	return v
 }
 
 type LogConfig struct {
@@ -77,12 +94,13 @@ func defaultConfig() Config {
 		stateDir = strings.Split(d, ":")[0]
 	}
 	return Config{
-		Listen:   ":8090",
-		StateDir: stateDir,
-		Log:      LogConfig{Level: "info", Format: "auto"},
-		Photos:   PhotosConfig{UnscannedGrace: 10 * time.Minute, Retention: 7 * 24 * time.Hour},
-		WeChat:   WeChatConfig{Mode: "sim", APIBase: wechat.DefaultBaseURL, OAuthBase: wechat.DefaultOAuthBase, Reply: "news"},
-		MQTT:     MQTTConfig{Username: "_hub", TopicPrefix: "mirror", Embedded: EmbeddedConfig{Listen: ":1883"}},
+		Listen:     ":8090",
+		RateLimits: RateLimits{Callback: 50, DeviceAPI: 20, Page: 10},
+		StateDir:   stateDir,
+		Log:        LogConfig{Level: "info", Format: "auto"},
+		Photos:     PhotosConfig{UnscannedGrace: 10 * time.Minute, Retention: 7 * 24 * time.Hour},
+		WeChat:     WeChatConfig{Mode: "sim", APIBase: wechat.DefaultBaseURL, OAuthBase: wechat.DefaultOAuthBase, Reply: "news"},
+		MQTT:       MQTTConfig{Username: "_hub", TopicPrefix: "mirror", Embedded: EmbeddedConfig{Listen: ":1883"}},
 	}
 }
 

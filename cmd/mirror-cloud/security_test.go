@@ -139,3 +139,29 @@ func TestDeviceRotate(t *testing.T) {
 		}
 	}
 }
+
+// rate_limits reach the hub: the photo page limited to 1 request/s answers 429 within a burst
+// of 60 (the burst allowance is 10), and with the limit off (0) it never does (the default, 10
+// a second with a burst of 40, would).
+func TestRateLimitsConfigured(t *testing.T) {
+	t.Parallel()
+	burst := func(s *server) (tooMany int) {
+		for range 60 {
+			resp, err := http.Get(s.http + "/p/nothing-here")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusTooManyRequests {
+				tooMany++
+			}
+		}
+		return tooMany
+	}
+	if n := burst(startServe(t, t.TempDir(), "rate_limits.page=1")); n == 0 {
+		t.Error("rate_limits.page=1: 60 page requests at once got no 429")
+	}
+	if n := burst(startServe(t, t.TempDir(), "rate_limits.page=0")); n != 0 {
+		t.Errorf("rate_limits.page=0 (off): %d of 60 page requests got 429", n)
+	}
+}

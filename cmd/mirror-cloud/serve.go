@@ -202,7 +202,8 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	h, err := hub.New(hub.Options{Store: st.Store, Photos: st.photos, WeChat: client, Callback: cb, Publisher: pub,
 		AppID: w.AppID, PublicURL: publicURL, OAuthBase: w.OAuthBase, TopicPrefix: cfg.MQTT.TopicPrefix,
 		Reply: w.Reply, Sim: sim, UnscannedGrace: cfg.Photos.UnscannedGrace, Retention: cfg.Photos.Retention,
-		MPVerify: mpVerify, HealthChecks: checks, TrustedProxies: proxies, Metrics: metrics, Logger: log})
+		MPVerify: mpVerify, HealthChecks: checks, TrustedProxies: proxies, Metrics: metrics, Logger: log,
+		CallbackRate: rate(cfg.RateLimits.Callback), DeviceAPIRate: rate(cfg.RateLimits.DeviceAPI), PageRate: rate(cfg.RateLimits.Page)})
 	if err != nil {
 		return err
 	}
