@@ -103,8 +103,11 @@ func TestArm64Package(t *testing.T) {
 			t.Errorf("%s lacks %s", agentDeb, want)
 		}
 	}
-	if l := string(run(t, "dpkg-deb", "-c", cloudDeb)); !strings.Contains(l, "./lib/systemd/system/mirror-cloud.service\n") {
-		t.Errorf("%s lacks the mirror-cloud unit", cloudDeb)
+	cloudList := string(run(t, "dpkg-deb", "-c", cloudDeb))
+	for _, want := range []string{"./lib/systemd/system/mirror-cloud.service", "./lib/systemd/system/mirror-cloud-nats-auth.service"} {
+		if !strings.Contains(cloudList, want+"\n") {
+			t.Errorf("%s lacks %s", cloudDeb, want)
+		}
 	}
 
 	sysroot := strings.TrimSpace(string(run(t, "scripts/arm64-sysroot.sh", "--path")))

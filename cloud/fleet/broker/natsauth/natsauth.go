@@ -150,10 +150,20 @@ func (s *Service) reload(force bool) error {
 // checked on up to GOMAXPROCS goroutines at once; requests beyond that wait in nc's buffer.
 func (s *Service) Start(nc *nats.Conn) (stop func(), err error) {
 	slots := make(chan struct{}, runtime.GOMAXPROCS(0))
-	var wg sync.WaitGroup
+	var (
+		mu      sync.Mutex
+		stopped bool
+		wg      sync.WaitGroup
+	)
 	sub, err := nc.QueueSubscribe(Subject, Queue, func(m *nats.Msg) {
-		slots <- struct{}{}
+		mu.Lock()
+		if stopped {
+			mu.Unlock()
+			return
+		}
 		wg.Add(1)
+		mu.Unlock()
+		slots <- struct{}{}
 		go func() {
 			defer func() { <-slots; wg.Done() }()
 			s.handle(m)
@@ -168,7 +178,13 @@ func (s *Service) Start(nc *nats.Conn) (stop func(), err error) {
 			return nil, fmt.Errorf("natsauth: subscribe %s: %w", Subject, err)
 		}
 	}
-	return func() { sub.Unsubscribe(); wg.Wait() }, nil
+	return func() {
+		sub.Unsubscribe()
+		mu.Lock()
+		stopped = true
+		mu.Unlock()
+		wg.Wait()
+	}, nil
 }
 
 // Connect logs in to the NATS nodes at urls (their client listener, nats://127.0.0.1:4222 on
@@ -283,6 +299,12 @@ func (s *Service) decode(data []byte, serverXKey string) (*jwt.AuthorizationRequ
 func (s *Service) authorize(req *jwt.AuthorizationRequestClaims) (userJWT, refusal string) {
 	ci, co := req.ClientInformation, req.ConnectOptions
 	user := co.Username
+	if issuer := s.IssuerPublicKey(); req.Subject != issuer {
+		// In nats.conf's mode (no operator) the request's subject is auth_callout.issuer.
+		s.log.Error("nats-auth: the node trusts another issuer key: its auth_callout.issuer is not this service's issuer_seed; it refuses every login until they match",
+			"node_issuer", req.Subject, "service_issuer", issuer, "server", req.Server.Name)
+		return "", fmt.Sprintf("the node's auth_callout.issuer %s is not this auth service's issuer %s", req.Subject, issuer)
+	}
 	if ci.Type != "mqtt" {
 		return "", fmt.Sprintf("fitmirror users speak MQTT only, this is a %q connection", ci.Type)
 	}

@@ -90,7 +90,7 @@ func (b *bench) request(typ, user, password, clientID string, encrypt bool) ([]b
 	spub, _ := b.server.PublicKey()
 	ukp, _ := nkeys.CreateUser()
 	upub, _ := ukp.PublicKey()
-	rc := jwt.NewAuthorizationRequestClaims(spub)
+	rc := jwt.NewAuthorizationRequestClaims(b.keys.IssuerPublic) // as nats-server: auth_callout.issuer
 	rc.Audience = "nats-authorization-request"
 	rc.UserNkey = upub
 	rc.Server = jwt.ServerID{Name: "nats1", ID: spub}
@@ -205,6 +205,21 @@ func TestAnswer(t *testing.T) {
 	}
 }
 
+// TestAnswerOtherIssuer: a node whose nats.conf names another issuer gets a refusal, and the
+// service says what is wrong.
+func TestAnswerOtherIssuer(t *testing.T) {
+	b := newBench(t, "", false)
+	other := newBench(t, "", false)
+	req, _, upub := other.request("mqtt", "m1", "m1-pw", "m1", false)
+	b.server = other.server
+	if uc, refusal := b.verdict(b.svc.Answer(req, ""), false, upub); uc != nil || !strings.Contains(refusal, "is not this auth service's issuer") {
+		t.Errorf("request for another issuer: refusal %q", refusal)
+	}
+	if !strings.Contains(b.log.String(), "the node trusts another issuer key") || !strings.Contains(b.log.String(), "node_issuer="+other.keys.IssuerPublic) {
+		t.Errorf("issuer mismatch not logged:\n%s", b.log)
+	}
+}
+
 // TestAnswerTopicPrefix: the permissions follow mqtt.topic_prefix.
 func TestAnswerTopicPrefix(t *testing.T) {
 	b := newBench(t, "shop", false)
@@ -231,13 +246,13 @@ func TestAnswerMalformed(t *testing.T) {
 	other, _ := nkeys.CreateCurveKeys()
 	otherPub, _ := other.PublicKey()
 	spub, _ := b.server.PublicKey()
-	expired := jwt.NewAuthorizationRequestClaims(spub)
+	expired := jwt.NewAuthorizationRequestClaims(b.keys.IssuerPublic)
 	expired.UserNkey = upub
 	expired.Server = jwt.ServerID{Name: "nats1", ID: spub}
 	expired.Expires = time.Now().Add(-time.Minute).Unix()
 	expiredTok, _ := expired.Encode(b.server)
 	sealedExpired, _ := b.serverX.Seal([]byte(expiredTok), b.keys.XKeyPublic)
-	noNkey := jwt.NewAuthorizationRequestClaims(spub)
+	noNkey := jwt.NewAuthorizationRequestClaims(b.keys.IssuerPublic)
 	noNkeyTok, _ := noNkey.Encode(b.server)
 	sealedNoNkey, _ := b.serverX.Seal([]byte(noNkeyTok), b.keys.XKeyPublic)
 	for _, tt := range []struct {
