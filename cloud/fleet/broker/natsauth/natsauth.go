@@ -193,8 +193,11 @@ func Connect(urls []string, user, password string, log *slog.Logger) (*nats.Conn
 	if log == nil {
 		log = slog.Default()
 	}
+	// Timeout: the node checks the service's bcrypt hash before it answers the handshake (at
+	// cost 11 that takes long on a loaded machine); nats.go's default of 2 s would give up and
+	// try again forever.
 	return nats.Connect(strings.Join(urls, ","), nats.UserInfo(user, password), nats.Name("fitmirror nats-auth"),
-		nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second),
+		nats.Timeout(15*time.Second), nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second),
 		nats.ConnectHandler(func(nc *nats.Conn) { log.Info("nats-auth: connected", "url", nc.ConnectedUrlRedacted()) }),
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats-auth: reconnected", "url", nc.ConnectedUrlRedacted()) }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
