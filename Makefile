@@ -47,7 +47,7 @@ bench: setup
 # `go test ./...` so that tests never build packages or write into the tree; CI runs it.
 .PHONY: test-package
 test-package: setup
-	rm -f dist/fitmirror-agent_*.deb
+	rm -f dist/fitmirror-agent_*_$$($(GO) env GOARCH).deb dist/fitmirror-cloud_*_$$($(GO) env GOARCH).deb
 	$(MAKE) deb
 	$(GO) test -tags packaging -count=1 -run '^TestDebPackage$$' .
 

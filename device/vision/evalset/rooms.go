@@ -5,6 +5,7 @@ import (
 	"image/color"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"time"
 
 	"gocv.io/x/gocv"
@@ -285,7 +286,12 @@ func cutOut(photo gocv.Mat) (gocv.Mat, gocv.Mat) {
 	bgd, fgd := gocv.NewMat(), gocv.NewMat()
 	defer bgd.Close()
 	defer fgd.Close()
+	// grabCut seeds its colour models from OpenCV's random state, which is per OS thread:
+	// seeded here on a locked thread, the cut-out (and so every clip) is the same each run.
+	runtime.LockOSThread()
+	gocv.SetRNGSeed(0x700f)
 	gocv.GrabCut(photo, &mask, image.Rect(150, 40, 560, 479), &bgd, &fgd, 4, gocv.GCInitWithRect)
+	runtime.UnlockOSThread()
 	// Foreground and probable foreground (1 and 3) → 255.
 	fg := gocv.NewMat()
 	defer fg.Close()
