@@ -2,7 +2,8 @@
 // $SYS.REQ.USER.AUTH, whether a connection may log in and with which permissions.
 //
 // It checks the username and password against the users file broker.NATSUsers writes
-// (fitmirror-users.conf, bcrypt hashes), refuses a device whose MQTT client ID is not its
+// (fitmirror-users.conf, bcrypt hashes) or takes a device's ID from the CN of the client
+// certificate the node verified, refuses a device whose MQTT client ID is not its
 // device ID (so no device can take over or bump another's session: mosquitto's
 // use_username_as_clientid, which NATS lacks), lets the service accounts (_hub, _ops,
 // _homeassistant) pick their client IDs, and answers with a user JWT, signed by the issuer
@@ -14,6 +15,8 @@ package natsauth
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,6 +32,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/fitmirror/fitmirror/cloud/fleet/broker"
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
 const (
@@ -237,13 +241,20 @@ func (s *Service) Answer(data []byte, serverXKey string) []byte {
 	ci, co := req.ClientInformation, req.ConnectOptions
 	res := jwt.NewAuthorizationResponseClaims(req.UserNkey)
 	res.Audience = req.Server.ID
+	user, how := co.Username, "password"
+	if user == "" && co.Password == "" {
+		how = "certificate"
+		if cn, err := certificateName(req.TLS); err == nil {
+			user = cn
+		}
+	}
 	if userJWT, why := s.authorize(req); why != "" {
-		s.log.Warn("nats-auth: connection refused", "user", co.Username, "client_id", ci.MQTT,
-			"host", ci.Host, "server", req.Server.Name, "reason", why)
+		s.log.Warn("nats-auth: connection refused", "user", user, "client_id", ci.MQTT,
+			"host", ci.Host, "server", req.Server.Name, "reason", why, "auth", how)
 		res.Error = why
 	} else {
-		s.log.Debug("nats-auth: connection allowed", "user", co.Username, "client_id", ci.MQTT,
-			"host", ci.Host, "server", req.Server.Name)
+		s.log.Debug("nats-auth: connection allowed", "user", user, "client_id", ci.MQTT,
+			"host", ci.Host, "server", req.Server.Name, "auth", how)
 		res.Jwt = userJWT
 	}
 	tok, err := res.Encode(s.issuer)
@@ -314,7 +325,19 @@ func (s *Service) authorize(req *jwt.AuthorizationRequestClaims) (userJWT, refus
 	if err := s.reload(false); err != nil {
 		s.log.Error("nats-auth: users file not read again; keeping the users read before", "err", err)
 	}
-	if !s.checkPassword(user, co.Password) {
+	if user == "" && co.Password == "" {
+		// No password: a device's client certificate, verified by the node (mqtt.tls with
+		// verify: true and the devices CA); its CN is the device ID, as mosquitto's
+		// use_identity_as_username.
+		cn, err := certificateName(req.TLS)
+		if err != nil {
+			return "", err.Error()
+		}
+		if !wire.ValidDeviceID(cn) {
+			return "", fmt.Sprintf("client certificate CN %q is not a device ID (service accounts log in with passwords)", cn)
+		}
+		user = cn
+	} else if !s.checkPassword(user, co.Password) {
 		return "", "bad username or password"
 	}
 	service := user == broker.HubUser || user == broker.OpsUser || user == broker.HAUser
@@ -334,6 +357,23 @@ func (s *Service) authorize(req *jwt.AuthorizationRequestClaims) (userJWT, refus
 		return "", "the auth service cannot sign a user JWT"
 	}
 	return tok, ""
+}
+
+// certificateName is the CN of the client certificate the node verified (the leaf of its first
+// verified chain). Certificates the node did not verify (client_tls.certs) do not count.
+func certificateName(t *jwt.ClientTLS) (string, error) {
+	if t == nil || len(t.VerifiedChains) == 0 || len(t.VerifiedChains[0]) == 0 {
+		return "", errors.New("no username and no verified client certificate (a certificate login needs mqtt.tls with verify: true and the devices CA)")
+	}
+	blk, _ := pem.Decode([]byte(t.VerifiedChains[0][0]))
+	if blk == nil {
+		return "", errors.New("the verified client certificate is not PEM")
+	}
+	cert, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		return "", fmt.Errorf("the verified client certificate does not parse: %v", err)
+	}
+	return cert.Subject.CommonName, nil
 }
 
 // checkPassword checks password against user's bcrypt hash (or plain password, on a test
