@@ -24,7 +24,7 @@ import (
 // bench is a service with its keys, users file and log, and a fake nats-server identity
 // (server nkey and xkey) that builds requests as nats-server's auth_callout.go does.
 type bench struct {
-	t       *testing.T
+	t       testing.TB
 	svc     *natsauth.Service
 	keys    natsauth.Keys
 	file    string
