@@ -147,7 +147,7 @@ func TestGroupCommitDeadlockOnPostgres(t *testing.T) {
 		name   string
 		writes []func(context.Context, pgx.Tx) error
 	}{
-		{"one write", []func(context.Context, pgx.Tx) error{bump("ka", "kb")}},      // takes ka, waits for kb
+		{"one write", []func(context.Context, pgx.Tx) error{bump("ka", "kb")}},     // takes ka, waits for kb
 		{"a batch", []func(context.Context, pgx.Tx) error{bump("ka"), bump("kb")}}, // the same, as two writes
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -197,7 +197,8 @@ func (b *Broker) Start() error {
 	cmd := exec.Command(b.bin, "-c", filepath.Join(b.Dir, "mosquitto.conf"))
 	w := &lockedWriter{mu: &b.logMu, buf: &b.log}
 	cmd.Stdout, cmd.Stderr = w, w
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: a test binary killed by go test's timeout runs no cleanup; the broker goes with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if b.uid >= 0 {
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(b.uid), Gid: uint32(b.uid)}
 	}

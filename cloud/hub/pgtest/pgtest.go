@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -34,6 +35,8 @@ type Server struct {
 	gid  int
 	dbs  atomic.Int64
 	done bool
+
+	reaper *exec.Cmd
 }
 
 // Options configure a Server.
@@ -134,7 +137,27 @@ func New(o Options) (*Server, error) {
 			return nil, fmt.Errorf("pg_ctl start: %v\n%s\n%s", err, out, s.Log())
 		}
 	}
+	s.startReaper()
 	return s, nil
+}
+
+// startReaper watches this process: when it is gone without Close (a test binary killed by
+// go test's timeout runs no cleanup), the reaper stops the server, which pg_ctl started as a
+// daemon that would outlive the test, and removes its files. Close stops the reaper.
+func (s *Server) startReaper() {
+	stop := []string{filepath.Join(s.bin, "pg_ctl"), "-D", s.data(), "-m", "immediate", "-w", "stop"}
+	if s.as != "" {
+		stop = append([]string{"runuser", "-u", s.as, "--"}, stop...)
+	}
+	script := `pid=$1; dir=$2; shift 2
+while kill -0 "$pid" 2>/dev/null; do sleep 1; done
+"$@" >/dev/null 2>&1
+rm -rf "$dir"`
+	cmd := exec.Command("sh", append([]string{"-c", script, "pgtest-reaper", strconv.Itoa(os.Getpid()), s.Dir}, stop...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // not killed with the test's process group
+	if cmd.Start() == nil {
+		s.reaper = cmd
+	}
 }
 
 func (s *Server) data() string    { return filepath.Join(s.Dir, "data") }
@@ -223,6 +246,10 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.done = true
+	if s.reaper != nil {
+		s.reaper.Process.Kill()
+		s.reaper.Wait()
+	}
 	out, err := s.run("pg_ctl", "-D", s.data(), "-m", "immediate", "-w", "stop")
 	if err != nil && !strings.Contains(string(out), "not running") && !strings.Contains(string(out), "Is server running?") {
 		err = fmt.Errorf("pg_ctl stop: %v\n%s", err, out)
