@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fitmirror/fitmirror/internal/testexec"
 )
 
 // A test process that dies without running its cleanups (as when go test's timeout kills
@@ -23,7 +24,7 @@ func TestServerDiesWithItsTestProcess(t *testing.T) {
 		fmt.Printf("server %d %s\n", s.Port, s.Dir)
 		os.Exit(0) // no Close
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestServerDiesWithItsTestProcess$")
+	cmd := testexec.Command(os.Args[0], "-test.run=^TestServerDiesWithItsTestProcess$") // under qemu too
 	cmd.Env = append(os.Environ(), "PGTEST_CHILD=1")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
