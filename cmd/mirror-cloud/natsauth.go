@@ -155,7 +155,10 @@ func natsAuthFiles(usersFile string) (serverConf, serviceConf []byte, err error)
 	cfg := defaultNATSAuthConfig()
 	cfg.Password = base64.RawURLEncoding.EncodeToString(pw)
 	cfg.IssuerSeed, cfg.XKeySeed, cfg.UsersFile = keys.IssuerSeed, keys.XKeySeed, usersFile
-	hash, err := bcrypt.GenerateFromPassword([]byte(cfg.Password), 11)
+	// The password is 192 random bits: no cost factor adds to that, and a low one keeps each
+	// node's check of the service's login short (at cost 11 a busy node took seconds, long
+	// enough for the service's connection to time out and start again).
+	hash, err := bcrypt.GenerateFromPassword([]byte(cfg.Password), bcrypt.MinCost)
 	if err != nil {
 		return nil, nil, err
 	}
