@@ -3,9 +3,7 @@ package hub
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -166,19 +164,7 @@ func (h *Hub) ackBindings(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		BindingIDs []string `json:"binding_ids"`
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			httpjson.Error(w, http.StatusRequestEntityTooLarge, "too_large", "request body over 16 KiB")
-			return
-		}
-		httpjson.Error(w, http.StatusBadRequest, "bad_request", "request body: "+err.Error())
-		return
-	}
-	if dec.Decode(new(json.RawMessage)) != io.EOF {
-		httpjson.Error(w, http.StatusBadRequest, "bad_request", "request body: more than one JSON value")
+	if !httpjson.Decode(w, r, 16<<10, &req) {
 		return
 	}
 	if len(req.BindingIDs) == 0 || len(req.BindingIDs) > maxAckIDs {

@@ -1,10 +1,8 @@
 package hub
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -51,19 +49,7 @@ func (h *Hub) postQRCode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req qrRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			httpjson.Error(w, http.StatusRequestEntityTooLarge, "too_large", "request body over 4 KiB")
-			return
-		}
-		httpjson.Error(w, http.StatusBadRequest, "bad_request", "request body: "+err.Error())
-		return
-	}
-	if dec.Decode(new(json.RawMessage)) != io.EOF {
-		httpjson.Error(w, http.StatusBadRequest, "bad_request", "request body: more than one JSON value")
+	if !httpjson.Decode(w, r, 4<<10, &req) {
 		return
 	}
 	expire := 300

@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -82,10 +81,7 @@ type simScan struct {
 // may give the QR code's content as the mirror shows it.
 func (s *Sim) scan(w http.ResponseWriter, r *http.Request) {
 	var req simScan
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		httpjson.Error(w, http.StatusBadRequest, "bad_request", "request body: "+err.Error())
+	if !httpjson.Decode(w, r, 4<<10, &req) {
 		return
 	}
 	if req.QR != "" && req.Scene == "" {
