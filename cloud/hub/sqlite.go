@@ -116,7 +116,7 @@ func OpenSQLite(path string, opts ...StoreOption) (*SQLite, error) {
 	}
 	// Keep the connections: database/sql closes all but two idle ones by default, and a new
 	// SQLite connection parses the schema, prepares its statements and starts with a cold
-	// page cache (a quarter of the CPU of a burst of callbacks went there).
+	// page cache (about an eighth of the CPU of a burst of callbacks went there).
 	db.SetMaxIdleConns(sqliteIdleConns)
 	s := &SQLite{db: db}
 	s.gc = newGroupCommit(txFuncs[*sql.Tx]{
