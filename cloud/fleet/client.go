@@ -223,7 +223,10 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 		o.AddBroker(b)
 	}
 	var dialed atomic.Pointer[string] // the URL of the last dial: paho tries them in turn
-	o.SetClientID(c.opts.DeviceID).
+	// MQTT 3.1.1 only (docs/contracts.md): left open, paho retries a refused CONNECT with
+	// MQTT 3.1 and reports that attempt's error, which hides the refusal (NATS closes the
+	// connection: "EOF" instead of "not Authorized").
+	o.SetProtocolVersion(4).SetClientID(c.opts.DeviceID).
 		SetUsername(c.opts.DeviceID).
 		SetPassword(c.opts.Password).
 		SetCleanSession(false).

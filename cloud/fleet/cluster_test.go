@@ -440,6 +440,20 @@ func TestNATSClusterAuth(t *testing.T) {
 	// m1 on node 3 and _ops (any client ID) on node 2: both answered by the service beside node 1.
 	ops := connectPeerTo(t, urls[1:], broker.OpsUser, "ops-anything-1", true)
 	ops.subscribeAll("mirror/+/status")
+	// The fleet client refused for a wrong password says so: it speaks MQTT 3.1.1 only, so
+	// the refusal is what it reports, not the error of a fallback to MQTT 3.1 (which NATS
+	// does not speak, so a mirror would log a closed connection instead).
+	var logs syncBuffer
+	runClient(t, fleet.Options{Broker: urls[2], DeviceID: "m2", Password: "not-m2s-password", TelemetryInterval: -1,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(logs.String(), "broker unreachable"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the refused client logged nothing within 20 s")
+		}
+	}
+	if l := logs.String(); !strings.Contains(l, "not Authorized") {
+		t.Errorf("the refused client's log does not name the refusal:\n%s", l)
+	}
 	m1, _ := runClient(t, fleet.Options{Broker: urls[2], DeviceID: "m1", Password: users["m1"], TelemetryInterval: -1})
 	waitConnected(t, m1)
 	ops.waitFor("mirror/m1/status", 20*time.Second, hasState("online"))

@@ -51,7 +51,8 @@ func DialMQTT(ctx context.Context, opts MQTTOptions) (*MQTTPublisher, error) {
 	for _, u := range append([]string{opts.URL}, opts.Failover...) {
 		o.AddBroker(u)
 	}
-	o.SetClientID(opts.ClientID).
+	// MQTT 3.1.1 only: paho would retry a refused CONNECT with 3.1 and report that error.
+	o.SetProtocolVersion(4).SetClientID(opts.ClientID).
 		SetUsername(opts.Username).SetPassword(opts.Password).
 		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(2 * time.Second).
 		SetMaxReconnectInterval(30 * time.Second).SetCleanSession(true)

@@ -32,7 +32,8 @@ type conn struct {
 
 func (c *app) connect() (*conn, error) {
 	s := &conn{ch: make(chan msg, 4096), c: c}
-	o := mqtt.NewClientOptions().AddBroker(c.broker).
+	// MQTT 3.1.1 only: paho would retry a refused CONNECT with 3.1 and report that error.
+	o := mqtt.NewClientOptions().AddBroker(c.broker).SetProtocolVersion(4).
 		SetClientID("mirrorctl-" + strings.ToLower(ulid.Make().String())).
 		SetUsername(c.username).SetPassword(c.password).
 		SetCleanSession(true).SetAutoReconnect(false).
