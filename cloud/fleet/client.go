@@ -15,6 +15,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/fitmirror/fitmirror/internal/backoff"
 	"github.com/fitmirror/fitmirror/internal/wire"
@@ -180,7 +181,12 @@ func (c *Client) Run(ctx context.Context) error {
 			}
 			wait := c.back.Delay(attempt)
 			attempt++
-			c.log.Warn("broker unreachable", "broker", c.brokerList(), "err", err, "retry_in", wait.Round(time.Millisecond))
+			if refusedLogin(err) {
+				c.log.Warn("broker refused the login: check device.id and mqtt.password (or the client certificate) against the broker's users",
+					"broker", c.brokerList(), "device", c.opts.DeviceID, "err", err, "retry_in", wait.Round(time.Millisecond))
+			} else {
+				c.log.Warn("broker unreachable", "broker", c.brokerList(), "err", err, "retry_in", wait.Round(time.Millisecond))
+			}
 			if backoff.Sleep(ctx, wait) != nil {
 				break
 			}
@@ -209,6 +215,12 @@ func (c *Client) Run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// refusedLogin reports whether the broker answered the CONNECT with a refusal of the
+// credentials (MQTT return codes 4 and 5) rather than being out of reach.
+func refusedLogin(err error) bool {
+	return errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword) || errors.Is(err, packets.ErrorRefusedNotAuthorised)
 }
 
 // connect opens one connection, subscribes and publishes the current status.
