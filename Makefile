@@ -43,6 +43,12 @@ test: setup
 bench: setup
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# Every benchmark once (-benchtime 1x), so that one that no longer runs fails CI. device/vision
+# is left out: its benchmarks replay the whole evaluation set even once (about 7 minutes).
+.PHONY: bench-smoke
+bench-smoke: setup
+	$(GO) test -run '^$$' -bench . -benchtime 1x $$($(GO) list ./... | grep -v '/device/vision$$')
+
 # The packaging checks: builds the .deb (make deb) and inspects it with dpkg-deb. Kept out of
 # `go test ./...` so that tests never build packages or write into the tree; CI runs it.
 .PHONY: test-package
