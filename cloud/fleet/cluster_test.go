@@ -22,6 +22,7 @@ import (
 	"github.com/fitmirror/fitmirror/cloud/fleet/broker"
 	"github.com/fitmirror/fitmirror/cloud/fleet/natstest"
 	"github.com/fitmirror/fitmirror/cloud/hub"
+	"github.com/fitmirror/fitmirror/internal/syncbuf"
 	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 	"github.com/fitmirror/fitmirror/session/store"
@@ -257,7 +258,7 @@ func TestNATSClusterIsolation(t *testing.T) {
 	t.Cleanup(func() { db.Close() })
 	var ran sync.Map
 	bindings := make(chan wire.Binding, 10)
-	m1log := &syncBuffer{}
+	m1log := &syncbuf.Buffer{}
 	m1, _ := runClient(t, fleet.Options{
 		Broker: urls[0], Failover: urls[1:], DeviceID: "m1", Password: users["m1"],
 		Outbox: db, TelemetryInterval: -1, KeepAlive: 5 * time.Second,
@@ -360,24 +361,6 @@ func TestNATSClusterIsolation(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log output that tests read while the logger writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestNATSClusterLastWill: a mirror process SIGKILLed on one node is reported offline by its
 // Last Will to an operator on another node, and the status is retained cluster-wide.
 func TestNATSClusterLastWill(t *testing.T) {
@@ -443,7 +426,7 @@ func TestNATSClusterAuth(t *testing.T) {
 	// The fleet client refused for a wrong password says so: it speaks MQTT 3.1.1 only, so
 	// the refusal is what it reports, not the error of a fallback to MQTT 3.1 (which NATS
 	// does not speak, so a mirror would log a closed connection instead).
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	runClient(t, fleet.Options{Broker: urls[2], DeviceID: "m2", Password: "not-m2s-password", TelemetryInterval: -1,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(logs.String(), "level=WARN"); time.Sleep(20 * time.Millisecond) {

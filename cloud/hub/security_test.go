@@ -9,35 +9,17 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/fitmirror/fitmirror/cloud/hub"
+	"github.com/fitmirror/fitmirror/internal/syncbuf"
 )
-
-// lockedBuffer is a log sink safe for concurrent handlers.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // A burst of requests with bad device tokens is limited (429 once past the burst) and logged
 // once, not once per request.
 func TestDeviceAPIBadTokenBurst(t *testing.T) {
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	e := newEnv(t, func(o *hub.Options) {
 		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 		o.DeviceAPIRate = 5 // burst 20
@@ -191,7 +173,7 @@ func TestDatabaseFilesArePrivate(t *testing.T) {
 
 // A burst of forged WeChat pushes (bad signatures) is refused and logged once.
 func TestForgedCallbackBurstLoggedOnce(t *testing.T) {
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	e := newEnv(t, func(o *hub.Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
 	for i := 0; i < 50; i++ {
 		resp, err := http.Post(fmt.Sprintf("%s/wechat/callback?signature=bad%d&timestamp=%d&nonce=n", e.srv.URL, i, time.Now().Unix()),

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -15,21 +13,9 @@ import (
 
 	"github.com/fitmirror/fitmirror/cloud/fleet/broker"
 	"github.com/fitmirror/fitmirror/cloud/fleet/natstest"
+	"github.com/fitmirror/fitmirror/internal/syncbuf"
 	"github.com/fitmirror/fitmirror/internal/testexec"
 )
-
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // TestNATSAuthCommand is the operator's path: `mirror-cloud nats-auth init` writes
 // fitmirror-auth.conf and nats-auth.yaml, a three-node cluster runs the shipped nats.conf with
@@ -67,7 +53,7 @@ func TestNATSAuthCommand(t *testing.T) {
 	c := natstest.Start(t, natstest.Options{Users: users, AuthConfig: string(authConf)})
 	urls := c.URLs()
 
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	cmd := testexec.Command(binary(t), "nats-auth", "--config", filepath.Join(dir, "nats-auth.yaml"),
 		"--set", "servers="+c.Nodes[0].NATSURL()+","+c.Nodes[1].NATSURL())
 	cmd.Stdout, cmd.Stderr = logs, logs
