@@ -81,7 +81,7 @@ const (
 	EventQRExpired     = "qr.expired"
 	EventPhotoBound    = "photo.bound"
 	EventPhotoPurged   = "photo.purged"
-	EventStaffCalled   = "staff.called" // a "call staff" button (device/io), recorded by the agent
+	EventStaffCalled   = "staff.called" // a "call staff" button (device/hardware), recorded by the agent
 )
 
 // Config times the session's screens. Zero durations are allowed (tests); use DefaultConfig.

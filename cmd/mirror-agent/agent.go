@@ -21,7 +21,7 @@ import (
 	"github.com/fitmirror/fitmirror/cloud/hubclient"
 	"github.com/fitmirror/fitmirror/cloud/local"
 	"github.com/fitmirror/fitmirror/device/camera"
-	devio "github.com/fitmirror/fitmirror/device/io"
+	"github.com/fitmirror/fitmirror/device/hardware"
 	"github.com/fitmirror/fitmirror/device/vision"
 	"github.com/fitmirror/fitmirror/display"
 	"github.com/fitmirror/fitmirror/display/framebuffer"
@@ -66,7 +66,7 @@ type agent struct {
 	runners          []func(context.Context) error // display parts that draw on their own goroutine
 
 	// hardware
-	hw *devio.IO
+	hw *hardware.IO
 
 	// provider
 	timedQR    *timedProvider
@@ -186,16 +186,16 @@ func (a *agent) openDisplays(context.Context) error {
 // status display on their I²C bus.
 func (a *agent) openHardware(ctx context.Context) error {
 	var err error
-	a.hw, err = devio.Open(a.cfg.IO, devio.Options{
+	a.hw, err = hardware.Open(a.cfg.IO, hardware.Options{
 		Logger: a.log,
 		OnWake: func(at time.Time) { a.log.Debug("presence sensor: someone is near") },
-		OnButton: func(ev devio.ButtonEvent) {
+		OnButton: func(ev hardware.ButtonEvent) {
 			switch ev.Action() {
-			case devio.ActionCapture:
+			case hardware.ActionCapture:
 				a.inputs.engine.Trigger(ctx, "button")
-			case devio.ActionCompare:
+			case hardware.ActionCompare:
 				a.inputs.engine.Compare(ctx)
-			case devio.ActionStaff:
+			case hardware.ActionStaff:
 				a.log.Info("staff called", "button", ev.Button, "gesture", ev.Gesture.String())
 				a.rec.record(session.Event{Type: session.EventStaffCalled, At: ev.At,
 					Data: map[string]any{"button": ev.Button, "gesture": ev.Gesture.String()}})
@@ -627,7 +627,7 @@ func (r *recorder) run(ctx context.Context) error {
 }
 
 // cameraLED keeps the camera-active LED on while frames are analysed for a session.
-func cameraLED(hw *devio.IO, log *slog.Logger) func(session.Event) {
+func cameraLED(hw *hardware.IO, log *slog.Logger) func(session.Event) {
 	return func(ev session.Event) {
 		switch ev.Type {
 		case session.EventSessionOpened, session.EventSessionClosed:

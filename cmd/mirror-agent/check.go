@@ -15,7 +15,7 @@ import (
 
 	"github.com/fitmirror/fitmirror/cloud/fleet"
 	"github.com/fitmirror/fitmirror/device/camera"
-	devio "github.com/fitmirror/fitmirror/device/io"
+	"github.com/fitmirror/fitmirror/device/hardware"
 	"github.com/fitmirror/fitmirror/device/vision"
 	"github.com/fitmirror/fitmirror/display/framebuffer"
 )
@@ -99,7 +99,7 @@ func check(ctx context.Context, cfg *Config, w io.Writer) error {
 	}
 
 	// Mirror hardware: one line per configured pin and bus (none when nothing is fitted).
-	for _, r := range devio.Check(cfg.IO) {
+	for _, r := range hardware.Check(cfg.IO) {
 		line(r.Part, r.Err, r.Detail, r.Hint)
 	}
 

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/fitmirror/fitmirror/cloud/fleet"
-	devio "github.com/fitmirror/fitmirror/device/io"
+	"github.com/fitmirror/fitmirror/device/hardware"
 	"github.com/fitmirror/fitmirror/device/vision"
 	"github.com/fitmirror/fitmirror/display/power"
 	"github.com/fitmirror/fitmirror/internal/wire"
@@ -23,20 +23,20 @@ import (
 // default: with no file at all the agent runs on the demo clip with the local QR provider.
 // docs/config.md is generated from these tags (`mirror-agent config --keys`).
 type Config struct {
-	Device   DeviceConfig   `yaml:"device"`
-	StateDir string         `yaml:"state_dir" help:"photos and state; default $STATE_DIRECTORY under systemd (/var/lib/mirror-agent), ./state otherwise"`
-	Log      LogConfig      `yaml:"log"`
-	Camera   CameraConfig   `yaml:"camera"`
-	Presence PresenceConfig `yaml:"presence"`
-	Session  SessionConfig  `yaml:"session"`
-	Photos   PhotosConfig   `yaml:"photos"`
-	Display  DisplayConfig  `yaml:"display"`
-	Cloud    CloudConfig    `yaml:"cloud"`
-	Health   HealthConfig   `yaml:"health"`
-	IO       devio.Config   `yaml:"io"`
-	MQTT     MQTTConfig     `yaml:"mqtt"`
-	Fleet    FleetConfig    `yaml:"fleet"`
-	Debug    DebugConfig    `yaml:"debug"`
+	Device   DeviceConfig    `yaml:"device"`
+	StateDir string          `yaml:"state_dir" help:"photos and state; default $STATE_DIRECTORY under systemd (/var/lib/mirror-agent), ./state otherwise"`
+	Log      LogConfig       `yaml:"log"`
+	Camera   CameraConfig    `yaml:"camera"`
+	Presence PresenceConfig  `yaml:"presence"`
+	Session  SessionConfig   `yaml:"session"`
+	Photos   PhotosConfig    `yaml:"photos"`
+	Display  DisplayConfig   `yaml:"display"`
+	Cloud    CloudConfig     `yaml:"cloud"`
+	Health   HealthConfig    `yaml:"health"`
+	IO       hardware.Config `yaml:"io"`
+	MQTT     MQTTConfig      `yaml:"mqtt"`
+	Fleet    FleetConfig     `yaml:"fleet"`
+	Debug    DebugConfig     `yaml:"debug"`
 	// TelemetryInterval is docs/contracts.md §1's telemetry_interval.
 	TelemetryInterval time.Duration `yaml:"telemetry_interval" help:"how often telemetry is published to the fleet" range:"5s,1h"`
 }
@@ -176,7 +176,7 @@ func defaultConfig() Config {
 		Display:           DisplayConfig{Listen: "127.0.0.1:8080", Renderer: "kiosk", FBDevice: "/dev/fb0", QRSizeMM: 70, QRLevel: "Q", Power: "auto"},
 		Cloud:             CloudConfig{Provider: "local", Local: LocalConfig{Listen: ":8081"}},
 		Health:            HealthConfig{StallAfter: 10 * time.Second},
-		IO:                devio.DefaultConfig,
+		IO:                hardware.DefaultConfig,
 		MQTT:              MQTTConfig{TopicPrefix: "mirror"},
 		TelemetryInterval: 30 * time.Second,
 	}

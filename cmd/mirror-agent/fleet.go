@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/fitmirror/fitmirror/cloud/fleet"
-	devio "github.com/fitmirror/fitmirror/device/io"
+	"github.com/fitmirror/fitmirror/device/hardware"
 	"github.com/fitmirror/fitmirror/device/vision"
 	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
@@ -31,7 +31,7 @@ type fleetParts struct {
 	pipeline *vision.Pipeline
 	janitor  *store.Janitor
 	db       *store.DB
-	hw       *devio.IO
+	hw       *hardware.IO
 	live     *live
 	record   func(session.Event)
 	restart  func()           // ends the process cleanly; systemd starts it again
@@ -124,7 +124,7 @@ func fleetCommands(p fleetParts) map[string]fleet.CommandFunc {
 				return nil, wire.BadArgs(`want {"scene":"daylight"}`)
 			}
 			if err := p.hw.SetScene(a.Scene); err != nil {
-				if errors.Is(err, devio.ErrUnknownScene) {
+				if errors.Is(err, hardware.ErrUnknownScene) {
 					return nil, wire.BadArgs("%v", err)
 				}
 				return nil, err

@@ -1,7 +1,6 @@
-// Package io drives the mirror's own hardware through periph.io: a PIR or radar presence
+// Package hardware drives the mirror's own hardware through periph.io: a PIR or radar presence
 // sensor, push buttons on the frame, a camera-active LED and the lighting around the glass
-// (PWM channels on a PCA9685 over I²C, or an APA102 strip over SPI). Import it under another
-// name, e.g. devio, next to the standard library's io.
+// (PWM channels on a PCA9685 over I²C, or an APA102 strip over SPI).
 //
 // Everything is configured by name under io: in the agent's configuration ([Config]); empty
 // names mean "not fitted", and with nothing fitted [Open] never loads periph's host drivers.
@@ -37,15 +36,15 @@
 //
 // In main:
 //
-//	d, err := devio.Open(cfg.IO, devio.Options{
+//	d, err := hardware.Open(cfg.IO, hardware.Options{
 //		OnWake: func(time.Time) { log.Debug("presence sensor: someone is near") },
-//		OnButton: func(e devio.ButtonEvent) {
+//		OnButton: func(e hardware.ButtonEvent) {
 //			switch e.Action() {
-//			case devio.ActionCapture:
+//			case hardware.ActionCapture:
 //				engine.Trigger(ctx, "button")
-//			case devio.ActionCompare:
+//			case hardware.ActionCompare:
 //				engine.Compare(ctx)
-//			case devio.ActionStaff:
+//			case hardware.ActionStaff:
 //				events(session.Event{Type: "staff.called", At: e.At})
 //			}
 //		},
@@ -55,5 +54,5 @@
 //	g.Go(func() error { return d.Run(ctx) })
 //
 // Tests use periph's fakes (gpiotest.Pin, i2ctest.Playback, spitest) and the Host and
-// simulated PCA9685 in package iotest.
-package io
+// simulated PCA9685 in package hardwaretest.
+package hardware

@@ -1,4 +1,4 @@
-package io_test
+package hardware_test
 
 import (
 	"errors"
@@ -17,8 +17,8 @@ import (
 	"periph.io/x/conn/v3/spi"
 	"periph.io/x/conn/v3/spi/spitest"
 
-	devio "github.com/fitmirror/fitmirror/device/io"
-	"github.com/fitmirror/fitmirror/device/io/iotest"
+	"github.com/fitmirror/fitmirror/device/hardware"
+	"github.com/fitmirror/fitmirror/device/hardware/hardwaretest"
 	"github.com/fitmirror/fitmirror/display"
 )
 
@@ -69,13 +69,13 @@ func TestPCA9685Transactions(t *testing.T) {
 			fullOn(addr, 0), fullOn(addr, 3), // Close: back to the default
 		)
 		bus := &i2ctest.Playback{Ops: ops, DontPanic: true}
-		host := &iotest.Host{I2C: map[string]i2c.BusCloser{"1": bus}}
-		cfg := devio.DefaultConfig
+		host := &hardwaretest.Host{I2C: map[string]i2c.BusCloser{"1": bus}}
+		cfg := hardware.DefaultConfig
 		cfg.Light.Driver, cfg.Light.I2CBus, cfg.Light.I2CAddr = "pca9685", "1", addr
 		cfg.Light.Channels = []string{"0", "3"}
 		cfg.Light.Scenes = []string{"warm=35/20"}
 		cfg.Light.Fade = 0
-		d, err := devio.Open(cfg, devio.Options{Registry: host.Registry()})
+		d, err := hardware.Open(cfg, hardware.Options{Registry: host.Registry()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -84,7 +84,7 @@ func TestPCA9685Transactions(t *testing.T) {
 				t.Errorf("SetScene(%q) = %v", s, err)
 			}
 		}
-		if err := d.SetScene("disco"); !errors.Is(err, devio.ErrUnknownScene) {
+		if err := d.SetScene("disco"); !errors.Is(err, hardware.ErrUnknownScene) {
 			t.Errorf("SetScene(disco) = %v, want ErrUnknownScene", err)
 		}
 		if err := d.Close(); err != nil { // i2ctest.Playback.Close fails on leftover transactions
@@ -97,11 +97,11 @@ func TestPCA9685Transactions(t *testing.T) {
 }
 
 // openPCA opens an IO whose lights are a simulated PCA9685 on channel 0 fading over 1 s.
-func openPCA(t *testing.T, extra func(*devio.Config)) (*devio.IO, *iotest.PCA9685, *iotest.Host) {
+func openPCA(t *testing.T, extra func(*hardware.Config)) (*hardware.IO, *hardwaretest.PCA9685, *hardwaretest.Host) {
 	t.Helper()
-	chip := &iotest.PCA9685{Addr: 0x40}
-	host := &iotest.Host{I2C: map[string]i2c.BusCloser{"": chip}, Pins: map[string]gpio.PinIO{}}
-	cfg := devio.DefaultConfig
+	chip := &hardwaretest.PCA9685{Addr: 0x40}
+	host := &hardwaretest.Host{I2C: map[string]i2c.BusCloser{"": chip}, Pins: map[string]gpio.PinIO{}}
+	cfg := hardware.DefaultConfig
 	cfg.Light.Driver = "pca9685"
 	cfg.Light.Fade = time.Second
 	if extra != nil {
@@ -112,7 +112,7 @@ func openPCA(t *testing.T, extra func(*devio.Config)) (*devio.IO, *iotest.PCA968
 			host.Pins[p] = newPin(p)
 		}
 	}
-	d, err := devio.Open(cfg, devio.Options{Registry: host.Registry()})
+	d, err := hardware.Open(cfg, hardware.Options{Registry: host.Registry()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +203,7 @@ func TestSafeState(t *testing.T) {
 	for _, active := range []string{"high", "low"} {
 		t.Run("led active "+active, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				d, chip, host := openPCA(t, func(c *devio.Config) {
+				d, chip, host := openPCA(t, func(c *hardware.Config) {
 					c.CameraLED, c.CameraLEDActive = "GPIO22", active
 					c.Light.Default = "evening"
 				})
@@ -280,12 +280,12 @@ func TestAPA102Frames(t *testing.T) {
 		{W: apaFrame(n, dark)},  // off
 		{W: apaFrame(n, white)}, // Close: back to daylight
 	}}}
-	host := &iotest.Host{SPI: map[string]spi.PortCloser{"/dev/spidev0.0": port}}
-	cfg := devio.DefaultConfig
+	host := &hardwaretest.Host{SPI: map[string]spi.PortCloser{"/dev/spidev0.0": port}}
+	cfg := hardware.DefaultConfig
 	cfg.Light.Driver, cfg.Light.SPIPort, cfg.Light.LEDs = "apa102", "/dev/spidev0.0", n
 	cfg.Light.Scenes = []string{"red=100/0/0"}
 	cfg.Light.Fade = 0
-	d, err := devio.Open(cfg, devio.Options{Registry: host.Registry()})
+	d, err := hardware.Open(cfg, hardware.Options{Registry: host.Registry()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,10 +303,10 @@ func TestAPA102Fade(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const n = 8
 		rec := &spitest.Record{}
-		host := &iotest.Host{SPI: map[string]spi.PortCloser{"": rec}}
-		cfg := devio.DefaultConfig
+		host := &hardwaretest.Host{SPI: map[string]spi.PortCloser{"": rec}}
+		cfg := hardware.DefaultConfig
 		cfg.Light.Driver, cfg.Light.LEDs, cfg.Light.Fade = "apa102", n, 500*ms
-		d, err := devio.Open(cfg, devio.Options{Registry: host.Registry(), FadeStep: 10 * ms})
+		d, err := hardware.Open(cfg, hardware.Options{Registry: host.Registry(), FadeStep: 10 * ms})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package io_test
+package hardware_test
 
 import (
 	"errors"
@@ -9,8 +9,8 @@ import (
 	"periph.io/x/conn/v3/spi"
 	"periph.io/x/conn/v3/spi/spitest"
 
-	devio "github.com/fitmirror/fitmirror/device/io"
-	"github.com/fitmirror/fitmirror/device/io/iotest"
+	"github.com/fitmirror/fitmirror/device/hardware"
+	"github.com/fitmirror/fitmirror/device/hardware/hardwaretest"
 	"github.com/fitmirror/fitmirror/display"
 )
 
@@ -18,21 +18,21 @@ func Example() {
 	// A camera LED on GPIO22 and an APA102 strip of 30 LEDs; the fake host stands in for a Pi.
 	led := &gpiotest.Pin{N: "GPIO22"}
 	strip := &spitest.Record{}
-	host := &iotest.Host{Pins: map[string]gpio.PinIO{"GPIO22": led}, SPI: map[string]spi.PortCloser{"SPI0.0": strip}}
+	host := &hardwaretest.Host{Pins: map[string]gpio.PinIO{"GPIO22": led}, SPI: map[string]spi.PortCloser{"SPI0.0": strip}}
 	firstLED := func() string { // brightness, blue, green, red of the first LED in the last frame
 		strip.Lock()
 		defer strip.Unlock()
 		return fmt.Sprintf("% x", strip.Ops[len(strip.Ops)-1].W[4:8])
 	}
 
-	cfg := devio.DefaultConfig
+	cfg := hardware.DefaultConfig
 	cfg.CameraLED = "GPIO22"
 	cfg.Light.Driver, cfg.Light.SPIPort, cfg.Light.LEDs = "apa102", "SPI0.0", 30
 	cfg.Light.Scenes = []string{"welcome=100/0/0"} // red, to see the colour order
 	cfg.Light.Screens = []string{"idle=off", "welcome=welcome"}
 	cfg.Light.Fade = 0 // switch at once; with a fade, Run drives it
 
-	d, err := devio.Open(cfg, devio.Options{Registry: host.Registry()})
+	d, err := hardware.Open(cfg, hardware.Options{Registry: host.Registry()})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -45,7 +45,7 @@ func Example() {
 	fmt.Println("welcome:", d.Scene(), firstLED(), "LED", led.Read())
 
 	err = d.SetScene("disco") // the set-light command with a bad name
-	fmt.Println(err, errors.Is(err, devio.ErrUnknownScene))
+	fmt.Println(err, errors.Is(err, hardware.ErrUnknownScene))
 
 	d.Show(display.Idle)
 	fmt.Println("idle:", d.Scene(), firstLED())
@@ -61,8 +61,8 @@ func Example() {
 }
 
 func ExampleRegistry_Check() {
-	host := &iotest.Host{Pins: map[string]gpio.PinIO{"GPIO17": &gpiotest.Pin{N: "GPIO17"}}}
-	cfg := devio.DefaultConfig
+	host := &hardwaretest.Host{Pins: map[string]gpio.PinIO{"GPIO17": &gpiotest.Pin{N: "GPIO17"}}}
+	cfg := hardware.DefaultConfig
 	cfg.PIR, cfg.Buttons.Capture = "GPIO17", "GPIO27"
 	for _, r := range host.Registry().Check(cfg) {
 		fmt.Println(r)

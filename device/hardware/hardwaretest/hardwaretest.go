@@ -1,11 +1,11 @@
-// Package iotest holds fakes for testing code that uses device/io without hardware, in the
+// Package hardwaretest holds fakes for testing code that uses device/hardware without hardware, in the
 // spirit of periph's gpiotest and i2ctest: a Host of named fake pins and buses, and a
 // simulated PCA9685 whose registers can be read back.
 //
 // Inputs are periph's gpiotest.Pin: give each an EdgesChan and send levels on it to
 // simulate edges. Run such tests in a testing/synctest bubble (create the pins and channels
 // inside it) so that debounce and long-press times pass without sleeping.
-package iotest
+package hardwaretest
 
 import (
 	"fmt"
@@ -17,7 +17,7 @@ import (
 	"periph.io/x/conn/v3/physic"
 	"periph.io/x/conn/v3/spi"
 
-	devio "github.com/fitmirror/fitmirror/device/io"
+	"github.com/fitmirror/fitmirror/device/hardware"
 )
 
 // Host is a machine with the pins and buses listed; anything else is missing.
@@ -28,8 +28,8 @@ type Host struct {
 }
 
 // Registry returns the registry to pass in io.Options.
-func (h *Host) Registry() *devio.Registry {
-	return &devio.Registry{
+func (h *Host) Registry() *hardware.Registry {
+	return &hardware.Registry{
 		Pin: func(name string) gpio.PinIO {
 			if p, ok := h.Pins[name]; ok {
 				return p
@@ -40,13 +40,13 @@ func (h *Host) Registry() *devio.Registry {
 			if b, ok := h.I2C[name]; ok {
 				return b, nil
 			}
-			return nil, fmt.Errorf("iotest: no I2C bus %q", name)
+			return nil, fmt.Errorf("hardwaretest: no I2C bus %q", name)
 		},
 		SPI: func(name string) (spi.PortCloser, error) {
 			if p, ok := h.SPI[name]; ok {
 				return p, nil
 			}
-			return nil, fmt.Errorf("iotest: no SPI port %q", name)
+			return nil, fmt.Errorf("hardwaretest: no SPI port %q", name)
 		},
 	}
 }
@@ -80,16 +80,16 @@ func (p *PCA9685) Tx(addr uint16, w, r []byte) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return fmt.Errorf("iotest: PCA9685: bus closed")
+		return fmt.Errorf("hardwaretest: PCA9685: bus closed")
 	}
 	if p.fail != nil {
 		return p.fail
 	}
 	if addr != p.Addr {
-		return fmt.Errorf("iotest: PCA9685: no device at %#x (NACK)", addr)
+		return fmt.Errorf("hardwaretest: PCA9685: no device at %#x (NACK)", addr)
 	}
 	if len(w) == 0 {
-		return fmt.Errorf("iotest: PCA9685: transaction without a register")
+		return fmt.Errorf("hardwaretest: PCA9685: transaction without a register")
 	}
 	reg := int(w[0])
 	for i, b := range w[1:] {

@@ -1,4 +1,4 @@
-package io_test
+package hardware_test
 
 import (
 	"context"
@@ -15,8 +15,8 @@ import (
 	"periph.io/x/conn/v3/spi"
 	"periph.io/x/conn/v3/spi/spitest"
 
-	devio "github.com/fitmirror/fitmirror/device/io"
-	"github.com/fitmirror/fitmirror/device/io/iotest"
+	"github.com/fitmirror/fitmirror/device/hardware"
+	"github.com/fitmirror/fitmirror/device/hardware/hardwaretest"
 )
 
 const ms = time.Millisecond
@@ -33,7 +33,7 @@ func level(p *gpiotest.Pin) gpio.Level {
 }
 
 // running starts d.Run and returns a function that stops it and returns its error.
-func running(t *testing.T, d *devio.IO) (stop func() error) {
+func running(t *testing.T, d *hardware.IO) (stop func() error) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
@@ -52,15 +52,15 @@ type seen struct {
 func TestButtonsThroughPins(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		capture, compare, staff := newPin("GPIO27"), newPin("GPIO23"), newPin("GPIO24")
-		host := &iotest.Host{Pins: map[string]gpio.PinIO{"GPIO27": capture, "GPIO23": compare, "GPIO24": staff}}
-		cfg := devio.DefaultConfig
+		host := &hardwaretest.Host{Pins: map[string]gpio.PinIO{"GPIO27": capture, "GPIO23": compare, "GPIO24": staff}}
+		cfg := hardware.DefaultConfig
 		cfg.Buttons.Capture, cfg.Buttons.Compare, cfg.Buttons.Staff = "GPIO27", "GPIO23", "GPIO24"
 
 		t0 := time.Now()
 		var mu sync.Mutex
 		var got []seen
-		var actions []devio.Action
-		d, err := devio.Open(cfg, devio.Options{Registry: host.Registry(), OnButton: func(e devio.ButtonEvent) {
+		var actions []hardware.Action
+		d, err := hardware.Open(cfg, hardware.Options{Registry: host.Registry(), OnButton: func(e hardware.ButtonEvent) {
 			mu.Lock()
 			defer mu.Unlock()
 			got = append(got, seen{e.Button, e.Gesture.String(), e.At.Sub(t0)})
@@ -121,7 +121,7 @@ func TestButtonsThroughPins(t *testing.T) {
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("button events (-want +got):\n%s", diff)
 		}
-		wantActions := []devio.Action{devio.ActionStaff, devio.ActionCompare, devio.ActionNone, devio.ActionCompare}
+		wantActions := []hardware.Action{hardware.ActionStaff, hardware.ActionCompare, hardware.ActionNone, hardware.ActionCompare}
 		if diff := cmp.Diff(wantActions, actions); diff != "" {
 			t.Errorf("actions (-want +got):\n%s", diff)
 		}
@@ -131,13 +131,13 @@ func TestButtonsThroughPins(t *testing.T) {
 func TestPIRWakes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		pir := newPin("GPIO17")
-		host := &iotest.Host{Pins: map[string]gpio.PinIO{"GPIO17": pir}}
-		cfg := devio.DefaultConfig
+		host := &hardwaretest.Host{Pins: map[string]gpio.PinIO{"GPIO17": pir}}
+		cfg := hardware.DefaultConfig
 		cfg.PIR = "GPIO17"
 		t0 := time.Now()
 		var mu sync.Mutex
 		var wakes []time.Duration
-		d, err := devio.Open(cfg, devio.Options{Registry: host.Registry(), OnWake: func(at time.Time) {
+		d, err := hardware.Open(cfg, hardware.Options{Registry: host.Registry(), OnWake: func(at time.Time) {
 			mu.Lock()
 			defer mu.Unlock()
 			wakes = append(wakes, at.Sub(t0))
@@ -179,34 +179,34 @@ func TestPIRWakes(t *testing.T) {
 }
 
 func TestBadPinsAndBuses(t *testing.T) {
-	have := func() *iotest.Host {
-		return &iotest.Host{Pins: map[string]gpio.PinIO{"GPIO5": newPin("GPIO5")}}
+	have := func() *hardwaretest.Host {
+		return &hardwaretest.Host{Pins: map[string]gpio.PinIO{"GPIO5": newPin("GPIO5")}}
 	}
 	tests := []struct {
 		name    string
-		set     func(*devio.Config)
+		set     func(*hardware.Config)
 		want    string
-		wantPin *devio.PinError
+		wantPin *hardware.PinError
 		wantBus string // BusError.Key
 	}{
-		{"pir", func(c *devio.Config) { c.PIR = "GPIO99" }, "io.pir: pin GPIO99 not found", &devio.PinError{Key: "pir", Name: "GPIO99"}, ""},
-		{"button", func(c *devio.Config) { c.Buttons.Staff = "GPI024" }, "io.buttons.staff: pin GPI024 not found", &devio.PinError{Key: "buttons.staff", Name: "GPI024"}, ""},
-		{"led", func(c *devio.Config) { c.PIR = "GPIO5"; c.CameraLED = "P1_99" }, "io.camera_led: pin P1_99 not found", &devio.PinError{Key: "camera_led", Name: "P1_99"}, ""},
-		{"i2c", func(c *devio.Config) { c.Light.Driver = "pca9685"; c.Light.I2CBus = "7" }, `io.light.i2c_bus: open I2C bus 7: iotest: no I2C bus "7"`, nil, "light.i2c_bus"},
-		{"spi", func(c *devio.Config) { c.Light.Driver = "apa102" }, `io.light.spi_port: open SPI port (first): iotest: no SPI port ""`, nil, "light.spi_port"},
-		{"pin twice", func(c *devio.Config) { c.PIR = "GPIO5"; c.Buttons.Compare = "GPIO5" }, "io.buttons.compare: pin GPIO5 is already used by pir", nil, ""},
-		{"bus pin", func(c *devio.Config) { c.Light.Driver = "apa102"; c.Buttons.Capture = "GPIO10" }, "io.buttons.capture: pin GPIO10 is SPI0 MOSI, used by the apa102 lights", nil, ""},
-		{"bad channel", func(c *devio.Config) { c.Light.Driver = "pca9685"; c.Light.Channels = []string{"0", "16"} }, `io.light.channels: "16" is not a PCA9685 output (0..15)`, nil, ""},
-		{"bad scene", func(c *devio.Config) { c.Light.Driver = "apa102"; c.Light.Scenes = []string{"warm=100/50"} }, `io.light.scenes: "warm=100/50": 2 levels, want 1 or 3 (one per channel)`, nil, ""},
-		{"bad level", func(c *devio.Config) { c.Light.Driver = "pca9685"; c.Light.Scenes = []string{"glow=120"} }, `io.light.scenes: "glow=120": level "120" must be a percentage 0..100`, nil, ""},
-		{"unknown default", func(c *devio.Config) { c.Light.Driver = "pca9685"; c.Light.Default = "dusk" }, `io.light.default: unknown scene "dusk" (have daylight, evening, off)`, nil, ""},
-		{"unknown screen", func(c *devio.Config) { c.Light.Screens = []string{"welcom=daylight"} }, `io.light.screens: "welcom=daylight": unknown screen "welcom" (have idle, welcome, countdown, review, qr, bound, compare, goodbye, error)`, nil, ""},
+		{"pir", func(c *hardware.Config) { c.PIR = "GPIO99" }, "io.pir: pin GPIO99 not found", &hardware.PinError{Key: "pir", Name: "GPIO99"}, ""},
+		{"button", func(c *hardware.Config) { c.Buttons.Staff = "GPI024" }, "io.buttons.staff: pin GPI024 not found", &hardware.PinError{Key: "buttons.staff", Name: "GPI024"}, ""},
+		{"led", func(c *hardware.Config) { c.PIR = "GPIO5"; c.CameraLED = "P1_99" }, "io.camera_led: pin P1_99 not found", &hardware.PinError{Key: "camera_led", Name: "P1_99"}, ""},
+		{"i2c", func(c *hardware.Config) { c.Light.Driver = "pca9685"; c.Light.I2CBus = "7" }, `io.light.i2c_bus: open I2C bus 7: hardwaretest: no I2C bus "7"`, nil, "light.i2c_bus"},
+		{"spi", func(c *hardware.Config) { c.Light.Driver = "apa102" }, `io.light.spi_port: open SPI port (first): hardwaretest: no SPI port ""`, nil, "light.spi_port"},
+		{"pin twice", func(c *hardware.Config) { c.PIR = "GPIO5"; c.Buttons.Compare = "GPIO5" }, "io.buttons.compare: pin GPIO5 is already used by pir", nil, ""},
+		{"bus pin", func(c *hardware.Config) { c.Light.Driver = "apa102"; c.Buttons.Capture = "GPIO10" }, "io.buttons.capture: pin GPIO10 is SPI0 MOSI, used by the apa102 lights", nil, ""},
+		{"bad channel", func(c *hardware.Config) { c.Light.Driver = "pca9685"; c.Light.Channels = []string{"0", "16"} }, `io.light.channels: "16" is not a PCA9685 output (0..15)`, nil, ""},
+		{"bad scene", func(c *hardware.Config) { c.Light.Driver = "apa102"; c.Light.Scenes = []string{"warm=100/50"} }, `io.light.scenes: "warm=100/50": 2 levels, want 1 or 3 (one per channel)`, nil, ""},
+		{"bad level", func(c *hardware.Config) { c.Light.Driver = "pca9685"; c.Light.Scenes = []string{"glow=120"} }, `io.light.scenes: "glow=120": level "120" must be a percentage 0..100`, nil, ""},
+		{"unknown default", func(c *hardware.Config) { c.Light.Driver = "pca9685"; c.Light.Default = "dusk" }, `io.light.default: unknown scene "dusk" (have daylight, evening, off)`, nil, ""},
+		{"unknown screen", func(c *hardware.Config) { c.Light.Screens = []string{"welcom=daylight"} }, `io.light.screens: "welcom=daylight": unknown screen "welcom" (have idle, welcome, countdown, review, qr, bound, compare, goodbye, error)`, nil, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := devio.DefaultConfig
+			cfg := hardware.DefaultConfig
 			tt.set(&cfg)
-			d, err := devio.Open(cfg, devio.Options{Registry: have().Registry()})
+			d, err := hardware.Open(cfg, hardware.Options{Registry: have().Registry()})
 			if err == nil {
 				d.Close()
 				t.Fatalf("Open = nil error, want %q", tt.want)
@@ -215,7 +215,7 @@ func TestBadPinsAndBuses(t *testing.T) {
 				t.Errorf("Open error = %q, want %q", err, tt.want)
 			}
 			if tt.wantPin != nil {
-				var pe *devio.PinError
+				var pe *hardware.PinError
 				if !errors.As(err, &pe) {
 					t.Fatalf("Open error %T is not a *PinError", err)
 				}
@@ -224,7 +224,7 @@ func TestBadPinsAndBuses(t *testing.T) {
 				}
 			}
 			if tt.wantBus != "" {
-				var be *devio.BusError
+				var be *hardware.BusError
 				if !errors.As(err, &be) || be.Key != tt.wantBus {
 					t.Errorf("Open error %#v, want a *BusError for %s", err, tt.wantBus)
 				}
@@ -234,7 +234,7 @@ func TestBadPinsAndBuses(t *testing.T) {
 }
 
 func TestNothingConfiguredTouchesNoHardware(t *testing.T) {
-	reg := &devio.Registry{
+	reg := &hardware.Registry{
 		Pin: func(name string) gpio.PinIO { t.Errorf("Pin(%q) called with nothing configured", name); return nil },
 		I2C: func(name string) (i2c.BusCloser, error) {
 			t.Errorf("I2C(%q) called", name)
@@ -246,7 +246,7 @@ func TestNothingConfiguredTouchesNoHardware(t *testing.T) {
 		},
 	}
 	synctest.Test(t, func(t *testing.T) {
-		d, err := devio.Open(devio.DefaultConfig, devio.Options{Registry: reg})
+		d, err := hardware.Open(hardware.DefaultConfig, hardware.Options{Registry: reg})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -254,7 +254,7 @@ func TestNothingConfiguredTouchesNoHardware(t *testing.T) {
 		if err := d.SetCameraActive(true); err != nil {
 			t.Errorf("SetCameraActive = %v, want nil without an LED", err)
 		}
-		if err := d.SetScene("daylight"); !errors.Is(err, devio.ErrUnknownScene) {
+		if err := d.SetScene("daylight"); !errors.Is(err, hardware.ErrUnknownScene) {
 			t.Errorf("SetScene without lights = %v, want ErrUnknownScene", err)
 		}
 		if err := stop(); err != nil {
@@ -264,25 +264,25 @@ func TestNothingConfiguredTouchesNoHardware(t *testing.T) {
 			t.Errorf("Close = %v", err)
 		}
 	})
-	if got := devio.Check(devio.DefaultConfig); got != nil {
+	if got := hardware.Check(hardware.DefaultConfig); got != nil {
 		t.Errorf("Check(nothing configured) = %v, want no lines", got)
 	}
 }
 
 func TestOpenI2CSharesTheLightsBus(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		chip := &iotest.PCA9685{Addr: 0x40}
+		chip := &hardwaretest.PCA9685{Addr: 0x40}
 		opened := 0
-		reg := &devio.Registry{I2C: func(name string) (i2c.BusCloser, error) {
+		reg := &hardware.Registry{I2C: func(name string) (i2c.BusCloser, error) {
 			if name != "1" {
 				return nil, errors.New("no such bus")
 			}
 			opened++
 			return chip, nil
 		}}
-		cfg := devio.DefaultConfig
+		cfg := hardware.DefaultConfig
 		cfg.Light.Driver, cfg.Light.I2CBus = "pca9685", "1"
-		d, err := devio.Open(cfg, devio.Options{Registry: reg})
+		d, err := hardware.Open(cfg, hardware.Options{Registry: reg})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -316,13 +316,13 @@ func TestOpenI2CSharesTheLightsBus(t *testing.T) {
 }
 
 func TestZeroConfigGetsDefaultsWithoutMutation(t *testing.T) {
-	cfg := devio.Config{Light: devio.Light{Driver: "apa102", Scenes: []string{"glow=50"}}}
+	cfg := hardware.Config{Light: hardware.Light{Driver: "apa102", Scenes: []string{"glow=50"}}}
 	cfg.Buttons.Capture = "GPIO27"
 	before := cfg
 	before.Light.Scenes = append([]string(nil), cfg.Light.Scenes...)
 	rec := &spitest.Record{}
-	host := &iotest.Host{Pins: map[string]gpio.PinIO{"GPIO27": newPin("GPIO27")}, SPI: map[string]spi.PortCloser{"": rec}}
-	d, err := devio.Open(cfg, devio.Options{Registry: host.Registry()})
+	host := &hardwaretest.Host{Pins: map[string]gpio.PinIO{"GPIO27": newPin("GPIO27")}, SPI: map[string]spi.PortCloser{"": rec}}
+	d, err := hardware.Open(cfg, hardware.Options{Registry: host.Registry()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +339,7 @@ func TestZeroConfigGetsDefaultsWithoutMutation(t *testing.T) {
 	if want := 4 + 4*60 + 60/16 + 1; n != want { // the default 60 LEDs
 		t.Errorf("frame of %d bytes, want %d (60 LEDs)", n, want)
 	}
-	if got := devio.Check(devio.Config{}); got != nil {
+	if got := hardware.Check(hardware.Config{}); got != nil {
 		t.Errorf("Check(zero config) = %v, want nothing", got)
 	}
 }

@@ -1,4 +1,4 @@
-package io_test
+package hardware_test
 
 import (
 	"strings"
@@ -11,11 +11,11 @@ import (
 	"periph.io/x/conn/v3/spi"
 	"periph.io/x/conn/v3/spi/spitest"
 
-	devio "github.com/fitmirror/fitmirror/device/io"
-	"github.com/fitmirror/fitmirror/device/io/iotest"
+	"github.com/fitmirror/fitmirror/device/hardware"
+	"github.com/fitmirror/fitmirror/device/hardware/hardwaretest"
 )
 
-func lines(rs []devio.Result) []string {
+func lines(rs []hardware.Result) []string {
 	var out []string
 	for _, r := range rs {
 		out = append(out, r.String())
@@ -33,17 +33,17 @@ func TestCheckLines(t *testing.T) {
 	stuck := shorted{&gpiotest.Pin{N: "GPIO23"}}
 	tests := []struct {
 		name string
-		host *iotest.Host
-		set  func(*devio.Config)
+		host *hardwaretest.Host
+		set  func(*hardware.Config)
 		want []string
 	}{
 		{
 			name: "all fitted and working",
-			host: &iotest.Host{
+			host: &hardwaretest.Host{
 				Pins: map[string]gpio.PinIO{"GPIO17": &gpiotest.Pin{N: "GPIO17"}, "GPIO27": &gpiotest.Pin{N: "GPIO27"}, "GPIO22": &gpiotest.Pin{N: "GPIO22"}},
-				I2C:  map[string]i2c.BusCloser{"1": &iotest.PCA9685{Addr: 0x40}},
+				I2C:  map[string]i2c.BusCloser{"1": &hardwaretest.PCA9685{Addr: 0x40}},
 			},
-			set: func(c *devio.Config) {
+			set: func(c *hardware.Config) {
 				c.PIR, c.Buttons.Capture, c.CameraLED = "GPIO17", "GPIO27", "GPIO22"
 				c.Light.Driver, c.Light.I2CBus, c.Light.Channels = "pca9685", "1", []string{"0", "1"}
 			},
@@ -56,44 +56,44 @@ func TestCheckLines(t *testing.T) {
 		},
 		{
 			name: "missing pin, stuck button, nothing at the I2C address",
-			host: &iotest.Host{
+			host: &hardwaretest.Host{
 				Pins: map[string]gpio.PinIO{"GPIO23": stuck},
-				I2C:  map[string]i2c.BusCloser{"": &iotest.PCA9685{Addr: 0x40}},
+				I2C:  map[string]i2c.BusCloser{"": &hardwaretest.PCA9685{Addr: 0x40}},
 			},
-			set: func(c *devio.Config) {
+			set: func(c *hardware.Config) {
 				c.Buttons.Staff, c.Buttons.Compare = "GPIO24", "GPIO23"
 				c.Light.Driver, c.Light.I2CAddr = "pca9685", 0x41
 			},
 			want: []string{
 				"FAIL  button.compare io.buttons.compare: GPIO23 reads pressed — release it; if it stays pressed, wire the button between the pin and GND (io.buttons.active: low)",
 				"FAIL  button.staff io.buttons.staff: pin GPIO24 not found — is this a Raspberry Pi? name pins by BCM number like GPIO17 (see docs/hardware.md) and fix io.buttons.staff",
-				"FAIL  light      io.light.i2c_addr: no PCA9685 answers at 0x41: iotest: PCA9685: no device at 0x41 (NACK) — check SDA/SCL/VCC/GND and the address jumpers; i2cdetect -y 1 lists what answers",
+				"FAIL  light      io.light.i2c_addr: no PCA9685 answers at 0x41: hardwaretest: PCA9685: no device at 0x41 (NACK) — check SDA/SCL/VCC/GND and the address jumpers; i2cdetect -y 1 lists what answers",
 			},
 		},
 		{
 			name: "APA102 port opens; a missing SPI port says how to enable SPI",
-			host: &iotest.Host{SPI: map[string]spi.PortCloser{"SPI0.0": &spitest.Record{}}},
-			set: func(c *devio.Config) {
+			host: &hardwaretest.Host{SPI: map[string]spi.PortCloser{"SPI0.0": &spitest.Record{}}},
+			set: func(c *hardware.Config) {
 				c.Light.Driver, c.Light.SPIPort = "apa102", "SPI0.0"
 			},
 			want: []string{"ok    light      SPI SPI0.0 opens for 60 APA102 LEDs (the strip cannot answer back: watch it light up)"},
 		},
 		{
 			name: "no SPI",
-			host: &iotest.Host{},
-			set:  func(c *devio.Config) { c.Light.Driver = "apa102" },
-			want: []string{`FAIL  light      io.light.spi_port: open SPI port (first): iotest: no SPI port "" — enable SPI: raspi-config → Interface Options → SPI, or dtparam=spi=on in /boot/firmware/config.txt, then reboot`},
+			host: &hardwaretest.Host{},
+			set:  func(c *hardware.Config) { c.Light.Driver = "apa102" },
+			want: []string{`FAIL  light      io.light.spi_port: open SPI port (first): hardwaretest: no SPI port "" — enable SPI: raspi-config → Interface Options → SPI, or dtparam=spi=on in /boot/firmware/config.txt, then reboot`},
 		},
 		{
 			name: "bad config",
-			host: &iotest.Host{},
-			set:  func(c *devio.Config) { c.Light.Driver = "pca9685"; c.Light.Channels = []string{"x"} },
+			host: &hardwaretest.Host{},
+			set:  func(c *hardware.Config) { c.Light.Driver = "pca9685"; c.Light.Channels = []string{"x"} },
 			want: []string{`FAIL  io         io.light.channels: "x" is not a PCA9685 output (0..15) — fix the io: section of the config`},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := devio.DefaultConfig
+			cfg := hardware.DefaultConfig
 			tt.set(&cfg)
 			got := lines(tt.host.Registry().Check(cfg))
 			if diff := cmp.Diff(tt.want, got); diff != "" {
@@ -105,10 +105,10 @@ func TestCheckLines(t *testing.T) {
 
 // TestCheckThisHost runs the real periph host drivers: no machine has GPIO999 or I2C bus 99.
 func TestCheckThisHost(t *testing.T) {
-	cfg := devio.DefaultConfig
+	cfg := hardware.DefaultConfig
 	cfg.PIR = "GPIO999"
 	cfg.Light.Driver, cfg.Light.I2CBus = "pca9685", "99"
-	got := devio.Check(cfg)
+	got := hardware.Check(cfg)
 	if len(got) != 2 {
 		t.Fatalf("Check = %q, want 2 lines (pir, light)", lines(got))
 	}
@@ -125,7 +125,7 @@ func TestCheckThisHost(t *testing.T) {
 		}
 	}
 	// Open fails the same way, naming the pin.
-	if _, err := devio.Open(cfg, devio.Options{}); err == nil || err.Error() != "io.pir: pin GPIO999 not found" {
+	if _, err := hardware.Open(cfg, hardware.Options{}); err == nil || err.Error() != "io.pir: pin GPIO999 not found" {
 		t.Errorf("Open = %v, want io.pir: pin GPIO999 not found", err)
 	}
 }
