@@ -49,9 +49,11 @@ type PhotoStore interface {
 	Delete(id string) error
 }
 
-// Provider issues the QR code for a photo (the local photo page, or the WeChat hub).
+// Provider issues the QR code for a photo (the local photo page, or the WeChat hub). ttl is
+// how long the code must work: the engine's Config.QRTTL in force when it asks, so that a
+// changed session.qr_ttl takes effect on the next code.
 type Provider interface {
-	QR(ctx context.Context, p Photo) (display.QR, error)
+	QR(ctx context.Context, p Photo, ttl time.Duration) (display.QR, error)
 }
 
 // Photo is one captured photo.
@@ -118,6 +120,7 @@ type Options struct {
 	Provider Provider
 	Screen   display.Renderer
 	Events   func(Event)   // nil: events are only logged
+	Inputs   *Inputs       // the input queue the feeding parts hold; nil: a queue of its own
 	Logger   *slog.Logger  // nil: slog.Default()
 	NewID    func() string // nil: ULIDs
 }
@@ -225,7 +228,7 @@ type Engine struct {
 	opts Options
 	cfg  Config
 	log  *slog.Logger
-	in   chan input
+	in   *Inputs
 
 	stats struct{ sessions, photos, qrShown, bound, purged atomic.Int64 }
 
@@ -254,11 +257,14 @@ func New(opts Options) (*Engine, error) {
 	if opts.NewID == nil {
 		opts.NewID = func() string { return ulid.Make().String() }
 	}
+	if opts.Inputs == nil {
+		opts.Inputs = NewInputs()
+	}
 	return &Engine{
 		opts: opts,
 		cfg:  opts.Config,
 		log:  opts.Logger,
-		in:   make(chan input, 64),
+		in:   opts.Inputs,
 	}, nil
 }
 
@@ -297,12 +303,7 @@ func (e *Engine) Stats() Stats {
 		e.stats.bound.Load(), e.stats.purged.Load()}
 }
 
-func (e *Engine) send(ctx context.Context, in input) {
-	select {
-	case e.in <- in:
-	case <-ctx.Done():
-	}
-}
+func (e *Engine) send(ctx context.Context, in input) { e.in.send(ctx, in) }
 
 // Run drives sessions until ctx ends; then it closes an open session ("shutdown"), purges
 // photos nobody scanned, shows the idle screen, and waits for capture and QR work in flight.
@@ -331,7 +332,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.purgeDue(now, true)
 			e.show(display.Idle)
 			return nil
-		case in := <-e.in:
+		case in := <-e.in.ch:
 			e.handle(time.Now(), in)
 		case <-tc:
 			e.tick(time.Now())
@@ -558,11 +559,11 @@ func (e *Engine) requestQR(p *photoRec) {
 		return
 	}
 	p.qrPending = true
-	photo := p.Photo
+	photo, ttl := p.Photo, e.cfg.QRTTL
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
-		qr, err := e.opts.Provider.QR(e.ctx, photo)
+		qr, err := e.opts.Provider.QR(e.ctx, photo, ttl)
 		e.send(e.ctx, qrIn{photoID: photo.ID, qr: qr, err: err})
 	}()
 }

@@ -58,7 +58,7 @@ func BenchmarkCaptureToQR(b *testing.B) {
 			Data: map[string]any{"width": 1280, "height": 720, "bytes": len(jpeg)}}); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := prov.QR(ctx, p); err != nil {
+		if _, err := prov.QR(ctx, p, 0); err != nil {
 			b.Fatal(err)
 		}
 		lat = append(lat, time.Since(start))

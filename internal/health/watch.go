@@ -62,3 +62,16 @@ func (w *Watch) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// ClockFloor is the earliest time a set clock can show: a Raspberry Pi has no real-time
+// clock and starts at its last saved time (or 1970) until NTP answers. Before it, QR codes
+// would expire at once on the phone's clock and the photos' times are wrong.
+var ClockFloor = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// ClockWatch registers the clock part and returns the watch that keeps it: unset while the
+// clock reads before ClockFloor.
+func ClockWatch(t *Tracker) *Watch {
+	t.Register(wire.PartClock, Degraded, wire.HealthOK)
+	return &Watch{Tracker: t, Part: wire.PartClock, Probes: []func() bool{func() bool { return !t.now().Before(ClockFloor) }},
+		Lost: "unset", Reason: "the clock reads before " + ClockFloor.Format("2006-01-02") + ": no time from NTP yet (timedatectl status)", Every: 10 * time.Second}
+}

@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/fitmirror/fitmirror/internal/health"
+	"github.com/fitmirror/fitmirror/internal/syncbuf"
 	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 	"github.com/fitmirror/fitmirror/session/recorder"
@@ -115,7 +118,9 @@ func TestFullDiskKeepsTheSessionEvents(t *testing.T) {
 	dir := mountTmpfs(t, "2m")
 	db := openDB(t, dir)
 	tr := health.New(nil)
-	rec := recorder.New(recorder.Options{DB: db, Health: tr, Reserve: filepath.Join(dir, "reserve"), ReserveBytes: 512 << 10})
+	var logs syncbuf.Buffer
+	rec := recorder.New(recorder.Options{DB: db, Health: tr, Reserve: filepath.Join(dir, "reserve"), ReserveBytes: 512 << 10,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if st, err := os.Stat(filepath.Join(dir, "reserve")); err != nil || st.Size() != 512<<10 {
 		t.Fatalf("reserve file: %v %v", st, err)
 	}
@@ -177,5 +182,8 @@ func TestFullDiskKeepsTheSessionEvents(t *testing.T) {
 	}
 	if rec.Failures() == 0 {
 		t.Error("no failure counted")
+	}
+	if c := strings.Count(logs.String(), "cannot record events"); c != 1 {
+		t.Errorf("the failures were logged %d times, want once", c)
 	}
 }
