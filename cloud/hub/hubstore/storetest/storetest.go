@@ -1,4 +1,4 @@
-// Package storetest is the conformance suite every hub.Store passes: SQLite (the embedded
+// Package storetest is the conformance suite every hubstore.Store passes: SQLite (the embedded
 // default) and PostgreSQL (replicas) run the same cases. Whoever adds a Store method adds its
 // cases here.
 package storetest
@@ -13,17 +13,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fitmirror/fitmirror/cloud/hub"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore"
 )
 
 // Opener returns a new, empty store for one test; the suite closes it.
-type Opener func(t *testing.T) hub.Store
+type Opener func(t *testing.T) hubstore.Store
 
 // Run runs every case against stores from open.
 func Run(t *testing.T, open Opener) {
 	cases := []struct {
 		name string
-		fn   func(t *testing.T, st hub.Store)
+		fn   func(t *testing.T, st hubstore.Store)
 	}{
 		{"Devices", testDevices},
 		{"RotateDevice", testRotateDevice},
@@ -49,9 +49,9 @@ func Run(t *testing.T, open Opener) {
 }
 
 // RunBlobs runs the cases of a photo store.
-func RunBlobs(t *testing.T, b hub.Blobs) {
+func RunBlobs(t *testing.T, b hubstore.Blobs) {
 	ctx := t.Context()
-	if _, err := b.Get(ctx, "P1-0123456789abcdef.jpg"); !errors.Is(err, hub.ErrNotFound) {
+	if _, err := b.Get(ctx, "P1-0123456789abcdef.jpg"); !errors.Is(err, hubstore.ErrNotFound) {
 		t.Errorf("Get of a missing key = %v, want ErrNotFound", err)
 	}
 	data := append([]byte{0xff, 0xd8, 0xff}, bytes.Repeat([]byte{0, 1, 2, 0xfe}, 100_000)...)
@@ -70,7 +70,7 @@ func RunBlobs(t *testing.T, b hub.Blobs) {
 	if err := b.Delete(ctx, "P1-0123456789abcdef.jpg"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Get(ctx, "P1-0123456789abcdef.jpg"); !errors.Is(err, hub.ErrNotFound) {
+	if _, err := b.Get(ctx, "P1-0123456789abcdef.jpg"); !errors.Is(err, hubstore.ErrNotFound) {
 		t.Errorf("Get after Delete = %v, want ErrNotFound", err)
 	}
 	if err := b.Delete(ctx, "P1-0123456789abcdef.jpg"); err != nil {
@@ -81,32 +81,32 @@ func RunBlobs(t *testing.T, b hub.Blobs) {
 // at is a fixed time with milliseconds, the precision every store keeps.
 var at = time.Date(2026, 11, 30, 8, 1, 2, 345_000_000, time.UTC)
 
-func testRotateDevice(t *testing.T, st hub.Store) {
+func testRotateDevice(t *testing.T, st hubstore.Store) {
 	ctx := t.Context()
-	if err := st.AddDevice(ctx, hub.Device{ID: "m1", TokenHash: "tok1", MQTTHash: "mq1", CreatedAt: at}); err != nil {
+	if err := st.AddDevice(ctx, hubstore.Device{ID: "m1", TokenHash: "tok1", MQTTHash: "mq1", CreatedAt: at}); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.RotateDevice(ctx, "m1", "tok2", "mq2"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.DeviceByToken(ctx, "tok1"); !errors.Is(err, hub.ErrNotFound) {
+	if _, err := st.DeviceByToken(ctx, "tok1"); !errors.Is(err, hubstore.ErrNotFound) {
 		t.Errorf("old token after rotation = %v, want ErrNotFound", err)
 	}
 	if d, err := st.DeviceByToken(ctx, "tok2"); err != nil || d.ID != "m1" || d.MQTTHash != "mq2" || !d.CreatedAt.Equal(at) {
 		t.Errorf("new token = %+v, %v", d, err)
 	}
-	if err := st.RotateDevice(ctx, "m9", "t", "m"); !errors.Is(err, hub.ErrNotFound) {
+	if err := st.RotateDevice(ctx, "m9", "t", "m"); !errors.Is(err, hubstore.ErrNotFound) {
 		t.Errorf("RotateDevice(unknown) = %v, want ErrNotFound", err)
 	}
 }
 
-func testDevices(t *testing.T, st hub.Store) {
+func testDevices(t *testing.T, st hubstore.Store) {
 	ctx := t.Context()
-	d := hub.Device{ID: "m1", TokenHash: "tok1", MQTTHash: "mq1", CreatedAt: at}
+	d := hubstore.Device{ID: "m1", TokenHash: "tok1", MQTTHash: "mq1", CreatedAt: at}
 	if err := st.AddDevice(ctx, d); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.AddDevice(ctx, hub.Device{ID: "m1", TokenHash: "tok2", MQTTHash: "mq2", CreatedAt: at}); !errors.Is(err, hub.ErrExists) {
+	if err := st.AddDevice(ctx, hubstore.Device{ID: "m1", TokenHash: "tok2", MQTTHash: "mq2", CreatedAt: at}); !errors.Is(err, hubstore.ErrExists) {
 		t.Errorf("second AddDevice m1 = %v, want ErrExists", err)
 	}
 	if got, err := st.Device(ctx, "m1"); err != nil || got != d {
@@ -115,10 +115,10 @@ func testDevices(t *testing.T, st hub.Store) {
 	if got, err := st.DeviceByToken(ctx, "tok1"); err != nil || got != d {
 		t.Errorf("DeviceByToken(tok1) = %+v, %v", got, err)
 	}
-	if _, err := st.DeviceByToken(ctx, "tok2"); !errors.Is(err, hub.ErrNotFound) {
+	if _, err := st.DeviceByToken(ctx, "tok2"); !errors.Is(err, hubstore.ErrNotFound) {
 		t.Errorf("DeviceByToken(tok2) = %v, want ErrNotFound (the refused device left nothing)", err)
 	}
-	if _, err := st.Device(ctx, "m2"); !errors.Is(err, hub.ErrNotFound) {
+	if _, err := st.Device(ctx, "m2"); !errors.Is(err, hubstore.ErrNotFound) {
 		t.Errorf("Device(m2) = %v, want ErrNotFound", err)
 	}
 	// Many adders of one ID at once: exactly one wins.
@@ -127,13 +127,13 @@ func testDevices(t *testing.T, st hub.Store) {
 	var wg sync.WaitGroup
 	for i := range 16 {
 		wg.Go(func() {
-			err := st.AddDevice(ctx, hub.Device{ID: "m3", TokenHash: fmt.Sprint("t3-", i), MQTTHash: "x", CreatedAt: at})
+			err := st.AddDevice(ctx, hubstore.Device{ID: "m3", TokenHash: fmt.Sprint("t3-", i), MQTTHash: "x", CreatedAt: at})
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
 			case err == nil:
 				wins++
-			case errors.Is(err, hub.ErrExists):
+			case errors.Is(err, hubstore.ErrExists):
 				exists++
 			default:
 				t.Errorf("AddDevice m3: %v", err)
@@ -146,9 +146,9 @@ func testDevices(t *testing.T, st hub.Store) {
 	}
 }
 
-func testPhotos(t *testing.T, st hub.Store) {
+func testPhotos(t *testing.T, st hubstore.Store) {
 	ctx := t.Context()
-	p := hub.Photo{ID: "P1", DeviceID: "m1", SessionID: "S1", SHA256: "aa11", Size: 1234, CreatedAt: at}
+	p := hubstore.Photo{ID: "P1", DeviceID: "m1", SessionID: "S1", SHA256: "aa11", Size: 1234, CreatedAt: at}
 	if created, err := st.PutPhoto(ctx, p); err != nil || !created {
 		t.Fatalf("PutPhoto = %v, %v; want created", created, err)
 	}
@@ -157,18 +157,18 @@ func testPhotos(t *testing.T, st hub.Store) {
 	}
 	other := p
 	other.SHA256 = "bb22"
-	if _, err := st.PutPhoto(ctx, other); !errors.Is(err, hub.ErrConflict) {
+	if _, err := st.PutPhoto(ctx, other); !errors.Is(err, hubstore.ErrConflict) {
 		t.Errorf("PutPhoto other bytes = %v, want ErrConflict", err)
 	}
 	thief := p
 	thief.DeviceID = "m2"
-	if _, err := st.PutPhoto(ctx, thief); !errors.Is(err, hub.ErrConflict) {
+	if _, err := st.PutPhoto(ctx, thief); !errors.Is(err, hubstore.ErrConflict) {
 		t.Errorf("PutPhoto same bytes by another device = %v, want ErrConflict", err)
 	}
 	if got, err := st.Photo(ctx, "P1"); err != nil || got != p {
 		t.Errorf("Photo(P1) = %+v, %v; want %+v", got, err, p)
 	}
-	if _, err := st.Photo(ctx, "P2"); !errors.Is(err, hub.ErrNotFound) {
+	if _, err := st.Photo(ctx, "P2"); !errors.Is(err, hubstore.ErrNotFound) {
 		t.Errorf("Photo(P2) = %v, want ErrNotFound", err)
 	}
 	if k := p.BlobKey(); k != "P1-aa11.jpg" {
@@ -176,40 +176,40 @@ func testPhotos(t *testing.T, st hub.Store) {
 	}
 }
 
-func testScenes(t *testing.T, st hub.Store) {
+func testScenes(t *testing.T, st hubstore.Store) {
 	ctx := t.Context()
-	s1 := hub.Scene{Scene: "s1", Ticket: "T1", URL: "http://weixin.qq.com/q/1", PhotoID: "P1", DeviceID: "m1", ExpiresAt: at}
+	s1 := hubstore.Scene{Scene: "s1", Ticket: "T1", URL: "http://weixin.qq.com/q/1", PhotoID: "P1", DeviceID: "m1", ExpiresAt: at}
 	if err := st.AddScene(ctx, s1); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.AddScene(ctx, hub.Scene{Scene: "s1", Ticket: "T9", PhotoID: "P9", DeviceID: "m9", ExpiresAt: at}); !errors.Is(err, hub.ErrExists) {
+	if err := st.AddScene(ctx, hubstore.Scene{Scene: "s1", Ticket: "T9", PhotoID: "P9", DeviceID: "m9", ExpiresAt: at}); !errors.Is(err, hubstore.ErrExists) {
 		t.Errorf("AddScene s1 again = %v, want ErrExists", err)
 	}
 	if got, err := st.Scene(ctx, "s1"); err != nil || got != s1 {
 		t.Errorf("Scene(s1) = %+v, %v; want %+v", got, err, s1)
 	}
 	// WeChat may hand out one ticket twice (same scene string re-created): the latest wins.
-	s2 := hub.Scene{Scene: "s2", Ticket: "T1", URL: "u2", PhotoID: "P2", DeviceID: "m1", ExpiresAt: at.Add(time.Minute)}
+	s2 := hubstore.Scene{Scene: "s2", Ticket: "T1", URL: "u2", PhotoID: "P2", DeviceID: "m1", ExpiresAt: at.Add(time.Minute)}
 	if err := st.AddScene(ctx, s2); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := st.SceneByTicket(ctx, "T1"); err != nil || got != s2 {
 		t.Errorf("SceneByTicket(T1) = %+v, %v; want the later %+v", got, err, s2)
 	}
-	if _, err := st.Scene(ctx, "s3"); !errors.Is(err, hub.ErrNotFound) {
+	if _, err := st.Scene(ctx, "s3"); !errors.Is(err, hubstore.ErrNotFound) {
 		t.Errorf("Scene(s3) = %v, want ErrNotFound", err)
 	}
-	if _, err := st.SceneByTicket(ctx, "T3"); !errors.Is(err, hub.ErrNotFound) {
+	if _, err := st.SceneByTicket(ctx, "T3"); !errors.Is(err, hubstore.ErrNotFound) {
 		t.Errorf("SceneByTicket(T3) = %v, want ErrNotFound", err)
 	}
 }
 
-func event(key, binding, photo, user string, at time.Time) hub.Event {
-	return hub.Event{Key: key, BindingID: binding, DeviceID: "m1", PhotoID: photo, User: user,
+func event(key, binding, photo, user string, at time.Time) hubstore.Event {
+	return hubstore.Event{Key: key, BindingID: binding, DeviceID: "m1", PhotoID: photo, User: user,
 		Payload: []byte(`{"binding_id":"` + binding + `"}`), Reply: []byte("<xml>" + binding + "</xml>"), At: at}
 }
 
-func testEvents(t *testing.T, st hub.Store) {
+func testEvents(t *testing.T, st hubstore.Store) {
 	ctx := t.Context()
 	e := event("k1", "B1", "P1", "u1", at)
 	if ok, _ := st.IsViewer(ctx, "P1", "u1"); ok {
@@ -234,7 +234,7 @@ func testEvents(t *testing.T, st hub.Store) {
 	if got, err := st.Event(ctx, "k1"); err != nil || !equalEvent(got, e) {
 		t.Errorf("Event(k1) = %+v, %v", got, err)
 	}
-	if _, err := st.Event(ctx, "k2"); !errors.Is(err, hub.ErrNotFound) {
+	if _, err := st.Event(ctx, "k2"); !errors.Is(err, hubstore.ErrNotFound) {
 		t.Errorf("Event(k2) = %v, want ErrNotFound", err)
 	}
 	// A second shopper scanning the same photo views it too.
@@ -248,7 +248,7 @@ func testEvents(t *testing.T, st hub.Store) {
 
 // testEventsRace: one push delivered many times at once (WeChat's retries, replicas behind a
 // load balancer) records one event; every caller gets that one.
-func testEventsRace(t *testing.T, st hub.Store) {
+func testEventsRace(t *testing.T, st hubstore.Store) {
 	ctx := t.Context()
 	const n = 32
 	var mu sync.Mutex
@@ -278,7 +278,7 @@ func testEventsRace(t *testing.T, st hub.Store) {
 
 // testEventsConcurrent: many distinct events at once (a group-committed burst) are all
 // recorded, each with its own viewer, and all are pending delivery.
-func testEventsConcurrent(t *testing.T, st hub.Store) {
+func testEventsConcurrent(t *testing.T, st hubstore.Store) {
 	ctx := t.Context()
 	const n = 200
 	var wg sync.WaitGroup
@@ -303,7 +303,7 @@ func testEventsConcurrent(t *testing.T, st hub.Store) {
 	}
 }
 
-func testDelivery(t *testing.T, st hub.Store) {
+func testDelivery(t *testing.T, st hubstore.Store) {
 	ctx := t.Context()
 	far := at.Add(time.Hour)
 	for i := range 5 {
@@ -315,7 +315,7 @@ func testDelivery(t *testing.T, st hub.Store) {
 	m2.DeviceID = "m2"
 	later := event("k-later", "B-later", "P1", "u1", at)
 	later.NextAt = at.Add(time.Minute) // not due before then
-	for _, e := range []hub.Event{m2, later} {
+	for _, e := range []hubstore.Event{m2, later} {
 		if stored, _, err := st.RecordEvent(ctx, e); err != nil || !stored.NextAt.Equal(e.NextAt) {
 			t.Fatalf("RecordEvent %s = NextAt %v, %v", e.Key, stored.NextAt, err)
 		}
@@ -422,7 +422,7 @@ func testDelivery(t *testing.T, st hub.Store) {
 	if evs, _ := st.ClaimDue(ctx, at.Add(time.Minute), at.Add(2*time.Minute), 10); len(evs) != len(due)+1 {
 		t.Errorf("ClaimDue after the claims ended = %v, want %v and k-later", eventKeys(evs), due)
 	}
-	if evs, _ := st.ClaimDue(ctx, far.Add(time.Hour), far.Add(2*time.Hour), 10); slices.ContainsFunc(evs, func(e hub.Event) bool { return e.Acked }) {
+	if evs, _ := st.ClaimDue(ctx, far.Add(time.Hour), far.Add(2*time.Hour), 10); slices.ContainsFunc(evs, func(e hubstore.Event) bool { return e.Acked }) {
 		t.Errorf("ClaimDue took acknowledged bindings: %v", eventKeys(evs))
 	}
 }
@@ -430,7 +430,7 @@ func testDelivery(t *testing.T, st hub.Store) {
 // testClaimOrder: a claim takes the bindings due earliest first, then the oldest. New
 // bindings (due at once) go before a backlog of retries due since, however old those are,
 // and a claim reads only what it takes (the index order is the claim order).
-func testClaimOrder(t *testing.T, st hub.Store) {
+func testClaimOrder(t *testing.T, st hubstore.Store) {
 	ctx := t.Context()
 	// Ten old bindings, published once and due again after their backoff, in reverse order of age.
 	for i := range 10 {
@@ -471,11 +471,11 @@ func testClaimOrder(t *testing.T, st hub.Store) {
 	}
 }
 
-func testStaleAndDelete(t *testing.T, st hub.Store) {
+func testStaleAndDelete(t *testing.T, st hubstore.Store) {
 	ctx := t.Context()
 	day := 24 * time.Hour
 	put := func(id string, created time.Time) {
-		if _, err := st.PutPhoto(ctx, hub.Photo{ID: id, DeviceID: "m1", SHA256: "s" + id, CreatedAt: created}); err != nil {
+		if _, err := st.PutPhoto(ctx, hubstore.Photo{ID: id, DeviceID: "m1", SHA256: "s" + id, CreatedAt: created}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -487,10 +487,10 @@ func testStaleAndDelete(t *testing.T, st hub.Store) {
 	put("scanned-young", at.Add(-day))         // scanned, within retention
 	put("scanned-old", at.Add(-8*day))         // scanned, past retention: stale
 	put("scanned-old-qr-live", at.Add(-8*day)) // scanned, past retention even with a live code
-	st.AddScene(ctx, hub.Scene{Scene: "e1", Ticket: "t", PhotoID: "qr-expired", DeviceID: "m1", ExpiresAt: at.Add(-time.Hour)})
-	st.AddScene(ctx, hub.Scene{Scene: "l1", Ticket: "t", PhotoID: "qr-live", DeviceID: "m1", ExpiresAt: at.Add(-time.Hour)})
-	st.AddScene(ctx, hub.Scene{Scene: "l2", Ticket: "t", PhotoID: "qr-live", DeviceID: "m1", ExpiresAt: at.Add(time.Minute)})
-	st.AddScene(ctx, hub.Scene{Scene: "l3", Ticket: "t", PhotoID: "scanned-old-qr-live", DeviceID: "m1", ExpiresAt: at.Add(time.Minute)})
+	st.AddScene(ctx, hubstore.Scene{Scene: "e1", Ticket: "t", PhotoID: "qr-expired", DeviceID: "m1", ExpiresAt: at.Add(-time.Hour)})
+	st.AddScene(ctx, hubstore.Scene{Scene: "l1", Ticket: "t", PhotoID: "qr-live", DeviceID: "m1", ExpiresAt: at.Add(-time.Hour)})
+	st.AddScene(ctx, hubstore.Scene{Scene: "l2", Ticket: "t", PhotoID: "qr-live", DeviceID: "m1", ExpiresAt: at.Add(time.Minute)})
+	st.AddScene(ctx, hubstore.Scene{Scene: "l3", Ticket: "t", PhotoID: "scanned-old-qr-live", DeviceID: "m1", ExpiresAt: at.Add(time.Minute)})
 	for i, id := range []string{"scanned-young", "scanned-old", "scanned-old-qr-live"} {
 		st.RecordEvent(ctx, event(fmt.Sprint("k", i), fmt.Sprint("B", i), id, "u1", at))
 	}
@@ -508,10 +508,10 @@ func testStaleAndDelete(t *testing.T, st hub.Store) {
 	if err := st.DeletePhoto(ctx, "scanned-old-qr-live"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Photo(ctx, "scanned-old-qr-live"); !errors.Is(err, hub.ErrNotFound) {
+	if _, err := st.Photo(ctx, "scanned-old-qr-live"); !errors.Is(err, hubstore.ErrNotFound) {
 		t.Errorf("Photo after DeletePhoto = %v", err)
 	}
-	if _, err := st.Scene(ctx, "l3"); !errors.Is(err, hub.ErrNotFound) {
+	if _, err := st.Scene(ctx, "l3"); !errors.Is(err, hubstore.ErrNotFound) {
 		t.Errorf("its scene after DeletePhoto = %v, want ErrNotFound", err)
 	}
 	if ok, _ := st.IsViewer(ctx, "scanned-old-qr-live", "u1"); ok {
@@ -522,7 +522,7 @@ func testStaleAndDelete(t *testing.T, st hub.Store) {
 	}
 }
 
-func testPruneEvents(t *testing.T, st hub.Store) {
+func testPruneEvents(t *testing.T, st hubstore.Store) {
 	ctx := t.Context()
 	st.RecordEvent(ctx, event("old-acked", "B1", "P1", "u1", at.Add(-time.Hour)))
 	st.RecordEvent(ctx, event("old-pending", "B2", "P1", "u1", at.Add(-time.Hour)))
@@ -532,7 +532,7 @@ func testPruneEvents(t *testing.T, st hub.Store) {
 		t.Fatal(err)
 	}
 	for _, k := range []string{"old-acked", "old-pending"} {
-		if _, err := st.Event(ctx, k); !errors.Is(err, hub.ErrNotFound) {
+		if _, err := st.Event(ctx, k); !errors.Is(err, hubstore.ErrNotFound) {
 			t.Errorf("%s after prune = %v, want ErrNotFound", k, err)
 		}
 	}
@@ -541,7 +541,7 @@ func testPruneEvents(t *testing.T, st hub.Store) {
 	}
 }
 
-func testSecret(t *testing.T, st hub.Store) {
+func testSecret(t *testing.T, st hubstore.Store) {
 	ctx := t.Context()
 	var mu sync.Mutex
 	got := map[string]int{}
@@ -575,7 +575,7 @@ func testSecret(t *testing.T, st hub.Store) {
 	}
 }
 
-func testPing(t *testing.T, st hub.Store) {
+func testPing(t *testing.T, st hubstore.Store) {
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	if err := st.Ping(ctx); err != nil {
@@ -583,13 +583,13 @@ func testPing(t *testing.T, st hub.Store) {
 	}
 }
 
-func equalEvent(a, b hub.Event) bool {
+func equalEvent(a, b hubstore.Event) bool {
 	return a.Key == b.Key && a.BindingID == b.BindingID && a.DeviceID == b.DeviceID && a.PhotoID == b.PhotoID &&
 		a.User == b.User && bytes.Equal(a.Payload, b.Payload) && bytes.Equal(a.Reply, b.Reply) &&
 		a.Published == b.Published && a.At.Equal(b.At)
 }
 
-func eventKeys(es []hub.Event) []string {
+func eventKeys(es []hubstore.Event) []string {
 	var out []string
 	for _, e := range es {
 		out = append(out, e.Key)
@@ -597,7 +597,7 @@ func eventKeys(es []hub.Event) []string {
 	return out
 }
 
-func photoIDs(ps []hub.Photo) []string {
+func photoIDs(ps []hubstore.Photo) []string {
 	var out []string
 	for _, p := range ps {
 		out = append(out, p.ID)

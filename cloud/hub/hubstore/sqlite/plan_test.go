@@ -1,4 +1,4 @@
-package hub
+package sqlite
 
 import (
 	"path/filepath"
@@ -9,7 +9,7 @@ import (
 // The claim reads the due bindings in the order of the events_due index and stops at its
 // limit: no temporary sort of every due binding (a backlog made each claim cost its size).
 func TestSQLiteClaimUsesTheDueIndex(t *testing.T) {
-	s, err := OpenSQLite(filepath.Join(t.TempDir(), "hub.db"))
+	s, err := Open(filepath.Join(t.TempDir(), "hub.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,6 @@
-package hub
+// Package s3blobs keeps the hub's photo bytes in an S3-compatible bucket (minio-go), where
+// every replica reads them. s3test runs a server for its tests.
+package s3blobs
 
 import (
 	"bytes"
@@ -11,26 +13,28 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore"
 )
 
-// S3Blobs keeps the photos in an S3-compatible bucket (AWS S3, MinIO, Ceph RGW, OSS/COS in
+// Bucket keeps the photos in an S3-compatible bucket (AWS S3, MinIO, Ceph RGW, OSS/COS in
 // S3 mode), where every replica reads them: the database then holds only their metadata.
-type S3Blobs struct {
+type Bucket struct {
 	c      *minio.Client
 	bucket string
 	prefix string
 	where  string
 }
 
-var _ Blobs = (*S3Blobs)(nil)
+var _ hubstore.Blobs = (*Bucket)(nil)
 
-// OpenS3 connects to the bucket that url names and checks that it exists:
+// Open connects to the bucket that url names and checks that it exists:
 //
 //	s3://ACCESS_KEY:SECRET_KEY@host[:port]/bucket[/prefix][?tls=false&region=…]
 //
 // TLS unless tls=false (a MinIO on a private network); without keys in the URL, the
 // AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY environment variables.
-func OpenS3(ctx context.Context, rawURL string) (*S3Blobs, error) {
+func Open(ctx context.Context, rawURL string) (*Bucket, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Scheme != "s3" || u.Host == "" {
 		return nil, fmt.Errorf("photos.url: want s3://key:secret@host/bucket[/prefix], got %q", redactedURL(rawURL))
@@ -49,7 +53,7 @@ func OpenS3(ctx context.Context, rawURL string) (*S3Blobs, error) {
 	if err != nil {
 		return nil, fmt.Errorf("photos.url: %w", err)
 	}
-	b := &S3Blobs{c: c, bucket: bucket, prefix: prefix, where: u.Host + "/" + bucket}
+	b := &Bucket{c: c, bucket: bucket, prefix: prefix, where: u.Host + "/" + bucket}
 	if err := b.Ping(ctx); err != nil {
 		return nil, err
 	}
@@ -65,7 +69,7 @@ func redactedURL(s string) string {
 }
 
 // Ping checks that the bucket answers and exists (for /healthz).
-func (b *S3Blobs) Ping(ctx context.Context) error {
+func (b *Bucket) Ping(ctx context.Context) error {
 	ok, err := b.c.BucketExists(ctx, b.bucket)
 	if err != nil {
 		return fmt.Errorf("photos bucket %s: %w", b.where, err)
@@ -77,11 +81,11 @@ func (b *S3Blobs) Ping(ctx context.Context) error {
 }
 
 // String names the bucket (without credentials).
-func (b *S3Blobs) String() string { return "s3://" + b.where }
+func (b *Bucket) String() string { return "s3://" + b.where }
 
-func (b *S3Blobs) key(k string) string { return path.Join(b.prefix, k) }
+func (b *Bucket) key(k string) string { return path.Join(b.prefix, k) }
 
-func (b *S3Blobs) Put(ctx context.Context, key string, data []byte) error {
+func (b *Bucket) Put(ctx context.Context, key string, data []byte) error {
 	_, err := b.c.PutObject(ctx, b.bucket, b.key(key), bytes.NewReader(data), int64(len(data)),
 		minio.PutObjectOptions{ContentType: "image/jpeg"})
 	if err != nil {
@@ -90,7 +94,7 @@ func (b *S3Blobs) Put(ctx context.Context, key string, data []byte) error {
 	return nil
 }
 
-func (b *S3Blobs) Get(ctx context.Context, key string) ([]byte, error) {
+func (b *Bucket) Get(ctx context.Context, key string) ([]byte, error) {
 	obj, err := b.c.GetObject(ctx, b.bucket, b.key(key), minio.GetObjectOptions{})
 	if err != nil {
 		return nil, b.getErr(err)
@@ -103,14 +107,14 @@ func (b *S3Blobs) Get(ctx context.Context, key string) ([]byte, error) {
 	return data, nil
 }
 
-func (b *S3Blobs) getErr(err error) error {
+func (b *Bucket) getErr(err error) error {
 	if minio.ToErrorResponse(err).Code == minio.NoSuchKey {
-		return ErrNotFound
+		return hubstore.ErrNotFound
 	}
 	return fmt.Errorf("hub: read photo bytes from %s: %w", b.where, err)
 }
 
-func (b *S3Blobs) Delete(ctx context.Context, key string) error {
+func (b *Bucket) Delete(ctx context.Context, key string) error {
 	if err := b.c.RemoveObject(ctx, b.bucket, b.key(key), minio.RemoveObjectOptions{}); err != nil &&
 		minio.ToErrorResponse(err).Code != minio.NoSuchKey {
 		return fmt.Errorf("hub: delete photo bytes from %s: %w", b.where, err)

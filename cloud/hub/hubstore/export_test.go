@@ -1,4 +1,4 @@
-package hub_test
+package hubstore_test
 
 import (
 	"bytes"
@@ -7,8 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fitmirror/fitmirror/cloud/hub"
-	"github.com/fitmirror/fitmirror/cloud/hub/pgtest"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/postgres"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/postgres/pgtest"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/sqlite"
 )
 
 // A hub moves from SQLite into PostgreSQL (Copy, `mirror-cloud migrate`) and back out
@@ -17,25 +19,25 @@ import (
 func TestExportImportCopy(t *testing.T) {
 	ctx := t.Context()
 	at := time.Date(2026, 11, 30, 7, 0, 0, 123_000_000, time.UTC)
-	src, err := hub.OpenSQLite(filepath.Join(t.TempDir(), "hub.db"))
+	src, err := sqlite.Open(filepath.Join(t.TempDir(), "hubstore.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	srcBlobs := hub.DirBlobs(t.TempDir())
+	srcBlobs := hubstore.DirBlobs(t.TempDir())
 	src.Secret(ctx, "user_salt", func() []byte { return []byte("salt-1") })
-	src.AddDevice(ctx, hub.Device{ID: "m1", TokenHash: "t1", MQTTHash: "q1", CreatedAt: at})
-	src.AddDevice(ctx, hub.Device{ID: "m2", TokenHash: "t2", MQTTHash: "q2", CreatedAt: at})
+	src.AddDevice(ctx, hubstore.Device{ID: "m1", TokenHash: "t1", MQTTHash: "q1", CreatedAt: at})
+	src.AddDevice(ctx, hubstore.Device{ID: "m2", TokenHash: "t2", MQTTHash: "q2", CreatedAt: at})
 	for i, id := range []string{"P1", "P2", "P3"} {
-		p := hub.Photo{ID: id, DeviceID: "m1", SessionID: "S1", SHA256: strings.Repeat(string(rune('a'+i)), 64), Size: 4, CreatedAt: at}
+		p := hubstore.Photo{ID: id, DeviceID: "m1", SessionID: "S1", SHA256: strings.Repeat(string(rune('a'+i)), 64), Size: 4, CreatedAt: at}
 		src.PutPhoto(ctx, p)
 		if id != "P3" { // P3's file is gone
 			srcBlobs.Put(ctx, p.BlobKey(), []byte{0xff, 0xd8, 0xff, byte(i)})
 		}
 	}
-	src.AddScene(ctx, hub.Scene{Scene: "s1", Ticket: "T1", URL: "u", PhotoID: "P1", DeviceID: "m1", ExpiresAt: at.Add(5 * time.Minute)})
+	src.AddScene(ctx, hubstore.Scene{Scene: "s1", Ticket: "T1", URL: "u", PhotoID: "P1", DeviceID: "m1", ExpiresAt: at.Add(5 * time.Minute)})
 	for i, k := range []string{"k1", "k2", "k3"} {
-		e := hub.Event{Key: k, BindingID: "B" + k, DeviceID: "m1", PhotoID: "P1", User: "u" + k, Payload: []byte(`{"x":1}`), Reply: []byte("<xml/>"), At: at.Add(time.Duration(i) * time.Second)}
+		e := hubstore.Event{Key: k, BindingID: "B" + k, DeviceID: "m1", PhotoID: "P1", User: "u" + k, Payload: []byte(`{"x":1}`), Reply: []byte("<xml/>"), At: at.Add(time.Duration(i) * time.Second)}
 		src.RecordEvent(ctx, e)
 	}
 	src.MarkSent(ctx, "k1", true, at.Add(time.Minute))
@@ -43,7 +45,7 @@ func TestExportImportCopy(t *testing.T) {
 	src.MarkSent(ctx, "k2", false, at.Add(2*time.Second))
 
 	var before bytes.Buffer
-	c, err := hub.Export(ctx, src, srcBlobs, &before)
+	c, err := hubstore.Export(ctx, src, srcBlobs, &before)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,32 +54,32 @@ func TestExportImportCopy(t *testing.T) {
 	}
 
 	pg := pgtest.Start(t, pgtest.Options{NoFsync: true})
-	dst, err := hub.OpenPostgres(ctx, pg.NewDatabase(t))
+	dst, err := postgres.Open(ctx, pg.NewDatabase(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer dst.Close()
-	if c, err := hub.Copy(ctx, src, srcBlobs, dst, dst.Blobs()); err != nil || c.Events != 3 || c.Skipped != 0 {
+	if c, err := hubstore.Copy(ctx, src, srcBlobs, dst, dst.Blobs()); err != nil || c.Events != 3 || c.Skipped != 0 {
 		t.Fatalf("Copy = %v, %v", c, err)
 	}
-	if c, err := hub.Copy(ctx, src, srcBlobs, dst, dst.Blobs()); err != nil || c.Skipped != 13 || c.Events != 0 {
+	if c, err := hubstore.Copy(ctx, src, srcBlobs, dst, dst.Blobs()); err != nil || c.Skipped != 13 || c.Events != 0 {
 		t.Errorf("Copy again = %v, %v; want everything skipped", c, err)
 	}
 	var mid bytes.Buffer
-	if _, err := hub.Export(ctx, dst, dst.Blobs(), &mid); err != nil {
+	if _, err := hubstore.Export(ctx, dst, dst.Blobs(), &mid); err != nil {
 		t.Fatal(err)
 	}
-	back, err := hub.OpenSQLite(filepath.Join(t.TempDir(), "hub.db"))
+	back, err := sqlite.Open(filepath.Join(t.TempDir(), "hubstore.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer back.Close()
-	backBlobs := hub.DirBlobs(t.TempDir())
-	if _, err := hub.Import(ctx, back, backBlobs, bytes.NewReader(mid.Bytes())); err != nil {
+	backBlobs := hubstore.DirBlobs(t.TempDir())
+	if _, err := hubstore.Import(ctx, back, backBlobs, bytes.NewReader(mid.Bytes())); err != nil {
 		t.Fatal(err)
 	}
 	var after bytes.Buffer
-	hub.Export(ctx, back, backBlobs, &after)
+	hubstore.Export(ctx, back, backBlobs, &after)
 	for name, got := range map[string]string{"PostgreSQL": mid.String(), "SQLite again": after.String()} {
 		if got != before.String() {
 			t.Errorf("export from %s differs from the original:\n%s\nwant\n%s", name, got, before.String())
@@ -93,13 +95,13 @@ func TestExportImportCopy(t *testing.T) {
 	}
 
 	// Importing into a hub that made its own secrets is refused.
-	other, _ := hub.OpenSQLite(filepath.Join(t.TempDir(), "hub.db"))
+	other, _ := sqlite.Open(filepath.Join(t.TempDir(), "hubstore.db"))
 	defer other.Close()
 	other.Secret(ctx, "user_salt", func() []byte { return []byte("salt-2") })
-	if _, err := hub.Import(ctx, other, hub.DirBlobs(t.TempDir()), bytes.NewReader(before.Bytes())); err == nil || !strings.Contains(err.Error(), "another secret") {
+	if _, err := hubstore.Import(ctx, other, hubstore.DirBlobs(t.TempDir()), bytes.NewReader(before.Bytes())); err == nil || !strings.Contains(err.Error(), "another secret") {
 		t.Errorf("import into a hub with its own salt = %v, want a refusal", err)
 	}
-	if _, err := hub.Import(ctx, other, hub.DirBlobs(t.TempDir()), strings.NewReader(`{"device":{"ID":"x"},"scene":{"Scene":"y"}}`)); err == nil {
+	if _, err := hubstore.Import(ctx, other, hubstore.DirBlobs(t.TempDir()), strings.NewReader(`{"device":{"ID":"x"},"scene":{"Scene":"y"}}`)); err == nil {
 		t.Error("import of a record with two kinds succeeded")
 	}
 }

@@ -1,4 +1,4 @@
-package hub_test
+package embedbroker_test
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/fitmirror/fitmirror/cloud/fleet"
-	"github.com/fitmirror/fitmirror/cloud/hub"
+	"github.com/fitmirror/fitmirror/cloud/hub/embedbroker"
 )
 
 // session logs in with an explicit client ID and a persistent session (as the agent does),
@@ -87,7 +87,7 @@ func TestBrokerClientIDTakeover(t *testing.T) {
 func TestBrokerLimits(t *testing.T) {
 	b, _, creds := startBroker(t)
 	pw1, pw2 := creds["m1"].MQTTPassword, creds["m2"].MQTTPassword
-	ops, got := session(t, b.Addr(), "ops-watch", hub.OpsUser, testOpsPassword)
+	ops, got := session(t, b.Addr(), "ops-watch", embedbroker.OpsUser, testOpsPassword)
 	if tok := ops.Subscribe("mirror/m2/#", 1, nil); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
@@ -115,11 +115,11 @@ func TestBrokerLimits(t *testing.T) {
 
 	// Over MQTT: a message above the limit is refused, one at the limit goes through.
 	big, _ := session(t, b.Addr(), "m2", "m2", pw2)
-	big.Publish("mirror/m2/events", 1, false, strings.Repeat("a", hub.MaxMessageBytes+8192)).WaitTimeout(5 * time.Second)
+	big.Publish("mirror/m2/events", 1, false, strings.Repeat("a", embedbroker.MaxMessageBytes+8192)).WaitTimeout(5 * time.Second)
 	ok, _ := session(t, b.Addr(), "m2", "m2", pw2)
-	ok.Publish("mirror/m2/events", 1, false, strings.Repeat("b", hub.MaxMessageBytes)).Wait()
-	if m := recv(t, got); len(m.payload) != hub.MaxMessageBytes || m.payload[0] != 'b' {
-		t.Errorf("got %d bytes %.1q…, want the %d-byte message at the limit", len(m.payload), m.payload, hub.MaxMessageBytes)
+	ok.Publish("mirror/m2/events", 1, false, strings.Repeat("b", embedbroker.MaxMessageBytes)).Wait()
+	if m := recv(t, got); len(m.payload) != embedbroker.MaxMessageBytes || m.payload[0] != 'b' {
+		t.Errorf("got %d bytes %.1q…, want the %d-byte message at the limit", len(m.payload), m.payload, embedbroker.MaxMessageBytes)
 	}
 
 	// Retained: m1 tries to retain 50 topics; a new subscriber finds at most the limit.
@@ -131,7 +131,7 @@ func TestBrokerLimits(t *testing.T) {
 	// come right after the SUBACK. On a loaded machine they may trickle in, so the count waits
 	// (up to 10 s) for the number a correct broker keeps, then a quiet second for any excess.
 	countRetained := func(name string, want int) (n int, status string) {
-		w, wgot := session(t, b.Addr(), "ops-"+name, hub.OpsUser, testOpsPassword)
+		w, wgot := session(t, b.Addr(), "ops-"+name, embedbroker.OpsUser, testOpsPassword)
 		defer w.Disconnect(0)
 		if tok := w.Subscribe("mirror/m1/#", 1, nil); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 			t.Fatal(tok.Error())
@@ -157,14 +157,14 @@ func TestBrokerLimits(t *testing.T) {
 			}
 		}
 	}
-	if n, _ := countRetained("end1", hub.MaxRetainedPerDevice); n != hub.MaxRetainedPerDevice {
-		t.Errorf("%d retained messages kept for m1, want the limit %d", n, hub.MaxRetainedPerDevice)
+	if n, _ := countRetained("end1", embedbroker.MaxRetainedPerDevice); n != embedbroker.MaxRetainedPerDevice {
+		t.Errorf("%d retained messages kept for m1, want the limit %d", n, embedbroker.MaxRetainedPerDevice)
 	}
 	// Clearing a retained topic frees a place for the status.
 	m1.Publish("mirror/m1/junk/", 1, true, "").Wait()
 	m1.Publish("mirror/m1/status", 1, true, "online").Wait()
-	if n, status := countRetained("end2", hub.MaxRetainedPerDevice-1); n != hub.MaxRetainedPerDevice-1 || status != "online" {
-		t.Errorf("after clearing one: %d junk and status %q, want %d and online", n, status, hub.MaxRetainedPerDevice-1)
+	if n, status := countRetained("end2", embedbroker.MaxRetainedPerDevice-1); n != embedbroker.MaxRetainedPerDevice-1 || status != "online" {
+		t.Errorf("after clearing one: %d junk and status %q, want %d and online", n, status, embedbroker.MaxRetainedPerDevice-1)
 	}
 }
 

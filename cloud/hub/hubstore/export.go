@@ -1,4 +1,4 @@
-package hub
+package hubstore
 
 import (
 	"bytes"
@@ -37,11 +37,12 @@ type Secret struct {
 	Value []byte `json:"value"`
 }
 
-// transfer is what the stores implement for export and import: every row as it is, and a
-// row written as it was (nothing when its key is taken).
-type transfer interface {
-	each(ctx context.Context, fn func(Record) error) error
-	restore(ctx context.Context, r Record) (inserted bool, err error)
+// Transfer is what a Store implements for export and import: every row as it is
+// (EachRecord, photos without their bytes), and a row written as it was (RestoreRecord,
+// nothing when its key is taken).
+type Transfer interface {
+	EachRecord(ctx context.Context, fn func(Record) error) error
+	RestoreRecord(ctx context.Context, r Record) (inserted bool, err error)
 }
 
 // CopyCounts says what an export, import or migration moved.
@@ -78,8 +79,8 @@ func (c *CopyCounts) add(r Record) {
 	}
 }
 
-func transferOf(st Store) (transfer, error) {
-	t, ok := st.(transfer)
+func transferOf(st Store) (Transfer, error) {
+	t, ok := st.(Transfer)
 	if !ok {
 		return nil, fmt.Errorf("hub: %T cannot export or import", st)
 	}
@@ -92,7 +93,7 @@ func eachRecord(ctx context.Context, st Store, blobs Blobs, fn func(Record) erro
 	if err != nil {
 		return err
 	}
-	return t.each(ctx, func(r Record) error {
+	return t.EachRecord(ctx, func(r Record) error {
 		if r.Photo != nil {
 			data, err := blobs.Get(ctx, r.Photo.BlobKey())
 			switch {
@@ -154,7 +155,7 @@ func Copy(ctx context.Context, from Store, fromBlobs Blobs, to Store, toBlobs Bl
 	return c, err
 }
 
-func restore(ctx context.Context, t transfer, st Store, blobs Blobs, r Record, c *CopyCounts) error {
+func restore(ctx context.Context, t Transfer, st Store, blobs Blobs, r Record, c *CopyCounts) error {
 	n := 0
 	for _, set := range []bool{r.Device != nil, r.Photo != nil, r.Scene != nil, r.Event != nil, r.Viewer != nil, r.Secret != nil} {
 		if set {
@@ -169,7 +170,7 @@ func restore(ctx context.Context, t transfer, st Store, blobs Blobs, r Record, c
 			return err
 		}
 	}
-	inserted, err := t.restore(ctx, r)
+	inserted, err := t.RestoreRecord(ctx, r)
 	if err != nil {
 		return err
 	}

@@ -1,50 +1,52 @@
-package hub
+package postgres
 
 import (
 	"context"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore"
 )
 
-var _ transfer = (*Postgres)(nil)
+var _ hubstore.Transfer = (*Store)(nil)
 
-// each lists every row, table by table: secrets, devices, photos, scenes, events, viewers.
-func (p *Postgres) each(ctx context.Context, fn func(Record) error) error {
+// EachRecord lists every row, table by table: secrets, devices, photos, scenes, events, viewers.
+func (p *Store) EachRecord(ctx context.Context, fn func(hubstore.Record) error) error {
 	type table struct {
 		query string
-		scan  func(pgx.Rows) (Record, error)
+		scan  func(pgx.Rows) (hubstore.Record, error)
 	}
 	tables := []table{
-		{`SELECT name, value FROM secrets ORDER BY name`, func(r pgx.Rows) (Record, error) {
-			var v Secret
+		{`SELECT name, value FROM secrets ORDER BY name`, func(r pgx.Rows) (hubstore.Record, error) {
+			var v hubstore.Secret
 			err := r.Scan(&v.Name, &v.Value)
-			return Record{Secret: &v}, err
+			return hubstore.Record{Secret: &v}, err
 		}},
-		{`SELECT id, token_hash, mqtt_hash, created_at FROM devices ORDER BY id`, func(r pgx.Rows) (Record, error) {
-			var d Device
+		{`SELECT id, token_hash, mqtt_hash, created_at FROM devices ORDER BY id`, func(r pgx.Rows) (hubstore.Record, error) {
+			var d hubstore.Device
 			err := r.Scan(&d.ID, &d.TokenHash, &d.MQTTHash, &d.CreatedAt)
 			d.CreatedAt = d.CreatedAt.UTC()
-			return Record{Device: &d}, err
+			return hubstore.Record{Device: &d}, err
 		}},
-		{`SELECT ` + pgPhotoCols + ` FROM photos ORDER BY created_at, id`, func(r pgx.Rows) (Record, error) {
+		{`SELECT ` + pgPhotoCols + ` FROM photos ORDER BY created_at, id`, func(r pgx.Rows) (hubstore.Record, error) {
 			ph, err := scanPhoto(r)
-			return Record{Photo: &ph}, err
+			return hubstore.Record{Photo: &ph}, err
 		}},
-		{`SELECT scene, ticket, url, photo_id, device_id, expires_at FROM scenes ORDER BY expires_at, scene`, func(r pgx.Rows) (Record, error) {
-			var sc Scene
+		{`SELECT scene, ticket, url, photo_id, device_id, expires_at FROM scenes ORDER BY expires_at, scene`, func(r pgx.Rows) (hubstore.Record, error) {
+			var sc hubstore.Scene
 			err := r.Scan(&sc.Scene, &sc.Ticket, &sc.URL, &sc.PhotoID, &sc.DeviceID, &sc.ExpiresAt)
 			sc.ExpiresAt = sc.ExpiresAt.UTC()
-			return Record{Scene: &sc}, err
+			return hubstore.Record{Scene: &sc}, err
 		}},
-		{`SELECT ` + pgEventCols + ` FROM events ORDER BY at, key`, func(r pgx.Rows) (Record, error) {
+		{`SELECT ` + pgEventCols + ` FROM events ORDER BY at, key`, func(r pgx.Rows) (hubstore.Record, error) {
 			e, err := scanPGEvent(r)
-			return Record{Event: &e}, err
+			return hubstore.Record{Event: &e}, err
 		}},
-		{`SELECT photo_id, user_hash FROM viewers ORDER BY photo_id, user_hash`, func(r pgx.Rows) (Record, error) {
-			var v Viewer
+		{`SELECT photo_id, user_hash FROM viewers ORDER BY photo_id, user_hash`, func(r pgx.Rows) (hubstore.Record, error) {
+			var v hubstore.Viewer
 			err := r.Scan(&v.PhotoID, &v.User)
-			return Record{Viewer: &v}, err
+			return hubstore.Record{Viewer: &v}, err
 		}},
 	}
 	for _, t := range tables {
@@ -55,14 +57,14 @@ func (p *Postgres) each(ctx context.Context, fn func(Record) error) error {
 	return nil
 }
 
-func (p *Postgres) eachRow(ctx context.Context, q string, scan func(pgx.Rows) (Record, error), fn func(Record) error) error {
+func (p *Store) eachRow(ctx context.Context, q string, scan func(pgx.Rows) (hubstore.Record, error), fn func(hubstore.Record) error) error {
 	rows, err := p.pool.Query(ctx, q)
 	if err != nil {
 		return err
 	}
 	// Read the table first: fn may write (a copy into the same server) and must not wait on
 	// this connection.
-	var recs []Record
+	var recs []hubstore.Record
 	for rows.Next() {
 		r, err := scan(rows)
 		if err != nil {
@@ -83,8 +85,8 @@ func (p *Postgres) eachRow(ctx context.Context, q string, scan func(pgx.Rows) (R
 	return nil
 }
 
-// restore writes one record as it is, unless its key is taken.
-func (p *Postgres) restore(ctx context.Context, r Record) (bool, error) {
+// RestoreRecord writes one record as it is, unless its key is taken.
+func (p *Store) RestoreRecord(ctx context.Context, r hubstore.Record) (bool, error) {
 	var q string
 	var args []any
 	switch {

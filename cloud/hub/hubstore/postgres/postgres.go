@@ -1,4 +1,7 @@
-package hub
+// Package postgres is the hub's store that replicas share: everything the hub keeps, photos'
+// bytes included (Store.Blobs), in one PostgreSQL database (15 or newer), with group commit
+// of new events and delivery marks. pgtest runs a real server for its tests.
+package postgres
 
 import (
 	"context"
@@ -9,17 +12,20 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/internal/groupcommit"
 )
 
-// Postgres is the Store that replicas share: everything the hub keeps, in one PostgreSQL
+// Store is the hubstore.Store that replicas share: everything the hub keeps, in one PostgreSQL
 // database (15 or newer). Exactly-once holds across replicas because every "first one wins"
 // is a unique key and INSERT … ON CONFLICT, decided by the database.
-type Postgres struct {
+type Store struct {
 	pool *pgxpool.Pool
-	gc   *groupCommit[pgx.Tx]
+	gc   *groupcommit.Committer[pgx.Tx]
 }
 
-var _ Store = (*Postgres)(nil)
+var _ hubstore.Store = (*Store)(nil)
 
 // pgMigrations are the schema versions in order; schema_migrations records those applied.
 // Append, never edit. Times are timestamptz at millisecond precision (what the SQLite store
@@ -57,16 +63,16 @@ CREATE INDEX events_due ON events(next_at, at, key) WHERE NOT acked;
 `,
 }
 
-// PostgresSchemaVersion is the schema version this release migrates to.
-var PostgresSchemaVersion = len(pgMigrations) - 1
+// SchemaVersion is the schema version this release migrates to.
+var SchemaVersion = len(pgMigrations) - 1
 
 // pgLockKey is the advisory lock the migrations run under ("fitmirror hub").
 const pgLockKey = 0x66_69_74_6d_68_75_62
 
-// OpenPostgres connects to url (postgres://user:pass@host:5432/db?sslmode=…) and brings the
+// Open connects to url (postgres://user:pass@host:5432/db?sslmode=…) and brings the
 // schema up to date under an advisory lock, so that replicas starting together migrate once.
-// New events and published marks are group-committed unless WithoutGroupCommit.
-func OpenPostgres(ctx context.Context, url string, opts ...StoreOption) (*Postgres, error) {
+// New events and published marks are group-committed unless hubstore.WithoutGroupCommit.
+func Open(ctx context.Context, url string, opts ...hubstore.Option) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("database.url: %w", err)
@@ -82,13 +88,13 @@ func OpenPostgres(ctx context.Context, url string, opts ...StoreOption) (*Postgr
 		pool.Close()
 		return nil, fmt.Errorf("database %s: %w", redactURL(cfg), err)
 	}
-	p := &Postgres{pool: pool}
-	p.gc = newGroupCommit(txFuncs[pgx.Tx]{
-		begin:     func(ctx context.Context) (pgx.Tx, error) { return pool.Begin(ctx) },
-		commit:    func(ctx context.Context, tx pgx.Tx) error { return tx.Commit(ctx) },
-		rollback:  func(tx pgx.Tx) { tx.Rollback(context.Background()) },
-		retryable: pgRetryable,
-	}, defaultStoreOptions(opts))
+	p := &Store{pool: pool}
+	p.gc = groupcommit.New(groupcommit.TxFuncs[pgx.Tx]{
+		Begin:     func(ctx context.Context) (pgx.Tx, error) { return pool.Begin(ctx) },
+		Commit:    func(ctx context.Context, tx pgx.Tx) error { return tx.Commit(ctx) },
+		Rollback:  func(tx pgx.Tx) { tx.Rollback(context.Background()) },
+		Retryable: pgRetryable,
+	}, hubstore.NewOptions(opts))
 	return p, nil
 }
 
@@ -136,21 +142,21 @@ func migratePostgres(ctx context.Context, pool *pgxpool.Pool) error {
 }
 
 // Close stops the group committer and closes the connections.
-func (p *Postgres) Close() error {
-	p.gc.close()
+func (p *Store) Close() error {
+	p.gc.Close()
 	p.pool.Close()
 	return nil
 }
 
 // Ping reports whether the database answers.
-func (p *Postgres) Ping(ctx context.Context) error { return p.pool.Ping(ctx) }
+func (p *Store) Ping(ctx context.Context) error { return p.pool.Ping(ctx) }
 
-// CommitStats counts the write transactions of RecordEvent and MarkPublished and the writes
+// CommitStats counts the write transactions of RecordEvent, ClaimDue and MarkSent and the writes
 // they held.
-func (p *Postgres) CommitStats() CommitStats { return p.gc.stats() }
+func (p *Store) CommitStats() hubstore.CommitStats { return p.gc.Stats() }
 
 // SchemaVersion is the newest migration applied.
-func (p *Postgres) SchemaVersion(ctx context.Context) (int, error) {
+func (p *Store) SchemaVersion(ctx context.Context) (int, error) {
 	var v int
 	err := p.pool.QueryRow(ctx, `SELECT COALESCE(max(version), 0) FROM schema_migrations`).Scan(&v)
 	return v, err
@@ -160,51 +166,51 @@ func msTime(t time.Time) time.Time { return t.Truncate(time.Millisecond).UTC() }
 
 func pgNotFound(err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
-		return ErrNotFound
+		return hubstore.ErrNotFound
 	}
 	return err
 }
 
-func (p *Postgres) AddDevice(ctx context.Context, d Device) error {
+func (p *Store) AddDevice(ctx context.Context, d hubstore.Device) error {
 	tag, err := p.pool.Exec(ctx, `INSERT INTO devices(id, token_hash, mqtt_hash, created_at) VALUES($1,$2,$3,$4) ON CONFLICT DO NOTHING`,
 		d.ID, d.TokenHash, d.MQTTHash, msTime(d.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("hub: add device: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("hub: add device %s: %w", d.ID, ErrExists)
+		return fmt.Errorf("hub: add device %s: %w", d.ID, hubstore.ErrExists)
 	}
 	return nil
 }
 
-func (p *Postgres) RotateDevice(ctx context.Context, id, tokenHash, mqttHash string) error {
+func (p *Store) RotateDevice(ctx context.Context, id, tokenHash, mqttHash string) error {
 	tag, err := p.pool.Exec(ctx, `UPDATE devices SET token_hash = $1, mqtt_hash = $2 WHERE id = $3`, tokenHash, mqttHash, id)
 	if err != nil {
 		return fmt.Errorf("hub: rotate device: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("hub: rotate device %s: %w", id, ErrNotFound)
+		return fmt.Errorf("hub: rotate device %s: %w", id, hubstore.ErrNotFound)
 	}
 	return nil
 }
 
-func (p *Postgres) device(ctx context.Context, col, v string) (Device, error) {
-	var d Device
+func (p *Store) device(ctx context.Context, col, v string) (hubstore.Device, error) {
+	var d hubstore.Device
 	err := p.pool.QueryRow(ctx, `SELECT id, token_hash, mqtt_hash, created_at FROM devices WHERE `+col+` = $1`, v).
 		Scan(&d.ID, &d.TokenHash, &d.MQTTHash, &d.CreatedAt)
 	d.CreatedAt = d.CreatedAt.UTC()
 	return d, pgNotFound(err)
 }
 
-func (p *Postgres) Device(ctx context.Context, id string) (Device, error) {
+func (p *Store) Device(ctx context.Context, id string) (hubstore.Device, error) {
 	return p.device(ctx, "id", id)
 }
 
-func (p *Postgres) DeviceByToken(ctx context.Context, tokenHash string) (Device, error) {
+func (p *Store) DeviceByToken(ctx context.Context, tokenHash string) (hubstore.Device, error) {
 	return p.device(ctx, "token_hash", tokenHash)
 }
 
-func (p *Postgres) PutPhoto(ctx context.Context, ph Photo) (bool, error) {
+func (p *Store) PutPhoto(ctx context.Context, ph hubstore.Photo) (bool, error) {
 	tag, err := p.pool.Exec(ctx, `INSERT INTO photos(id, device_id, session_id, sha256, size, created_at) VALUES($1,$2,$3,$4,$5,$6) ON CONFLICT DO NOTHING`,
 		ph.ID, ph.DeviceID, ph.SessionID, ph.SHA256, ph.Size, msTime(ph.CreatedAt))
 	if err != nil {
@@ -218,56 +224,56 @@ func (p *Postgres) PutPhoto(ctx context.Context, ph Photo) (bool, error) {
 		return false, err
 	}
 	if old.SHA256 != ph.SHA256 || old.DeviceID != ph.DeviceID {
-		return false, ErrConflict
+		return false, hubstore.ErrConflict
 	}
 	return false, nil
 }
 
 const pgPhotoCols = `id, device_id, session_id, sha256, size, created_at`
 
-func scanPhoto(sc interface{ Scan(...any) error }) (Photo, error) {
-	var ph Photo
+func scanPhoto(sc interface{ Scan(...any) error }) (hubstore.Photo, error) {
+	var ph hubstore.Photo
 	err := sc.Scan(&ph.ID, &ph.DeviceID, &ph.SessionID, &ph.SHA256, &ph.Size, &ph.CreatedAt)
 	ph.CreatedAt = ph.CreatedAt.UTC()
 	return ph, pgNotFound(err)
 }
 
-func (p *Postgres) Photo(ctx context.Context, id string) (Photo, error) {
+func (p *Store) Photo(ctx context.Context, id string) (hubstore.Photo, error) {
 	return scanPhoto(p.pool.QueryRow(ctx, `SELECT `+pgPhotoCols+` FROM photos WHERE id = $1`, id))
 }
 
-func (p *Postgres) AddScene(ctx context.Context, sc Scene) error {
+func (p *Store) AddScene(ctx context.Context, sc hubstore.Scene) error {
 	tag, err := p.pool.Exec(ctx, `INSERT INTO scenes(scene, ticket, url, photo_id, device_id, expires_at) VALUES($1,$2,$3,$4,$5,$6) ON CONFLICT DO NOTHING`,
 		sc.Scene, sc.Ticket, sc.URL, sc.PhotoID, sc.DeviceID, msTime(sc.ExpiresAt))
 	if err != nil {
 		return fmt.Errorf("hub: add scene: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
-		return ErrExists
+		return hubstore.ErrExists
 	}
 	return nil
 }
 
-func (p *Postgres) scene(ctx context.Context, col, v string) (Scene, error) {
-	var sc Scene
+func (p *Store) scene(ctx context.Context, col, v string) (hubstore.Scene, error) {
+	var sc hubstore.Scene
 	err := p.pool.QueryRow(ctx, `SELECT scene, ticket, url, photo_id, device_id, expires_at FROM scenes WHERE `+col+` = $1 ORDER BY expires_at DESC LIMIT 1`, v).
 		Scan(&sc.Scene, &sc.Ticket, &sc.URL, &sc.PhotoID, &sc.DeviceID, &sc.ExpiresAt)
 	sc.ExpiresAt = sc.ExpiresAt.UTC()
 	return sc, pgNotFound(err)
 }
 
-func (p *Postgres) Scene(ctx context.Context, scene string) (Scene, error) {
+func (p *Store) Scene(ctx context.Context, scene string) (hubstore.Scene, error) {
 	return p.scene(ctx, "scene", scene)
 }
 
-func (p *Postgres) SceneByTicket(ctx context.Context, ticket string) (Scene, error) {
+func (p *Store) SceneByTicket(ctx context.Context, ticket string) (hubstore.Scene, error) {
 	return p.scene(ctx, "ticket", ticket)
 }
 
 const pgEventCols = `key, binding_id, device_id, photo_id, user_hash, payload, reply, published, at, acked, attempts, next_at`
 
-func scanPGEvent(sc interface{ Scan(...any) error }) (Event, error) {
-	var e Event
+func scanPGEvent(sc interface{ Scan(...any) error }) (hubstore.Event, error) {
+	var e hubstore.Event
 	err := sc.Scan(&e.Key, &e.BindingID, &e.DeviceID, &e.PhotoID, &e.User, &e.Payload, &e.Reply, &e.Published, &e.At, &e.Acked, &e.Attempts, &e.NextAt)
 	e.At = e.At.UTC()
 	e.NextAt = pgTime(e.NextAt)
@@ -285,10 +291,10 @@ func pgTime(t time.Time) time.Time {
 // RecordEvent inserts the event and its viewer in one statement; when the key is taken (by
 // this replica or another, committed before this statement could insert) it reads the stored
 // event in the next statement, which sees what the other transaction committed.
-func (p *Postgres) RecordEvent(ctx context.Context, e Event) (Event, bool, error) {
-	var stored Event
+func (p *Store) RecordEvent(ctx context.Context, e hubstore.Event) (hubstore.Event, bool, error) {
+	var stored hubstore.Event
 	var isNew bool
-	err := p.gc.do(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	err := p.gc.Do(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		var n int
 		err := tx.QueryRow(ctx, `
 WITH ins AS (
@@ -300,7 +306,7 @@ SELECT count(*) FROM ins`, e.Key, e.BindingID, e.DeviceID, e.PhotoID, e.User, e.
 			return err
 		}
 		if n == 0 {
-			stored, isNew = Event{}, false
+			stored, isNew = hubstore.Event{}, false
 			stored, err = scanPGEvent(tx.QueryRow(ctx, `SELECT `+pgEventCols+` FROM events WHERE key = $1`, e.Key))
 			return err
 		}
@@ -315,18 +321,18 @@ SELECT count(*) FROM ins`, e.Key, e.BindingID, e.DeviceID, e.PhotoID, e.User, e.
 	return stored, isNew, nil
 }
 
-func (p *Postgres) Event(ctx context.Context, key string) (Event, error) {
+func (p *Store) Event(ctx context.Context, key string) (hubstore.Event, error) {
 	return scanPGEvent(p.pool.QueryRow(ctx, `SELECT `+pgEventCols+` FROM events WHERE key = $1`, key))
 }
 
-func (p *Postgres) PendingBindings(ctx context.Context, deviceID string, due time.Time, limit int) ([]Event, error) {
+func (p *Store) PendingBindings(ctx context.Context, deviceID string, due time.Time, limit int) ([]hubstore.Event, error) {
 	rows, err := p.pool.Query(ctx, `SELECT `+pgEventCols+` FROM events WHERE NOT acked AND next_at <= $1 AND ($2 = '' OR device_id = $2) ORDER BY at, key LIMIT $3`,
 		msTime(due), deviceID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("hub: pending bindings: %w", err)
 	}
 	defer rows.Close()
-	var out []Event
+	var out []hubstore.Event
 	for rows.Next() {
 		e, err := scanPGEvent(rows)
 		if err != nil {
@@ -337,9 +343,9 @@ func (p *Postgres) PendingBindings(ctx context.Context, deviceID string, due tim
 	return out, rows.Err()
 }
 
-func (p *Postgres) ClaimDue(ctx context.Context, due, until time.Time, limit int) ([]Event, error) {
-	var out []Event
-	err := p.gc.do(ctx, func(ctx context.Context, tx pgx.Tx) error {
+func (p *Store) ClaimDue(ctx context.Context, due, until time.Time, limit int) ([]hubstore.Event, error) {
+	var out []hubstore.Event
+	err := p.gc.Do(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		out = out[:0]
 		// SKIP LOCKED: replicas claiming at once take different bindings, without waiting.
 		rows, err := tx.Query(ctx, `UPDATE events SET next_at = $1 WHERE key IN (
@@ -361,12 +367,12 @@ func (p *Postgres) ClaimDue(ctx context.Context, due, until time.Time, limit int
 	if err != nil {
 		return nil, fmt.Errorf("hub: claim due bindings: %w", err)
 	}
-	sortEvents(out)
+	hubstore.SortEvents(out)
 	return out, nil
 }
 
-func (p *Postgres) MarkSent(ctx context.Context, key string, published bool, next time.Time) error {
-	err := p.gc.do(ctx, func(ctx context.Context, tx pgx.Tx) error {
+func (p *Store) MarkSent(ctx context.Context, key string, published bool, next time.Time) error {
+	err := p.gc.Do(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `UPDATE events SET attempts = attempts + 1, next_at = $1, published = published OR $2 WHERE key = $3`,
 			msTime(next), published, key)
 		return err
@@ -377,7 +383,7 @@ func (p *Postgres) MarkSent(ctx context.Context, key string, published bool, nex
 	return nil
 }
 
-func (p *Postgres) AckBindings(ctx context.Context, deviceID string, bindingIDs []string) (int, error) {
+func (p *Store) AckBindings(ctx context.Context, deviceID string, bindingIDs []string) (int, error) {
 	if len(bindingIDs) == 0 {
 		return 0, nil
 	}
@@ -421,13 +427,13 @@ func pgRetryable(err error) bool {
 	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
 }
 
-func (p *Postgres) IsViewer(ctx context.Context, photoID, user string) (bool, error) {
+func (p *Store) IsViewer(ctx context.Context, photoID, user string) (bool, error) {
 	var ok bool
 	err := p.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM viewers WHERE photo_id = $1 AND user_hash = $2)`, photoID, user).Scan(&ok)
 	return ok, err
 }
 
-func (p *Postgres) Secret(ctx context.Context, name string, gen func() []byte) ([]byte, error) {
+func (p *Store) Secret(ctx context.Context, name string, gen func() []byte) ([]byte, error) {
 	if _, err := p.pool.Exec(ctx, `INSERT INTO secrets(name, value) VALUES($1,$2) ON CONFLICT DO NOTHING`, name, gen()); err != nil {
 		return nil, fmt.Errorf("hub: secret %s: %w", name, err)
 	}
@@ -436,7 +442,7 @@ func (p *Postgres) Secret(ctx context.Context, name string, gen func() []byte) (
 	return v, err
 }
 
-func (p *Postgres) StalePhotos(ctx context.Context, unscanned, scanned time.Time, limit int) ([]Photo, error) {
+func (p *Store) StalePhotos(ctx context.Context, unscanned, scanned time.Time, limit int) ([]hubstore.Photo, error) {
 	rows, err := p.pool.Query(ctx, `
 SELECT `+pgPhotoCols+` FROM photos p
 WHERE (NOT EXISTS (SELECT 1 FROM viewers v WHERE v.photo_id = p.id)
@@ -447,7 +453,7 @@ LIMIT $3`, msTime(unscanned), msTime(scanned), limit)
 		return nil, fmt.Errorf("hub: stale photos: %w", err)
 	}
 	defer rows.Close()
-	var out []Photo
+	var out []hubstore.Photo
 	for rows.Next() {
 		ph, err := scanPhoto(rows)
 		if err != nil {
@@ -458,7 +464,7 @@ LIMIT $3`, msTime(unscanned), msTime(scanned), limit)
 	return out, rows.Err()
 }
 
-func (p *Postgres) DeletePhoto(ctx context.Context, id string) error {
+func (p *Store) DeletePhoto(ctx context.Context, id string) error {
 	return pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
 		for _, q := range []string{`DELETE FROM photos WHERE id = $1`, `DELETE FROM scenes WHERE photo_id = $1`, `DELETE FROM viewers WHERE photo_id = $1`} {
 			if _, err := tx.Exec(ctx, q, id); err != nil {
@@ -469,13 +475,13 @@ func (p *Postgres) DeletePhoto(ctx context.Context, id string) error {
 	})
 }
 
-func (p *Postgres) PruneEvents(ctx context.Context, before time.Time) error {
+func (p *Store) PruneEvents(ctx context.Context, before time.Time) error {
 	_, err := p.pool.Exec(ctx, `DELETE FROM events WHERE at < $1`, msTime(before))
 	return err
 }
 
 // Blobs keeps the photos' bytes in the database (bytea), where every replica reads them.
-func (p *Postgres) Blobs() Blobs { return pgBlobs{p.pool} }
+func (p *Store) Blobs() hubstore.Blobs { return pgBlobs{p.pool} }
 
 type pgBlobs struct{ pool *pgxpool.Pool }
 

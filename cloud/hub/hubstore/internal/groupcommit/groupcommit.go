@@ -1,52 +1,32 @@
-package hub
+// Package groupcommit runs the writes of concurrent callers in shared transactions, for the
+// hub's SQL backends (sqlite, postgres): one commit, so one fsync, for many writes.
+package groupcommit
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore"
 )
 
-// ErrClosed is returned by a store's writes after Close.
-var ErrClosed = errors.New("hub: store closed")
-
-// StoreOption tunes OpenSQLite and OpenPostgres.
-type StoreOption func(*storeOptions)
-
-type storeOptions struct {
-	groupCommit bool
-	maxBatch    int
-}
-
-func defaultStoreOptions(opts []StoreOption) storeOptions {
-	o := storeOptions{groupCommit: true, maxBatch: 256}
-	for _, f := range opts {
-		f(&o)
-	}
-	return o
-}
-
-// WithoutGroupCommit makes every write its own transaction (one commit, one fsync, per
-// event): the baseline the group-commit benchmark compares against.
-func WithoutGroupCommit() StoreOption { return func(o *storeOptions) { o.groupCommit = false } }
-
-// txFuncs is how a backend runs one transaction.
-type txFuncs[Tx any] struct {
-	begin    func(ctx context.Context) (Tx, error)
-	commit   func(ctx context.Context, tx Tx) error
-	rollback func(tx Tx)
+// TxFuncs is how a backend runs one transaction.
+type TxFuncs[Tx any] struct {
+	Begin    func(ctx context.Context) (Tx, error)
+	Commit   func(ctx context.Context, tx Tx) error
+	Rollback func(tx Tx)
 	// retryable reports an error for which the database aborted the transaction and running
 	// it again is expected to succeed (PostgreSQL's deadlock and serialization failures).
 	// Nil: none is.
-	retryable func(error) bool
+	Retryable func(error) bool
 	// oneWriter: the database takes one write transaction at a time (SQLite). Without group
 	// commit, writers then queue on a mutex here, in order, rather than in SQLite's busy
 	// handler, which sleeps and retries and starves some of them past busy_timeout.
-	oneWriter bool
+	OneWriter bool
 }
 
-// groupCommit runs the writes of concurrent callers (new events, published marks) in shared
+// Committer runs the writes of concurrent callers (new events, published marks) in shared
 // transactions: one commit, so one fsync, for all the writes queued while the previous commit
 // ran. A caller's write returns only once the transaction that holds it has committed, so a
 // callback still answers only what is recorded. Nothing waits for company: a write that finds
@@ -54,8 +34,8 @@ type txFuncs[Tx any] struct {
 //
 // When a shared transaction fails, its writes are retried one transaction each, so that one
 // bad write fails alone.
-type groupCommit[Tx any] struct {
-	tx      txFuncs[Tx]
+type Committer[Tx any] struct {
+	tx      TxFuncs[Tx]
 	enabled bool
 	max     int
 
@@ -64,7 +44,7 @@ type groupCommit[Tx any] struct {
 	done chan struct{}
 	once sync.Once
 
-	writer sync.Mutex // held by a writer without group commit, when tx.oneWriter
+	writer sync.Mutex // held by a writer without group commit, when tx.OneWriter
 
 	batches, writes, retries atomic.Int64
 }
@@ -75,8 +55,9 @@ type gcOp[Tx any] struct {
 	err chan error
 }
 
-func newGroupCommit[Tx any](tx txFuncs[Tx], o storeOptions) *groupCommit[Tx] {
-	g := &groupCommit[Tx]{tx: tx, enabled: o.groupCommit, max: max(1, o.maxBatch),
+// New starts a committer (its goroutine, unless o.GroupCommit is off); Close stops it.
+func New[Tx any](tx TxFuncs[Tx], o hubstore.Options) *Committer[Tx] {
+	g := &Committer[Tx]{tx: tx, enabled: o.GroupCommit, max: max(1, o.MaxBatch),
 		ops: make(chan *gcOp[Tx]), stop: make(chan struct{}), done: make(chan struct{})}
 	if g.enabled {
 		go g.loop()
@@ -86,17 +67,17 @@ func newGroupCommit[Tx any](tx txFuncs[Tx], o storeOptions) *groupCommit[Tx] {
 	return g
 }
 
-// do runs fn inside a transaction and returns once that transaction committed (nil) or
+// Do runs fn inside a transaction and returns once that transaction committed (nil) or
 // failed. fn may run more than once (alone, after a failed shared transaction): it must set
 // its results afresh each time.
-func (g *groupCommit[Tx]) do(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error {
+func (g *Committer[Tx]) Do(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error {
 	if !g.enabled {
 		select {
 		case <-g.stop:
-			return ErrClosed
+			return hubstore.ErrClosed
 		default:
 		}
-		if g.tx.oneWriter {
+		if g.tx.OneWriter {
 			g.writer.Lock()
 			defer g.writer.Unlock()
 		}
@@ -106,7 +87,7 @@ func (g *groupCommit[Tx]) do(ctx context.Context, fn func(ctx context.Context, t
 	select {
 	case g.ops <- op:
 	case <-g.stop:
-		return ErrClosed
+		return hubstore.ErrClosed
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -115,12 +96,13 @@ func (g *groupCommit[Tx]) do(ctx context.Context, fn func(ctx context.Context, t
 	return <-op.err
 }
 
-func (g *groupCommit[Tx]) close() {
+// Close stops the committer, once the writes it holds are done.
+func (g *Committer[Tx]) Close() {
 	g.once.Do(func() { close(g.stop) })
 	<-g.done
 }
 
-func (g *groupCommit[Tx]) loop() {
+func (g *Committer[Tx]) loop() {
 	defer close(g.done)
 	batch := make([]*gcOp[Tx], 0, g.max)
 	for {
@@ -144,7 +126,7 @@ func (g *groupCommit[Tx]) loop() {
 	}
 }
 
-func (g *groupCommit[Tx]) run(batch []*gcOp[Tx]) {
+func (g *Committer[Tx]) run(batch []*gcOp[Tx]) {
 	live := batch[:0:0]
 	for _, op := range batch {
 		if err := op.ctx.Err(); err != nil { // its caller gave up before it started
@@ -177,19 +159,34 @@ func (g *groupCommit[Tx]) run(batch []*gcOp[Tx]) {
 	}
 }
 
-func (g *groupCommit[Tx]) single(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error {
+// RunBatch runs fns as one batch, as the committer's loop runs the writes queued during a
+// commit, and returns each one's outcome: tests make batches with it.
+func (g *Committer[Tx]) RunBatch(ctx context.Context, fns ...func(ctx context.Context, tx Tx) error) []error {
+	batch := make([]*gcOp[Tx], len(fns))
+	for i, fn := range fns {
+		batch[i] = &gcOp[Tx]{ctx: ctx, fn: fn, err: make(chan error, 1)}
+	}
+	g.run(batch)
+	errs := make([]error, len(batch))
+	for i, op := range batch {
+		errs[i] = <-op.err
+	}
+	return errs
+}
+
+func (g *Committer[Tx]) single(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error {
 	return g.commit(ctx, fn)
 }
 
 // commitTries bounds the runs of one transaction the database aborted as one side of a
-// deadlock or a serialization failure (txFuncs.retryable).
+// deadlock or a serialization failure (TxFuncs.Retryable).
 const commitTries = 5
 
 // commit runs fns in one transaction and commits it, running it again (a few milliseconds
 // later, up to commitTries times) while the database aborts it as retryable: a deadlock
 // between a batch and another writer is resolved by the database aborting one side, and
 // the writes here are safe to run again.
-func (g *groupCommit[Tx]) commit(ctx context.Context, fns ...func(ctx context.Context, tx Tx) error) error {
+func (g *Committer[Tx]) commit(ctx context.Context, fns ...func(ctx context.Context, tx Tx) error) error {
 	for try := 1; ; try++ {
 		err := g.commitOnce(ctx, fns)
 		if err == nil {
@@ -197,7 +194,7 @@ func (g *groupCommit[Tx]) commit(ctx context.Context, fns ...func(ctx context.Co
 			g.writes.Add(int64(len(fns)))
 			return nil
 		}
-		if g.tx.retryable == nil || !g.tx.retryable(err) || try == commitTries {
+		if g.tx.Retryable == nil || !g.tx.Retryable(err) || try == commitTries {
 			return err
 		}
 		g.retries.Add(1)
@@ -209,24 +206,21 @@ func (g *groupCommit[Tx]) commit(ctx context.Context, fns ...func(ctx context.Co
 	}
 }
 
-func (g *groupCommit[Tx]) commitOnce(ctx context.Context, fns []func(ctx context.Context, tx Tx) error) error {
-	tx, err := g.tx.begin(ctx)
+func (g *Committer[Tx]) commitOnce(ctx context.Context, fns []func(ctx context.Context, tx Tx) error) error {
+	tx, err := g.tx.Begin(ctx)
 	if err != nil {
 		return err
 	}
 	for _, fn := range fns {
 		if err := fn(ctx, tx); err != nil {
-			g.tx.rollback(tx)
+			g.tx.Rollback(tx)
 			return err
 		}
 	}
-	return g.tx.commit(ctx, tx)
+	return g.tx.Commit(ctx, tx)
 }
 
-// CommitStats counts the write transactions a store committed, the writes they held, and
-// the runs the database aborted as retryable (a deadlock) and that ran again.
-type CommitStats struct{ Transactions, Writes, Retries int64 }
-
-func (g *groupCommit[Tx]) stats() CommitStats {
-	return CommitStats{Transactions: g.batches.Load(), Writes: g.writes.Load(), Retries: g.retries.Load()}
+// Stats counts the transactions committed, the writes they held and the runs that ran again.
+func (g *Committer[Tx]) Stats() hubstore.CommitStats {
+	return hubstore.CommitStats{Transactions: g.batches.Load(), Writes: g.writes.Load(), Retries: g.retries.Load()}
 }

@@ -1,7 +1,9 @@
-package hub_test
+package embedbroker_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
@@ -9,11 +11,13 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/fitmirror/fitmirror/cloud/hub"
+	"github.com/fitmirror/fitmirror/cloud/hub/embedbroker"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/sqlite"
 )
 
-func startBroker(t *testing.T) (*hub.Broker, *hub.SQLite, map[string]hub.Credentials) {
+func startBroker(t *testing.T) (*embedbroker.Broker, *sqlite.Store, map[string]hub.Credentials) {
 	t.Helper()
-	st, err := hub.OpenSQLite(filepath.Join(t.TempDir(), "hub.db"))
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "hub.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,7 +28,7 @@ func startBroker(t *testing.T) (*hub.Broker, *hub.SQLite, map[string]hub.Credent
 			t.Fatal(err)
 		}
 	}
-	b, err := hub.NewBroker(hub.BrokerOptions{Listen: "127.0.0.1:0", Store: st, OpsPassword: testOpsPassword, Logger: quietLogger()})
+	b, err := embedbroker.New(embedbroker.Options{Listen: "127.0.0.1:0", Store: st, OpsPassword: testOpsPassword, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,6 +40,8 @@ func startBroker(t *testing.T) (*hub.Broker, *hub.SQLite, map[string]hub.Credent
 }
 
 const testOpsPassword = "ops-secret"
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 type msg struct{ topic, payload string }
 
@@ -78,7 +84,7 @@ func recv(t *testing.T, ch chan msg) msg {
 // The operator account reads and writes every mirror's topics when a password is set, and
 // does not exist otherwise.
 func TestBrokerOperatorAccount(t *testing.T) {
-	st, err := hub.OpenSQLite(filepath.Join(t.TempDir(), "hub.db"))
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "hub.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,17 +94,17 @@ func TestBrokerOperatorAccount(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, opsPassword := range []string{"", "ops-secret"} {
-		b, err := hub.NewBroker(hub.BrokerOptions{Listen: "127.0.0.1:0", Store: st, OpsPassword: opsPassword, Logger: quietLogger()})
+		b, err := embedbroker.New(embedbroker.Options{Listen: "127.0.0.1:0", Store: st, OpsPassword: opsPassword, Logger: quietLogger()})
 		if err != nil {
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- b.Run(ctx) }()
-		if _, _, err := connect(t, b.Addr(), hub.OpsUser, ""); err == nil {
+		if _, _, err := connect(t, b.Addr(), embedbroker.OpsUser, ""); err == nil {
 			t.Errorf("ops password %q: _ops connected with an empty password", opsPassword)
 		}
-		ops, got, err := connect(t, b.Addr(), hub.OpsUser, "ops-secret")
+		ops, got, err := connect(t, b.Addr(), embedbroker.OpsUser, "ops-secret")
 		if opsPassword == "" {
 			if err == nil {
 				t.Errorf("_ops connected though no operator account is configured")

@@ -1,4 +1,6 @@
-package hub
+// Package sqlite is the hub's store of a single instance: one SQLite file in WAL mode
+// (modernc.org/sqlite, pure Go), with group commit of new events and delivery marks.
+package sqlite
 
 import (
 	"context"
@@ -11,17 +13,19 @@ import (
 
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver, "sqlite"
 
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/internal/groupcommit"
 	"github.com/fitmirror/fitmirror/internal/privfile"
 )
 
-// SQLite is the Store of a single hub instance: one SQLite file in WAL mode.
-type SQLite struct {
+// Store is the hubstore.Store of a single hub instance: one SQLite file in WAL mode.
+type Store struct {
 	db    *sql.DB
-	gc    *groupCommit[*sql.Tx]
+	gc    *groupcommit.Committer[*sql.Tx]
 	stmts sync.Map // query → *sql.Stmt: SQLite parses each query once, not once per call
 }
 
-var _ Store = (*SQLite)(nil)
+var _ hubstore.Store = (*Store)(nil)
 
 // sqliteMigrations are the schema versions in order; PRAGMA user_version counts those applied.
 // Append, never edit: a database at version n gets migrations n+1… on open. Version 1 is the
@@ -88,10 +92,10 @@ func execSQL(q string) func(tx *sql.Tx) error {
 // burst of callbacks reading scenes and events while the group committer writes.
 const sqliteIdleConns = 16
 
-// OpenSQLite opens (creating if needed) the database file at path and brings its schema up
-// to date. New events and delivery marks are group-committed unless WithoutGroupCommit.
+// Open opens (creating if needed) the database file at path and brings its schema up
+// to date. New events and delivery marks are group-committed unless hubstore.WithoutGroupCommit.
 // The file and its -wal and -shm are 0600.
-func OpenSQLite(path string, opts ...StoreOption) (*SQLite, error) {
+func Open(path string, opts ...hubstore.Option) (*Store, error) {
 	// 0600 before SQLite creates its -wal and -shm files (they take the database's mode).
 	if err := privfile.SQLite(path); err != nil {
 		return nil, fmt.Errorf("hub: open %s: %w", path, err)
@@ -118,13 +122,13 @@ func OpenSQLite(path string, opts ...StoreOption) (*SQLite, error) {
 	// SQLite connection parses the schema, prepares its statements and starts with a cold
 	// page cache (about an eighth of the CPU of a burst of callbacks went there).
 	db.SetMaxIdleConns(sqliteIdleConns)
-	s := &SQLite{db: db}
-	s.gc = newGroupCommit(txFuncs[*sql.Tx]{
-		begin:     func(ctx context.Context) (*sql.Tx, error) { return db.BeginTx(ctx, nil) },
-		commit:    func(_ context.Context, tx *sql.Tx) error { return tx.Commit() },
-		rollback:  func(tx *sql.Tx) { tx.Rollback() },
-		oneWriter: true,
-	}, defaultStoreOptions(opts))
+	s := &Store{db: db}
+	s.gc = groupcommit.New(groupcommit.TxFuncs[*sql.Tx]{
+		Begin:     func(ctx context.Context) (*sql.Tx, error) { return db.BeginTx(ctx, nil) },
+		Commit:    func(_ context.Context, tx *sql.Tx) error { return tx.Commit() },
+		Rollback:  func(tx *sql.Tx) { tx.Rollback() },
+		OneWriter: true,
+	}, hubstore.NewOptions(opts))
 	return s, nil
 }
 
@@ -165,8 +169,8 @@ func migrateSQLite(db *sql.DB) error {
 }
 
 // Close stops the group committer and closes the database.
-func (s *SQLite) Close() error {
-	s.gc.close()
+func (s *Store) Close() error {
+	s.gc.Close()
 	s.stmts.Range(func(_, v any) bool {
 		v.(*sql.Stmt).Close()
 		return true
@@ -175,7 +179,7 @@ func (s *SQLite) Close() error {
 }
 
 // prep returns the prepared statement of q, preparing it the first time.
-func (s *SQLite) prep(ctx context.Context, q string) (*sql.Stmt, error) {
+func (s *Store) prep(ctx context.Context, q string) (*sql.Stmt, error) {
 	if v, ok := s.stmts.Load(q); ok {
 		return v.(*sql.Stmt), nil
 	}
@@ -190,7 +194,7 @@ func (s *SQLite) prep(ctx context.Context, q string) (*sql.Stmt, error) {
 	return st, nil
 }
 
-func (s *SQLite) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	st, err := s.prep(ctx, q)
 	if err != nil {
 		return s.db.QueryRowContext(ctx, q, args...) // carries the error
@@ -198,7 +202,7 @@ func (s *SQLite) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	return st.QueryRowContext(ctx, args...)
 }
 
-func (s *SQLite) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	st, err := s.prep(ctx, q)
 	if err != nil {
 		return nil, err
@@ -206,7 +210,7 @@ func (s *SQLite) query(ctx context.Context, q string, args ...any) (*sql.Rows, e
 	return st.QueryContext(ctx, args...)
 }
 
-func (s *SQLite) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	st, err := s.prep(ctx, q)
 	if err != nil {
 		return nil, err
@@ -214,7 +218,7 @@ func (s *SQLite) exec(ctx context.Context, q string, args ...any) (sql.Result, e
 	return st.ExecContext(ctx, args...)
 }
 
-func (s *SQLite) txExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+func (s *Store) txExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
 	st, err := s.prep(ctx, q)
 	if err != nil {
 		return nil, err
@@ -222,7 +226,7 @@ func (s *SQLite) txExec(ctx context.Context, tx *sql.Tx, q string, args ...any) 
 	return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
 }
 
-func (s *SQLite) txQuery(ctx context.Context, tx *sql.Tx, q string, args ...any) (*sql.Rows, error) {
+func (s *Store) txQuery(ctx context.Context, tx *sql.Tx, q string, args ...any) (*sql.Rows, error) {
 	st, err := s.prep(ctx, q)
 	if err != nil {
 		return nil, err
@@ -230,7 +234,7 @@ func (s *SQLite) txQuery(ctx context.Context, tx *sql.Tx, q string, args ...any)
 	return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
 }
 
-func (s *SQLite) txQueryRow(ctx context.Context, tx *sql.Tx, q string, args ...any) *sql.Row {
+func (s *Store) txQueryRow(ctx context.Context, tx *sql.Tx, q string, args ...any) *sql.Row {
 	st, err := s.prep(ctx, q)
 	if err != nil {
 		return tx.QueryRowContext(ctx, q, args...)
@@ -239,49 +243,49 @@ func (s *SQLite) txQueryRow(ctx context.Context, tx *sql.Tx, q string, args ...a
 }
 
 // Ping reports whether the database file answers.
-func (s *SQLite) Ping(ctx context.Context) error {
+func (s *Store) Ping(ctx context.Context) error {
 	var one int
 	return s.queryRow(ctx, `SELECT 1`).Scan(&one)
 }
 
-// CommitStats counts the write transactions of RecordEvent and MarkPublished and the writes
+// CommitStats counts the write transactions of RecordEvent, ClaimDue and MarkSent and the writes
 // they held (their ratio is the group-commit batch size).
-func (s *SQLite) CommitStats() CommitStats { return s.gc.stats() }
+func (s *Store) CommitStats() hubstore.CommitStats { return s.gc.Stats() }
 
 func ms(t time.Time) int64     { return t.UnixMilli() }
 func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
 func notFound(err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
-		return ErrNotFound
+		return hubstore.ErrNotFound
 	}
 	return err
 }
 
-func (s *SQLite) AddDevice(ctx context.Context, d Device) error {
+func (s *Store) AddDevice(ctx context.Context, d hubstore.Device) error {
 	res, err := s.exec(ctx, `INSERT INTO devices(id, token_hash, mqtt_hash, created_at) VALUES(?,?,?,?) ON CONFLICT DO NOTHING`,
 		d.ID, d.TokenHash, d.MQTTHash, ms(d.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("hub: add device: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("hub: add device %s: %w", d.ID, ErrExists)
+		return fmt.Errorf("hub: add device %s: %w", d.ID, hubstore.ErrExists)
 	}
 	return nil
 }
 
-func (s *SQLite) RotateDevice(ctx context.Context, id, tokenHash, mqttHash string) error {
+func (s *Store) RotateDevice(ctx context.Context, id, tokenHash, mqttHash string) error {
 	res, err := s.db.ExecContext(ctx, `UPDATE devices SET token_hash = ?, mqtt_hash = ? WHERE id = ?`, tokenHash, mqttHash, id)
 	if err != nil {
 		return fmt.Errorf("hub: rotate device: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("hub: rotate device %s: %w", id, ErrNotFound)
+		return fmt.Errorf("hub: rotate device %s: %w", id, hubstore.ErrNotFound)
 	}
 	return nil
 }
 
-func (s *SQLite) device(ctx context.Context, where string, arg string) (Device, error) {
-	var d Device
+func (s *Store) device(ctx context.Context, where string, arg string) (hubstore.Device, error) {
+	var d hubstore.Device
 	var at int64
 	err := s.queryRow(ctx, `SELECT id, token_hash, mqtt_hash, created_at FROM devices WHERE `+where+` = ?`, arg).
 		Scan(&d.ID, &d.TokenHash, &d.MQTTHash, &at)
@@ -289,15 +293,15 @@ func (s *SQLite) device(ctx context.Context, where string, arg string) (Device, 
 	return d, notFound(err)
 }
 
-func (s *SQLite) Device(ctx context.Context, id string) (Device, error) {
+func (s *Store) Device(ctx context.Context, id string) (hubstore.Device, error) {
 	return s.device(ctx, "id", id)
 }
 
-func (s *SQLite) DeviceByToken(ctx context.Context, tokenHash string) (Device, error) {
+func (s *Store) DeviceByToken(ctx context.Context, tokenHash string) (hubstore.Device, error) {
 	return s.device(ctx, "token_hash", tokenHash)
 }
 
-func (s *SQLite) PutPhoto(ctx context.Context, p Photo) (bool, error) {
+func (s *Store) PutPhoto(ctx context.Context, p hubstore.Photo) (bool, error) {
 	res, err := s.exec(ctx, `INSERT INTO photos(id, device_id, session_id, sha256, size, created_at) VALUES(?,?,?,?,?,?) ON CONFLICT DO NOTHING`,
 		p.ID, p.DeviceID, p.SessionID, p.SHA256, p.Size, ms(p.CreatedAt))
 	if err != nil {
@@ -311,13 +315,13 @@ func (s *SQLite) PutPhoto(ctx context.Context, p Photo) (bool, error) {
 		return false, err
 	}
 	if old.SHA256 != p.SHA256 || old.DeviceID != p.DeviceID {
-		return false, ErrConflict
+		return false, hubstore.ErrConflict
 	}
 	return false, nil
 }
 
-func (s *SQLite) Photo(ctx context.Context, id string) (Photo, error) {
-	var p Photo
+func (s *Store) Photo(ctx context.Context, id string) (hubstore.Photo, error) {
+	var p hubstore.Photo
 	var at int64
 	err := s.queryRow(ctx, `SELECT id, device_id, session_id, sha256, size, created_at FROM photos WHERE id = ?`, id).
 		Scan(&p.ID, &p.DeviceID, &p.SessionID, &p.SHA256, &p.Size, &at)
@@ -325,20 +329,20 @@ func (s *SQLite) Photo(ctx context.Context, id string) (Photo, error) {
 	return p, notFound(err)
 }
 
-func (s *SQLite) AddScene(ctx context.Context, sc Scene) error {
+func (s *Store) AddScene(ctx context.Context, sc hubstore.Scene) error {
 	res, err := s.exec(ctx, `INSERT INTO scenes(scene, ticket, url, photo_id, device_id, expires_at) VALUES(?,?,?,?,?,?) ON CONFLICT DO NOTHING`,
 		sc.Scene, sc.Ticket, sc.URL, sc.PhotoID, sc.DeviceID, ms(sc.ExpiresAt))
 	if err != nil {
 		return fmt.Errorf("hub: add scene: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrExists
+		return hubstore.ErrExists
 	}
 	return nil
 }
 
-func (s *SQLite) scene(ctx context.Context, col, v string) (Scene, error) {
-	var sc Scene
+func (s *Store) scene(ctx context.Context, col, v string) (hubstore.Scene, error) {
+	var sc hubstore.Scene
 	var exp int64
 	err := s.queryRow(ctx, `SELECT scene, ticket, url, photo_id, device_id, expires_at FROM scenes WHERE `+col+` = ? ORDER BY expires_at DESC LIMIT 1`, v).
 		Scan(&sc.Scene, &sc.Ticket, &sc.URL, &sc.PhotoID, &sc.DeviceID, &exp)
@@ -346,25 +350,25 @@ func (s *SQLite) scene(ctx context.Context, col, v string) (Scene, error) {
 	return sc, notFound(err)
 }
 
-func (s *SQLite) Scene(ctx context.Context, scene string) (Scene, error) {
+func (s *Store) Scene(ctx context.Context, scene string) (hubstore.Scene, error) {
 	return s.scene(ctx, "scene", scene)
 }
 
-func (s *SQLite) SceneByTicket(ctx context.Context, ticket string) (Scene, error) {
+func (s *Store) SceneByTicket(ctx context.Context, ticket string) (hubstore.Scene, error) {
 	return s.scene(ctx, "ticket", ticket)
 }
 
-func (s *SQLite) RecordEvent(ctx context.Context, e Event) (Event, bool, error) {
-	var stored Event
+func (s *Store) RecordEvent(ctx context.Context, e hubstore.Event) (hubstore.Event, bool, error) {
+	var stored hubstore.Event
 	var isNew bool
-	err := s.gc.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.gc.Do(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := s.txExec(ctx, tx, `INSERT INTO events(key, binding_id, device_id, photo_id, user, payload, reply, published, at, acked, attempts, next_at) VALUES(?,?,?,?,?,?,?,0,?,0,0,?) ON CONFLICT DO NOTHING`,
 			e.Key, e.BindingID, e.DeviceID, e.PhotoID, e.User, e.Payload, e.Reply, ms(e.At), ms(e.NextAt))
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			stored, isNew = Event{}, false
+			stored, isNew = hubstore.Event{}, false
 			stored, err = scanEvent(s.txQueryRow(ctx, tx, `SELECT `+eventCols+` FROM events WHERE key = ?`, e.Key))
 			return err
 		}
@@ -387,8 +391,8 @@ func (s *SQLite) RecordEvent(ctx context.Context, e Event) (Event, bool, error) 
 
 const eventCols = `key, binding_id, device_id, photo_id, user, payload, reply, published, at, acked, attempts, next_at`
 
-func scanEvent(sc interface{ Scan(...any) error }) (Event, error) {
-	var e Event
+func scanEvent(sc interface{ Scan(...any) error }) (hubstore.Event, error) {
+	var e hubstore.Event
 	var at, next int64
 	err := sc.Scan(&e.Key, &e.BindingID, &e.DeviceID, &e.PhotoID, &e.User, &e.Payload, &e.Reply, &e.Published, &at, &e.Acked, &e.Attempts, &next)
 	e.At = fromMS(at)
@@ -398,14 +402,16 @@ func scanEvent(sc interface{ Scan(...any) error }) (Event, error) {
 	return e, notFound(err)
 }
 
-func (s *SQLite) Event(ctx context.Context, key string) (Event, error) { return s.event(ctx, key) }
+func (s *Store) Event(ctx context.Context, key string) (hubstore.Event, error) {
+	return s.event(ctx, key)
+}
 
-func (s *SQLite) event(ctx context.Context, key string) (Event, error) {
+func (s *Store) event(ctx context.Context, key string) (hubstore.Event, error) {
 	return scanEvent(s.queryRow(ctx, `SELECT `+eventCols+` FROM events WHERE key = ?`, key))
 }
 
-func (s *SQLite) MarkSent(ctx context.Context, key string, published bool, next time.Time) error {
-	err := s.gc.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+func (s *Store) MarkSent(ctx context.Context, key string, published bool, next time.Time) error {
+	err := s.gc.Do(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := s.txExec(ctx, tx, `UPDATE events SET attempts = attempts + 1, next_at = ?, published = published OR ? WHERE key = ?`,
 			ms(next), published, key)
 		return err
@@ -421,9 +427,9 @@ func (s *SQLite) MarkSent(ctx context.Context, key string, published bool, next 
 const sqliteClaimDue = `UPDATE events SET next_at = ? WHERE key IN (
 	SELECT key FROM events WHERE acked = 0 AND next_at <= ? ORDER BY next_at, at, key LIMIT ?) RETURNING ` + eventCols
 
-func (s *SQLite) ClaimDue(ctx context.Context, due, until time.Time, limit int) ([]Event, error) {
-	var out []Event
-	err := s.gc.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+func (s *Store) ClaimDue(ctx context.Context, due, until time.Time, limit int) ([]hubstore.Event, error) {
+	var out []hubstore.Event
+	err := s.gc.Do(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		out = out[:0]
 		rows, err := s.txQuery(ctx, tx, sqliteClaimDue, ms(until), ms(due), limit)
 		if err != nil {
@@ -442,11 +448,11 @@ func (s *SQLite) ClaimDue(ctx context.Context, due, until time.Time, limit int) 
 	if err != nil {
 		return nil, fmt.Errorf("hub: claim due bindings: %w", err)
 	}
-	sortEvents(out)
+	hubstore.SortEvents(out)
 	return out, nil
 }
 
-func (s *SQLite) AckBindings(ctx context.Context, deviceID string, bindingIDs []string) (int, error) {
+func (s *Store) AckBindings(ctx context.Context, deviceID string, bindingIDs []string) (int, error) {
 	if len(bindingIDs) == 0 {
 		return 0, nil
 	}
@@ -470,14 +476,14 @@ func (s *SQLite) AckBindings(ctx context.Context, deviceID string, bindingIDs []
 	return n, nil
 }
 
-func (s *SQLite) PendingBindings(ctx context.Context, deviceID string, due time.Time, limit int) ([]Event, error) {
+func (s *Store) PendingBindings(ctx context.Context, deviceID string, due time.Time, limit int) ([]hubstore.Event, error) {
 	rows, err := s.query(ctx, `SELECT `+eventCols+` FROM events WHERE acked = 0 AND next_at <= ? AND (? = '' OR device_id = ?) ORDER BY at, key LIMIT ?`,
 		ms(due), deviceID, deviceID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("hub: pending bindings: %w", err)
 	}
 	defer rows.Close()
-	var out []Event
+	var out []hubstore.Event
 	for rows.Next() {
 		e, err := scanEvent(rows)
 		if err != nil {
@@ -488,13 +494,13 @@ func (s *SQLite) PendingBindings(ctx context.Context, deviceID string, due time.
 	return out, rows.Err()
 }
 
-func (s *SQLite) IsViewer(ctx context.Context, photoID, user string) (bool, error) {
+func (s *Store) IsViewer(ctx context.Context, photoID, user string) (bool, error) {
 	var n int
 	err := s.queryRow(ctx, `SELECT count(*) FROM viewers WHERE photo_id = ? AND user = ?`, photoID, user).Scan(&n)
 	return n > 0, err
 }
 
-func (s *SQLite) Secret(ctx context.Context, name string, gen func() []byte) ([]byte, error) {
+func (s *Store) Secret(ctx context.Context, name string, gen func() []byte) ([]byte, error) {
 	if _, err := s.exec(ctx, `INSERT INTO secrets(name, value) VALUES(?,?) ON CONFLICT DO NOTHING`, name, gen()); err != nil {
 		return nil, fmt.Errorf("hub: secret %s: %w", name, err)
 	}
@@ -503,7 +509,7 @@ func (s *SQLite) Secret(ctx context.Context, name string, gen func() []byte) ([]
 	return v, err
 }
 
-func (s *SQLite) StalePhotos(ctx context.Context, unscanned, scanned time.Time, limit int) ([]Photo, error) {
+func (s *Store) StalePhotos(ctx context.Context, unscanned, scanned time.Time, limit int) ([]hubstore.Photo, error) {
 	rows, err := s.query(ctx, `
 SELECT id, device_id, session_id, sha256, size, created_at FROM photos p
 WHERE (NOT EXISTS (SELECT 1 FROM viewers v WHERE v.photo_id = p.id)
@@ -514,9 +520,9 @@ LIMIT ?`, ms(unscanned), ms(scanned), limit)
 		return nil, fmt.Errorf("hub: stale photos: %w", err)
 	}
 	defer rows.Close()
-	var out []Photo
+	var out []hubstore.Photo
 	for rows.Next() {
-		var p Photo
+		var p hubstore.Photo
 		var at int64
 		if err := rows.Scan(&p.ID, &p.DeviceID, &p.SessionID, &p.SHA256, &p.Size, &at); err != nil {
 			return nil, err
@@ -527,7 +533,7 @@ LIMIT ?`, ms(unscanned), ms(scanned), limit)
 	return out, rows.Err()
 }
 
-func (s *SQLite) DeletePhoto(ctx context.Context, id string) error {
+func (s *Store) DeletePhoto(ctx context.Context, id string) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("hub: delete photo: %w", err)
@@ -541,7 +547,7 @@ func (s *SQLite) DeletePhoto(ctx context.Context, id string) error {
 	return tx.Commit()
 }
 
-func (s *SQLite) PruneEvents(ctx context.Context, before time.Time) error {
+func (s *Store) PruneEvents(ctx context.Context, before time.Time) error {
 	_, err := s.exec(ctx, `DELETE FROM events WHERE at < ?`, ms(before))
 	return err
 }

@@ -1,54 +1,56 @@
-package hub
+package sqlite
 
 import (
 	"context"
 	"database/sql"
 	"fmt"
+
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore"
 )
 
-var _ transfer = (*SQLite)(nil)
+var _ hubstore.Transfer = (*Store)(nil)
 
-// each lists every row, table by table: secrets, devices, photos, scenes, events, viewers.
-func (s *SQLite) each(ctx context.Context, fn func(Record) error) error {
+// EachRecord lists every row, table by table: secrets, devices, photos, scenes, events, viewers.
+func (s *Store) EachRecord(ctx context.Context, fn func(hubstore.Record) error) error {
 	type table struct {
 		query string
-		scan  func(*sql.Rows) (Record, error)
+		scan  func(*sql.Rows) (hubstore.Record, error)
 	}
 	tables := []table{
-		{`SELECT name, value FROM secrets ORDER BY name`, func(r *sql.Rows) (Record, error) {
-			var v Secret
+		{`SELECT name, value FROM secrets ORDER BY name`, func(r *sql.Rows) (hubstore.Record, error) {
+			var v hubstore.Secret
 			err := r.Scan(&v.Name, &v.Value)
-			return Record{Secret: &v}, err
+			return hubstore.Record{Secret: &v}, err
 		}},
-		{`SELECT id, token_hash, mqtt_hash, created_at FROM devices ORDER BY id`, func(r *sql.Rows) (Record, error) {
-			var d Device
+		{`SELECT id, token_hash, mqtt_hash, created_at FROM devices ORDER BY id`, func(r *sql.Rows) (hubstore.Record, error) {
+			var d hubstore.Device
 			var at int64
 			err := r.Scan(&d.ID, &d.TokenHash, &d.MQTTHash, &at)
 			d.CreatedAt = fromMS(at)
-			return Record{Device: &d}, err
+			return hubstore.Record{Device: &d}, err
 		}},
-		{`SELECT id, device_id, session_id, sha256, size, created_at FROM photos ORDER BY created_at, id`, func(r *sql.Rows) (Record, error) {
-			var p Photo
+		{`SELECT id, device_id, session_id, sha256, size, created_at FROM photos ORDER BY created_at, id`, func(r *sql.Rows) (hubstore.Record, error) {
+			var p hubstore.Photo
 			var at int64
 			err := r.Scan(&p.ID, &p.DeviceID, &p.SessionID, &p.SHA256, &p.Size, &at)
 			p.CreatedAt = fromMS(at)
-			return Record{Photo: &p}, err
+			return hubstore.Record{Photo: &p}, err
 		}},
-		{`SELECT scene, ticket, url, photo_id, device_id, expires_at FROM scenes ORDER BY expires_at, scene`, func(r *sql.Rows) (Record, error) {
-			var sc Scene
+		{`SELECT scene, ticket, url, photo_id, device_id, expires_at FROM scenes ORDER BY expires_at, scene`, func(r *sql.Rows) (hubstore.Record, error) {
+			var sc hubstore.Scene
 			var exp int64
 			err := r.Scan(&sc.Scene, &sc.Ticket, &sc.URL, &sc.PhotoID, &sc.DeviceID, &exp)
 			sc.ExpiresAt = fromMS(exp)
-			return Record{Scene: &sc}, err
+			return hubstore.Record{Scene: &sc}, err
 		}},
-		{`SELECT ` + eventCols + ` FROM events ORDER BY at, key`, func(r *sql.Rows) (Record, error) {
+		{`SELECT ` + eventCols + ` FROM events ORDER BY at, key`, func(r *sql.Rows) (hubstore.Record, error) {
 			e, err := scanEvent(r)
-			return Record{Event: &e}, err
+			return hubstore.Record{Event: &e}, err
 		}},
-		{`SELECT photo_id, user FROM viewers ORDER BY photo_id, user`, func(r *sql.Rows) (Record, error) {
-			var v Viewer
+		{`SELECT photo_id, user FROM viewers ORDER BY photo_id, user`, func(r *sql.Rows) (hubstore.Record, error) {
+			var v hubstore.Viewer
 			err := r.Scan(&v.PhotoID, &v.User)
-			return Record{Viewer: &v}, err
+			return hubstore.Record{Viewer: &v}, err
 		}},
 	}
 	for _, t := range tables {
@@ -59,7 +61,7 @@ func (s *SQLite) each(ctx context.Context, fn func(Record) error) error {
 	return nil
 }
 
-func (s *SQLite) eachRow(ctx context.Context, q string, scan func(*sql.Rows) (Record, error), fn func(Record) error) error {
+func (s *Store) eachRow(ctx context.Context, q string, scan func(*sql.Rows) (hubstore.Record, error), fn func(hubstore.Record) error) error {
 	rows, err := s.db.QueryContext(ctx, q)
 	if err != nil {
 		return err
@@ -77,8 +79,8 @@ func (s *SQLite) eachRow(ctx context.Context, q string, scan func(*sql.Rows) (Re
 	return rows.Err()
 }
 
-// restore writes one record as it is, unless its key is taken.
-func (s *SQLite) restore(ctx context.Context, r Record) (bool, error) {
+// RestoreRecord writes one record as it is, unless its key is taken.
+func (s *Store) RestoreRecord(ctx context.Context, r hubstore.Record) (bool, error) {
 	var q string
 	var args []any
 	switch {

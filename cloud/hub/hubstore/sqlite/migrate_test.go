@@ -1,4 +1,4 @@
-package hub_test
+package sqlite_test
 
 import (
 	"database/sql"
@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fitmirror/fitmirror/cloud/hub"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/sqlite"
 )
 
 // A database made before the schema was versioned (user_version 0, no delivery columns)
@@ -38,7 +38,7 @@ INSERT INTO events VALUES('k2', 'B2', 'm1', 'P1', 'u2', x'7b7d', x'3c786d6c2f3e'
 		t.Fatal(err)
 	}
 	for range 2 {
-		st, err := hub.OpenSQLite(path)
+		st, err := sqlite.Open(path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,7 +62,7 @@ INSERT INTO events VALUES('k2', 'B2', 'm1', 'P1', 'u2', x'7b7d', x'3c786d6c2f3e'
 	}
 	db.Exec(`PRAGMA user_version = 999`)
 	db.Close()
-	if _, err := hub.OpenSQLite(path); err == nil || !contains(err.Error(), "schema version 999 is newer") {
+	if _, err := sqlite.Open(path); err == nil || !contains(err.Error(), "schema version 999 is newer") {
 		t.Errorf("open of a newer database = %v, want a clear refusal", err)
 	}
 }

@@ -1,4 +1,8 @@
-package hub
+// Package hubsim is mirror-cloud's sim mode: the fake Official Account platform of
+// cloud/wechat/wechattest served in-process, standing in for WeChat. cmd/mirror-cloud wires it
+// into the hub (hub.Options.Sim) when wechat.sim is set; the hub itself links neither it nor
+// wechattest.
+package hubsim
 
 import (
 	"fmt"
@@ -7,6 +11,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/fitmirror/fitmirror/cloud/hub"
 	"github.com/fitmirror/fitmirror/cloud/wechat/wechattest"
 	"github.com/fitmirror/fitmirror/internal/httpjson"
 )
@@ -16,13 +21,15 @@ import (
 // signed subscribe/SCAN event to the hub's own callback, and /sim/connect/oauth2/authorize is
 // its OAuth page for the photo page.
 type Sim struct {
-	Fake *wechattest.Server
-	Mode wechattest.Mode // how pushes are sent: Plain, or Safe when an AES key is set
-	hub  *Hub
+	Fake   *wechattest.Server
+	Mode   wechattest.Mode // how pushes are sent: Plain, or Safe when an AES key is set
+	public *url.URL        // the hub's public_url
 }
 
-// NewSim returns a simulator for the account. With an EncodingAESKey pushes use safe mode.
-func NewSim(appID, secret, token, aesKey string) *Sim {
+var _ hub.Simulator = (*Sim)(nil)
+
+// New returns a simulator for the account. With an EncodingAESKey pushes use safe mode.
+func New(appID, secret, token, aesKey string) *Sim {
 	f := wechattest.New(appID, secret)
 	f.Token = token
 	mode := wechattest.Plain
@@ -38,17 +45,19 @@ func (s *Sim) Client() *http.Client {
 	return &http.Client{Transport: wechattest.HandlerTransport(s.Fake)}
 }
 
-func (s *Sim) attach(h *Hub) {
-	s.hub = h
-	s.Fake.Client = &http.Client{Transport: wechattest.HandlerTransport(http.HandlerFunc(h.callback))}
+// Attach sends the simulator's pushes to the hub's callback, in-process, and lets it redirect
+// under public (hub.New calls it).
+func (s *Sim) Attach(callback http.Handler, public *url.URL) {
+	s.public = public
+	s.Fake.Client = &http.Client{Transport: wechattest.HandlerTransport(callback)}
 }
 
-// authorize is the simulator's OAuth page (GET /sim/connect/oauth2/authorize). Like WeChat,
+// Authorize is the simulator's OAuth page (GET /sim/connect/oauth2/authorize). Like WeChat,
 // which redirects only to the account's configured OAuth domain, it redirects only under
 // public_url: never to another site with a code in the URL.
-func (s *Sim) authorize(w http.ResponseWriter, r *http.Request) {
-	if !s.hub.underPublic(r.URL.Query().Get("redirect_uri")) {
-		httpjson.Error(w, http.StatusBadRequest, "bad_request", "redirect_uri: not under public_url "+s.hub.public.String())
+func (s *Sim) Authorize(w http.ResponseWriter, r *http.Request) {
+	if !underPublic(s.public, r.URL.Query().Get("redirect_uri")) {
+		httpjson.Error(w, http.StatusBadRequest, "bad_request", "redirect_uri: not under public_url "+s.public.String())
 		return
 	}
 	r2 := r.Clone(r.Context())
@@ -58,13 +67,13 @@ func (s *Sim) authorize(w http.ResponseWriter, r *http.Request) {
 
 // underPublic reports whether raw is an absolute URL under the hub's public_url (same scheme
 // and host, path below its path).
-func (h *Hub) underPublic(raw string) bool {
+func underPublic(public *url.URL, raw string) bool {
 	u, err := url.Parse(raw)
-	if err != nil || u.Scheme != h.public.Scheme || !strings.EqualFold(u.Host, h.public.Host) || u.User != nil {
+	if err != nil || u.Scheme != public.Scheme || !strings.EqualFold(u.Host, public.Host) || u.User != nil {
 		return false
 	}
 	p := path.Clean("/" + u.Path)
-	return h.public.Path == "" || p == h.public.Path || strings.HasPrefix(p, h.public.Path+"/")
+	return public.Path == "" || p == public.Path || strings.HasPrefix(p, public.Path+"/")
 }
 
 type simScan struct {
@@ -77,9 +86,9 @@ type simScan struct {
 	NoFollow bool `json:"no_follow"`
 }
 
-// scan is POST /sim/scan {"scene","openid","subscribed","no_follow"}; instead of scene, "qr"
+// Scan is POST /sim/scan {"scene","openid","subscribed","no_follow"}; instead of scene, "qr"
 // may give the QR code's content as the mirror shows it.
-func (s *Sim) scan(w http.ResponseWriter, r *http.Request) {
+func (s *Sim) Scan(w http.ResponseWriter, r *http.Request) {
 	var req simScan
 	if !httpjson.Decode(w, r, 4<<10, &req) {
 		return
@@ -92,7 +101,7 @@ func (s *Sim) scan(w http.ResponseWriter, r *http.Request) {
 		}
 		req.Scene = t.Scene
 	}
-	if err := validScene(req.Scene); err != nil {
+	if err := hub.ValidScene(req.Scene); err != nil {
 		httpjson.Error(w, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
@@ -111,7 +120,7 @@ func (s *Sim) scan(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev := s.Fake.ScanEvent(req.Scene, ticket, req.OpenID, req.Subscribed)
-	res, err := s.Fake.Push(r.Context(), s.hub.public.String()+"/wechat/callback", ev, s.Mode)
+	res, err := s.Fake.Push(r.Context(), s.public.String()+"/wechat/callback", ev, s.Mode)
 	if err != nil {
 		httpjson.Error(w, http.StatusBadGateway, "push_failed", err.Error())
 		return

@@ -1,4 +1,8 @@
-package hub
+// Package embedbroker is the MQTT broker a small install runs inside mirror-cloud
+// (mochi-mqtt): devices authenticate from the hub's registry and each may use only its own
+// topics. cmd/mirror-cloud starts it when mqtt.embedded is set and hands it to the hub as its
+// hub.Publisher; a larger install uses mosquitto or NATS (cloud/fleet/broker) instead.
+package embedbroker
 
 import (
 	"context"
@@ -10,17 +14,18 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/fitmirror/fitmirror/cloud/hub"
 	"github.com/fitmirror/fitmirror/internal/wire"
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
-// BrokerOptions configure the embedded broker.
-type BrokerOptions struct {
-	Listen      string // host:port, e.g. "127.0.0.1:1883" or ":1883"
-	Store       Store  // devices authenticate with their MQTT password from the registry
-	TopicPrefix string // "" = "mirror"; a device may use only {prefix}/{username}/#
+// Options configure the embedded broker.
+type Options struct {
+	Listen      string    // host:port, e.g. "127.0.0.1:1883" or ":1883"
+	Store       hub.Store // devices authenticate with their MQTT password from the registry
+	TopicPrefix string    // "" = "mirror"; a device may use only {prefix}/{username}/#
 	// OpsPassword, when set, lets the operator account "_ops" (mirrorctl's default user) log
 	// in and use every topic under {prefix}/#: list mirrors, send commands and configuration,
 	// follow events. Empty: no operator account.
@@ -41,10 +46,10 @@ type Broker struct {
 	addr string
 }
 
-var _ Publisher = (*Broker)(nil)
+var _ hub.Publisher = (*Broker)(nil)
 
-// NewBroker binds the listener; Run serves it.
-func NewBroker(opts BrokerOptions) (*Broker, error) {
+// New binds the listener; Run serves it.
+func New(opts Options) (*Broker, error) {
 	if opts.Store == nil {
 		return nil, errors.New("broker: Store is required")
 	}
@@ -119,7 +124,7 @@ const (
 // username, limits it to its own topics and bounds what it may retain.
 type authHook struct {
 	mqtt.HookBase
-	store       Store
+	store       hub.Store
 	prefix      string
 	opsPassword string
 	log         *slog.Logger
@@ -147,7 +152,7 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 	if !wire.ValidDeviceID(user) {
 		return false
 	}
-	if !CheckMQTT(context.Background(), h.store, user, pk.Connect.Password) {
+	if !hub.CheckMQTT(context.Background(), h.store, user, pk.Connect.Password) {
 		return false
 	}
 	if cl.ID != user {
