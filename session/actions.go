@@ -86,7 +86,7 @@ func (e *Engine) purgeAll(now time.Time) int {
 		n++
 		e.stats.purged.Add(1)
 		e.emit(Event{Type: wire.EventPhotoPurged, At: now, SessionID: p.SessionID, PhotoID: p.ID,
-			Data: map[string]any{"reason": "command"}})
+			Data: wire.PhotoPurged{Reason: wire.PurgeCommand}})
 	}
 	e.closed = nil
 	if e.sess != nil {

@@ -72,7 +72,7 @@ type Event struct {
 	At        time.Time
 	SessionID string
 	PhotoID   string
-	Data      map[string]any
+	Data      any // the event type's data type from internal/wire (wire.SessionClosed, …); nil: none
 }
 
 // Config times the session's screens. Zero durations are allowed (tests); use DefaultConfig.
@@ -454,8 +454,8 @@ func (e *Engine) openSession(now time.Time) {
 
 func (e *Engine) closeSession(now time.Time, reason string) {
 	s := e.sess
-	e.emit(Event{Type: wire.EventSessionClosed, At: now, SessionID: s.id, Data: map[string]any{
-		"duration_ms": now.Sub(s.opened).Milliseconds(), "photos": len(s.photos), "reason": reason}})
+	e.emit(Event{Type: wire.EventSessionClosed, At: now, SessionID: s.id, Data: wire.SessionClosed{
+		DurationMS: now.Sub(s.opened).Milliseconds(), Photos: len(s.photos), Reason: reason}})
 	for _, p := range s.photos {
 		if !p.bound {
 			p.purgeAt = now.Add(e.cfg.UnboundGrace)
@@ -483,7 +483,7 @@ func (e *Engine) purgeDue(now time.Time, force bool) {
 		}
 		e.stats.purged.Add(1)
 		e.emit(Event{Type: wire.EventPhotoPurged, At: now, SessionID: p.SessionID, PhotoID: p.ID,
-			Data: map[string]any{"reason": wire.PurgeUnbound}})
+			Data: wire.PhotoPurged{Reason: wire.PurgeUnbound}})
 	}
 	e.closed = kept
 }
@@ -547,7 +547,7 @@ func (e *Engine) onCaptured(now time.Time, c capturedIn) {
 	e.sess.cur = p
 	e.stats.photos.Add(1)
 	e.emit(Event{Type: wire.EventPhotoCaptured, At: now, SessionID: p.SessionID, PhotoID: p.ID,
-		Data: map[string]any{"width": p.Width, "height": p.Height, "bytes": p.Bytes}})
+		Data: wire.PhotoCaptured{Width: p.Width, Height: p.Height, Bytes: p.Bytes}})
 	e.enter(stReview, now.Add(e.cfg.Review))
 	e.show(display.Screen{Scene: display.SceneReview, SessionID: p.SessionID, PhotoID: p.ID})
 	e.requestQR(p)
@@ -610,7 +610,7 @@ func (e *Engine) showQR(now time.Time) {
 		e.stats.qrShown.Add(1)
 	}
 	e.emit(Event{Type: wire.EventQRShown, At: now, SessionID: p.SessionID, PhotoID: p.ID,
-		Data: map[string]any{"expires_at": p.qr.ExpiresAt}})
+		Data: wire.QRShown{ExpiresAt: wire.Time{Time: p.qr.ExpiresAt}}})
 }
 
 // renewAt is when a QR code on screen is renewed: a fifth of its life (at most 30 s) before it ends.
@@ -645,9 +645,9 @@ func (e *Engine) onBind(now time.Time, photoID, event string) {
 	}
 	p.bound = true
 	e.stats.bound.Add(1)
-	data := map[string]any{"event": event}
+	data := wire.PhotoBound{Event: event}
 	if !p.qrShownAt.IsZero() {
-		data["latency_ms"] = now.Sub(p.qrShownAt).Milliseconds()
+		data.LatencyMS = now.Sub(p.qrShownAt).Milliseconds()
 	}
 	e.emit(Event{Type: wire.EventPhotoBound, At: now, SessionID: p.SessionID, PhotoID: p.ID, Data: data})
 	if e.sess != nil && e.sess.cur == p {
@@ -690,8 +690,8 @@ func (e *Engine) emit(ev Event) {
 	if ev.PhotoID != "" {
 		attrs = append(attrs, "photo_id", ev.PhotoID)
 	}
-	for k, v := range ev.Data {
-		attrs = append(attrs, k, fmt.Sprint(v))
+	if ev.Data != nil {
+		attrs = append(attrs, "data", fmt.Sprintf("%+v", ev.Data))
 	}
 	e.log.Info("event", attrs...)
 	if e.opts.Events != nil {

@@ -437,7 +437,7 @@ func TestEngineFleetCommands(t *testing.T) {
 		r.mu.Lock()
 		last := r.events[len(r.events)-1]
 		r.mu.Unlock()
-		if last.Type != wire.EventSessionClosed || last.Data["reason"] != "command" {
+		if last.Type != wire.EventSessionClosed || last.Data.(wire.SessionClosed).Reason != "command" {
 			t.Errorf("after EndSession last event = %+v, want session.closed (command)", last)
 		}
 		if snap, _ := r.e.Snapshot(r.ctx); snap.State != "goodbye" {
@@ -525,7 +525,7 @@ func TestEngineShutdownClosesSessionAndPurges(t *testing.T) {
 			t.Errorf("photos left after shutdown = %v, want none (unbound)", ids)
 		}
 		r.mu.Lock()
-		reason := r.events[3].Data["reason"]
+		reason := r.events[3].Data.(wire.SessionClosed).Reason
 		r.mu.Unlock()
 		if reason != "shutdown" {
 			t.Errorf("session.closed reason = %v, want shutdown", reason)
@@ -555,7 +555,7 @@ func TestEngineStatsAndLatency(t *testing.T) {
 			}
 		}
 		r.mu.Unlock()
-		if bound.Data["event"] != "subscribe" || bound.Data["latency_ms"].(int64) < 1500 {
+		if d := bound.Data.(wire.PhotoBound); d.Event != "subscribe" || d.LatencyMS < 1500 {
 			t.Errorf("photo.bound data = %v, want event subscribe, latency ≥ 1500 ms", bound.Data)
 		}
 		r.stop()

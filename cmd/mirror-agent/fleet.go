@@ -89,7 +89,7 @@ func newFleet(p fleetParts) (*fleet.Client, error) {
 	o.AllowSnapshot = p.cfg.Fleet.AllowSnapshot
 	o.OnDrop = func(ctx context.Context, dropped int) {
 		p.log.Warn("fleet outbox bound reached: oldest events dropped", "dropped", dropped)
-		p.rec.Record(session.Event{Type: wire.EventOutboxDropped, At: time.Now(), Data: map[string]any{"dropped": dropped}})
+		p.rec.Record(session.Event{Type: wire.EventOutboxDropped, At: time.Now(), Data: wire.OutboxDropped{Dropped: dropped}})
 	}
 	sampler := &fleet.SystemSampler{StateDir: p.cfg.StateDir}
 	var lastFrames int64
@@ -119,7 +119,7 @@ func newFleet(p fleetParts) (*fleet.Client, error) {
 			return eff, err
 		}
 		p.log.Info("fleet configuration applied", "version", version, "settings", sets)
-		p.rec.Record(session.Event{Type: wire.EventConfigApplied, At: time.Now(), Data: map[string]any{"version": version}})
+		p.rec.Record(session.Event{Type: wire.EventConfigApplied, At: time.Now(), Data: wire.ConfigApplied{Version: version}})
 		return eff, nil
 	}
 	o.Commands = fleetCommands(p)

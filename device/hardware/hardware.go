@@ -450,7 +450,7 @@ func ButtonsTo(ctx context.Context, in *session.Inputs, events func(session.Even
 		case ActionStaff:
 			log.Info("staff called", "button", ev.Button, "gesture", ev.Gesture.String())
 			events(session.Event{Type: wire.EventStaffCalled, At: ev.At,
-				Data: map[string]any{"button": ev.Button, "gesture": ev.Gesture.String()}})
+				Data: wire.StaffCalled{Button: ev.Button, Gesture: ev.Gesture.String()}})
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package vision
 
 import (
-	"fmt"
 	"reflect"
 	"testing"
 
@@ -18,7 +17,11 @@ func TestCameraEventsAndHealth(t *testing.T) {
 	tr := health.New(nil)
 	var got []string
 	p := NewPipeline(PipelineOptions{Health: tr, Events: func(ev session.Event) {
-		got = append(got, fmt.Sprint(ev.Type, ":", ev.Data["status"]))
+		status := ""
+		if d, ok := ev.Data.(wire.CameraLost); ok {
+			status = d.Status
+		}
+		got = append(got, ev.Type+":"+status)
 	}})
 	state := func() string { s, _ := tr.State(wire.PartCamera); return s }
 	if state() != wire.HealthStarting {
@@ -38,7 +41,7 @@ func TestCameraEventsAndHealth(t *testing.T) {
 			t.Errorf("after %s the camera part is %q, want %q", s.st, state(), s.part)
 		}
 	}
-	want := []string{"camera.lost:lost", "camera.restored:<nil>"}
+	want := []string{"camera.lost:lost", "camera.restored:"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("events = %q, want %q", got, want)
 	}

@@ -137,9 +137,9 @@ func (p *Pipeline) cameraChanged(s camera.Status, why string) {
 	now := time.Now()
 	switch {
 	case s == camera.StatusOK && prev != camera.StatusOK:
-		p.opts.Events(session.Event{Type: wire.EventCameraRestored, At: now, Data: map[string]any{"reason": why}})
+		p.opts.Events(session.Event{Type: wire.EventCameraRestored, At: now, Data: wire.CameraRestored{Reason: why}})
 	case s != camera.StatusOK && prev == camera.StatusOK:
-		p.opts.Events(session.Event{Type: wire.EventCameraLost, At: now, Data: map[string]any{"status": string(s), "reason": why}})
+		p.opts.Events(session.Event{Type: wire.EventCameraLost, At: now, Data: wire.CameraLost{Status: string(s), Reason: why}})
 	}
 }
 

@@ -28,3 +28,66 @@ const (
 	PurgeRestart   = "restart"   // left unbound by the last run
 	PurgeCommand   = "command"   // the fleet's purge-photos command
 )
+
+// The "data" of each event type. An event type not listed has no data. The recorder stores
+// them as JSON on the outbox; the fleet decodes them with these types.
+type (
+	// SessionClosed is the data of session.closed.
+	SessionClosed struct {
+		DurationMS int64  `json:"duration_ms"`
+		Photos     int    `json:"photos"`
+		Reason     string `json:"reason"` // absent, command, shutdown, restart
+	}
+	// PhotoCaptured is the data of photo.captured.
+	PhotoCaptured struct {
+		Width  int `json:"width"`
+		Height int `json:"height"`
+		Bytes  int `json:"bytes"`
+	}
+	// QRShown is the data of qr.shown.
+	QRShown struct {
+		ExpiresAt Time `json:"expires_at"`
+	}
+	// PhotoBound is the data of photo.bound.
+	PhotoBound struct {
+		Event     string `json:"event"`                // subscribe, SCAN or local
+		LatencyMS int64  `json:"latency_ms,omitempty"` // from the QR code shown to the scan
+	}
+	// PhotoPurged is the data of photo.purged.
+	PhotoPurged struct {
+		Reason string `json:"reason"` // one of the Purge* reasons
+	}
+	// StaffCalled is the data of staff.called.
+	StaffCalled struct {
+		Button  string `json:"button"`
+		Gesture string `json:"gesture"`
+	}
+	// CameraLost is the data of camera.lost.
+	CameraLost struct {
+		Status string `json:"status"` // lost or frozen
+		Reason string `json:"reason"`
+	}
+	// CameraRestored is the data of camera.restored.
+	CameraRestored struct {
+		Reason string `json:"reason"`
+	}
+	// DiskLow is the data of disk.low.
+	DiskLow struct {
+		FreeMB    int `json:"free_mb"`
+		MinFreeMB int `json:"min_free_mb"`
+	}
+	// ConfigApplied is the data of config.applied.
+	ConfigApplied struct {
+		Version int64 `json:"version"`
+	}
+	// OutboxDropped is the data of outbox.dropped.
+	OutboxDropped struct {
+		Dropped int `json:"dropped"`
+	}
+	// OutboxFailed is the data of outbox.failed.
+	OutboxFailed struct {
+		Lost  int    `json:"lost"`
+		Since Time   `json:"since"`
+		Error string `json:"error"`
+	}
+)

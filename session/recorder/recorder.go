@@ -237,8 +237,8 @@ func (r *Recorder) recover() {
 	if r.lost == 0 {
 		return
 	}
-	ev := session.Event{Type: wire.EventOutboxFailed, At: r.o.Now(), Data: map[string]any{
-		"lost": r.lost, "since": wire.FormatTime(r.since), "error": r.lastErr}}
+	ev := session.Event{Type: wire.EventOutboxFailed, At: r.o.Now(), Data: wire.OutboxFailed{
+		Lost: r.lost, Since: wire.Time{Time: r.since}, Error: r.lastErr}}
 	if _, err := r.o.DB.Append(context.Background(), ev); err != nil {
 		return
 	}

@@ -113,19 +113,25 @@ func (d *DB) Record(ctx context.Context, ev session.Event, id string) (out wire.
 	case wire.EventSessionOpened:
 		_, err = tx.ExecContext(ctx, `INSERT OR IGNORE INTO sessions(id, opened_at) VALUES(?, ?)`, ev.SessionID, at)
 	case wire.EventSessionClosed:
+		var d wire.SessionClosed
+		json.Unmarshal(data, &d)
 		_, err = tx.ExecContext(ctx, `UPDATE sessions SET closed_at = ?, reason = ?, photos = ? WHERE id = ?`,
-			at, fmt.Sprint(ev.Data["reason"]), ev.Data["photos"], ev.SessionID)
+			at, d.Reason, d.Photos, ev.SessionID)
 	case wire.EventPhotoCaptured:
+		var d wire.PhotoCaptured
+		json.Unmarshal(data, &d)
 		_, err = tx.ExecContext(ctx, `INSERT OR IGNORE INTO photos(id, session_id, captured_at, width, height, bytes, state)
-			VALUES(?, ?, ?, ?, ?, ?, 'captured')`, ev.PhotoID, ev.SessionID, at, ev.Data["width"], ev.Data["height"], ev.Data["bytes"])
+			VALUES(?, ?, ?, ?, ?, ?, 'captured')`, ev.PhotoID, ev.SessionID, at, d.Width, d.Height, d.Bytes)
 	case wire.EventQRShown:
 		_, err = tx.ExecContext(ctx, `UPDATE photos SET state = 'qr_shown', qr_shown_at = COALESCE(qr_shown_at, ?)
 			WHERE id = ? AND state IN ('captured', 'uploaded', 'qr_shown', 'expired')`, at, ev.PhotoID)
 	case wire.EventQRExpired:
 		_, err = tx.ExecContext(ctx, `UPDATE photos SET state = 'expired' WHERE id = ? AND state = 'qr_shown'`, ev.PhotoID)
 	case wire.EventPhotoBound:
+		var d wire.PhotoBound
+		json.Unmarshal(data, &d)
 		_, err = tx.ExecContext(ctx, `UPDATE photos SET state = 'bound', bound_at = ?, bound_event = ? WHERE id = ? AND purged_at IS NULL`,
-			at, fmt.Sprint(ev.Data["event"]), ev.PhotoID)
+			at, d.Event, ev.PhotoID)
 	case wire.EventPhotoPurged:
 		res, err = tx.ExecContext(ctx, `UPDATE photos SET state = 'purged', purged_at = ? WHERE id = ? AND purged_at IS NULL`, at, ev.PhotoID)
 		if err == nil {

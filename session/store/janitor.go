@@ -94,7 +94,7 @@ func (j *Janitor) Startup(ctx context.Context) error {
 	}
 	for _, s := range open {
 		if err := j.o.Record(ctx, session.Event{Type: wire.EventSessionClosed, At: j.o.Now(), SessionID: s.ID,
-			Data: map[string]any{"duration_ms": s.LastAt.Sub(s.OpenedAt).Milliseconds(), "photos": s.Photos, "reason": "restart"}}); err != nil {
+			Data: wire.SessionClosed{DurationMS: s.LastAt.Sub(s.OpenedAt).Milliseconds(), Photos: s.Photos, Reason: "restart"}}); err != nil {
 			return err
 		}
 		j.o.Logger.Info("session left open by the last run closed", "session_id", s.ID, "reason", "restart")
@@ -154,7 +154,7 @@ func (j *Janitor) Sweep(ctx context.Context) error {
 		j.diskLow = true
 		j.o.Logger.Warn("disk low: purging oldest photos", "free_mb", free, "min_free_mb", j.o.MinFreeMB)
 		if err := j.o.Record(ctx, session.Event{Type: wire.EventDiskLow, At: now,
-			Data: map[string]any{"free_mb": free, "min_free_mb": j.o.MinFreeMB}}); err != nil {
+			Data: wire.DiskLow{FreeMB: free, MinFreeMB: j.o.MinFreeMB}}); err != nil {
 			j.o.Logger.Error("record disk.low", "err", err)
 		}
 	}
@@ -188,7 +188,7 @@ func (j *Janitor) purge(ctx context.Context, p PhotoRow, reason string) bool {
 		return false // the row stays: the next sweep tries again
 	}
 	if err := j.o.Record(ctx, session.Event{Type: wire.EventPhotoPurged, At: j.o.Now(),
-		SessionID: p.SessionID, PhotoID: p.ID, Data: map[string]any{"reason": reason}}); err != nil {
+		SessionID: p.SessionID, PhotoID: p.ID, Data: wire.PhotoPurged{Reason: reason}}); err != nil {
 		j.o.Logger.Error("record photo.purged", "photo_id", p.ID, "err", err)
 	}
 	return true
