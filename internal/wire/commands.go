@@ -11,10 +11,11 @@ const (
 	CmdSnapshot    = "snapshot"
 )
 
-// PingResult is the data of a ping result.
+// PingResult is the data of a ping result. (The results' fields are in the order the mirror
+// has always sent them.)
 type PingResult struct {
-	Version string `json:"version"`
 	UptimeS int64  `json:"uptime_s"`
+	Version string `json:"version"`
 }
 
 // EndSessionResult is the data of an end-session result.
@@ -62,7 +63,7 @@ type RestartResult struct {
 
 // SnapshotResult is the data of a snapshot result: one diagnostic camera frame.
 type SnapshotResult struct {
-	Width  int    `json:"width"`
 	Height int    `json:"height"`
 	JPEG   []byte `json:"jpeg_base64"` // standard base64 in JSON
+	Width  int    `json:"width"`
 }
