@@ -35,6 +35,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/fitmirror/fitmirror/display"
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
 // Camera takes a full-resolution photo of what the camera sees now.
@@ -71,18 +72,6 @@ type Event struct {
 	PhotoID   string
 	Data      map[string]any
 }
-
-// Event types.
-const (
-	EventSessionOpened = "session.opened"
-	EventSessionClosed = "session.closed"
-	EventPhotoCaptured = "photo.captured"
-	EventQRShown       = "qr.shown"
-	EventQRExpired     = "qr.expired"
-	EventPhotoBound    = "photo.bound"
-	EventPhotoPurged   = "photo.purged"
-	EventStaffCalled   = "staff.called" // a "call staff" button (device/hardware), recorded by the agent
-)
 
 // Config times the session's screens. Zero durations are allowed (tests); use DefaultConfig.
 type Config struct {
@@ -453,7 +442,7 @@ func (e *Engine) tick(now time.Time) {
 func (e *Engine) openSession(now time.Time) {
 	e.sess = &sess{id: e.opts.NewID(), opened: now}
 	e.stats.sessions.Add(1)
-	e.emit(Event{Type: EventSessionOpened, At: now, SessionID: e.sess.id})
+	e.emit(Event{Type: wire.EventSessionOpened, At: now, SessionID: e.sess.id})
 	var welcomeEnds time.Time // without the automatic photo, the welcome waits for a trigger
 	if e.cfg.AutoCapture {
 		welcomeEnds = now.Add(e.cfg.Welcome)
@@ -464,7 +453,7 @@ func (e *Engine) openSession(now time.Time) {
 
 func (e *Engine) closeSession(now time.Time, reason string) {
 	s := e.sess
-	e.emit(Event{Type: EventSessionClosed, At: now, SessionID: s.id, Data: map[string]any{
+	e.emit(Event{Type: wire.EventSessionClosed, At: now, SessionID: s.id, Data: map[string]any{
 		"duration_ms": now.Sub(s.opened).Milliseconds(), "photos": len(s.photos), "reason": reason}})
 	for _, p := range s.photos {
 		if !p.bound {
@@ -492,8 +481,8 @@ func (e *Engine) purgeDue(now time.Time, force bool) {
 			e.log.Error("purge photo", "photo_id", p.ID, "err", err)
 		}
 		e.stats.purged.Add(1)
-		e.emit(Event{Type: EventPhotoPurged, At: now, SessionID: p.SessionID, PhotoID: p.ID,
-			Data: map[string]any{"reason": "unbound"}})
+		e.emit(Event{Type: wire.EventPhotoPurged, At: now, SessionID: p.SessionID, PhotoID: p.ID,
+			Data: map[string]any{"reason": wire.PurgeUnbound}})
 	}
 	e.closed = kept
 }
@@ -556,7 +545,7 @@ func (e *Engine) onCaptured(now time.Time, c capturedIn) {
 	e.sess.photos = append(e.sess.photos, p)
 	e.sess.cur = p
 	e.stats.photos.Add(1)
-	e.emit(Event{Type: EventPhotoCaptured, At: now, SessionID: p.SessionID, PhotoID: p.ID,
+	e.emit(Event{Type: wire.EventPhotoCaptured, At: now, SessionID: p.SessionID, PhotoID: p.ID,
 		Data: map[string]any{"width": p.Width, "height": p.Height, "bytes": p.Bytes}})
 	e.enter(stReview, now.Add(e.cfg.Review))
 	e.show(display.Screen{Scene: display.SceneReview, SessionID: p.SessionID, PhotoID: p.ID})
@@ -619,7 +608,7 @@ func (e *Engine) showQR(now time.Time) {
 		p.qrShownAt = now
 		e.stats.qrShown.Add(1)
 	}
-	e.emit(Event{Type: EventQRShown, At: now, SessionID: p.SessionID, PhotoID: p.ID,
+	e.emit(Event{Type: wire.EventQRShown, At: now, SessionID: p.SessionID, PhotoID: p.ID,
 		Data: map[string]any{"expires_at": p.qr.ExpiresAt}})
 }
 
@@ -638,7 +627,7 @@ func (e *Engine) refreshQR(now time.Time) {
 		return
 	}
 	if !now.Before(p.qr.ExpiresAt) {
-		e.emit(Event{Type: EventQRExpired, At: now, SessionID: p.SessionID, PhotoID: p.ID})
+		e.emit(Event{Type: wire.EventQRExpired, At: now, SessionID: p.SessionID, PhotoID: p.ID})
 	}
 	e.requestQR(p)
 }
@@ -659,7 +648,7 @@ func (e *Engine) onBind(now time.Time, photoID, event string) {
 	if !p.qrShownAt.IsZero() {
 		data["latency_ms"] = now.Sub(p.qrShownAt).Milliseconds()
 	}
-	e.emit(Event{Type: EventPhotoBound, At: now, SessionID: p.SessionID, PhotoID: p.ID, Data: data})
+	e.emit(Event{Type: wire.EventPhotoBound, At: now, SessionID: p.SessionID, PhotoID: p.ID, Data: data})
 	if e.sess != nil && e.sess.cur == p {
 		switch e.st {
 		case stQR, stReview, stAwaitQR, stCaptureFailed, stQRUnavailable:

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/fitmirror/fitmirror/display"
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
 type fakeCamera struct{ err error }
@@ -432,7 +433,7 @@ func TestEngineFleetCommands(t *testing.T) {
 		r.mu.Lock()
 		last := r.events[len(r.events)-1]
 		r.mu.Unlock()
-		if last.Type != EventSessionClosed || last.Data["reason"] != "command" {
+		if last.Type != wire.EventSessionClosed || last.Data["reason"] != "command" {
 			t.Errorf("after EndSession last event = %+v, want session.closed (command)", last)
 		}
 		if snap, _ := r.e.Snapshot(r.ctx); snap.State != "goodbye" {
@@ -464,7 +465,7 @@ func TestEngineRenewsQRBeforeItExpires(t *testing.T) {
 		if !second.QR.ExpiresAt.After(first.QR.ExpiresAt) {
 			t.Errorf("renewed QR expires %v, not after %v", second.QR.ExpiresAt, first.QR.ExpiresAt)
 		}
-		if n := r.count(EventQRExpired); n != 0 {
+		if n := r.count(wire.EventQRExpired); n != 0 {
 			t.Errorf("qr.expired events = %d, want 0 (renewed in time)", n)
 		}
 		r.stop()
@@ -514,7 +515,7 @@ func TestEngineStatsAndLatency(t *testing.T) {
 		r.mu.Lock()
 		var bound Event
 		for _, ev := range r.events {
-			if ev.Type == EventPhotoBound {
+			if ev.Type == wire.EventPhotoBound {
 				bound = ev
 			}
 		}

@@ -197,7 +197,7 @@ func (a *agent) openHardware(ctx context.Context) error {
 				a.inputs.engine.Compare(ctx)
 			case hardware.ActionStaff:
 				a.log.Info("staff called", "button", ev.Button, "gesture", ev.Gesture.String())
-				a.rec.record(session.Event{Type: session.EventStaffCalled, At: ev.At,
+				a.rec.record(session.Event{Type: wire.EventStaffCalled, At: ev.At,
 					Data: map[string]any{"button": ev.Button, "gesture": ev.Gesture.String()}})
 			}
 		},
@@ -223,7 +223,7 @@ func (a *agent) openHardware(ctx context.Context) error {
 	a.shown = append(a.shown, st)
 	a.runners = append(a.runners, st.Run)
 	a.rec.follow(func(ev session.Event) { // the installer sees why the mirror is degraded
-		if ev.Type == eventCameraLost {
+		if ev.Type == wire.EventCameraLost {
 			st.SetError(fmt.Errorf("camera %v: %v", ev.Data["status"], ev.Data["reason"]))
 		}
 	})
@@ -255,7 +255,7 @@ func (a *agent) openProvider(ctx context.Context) error {
 		}
 		provider, a.localProv = lp, lp
 		a.rec.follow(func(ev session.Event) { // a purged photo's page goes with it
-			if ev.Type == session.EventPhotoPurged {
+			if ev.Type == wire.EventPhotoPurged {
 				lp.Forget(ev.PhotoID)
 			}
 		})
@@ -368,9 +368,9 @@ func (a *agent) openFleet(context.Context) error {
 	a.fleet = fc
 	a.rec.follow(func(ev session.Event) {
 		switch ev.Type {
-		case eventCameraLost:
+		case wire.EventCameraLost:
 			fc.SetDegraded("camera " + fmt.Sprint(ev.Data["status"]) + ": " + fmt.Sprint(ev.Data["reason"]))
-		case eventCameraRestored:
+		case wire.EventCameraRestored:
 			if ok, reason := a.rec.storageOK(); !ok {
 				fc.SetDegraded(reason)
 			} else {
@@ -519,12 +519,6 @@ func (a *agent) reloadOnHUP(ctx context.Context, hup chan os.Signal, reload func
 // reach it: bound by buildEngine, before anything runs.
 type inputs struct{ engine *session.Engine }
 
-// Camera event types (docs/contracts.md §1).
-const (
-	eventCameraLost     = "camera.lost"
-	eventCameraRestored = "camera.restored"
-)
-
 // recorder is where every event goes: durable first (the index and the fleet's outbox, in
 // one transaction), then the parts that follow events (the camera LED, the photo page, the
 // fleet status), in the order they were added.
@@ -542,10 +536,6 @@ type recorder struct {
 	since    time.Time // the first of them
 	lastErr  string
 }
-
-// eventOutboxFailed is recorded once events can be recorded again (the disk had filled up):
-// how many were lost, since when, and why.
-const eventOutboxFailed = "outbox.failed"
 
 // follow adds f to the parts told of every recorded event; only while the agent is built.
 func (r *recorder) follow(f func(session.Event)) { r.followers = append(r.followers, f) }
@@ -589,7 +579,7 @@ func (r *recorder) recover() {
 	if r.lost == 0 {
 		return
 	}
-	ev := session.Event{Type: eventOutboxFailed, At: time.Now(), Data: map[string]any{
+	ev := session.Event{Type: wire.EventOutboxFailed, At: time.Now(), Data: map[string]any{
 		"lost": r.lost, "since": wire.FormatTime(r.since), "error": r.lastErr}}
 	if _, err := r.db.Append(context.Background(), ev); err != nil {
 		return
@@ -630,8 +620,8 @@ func (r *recorder) run(ctx context.Context) error {
 func cameraLED(hw *hardware.IO, log *slog.Logger) func(session.Event) {
 	return func(ev session.Event) {
 		switch ev.Type {
-		case session.EventSessionOpened, session.EventSessionClosed:
-			if err := hw.SetCameraActive(ev.Type == session.EventSessionOpened); err != nil {
+		case wire.EventSessionOpened, wire.EventSessionClosed:
+			if err := hw.SetCameraActive(ev.Type == wire.EventSessionOpened); err != nil {
 				log.Warn("camera-active LED", "err", err)
 			}
 		}
@@ -652,9 +642,9 @@ func cameraEvents(rec *recorder) func(camera.Status, string) {
 		now := time.Now()
 		switch {
 		case st == camera.StatusOK:
-			rec.record(session.Event{Type: eventCameraRestored, At: now, Data: map[string]any{"reason": reason}})
+			rec.record(session.Event{Type: wire.EventCameraRestored, At: now, Data: map[string]any{"reason": reason}})
 		case prev == camera.StatusOK:
-			rec.record(session.Event{Type: eventCameraLost, At: now, Data: map[string]any{"status": string(st), "reason": reason}})
+			rec.record(session.Event{Type: wire.EventCameraLost, At: now, Data: map[string]any{"status": string(st), "reason": reason}})
 		}
 	}
 }

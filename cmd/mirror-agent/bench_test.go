@@ -12,6 +12,7 @@ import (
 
 	"github.com/fitmirror/fitmirror/cloud/local"
 	"github.com/fitmirror/fitmirror/device/camera"
+	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 	"github.com/fitmirror/fitmirror/session/store"
 )
@@ -53,7 +54,7 @@ func BenchmarkCaptureToQR(b *testing.B) {
 		if err := photos.Put(p.ID, jpeg); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := db.Append(ctx, session.Event{Type: session.EventPhotoCaptured, At: start, SessionID: "S", PhotoID: p.ID,
+		if _, err := db.Append(ctx, session.Event{Type: wire.EventPhotoCaptured, At: start, SessionID: "S", PhotoID: p.ID,
 			Data: map[string]any{"width": 1280, "height": 720, "bytes": len(jpeg)}}); err != nil {
 			b.Fatal(err)
 		}

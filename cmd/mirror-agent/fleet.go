@@ -16,12 +16,6 @@ import (
 	"github.com/fitmirror/fitmirror/session/store"
 )
 
-// eventConfigApplied and eventOutboxDropped are recorded for the fleet (docs/contracts.md §1).
-const (
-	eventConfigApplied = "config.applied"
-	eventOutboxDropped = "outbox.dropped"
-)
-
 // fleetParts are what the fleet client reaches into.
 type fleetParts struct {
 	cfg      *Config
@@ -63,7 +57,7 @@ func newFleet(p fleetParts) (*fleet.Client, error) {
 	o.AllowSnapshot = p.cfg.Fleet.AllowSnapshot
 	o.OnDrop = func(ctx context.Context, dropped int) {
 		p.log.Warn("fleet outbox bound reached: oldest events dropped", "dropped", dropped)
-		p.record(session.Event{Type: eventOutboxDropped, At: time.Now(), Data: map[string]any{"dropped": dropped}})
+		p.record(session.Event{Type: wire.EventOutboxDropped, At: time.Now(), Data: map[string]any{"dropped": dropped}})
 	}
 	sampler := &fleet.SystemSampler{StateDir: p.cfg.StateDir}
 	var lastFrames int64
@@ -95,7 +89,7 @@ func newFleet(p fleetParts) (*fleet.Client, error) {
 			return eff, err
 		}
 		p.log.Info("fleet configuration applied", "version", version, "settings", sets)
-		p.record(session.Event{Type: eventConfigApplied, At: time.Now(), Data: map[string]any{"version": version}})
+		p.record(session.Event{Type: wire.EventConfigApplied, At: time.Now(), Data: map[string]any{"version": version}})
 		return eff, nil
 	}
 	o.Commands = fleetCommands(p)
@@ -112,7 +106,7 @@ func fleetCommands(p fleetParts) map[string]fleet.CommandFunc {
 		},
 		wire.CmdPurgePhotos: func(ctx context.Context, _ json.RawMessage) (any, error) {
 			n, _ := p.engine.PurgePhotos(ctx)
-			m, err := p.janitor.PurgeAll(ctx, "command")
+			m, err := p.janitor.PurgeAll(ctx, wire.PurgeCommand)
 			return wire.PurgePhotosResult{Purged: n + m}, err
 		},
 		wire.CmdSetLight: func(ctx context.Context, args json.RawMessage) (any, error) {

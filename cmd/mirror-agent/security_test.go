@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fitmirror/fitmirror/cmd/internal/config"
+	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 	"github.com/fitmirror/fitmirror/session/store"
 )
@@ -101,7 +102,7 @@ func TestFullDiskDegradesHealthAndReportsLostEvents(t *testing.T) {
 	rec.onStorage = func(ok bool, _ string) { storage = append(storage, ok) }
 
 	ev := func(i int) session.Event {
-		return session.Event{Type: session.EventStaffCalled, At: time.Now(), Data: map[string]any{"i": i, "pad": strings.Repeat("x", 2000)}}
+		return session.Event{Type: wire.EventStaffCalled, At: time.Now(), Data: map[string]any{"i": i, "pad": strings.Repeat("x", 2000)}}
 	}
 	rec.record(ev(0))
 	// Fill the disk.
@@ -151,7 +152,7 @@ func TestFullDiskDegradesHealthAndReportsLostEvents(t *testing.T) {
 		Error string
 	}
 	json.Unmarshal(last.Data, &data)
-	if last.Type != eventOutboxFailed || uint64(data.Lost) != failed || data.Error == "" {
+	if last.Type != wire.EventOutboxFailed || uint64(data.Lost) != failed || data.Error == "" {
 		t.Errorf("last event = %s %s, want outbox.failed with %d lost", last.Type, last.Data, failed)
 	}
 	if want := n + 11 - int(failed); len(evs)-1 != want {

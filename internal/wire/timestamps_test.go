@@ -24,6 +24,7 @@ var payloads = []any{
 	CommandRequest{}, CommandResult{}, Error{}, Desired{}, Reported{}, Binding{},
 	PingResult{}, EndSessionResult{}, PurgePhotosResult{}, SetLightArgs{}, SetLightResult{},
 	AnalyticsArgs{}, Analytics{}, RestartResult{}, SnapshotResult{},
+	Health{}, Problem{},
 	APIError{}, PhotoUploaded{}, QRRequest{}, QRCode{}, PendingBindings{}, AckRequest{}, AckResult{},
 }
 
