@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -130,19 +129,17 @@ func newFleet(p fleetParts) (*fleet.Client, error) {
 // (docs/contracts.md §1).
 func fleetCommands(p fleetParts) map[string]fleet.CommandFunc {
 	return map[string]fleet.CommandFunc{
-		"end-session": func(ctx context.Context, _ json.RawMessage) (any, error) {
+		wire.CmdEndSession: func(ctx context.Context, _ json.RawMessage) (any, error) {
 			p.engine.EndSession(ctx, "command")
-			return map[string]any{"ended": true}, nil
+			return wire.EndSessionResult{Ended: true}, nil
 		},
-		"purge-photos": func(ctx context.Context, _ json.RawMessage) (any, error) {
+		wire.CmdPurgePhotos: func(ctx context.Context, _ json.RawMessage) (any, error) {
 			n, _ := p.engine.PurgePhotos(ctx)
 			m, err := p.janitor.PurgeAll(ctx, wire.PurgeCommand)
-			return map[string]any{"purged": n + m}, err
+			return wire.PurgePhotosResult{Purged: n + m}, err
 		},
-		"set-light": func(ctx context.Context, args json.RawMessage) (any, error) {
-			var a struct {
-				Scene string `json:"scene"`
-			}
+		wire.CmdSetLight: func(ctx context.Context, args json.RawMessage) (any, error) {
+			var a wire.SetLightArgs
 			if err := json.Unmarshal(args, &a); err != nil || a.Scene == "" {
 				return nil, wire.BadArgs(`want {"scene":"daylight"}`)
 			}
@@ -152,14 +149,12 @@ func fleetCommands(p fleetParts) map[string]fleet.CommandFunc {
 				}
 				return nil, err
 			}
-			return map[string]any{"scene": a.Scene}, nil
+			return wire.SetLightResult{Scene: a.Scene}, nil
 		},
 		// analytics: sessions, dwell, photos per session, QR shown → bound conversion and time
 		// to scan, over sessions opened in the last "since" (default 24h).
-		"analytics": func(ctx context.Context, args json.RawMessage) (any, error) {
-			var a struct {
-				Since string `json:"since"`
-			}
+		wire.CmdAnalytics: func(ctx context.Context, args json.RawMessage) (any, error) {
+			var a wire.AnalyticsArgs
 			if len(args) > 0 {
 				if err := json.Unmarshal(args, &a); err != nil {
 					return nil, wire.BadArgs(`want {"since":"24h"}`)
@@ -175,20 +170,20 @@ func fleetCommands(p fleetParts) map[string]fleet.CommandFunc {
 			}
 			return p.db.Analytics(ctx, time.Now().Add(-since))
 		},
-		"restart": func(ctx context.Context, _ json.RawMessage) (any, error) {
+		wire.CmdRestart: func(ctx context.Context, _ json.RawMessage) (any, error) {
 			// Answer first (the broker gets its PUBACK), then stop; systemd starts us again.
 			time.AfterFunc(500*time.Millisecond, p.restart)
-			return map[string]any{"restarting": true}, nil
+			return wire.RestartResult{Restarting: true}, nil
 		},
-		"snapshot": func(ctx context.Context, _ json.RawMessage) (any, error) {
+		wire.CmdSnapshot: func(ctx context.Context, _ json.RawMessage) (any, error) {
 			if snap, ok := p.engine.Snapshot(ctx); ok && snap.SessionID != "" {
-				return nil, &wire.Error{Code: "busy", Message: "a shopper is at the mirror; no snapshot during a session"}
+				return nil, &wire.Error{Code: wire.CodeBusy, Message: "a shopper is at the mirror; no snapshot during a session"}
 			}
 			jpeg, w, h, err := p.pipeline.Capture(ctx)
 			if err != nil {
 				return nil, err
 			}
-			return map[string]any{"width": w, "height": h, "jpeg_base64": base64.StdEncoding.EncodeToString(jpeg)}, nil
+			return wire.SnapshotResult{Width: w, Height: h, JPEG: jpeg}, nil
 		},
 	}
 }
