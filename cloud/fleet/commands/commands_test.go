@@ -1,4 +1,4 @@
-package main
+package commands_test
 
 import (
 	"bytes"
@@ -9,13 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fitmirror/fitmirror/cloud/fleet/commands"
 	"github.com/fitmirror/fitmirror/device/hardware"
 	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 	"github.com/fitmirror/fitmirror/session/store"
 )
 
-// TestFleetCommandResults: the agent's command handlers answer with the wire result types
+// TestFleetCommandResults: the mirror's command handlers answer with the wire result types
 // (docs/contracts.md §1), as mirrorctl decodes them, and refuse bad arguments with bad_args.
 func TestFleetCommandResults(t *testing.T) {
 	ctx := context.Background()
@@ -41,7 +42,7 @@ func TestFleetCommandResults(t *testing.T) {
 		t.Fatal(err)
 	}
 	restarted := make(chan struct{})
-	cmds := fleetCommands(fleetParts{db: db, hw: hw, restart: func() { close(restarted) }})
+	cmds := commands.Handlers(commands.Parts{Index: db, Lights: hw, Restart: func() { close(restarted) }})
 	for _, name := range []string{wire.CmdEndSession, wire.CmdPurgePhotos, wire.CmdSetLight, wire.CmdAnalytics, wire.CmdRestart, wire.CmdSnapshot} {
 		if cmds[name] == nil {
 			t.Errorf("no handler for %q", name)
