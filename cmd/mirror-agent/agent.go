@@ -186,7 +186,7 @@ func openDisplays(cfg *Config, log *slog.Logger, photos *store.Photos, tr *healt
 	d.kiosk = kiosk.New(kiosk.Options{Logger: log, Photos: photos, Panel: panel, QRSizeMM: cfg.Display.QRSizeMM, QRLevel: qrLevel})
 	d.shown = display.Multi{d.kiosk}
 	// The display works while a kiosk page is attached or the framebuffer takes frames.
-	attached := []func() bool{func() bool { return d.kiosk.Pages() > 0 }}
+	attached := []func() time.Time{d.kiosk.Attached}
 	if cfg.Display.Renderer == "framebuffer" {
 		fb, err := framebuffer.Open(framebuffer.Options{Device: cfg.Display.FBDevice, Rotation: cfg.Display.Rotation,
 			Panel: panel, QRSizeMM: cfg.Display.QRSizeMM, QRLevel: qrLevel, Photos: photos, Logger: log})
@@ -196,7 +196,7 @@ func openDisplays(cfg *Config, log *slog.Logger, photos *store.Photos, tr *healt
 		cl.add(fb.Close)
 		d.shown = append(d.shown, fb)
 		d.runners = append(d.runners, fb.Run)
-		attached = append(attached, fb.Accepting)
+		attached = append(attached, fb.TakesFrames)
 	}
 	tr.Register(wire.PartDisplay, health.Degraded, wire.HealthStarting)
 	watch := &health.Watch{Tracker: tr, Part: wire.PartDisplay, Probes: attached, After: cfg.Health.DisplayLostAfter,

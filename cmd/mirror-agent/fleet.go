@@ -71,7 +71,7 @@ func openFleet(p fleetParts) (*fleet.Client, error) {
 // brokerWatch keeps the broker part: ok while the client is connected, down after 30 s
 // without a connection.
 func brokerWatch(tr *health.Tracker, fc *fleet.Client) *health.Watch {
-	return &health.Watch{Tracker: tr, Part: wire.PartBroker, Probes: []func() bool{fc.Connected}, After: 30 * time.Second,
+	return &health.Watch{Tracker: tr, Part: wire.PartBroker, Probes: []func() time.Time{health.Now(fc.Connected)}, After: 30 * time.Second,
 		Lost: "down", Reason: "not connected to the broker (mqtt.url) for 30s"}
 }
 
