@@ -23,6 +23,7 @@ import (
 
 	"github.com/fitmirror/fitmirror/cloud/fleet"
 	"github.com/fitmirror/fitmirror/display"
+	"github.com/fitmirror/fitmirror/internal/health"
 	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 )
@@ -40,6 +41,9 @@ type Options struct {
 	// TTL is how long a QR code works (expire_seconds); 0 = 5 minutes. The hub accepts 60 s..30 days.
 	TTL        time.Duration
 	HTTPClient *http.Client // nil = a client with a 15 s timeout
+	// Health, when set, gets the hub part: failing while the hub is down (unreachable, or
+	// refusing for now), ok once a QR code comes back.
+	Health *health.Tracker
 }
 
 // Provider implements session.Provider with the hub.
@@ -73,6 +77,9 @@ func New(opts Options) (*Provider, error) {
 	}
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{Timeout: 15 * time.Second}
+	}
+	if opts.Health != nil {
+		opts.Health.Register(wire.PartHub, health.Degraded, wire.HealthOK)
 	}
 	return &Provider{opts: opts, base: strings.TrimSuffix(opts.BaseURL, "/"), uploaded: map[string]bool{}}, nil
 }
@@ -111,6 +118,19 @@ func Down(err error) bool {
 // QR uploads the photo (once) and returns a fresh WeChat QR code bound to it, working for
 // ttl (0: Options.TTL).
 func (p *Provider) QR(ctx context.Context, ph session.Photo, ttl time.Duration) (display.QR, error) {
+	qr, err := p.qr(ctx, ph, ttl)
+	if h := p.opts.Health; h != nil {
+		switch {
+		case err == nil:
+			h.SetOK(wire.PartHub)
+		case Down(err):
+			h.Set(wire.PartHub, "failing", err.Error())
+		}
+	}
+	return qr, err
+}
+
+func (p *Provider) qr(ctx context.Context, ph session.Photo, ttl time.Duration) (display.QR, error) {
 	if ttl <= 0 {
 		ttl = p.opts.TTL
 	}
