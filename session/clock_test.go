@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
 // TestManualClockDrivesTheEngine: on a ManualClock the engine's events carry the clock's time
@@ -20,7 +22,7 @@ func TestManualClockDrivesTheEngine(t *testing.T) {
 	)
 	cfg := Config{Countdown: 3, Goodbye: time.Hour, UnboundGrace: time.Minute} // no automatic photo
 	e, err := New(Options{Config: cfg, Camera: &fakeCamera{}, Store: &memStore{m: map[string][]byte{}},
-		Provider: &fakeProvider{ttl: time.Minute}, Screen: &screens{}, Clock: clock,
+		Provider: &fakeProvider{}, Screen: &screens{}, Clock: clock,
 		Logger: slog.New(slog.DiscardHandler), Events: func(ev Event) { mu.Lock(); events = append(events, ev); mu.Unlock() }})
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +70,7 @@ func TestManualClockDrivesTheEngine(t *testing.T) {
 	defer mu.Unlock()
 	var got []string
 	for _, ev := range events {
-		if ev.Type == EventSessionOpened || ev.Type == EventSessionClosed {
+		if ev.Type == wire.EventSessionOpened || ev.Type == wire.EventSessionClosed {
 			got = append(got, ev.Type+"@"+ev.At.Sub(t0).String())
 		}
 	}
@@ -134,7 +136,7 @@ func TestTimeoutDueBeforeInputComesFirst(t *testing.T) {
 		t0 := time.Unix(0, 0)
 		clock := NewManualClock(t0)
 		e, err := New(Options{Config: Config{Countdown: 3}, Camera: &fakeCamera{}, Store: &memStore{m: map[string][]byte{}},
-			Provider: &fakeProvider{ttl: time.Minute}, Screen: &screens{}, Clock: clock, Logger: slog.New(slog.DiscardHandler)})
+			Provider: &fakeProvider{}, Screen: &screens{}, Clock: clock, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -16,9 +16,12 @@ import (
 	"time"
 
 	"github.com/fitmirror/fitmirror/cloud/hub"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/sqlite"
 	"github.com/fitmirror/fitmirror/cloud/hubclient"
 	"github.com/fitmirror/fitmirror/cloud/wechat"
 	"github.com/fitmirror/fitmirror/cloud/wechat/wechattest"
+	"github.com/fitmirror/fitmirror/internal/health"
+	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 )
 
@@ -55,7 +58,7 @@ func newEnv(t *testing.T) *env {
 	e.api = e.fake.Start()
 	t.Cleanup(e.api.Close)
 	dir := t.TempDir()
-	st, err := hub.OpenSQLite(filepath.Join(dir, "hub.db"))
+	st, err := sqlite.Open(filepath.Join(dir, "hub.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +99,7 @@ func TestQR(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := time.Now()
-	qr, err := p.QR(t.Context(), session.Photo{ID: "P1", SessionID: "S1"})
+	qr, err := p.QR(t.Context(), session.Photo{ID: "P1", SessionID: "S1"}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +114,7 @@ func TestQR(t *testing.T) {
 		t.Errorf("fake tickets %+v, want one with the QR's url", tickets)
 	}
 	// A renewal asks for a new code without uploading again.
-	qr2, err := p.QR(t.Context(), session.Photo{ID: "P1", SessionID: "S1"})
+	qr2, err := p.QR(t.Context(), session.Photo{ID: "P1", SessionID: "S1"}, 0)
 	if err != nil || qr2.Content == qr.Content {
 		t.Errorf("renewal = %+v, %v; want a new code", qr2, err)
 	}
@@ -127,27 +130,62 @@ func TestErrors(t *testing.T) {
 	bad, _ := hubclient.New(hubclient.Options{BaseURL: e.srv.URL, Token: "wrong", Photos: photos})
 
 	e.fake.FailNext("qrcode/create", wechat.CodeDailyQuota, 1)
-	_, err := p.QR(t.Context(), session.Photo{ID: "P1"})
+	_, err := p.QR(t.Context(), session.Photo{ID: "P1"}, 0)
 	var he *hubclient.Error
 	if !errors.As(err, &he) || he.Status != 502 || he.Code != "wechat_error" || !strings.Contains(he.Message, "45009") || !hubclient.Down(err) {
 		t.Errorf("quota: err = %v, want a 502 wechat_error carrying 45009 that counts as down", err)
 	}
-	_, err = bad.QR(t.Context(), session.Photo{ID: "P1"})
+	_, err = bad.QR(t.Context(), session.Photo{ID: "P1"}, 0)
 	if !errors.As(err, &he) || he.Status != 401 || hubclient.Down(err) {
 		t.Errorf("bad token: err = %v, want 401, not down", err)
 	}
-	_, err = p.QR(t.Context(), session.Photo{ID: "BIG"})
+	_, err = p.QR(t.Context(), session.Photo{ID: "BIG"}, 0)
 	if !errors.As(err, &he) || he.Status != 413 || hubclient.Down(err) {
 		t.Errorf("9 MiB photo: err = %v, want 413", err)
 	}
-	_, err = p.QR(t.Context(), session.Photo{ID: "GONE"})
+	_, err = p.QR(t.Context(), session.Photo{ID: "GONE"}, 0)
 	if err == nil || hubclient.Down(err) {
 		t.Errorf("missing photo: err = %v", err)
 	}
 	e.srv.Close()
-	_, err = p.QR(t.Context(), session.Photo{ID: "P1"})
+	_, err = p.QR(t.Context(), session.Photo{ID: "P1"}, 0)
 	if !errors.Is(err, hubclient.ErrUnreachable) || !hubclient.Down(err) {
 		t.Errorf("hub down: err = %v, want ErrUnreachable", err)
+	}
+}
+
+// The provider keeps the hub's health part: failing while WeChat refuses for now (502) or the
+// hub is unreachable, ok again with the next code; a refusal that is not "down" (a missing
+// photo) does not touch it. A changed TTL is sent with the next code.
+func TestHubHealthAndTTL(t *testing.T) {
+	e := newEnv(t)
+	tr := health.New(nil)
+	p, _ := hubclient.New(hubclient.Options{BaseURL: e.srv.URL, Token: e.cred.Token, Photos: memPhotos{"P1": face(t)}, Health: tr})
+	state := func() string { s, _ := tr.State(wire.PartHub); return s }
+	if state() != wire.HealthOK {
+		t.Fatalf("hub part at start = %q, want ok", state())
+	}
+	e.fake.FailNext("qrcode/create", wechat.CodeDailyQuota, 1)
+	p.QR(t.Context(), session.Photo{ID: "P1"}, 0)
+	if s, reason := tr.State(wire.PartHub); s != "failing" || !strings.Contains(reason, "45009") {
+		t.Errorf("after a 502: hub part %s %q, want failing with the WeChat code", s, reason)
+	}
+	before := time.Now()
+	qr, err := p.QR(t.Context(), session.Photo{ID: "P1"}, 7*time.Minute)
+	if err != nil || state() != wire.HealthOK {
+		t.Errorf("next code: %v, hub part %s; want ok", err, state())
+	}
+	if d := qr.ExpiresAt.Sub(before); d < 419*time.Second || d > 421*time.Second {
+		t.Errorf("code asked for 7m expires in %v", d)
+	}
+	p.QR(t.Context(), session.Photo{ID: "GONE"}, 0)
+	if state() != wire.HealthOK {
+		t.Errorf("a missing photo made the hub part %s; it is not the hub's fault", state())
+	}
+	e.srv.Close()
+	p.QR(t.Context(), session.Photo{ID: "P1"}, 0)
+	if state() != "failing" {
+		t.Errorf("hub unreachable: hub part %s, want failing", state())
 	}
 }
 

@@ -11,13 +11,16 @@ import (
 
 	"github.com/fitmirror/fitmirror/device/vision"
 	"github.com/fitmirror/fitmirror/display"
+	"github.com/fitmirror/fitmirror/internal/health"
+	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
+	"github.com/fitmirror/fitmirror/session/recorder"
 	"github.com/fitmirror/fitmirror/session/store"
 )
 
 // metricsHandler serves the agent's Prometheus metrics, read from the parts' own counters
 // when scraped (nothing is counted twice).
-func metricsHandler(engine *session.Engine, pipeline *vision.Pipeline, db *store.DB, h *health, qr *timedProvider, rec *recorder) http.Handler {
+func metricsHandler(engine *session.Engine, pipeline *vision.Pipeline, db *store.DB, h *health.Tracker, qr *timedProvider, rec *recorder.Recorder) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		qr.seconds, qr.errors)
@@ -44,9 +47,12 @@ func metricsHandler(engine *session.Engine, pipeline *vision.Pipeline, db *store
 		return float64(n)
 	})
 	counter("outbox_append_errors_total", "Events that could not be recorded (full disk, broken database): lost for the fleet.",
-		func() float64 { return float64(rec.failures.Load()) })
+		func() float64 { return float64(rec.Failures()) })
 	gauge("camera_up", "1 while the camera delivers frames.", func() float64 { return b2f(pipeline.CameraOK()) })
-	gauge("healthy", "1 while /healthz is ok.", func() float64 { return b2f(h.status(time.Now()).Status == "ok") })
+	gauge("healthy", "1 while /healthz is ok.", func() float64 { return b2f(h.Report().OK()) })
+	parts := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "mirror", Name: "part_healthy",
+		Help: "1 while the part (camera, display, storage, broker, hub, detector, clock, pipeline, engine) is healthy."}, []string{"part"})
+	reg.MustRegister(partsCollector{h, parts})
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
@@ -55,6 +61,21 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// partsCollector reads each part's health from the tracker when scraped.
+type partsCollector struct {
+	h *health.Tracker
+	g *prometheus.GaugeVec
+}
+
+func (c partsCollector) Describe(ch chan<- *prometheus.Desc) { c.g.Describe(ch) }
+
+func (c partsCollector) Collect(ch chan<- prometheus.Metric) {
+	for part, state := range c.h.Report().Parts {
+		c.g.WithLabelValues(part).Set(b2f(state == wire.HealthOK || state == wire.HealthStarting))
+	}
+	c.g.Collect(ch)
 }
 
 // timedProvider measures the QR provider (the local page or the WeChat hub): how long a QR
@@ -75,9 +96,9 @@ func newTimedProvider(p session.Provider) *timedProvider {
 	}
 }
 
-func (t *timedProvider) QR(ctx context.Context, p session.Photo) (display.QR, error) {
+func (t *timedProvider) QR(ctx context.Context, p session.Photo, ttl time.Duration) (display.QR, error) {
 	start := time.Now()
-	qr, err := t.Provider.QR(ctx, p)
+	qr, err := t.Provider.QR(ctx, p, ttl)
 	t.seconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		t.errors.Inc()

@@ -6,32 +6,16 @@ import (
 	"github.com/fitmirror/fitmirror/session"
 )
 
-// Inputs is the session engine as the vision pipeline feeds it; *session.Engine is one.
-type Inputs interface {
-	Observe(ctx context.Context, o session.Observation)
-	Trigger(ctx context.Context, source string)
-	Compare(ctx context.Context)
-}
-
-var _ Inputs = (*session.Engine)(nil)
-
-// Press passes an air-button action to the session engine: ActionPhoto asks for a photo
-// (source "gesture", like a button), ActionNext steps through the comparison; other actions
-// are ignored. It is what the agent's Pipeline.OnGesture and Replay both do with a press.
-func Press(ctx context.Context, in Inputs, action string) {
-	switch action {
-	case ActionPhoto:
-		in.Trigger(ctx, "gesture")
-	case ActionNext:
-		in.Compare(ctx)
-	}
-}
-
-// Feed passes one analysed frame to the session engine as the live pipeline does: its
-// observation (with the presence decision), then its air-button presses.
-func Feed(ctx context.Context, in Inputs, res Result) {
+// Feed hands one analysed frame to the session engine's inputs the way the agent wires its
+// pipeline (Observe → Inputs.Observe, OnGesture = GesturesTo): the observation, with the
+// presence decision, then the frame's air-button presses. Replay feeds every frame with it.
+func Feed(ctx context.Context, in *session.Inputs, res Result) {
 	in.Observe(ctx, res.Observation)
+	if len(res.Actions) == 0 {
+		return
+	}
+	press := GesturesTo(in)
 	for _, act := range res.Actions {
-		Press(ctx, in, act)
+		press(ctx, act)
 	}
 }

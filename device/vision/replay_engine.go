@@ -11,6 +11,7 @@ import (
 
 	"github.com/fitmirror/fitmirror/device/camera"
 	"github.com/fitmirror/fitmirror/display"
+	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 )
 
@@ -20,6 +21,7 @@ import (
 // are local placeholders; the screen shows nothing. Only the session events are printed.
 type replayEngine struct {
 	clock   *session.ManualClock
+	inputs  *session.Inputs
 	eng     *session.Engine
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -49,6 +51,7 @@ func startReplayEngine(opts ReplayOptions) (*replayEngine, error) {
 	}
 	r := &replayEngine{
 		clock:   session.NewManualClock(replayEpoch),
+		inputs:  session.NewInputs(),
 		done:    make(chan error, 1),
 		capture: make(chan chan captureResult),
 		quality: opts.JPEGQuality,
@@ -58,18 +61,15 @@ func startReplayEngine(opts ReplayOptions) (*replayEngine, error) {
 	if r.quality <= 0 {
 		r.quality = 90
 	}
-	ttl := cfg.QRTTL
-	if ttl <= 0 {
-		ttl = session.DefaultConfig.QRTTL
-	}
 	eng, err := session.New(session.Options{
 		Config:   cfg,
 		Camera:   replayCamera{r.capture},
 		Store:    &memPhotos{m: map[string][]byte{}},
-		Provider: replayQR{ttl},
+		Provider: replayQR{},
 		Screen:   noScreen{},
 		Logger:   log,
 		Clock:    r.clock,
+		Inputs:   r.inputs,
 		Events: func(ev session.Event) {
 			r.mu.Lock()
 			r.queued = append(r.queued, ev)
@@ -91,7 +91,7 @@ func startReplayEngine(opts ReplayOptions) (*replayEngine, error) {
 func (r *replayEngine) step(t time.Duration, res *Result, frame gocv.Mat, emit func(ReplayEvent) error) error {
 	r.clock.Set(replayEpoch.Add(t))
 	if res != nil {
-		Feed(r.ctx, r.eng, *res)
+		Feed(r.ctx, r.inputs, *res)
 	}
 	if err := r.flush(emit); err != nil {
 		return err
@@ -128,14 +128,17 @@ func (r *replayEngine) pass(emit func(ReplayEvent) error) error {
 		}
 		t := ev.At.Sub(replayEpoch)
 		switch ev.Type {
-		case session.EventSessionOpened:
+		case wire.EventSessionOpened:
 			r.sessions++
 			r.ids[ev.SessionID] = replayID(t, uint64(r.sessions))
 			if err := emit(ReplayEvent{Type: ev.Type, TMs: t.Milliseconds(), SessionID: r.ids[ev.SessionID]}); err != nil {
 				return err
 			}
-		case session.EventSessionClosed:
-			reason, _ := ev.Data["reason"].(string)
+		case wire.EventSessionClosed:
+			var reason string
+			if d, ok := ev.Data.(wire.SessionClosed); ok {
+				reason = d.Reason
+			}
 			if err := emit(ReplayEvent{Type: ev.Type, TMs: t.Milliseconds(), SessionID: r.ids[ev.SessionID], Reason: reason}); err != nil {
 				return err
 			}
@@ -146,7 +149,7 @@ func (r *replayEngine) pass(emit func(ReplayEvent) error) error {
 
 // end closes a session still open at the last frame ("end_of_input") and stops the engine.
 func (r *replayEngine) end(emit func(ReplayEvent) error) error {
-	r.eng.EndSession(r.ctx, "end_of_input")
+	r.inputs.EndSession(r.ctx, "end_of_input")
 	if err := r.flush(emit); err != nil {
 		return err
 	}
@@ -205,10 +208,10 @@ func (s *memPhotos) Delete(id string) error {
 }
 
 // replayQR is a QR code that leads nowhere: replay shows no code and calls no provider.
-type replayQR struct{ ttl time.Duration }
+type replayQR struct{}
 
-func (q replayQR) QR(_ context.Context, p session.Photo) (display.QR, error) {
-	return display.QR{Content: "replay:" + p.ID, ExpiresAt: p.CapturedAt.Add(q.ttl)}, nil
+func (replayQR) QR(_ context.Context, p session.Photo, ttl time.Duration) (display.QR, error) {
+	return display.QR{Content: "replay:" + p.ID, ExpiresAt: p.CapturedAt.Add(ttl)}, nil
 }
 
 type noScreen struct{}

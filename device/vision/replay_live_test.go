@@ -10,6 +10,7 @@ import (
 
 	"github.com/fitmirror/fitmirror/device/camera"
 	"github.com/fitmirror/fitmirror/device/vision/evalset"
+	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 )
 
@@ -87,7 +88,7 @@ func TestReplayMatchesLive(t *testing.T) {
 			t.Errorf("replay printed %+v; its engine emitted %s at %d ms", printed[i], ev.Type, ms)
 		}
 	}
-	if l, r := count(live, session.EventPhotoCaptured), count(engine, session.EventPhotoCaptured); l == 0 || l != r {
+	if l, r := count(live, wire.EventPhotoCaptured), count(engine, wire.EventPhotoCaptured); l == 0 || l != r {
 		t.Errorf("automatic photos: live %d, replay %d; want the same, at least one", l, r)
 	}
 }
@@ -99,7 +100,7 @@ func runLive(t *testing.T, clip evalset.Clip, vo Options, want int) (events []se
 	t.Helper()
 	var mu sync.Mutex
 	enough := make(chan struct{})
-	var eng *session.Engine
+	in := session.NewInputs() // the agent's wiring: the pipeline feeds the engine's inputs
 	p := NewPipeline(PipelineOptions{
 		Camera: camera.Options{Source: clip.Path, Paced: true},
 		Vision: vo,
@@ -107,20 +108,19 @@ func runLive(t *testing.T, clip evalset.Clip, vo Options, want int) (events []se
 			mu.Lock()
 			reads = append(reads, o.At)
 			mu.Unlock()
-			eng.Observe(ctx, o)
+			in.Observe(ctx, o)
 		},
-		OnGesture: func(ctx context.Context, action string) { Press(ctx, eng, action) },
+		OnGesture: GesturesTo(in),
 		Logger:    slog.New(slog.DiscardHandler),
 	})
-	var err error
-	eng, err = session.New(session.Options{Config: session.DefaultConfig, Camera: p,
-		Store: &memPhotos{m: map[string][]byte{}}, Provider: replayQR{time.Minute}, Screen: noScreen{},
+	eng, err := session.New(session.Options{Config: session.DefaultConfig, Inputs: in, Camera: p,
+		Store: &memPhotos{m: map[string][]byte{}}, Provider: replayQR{}, Screen: noScreen{},
 		Logger: slog.New(slog.DiscardHandler),
 		Events: func(ev session.Event) {
 			mu.Lock()
 			defer mu.Unlock()
 			events = append(events, ev)
-			if ev.Type == session.EventSessionClosed && len(sessionEvents(events)) == want {
+			if ev.Type == wire.EventSessionClosed && len(sessionEvents(events)) == want {
 				close(enough)
 			}
 		}})
@@ -163,7 +163,7 @@ func absDur(d time.Duration) time.Duration {
 func sessionEvents(evs []session.Event) []session.Event {
 	var out []session.Event
 	for _, ev := range evs {
-		if ev.Type == session.EventSessionOpened || ev.Type == session.EventSessionClosed {
+		if ev.Type == wire.EventSessionOpened || ev.Type == wire.EventSessionClosed {
 			out = append(out, ev)
 		}
 	}
