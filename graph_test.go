@@ -1,0 +1,182 @@
+package fitmirror_test
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/fitmirror/fitmirror"
+
+// importGraph is the module's package graph as go list sees it: for every package of the
+// module except the root, the module's packages its non-test code imports directly (paths
+// relative to the module), on every platform the project builds for.
+func importGraph(t *testing.T) map[string][]string {
+	t.Helper()
+	graph := map[string][]string{}
+	for _, arch := range []string{"amd64", "arm64"} {
+		list := exec.Command("go", "list", "-e", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, "./...")
+		list.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+arch)
+		out, err := list.Output()
+		if err != nil {
+			t.Fatalf("go list (%s): %v", arch, err)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			fields := strings.Fields(line)
+			pkg, ok := strings.CutPrefix(fields[0], module+"/")
+			if !ok {
+				continue // the root package: docs and repository tests only
+			}
+			graph[pkg] = append(graph[pkg], []string{}...)
+			for _, imp := range fields[1:] {
+				if dep, ok := strings.CutPrefix(imp, module+"/"); ok {
+					graph[pkg] = append(graph[pkg], dep)
+				}
+			}
+		}
+	}
+	for pkg, deps := range graph {
+		slices.Sort(deps)
+		graph[pkg] = slices.Compact(deps)
+	}
+	return graph
+}
+
+// fencedBlock returns the lines of the first ``` block with the given info string in a
+// Markdown file, and the file line the block starts on.
+func fencedBlock(t *testing.T, file, info string) ([]string, int) {
+	t.Helper()
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var lines []string
+	in, start, n := false, 0, 0
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		n++
+		line := sc.Text()
+		switch {
+		case !in && strings.TrimSpace(line) == "```"+info:
+			in, start = true, n+1
+		case in && strings.TrimSpace(line) == "```":
+			return lines, start
+		case in:
+			lines = append(lines, line)
+		}
+	}
+	t.Fatalf("%s has no ```%s block", file, info)
+	return nil, 0
+}
+
+var braces = regexp.MustCompile(`([\w/.-]*)\{([^}]*)\}`)
+
+// parseGraph reads the `imports` block of docs/architecture.md: lines "pkg → dep, dep, …"
+// (or a lone "pkg"), "a/{b, c}" for "a/b, a/c", an indented line continuing the one above.
+func parseGraph(lines []string, first int) (map[string][]string, []string) {
+	graph := map[string][]string{}
+	var problems []string
+	var current string
+	for i, line := range lines {
+		at := fmt.Sprintf("docs/architecture.md:%d", first+i)
+		if strings.TrimSpace(line) == "" {
+			current = ""
+			continue
+		}
+		rhs := line
+		if line[0] == ' ' || line[0] == '\t' {
+			if current == "" {
+				problems = append(problems, at+": an indented line continues no package")
+				continue
+			}
+		} else {
+			pkg, deps, _ := strings.Cut(line, "→")
+			current = strings.TrimSpace(pkg)
+			if _, dup := graph[current]; dup {
+				problems = append(problems, fmt.Sprintf("%s: %s has a second line", at, current))
+			}
+			graph[current] = append(graph[current], []string{}...)
+			rhs = deps
+		}
+		rhs = braces.ReplaceAllStringFunc(rhs, func(m string) string {
+			sub := braces.FindStringSubmatch(m)
+			var out []string
+			for _, s := range strings.Split(sub[2], ",") {
+				out = append(out, sub[1]+strings.TrimSpace(s))
+			}
+			return strings.Join(out, ",")
+		})
+		for _, dep := range strings.Split(rhs, ",") {
+			if dep = strings.TrimSpace(dep); dep != "" {
+				graph[current] = append(graph[current], dep)
+			}
+		}
+	}
+	return graph, problems
+}
+
+// TestArchitectureGraph: the `imports` block of docs/architecture.md is the package graph
+// go list reports, arrow for arrow. Every package has its line, every drawn arrow exists and
+// every import between the module's packages is drawn. On failure it says which line or arrow
+// to change; the block it wants is printed in full to paste.
+func TestArchitectureGraph(t *testing.T) {
+	actual := importGraph(t)
+	lines, first := fencedBlock(t, "docs/architecture.md", "imports")
+	drawn, problems := parseGraph(lines, first)
+	for _, p := range problems {
+		t.Error(p)
+	}
+	for _, pkg := range sortedKeys(drawn) {
+		deps := drawn[pkg]
+		real, ok := actual[pkg]
+		if !ok {
+			t.Errorf("docs/architecture.md draws %s, which is not a package of the module: remove its line", pkg)
+			continue
+		}
+		for _, dep := range deps {
+			if !slices.Contains(real, dep) {
+				t.Errorf("docs/architecture.md: remove the arrow %s → %s (%s does not import it)", pkg, dep, pkg)
+			}
+		}
+		for _, dep := range real {
+			if !slices.Contains(deps, dep) {
+				t.Errorf("docs/architecture.md: add the arrow %s → %s (%s imports it)", pkg, dep, pkg)
+			}
+		}
+	}
+	for _, pkg := range sortedKeys(actual) {
+		deps := actual[pkg]
+		if _, ok := drawn[pkg]; !ok {
+			t.Errorf("docs/architecture.md has no line for %s: add %q", pkg, graphLine(pkg, deps))
+		}
+	}
+	if t.Failed() {
+		var want []string
+		for _, pkg := range sortedKeys(actual) {
+			want = append(want, graphLine(pkg, actual[pkg]))
+		}
+		t.Logf("the graph as go list reports it (one line a package):\n%s", strings.Join(want, "\n"))
+	}
+}
+
+func graphLine(pkg string, deps []string) string {
+	if len(deps) == 0 {
+		return pkg
+	}
+	return pkg + " → " + strings.Join(deps, ", ")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
