@@ -85,7 +85,7 @@ func (e *Engine) purgeAll(now time.Time) int {
 		n++
 		e.stats.purged.Add(1)
 		e.emit(Event{Type: EventPhotoPurged, At: now, SessionID: p.SessionID, PhotoID: p.ID,
-			Data: map[string]any{"reason": "command"}})
+			Data: map[string]any{"reason": string(PurgeCommand)}})
 	}
 	e.closed = nil
 	if e.sess != nil {

@@ -84,6 +84,20 @@ const (
 	EventStaffCalled   = "staff.called" // a "call staff" button (device/hardware), recorded by the agent
 )
 
+// PurgeReason says why a photo was purged: the reason of a photo.purged event
+// (docs/contracts.md §1 lists them; a root test compares that list with these constants).
+type PurgeReason string
+
+// Purge reasons.
+const (
+	PurgeUnbound   PurgeReason = "unbound"   // not scanned within UnboundGrace of its session's end, or at shutdown
+	PurgeRetention PurgeReason = "retention" // a scanned photo kept past photos.retention
+	PurgeUploaded  PurgeReason = "uploaded"  // on the hub (hub provider) and its session closed
+	PurgeDiskLow   PurgeReason = "disk_low"  // the oldest photos, while the disk is low
+	PurgeRestart   PurgeReason = "restart"   // not scanned when the agent stopped
+	PurgeCommand   PurgeReason = "command"   // the fleet's purge-photos command
+)
+
 // Config times the session's screens. Zero durations are allowed (tests); use DefaultConfig.
 type Config struct {
 	// Welcome is how long the welcome screen shows before an automatic countdown.
@@ -493,7 +507,7 @@ func (e *Engine) purgeDue(now time.Time, force bool) {
 		}
 		e.stats.purged.Add(1)
 		e.emit(Event{Type: EventPhotoPurged, At: now, SessionID: p.SessionID, PhotoID: p.ID,
-			Data: map[string]any{"reason": "unbound"}})
+			Data: map[string]any{"reason": string(PurgeUnbound)}})
 	}
 	e.closed = kept
 }

@@ -105,7 +105,7 @@ func (j *Janitor) Startup(ctx context.Context) error {
 	known := map[string]bool{}
 	for _, p := range live {
 		if p.State != "bound" {
-			j.purge(ctx, p, "restart")
+			j.purge(ctx, p, session.PurgeRestart)
 			continue
 		}
 		known[p.ID] = true
@@ -131,11 +131,11 @@ func (j *Janitor) Sweep(ctx context.Context) error {
 	var rest []PhotoRow
 	for _, p := range live {
 		if p.State == "bound" && now.Sub(p.CapturedAt) >= j.o.Retention {
-			j.purge(ctx, p, "retention")
+			j.purge(ctx, p, session.PurgeRetention)
 			continue
 		}
 		if p.State == "bound" && j.o.Uploaded && p.SessionClosed {
-			j.purge(ctx, p, "uploaded")
+			j.purge(ctx, p, session.PurgeUploaded)
 			continue
 		}
 		rest = append(rest, p)
@@ -161,13 +161,13 @@ func (j *Janitor) Sweep(ctx context.Context) error {
 		if free, err = j.o.FreeMB(); err != nil || free >= j.o.MinFreeMB {
 			break
 		}
-		j.purge(ctx, p, "disk_low")
+		j.purge(ctx, p, session.PurgeDiskLow)
 	}
 	return nil
 }
 
 // PurgeAll purges every photo kept (the fleet's purge-photos command); it returns how many.
-func (j *Janitor) PurgeAll(ctx context.Context, reason string) (int, error) {
+func (j *Janitor) PurgeAll(ctx context.Context, reason session.PurgeReason) (int, error) {
 	live, err := j.o.DB.LivePhotos(ctx)
 	if err != nil {
 		return 0, err
@@ -181,13 +181,13 @@ func (j *Janitor) PurgeAll(ctx context.Context, reason string) (int, error) {
 	return n, nil
 }
 
-func (j *Janitor) purge(ctx context.Context, p PhotoRow, reason string) bool {
+func (j *Janitor) purge(ctx context.Context, p PhotoRow, reason session.PurgeReason) bool {
 	if err := j.o.Photos.Delete(p.ID); err != nil {
 		j.o.Logger.Error("purge photo", "photo_id", p.ID, "err", err)
 		return false // the row stays: the next sweep tries again
 	}
 	if _, err := j.o.DB.Append(ctx, session.Event{Type: session.EventPhotoPurged, At: j.o.Now(),
-		SessionID: p.SessionID, PhotoID: p.ID, Data: map[string]any{"reason": reason}}); err != nil {
+		SessionID: p.SessionID, PhotoID: p.ID, Data: map[string]any{"reason": string(reason)}}); err != nil {
 		j.o.Logger.Error("record photo.purged", "photo_id", p.ID, "err", err)
 	}
 	j.o.OnPurged(p.ID)
