@@ -3,10 +3,14 @@ package fitmirror_test
 import (
 	"bufio"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"os/exec"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -179,4 +183,113 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// goNames indexes the module's Go code for TestArchitectureNamesExist: the declared names
+// (package-level and methods), the members (methods, struct fields) of each
+// type, and the string literals of non-test code. Of test files only the Test… functions
+// count (the doc may name the test that checks a rule).
+type goNames struct {
+	declared map[string]bool
+	members  map[string]map[string]bool // type or package name → its members
+	literals map[string]bool
+}
+
+func indexGoNames(t *testing.T) goNames {
+	t.Helper()
+	n := goNames{declared: map[string]bool{}, members: map[string]map[string]bool{}, literals: map[string]bool{}}
+	test := false
+	member := func(owner, name string) {
+		if test && !strings.HasPrefix(name, "Test") {
+			return
+		}
+		if n.members[owner] == nil {
+			n.members[owner] = map[string]bool{}
+		}
+		n.members[owner][name] = true
+		n.declared[name] = true
+	}
+	fset := token.NewFileSet()
+	for _, name := range goSources(t, true) {
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkg := f.Name.Name
+		test = strings.HasSuffix(name, "_test.go")
+		ast.Inspect(f, func(node ast.Node) bool {
+			switch x := node.(type) {
+			case *ast.FuncDecl:
+				if x.Recv != nil && len(x.Recv.List) == 1 {
+					member(recvName(x.Recv.List[0].Type), x.Name.Name)
+				} else {
+					member(pkg, x.Name.Name)
+				}
+			case *ast.TypeSpec:
+				member(pkg, x.Name.Name)
+				if st, ok := x.Type.(*ast.StructType); ok {
+					for _, fld := range st.Fields.List {
+						for _, id := range fld.Names {
+							member(x.Name.Name, id.Name)
+						}
+					}
+				}
+			case *ast.ValueSpec:
+				for _, id := range x.Names {
+					member(pkg, id.Name)
+				}
+			case *ast.BasicLit:
+				if x.Kind == token.STRING && !test {
+					v, _ := strconv.Unquote(x.Value)
+					n.literals[v] = true
+				}
+			}
+			return true
+		})
+	}
+	return n
+}
+
+var fences = regexp.MustCompile("(?ms)^```.*?^```")
+
+var goName = regexp.MustCompile(`^[A-Za-z_]\w*(\.[A-Za-z_]\w*)?$`)
+
+// TestArchitectureNamesExist: every name docs/architecture.md puts in backticks is still
+// there: a Go identifier (X.Y: a member of package or type X), a package or directory of the
+// module, or a string the code uses (a topic, a route, a mode). Prose naming a part that was
+// renamed or removed fails here.
+func TestArchitectureNamesExist(t *testing.T) {
+	doc := readDoc(t, "docs/architecture.md")
+	graph := importGraph(t)
+	names := indexGoNames(t)
+	isPackage := func(p string) bool {
+		p = strings.TrimSuffix(p, "/")
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
+			return true
+		}
+		for pkg := range graph {
+			if pkg == p || strings.HasSuffix(pkg, "/"+p) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, tok := range ticks(fences.ReplaceAllString(doc, "")) {
+		tok, _, _ = strings.Cut(tok, "(")
+		if tok == "" || strings.ContainsAny(tok, " {…") || strings.HasPrefix(tok, "-") {
+			continue // an example or a command line
+		}
+		ok := isPackage(tok) || names.literals[tok] || names.literals[strings.TrimPrefix(tok, "/")]
+		if !ok && goName.MatchString(tok) {
+			owner, member, dotted := strings.Cut(tok, ".")
+			if dotted {
+				ok = names.members[owner][member]
+			} else {
+				ok = names.declared[tok]
+			}
+		}
+		if !ok {
+			t.Errorf("docs/architecture.md names `%s`, which is no Go name, package or string of the code (renamed or gone?)", tok)
+		}
+	}
 }
