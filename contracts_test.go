@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fitmirror/fitmirror/display"
 	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
@@ -367,7 +368,7 @@ func jsonNames(t reflect.Type, into map[string]bool) {
 	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
 		t = t.Elem()
 	}
-	if t.Kind() != reflect.Struct || t.PkgPath() != reflect.TypeFor[wire.Status]().PkgPath() {
+	if t.Kind() != reflect.Struct || !strings.HasPrefix(t.PkgPath(), module+"/") {
 		return
 	}
 	for f := range t.Fields() {
@@ -536,4 +537,135 @@ func configKeys(text string) []string {
 		keys = append(keys, k)
 	}
 	return keys
+}
+
+// structTags returns the JSON names of the fields of every struct type declared in the
+// module's non-test code, keyed by "dir.Type" (the AST's view: no import needed, so the
+// root package's tests link no cgo).
+func structTags(t *testing.T) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	fset := token.NewFileSet()
+	for _, name := range goSources(t, false) {
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			ts, ok := n.(*ast.TypeSpec)
+			if !ok {
+				return true
+			}
+			st, ok := ts.Type.(*ast.StructType)
+			if !ok {
+				return true
+			}
+			key := filepath.ToSlash(filepath.Dir(name)) + "." + ts.Name.Name
+			out[key] = []string{}
+			for _, fld := range st.Fields.List {
+				if fld.Tag == nil {
+					continue
+				}
+				tag, _ := strconv.Unquote(fld.Tag.Value)
+				if j, _, _ := strings.Cut(reflect.StructTag(tag).Get("json"), ","); j != "" && j != "-" {
+					out[key] = append(out[key], j)
+				}
+			}
+			return true
+		})
+	}
+	return out
+}
+
+// namedKeys returns the JSON keys a piece of the contract names: "key": and "key" (a list
+// of names such as {"status","engine"}) and backticked words, with a.b read as b.
+func namedKeys(text string) map[string]bool {
+	named := map[string]bool{}
+	for _, m := range regexp.MustCompile(`"([a-z0-9_]+)"\s*[:,}]`).FindAllStringSubmatch(text, -1) {
+		named[m[1]] = true
+	}
+	for _, w := range ticks(text) {
+		named[w] = true
+		if _, last, ok := strings.Cut(w, "."); ok {
+			named[last] = true
+		}
+	}
+	return named
+}
+
+func checkFields(t *testing.T, what string, text string, fields []string) {
+	t.Helper()
+	named := namedKeys(text)
+	for _, m := range jsonKey.FindAllStringSubmatch(text, -1) {
+		if !slices.Contains(fields, m[1]) {
+			t.Errorf("docs/contracts.md %s: %q is not a field the code writes (%v)", what, m[1], fields)
+		}
+	}
+	for _, f := range fields {
+		if !named[f] {
+			t.Errorf("docs/contracts.md %s does not mention the field %q the code writes", what, f)
+		}
+	}
+}
+
+// bullet returns the list item of text that starts with prefix, up to the next item.
+func bullet(t *testing.T, text, prefix string) string {
+	t.Helper()
+	i := strings.Index(text, "\n- "+prefix)
+	if i < 0 {
+		t.Fatalf("docs/contracts.md: no list item starting %q", prefix)
+	}
+	rest := text[i+3:]
+	if j := strings.Index(rest, "\n- "); j >= 0 {
+		rest = rest[:j]
+	}
+	return rest
+}
+
+// TestContractAgentHTTP: the kiosk's Screen JSON of docs/contracts.md §3 is display.Screen's
+// (every field named, no other), /healthz names the fields of the agent's health body (the
+// struct with a "pipeline" field), and the default listen address is display.listen's.
+func TestContractAgentHTTP(t *testing.T) {
+	s3 := contractSection(t, 3)
+	fields := map[string]bool{}
+	jsonNames(reflect.TypeFor[display.Screen](), fields)
+	checkFields(t, "§3 GET /events", bullet(t, s3, "`GET /` kiosk page"), sortedKeys(fields))
+
+	var health []string
+	for key, tags := range structTags(t) {
+		if slices.Contains(tags, "pipeline") && slices.Contains(tags, "uptime_s") {
+			if health != nil {
+				t.Fatalf("two structs with pipeline and uptime_s fields; which is the /healthz body? (%s)", key)
+			}
+			health = tags
+		}
+	}
+	if health == nil {
+		t.Fatal("no struct with the JSON fields pipeline and uptime_s (the agent's /healthz body)")
+	}
+	checkFields(t, "§3 /healthz", bullet(t, s3, "`GET /healthz`"), health)
+
+	m := regexp.MustCompile("\\(default `([^`]+)`\\)").FindStringSubmatch(strings.SplitN(s3, "\n", 2)[0])
+	if m == nil {
+		t.Fatal("docs/contracts.md §3: the heading gives no (default `address`)")
+	}
+	if row := "| `display.listen` | string | `" + m[1] + "` |"; !strings.Contains(readDoc(t, "docs/config.md"), row) {
+		t.Errorf("docs/contracts.md §3 gives the default address %s, which is not display.listen's default in docs/config.md", m[1])
+	}
+}
+
+// TestContractReplay: the lines of replay output in docs/contracts.md §4 have the fields of
+// device/vision's ReplayEvent and ReplaySummary, every field named.
+func TestContractReplay(t *testing.T) {
+	s4 := contractSection(t, 4)
+	tags := structTags(t)
+	event, summary := tags["device/vision.ReplayEvent"], tags["device/vision.ReplaySummary"]
+	if event == nil || summary == nil {
+		t.Fatal("device/vision has no ReplayEvent or ReplaySummary struct")
+	}
+	lines, _, _ := strings.Cut(s4, "At end of input")
+	checkFields(t, "§4 event lines", lines, event)
+	_, sum, _ := strings.Cut(s4, "Finally ")
+	sum, _, _ = strings.Cut(sum, "`t_ms` is")
+	checkFields(t, "§4 summary", sum, summary)
 }
