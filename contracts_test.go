@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fitmirror/fitmirror/display"
 	"github.com/fitmirror/fitmirror/internal/wire"
@@ -481,6 +482,19 @@ func TestContractValues(t *testing.T) {
 		}
 	}
 
+	doc = strings.Join(strings.Fields(doc), " ") // a rule may wrap
+	for _, rule := range []struct{ name, value string }{
+		{"wire.DeviceIDRule", wire.DeviceIDRule}, {"wire.PhotoIDRule", wire.PhotoIDRule},
+		{"wire.TimeFormat", time.Date(2026, 11, 20, 10, 0, 0, 123e6, time.UTC).Format(wire.TimeFormat)},
+	} {
+		if !strings.Contains(doc, rule.value+"`, `"+rule.name+"`") && !strings.Contains(doc, rule.value+"` (`"+rule.name+"`)") &&
+			!strings.Contains(doc, rule.value+"\"`, `"+rule.name+"`") {
+			t.Errorf("docs/contracts.md does not give %s as %s", rule.name, rule.value)
+		}
+	}
+	if !strings.Contains(s1, "(prefix `"+wire.DefaultTopicPrefix+"`, configurable)") {
+		t.Errorf("docs/contracts.md §1 does not give the topic prefix as %s (wire.DefaultTopicPrefix)", wire.DefaultTopicPrefix)
+	}
 	if !strings.Contains(s1, "the Last Will is `"+wire.WillPayload+"`") {
 		t.Errorf("docs/contracts.md §1 does not give the Last Will as wire.WillPayload: %s", wire.WillPayload)
 	}
