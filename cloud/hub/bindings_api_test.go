@@ -1,13 +1,19 @@
 package hub_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/fitmirror/fitmirror/cloud/fleet/broker"
+	"github.com/fitmirror/fitmirror/cloud/fleet/mosquittotest"
 	"github.com/fitmirror/fitmirror/cloud/hub"
 	"github.com/fitmirror/fitmirror/cloud/wechat/wechattest"
 )
@@ -96,5 +102,83 @@ func TestDeliveryBackoffDoubles(t *testing.T) {
 	}
 	if len(at) < 9 {
 		t.Errorf("%d publishes in 50 minutes, want the gaps to reach 10 min (at least 9)", len(at))
+	}
+}
+
+// TestBindingQoSAndRetain: both ways the hub publishes a binding (its embedded broker, an
+// external one) send it at the QoS and with the retain flag of the mirror/{id}/binding row of
+// docs/contracts.md §1.
+func TestBindingQoSAndRetain(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/contracts.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wantQoS byte
+	var wantRetained, found bool
+	for _, line := range strings.Split(string(doc), "\n") {
+		if c := strings.Split(line, "|"); len(c) > 5 && strings.TrimSpace(c[1]) == "`mirror/{id}/binding`" {
+			wantQoS, wantRetained, found = strings.TrimSpace(c[3])[0]-'0', strings.TrimSpace(c[4]) == "yes", true
+		}
+	}
+	if !found {
+		t.Fatal("docs/contracts.md: no mirror/{id}/binding row in the topic table")
+	}
+
+	embedded, _, creds := startBroker(t)
+	mq := mosquittotest.Start(t, mosquittotest.Options{Users: map[string]string{broker.HubUser: "hubpw", "m1": "m1pw"}})
+	connected := make(chan struct{}, 8)
+	external, err := hub.DialMQTT(t.Context(), hub.MQTTOptions{URL: mq.URL(), Username: broker.HubUser, Password: "hubpw",
+		OnConnect: func() { connected <- struct{}{} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer external.Close()
+	<-connected
+
+	for _, tc := range []struct {
+		name, addr, password string
+		pub                  interface {
+			Publish(context.Context, string, []byte) error
+		}
+	}{
+		{"embedded", embedded.Addr(), creds["m1"].MQTTPassword, embedded},
+		{"external", mq.Addr(), "m1pw", external},
+	} {
+		qos := make(chan byte, 4)
+		m1, _, err := connect(t, tc.addr, "m1", tc.password)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok := m1.Subscribe("mirror/m1/binding", 2, func(_ paho.Client, m paho.Message) { qos <- m.Qos() }); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatalf("%s: subscribe: %v", tc.name, tok.Error())
+		}
+		if err := tc.pub.Publish(t.Context(), "mirror/m1/binding", []byte(`{"binding_id":"B1"}`)); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case q := <-qos:
+			if q != wantQoS {
+				t.Errorf("%s broker: the binding arrived at QoS %d, docs/contracts.md says %d", tc.name, q, wantQoS)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s broker: no binding within 10 s", tc.name)
+		}
+		m1.Disconnect(0)
+		// A newcomer gets the binding only if it was retained.
+		again, _, err := connect(t, tc.addr, "m1", tc.password)
+		if err != nil {
+			t.Fatal(err)
+		}
+		retained := make(chan bool, 4)
+		again.Subscribe("mirror/m1/binding", 1, func(_ paho.Client, m paho.Message) { retained <- m.Retained() }).Wait()
+		got := false
+		select {
+		case got = <-retained:
+		case <-time.After(500 * time.Millisecond):
+		}
+		if got != wantRetained {
+			t.Errorf("%s broker: binding retained = %v, docs/contracts.md says %v", tc.name, got, wantRetained)
+		}
+		again.Disconnect(0)
 	}
 }
