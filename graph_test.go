@@ -8,6 +8,7 @@ import (
 	"go/token"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -291,5 +292,34 @@ func TestArchitectureNamesExist(t *testing.T) {
 		if !ok {
 			t.Errorf("docs/architecture.md names `%s`, which is no Go name, package or string of the code (renamed or gone?)", tok)
 		}
+	}
+}
+
+// TestEngineScreensCarryNoText: the session engine says what happened with a message code and
+// leaves the words to the renderers (docs/architecture.md, "Frame → screen"): no code in
+// session/ sets a Screen's Message.
+func TestEngineScreensCarryNoText(t *testing.T) {
+	fset := token.NewFileSet()
+	for _, name := range goSources(t, false) {
+		if filepath.Dir(name) != "session" {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			switch x := n.(type) {
+			case *ast.KeyValueExpr:
+				if isIdent(x.Key, "Message") {
+					t.Errorf("%s: the engine sets a Message; send a message code (display.Msg…) instead", fset.Position(x.Pos()))
+				}
+			case *ast.SelectorExpr:
+				if x.Sel.Name == "Message" {
+					t.Errorf("%s: the engine touches a Message; send a message code (display.Msg…) instead", fset.Position(x.Pos()))
+				}
+			}
+			return true
+		})
 	}
 }
