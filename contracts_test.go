@@ -683,3 +683,28 @@ func TestContractReplay(t *testing.T) {
 	sum, _, _ = strings.Cut(sum, "`t_ms` is")
 	checkFields(t, "§4 summary", sum, summary)
 }
+
+// TestContractServiceAccounts: the service accounts docs/contracts.md §1 names are the
+// broker package's, each has its section in the shipped ACL, and no device ID can take one.
+func TestContractServiceAccounts(t *testing.T) {
+	s1 := strings.Join(strings.Fields(contractSection(t, 1)), " ")
+	_, after, ok := strings.Cut(s1, "It also has the service accounts ")
+	if !ok {
+		t.Fatal("docs/contracts.md §1: no \"It also has the service accounts …\"")
+	}
+	sentence, _, _ := strings.Cut(after, "(")
+	doc := ticks(sentence)
+	code, where := constsWhere(stringConsts(t, filepath.Join("cloud", "fleet", "broker")), func(c goConst) bool {
+		return strings.HasSuffix(c.name, "User")
+	})
+	sameSet(t, "service account", doc, code, where)
+	acl := readDoc(t, filepath.Join("cloud", "fleet", "broker", "acl"))
+	for _, user := range code {
+		if !strings.Contains(acl, "\nuser "+user+"\n") {
+			t.Errorf("cloud/fleet/broker/acl has no section for the service account %s", user)
+		}
+		if wire.ValidDeviceID(user) {
+			t.Errorf("%s is a valid device ID: a device could take the service account's name", user)
+		}
+	}
+}
