@@ -500,6 +500,18 @@ func TestContractValues(t *testing.T) {
 	}
 }
 
+// TestContractTelemetryInterval: the telemetry period's default in docs/contracts.md §1 is the
+// agent's (docs/config.md, generated from the code and checked by the agent's tests).
+func TestContractTelemetryInterval(t *testing.T) {
+	m := regexp.MustCompile("every `telemetry_interval` \\(default (\\d+) s\\)").FindStringSubmatch(contractSection(t, 1))
+	if m == nil {
+		t.Fatal("docs/contracts.md §1: no \"every `telemetry_interval` (default N s)\"")
+	}
+	if row := "| `telemetry_interval` | duration | `" + m[1] + "s` |"; !strings.Contains(readDoc(t, "docs/config.md"), row) {
+		t.Errorf("docs/contracts.md §1 gives telemetry_interval's default as %s s, docs/config.md does not (%s)", m[1], row)
+	}
+}
+
 // TestContractConfigKeys: the configuration keys §5 of docs/contracts.md names are keys of
 // the programs' generated key tables (docs/config.md for the agent, docs/hub.md for the hub;
 // the programs' own tests keep those tables in step with the code).
