@@ -167,7 +167,7 @@ var eventTypeValue = regexp.MustCompile(`^[a-z]+\.[a-z_]+$`)
 // eventTable returns the event table of §1: type → its data cell.
 func eventTable(t *testing.T) map[string]string {
 	t.Helper()
-	rows := tableAfter(t, contractSection(t, 1), "Event `type`s and their `data`:")
+	rows := tableAfter(t, contractSection(t, 1), "Event `type`s and their `data`")
 	table := map[string]string{}
 	for _, r := range rows {
 		table[ticks(r[0])[0]] = r[1]
@@ -188,6 +188,11 @@ func TestContractEventTypes(t *testing.T) {
 		doc = append(doc, typ)
 	}
 	sameSet(t, "event type", doc, code, where)
+	for _, c := range consts {
+		if eventConstName.MatchString(c.name) && eventTypeValue.MatchString(c.value) && !strings.HasPrefix(c.at, filepath.Join("internal", "wire")+string(filepath.Separator)) {
+			t.Errorf("%s: event type %s spelled outside internal/wire (use wire.%s)", c.at, c.value, "Event…")
+		}
+	}
 
 	eventLiterals(t, func(at, typ string, lit *ast.CompositeLit) {
 		if typ == "" {
@@ -249,47 +254,55 @@ func isSessionEvent(e ast.Expr, inSession bool) bool {
 	return inSession && isIdent(e, "Event")
 }
 
-// TestContractEventData: the data keys an event literal of the code sets are the ones its row
-// of the event table in docs/contracts.md names (the backticked words before any colon).
+// TestContractEventData: the data of each event type is the internal/wire struct named after
+// it (EventSessionClosed: wire.SessionClosed), its JSON fields exactly the keys its row of
+// the event table in docs/contracts.md names (the backticked words before any colon; a type
+// without a struct has none), and every event the code builds carries that struct.
 func TestContractEventData(t *testing.T) {
 	table := eventTable(t)
-	seen := map[string][]string{}
+	tags := structTags(t)
+	nameOf := map[string]string{} // event type → its data struct's name
+	for _, c := range stringConsts(t, filepath.Join("internal", "wire")) {
+		if eventConstName.MatchString(c.name) && eventTypeValue.MatchString(c.value) {
+			nameOf[c.value] = strings.TrimPrefix(c.name, "Event")
+		}
+	}
+	for typ, cell := range table {
+		fields := tags["internal/wire."+nameOf[typ]]
+		doc := dataKeys(cell)
+		for _, k := range doc {
+			if !slices.Contains(fields, k) {
+				t.Errorf("docs/contracts.md lists data %q for %s, which wire.%s does not have (%v)", k, typ, nameOf[typ], fields)
+			}
+		}
+		for _, f := range fields {
+			if !slices.Contains(doc, f) {
+				t.Errorf("wire.%s has the field %q, which docs/contracts.md does not list for %s", nameOf[typ], f, typ)
+			}
+		}
+	}
 	eventLiterals(t, func(at, typ string, lit *ast.CompositeLit) {
 		for _, el := range lit.Elts {
 			kv, ok := el.(*ast.KeyValueExpr)
 			if !ok || !isIdent(kv.Key, "Data") {
 				continue
 			}
-			m, ok := kv.Value.(*ast.CompositeLit)
+			data, ok := kv.Value.(*ast.CompositeLit)
 			if !ok {
 				continue // built elsewhere
 			}
-			for _, e := range m.Elts {
-				key, ok := e.(*ast.KeyValueExpr).Key.(*ast.BasicLit)
-				if !ok {
-					continue
-				}
-				k, _ := strconv.Unquote(key.Value)
-				seen[typ] = append(seen[typ], k)
-				if cell, ok := table[typ]; ok && !slices.Contains(dataKeys(cell), k) {
-					t.Errorf("%s: %s carries data %q, which docs/contracts.md §1 does not list for it", at, typ, k)
-				}
+			if sel, ok := data.Type.(*ast.SelectorExpr); !ok || !isIdent(sel.X, "wire") || sel.Sel.Name != nameOf[typ] {
+				t.Errorf("%s: a %s event whose data is not a wire.%s", at, typ, nameOf[typ])
 			}
 		}
 	})
-	for typ, cell := range table {
-		for _, k := range dataKeys(cell) {
-			if _, built := seen[typ]; built && !slices.Contains(seen[typ], k) {
-				t.Errorf("docs/contracts.md lists data %q for %s, which no %s the code builds carries", k, typ, typ)
-			}
-		}
-	}
 }
 
 // dataKeys are the data keys of an event table cell: the backticked words that start it,
-// each clause up to its first colon or parenthesis ("`reason`: `unbound`, …" is one key).
+// each clause up to its first colon, what parentheses explain left out ("`reason`: `unbound`,
+// …" is one key).
 func dataKeys(cell string) []string {
-	cell = strings.ReplaceAll(cell, "*(ext)*", "")
+	cell = withoutParens(strings.ReplaceAll(cell, "*(ext)*", ""))
 	var keys []string
 	for _, part := range strings.FieldsFunc(cell, func(r rune) bool { return r == ',' || r == ';' }) {
 		part = strings.TrimSpace(part)
@@ -297,7 +310,7 @@ func dataKeys(cell string) []string {
 			continue
 		}
 		k := ticks(part)[0]
-		if rest := strings.TrimSpace(strings.TrimPrefix(part, "`"+k+"`")); rest == "" || rest[0] == ':' || rest[0] == '(' {
+		if rest := strings.TrimSpace(strings.TrimPrefix(part, "`"+k+"`")); rest == "" || rest[0] == ':' {
 			keys = append(keys, k)
 		}
 		if strings.Contains(part, ":") {
@@ -307,49 +320,108 @@ func dataKeys(cell string) []string {
 	return keys
 }
 
-// TestContractPurgeReasons: the reasons docs/contracts.md gives for photo.purged are the
-// session.PurgeReason constants, and no call passes a reason the contract does not list.
-func TestContractPurgeReasons(t *testing.T) {
-	cell := eventTable(t)["photo.purged"]
-	_, list, ok := strings.Cut(cell, "`reason`:")
-	if !ok {
-		t.Fatalf("docs/contracts.md: the photo.purged row %q lists no reasons (`reason`: …)", cell)
+// withoutParens returns text without what parentheses enclose (nested ones too).
+func withoutParens(text string) string {
+	var b strings.Builder
+	depth := 0
+	for _, r := range text {
+		switch {
+		case r == '(':
+			depth++
+		case r == ')':
+			depth--
+		case depth == 0:
+			b.WriteRune(r)
+		}
 	}
-	doc := ticks(list)
-	code, where := constsWhere(stringConsts(t, "session"), func(c goConst) bool { return c.typ == "PurgeReason" })
-	sameSet(t, "photo.purged reason", doc, code, where)
+	return b.String()
+}
 
+// reasonLiterals returns the string literals the module's non-test code passes to the named
+// functions or sets as the Reason of the named wire struct, with where they are.
+func reasonLiterals(t *testing.T, funcs []string, dataType string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
 	fset := token.NewFileSet()
+	add := func(e ast.Expr) {
+		if lit, ok := e.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+			v, _ := strconv.Unquote(lit.Value)
+			out[v] = fset.Position(lit.Pos()).String()
+		}
+	}
 	for _, name := range goSources(t, false) {
 		f, err := parser.ParseFile(fset, name, nil, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		ast.Inspect(f, func(n ast.Node) bool {
-			call, ok := n.(*ast.CallExpr)
-			if !ok {
-				return true
-			}
-			fn := ""
-			switch f := call.Fun.(type) {
-			case *ast.Ident:
-				fn = f.Name
-			case *ast.SelectorExpr:
-				fn = f.Sel.Name
-			}
-			if fn != "purge" && fn != "PurgeAll" {
-				return true
-			}
-			for _, a := range call.Args {
-				if lit, ok := a.(*ast.BasicLit); ok && lit.Kind == token.STRING {
-					if v, _ := strconv.Unquote(lit.Value); !slices.Contains(doc, v) {
-						t.Errorf("%s: %s(…, %q): a purge reason docs/contracts.md does not list", fset.Position(lit.Pos()), fn, v)
+			switch x := n.(type) {
+			case *ast.CallExpr:
+				fn := ""
+				switch f := x.Fun.(type) {
+				case *ast.Ident:
+					fn = f.Name
+				case *ast.SelectorExpr:
+					fn = f.Sel.Name
+				}
+				if slices.Contains(funcs, fn) {
+					for _, a := range x.Args {
+						add(a)
+					}
+				}
+			case *ast.CompositeLit:
+				if sel, ok := x.Type.(*ast.SelectorExpr); ok && isIdent(sel.X, "wire") && sel.Sel.Name == dataType {
+					for _, el := range x.Elts {
+						if kv, ok := el.(*ast.KeyValueExpr); ok && isIdent(kv.Key, "Reason") {
+							add(kv.Value)
+						}
 					}
 				}
 			}
 			return true
 		})
 	}
+	return out
+}
+
+// TestContractPurgeReasons: the reasons docs/contracts.md gives for photo.purged are
+// internal/wire's Purge… constants, and no code purges with a reason the contract lacks.
+func TestContractPurgeReasons(t *testing.T) {
+	cell := eventTable(t)["photo.purged"]
+	_, list, ok := strings.Cut(cell, "`reason`:")
+	if !ok {
+		t.Fatalf("docs/contracts.md: the photo.purged row %q lists no reasons (`reason`: …)", cell)
+	}
+	doc := ticks(withoutParens(list))
+	code, where := constsWhere(stringConsts(t, filepath.Join("internal", "wire")), func(c goConst) bool {
+		return strings.HasPrefix(c.name, "Purge")
+	})
+	sameSet(t, "photo.purged reason", doc, code, where)
+	for v, at := range reasonLiterals(t, []string{"purge", "PurgeAll"}, "PhotoPurged") {
+		if !slices.Contains(doc, v) {
+			t.Errorf("%s: photo.purged reason %q, which docs/contracts.md does not list", at, v)
+		}
+	}
+}
+
+// TestContractSessionCloseReasons: the reasons docs/contracts.md gives for session.closed are
+// the ones the code closes sessions with (closeSession, EndSession, wire.SessionClosed).
+func TestContractSessionCloseReasons(t *testing.T) {
+	cell := eventTable(t)["session.closed"]
+	_, after, ok := strings.Cut(cell, "`reason` (")
+	if !ok {
+		t.Fatalf("docs/contracts.md: the session.closed row %q lists no reasons (`reason` (…))", cell)
+	}
+	var doc []string
+	for _, w := range ticks(after) {
+		if w == "duration_ms" {
+			break // the explanation of restart
+		}
+		doc = append(doc, w)
+	}
+	lits := reasonLiterals(t, []string{"closeSession", "EndSession"}, "SessionClosed")
+	code := sortedKeys(lits)
+	sameSet(t, "session.closed reason", doc, code, lits)
 }
 
 // topicTypes are the wire types of the topics in the table of docs/contracts.md §1.
@@ -414,8 +486,8 @@ func TestContractTopicPayloads(t *testing.T) {
 				t.Errorf("docs/contracts.md §1 %s: %q is not a field of %s", topic, m[1], typ)
 			}
 		}
-		for _, w := range ticks(r[4]) {
-			named[w] = true
+		for k := range namedKeys(r[4]) {
+			named[k] = true
 		}
 		for f := range fields {
 			if !named[f] {
@@ -456,7 +528,9 @@ func TestContractValues(t *testing.T) {
 	states, where := constsWhere(wireConsts, func(c goConst) bool { return strings.HasPrefix(c.name, "State") })
 	sameSet(t, "mirror state", alternatives(t, s1, "state"), states, where)
 
+	// The camera's health part: starting until the first frame, then the camera's own status.
 	camera, where := constsWhere(stringConsts(t, filepath.Join("device", "camera")), func(c goConst) bool { return c.typ == "Status" })
+	camera, where["starting"] = append(camera, wire.HealthStarting), "internal/wire (HealthStarting)"
 	sameSet(t, "telemetry camera value", alternatives(t, s1, "camera"), camera, where)
 
 	scenes, where := constsWhere(displayConsts, func(c goConst) bool { return strings.HasPrefix(c.name, "Scene") })
@@ -540,20 +614,8 @@ func TestContractConfigKeys(t *testing.T) {
 // configKeys returns the backticked keys of a §5 key list, leaving out what parentheses
 // explain, with a.{b,c} expanded.
 func configKeys(text string) []string {
-	var b strings.Builder
-	depth := 0
-	for _, r := range text {
-		switch {
-		case r == '(':
-			depth++
-		case r == ')':
-			depth--
-		case depth == 0:
-			b.WriteRune(r)
-		}
-	}
 	var keys []string
-	for _, k := range ticks(b.String()) {
+	for _, k := range ticks(withoutParens(text)) {
 		if pre, list, ok := strings.Cut(k, "{"); ok {
 			for _, s := range strings.Split(strings.TrimSuffix(list, "}"), ",") {
 				keys = append(keys, pre+s)
@@ -649,27 +711,17 @@ func bullet(t *testing.T, text, prefix string) string {
 }
 
 // TestContractAgentHTTP: the kiosk's Screen JSON of docs/contracts.md §3 is display.Screen's
-// (every field named, no other), /healthz names the fields of the agent's health body (the
-// struct with a "pipeline" field), and the default listen address is display.listen's.
+// (every field named, no other), /healthz names the fields of wire.Health, and the default
+// listen address is display.listen's.
 func TestContractAgentHTTP(t *testing.T) {
 	s3 := contractSection(t, 3)
 	fields := map[string]bool{}
 	jsonNames(reflect.TypeFor[display.Screen](), fields)
 	checkFields(t, "§3 GET /events", bullet(t, s3, "`GET /` kiosk page"), sortedKeys(fields))
 
-	var health []string
-	for key, tags := range structTags(t) {
-		if slices.Contains(tags, "pipeline") && slices.Contains(tags, "uptime_s") {
-			if health != nil {
-				t.Fatalf("two structs with pipeline and uptime_s fields; which is the /healthz body? (%s)", key)
-			}
-			health = tags
-		}
-	}
-	if health == nil {
-		t.Fatal("no struct with the JSON fields pipeline and uptime_s (the agent's /healthz body)")
-	}
-	checkFields(t, "§3 /healthz", bullet(t, s3, "`GET /healthz`"), health)
+	health := map[string]bool{}
+	jsonNames(reflect.TypeFor[wire.Health](), health)
+	checkFields(t, "§3 /healthz", bullet(t, s3, "`GET /healthz`"), sortedKeys(health))
 
 	m := regexp.MustCompile("\\(default `([^`]+)`\\)").FindStringSubmatch(strings.SplitN(s3, "\n", 2)[0])
 	if m == nil {

@@ -323,3 +323,42 @@ func TestEngineScreensCarryNoText(t *testing.T) {
 		})
 	}
 }
+
+// TestEventsGoThroughTheRecorder: the agent records events in one place (docs/architecture.md,
+// "Inside the agent"): outside session/recorder, no code appends to the store's outbox itself,
+// except the janitor's fallback for callers without a recorder and the fleet's test mirror.
+func TestEventsGoThroughTheRecorder(t *testing.T) {
+	allowed := []string{"session/recorder/", "session/store/", "cloud/fleet/internal/fleetagent/"}
+	fset := token.NewFileSet()
+	for _, name := range goSources(t, false) {
+		slash := filepath.ToSlash(name)
+		if slices.ContainsFunc(allowed, func(a string) bool { return strings.HasPrefix(slash, a) }) {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok {
+				return true
+			}
+			if sel, ok := call.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "Append" && len(call.Args) == 2 && isDB(sel.X) {
+				t.Errorf("%s: an event appended to the store directly; record it through the session/recorder Recorder", fset.Position(call.Pos()))
+			}
+			return true
+		})
+	}
+}
+
+// isDB reports whether e names a database: db, st.db, o.DB.
+func isDB(e ast.Expr) bool {
+	switch x := e.(type) {
+	case *ast.Ident:
+		return strings.EqualFold(x.Name, "db")
+	case *ast.SelectorExpr:
+		return strings.EqualFold(x.Sel.Name, "db")
+	}
+	return false
+}

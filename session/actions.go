@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/fitmirror/fitmirror/display"
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
 // Compare, end-session and purge: the actions a button, a gesture, a tap or the fleet asks for.
@@ -84,8 +85,8 @@ func (e *Engine) purgeAll(now time.Time) int {
 		}
 		n++
 		e.stats.purged.Add(1)
-		e.emit(Event{Type: EventPhotoPurged, At: now, SessionID: p.SessionID, PhotoID: p.ID,
-			Data: map[string]any{"reason": string(PurgeCommand)}})
+		e.emit(Event{Type: wire.EventPhotoPurged, At: now, SessionID: p.SessionID, PhotoID: p.ID,
+			Data: wire.PhotoPurged{Reason: wire.PurgeCommand}})
 	}
 	e.closed = nil
 	if e.sess != nil {

@@ -35,6 +35,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/fitmirror/fitmirror/display"
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
 // Camera takes a full-resolution photo of what the camera sees now.
@@ -48,9 +49,11 @@ type PhotoStore interface {
 	Delete(id string) error
 }
 
-// Provider issues the QR code for a photo (the local photo page, or the WeChat hub).
+// Provider issues the QR code for a photo (the local photo page, or the WeChat hub). ttl is
+// how long the code must work: the engine's Config.QRTTL in force when it asks, so that a
+// changed session.qr_ttl takes effect on the next code.
 type Provider interface {
-	QR(ctx context.Context, p Photo) (display.QR, error)
+	QR(ctx context.Context, p Photo, ttl time.Duration) (display.QR, error)
 }
 
 // Photo is one captured photo.
@@ -69,34 +72,8 @@ type Event struct {
 	At        time.Time
 	SessionID string
 	PhotoID   string
-	Data      map[string]any
+	Data      any // the event type's data type from internal/wire (wire.SessionClosed, …); nil: none
 }
-
-// Event types.
-const (
-	EventSessionOpened = "session.opened"
-	EventSessionClosed = "session.closed"
-	EventPhotoCaptured = "photo.captured"
-	EventQRShown       = "qr.shown"
-	EventQRExpired     = "qr.expired"
-	EventPhotoBound    = "photo.bound"
-	EventPhotoPurged   = "photo.purged"
-	EventStaffCalled   = "staff.called" // a "call staff" button (device/hardware), recorded by the agent
-)
-
-// PurgeReason says why a photo was purged: the reason of a photo.purged event
-// (docs/contracts.md §1 lists them; a root test compares that list with these constants).
-type PurgeReason string
-
-// Purge reasons.
-const (
-	PurgeUnbound   PurgeReason = "unbound"   // not scanned within UnboundGrace of its session's end, or at shutdown
-	PurgeRetention PurgeReason = "retention" // a scanned photo kept past photos.retention
-	PurgeUploaded  PurgeReason = "uploaded"  // on the hub (hub provider) and its session closed
-	PurgeDiskLow   PurgeReason = "disk_low"  // the oldest photos, while the disk is low
-	PurgeRestart   PurgeReason = "restart"   // not scanned when the agent stopped
-	PurgeCommand   PurgeReason = "command"   // the fleet's purge-photos command
-)
 
 // Config times the session's screens. Zero durations are allowed (tests); use DefaultConfig.
 type Config struct {
@@ -143,6 +120,7 @@ type Options struct {
 	Provider Provider
 	Screen   display.Renderer
 	Events   func(Event)   // nil: events are only logged
+	Inputs   *Inputs       // the input queue the feeding parts hold; nil: a queue of its own
 	Logger   *slog.Logger  // nil: slog.Default()
 	NewID    func() string // nil: ULIDs
 }
@@ -250,7 +228,7 @@ type Engine struct {
 	opts Options
 	cfg  Config
 	log  *slog.Logger
-	in   chan input
+	in   *Inputs
 
 	stats struct{ sessions, photos, qrShown, bound, purged atomic.Int64 }
 
@@ -279,11 +257,14 @@ func New(opts Options) (*Engine, error) {
 	if opts.NewID == nil {
 		opts.NewID = func() string { return ulid.Make().String() }
 	}
+	if opts.Inputs == nil {
+		opts.Inputs = NewInputs()
+	}
 	return &Engine{
 		opts: opts,
 		cfg:  opts.Config,
 		log:  opts.Logger,
-		in:   make(chan input, 64),
+		in:   opts.Inputs,
 	}, nil
 }
 
@@ -322,12 +303,7 @@ func (e *Engine) Stats() Stats {
 		e.stats.bound.Load(), e.stats.purged.Load()}
 }
 
-func (e *Engine) send(ctx context.Context, in input) {
-	select {
-	case e.in <- in:
-	case <-ctx.Done():
-	}
-}
+func (e *Engine) send(ctx context.Context, in input) { e.in.send(ctx, in) }
 
 // Run drives sessions until ctx ends; then it closes an open session ("shutdown"), purges
 // photos nobody scanned, shows the idle screen, and waits for capture and QR work in flight.
@@ -356,7 +332,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.purgeDue(now, true)
 			e.show(display.Idle)
 			return nil
-		case in := <-e.in:
+		case in := <-e.in.ch:
 			e.handle(time.Now(), in)
 		case <-tc:
 			e.tick(time.Now())
@@ -467,7 +443,7 @@ func (e *Engine) tick(now time.Time) {
 func (e *Engine) openSession(now time.Time) {
 	e.sess = &sess{id: e.opts.NewID(), opened: now}
 	e.stats.sessions.Add(1)
-	e.emit(Event{Type: EventSessionOpened, At: now, SessionID: e.sess.id})
+	e.emit(Event{Type: wire.EventSessionOpened, At: now, SessionID: e.sess.id})
 	var welcomeEnds time.Time // without the automatic photo, the welcome waits for a trigger
 	if e.cfg.AutoCapture {
 		welcomeEnds = now.Add(e.cfg.Welcome)
@@ -478,8 +454,8 @@ func (e *Engine) openSession(now time.Time) {
 
 func (e *Engine) closeSession(now time.Time, reason string) {
 	s := e.sess
-	e.emit(Event{Type: EventSessionClosed, At: now, SessionID: s.id, Data: map[string]any{
-		"duration_ms": now.Sub(s.opened).Milliseconds(), "photos": len(s.photos), "reason": reason}})
+	e.emit(Event{Type: wire.EventSessionClosed, At: now, SessionID: s.id, Data: wire.SessionClosed{
+		DurationMS: now.Sub(s.opened).Milliseconds(), Photos: len(s.photos), Reason: reason}})
 	for _, p := range s.photos {
 		if !p.bound {
 			p.purgeAt = now.Add(e.cfg.UnboundGrace)
@@ -506,8 +482,8 @@ func (e *Engine) purgeDue(now time.Time, force bool) {
 			e.log.Error("purge photo", "photo_id", p.ID, "err", err)
 		}
 		e.stats.purged.Add(1)
-		e.emit(Event{Type: EventPhotoPurged, At: now, SessionID: p.SessionID, PhotoID: p.ID,
-			Data: map[string]any{"reason": string(PurgeUnbound)}})
+		e.emit(Event{Type: wire.EventPhotoPurged, At: now, SessionID: p.SessionID, PhotoID: p.ID,
+			Data: wire.PhotoPurged{Reason: wire.PurgeUnbound}})
 	}
 	e.closed = kept
 }
@@ -570,8 +546,8 @@ func (e *Engine) onCaptured(now time.Time, c capturedIn) {
 	e.sess.photos = append(e.sess.photos, p)
 	e.sess.cur = p
 	e.stats.photos.Add(1)
-	e.emit(Event{Type: EventPhotoCaptured, At: now, SessionID: p.SessionID, PhotoID: p.ID,
-		Data: map[string]any{"width": p.Width, "height": p.Height, "bytes": p.Bytes}})
+	e.emit(Event{Type: wire.EventPhotoCaptured, At: now, SessionID: p.SessionID, PhotoID: p.ID,
+		Data: wire.PhotoCaptured{Width: p.Width, Height: p.Height, Bytes: p.Bytes}})
 	e.enter(stReview, now.Add(e.cfg.Review))
 	e.show(display.Screen{Scene: display.SceneReview, SessionID: p.SessionID, PhotoID: p.ID})
 	e.requestQR(p)
@@ -583,11 +559,11 @@ func (e *Engine) requestQR(p *photoRec) {
 		return
 	}
 	p.qrPending = true
-	photo := p.Photo
+	photo, ttl := p.Photo, e.cfg.QRTTL
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
-		qr, err := e.opts.Provider.QR(e.ctx, photo)
+		qr, err := e.opts.Provider.QR(e.ctx, photo, ttl)
 		e.send(e.ctx, qrIn{photoID: photo.ID, qr: qr, err: err})
 	}()
 }
@@ -633,8 +609,8 @@ func (e *Engine) showQR(now time.Time) {
 		p.qrShownAt = now
 		e.stats.qrShown.Add(1)
 	}
-	e.emit(Event{Type: EventQRShown, At: now, SessionID: p.SessionID, PhotoID: p.ID,
-		Data: map[string]any{"expires_at": p.qr.ExpiresAt}})
+	e.emit(Event{Type: wire.EventQRShown, At: now, SessionID: p.SessionID, PhotoID: p.ID,
+		Data: wire.QRShown{ExpiresAt: wire.Time{Time: p.qr.ExpiresAt}}})
 }
 
 // renewAt is when a QR code on screen is renewed: a fifth of its life (at most 30 s) before it ends.
@@ -652,7 +628,7 @@ func (e *Engine) refreshQR(now time.Time) {
 		return
 	}
 	if !now.Before(p.qr.ExpiresAt) {
-		e.emit(Event{Type: EventQRExpired, At: now, SessionID: p.SessionID, PhotoID: p.ID})
+		e.emit(Event{Type: wire.EventQRExpired, At: now, SessionID: p.SessionID, PhotoID: p.ID})
 	}
 	e.requestQR(p)
 }
@@ -669,11 +645,11 @@ func (e *Engine) onBind(now time.Time, photoID, event string) {
 	}
 	p.bound = true
 	e.stats.bound.Add(1)
-	data := map[string]any{"event": event}
+	data := wire.PhotoBound{Event: event}
 	if !p.qrShownAt.IsZero() {
-		data["latency_ms"] = now.Sub(p.qrShownAt).Milliseconds()
+		data.LatencyMS = now.Sub(p.qrShownAt).Milliseconds()
 	}
-	e.emit(Event{Type: EventPhotoBound, At: now, SessionID: p.SessionID, PhotoID: p.ID, Data: data})
+	e.emit(Event{Type: wire.EventPhotoBound, At: now, SessionID: p.SessionID, PhotoID: p.ID, Data: data})
 	if e.sess != nil && e.sess.cur == p {
 		switch e.st {
 		case stQR, stReview, stAwaitQR, stCaptureFailed, stQRUnavailable:
@@ -714,8 +690,8 @@ func (e *Engine) emit(ev Event) {
 	if ev.PhotoID != "" {
 		attrs = append(attrs, "photo_id", ev.PhotoID)
 	}
-	for k, v := range ev.Data {
-		attrs = append(attrs, k, fmt.Sprint(v))
+	if ev.Data != nil {
+		attrs = append(attrs, "data", fmt.Sprintf("%+v", ev.Data))
 	}
 	e.log.Info("event", attrs...)
 	if e.opts.Events != nil {

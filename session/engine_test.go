@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/fitmirror/fitmirror/display"
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
 type fakeCamera struct{ err error }
@@ -57,18 +58,22 @@ func (s *memStore) ids() []string {
 }
 
 type fakeProvider struct {
-	ttl   time.Duration
 	down  atomic.Bool
 	calls atomic.Int32
+	mu    sync.Mutex
+	ttls  []time.Duration // the ttl of each request
 }
 
-func (p *fakeProvider) QR(ctx context.Context, ph Photo) (display.QR, error) {
+func (p *fakeProvider) QR(ctx context.Context, ph Photo, ttl time.Duration) (display.QR, error) {
 	n := p.calls.Add(1)
+	p.mu.Lock()
+	p.ttls = append(p.ttls, ttl)
+	p.mu.Unlock()
 	time.Sleep(20 * time.Millisecond)
 	if p.down.Load() {
 		return display.QR{}, errors.New("provider down")
 	}
-	return display.QR{Content: fmt.Sprintf("qr:%s:%d", ph.ID, n), ExpiresAt: time.Now().Add(p.ttl)}, nil
+	return display.QR{Content: fmt.Sprintf("qr:%s:%d", ph.ID, n), ExpiresAt: time.Now().Add(ttl)}, nil
 }
 
 // screens records the scenes shown, collapsing repeats.
@@ -125,7 +130,7 @@ type rig struct {
 // newRig starts an engine with fakes and a 10 fps observation feeder; call inside synctest.
 func newRig(t *testing.T, cfg Config) *rig {
 	r := &rig{t: t, cam: &fakeCamera{}, store: &memStore{m: map[string][]byte{}},
-		prov: &fakeProvider{ttl: cfg.QRTTL}, scr: &screens{}, done: make(chan struct{})}
+		prov: &fakeProvider{}, scr: &screens{}, done: make(chan struct{})}
 	var err error
 	r.e, err = New(Options{Config: cfg, Camera: r.cam, Store: r.store, Provider: r.prov, Screen: r.scr,
 		Events: func(ev Event) { r.mu.Lock(); r.events = append(r.events, ev); r.mu.Unlock() },
@@ -432,7 +437,7 @@ func TestEngineFleetCommands(t *testing.T) {
 		r.mu.Lock()
 		last := r.events[len(r.events)-1]
 		r.mu.Unlock()
-		if last.Type != EventSessionClosed || last.Data["reason"] != "command" {
+		if last.Type != wire.EventSessionClosed || last.Data.(wire.SessionClosed).Reason != "command" {
 			t.Errorf("after EndSession last event = %+v, want session.closed (command)", last)
 		}
 		if snap, _ := r.e.Snapshot(r.ctx); snap.State != "goodbye" {
@@ -464,8 +469,39 @@ func TestEngineRenewsQRBeforeItExpires(t *testing.T) {
 		if !second.QR.ExpiresAt.After(first.QR.ExpiresAt) {
 			t.Errorf("renewed QR expires %v, not after %v", second.QR.ExpiresAt, first.QR.ExpiresAt)
 		}
-		if n := r.count(EventQRExpired); n != 0 {
+		if n := r.count(wire.EventQRExpired); n != 0 {
 			t.Errorf("qr.expired events = %d, want 0 (renewed in time)", n)
+		}
+		r.stop()
+	})
+}
+
+// A changed session.qr_ttl (SetConfig, as SIGHUP and the fleet apply it) takes effect on the
+// next code: the renewal asks the provider for the new TTL and the screen shows its expiry.
+func TestEngineQRTTLChangeTakesEffectOnTheNextCode(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig()
+		cfg.QRTTL = 60 * time.Second
+		r := newRig(t, cfg)
+		r.face.Store(true)
+		time.Sleep(9 * time.Second)
+		synctest.Wait()
+		if s := r.scr.last(); s.Scene != display.SceneQR {
+			t.Fatalf("screen = %q, want qr", s.Scene)
+		}
+		cfg.QRTTL = 10 * time.Minute
+		r.e.SetConfig(r.ctx, cfg)
+		time.Sleep(50 * time.Second) // the 60 s code is renewed after 48 s on screen
+		synctest.Wait()
+		second := r.scr.last()
+		r.prov.mu.Lock()
+		ttls := append([]time.Duration(nil), r.prov.ttls...)
+		r.prov.mu.Unlock()
+		if len(ttls) < 2 || ttls[0] != 60*time.Second || ttls[len(ttls)-1] != 10*time.Minute {
+			t.Fatalf("provider asked for TTLs %v, want 1m0s first and 10m0s for the renewed code", ttls)
+		}
+		if left := time.Until(second.QR.ExpiresAt); second.Scene != display.SceneQR || left < 9*time.Minute {
+			t.Errorf("renewed code expires in %v, want about 10 min", left)
 		}
 		r.stop()
 	})
@@ -489,7 +525,7 @@ func TestEngineShutdownClosesSessionAndPurges(t *testing.T) {
 			t.Errorf("photos left after shutdown = %v, want none (unbound)", ids)
 		}
 		r.mu.Lock()
-		reason := r.events[3].Data["reason"]
+		reason := r.events[3].Data.(wire.SessionClosed).Reason
 		r.mu.Unlock()
 		if reason != "shutdown" {
 			t.Errorf("session.closed reason = %v, want shutdown", reason)
@@ -514,12 +550,12 @@ func TestEngineStatsAndLatency(t *testing.T) {
 		r.mu.Lock()
 		var bound Event
 		for _, ev := range r.events {
-			if ev.Type == EventPhotoBound {
+			if ev.Type == wire.EventPhotoBound {
 				bound = ev
 			}
 		}
 		r.mu.Unlock()
-		if bound.Data["event"] != "subscribe" || bound.Data["latency_ms"].(int64) < 1500 {
+		if d := bound.Data.(wire.PhotoBound); d.Event != "subscribe" || d.LatencyMS < 1500 {
 			t.Errorf("photo.bound data = %v, want event subscribe, latency ≥ 1500 ms", bound.Data)
 		}
 		r.stop()

@@ -337,7 +337,7 @@ func TestEventsInOrder(t *testing.T) {
 	ctx := context.Background()
 	appendN := func(n int) {
 		for i := 0; i < n; i++ {
-			if _, err := db.Append(ctx, session.Event{Type: session.EventSessionOpened, At: time.Now(), SessionID: fmt.Sprintf("s%d", i)}); err != nil {
+			if _, err := db.Append(ctx, session.Event{Type: wire.EventSessionOpened, At: time.Now(), SessionID: fmt.Sprintf("s%d", i)}); err != nil {
 				t.Fatal(err)
 			}
 		}

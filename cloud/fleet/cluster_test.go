@@ -193,7 +193,7 @@ func TestNATSCluster(t *testing.T) {
 
 	appendEvents := func(n int, every time.Duration) {
 		for i := range n {
-			if _, err := db.Append(ctx, session.Event{Type: session.EventSessionOpened, At: time.Now(), SessionID: fmt.Sprintf("s%d", i)}); err != nil {
+			if _, err := db.Append(ctx, session.Event{Type: wire.EventSessionOpened, At: time.Now(), SessionID: fmt.Sprintf("s%d", i)}); err != nil {
 				t.Error(err)
 				return
 			}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fitmirror/fitmirror/cloud/fleet"
+	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 	"github.com/fitmirror/fitmirror/session/store"
 )
@@ -66,7 +67,7 @@ func TestContractQoSAndRetain(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if _, err := db.Append(context.Background(), session.Event{Type: session.EventSessionOpened, At: time.Now(), SessionID: "s1"}); err != nil {
+	if _, err := db.Append(context.Background(), session.Event{Type: wire.EventSessionOpened, At: time.Now(), SessionID: "s1"}); err != nil {
 		t.Fatal(err)
 	}
 	ops := connectPeer(t, b, "_ops", "ops-contract", true)

@@ -166,7 +166,7 @@ func TestOutboxBound(t *testing.T) {
 	}
 	defer db.Close()
 	for i := 0; i < 50; i++ {
-		if _, err := db.Append(ctx, session.Event{Type: session.EventQRShown, At: time.Now(), SessionID: "s", PhotoID: fmt.Sprint("p", i)}); err != nil {
+		if _, err := db.Append(ctx, session.Event{Type: wire.EventQRShown, At: time.Now(), SessionID: "s", PhotoID: fmt.Sprint("p", i)}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -16,6 +16,9 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/fitmirror/fitmirror/cloud/hub"
+	"github.com/fitmirror/fitmirror/cloud/hub/embedbroker"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubsim"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/sqlite"
 	"github.com/fitmirror/fitmirror/cloud/wechat"
 	"github.com/fitmirror/fitmirror/cloud/wechat/wechattest"
 )
@@ -39,13 +42,13 @@ func BenchmarkCallback(b *testing.B) {
 		dup, stalled := name == "retry", name == "new-stalled" // retry: the same event again, dedupe hit, no publish
 		b.Run(name, func(b *testing.B) {
 			dir := b.TempDir()
-			st, err := hub.OpenSQLite(filepath.Join(dir, "hub.db"))
+			st, err := sqlite.Open(filepath.Join(dir, "hub.db"))
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer st.Close()
 			creds, _ := hub.AddDevice(context.Background(), st, "m1", time.Now())
-			br, err := hub.NewBroker(hub.BrokerOptions{Listen: "127.0.0.1:0", Store: st, Logger: quietLogger()})
+			br, err := embedbroker.New(embedbroker.Options{Listen: "127.0.0.1:0", Store: st, Logger: quietLogger()})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -132,7 +135,7 @@ func BenchmarkQRCodes(b *testing.B) {
 	api := fake.Start()
 	defer api.Close()
 	dir := b.TempDir()
-	st, err := hub.OpenSQLite(filepath.Join(dir, "hub.db"))
+	st, err := sqlite.Open(filepath.Join(dir, "hub.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -180,7 +183,7 @@ func BenchmarkQRCodes(b *testing.B) {
 // broker over loopback. It reports the p50 and p95 of the iterations.
 func BenchmarkScanToBinding(b *testing.B) {
 	dir := b.TempDir()
-	st, err := hub.OpenSQLite(filepath.Join(dir, "hub.db"))
+	st, err := sqlite.Open(filepath.Join(dir, "hub.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -188,7 +191,7 @@ func BenchmarkScanToBinding(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	creds, _ := hub.AddDevice(ctx, st, "m1", time.Now())
-	br, err := hub.NewBroker(hub.BrokerOptions{Listen: "127.0.0.1:0", Store: st, Logger: quietLogger()})
+	br, err := embedbroker.New(embedbroker.Options{Listen: "127.0.0.1:0", Store: st, Logger: quietLogger()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -200,7 +203,7 @@ func BenchmarkScanToBinding(b *testing.B) {
 	}
 	defer c.Disconnect(0)
 	c.Subscribe("mirror/m1/binding", 1, func(paho.Client, paho.Message) { received <- time.Now() }).Wait()
-	sim := hub.NewSim("wxsim", "secret", "token", testAESKey)
+	sim := hubsim.New("wxsim", "secret", "token", testAESKey)
 	client, _ := wechat.NewClient(wechat.Options{BaseURL: "http://wechat.sim", AppID: "wxsim", Secret: "secret", HTTPClient: sim.Client()})
 	cb, _ := wechat.NewCallback(wechat.CallbackOptions{Token: "token", AppID: "wxsim", AESKey: testAESKey})
 	h, err := hub.New(hub.Options{Store: st, PhotoDir: dir, WeChat: client, Callback: cb, Publisher: br,

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,9 @@ import (
 	"github.com/fitmirror/fitmirror/cloud/fleet/broker"
 	"github.com/fitmirror/fitmirror/cloud/fleet/mosquittotest"
 	"github.com/fitmirror/fitmirror/cloud/hub"
+	"github.com/fitmirror/fitmirror/cloud/hub/embedbroker"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/sqlite"
 	"github.com/fitmirror/fitmirror/cloud/wechat/wechattest"
 )
 
@@ -25,7 +29,7 @@ func TestBindingsAPILimits(t *testing.T) {
 	t0 := time.Now().Add(-time.Hour)
 	for i := range 105 {
 		id := fmt.Sprintf("B%03d", i)
-		ev := hub.Event{Key: "k" + id, BindingID: id, DeviceID: "m1", PhotoID: "P1", User: "u1",
+		ev := hubstore.Event{Key: "k" + id, BindingID: id, DeviceID: "m1", PhotoID: "P1", User: "u1",
 			Payload: []byte(`{"binding_id":"` + id + `"}`), Reply: []byte("<xml/>"), At: t0.Add(time.Duration(i) * time.Second)}
 		if _, _, err := e.store.RecordEvent(t.Context(), ev); err != nil {
 			t.Fatal(err)
@@ -124,7 +128,7 @@ func TestBindingQoSAndRetain(t *testing.T) {
 		t.Fatal("docs/contracts.md: no mirror/{id}/binding row in the topic table")
 	}
 
-	embedded, _, creds := startBroker(t)
+	embedded, creds := startEmbedded(t)
 	mq := mosquittotest.Start(t, mosquittotest.Options{Users: map[string]string{broker.HubUser: "hubpw", "m1": "m1pw"}})
 	connected := make(chan struct{}, 8)
 	external, err := hub.DialMQTT(t.Context(), hub.MQTTOptions{URL: mq.URL(), Username: broker.HubUser, Password: "hubpw",
@@ -141,7 +145,7 @@ func TestBindingQoSAndRetain(t *testing.T) {
 			Publish(context.Context, string, []byte) error
 		}
 	}{
-		{"embedded", embedded.Addr(), creds["m1"].MQTTPassword, embedded},
+		{"embedded", embedded.Addr(), creds.MQTTPassword, embedded},
 		{"external", mq.Addr(), "m1pw", external},
 	} {
 		qos := make(chan byte, 4)
@@ -181,4 +185,27 @@ func TestBindingQoSAndRetain(t *testing.T) {
 		}
 		again.Disconnect(0)
 	}
+}
+
+// startEmbedded runs the embedded broker on a fresh registry with the device m1.
+func startEmbedded(t *testing.T) (*embedbroker.Broker, hub.Credentials) {
+	t.Helper()
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "hub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	creds, err := hub.AddDevice(t.Context(), st, "m1", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := embedbroker.New(embedbroker.Options{Listen: "127.0.0.1:0", Store: st, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return b, creds
 }

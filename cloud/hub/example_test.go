@@ -8,13 +8,14 @@ import (
 	"time"
 
 	"github.com/fitmirror/fitmirror/cloud/hub"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/sqlite"
 )
 
 // Registering a mirror: the credentials are shown once; the store keeps only their hashes.
 func ExampleAddDevice() {
 	dir, _ := os.MkdirTemp("", "hub-example")
 	defer os.RemoveAll(dir)
-	st, err := hub.OpenSQLite(filepath.Join(dir, "hub.db"))
+	st, err := sqlite.Open(filepath.Join(dir, "hub.db"))
 	if err != nil {
 		fmt.Println(err)
 		return

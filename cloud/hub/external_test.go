@@ -15,6 +15,8 @@ import (
 	"github.com/fitmirror/fitmirror/cloud/fleet/broker"
 	"github.com/fitmirror/fitmirror/cloud/fleet/mosquittotest"
 	"github.com/fitmirror/fitmirror/cloud/hub"
+	"github.com/fitmirror/fitmirror/cloud/hub/embedbroker"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/sqlite"
 	"github.com/fitmirror/fitmirror/cloud/hubclient"
 	"github.com/fitmirror/fitmirror/cloud/wechat"
 	"github.com/fitmirror/fitmirror/cloud/wechat/wechattest"
@@ -283,13 +285,13 @@ func TestBindingSurvivesHubRestart(t *testing.T) {
 // the hub while the mirror was away.
 func TestOfflineMirrorCatchesUp(t *testing.T) {
 	e := newEnv(t)
-	startEmbedded := func() (*hub.Broker, func()) {
-		st, err := hub.OpenSQLite(filepath.Join(e.dir, "hub.db")) // its own handle: e.store changes on restart
+	startEmbedded := func() (*embedbroker.Broker, func()) {
+		st, err := sqlite.Open(filepath.Join(e.dir, "hub.db")) // its own handle: e.store changes on restart
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { st.Close() })
-		br, err := hub.NewBroker(hub.BrokerOptions{Listen: "127.0.0.1:0", Store: st, Logger: quietLogger()})
+		br, err := embedbroker.New(embedbroker.Options{Listen: "127.0.0.1:0", Store: st, Logger: quietLogger()})
 		if err != nil {
 			t.Fatal(err)
 		}

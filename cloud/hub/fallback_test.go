@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fitmirror/fitmirror/cloud/hub"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/sqlite"
 	"github.com/fitmirror/fitmirror/cloud/wechat"
 	"github.com/fitmirror/fitmirror/cloud/wechat/wechattest"
 )
@@ -76,13 +77,13 @@ func TestSlowImageUploadFallsBackToCustomMessage(t *testing.T) {
 
 // slowStore takes 16 s over recording an event: every one of WeChat's three tries times out.
 type slowStore struct {
-	*hub.SQLite
+	*sqlite.Store
 	once sync.Once
 }
 
 func (s *slowStore) RecordEvent(ctx context.Context, e hub.Event) (hub.Event, bool, error) {
 	s.once.Do(func() { time.Sleep(16 * time.Second) })
-	return s.SQLite.RecordEvent(ctx, e)
+	return s.Store.RecordEvent(ctx, e)
 }
 
 // A push none of whose tries was answered in time still gets the photo to the shopper: the
@@ -90,7 +91,7 @@ func (s *slowStore) RecordEvent(ctx context.Context, e hub.Event) (hub.Event, bo
 // time sends none.
 func TestMissedWindowSendsCustomMessage(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		st, err := hub.OpenSQLite(filepath.Join(t.TempDir(), "hub.db"))
+		st, err := sqlite.Open(filepath.Join(t.TempDir(), "hub.db"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -100,7 +101,7 @@ func TestMissedWindowSendsCustomMessage(t *testing.T) {
 		client, _ := wechat.NewClient(wechat.Options{BaseURL: "http://api.test", AppID: "wxhub", Secret: "s3cret",
 			HTTPClient: &http.Client{Transport: wechattest.HandlerTransport(fake)}})
 		cb, _ := wechat.NewCallback(wechat.CallbackOptions{Token: "cbtoken", AppID: "wxhub", AESKey: testAESKey})
-		h, err := hub.New(hub.Options{Store: &slowStore{SQLite: st}, PhotoDir: t.TempDir(), WeChat: client, Callback: cb, Publisher: &recorder{},
+		h, err := hub.New(hub.Options{Store: &slowStore{Store: st}, PhotoDir: t.TempDir(), WeChat: client, Callback: cb, Publisher: &recorder{},
 			AppID: "wxhub", PublicURL: "https://hub.test", Logger: quietLogger()})
 		if err != nil {
 			t.Fatal(err)

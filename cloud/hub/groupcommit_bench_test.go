@@ -15,7 +15,10 @@ import (
 	"time"
 
 	"github.com/fitmirror/fitmirror/cloud/hub"
-	"github.com/fitmirror/fitmirror/cloud/hub/pgtest"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/postgres"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/postgres/pgtest"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/sqlite"
 	"github.com/fitmirror/fitmirror/cloud/wechat"
 	"github.com/fitmirror/fitmirror/cloud/wechat/wechattest"
 )
@@ -49,19 +52,19 @@ func (p *countingPublisher) Publish(context.Context, string, []byte) error {
 func BenchmarkNewEvents(b *testing.B) {
 	type backend struct {
 		name string
-		open func(b *testing.B, opts ...hub.StoreOption) hub.Store
+		open func(b *testing.B, opts ...hubstore.Option) hub.Store
 	}
 	pg := pgtest.Start(b) // fsync on: a commit costs what it costs in production
 	backends := []backend{
-		{"sqlite", func(b *testing.B, opts ...hub.StoreOption) hub.Store {
-			st, err := hub.OpenSQLite(filepath.Join(b.TempDir(), "hub.db"), opts...)
+		{"sqlite", func(b *testing.B, opts ...hubstore.Option) hub.Store {
+			st, err := sqlite.Open(filepath.Join(b.TempDir(), "hub.db"), opts...)
 			if err != nil {
 				b.Fatal(err)
 			}
 			return st
 		}},
-		{"postgres", func(b *testing.B, opts ...hub.StoreOption) hub.Store {
-			st, err := hub.OpenPostgres(context.Background(), pg.NewDatabase(b), opts...)
+		{"postgres", func(b *testing.B, opts ...hubstore.Option) hub.Store {
+			st, err := postgres.Open(context.Background(), pg.NewDatabase(b), opts...)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -71,9 +74,9 @@ func BenchmarkNewEvents(b *testing.B) {
 	for _, be := range backends {
 		for _, gc := range []bool{true, false} {
 			name := be.name + "/group-commit"
-			var opts []hub.StoreOption
+			var opts []hubstore.Option
 			if !gc {
-				name, opts = be.name+"/one-commit-per-event", []hub.StoreOption{hub.WithoutGroupCommit()}
+				name, opts = be.name+"/one-commit-per-event", []hubstore.Option{hubstore.WithoutGroupCommit()}
 			}
 			b.Run(name, func(b *testing.B) { benchNewEvents(b, be.open(b, opts...)) })
 		}
@@ -143,7 +146,7 @@ func benchNewEvents(b *testing.B, st hub.Store) {
 	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/event")
 	b.ReportMetric(float64(b.N)/answered.Seconds(), "events/s")
 	b.ReportMetric(float64(b.N)/delivered.Seconds(), "delivered/s")
-	if cs, ok := st.(interface{ CommitStats() hub.CommitStats }); ok {
+	if cs, ok := st.(interface{ CommitStats() hubstore.CommitStats }); ok {
 		s := cs.CommitStats()
 		if s.Transactions > 0 {
 			b.ReportMetric(float64(s.Writes)/float64(s.Transactions), "writes/commit")

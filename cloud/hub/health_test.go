@@ -8,7 +8,8 @@ import (
 	"time"
 
 	"github.com/fitmirror/fitmirror/cloud/hub"
-	"github.com/fitmirror/fitmirror/cloud/hub/pgtest"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/postgres"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/postgres/pgtest"
 )
 
 type health struct {
@@ -87,7 +88,7 @@ func TestHealthzDegraded(t *testing.T) {
 // load balancer takes the replica out), 200 again once it is back, without a restart.
 func TestHealthzPostgresOutage(t *testing.T) {
 	pg := pgtest.Start(t, pgtest.Options{NoFsync: true})
-	st, err := hub.OpenPostgres(t.Context(), pg.NewDatabase(t))
+	st, err := postgres.Open(t.Context(), pg.NewDatabase(t))
 	if err != nil {
 		t.Fatal(err)
 	}

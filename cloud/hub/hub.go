@@ -33,7 +33,7 @@ type WeChat interface {
 	SendImage(ctx context.Context, openid, mediaID string) error
 }
 
-// Publisher sends a message at QoS 1 (the embedded Broker, or an external broker).
+// Publisher sends a message at QoS 1 (the embedded embedbroker.Broker, or an external broker).
 type Publisher interface {
 	Publish(ctx context.Context, topic string, payload []byte) error
 }
@@ -66,7 +66,7 @@ type Options struct {
 	// verify the OAuth domain; each is served at /MP_verify_<content>.txt.
 	MPVerify []string
 	// Sim, when set, serves /sim/scan and the simulator's OAuth page (sim mode).
-	Sim *Sim
+	Sim Simulator
 	// MaxPhotoBytes bounds an uploaded photo; 0 = 8 MiB.
 	MaxPhotoBytes int64
 	// Per-device upload quota: uploads at once (0 = 4) and bytes per minute (0 = 64 MiB).
@@ -197,7 +197,7 @@ func New(opts Options) (*Hub, error) {
 		return nil, err
 	}
 	if opts.Sim != nil {
-		opts.Sim.attach(h)
+		opts.Sim.Attach(http.HandlerFunc(h.callback), h.public)
 	}
 	// What a crash left mid-upload goes before this hub serves anything: no upload of this
 	// process can be under way yet (a photo directory belongs to one hub process; replicas
@@ -251,8 +251,8 @@ func (h *Hub) Handler() http.Handler {
 	})
 	mux.Handle("GET /metrics", h.metrics.Handler())
 	if s := h.opts.Sim; s != nil {
-		mux.HandleFunc("POST /sim/scan", s.scan)
-		mux.HandleFunc("GET /sim/connect/oauth2/authorize", s.authorize)
+		mux.HandleFunc("POST /sim/scan", s.Scan)
+		mux.HandleFunc("GET /sim/connect/oauth2/authorize", s.Authorize)
 	}
 	return mux
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/fitmirror/fitmirror/cloud/hub"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/sqlite"
 	"github.com/fitmirror/fitmirror/cloud/wechat"
 	"github.com/fitmirror/fitmirror/cloud/wechat/wechattest"
 )
@@ -61,7 +62,7 @@ type env struct {
 	dir   string
 	fake  *wechattest.Server
 	api   *httptest.Server // the fake's API
-	store *hub.SQLite
+	store *sqlite.Store
 	pub   *recorder
 	hub   *hub.Hub
 	srv   *httptest.Server // the hub
@@ -93,7 +94,7 @@ func newEnv(t *testing.T, edit ...func(*hub.Options)) *env {
 // open (re)starts the hub on the state directory: a restart keeps the database and photos.
 func (e *env) open(edit ...func(*hub.Options)) {
 	t := e.t
-	st, err := hub.OpenSQLite(filepath.Join(e.dir, "hub.db"))
+	st, err := sqlite.Open(filepath.Join(e.dir, "hub.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fitmirror/fitmirror/cloud/hub"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/sqlite"
 	"github.com/fitmirror/fitmirror/cloud/wechat"
 	"github.com/fitmirror/fitmirror/cloud/wechat/wechattest"
 )
@@ -45,7 +46,7 @@ func (p *slowPublisher) count() int {
 // try at once, and the delivery loop publishes the binding once.
 func TestSlowPublishDoesNotHoldTheAnswer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		st, err := hub.OpenSQLite(filepath.Join(t.TempDir(), "hub.db"))
+		st, err := sqlite.Open(filepath.Join(t.TempDir(), "hub.db"))
 		if err != nil {
 			t.Fatal(err)
 		}

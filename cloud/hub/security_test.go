@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fitmirror/fitmirror/cloud/hub"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/sqlite"
 	"github.com/fitmirror/fitmirror/internal/syncbuf"
 )
 
@@ -152,7 +153,7 @@ func TestPurgeSweepsPartialUploads(t *testing.T) {
 // The hub's database and its -wal and -shm files are private to the service user.
 func TestDatabaseFilesArePrivate(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "hub.db")
-	st, err := hub.OpenSQLite(path)
+	st, err := sqlite.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}

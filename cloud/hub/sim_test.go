@@ -11,17 +11,19 @@ import (
 	"time"
 
 	"github.com/fitmirror/fitmirror/cloud/hub"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubsim"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/sqlite"
 	"github.com/fitmirror/fitmirror/cloud/wechat"
 )
 
 func TestSimScan(t *testing.T) {
 	dir := t.TempDir()
-	st, err := hub.OpenSQLite(filepath.Join(dir, "hub.db"))
+	st, err := sqlite.Open(filepath.Join(dir, "hub.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	sim := hub.NewSim("wxsim", "secret", "simtoken", testAESKey)
+	sim := hubsim.New("wxsim", "secret", "simtoken", testAESKey)
 	client, _ := wechat.NewClient(wechat.Options{BaseURL: "http://wechat.sim", AppID: "wxsim", Secret: "secret", HTTPClient: sim.Client()})
 	cb, _ := wechat.NewCallback(wechat.CallbackOptions{Token: "simtoken", AppID: "wxsim", AESKey: testAESKey})
 	pub := &recorder{}
@@ -111,7 +113,7 @@ func TestSimScan(t *testing.T) {
 }
 
 func TestNewChecksOptions(t *testing.T) {
-	st, err := hub.OpenSQLite(filepath.Join(t.TempDir(), "hub.db"))
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "hub.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ func ExampleProvider_QR() {
 		fmt.Println(err)
 		return
 	}
-	_, err = p.QR(context.Background(), session.Photo{ID: "P1"})
+	_, err = p.QR(context.Background(), session.Photo{ID: "P1"}, 0)
 	fmt.Println("provider down:", hubclient.Down(err))
 	// Output: provider down: true
 }

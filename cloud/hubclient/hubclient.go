@@ -108,12 +108,19 @@ func Down(err error) bool {
 	return errors.As(err, &e) && e.Temporary()
 }
 
-// QR uploads the photo (once) and returns a fresh WeChat QR code bound to it.
-func (p *Provider) QR(ctx context.Context, ph session.Photo) (display.QR, error) {
+// QR uploads the photo (once) and returns a fresh WeChat QR code bound to it, working for
+// ttl (0: Options.TTL).
+func (p *Provider) QR(ctx context.Context, ph session.Photo, ttl time.Duration) (display.QR, error) {
+	if ttl <= 0 {
+		ttl = p.opts.TTL
+	}
+	if ttl < time.Minute || ttl > 30*24*time.Hour {
+		return display.QR{}, fmt.Errorf("hubclient: QR code TTL %s out of 1m..720h", ttl)
+	}
 	if err := p.upload(ctx, ph); err != nil {
 		return display.QR{}, err
 	}
-	body, _ := json.Marshal(map[string]any{"photo_id": ph.ID, "expire_seconds": int(p.opts.TTL / time.Second)})
+	body, _ := json.Marshal(map[string]any{"photo_id": ph.ID, "expire_seconds": int(ttl / time.Second)})
 	var out struct {
 		URL       string    `json:"url"`
 		ExpiresAt time.Time `json:"expires_at"`

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fitmirror/fitmirror/cloud/hub"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/sqlite"
 	"github.com/fitmirror/fitmirror/cloud/hubclient"
 	"github.com/fitmirror/fitmirror/cloud/wechat"
 	"github.com/fitmirror/fitmirror/cloud/wechat/wechattest"
@@ -55,7 +56,7 @@ func newEnv(t *testing.T) *env {
 	e.api = e.fake.Start()
 	t.Cleanup(e.api.Close)
 	dir := t.TempDir()
-	st, err := hub.OpenSQLite(filepath.Join(dir, "hub.db"))
+	st, err := sqlite.Open(filepath.Join(dir, "hub.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +97,7 @@ func TestQR(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := time.Now()
-	qr, err := p.QR(t.Context(), session.Photo{ID: "P1", SessionID: "S1"})
+	qr, err := p.QR(t.Context(), session.Photo{ID: "P1", SessionID: "S1"}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +112,7 @@ func TestQR(t *testing.T) {
 		t.Errorf("fake tickets %+v, want one with the QR's url", tickets)
 	}
 	// A renewal asks for a new code without uploading again.
-	qr2, err := p.QR(t.Context(), session.Photo{ID: "P1", SessionID: "S1"})
+	qr2, err := p.QR(t.Context(), session.Photo{ID: "P1", SessionID: "S1"}, 0)
 	if err != nil || qr2.Content == qr.Content {
 		t.Errorf("renewal = %+v, %v; want a new code", qr2, err)
 	}
@@ -127,25 +128,25 @@ func TestErrors(t *testing.T) {
 	bad, _ := hubclient.New(hubclient.Options{BaseURL: e.srv.URL, Token: "wrong", Photos: photos})
 
 	e.fake.FailNext("qrcode/create", wechat.CodeDailyQuota, 1)
-	_, err := p.QR(t.Context(), session.Photo{ID: "P1"})
+	_, err := p.QR(t.Context(), session.Photo{ID: "P1"}, 0)
 	var he *hubclient.Error
 	if !errors.As(err, &he) || he.Status != 502 || he.Code != "wechat_error" || !strings.Contains(he.Message, "45009") || !hubclient.Down(err) {
 		t.Errorf("quota: err = %v, want a 502 wechat_error carrying 45009 that counts as down", err)
 	}
-	_, err = bad.QR(t.Context(), session.Photo{ID: "P1"})
+	_, err = bad.QR(t.Context(), session.Photo{ID: "P1"}, 0)
 	if !errors.As(err, &he) || he.Status != 401 || hubclient.Down(err) {
 		t.Errorf("bad token: err = %v, want 401, not down", err)
 	}
-	_, err = p.QR(t.Context(), session.Photo{ID: "BIG"})
+	_, err = p.QR(t.Context(), session.Photo{ID: "BIG"}, 0)
 	if !errors.As(err, &he) || he.Status != 413 || hubclient.Down(err) {
 		t.Errorf("9 MiB photo: err = %v, want 413", err)
 	}
-	_, err = p.QR(t.Context(), session.Photo{ID: "GONE"})
+	_, err = p.QR(t.Context(), session.Photo{ID: "GONE"}, 0)
 	if err == nil || hubclient.Down(err) {
 		t.Errorf("missing photo: err = %v", err)
 	}
 	e.srv.Close()
-	_, err = p.QR(t.Context(), session.Photo{ID: "P1"})
+	_, err = p.QR(t.Context(), session.Photo{ID: "P1"}, 0)
 	if !errors.Is(err, hubclient.ErrUnreachable) || !hubclient.Down(err) {
 		t.Errorf("hub down: err = %v, want ErrUnreachable", err)
 	}

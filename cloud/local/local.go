@@ -22,6 +22,7 @@ import (
 	"github.com/fitmirror/fitmirror/display"
 	"github.com/fitmirror/fitmirror/internal/httpguard"
 	"github.com/fitmirror/fitmirror/internal/photopage"
+	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 )
 
@@ -99,13 +100,16 @@ func New(opts Options) (*Provider, error) {
 
 // QR returns a fresh link for the photo. Earlier links for it keep working until they expire:
 // a phone may have scanned the previous code a moment before it was renewed.
-func (p *Provider) QR(ctx context.Context, ph session.Photo) (display.QR, error) {
+func (p *Provider) QR(ctx context.Context, ph session.Photo, ttl time.Duration) (display.QR, error) {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return display.QR{}, fmt.Errorf("local: token: %w", err)
 	}
+	if ttl <= 0 {
+		ttl = p.opts.TTL
+	}
 	now := p.opts.Now()
-	g := grant{token: base64.RawURLEncoding.EncodeToString(b[:]), expires: now.Add(p.opts.TTL)}
+	g := grant{token: base64.RawURLEncoding.EncodeToString(b[:]), expires: now.Add(ttl)}
 	p.mu.Lock()
 	live := p.grants[ph.ID][:0]
 	for _, old := range p.grants[ph.ID] {
@@ -126,6 +130,14 @@ func (p *Provider) Forget(photoID string) {
 	p.mu.Lock()
 	delete(p.grants, photoID)
 	p.mu.Unlock()
+}
+
+// FollowPurges forgets each purged photo, whoever purged it (the engine, the janitor, a
+// fleet command): give it to the agent's recorder as a follower.
+func (p *Provider) FollowPurges(ev session.Event) {
+	if ev.Type == wire.EventPhotoPurged {
+		p.Forget(ev.PhotoID)
+	}
 }
 
 func (p *Provider) valid(photoID, token string) bool {

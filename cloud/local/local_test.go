@@ -74,7 +74,7 @@ func pathOf(t *testing.T, content string) string {
 func TestQRContentAndPhotoPage(t *testing.T) {
 	jpeg := []byte("\xff\xd8the photo\xff\xd9")
 	p, clk, bound := newTestProvider(t, memPhotos{"P1": jpeg})
-	qr, err := p.QR(context.Background(), session.Photo{ID: "P1"})
+	qr, err := p.QR(context.Background(), session.Photo{ID: "P1"}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,6 +83,10 @@ func TestQRContentAndPhotoPage(t *testing.T) {
 	}
 	if want := clk.Now().Add(time.Minute); !qr.ExpiresAt.Equal(want) {
 		t.Errorf("QR expires %v, want %v", qr.ExpiresAt, want)
+	}
+	// The engine asks with the session.qr_ttl in force: a changed one counts from the next code.
+	if qr2, _ := p.QR(context.Background(), session.Photo{ID: "P1"}, 3*time.Minute); !qr2.ExpiresAt.Equal(clk.Now().Add(3 * time.Minute)) {
+		t.Errorf("QR asked for 3m expires %v, want %v", qr2.ExpiresAt, clk.Now().Add(3*time.Minute))
 	}
 
 	res := get(t, p, pathOf(t, qr.Content), "")
@@ -108,8 +112,8 @@ func TestQRContentAndPhotoPage(t *testing.T) {
 
 func TestPhotoPageRefuses(t *testing.T) {
 	p, clk, bound := newTestProvider(t, memPhotos{"P1": []byte("x"), "P2": []byte("y")})
-	qr1, _ := p.QR(context.Background(), session.Photo{ID: "P1"})
-	qr2, _ := p.QR(context.Background(), session.Photo{ID: "P2"})
+	qr1, _ := p.QR(context.Background(), session.Photo{ID: "P1"}, 0)
+	qr2, _ := p.QR(context.Background(), session.Photo{ID: "P2"}, 0)
 	tok2 := strings.SplitN(qr2.Content, "k=", 2)[1]
 	tests := []struct {
 		name   string
@@ -135,7 +139,7 @@ func TestPhotoPageRefuses(t *testing.T) {
 
 	// A renewed code does not break the one a phone scanned a moment earlier.
 	clk.Advance(30 * time.Second)
-	if _, err := p.QR(context.Background(), session.Photo{ID: "P1"}); err != nil {
+	if _, err := p.QR(context.Background(), session.Photo{ID: "P1"}, 0); err != nil {
 		t.Fatal(err)
 	}
 	if res := get(t, p, pathOf(t, qr1.Content), ""); res.StatusCode != 200 {
@@ -147,7 +151,7 @@ func TestPhotoPageRefuses(t *testing.T) {
 	}
 
 	// A purged photo: the link is valid but the photo is gone.
-	qr3, _ := p.QR(context.Background(), session.Photo{ID: "P3"})
+	qr3, _ := p.QR(context.Background(), session.Photo{ID: "P3"}, 0)
 	if res := get(t, p, pathOf(t, qr3.Content), ""); res.StatusCode != http.StatusGone {
 		t.Errorf("link to a purged photo = %d, want 410", res.StatusCode)
 	}
@@ -181,7 +185,7 @@ func TestPhotoPageHardening(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.QR(context.Background(), session.Photo{ID: "P1"})
+	p.QR(context.Background(), session.Photo{ID: "P1"}, 0)
 	body := func(res *http.Response) string { b, _ := io.ReadAll(res.Body); return string(b) }
 	known := get(t, p, "/p/P1?k=AAAAAAAAAAAAAAAAAAAAAA", "text/html")
 	unknown := get(t, p, "/p/P9?k=AAAAAAAAAAAAAAAAAAAAAA", "text/html")

@@ -12,14 +12,31 @@ import (
 
 	"github.com/fitmirror/fitmirror/cloud/local"
 	"github.com/fitmirror/fitmirror/device/camera"
+	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
+	"github.com/fitmirror/fitmirror/session/recorder"
 	"github.com/fitmirror/fitmirror/session/store"
 )
 
 // BenchmarkCaptureToQR measures the photo path the shopper waits on after "1": a 1280×720
 // frame → JPEG (quality 90) → written atomically (fsync, rename) → recorded in SQLite (WAL,
-// synchronous=FULL) → QR content ready from the local provider. Reports p50/p95 in ms.
+// synchronous=FULL) → QR content ready from the local provider. Reports p50/p95 in ms. The
+// event is recorded as the agent records it, through the recorder (sub-benchmark "recorder"),
+// and straight into the store ("store") for comparison in the same run.
 func BenchmarkCaptureToQR(b *testing.B) {
+	b.Run("recorder", func(b *testing.B) {
+		benchCaptureToQR(b, func(db *store.DB, dir string) func(context.Context, session.Event) error {
+			return recorder.New(recorder.Options{DB: db, Reserve: filepath.Join(dir, "reserve")}).Append
+		})
+	})
+	b.Run("store", func(b *testing.B) {
+		benchCaptureToQR(b, func(db *store.DB, _ string) func(context.Context, session.Event) error {
+			return func(ctx context.Context, ev session.Event) error { _, err := db.Append(ctx, ev); return err }
+		})
+	})
+}
+
+func benchCaptureToQR(b *testing.B, recorderOn func(*store.DB, string) func(context.Context, session.Event) error) {
 	src := gocv.IMRead("../../testdata/face.jpg", gocv.IMReadColor)
 	defer src.Close()
 	frame := gocv.NewMat()
@@ -36,6 +53,7 @@ func BenchmarkCaptureToQR(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer db.Close()
+	record := recorderOn(db, dir)
 	prov, err := local.New(local.Options{PublicURL: "http://127.0.0.1:8081", Photos: photos})
 	if err != nil {
 		b.Fatal(err)
@@ -53,11 +71,11 @@ func BenchmarkCaptureToQR(b *testing.B) {
 		if err := photos.Put(p.ID, jpeg); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := db.Append(ctx, session.Event{Type: session.EventPhotoCaptured, At: start, SessionID: "S", PhotoID: p.ID,
+		if err := record(ctx, session.Event{Type: wire.EventPhotoCaptured, At: start, SessionID: "S", PhotoID: p.ID,
 			Data: map[string]any{"width": 1280, "height": 720, "bytes": len(jpeg)}}); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := prov.QR(ctx, p); err != nil {
+		if _, err := prov.QR(ctx, p, 0); err != nil {
 			b.Fatal(err)
 		}
 		lat = append(lat, time.Since(start))

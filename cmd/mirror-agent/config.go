@@ -62,6 +62,9 @@ type FleetConfig struct {
 
 type HealthConfig struct {
 	StallAfter time.Duration `yaml:"stall_after" help:"a camera or session loop silent this long is stalled: /healthz fails and the systemd watchdog is no longer fed" range:"1s,10m"`
+	// DisplayLostAfter: with no kiosk page attached and no framebuffer taking frames for this
+	// long, the display is lost.
+	DisplayLostAfter time.Duration `yaml:"display_lost_after" help:"with no kiosk page attached and no framebuffer taking frames this long, the display is lost and the mirror reports itself degraded" range:"1s,1h"`
 }
 
 type DeviceConfig struct {
@@ -175,7 +178,7 @@ func defaultConfig() Config {
 		Photos:            PhotosConfig{JPEGQuality: 90, UnboundGrace: s.UnboundGrace, Retention: 24 * time.Hour, MinFreeMB: 200},
 		Display:           DisplayConfig{Listen: "127.0.0.1:8080", Renderer: "kiosk", FBDevice: "/dev/fb0", QRSizeMM: 70, QRLevel: "Q", Power: "auto"},
 		Cloud:             CloudConfig{Provider: "local", Local: LocalConfig{Listen: ":8081"}},
-		Health:            HealthConfig{StallAfter: 10 * time.Second},
+		Health:            HealthConfig{StallAfter: 10 * time.Second, DisplayLostAfter: 30 * time.Second},
 		IO:                hardware.DefaultConfig,
 		MQTT:              MQTTConfig{TopicPrefix: "mirror"},
 		TelemetryInterval: 30 * time.Second,

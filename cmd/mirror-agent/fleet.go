@@ -12,15 +12,11 @@ import (
 	"github.com/fitmirror/fitmirror/cloud/fleet"
 	"github.com/fitmirror/fitmirror/device/hardware"
 	"github.com/fitmirror/fitmirror/device/vision"
+	"github.com/fitmirror/fitmirror/internal/health"
 	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
+	"github.com/fitmirror/fitmirror/session/recorder"
 	"github.com/fitmirror/fitmirror/session/store"
-)
-
-// eventConfigApplied and eventOutboxDropped are recorded for the fleet (docs/contracts.md §1).
-const (
-	eventConfigApplied = "config.applied"
-	eventOutboxDropped = "outbox.dropped"
 )
 
 // fleetParts are what the fleet client reaches into.
@@ -33,7 +29,8 @@ type fleetParts struct {
 	db       *store.DB
 	hw       *hardware.IO
 	live     *live
-	record   func(session.Event)
+	health   *health.Tracker
+	rec      *recorder.Recorder
 	restart  func()           // ends the process cleanly; systemd starts it again
 	hub      fleet.BindingHub // the hub provider: missed bindings and acknowledgements; nil otherwise
 }
@@ -52,6 +49,34 @@ func mqttOptions(cfg *Config) (fleet.Options, error) {
 	return o, nil
 }
 
+// openFleet builds the fleet client (mqtt.url is set): its retained status follows the health
+// tracker (online while every part is healthy, degraded with the reasons otherwise), and the
+// broker is a part of the health (down after 30 s without a connection).
+func openFleet(p fleetParts) (*fleet.Client, error) {
+	fc, err := newFleet(p)
+	if err != nil {
+		return nil, fmt.Errorf("mqtt.url: %w", err)
+	}
+	p.health.Register(wire.PartBroker, health.Degraded, wire.HealthStarting)
+	follow := func(r health.Report) {
+		if r.OK() {
+			fc.SetHealthy()
+		} else {
+			fc.SetDegraded(r.Reason())
+		}
+	}
+	p.health.OnChange(follow)
+	follow(p.health.Report())
+	return fc, nil
+}
+
+// brokerWatch keeps the broker part: ok while the client is connected, down after 30 s
+// without a connection.
+func brokerWatch(tr *health.Tracker, fc *fleet.Client) *health.Watch {
+	return &health.Watch{Tracker: tr, Part: wire.PartBroker, Probes: []func() bool{fc.Connected}, After: 30 * time.Second,
+		Lost: "down", Reason: "not connected to the broker (mqtt.url) for 30s"}
+}
+
 // newFleet builds the agent's fleet client: status, telemetry, the event outbox, commands,
 // desired configuration and the hub's bindings.
 func newFleet(p fleetParts) (*fleet.Client, error) {
@@ -64,23 +89,21 @@ func newFleet(p fleetParts) (*fleet.Client, error) {
 	o.AllowSnapshot = p.cfg.Fleet.AllowSnapshot
 	o.OnDrop = func(ctx context.Context, dropped int) {
 		p.log.Warn("fleet outbox bound reached: oldest events dropped", "dropped", dropped)
-		p.record(session.Event{Type: eventOutboxDropped, At: time.Now(), Data: map[string]any{"dropped": dropped}})
+		p.rec.Record(session.Event{Type: wire.EventOutboxDropped, At: time.Now(), Data: wire.OutboxDropped{Dropped: dropped}})
 	}
 	sampler := &fleet.SystemSampler{StateDir: p.cfg.StateDir}
 	var lastFrames int64
 	lastAt := time.Now()
 	o.Telemetry = func(ctx context.Context) wire.Telemetry {
 		st := p.engine.Stats()
+		r := p.health.Report()
 		t := wire.Telemetry{Counters: wire.Counters{Sessions: st.Sessions, Photos: st.Photos, QRShown: st.QRShown, Bound: st.Bound},
-			Camera: "ok", Display: "ok"}
+			Camera: r.Parts[wire.PartCamera], Display: r.Parts[wire.PartDisplay], Problems: r.Problems}
 		now, frames := time.Now(), p.pipeline.Frames()
 		if d := now.Sub(lastAt).Seconds(); d > 0 {
 			t.FPS = float64(frames-lastFrames) / d
 		}
 		lastFrames, lastAt = frames, now
-		if st := p.pipeline.CameraStatus(); st != "" {
-			t.Camera = string(st)
-		}
 		t.DetectMSP50 = p.pipeline.Stats().AnalyseMsP50
 		if snap, ok := p.engine.Snapshot(ctx); ok {
 			t.Session = wire.TelemetrySession{State: snap.State, ID: snap.SessionID}
@@ -96,7 +119,7 @@ func newFleet(p fleetParts) (*fleet.Client, error) {
 			return eff, err
 		}
 		p.log.Info("fleet configuration applied", "version", version, "settings", sets)
-		p.record(session.Event{Type: eventConfigApplied, At: time.Now(), Data: map[string]any{"version": version}})
+		p.rec.Record(session.Event{Type: wire.EventConfigApplied, At: time.Now(), Data: wire.ConfigApplied{Version: version}})
 		return eff, nil
 	}
 	o.Commands = fleetCommands(p)
@@ -113,7 +136,7 @@ func fleetCommands(p fleetParts) map[string]fleet.CommandFunc {
 		},
 		"purge-photos": func(ctx context.Context, _ json.RawMessage) (any, error) {
 			n, _ := p.engine.PurgePhotos(ctx)
-			m, err := p.janitor.PurgeAll(ctx, "command")
+			m, err := p.janitor.PurgeAll(ctx, wire.PurgeCommand)
 			return map[string]any{"purged": n + m}, err
 		},
 		"set-light": func(ctx context.Context, args json.RawMessage) (any, error) {

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
 // TestWatchdogStopsOnStall runs the agent (in this process) as systemd would (NOTIFY_SOCKET,
@@ -52,15 +54,15 @@ func TestWatchdogStopsOnStall(t *testing.T) {
 			<-ctx.Done()
 		}
 	}
-	p := startAgentInProcess(t, hooks{beforeObserve: stall}, "camera.source="+clip, "health.stall_after=2s")
+	p := startAgentInProcess(t, hooks{beforeObserve: stall}, "camera.source="+clip, "health.stall_after=2s", "health.display_lost_after=1h")
 
-	get := func() (int, Status) {
+	get := func() (int, wire.Health) {
 		res, err := http.Get(p.kioskURL + "/healthz")
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer res.Body.Close()
-		var s Status
+		var s wire.Health
 		json.NewDecoder(res.Body).Decode(&s)
 		return res.StatusCode, s
 	}
@@ -76,7 +78,7 @@ func TestWatchdogStopsOnStall(t *testing.T) {
 			t.Fatalf("/healthz never turned unhealthy")
 		case <-time.After(200 * time.Millisecond):
 		}
-		if code, s := get(); code == http.StatusServiceUnavailable && s.Pipeline == "stalled" {
+		if code, s := get(); code == http.StatusServiceUnavailable && s.Parts["pipeline"] == "stalled" {
 			unhealthyAt = time.Now()
 		}
 	}
@@ -117,7 +119,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	_, clip, _ := setup(t)
 	cfgFile := filepath.Join(t.TempDir(), "mirror.yaml")
 	os.WriteFile(cfgFile, []byte("presence:\n  enter_dwell: 1s\n"), 0o644)
-	p := startAgent(t, "--config", cfgFile, "--set", "camera.source="+clip)
+	p := startAgent(t, "--config", cfgFile, "--set", "camera.source="+clip, "--set", "health.display_lost_after=1h")
 
 	waitLog := func(substr string) {
 		t.Helper()

@@ -9,15 +9,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/fitmirror/fitmirror/cloud/hubclient"
 	"github.com/fitmirror/fitmirror/device/vision"
 	"github.com/fitmirror/fitmirror/display"
+	"github.com/fitmirror/fitmirror/internal/health"
+	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
+	"github.com/fitmirror/fitmirror/session/recorder"
 	"github.com/fitmirror/fitmirror/session/store"
 )
 
 // metricsHandler serves the agent's Prometheus metrics, read from the parts' own counters
 // when scraped (nothing is counted twice).
-func metricsHandler(engine *session.Engine, pipeline *vision.Pipeline, db *store.DB, h *health, qr *timedProvider, rec *recorder) http.Handler {
+func metricsHandler(engine *session.Engine, pipeline *vision.Pipeline, db *store.DB, h *health.Tracker, qr *timedProvider, rec *recorder.Recorder) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		qr.seconds, qr.errors)
@@ -44,9 +48,12 @@ func metricsHandler(engine *session.Engine, pipeline *vision.Pipeline, db *store
 		return float64(n)
 	})
 	counter("outbox_append_errors_total", "Events that could not be recorded (full disk, broken database): lost for the fleet.",
-		func() float64 { return float64(rec.failures.Load()) })
+		func() float64 { return float64(rec.Failures()) })
 	gauge("camera_up", "1 while the camera delivers frames.", func() float64 { return b2f(pipeline.CameraOK()) })
-	gauge("healthy", "1 while /healthz is ok.", func() float64 { return b2f(h.status(time.Now()).Status == "ok") })
+	gauge("healthy", "1 while /healthz is ok.", func() float64 { return b2f(h.Report().OK()) })
+	parts := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "mirror", Name: "part_healthy",
+		Help: "1 while the part (camera, display, storage, broker, hub, detector, clock, pipeline, engine) is healthy."}, []string{"part"})
+	reg.MustRegister(partsCollector{h, parts})
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
@@ -57,16 +64,33 @@ func b2f(b bool) float64 {
 	return 0
 }
 
+// partsCollector reads each part's health from the tracker when scraped.
+type partsCollector struct {
+	h *health.Tracker
+	g *prometheus.GaugeVec
+}
+
+func (c partsCollector) Describe(ch chan<- *prometheus.Desc) { c.g.Describe(ch) }
+
+func (c partsCollector) Collect(ch chan<- prometheus.Metric) {
+	for part, state := range c.h.Report().Parts {
+		c.g.WithLabelValues(part).Set(b2f(state == wire.HealthOK || state == wire.HealthStarting))
+	}
+	c.g.Collect(ch)
+}
+
 // timedProvider measures the QR provider (the local page or the WeChat hub): how long a QR
-// code takes, and how often it fails.
+// code takes, and how often it fails. With the hub it sets the hub's health part: failing
+// while the hub is down (unreachable, or refusing for now), ok once a code comes back.
 type timedProvider struct {
 	session.Provider
+	hub     *health.Tracker // nil with the local provider
 	seconds prometheus.Histogram
 	errors  prometheus.Counter
 }
 
-func newTimedProvider(p session.Provider) *timedProvider {
-	return &timedProvider{Provider: p,
+func newTimedProvider(p session.Provider, hub *health.Tracker) *timedProvider {
+	return &timedProvider{Provider: p, hub: hub,
 		seconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "mirror", Name: "qr_request_seconds",
 			Help:    "Time to get a photo's QR code from the provider (upload included with the hub).",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
@@ -75,12 +99,19 @@ func newTimedProvider(p session.Provider) *timedProvider {
 	}
 }
 
-func (t *timedProvider) QR(ctx context.Context, p session.Photo) (display.QR, error) {
+func (t *timedProvider) QR(ctx context.Context, p session.Photo, ttl time.Duration) (display.QR, error) {
 	start := time.Now()
-	qr, err := t.Provider.QR(ctx, p)
+	qr, err := t.Provider.QR(ctx, p, ttl)
 	t.seconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		t.errors.Inc()
+	}
+	switch {
+	case t.hub == nil:
+	case err == nil:
+		t.hub.SetOK(wire.PartHub)
+	case hubclient.Down(err):
+		t.hub.Set(wire.PartHub, "failing", oneLine(err))
 	}
 	return qr, err
 }

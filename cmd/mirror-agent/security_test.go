@@ -4,19 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/fitmirror/fitmirror/cmd/internal/config"
-	"github.com/fitmirror/fitmirror/session"
-	"github.com/fitmirror/fitmirror/session/store"
 )
 
 // mirror-agent config prints the configuration with its secrets redacted.
@@ -75,90 +69,6 @@ func TestLiveConfigRefusesFilePaths(t *testing.T) {
 	}
 	if cur := l.current(); cur.Presence.Cascade != cfg.Presence.Cascade || cur.Presence.Model != cfg.Presence.Model {
 		t.Errorf("paths changed: %q %q", cur.Presence.Cascade, cur.Presence.Model)
-	}
-}
-
-// A full disk (a real 1 MiB tmpfs under the state directory): events that cannot be recorded
-// are counted, /healthz turns degraded and says why, and once space returns one outbox.failed
-// event tells the fleet how many were lost. What was recorded before stays.
-func TestFullDiskDegradesHealthAndReportsLostEvents(t *testing.T) {
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=1m"); err != nil {
-		t.Fatalf("mount a 1 MiB tmpfs (the tests run as root, like the rest of the suite's mounts): %v", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
-	db, err := store.OpenDB(filepath.Join(dir, "mirror.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	var logs bytes.Buffer
-	log := slog.New(slog.NewTextHandler(&logs, nil))
-	rec := &recorder{db: db, log: log}
-	h := newHealth(time.Minute, log)
-	h.cameraOK, h.storage = func() bool { return true }, rec.storageOK
-	var storage []bool
-	rec.onStorage = func(ok bool, _ string) { storage = append(storage, ok) }
-
-	ev := func(i int) session.Event {
-		return session.Event{Type: session.EventStaffCalled, At: time.Now(), Data: map[string]any{"i": i, "pad": strings.Repeat("x", 2000)}}
-	}
-	rec.record(ev(0))
-	// Fill the disk.
-	filler, err := os.Create(filepath.Join(dir, "filler"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := filler.Write(make([]byte, 4096)); err != nil {
-			break
-		}
-	}
-	filler.Close()
-	n := 0
-	for i := 1; i <= 500 && rec.failures.Load() == 0; i++ {
-		rec.record(ev(i))
-		n = i
-	}
-	for i := n + 1; i <= n+10; i++ { // a few more while the disk stays full
-		rec.record(ev(i))
-	}
-	failed := rec.failures.Load()
-	if failed == 0 {
-		t.Fatal("no append failed on a full disk: the test did not fill it")
-	}
-	st := h.status(time.Now())
-	if st.Status != "degraded" || st.Storage != "failing" || !strings.Contains(st.Reason, "events not recorded") && !strings.Contains(st.Reason, "full") {
-		t.Errorf("health on a full disk = %+v, want degraded with the reason", st)
-	}
-	if c := strings.Count(logs.String(), "cannot record events"); c != 1 {
-		t.Errorf("the failures were logged %d times, want once", c)
-	}
-
-	// Space returns: the next retry records outbox.failed, health is ok again.
-	os.Remove(filepath.Join(dir, "filler"))
-	rec.recover()
-	if st := h.status(time.Now()); st.Status != "ok" || st.Storage != "ok" {
-		t.Errorf("health after space returned = %+v, want ok", st)
-	}
-	evs, err := db.Pending(context.Background(), 0, 10000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	last := evs[len(evs)-1]
-	var data struct {
-		Lost  int
-		Error string
-	}
-	json.Unmarshal(last.Data, &data)
-	if last.Type != eventOutboxFailed || uint64(data.Lost) != failed || data.Error == "" {
-		t.Errorf("last event = %s %s, want outbox.failed with %d lost", last.Type, last.Data, failed)
-	}
-	if want := n + 11 - int(failed); len(evs)-1 != want {
-		t.Errorf("%d events recorded before outbox.failed, want the %d that succeeded", len(evs)-1, want)
-	}
-	if len(storage) != 2 || storage[0] || !storage[1] {
-		t.Errorf("the fleet was told %v, want [false true] (degraded, then healthy)", storage)
 	}
 }
 

@@ -93,7 +93,7 @@ func TestClusterSimScan(t *testing.T) {
 		t.Helper()
 		photoID := ulid.Make().String()
 		os.WriteFile(filepath.Join(photos, photoID+".jpg"), jpg, 0o600)
-		qr, err := p.QR(t.Context(), session.Photo{ID: photoID, SessionID: "S1"})
+		qr, err := p.QR(t.Context(), session.Photo{ID: photoID, SessionID: "S1"}, 0)
 		if err != nil {
 			t.Fatalf("QR: %v", err)
 		}

@@ -179,7 +179,7 @@ func TestEndToEndSimScan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	qr, err := p.QR(t.Context(), session.Photo{ID: photoID, SessionID: "S1"})
+	qr, err := p.QR(t.Context(), session.Photo{ID: photoID, SessionID: "S1"}, 0)
 	if err != nil {
 		t.Fatalf("QR: %v", err)
 	}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
-	"github.com/fitmirror/fitmirror/cloud/hub/pgtest"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/postgres/pgtest"
 	"github.com/fitmirror/fitmirror/cloud/wechat/wechattest"
 	"github.com/fitmirror/fitmirror/internal/testexec"
 )

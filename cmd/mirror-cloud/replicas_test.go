@@ -22,8 +22,8 @@ import (
 
 	"github.com/fitmirror/fitmirror/cloud/fleet/mosquittotest"
 	"github.com/fitmirror/fitmirror/cloud/hub"
-	"github.com/fitmirror/fitmirror/cloud/hub/pgtest"
-	"github.com/fitmirror/fitmirror/cloud/hub/s3test"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/postgres/pgtest"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/s3blobs/s3test"
 	"github.com/fitmirror/fitmirror/cloud/wechat/wechattest"
 	"github.com/fitmirror/fitmirror/internal/testexec"
 	"github.com/fitmirror/fitmirror/internal/wire"

@@ -18,6 +18,11 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/fitmirror/fitmirror/cloud/hub"
+	"github.com/fitmirror/fitmirror/cloud/hub/embedbroker"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubsim"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/postgres"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/s3blobs"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/sqlite"
 	"github.com/fitmirror/fitmirror/cloud/wechat"
 	"github.com/fitmirror/fitmirror/cmd/internal/config"
 	"github.com/fitmirror/fitmirror/internal/httpguard"
@@ -27,8 +32,8 @@ import (
 type stores struct {
 	hub.Store
 	photos hub.Blobs
-	bucket *hub.S3Blobs // photos.url, when set
-	where  string       // for the log: the database, without its password
+	bucket *s3blobs.Bucket // photos.url, when set
+	where  string          // for the log: the database, without its password
 }
 
 // openStore opens the database: PostgreSQL when database.url is set (the photos then in it
@@ -41,7 +46,7 @@ func openStore(ctx context.Context, cfg *Config) (*stores, error) {
 	}
 	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	b, err := hub.OpenS3(octx, cfg.Photos.URL)
+	b, err := s3blobs.Open(octx, cfg.Photos.URL)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -55,7 +60,7 @@ func openDatabase(ctx context.Context, cfg *Config) (*stores, error) {
 	if cfg.Database.URL != "" {
 		octx, cancel := context.WithTimeout(ctx, 60*time.Second)
 		defer cancel()
-		pg, err := hub.OpenPostgres(octx, cfg.Database.URL)
+		pg, err := postgres.Open(octx, cfg.Database.URL)
 		if err != nil {
 			return nil, err
 		}
@@ -64,7 +69,7 @@ func openDatabase(ctx context.Context, cfg *Config) (*stores, error) {
 	if err := os.MkdirAll(cfg.photoDir(), 0o700); err != nil {
 		return nil, fmt.Errorf("state_dir: %w", err)
 	}
-	st, err := hub.OpenSQLite(cfg.dbPath())
+	st, err := sqlite.Open(cfg.dbPath())
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +149,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 
 	w := cfg.WeChat
-	var sim *hub.Sim
+	var sim hub.Simulator // sim mode only: the hub links no simulator
 	clientOpts := wechat.Options{BaseURL: w.APIBase, AppID: w.AppID, Secret: w.Secret}
 	if w.Mode == "sim" {
 		if w.AppID == "" {
@@ -156,8 +161,9 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		if w.Token == "" {
 			w.Token = randHex(16)
 		}
-		sim = hub.NewSim(w.AppID, w.Secret, w.Token, w.AESKey)
-		clientOpts = wechat.Options{BaseURL: "http://wechat.sim", AppID: w.AppID, Secret: w.Secret, HTTPClient: sim.Client()}
+		s := hubsim.New(w.AppID, w.Secret, w.Token, w.AESKey)
+		sim = s
+		clientOpts = wechat.Options{BaseURL: "http://wechat.sim", AppID: w.AppID, Secret: w.Secret, HTTPClient: s.Client()}
 	}
 	metrics := hub.NewMetrics()
 	clientOpts.OnCall = metrics.ObserveWeChat // WeChat latency and errcodes on /metrics
@@ -175,7 +181,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	var checks []hub.HealthCheck
 	mqttAddr := cfg.MQTT.URL
 	if cfg.MQTT.URL == "" {
-		b, err := hub.NewBroker(hub.BrokerOptions{Listen: cfg.MQTT.Embedded.Listen, Store: st.Store, TopicPrefix: cfg.MQTT.TopicPrefix,
+		b, err := embedbroker.New(embedbroker.Options{Listen: cfg.MQTT.Embedded.Listen, Store: st.Store, TopicPrefix: cfg.MQTT.TopicPrefix,
 			OpsPassword: cfg.MQTT.Embedded.OpsPassword, Logger: log})
 		if err != nil {
 			return err

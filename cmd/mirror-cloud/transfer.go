@@ -11,7 +11,10 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/fitmirror/fitmirror/cloud/hub"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/postgres"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/s3blobs"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/sqlite"
 	"github.com/fitmirror/fitmirror/cmd/internal/config"
 )
 
@@ -33,27 +36,27 @@ func migrate(ctx context.Context, cfg *Config, to string, stdout io.Writer) erro
 	if _, err := os.Stat(cfg.dbPath()); err != nil {
 		return fmt.Errorf("migrate: no SQLite hub at %s (state_dir): %w", cfg.dbPath(), err)
 	}
-	src, err := hub.OpenSQLite(cfg.dbPath())
+	src, err := sqlite.Open(cfg.dbPath())
 	if err != nil {
 		return err
 	}
 	defer src.Close()
 	octx, cancel := context.WithTimeout(ctx, time.Minute)
-	dst, err := hub.OpenPostgres(octx, to)
+	dst, err := postgres.Open(octx, to)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	defer dst.Close()
-	var dstBlobs hub.Blobs = dst.Blobs()
+	var dstBlobs hubstore.Blobs = dst.Blobs()
 	if cfg.Photos.URL != "" { // the replicas will keep their photos in the bucket
-		b, err := hub.OpenS3(ctx, cfg.Photos.URL)
+		b, err := s3blobs.Open(ctx, cfg.Photos.URL)
 		if err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
 		dstBlobs = b
 	}
-	c, err := hub.Copy(ctx, src, hub.DirBlobs(cfg.photoDir()), dst, dstBlobs)
+	c, err := hubstore.Copy(ctx, src, hubstore.DirBlobs(cfg.photoDir()), dst, dstBlobs)
 	if err != nil {
 		return fmt.Errorf("migrate: %w (what was copied stays; run it again to finish)", err)
 	}
@@ -85,7 +88,7 @@ func export(ctx context.Context, cfg *Config, out string, stdout, stderr io.Writ
 		w = f
 	}
 	bw := bufio.NewWriterSize(w, 1<<20)
-	c, err := hub.Export(ctx, st.Store, st.photos, bw)
+	c, err := hubstore.Export(ctx, st.Store, st.photos, bw)
 	if err == nil {
 		err = bw.Flush()
 	}
@@ -116,7 +119,7 @@ func importFile(ctx context.Context, cfg *Config, path string, stdout io.Writer)
 		return err
 	}
 	defer st.Close()
-	c, err := hub.Import(ctx, st.Store, st.photos, bufio.NewReaderSize(f, 1<<20))
+	c, err := hubstore.Import(ctx, st.Store, st.photos, bufio.NewReaderSize(f, 1<<20))
 	if err != nil {
 		return fmt.Errorf("%w (what was imported stays; run it again to finish)", err)
 	}

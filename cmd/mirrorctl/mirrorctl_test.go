@@ -208,7 +208,7 @@ func TestMirrorctl(t *testing.T) {
 	t.Run("events", func(t *testing.T) {
 		// The event is recorded once mirrorctl's subscription is acknowledged (its SUBACK).
 		c := &app{subscribed: func([]string) {
-			m.db.Append(context.Background(), session.Event{Type: session.EventSessionOpened, At: time.Now(), SessionID: "s-events"})
+			m.db.Append(context.Background(), session.Event{Type: wire.EventSessionOpened, At: time.Now(), SessionID: "s-events"})
 		}}
 		code, out, errOut := ctlWith(t, b, c, "--timeout", "2s", "--json", "events", "m1")
 		if code != 0 {

@@ -13,6 +13,8 @@ import (
 	"periph.io/x/conn/v3/i2c"
 
 	"github.com/fitmirror/fitmirror/display"
+	"github.com/fitmirror/fitmirror/internal/wire"
+	"github.com/fitmirror/fitmirror/session"
 )
 
 // Options wires an IO. All fields are optional.
@@ -433,4 +435,33 @@ func (d *IO) release() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// ButtonsTo returns the OnButton that feeds the session engine's inputs: capture asks for a
+// photo, compare compares, and the staff button is recorded as staff.called (the fleet sees
+// it) through events. A press waits for the engine until ctx ends.
+func ButtonsTo(ctx context.Context, in *session.Inputs, events func(session.Event), log *slog.Logger) func(ButtonEvent) {
+	return func(ev ButtonEvent) {
+		switch ev.Action() {
+		case ActionCapture:
+			in.Trigger(ctx, "button")
+		case ActionCompare:
+			in.Compare(ctx)
+		case ActionStaff:
+			log.Info("staff called", "button", ev.Button, "gesture", ev.Gesture.String())
+			events(session.Event{Type: wire.EventStaffCalled, At: ev.At,
+				Data: wire.StaffCalled{Button: ev.Button, Gesture: ev.Gesture.String()}})
+		}
+	}
+}
+
+// FollowSession keeps the camera-active LED on while a session is open: give it to the
+// recorder as a follower.
+func (d *IO) FollowSession(ev session.Event) {
+	switch ev.Type {
+	case wire.EventSessionOpened, wire.EventSessionClosed:
+		if err := d.SetCameraActive(ev.Type == wire.EventSessionOpened); err != nil {
+			d.log.Warn("camera-active LED", "err", err)
+		}
+	}
 }

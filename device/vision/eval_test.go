@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/fitmirror/fitmirror/device/vision/evalset"
-	"github.com/fitmirror/fitmirror/session"
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
 var (
@@ -71,7 +71,7 @@ func TestEvaluationSet(t *testing.T) {
 			}
 			for i, v := range want {
 				open, closed := events[2*i], events[2*i+1]
-				if open.Type != session.EventSessionOpened || closed.Type != session.EventSessionClosed || open.SessionID != closed.SessionID {
+				if open.Type != wire.EventSessionOpened || closed.Type != wire.EventSessionClosed || open.SessionID != closed.SessionID {
 					t.Fatalf("session %d: events %+v, %+v; want opened then closed with one ID", i, open, closed)
 				}
 				checkWithin(t, "opened", open.TMs, v.Arrival+pc.EnterDwell-frame, v.Arrival+pc.EnterDwell+800*time.Millisecond)
@@ -104,7 +104,7 @@ func TestTwirlBodyEvidence(t *testing.T) {
 	}
 	count := func(pc PresenceConfig) (opened int) {
 		_, err := Replay(ReplayOptions{Source: twirl.Path, Presence: pc}, func(e ReplayEvent) error {
-			if e.Type == session.EventSessionOpened {
+			if e.Type == wire.EventSessionOpened {
 				opened++
 			}
 			return nil

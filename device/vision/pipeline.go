@@ -15,6 +15,8 @@ import (
 
 	"github.com/fitmirror/fitmirror/device/camera"
 	"github.com/fitmirror/fitmirror/internal/backoff"
+	"github.com/fitmirror/fitmirror/internal/health"
+	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 )
 
@@ -35,6 +37,12 @@ type PipelineOptions struct {
 	// is camera.restored; a change between lost and frozen only updates telemetry. The pipeline
 	// logs every change itself: the callback records, it need not log.
 	OnCamera func(s camera.Status, reason string)
+	// Events, when set, records the camera's changes: ok → lost or frozen is camera.lost,
+	// back to ok is camera.restored (a change between lost and frozen is not an event).
+	Events func(session.Event)
+	// Health, when set, gets the camera part: starting until the first frame, then ok, lost
+	// or frozen with the reason.
+	Health *health.Tracker
 	// FrozenAfter is how long without frames, or with identical frames, before the camera
 	// counts as lost or frozen (and is reopened); 0 = 5 s.
 	FrozenAfter time.Duration
@@ -63,6 +71,9 @@ type Pipeline struct {
 	analyse []time.Duration // ring of recent analysis times, same positions
 	latNext int
 	cur     DetectorOptions // detector options in force, for SetOptions
+
+	camMu   sync.Mutex
+	camLast camera.Status // the last status told to Events
 }
 
 type pendingOptions struct {
@@ -84,7 +95,7 @@ func NewPipeline(opts PipelineOptions) *Pipeline {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	p := &Pipeline{opts: opts, capture: make(chan chan captureResult), latency: make([]time.Duration, 0, 512), analyse: make([]time.Duration, 0, 512)}
+	p := &Pipeline{opts: opts, capture: make(chan chan captureResult), latency: make([]time.Duration, 0, 512), analyse: make([]time.Duration, 0, 512), camLast: camera.StatusOK}
 	p.cur = opts.Vision.Detector.withDefaults()
 	if opts.Detector != nil {
 		p.cur = opts.Detector.Options()
@@ -99,8 +110,44 @@ func NewPipeline(opts PipelineOptions) *Pipeline {
 		if opts.OnCamera != nil {
 			opts.OnCamera(s, why)
 		}
+		p.cameraChanged(s, why)
 	}})
+	if opts.Health != nil {
+		opts.Health.Register(wire.PartCamera, health.Unhealthy, wire.HealthStarting)
+	}
 	return p
+}
+
+// cameraChanged records the camera's change and sets its health part.
+func (p *Pipeline) cameraChanged(s camera.Status, why string) {
+	p.camMu.Lock()
+	prev := p.camLast
+	p.camLast = s
+	p.camMu.Unlock()
+	if h := p.opts.Health; h != nil {
+		if s == camera.StatusOK && p.frames.Load() == 0 {
+			h.Set(wire.PartCamera, wire.HealthStarting, why)
+		} else {
+			h.Set(wire.PartCamera, string(s), why)
+		}
+	}
+	if p.opts.Events == nil {
+		return
+	}
+	now := time.Now()
+	switch {
+	case s == camera.StatusOK && prev != camera.StatusOK:
+		p.opts.Events(session.Event{Type: wire.EventCameraRestored, At: now, Data: wire.CameraRestored{Reason: why}})
+	case s != camera.StatusOK && prev == camera.StatusOK:
+		p.opts.Events(session.Event{Type: wire.EventCameraLost, At: now, Data: wire.CameraLost{Status: string(s), Reason: why}})
+	}
+}
+
+// frameSeen counts a frame read; the first one makes the camera part ok.
+func (p *Pipeline) frameSeen() {
+	if p.frames.Add(1) == 1 && p.opts.Health != nil && p.mon.Status() == camera.StatusOK {
+		p.opts.Health.SetOK(wire.PartCamera)
+	}
 }
 
 var _ session.Camera = (*Pipeline)(nil)
@@ -291,14 +338,14 @@ func (p *Pipeline) loop(ctx context.Context, src *camera.Source, an *Analyzer, f
 			if _, err := src.Skip(); err != nil {
 				return err
 			}
-			p.frames.Add(1)
+			p.frameSeen()
 			continue
 		}
 		f, err := src.Read(frame)
 		if err != nil {
 			return err
 		}
-		p.frames.Add(1)
+		p.frameSeen()
 		if !readOK {
 			readOK = true
 			retry.Reset()
@@ -393,6 +440,19 @@ func (p *Pipeline) idle(ctx context.Context, an *Analyzer, d time.Duration) bool
 			p.opts.Observe(ctx, an.Absent(now))
 		case reply := <-p.capture:
 			reply <- captureResult{err: errors.New("vision: capture: camera unavailable")}
+		}
+	}
+}
+
+// GesturesTo returns the OnGesture that feeds the session engine's inputs: the photo
+// gesture asks for a photo, the next gesture compares, like the frame's buttons.
+func GesturesTo(in *session.Inputs) func(ctx context.Context, action string) {
+	return func(ctx context.Context, action string) {
+		switch action {
+		case ActionPhoto:
+			in.Trigger(ctx, "gesture")
+		case ActionNext:
+			in.Compare(ctx)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/fitmirror/fitmirror/device/camera"
+	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 )
 
@@ -118,11 +119,11 @@ func Replay(opts ReplayOptions, emit func(ReplayEvent) error) (ReplaySummary, er
 			case session.Entered:
 				sum.Sessions++
 				open = replayID(f.MediaTime, uint64(sum.Sessions))
-				if err := emit(ReplayEvent{Type: session.EventSessionOpened, TMs: f.MediaTime.Milliseconds(), SessionID: open}); err != nil {
+				if err := emit(ReplayEvent{Type: wire.EventSessionOpened, TMs: f.MediaTime.Milliseconds(), SessionID: open}); err != nil {
 					return ReplaySummary{}, err
 				}
 			case session.Left:
-				if err := emit(ReplayEvent{Type: session.EventSessionClosed, TMs: f.MediaTime.Milliseconds(), SessionID: open, Reason: "absent"}); err != nil {
+				if err := emit(ReplayEvent{Type: wire.EventSessionClosed, TMs: f.MediaTime.Milliseconds(), SessionID: open, Reason: "absent"}); err != nil {
 					return ReplaySummary{}, err
 				}
 				open = ""
@@ -136,7 +137,7 @@ func Replay(opts ReplayOptions, emit func(ReplayEvent) error) (ReplaySummary, er
 		}
 	}
 	if open != "" {
-		if err := emit(ReplayEvent{Type: session.EventSessionClosed, TMs: last.Milliseconds(), SessionID: open, Reason: "end_of_input"}); err != nil {
+		if err := emit(ReplayEvent{Type: wire.EventSessionClosed, TMs: last.Milliseconds(), SessionID: open, Reason: "end_of_input"}); err != nil {
 			return ReplaySummary{}, err
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	xdraw "golang.org/x/image/draw"
@@ -69,7 +70,9 @@ type Framebuffer struct {
 	cur    display.Screen
 	qrSeen map[string]time.Time // when the current QR content was first drawn
 
-	afterWrite func() // tests and benchmarks: called after each frame is written
+	afterWrite func()      // tests and benchmarks: called after each frame is written
+	accepting  atomic.Bool // the last frame written was taken by the device
+	failing    bool        // Run's: the last draw failed (logged once)
 
 	drawMu sync.Mutex // one Render at a time
 	canvas *image.RGBA
@@ -192,7 +195,7 @@ func (fb *Framebuffer) Current() display.Screen {
 
 // Run draws the current Screen, then each new one, and redraws the QR scene every second for
 // its countdown ring, until ctx ends; then it leaves a black frame (a plain mirror). A failed
-// write is logged and retried with the next change: the renderer keeps running.
+// write is logged and tried again every second: the renderer keeps running.
 func (fb *Framebuffer) Run(ctx context.Context) error {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -207,8 +210,8 @@ func (fb *Framebuffer) Run(ctx context.Context) error {
 		case <-fb.wake:
 			fb.draw()
 		case <-tick.C:
-			if s := fb.Current(); s.Scene == display.SceneQR {
-				fb.draw()
+			if s := fb.Current(); s.Scene == display.SceneQR || !fb.accepting.Load() {
+				fb.draw() // the QR ring counts down; a failed frame is tried again
 			}
 		}
 	}
@@ -216,9 +219,14 @@ func (fb *Framebuffer) Run(ctx context.Context) error {
 
 func (fb *Framebuffer) draw() {
 	s := fb.Current()
-	if err := fb.Render(s); err != nil {
+	err := fb.Render(s)
+	switch {
+	case err != nil && !fb.failing:
 		fb.log.Error("framebuffer: draw", "scene", s.Scene, "err", err)
+	case err == nil && fb.failing:
+		fb.log.Info("framebuffer: frames are taken again", "scene", s.Scene)
 	}
+	fb.failing = err != nil
 }
 
 // Render draws s and writes it to the device now. Run calls it; tests and benchmarks may too.
@@ -228,13 +236,19 @@ func (fb *Framebuffer) Render(s display.Screen) error {
 	fb.paint(s)
 	encode(fb.frame, fb.canvas, fb.geo.Width, fb.geo.Height, fb.geo.Stride, fb.geo.Format, fb.rot)
 	if _, err := fb.f.WriteAt(fb.frame, 0); err != nil {
+		fb.accepting.Store(false)
 		return fmt.Errorf("framebuffer: write %s: %w", fb.opts.Device, err)
 	}
+	fb.accepting.Store(true)
 	if fb.afterWrite != nil {
 		fb.afterWrite()
 	}
 	return nil
 }
+
+// Accepting reports whether the device took the last frame written (false before the first).
+// The agent's display health reads it.
+func (fb *Framebuffer) Accepting() bool { return fb.accepting.Load() }
 
 // Halt writes a black frame: the glass is a plain mirror.
 func (fb *Framebuffer) Halt() error { return fb.Render(display.Idle) }

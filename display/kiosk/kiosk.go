@@ -182,6 +182,10 @@ func (k *Kiosk) unsubscribe(sub *subscriber) {
 	delete(k.subs, sub)
 }
 
+// Pages returns the number of pages attached: open /events streams. The agent's display
+// health reads it (no page for a while means the screen shows nothing).
+func (k *Kiosk) Pages() int { return k.subscribers() }
+
 // subscribers returns the number of open /events streams.
 func (k *Kiosk) subscribers() int {
 	k.mu.Lock()

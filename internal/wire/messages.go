@@ -27,16 +27,18 @@ const WillPayload = `{"state":"offline","reason":"connection lost"}`
 // Telemetry is the payload of mirror/{id}/telemetry. The agent fills what it measures; the
 // fleet client sets At, UptimeS and OutboxDepth.
 type Telemetry struct {
-	At          Time             `json:"at"`
-	UptimeS     int64            `json:"uptime_s"`
-	FPS         float64          `json:"fps"`
-	DetectMSP50 float64          `json:"detect_ms_p50"`
-	CPUPct      float64          `json:"cpu_pct"`
-	RSSMB       float64          `json:"rss_mb"`
-	TempC       *float64         `json:"temp_c,omitempty"` // nil where the SoC temperature is not readable
-	DiskFreeMB  float64          `json:"disk_free_mb"`
-	Camera      string           `json:"camera,omitempty"`  // ok, lost, frozen
-	Display     string           `json:"display,omitempty"` // ok, lost
+	At          Time     `json:"at"`
+	UptimeS     int64    `json:"uptime_s"`
+	FPS         float64  `json:"fps"`
+	DetectMSP50 float64  `json:"detect_ms_p50"`
+	CPUPct      float64  `json:"cpu_pct"`
+	RSSMB       float64  `json:"rss_mb"`
+	TempC       *float64 `json:"temp_c,omitempty"` // nil where the SoC temperature is not readable
+	DiskFreeMB  float64  `json:"disk_free_mb"`
+	Camera      string   `json:"camera,omitempty"`  // ok, starting, lost, frozen
+	Display     string   `json:"display,omitempty"` // ok, starting, lost
+	// Problems are the parts that are not healthy, with their reasons (absent when none).
+	Problems    []Problem        `json:"problems,omitempty"`
 	Session     TelemetrySession `json:"session"`
 	OutboxDepth int              `json:"outbox_depth"`
 	// OutboxDropped counts events the outbox bound dropped since start (absent when zero).

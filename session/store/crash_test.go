@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fitmirror/fitmirror/internal/testexec"
+	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 )
 
@@ -60,7 +61,7 @@ func crashChild(dir string) {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(3)
 		}
-		if _, err := db.Append(ctx, session.Event{Type: session.EventPhotoCaptured, At: time.Now(), SessionID: "S", PhotoID: id,
+		if _, err := db.Append(ctx, session.Event{Type: wire.EventPhotoCaptured, At: time.Now(), SessionID: "S", PhotoID: id,
 			Data: map[string]any{"i": i}}); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(3)

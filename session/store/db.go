@@ -110,23 +110,29 @@ func (d *DB) Record(ctx context.Context, ev session.Event, id string) (out wire.
 	at := ev.At.UnixMilli()
 	var res sql.Result
 	switch ev.Type {
-	case session.EventSessionOpened:
+	case wire.EventSessionOpened:
 		_, err = tx.ExecContext(ctx, `INSERT OR IGNORE INTO sessions(id, opened_at) VALUES(?, ?)`, ev.SessionID, at)
-	case session.EventSessionClosed:
+	case wire.EventSessionClosed:
+		var d wire.SessionClosed
+		json.Unmarshal(data, &d)
 		_, err = tx.ExecContext(ctx, `UPDATE sessions SET closed_at = ?, reason = ?, photos = ? WHERE id = ?`,
-			at, fmt.Sprint(ev.Data["reason"]), ev.Data["photos"], ev.SessionID)
-	case session.EventPhotoCaptured:
+			at, d.Reason, d.Photos, ev.SessionID)
+	case wire.EventPhotoCaptured:
+		var d wire.PhotoCaptured
+		json.Unmarshal(data, &d)
 		_, err = tx.ExecContext(ctx, `INSERT OR IGNORE INTO photos(id, session_id, captured_at, width, height, bytes, state)
-			VALUES(?, ?, ?, ?, ?, ?, 'captured')`, ev.PhotoID, ev.SessionID, at, ev.Data["width"], ev.Data["height"], ev.Data["bytes"])
-	case session.EventQRShown:
+			VALUES(?, ?, ?, ?, ?, ?, 'captured')`, ev.PhotoID, ev.SessionID, at, d.Width, d.Height, d.Bytes)
+	case wire.EventQRShown:
 		_, err = tx.ExecContext(ctx, `UPDATE photos SET state = 'qr_shown', qr_shown_at = COALESCE(qr_shown_at, ?)
 			WHERE id = ? AND state IN ('captured', 'uploaded', 'qr_shown', 'expired')`, at, ev.PhotoID)
-	case session.EventQRExpired:
+	case wire.EventQRExpired:
 		_, err = tx.ExecContext(ctx, `UPDATE photos SET state = 'expired' WHERE id = ? AND state = 'qr_shown'`, ev.PhotoID)
-	case session.EventPhotoBound:
+	case wire.EventPhotoBound:
+		var d wire.PhotoBound
+		json.Unmarshal(data, &d)
 		_, err = tx.ExecContext(ctx, `UPDATE photos SET state = 'bound', bound_at = ?, bound_event = ? WHERE id = ? AND purged_at IS NULL`,
-			at, fmt.Sprint(ev.Data["event"]), ev.PhotoID)
-	case session.EventPhotoPurged:
+			at, d.Event, ev.PhotoID)
+	case wire.EventPhotoPurged:
 		res, err = tx.ExecContext(ctx, `UPDATE photos SET state = 'purged', purged_at = ? WHERE id = ? AND purged_at IS NULL`, at, ev.PhotoID)
 		if err == nil {
 			if n, _ := res.RowsAffected(); n == 0 {
@@ -198,6 +204,20 @@ func (d *DB) OpenSessions(ctx context.Context) ([]OpenSession, error) {
 func (d *DB) Append(ctx context.Context, ev session.Event) (wire.Event, error) {
 	out, _, err := d.Record(ctx, ev, NewID())
 	return out, err
+}
+
+// Checkpoint copies the write-ahead log into the database and restarts it from its
+// beginning, so that the next transactions overwrite the log's frames instead of growing the
+// file: on a full disk, what lets the recorder keep writing into the space it has.
+func (d *DB) Checkpoint(ctx context.Context) error {
+	var busy, logPages, done int
+	if err := d.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(RESTART)").Scan(&busy, &logPages, &done); err != nil {
+		return fmt.Errorf("store: checkpoint: %w", err)
+	}
+	if busy != 0 {
+		return fmt.Errorf("store: checkpoint: %d of %d log pages copied; a reader holds the rest", done, logPages)
+	}
+	return nil
 }
 
 // Appended is signalled (coalesced) after each Append.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 )
 
@@ -30,14 +31,14 @@ func visit(t *testing.T, db *DB, sid, pid string, at time.Time, bound bool) {
 	t.Helper()
 	ctx := context.Background()
 	evs := []session.Event{
-		{Type: session.EventSessionOpened, At: at, SessionID: sid},
-		{Type: session.EventPhotoCaptured, At: at.Add(5 * time.Second), SessionID: sid, PhotoID: pid, Data: map[string]any{"width": 1280, "height": 720, "bytes": 1000}},
-		{Type: session.EventQRShown, At: at.Add(6 * time.Second), SessionID: sid, PhotoID: pid, Data: map[string]any{"expires_at": at.Add(time.Hour)}},
+		{Type: wire.EventSessionOpened, At: at, SessionID: sid},
+		{Type: wire.EventPhotoCaptured, At: at.Add(5 * time.Second), SessionID: sid, PhotoID: pid, Data: map[string]any{"width": 1280, "height": 720, "bytes": 1000}},
+		{Type: wire.EventQRShown, At: at.Add(6 * time.Second), SessionID: sid, PhotoID: pid, Data: map[string]any{"expires_at": at.Add(time.Hour)}},
 	}
 	if bound {
-		evs = append(evs, session.Event{Type: session.EventPhotoBound, At: at.Add(10 * time.Second), SessionID: sid, PhotoID: pid, Data: map[string]any{"event": "SCAN"}})
+		evs = append(evs, session.Event{Type: wire.EventPhotoBound, At: at.Add(10 * time.Second), SessionID: sid, PhotoID: pid, Data: map[string]any{"event": "SCAN"}})
 	}
-	evs = append(evs, session.Event{Type: session.EventSessionClosed, At: at.Add(20 * time.Second), SessionID: sid, Data: map[string]any{"duration_ms": 20000, "photos": 1, "reason": "absent"}})
+	evs = append(evs, session.Event{Type: wire.EventSessionClosed, At: at.Add(20 * time.Second), SessionID: sid, Data: map[string]any{"duration_ms": 20000, "photos": 1, "reason": "absent"}})
 	for _, ev := range evs {
 		if _, err := db.Append(ctx, ev); err != nil {
 			t.Fatalf("Append(%s) = %v", ev.Type, err)
@@ -78,7 +79,7 @@ func TestOutboxOrderAckAndRestart(t *testing.T) {
 
 	// seq continues across a restart even when the outbox was emptied.
 	db2 := openTestDB(t, dir)
-	ev, err := db2.Append(ctx, session.Event{Type: session.EventSessionOpened, At: t0, SessionID: "S2"})
+	ev, err := db2.Append(ctx, session.Event{Type: wire.EventSessionOpened, At: t0, SessionID: "S2"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +110,7 @@ func TestIndexStatesAndAnalytics(t *testing.T) {
 		t.Errorf("photo states (-want +got):\n%s", diff)
 	}
 	// Purging twice records one event.
-	purged := session.Event{Type: session.EventPhotoPurged, At: t0.Add(2 * time.Minute), SessionID: "S2", PhotoID: "P2", Data: map[string]any{"reason": "unbound"}}
+	purged := session.Event{Type: wire.EventPhotoPurged, At: t0.Add(2 * time.Minute), SessionID: "S2", PhotoID: "P2", Data: map[string]any{"reason": "unbound"}}
 	if _, dup, err := db.Record(ctx, purged, "E1"); dup || err != nil {
 		t.Fatalf("first purge: dup %v err %v", dup, err)
 	}
@@ -159,8 +160,14 @@ func newJanitorRig(t *testing.T) *janitorRig {
 		t.Fatal(err)
 	}
 	r.j = NewJanitor(JanitorOptions{DB: r.db, Photos: r.photos, Retention: 24 * time.Hour, MinFreeMB: 100,
-		OnPurged: func(id string) { r.purged = append(r.purged, id) },
-		Now:      func() time.Time { return r.now }, FreeMB: func() (int, error) { return r.free, nil }})
+		Record: func(ctx context.Context, ev session.Event) error { // what the agent's recorder gets
+			if ev.Type == wire.EventPhotoPurged {
+				r.purged = append(r.purged, ev.PhotoID)
+			}
+			_, err := r.db.Append(ctx, ev)
+			return err
+		},
+		Now: func() time.Time { return r.now }, FreeMB: func() (int, error) { return r.free, nil }})
 	return r
 }
 
@@ -197,7 +204,7 @@ func TestJanitorRetention(t *testing.T) {
 		t.Errorf("live photos = %+v, want only NEW", live)
 	}
 	if diff := cmp.Diff([]string{"OLD"}, r.purged); diff != "" {
-		t.Errorf("OnPurged (-want +got):\n%s", diff)
+		t.Errorf("photo.purged recorded (-want +got):\n%s", diff)
 	}
 	evs, _ := r.db.Pending(ctx, 0, 100)
 	last := evs[len(evs)-1]
@@ -216,9 +223,9 @@ func TestJanitorPurgesUploadedPhotosAfterTheSession(t *testing.T) {
 	// S2 is still open: opened, captured, bound, not closed.
 	r.photos.Put("OPEN", []byte("jpeg"))
 	for _, ev := range []session.Event{
-		{Type: session.EventSessionOpened, At: t0, SessionID: "S2"},
-		{Type: session.EventPhotoCaptured, At: t0, SessionID: "S2", PhotoID: "OPEN"},
-		{Type: session.EventPhotoBound, At: t0, SessionID: "S2", PhotoID: "OPEN", Data: map[string]any{"event": "SCAN"}},
+		{Type: wire.EventSessionOpened, At: t0, SessionID: "S2"},
+		{Type: wire.EventPhotoCaptured, At: t0, SessionID: "S2", PhotoID: "OPEN"},
+		{Type: wire.EventPhotoBound, At: t0, SessionID: "S2", PhotoID: "OPEN", Data: map[string]any{"event": "SCAN"}},
 	} {
 		if _, err := r.db.Append(ctx, ev); err != nil {
 			t.Fatal(err)
@@ -274,7 +281,7 @@ func TestJanitorDiskGuardPurgesOldestFirst(t *testing.T) {
 	evs, _ := r.db.Pending(ctx, 0, 1000)
 	low := 0
 	for _, e := range evs {
-		if e.Type == EventDiskLow {
+		if e.Type == wire.EventDiskLow {
 			low++
 		}
 	}

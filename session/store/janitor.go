@@ -10,11 +10,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 )
-
-// EventDiskLow is raised when free space in the state directory falls under the guard.
-const EventDiskLow = "disk.low"
 
 // JanitorOptions configure photo retention and the disk guard.
 type JanitorOptions struct {
@@ -31,11 +29,13 @@ type JanitorOptions struct {
 	MinFreeMB int
 	// Interval between sweeps; 0 = 1 minute.
 	Interval time.Duration
-	// OnPurged is told each purged photo (the QR provider forgets its links).
-	OnPurged func(photoID string)
-	Logger   *slog.Logger
-	Now      func() time.Time    // nil = time.Now
-	FreeMB   func() (int, error) // nil = statfs of the photo folder
+	// Record records the janitor's events (session.closed for sessions the last run left
+	// open, photo.purged, disk.low): the agent's recorder, so that they reach the outbox and
+	// the followers like every other event. nil = DB.Append.
+	Record func(context.Context, session.Event) error
+	Logger *slog.Logger
+	Now    func() time.Time    // nil = time.Now
+	FreeMB func() (int, error) // nil = statfs of the photo folder
 }
 
 // Janitor purges photos on schedule: bound photos after the retention, photos left unbound
@@ -56,8 +56,9 @@ func NewJanitor(o JanitorOptions) *Janitor {
 	if o.Interval <= 0 {
 		o.Interval = time.Minute
 	}
-	if o.OnPurged == nil {
-		o.OnPurged = func(string) {}
+	if o.Record == nil {
+		db := o.DB
+		o.Record = func(ctx context.Context, ev session.Event) error { _, err := db.Append(ctx, ev); return err }
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -92,8 +93,8 @@ func (j *Janitor) Startup(ctx context.Context) error {
 		return err
 	}
 	for _, s := range open {
-		if _, err := j.o.DB.Append(ctx, session.Event{Type: session.EventSessionClosed, At: j.o.Now(), SessionID: s.ID,
-			Data: map[string]any{"duration_ms": s.LastAt.Sub(s.OpenedAt).Milliseconds(), "photos": s.Photos, "reason": "restart"}}); err != nil {
+		if err := j.o.Record(ctx, session.Event{Type: wire.EventSessionClosed, At: j.o.Now(), SessionID: s.ID,
+			Data: wire.SessionClosed{DurationMS: s.LastAt.Sub(s.OpenedAt).Milliseconds(), Photos: s.Photos, Reason: "restart"}}); err != nil {
 			return err
 		}
 		j.o.Logger.Info("session left open by the last run closed", "session_id", s.ID, "reason", "restart")
@@ -105,7 +106,7 @@ func (j *Janitor) Startup(ctx context.Context) error {
 	known := map[string]bool{}
 	for _, p := range live {
 		if p.State != "bound" {
-			j.purge(ctx, p, session.PurgeRestart)
+			j.purge(ctx, p, wire.PurgeRestart)
 			continue
 		}
 		known[p.ID] = true
@@ -131,11 +132,11 @@ func (j *Janitor) Sweep(ctx context.Context) error {
 	var rest []PhotoRow
 	for _, p := range live {
 		if p.State == "bound" && now.Sub(p.CapturedAt) >= j.o.Retention {
-			j.purge(ctx, p, session.PurgeRetention)
+			j.purge(ctx, p, wire.PurgeRetention)
 			continue
 		}
 		if p.State == "bound" && j.o.Uploaded && p.SessionClosed {
-			j.purge(ctx, p, session.PurgeUploaded)
+			j.purge(ctx, p, wire.PurgeUploaded)
 			continue
 		}
 		rest = append(rest, p)
@@ -152,8 +153,8 @@ func (j *Janitor) Sweep(ctx context.Context) error {
 	if !j.diskLow {
 		j.diskLow = true
 		j.o.Logger.Warn("disk low: purging oldest photos", "free_mb", free, "min_free_mb", j.o.MinFreeMB)
-		if _, err := j.o.DB.Append(ctx, session.Event{Type: EventDiskLow, At: now,
-			Data: map[string]any{"free_mb": free, "min_free_mb": j.o.MinFreeMB}}); err != nil {
+		if err := j.o.Record(ctx, session.Event{Type: wire.EventDiskLow, At: now,
+			Data: wire.DiskLow{FreeMB: free, MinFreeMB: j.o.MinFreeMB}}); err != nil {
 			j.o.Logger.Error("record disk.low", "err", err)
 		}
 	}
@@ -161,13 +162,13 @@ func (j *Janitor) Sweep(ctx context.Context) error {
 		if free, err = j.o.FreeMB(); err != nil || free >= j.o.MinFreeMB {
 			break
 		}
-		j.purge(ctx, p, session.PurgeDiskLow)
+		j.purge(ctx, p, wire.PurgeDiskLow)
 	}
 	return nil
 }
 
 // PurgeAll purges every photo kept (the fleet's purge-photos command); it returns how many.
-func (j *Janitor) PurgeAll(ctx context.Context, reason session.PurgeReason) (int, error) {
+func (j *Janitor) PurgeAll(ctx context.Context, reason string) (int, error) {
 	live, err := j.o.DB.LivePhotos(ctx)
 	if err != nil {
 		return 0, err
@@ -181,16 +182,15 @@ func (j *Janitor) PurgeAll(ctx context.Context, reason session.PurgeReason) (int
 	return n, nil
 }
 
-func (j *Janitor) purge(ctx context.Context, p PhotoRow, reason session.PurgeReason) bool {
+func (j *Janitor) purge(ctx context.Context, p PhotoRow, reason string) bool {
 	if err := j.o.Photos.Delete(p.ID); err != nil {
 		j.o.Logger.Error("purge photo", "photo_id", p.ID, "err", err)
 		return false // the row stays: the next sweep tries again
 	}
-	if _, err := j.o.DB.Append(ctx, session.Event{Type: session.EventPhotoPurged, At: j.o.Now(),
-		SessionID: p.SessionID, PhotoID: p.ID, Data: map[string]any{"reason": string(reason)}}); err != nil {
+	if err := j.o.Record(ctx, session.Event{Type: wire.EventPhotoPurged, At: j.o.Now(),
+		SessionID: p.SessionID, PhotoID: p.ID, Data: wire.PhotoPurged{Reason: reason}}); err != nil {
 		j.o.Logger.Error("record photo.purged", "photo_id", p.ID, "err", err)
 	}
-	j.o.OnPurged(p.ID)
 	return true
 }
 

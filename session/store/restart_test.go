@@ -37,10 +37,10 @@ func openSessionChild(dir string) {
 		photos.Put(id, []byte("jpeg "+id))
 	}
 	for _, ev := range []session.Event{
-		{Type: session.EventSessionOpened, At: t, SessionID: "S1"},
-		{Type: session.EventPhotoCaptured, At: t.Add(time.Second), SessionID: "S1", PhotoID: "BOUND"},
-		{Type: session.EventPhotoCaptured, At: t.Add(2 * time.Second), SessionID: "S1", PhotoID: "UNBOUND"},
-		{Type: session.EventPhotoBound, At: t.Add(5 * time.Second), SessionID: "S1", PhotoID: "BOUND", Data: map[string]any{"event": "SCAN"}},
+		{Type: wire.EventSessionOpened, At: t, SessionID: "S1"},
+		{Type: wire.EventPhotoCaptured, At: t.Add(time.Second), SessionID: "S1", PhotoID: "BOUND"},
+		{Type: wire.EventPhotoCaptured, At: t.Add(2 * time.Second), SessionID: "S1", PhotoID: "UNBOUND"},
+		{Type: wire.EventPhotoBound, At: t.Add(5 * time.Second), SessionID: "S1", PhotoID: "BOUND", Data: map[string]any{"event": "SCAN"}},
 	} {
 		if _, err := db.Append(ctx, ev); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -92,9 +92,9 @@ func TestSessionOpenAtCrashClosedOnStart(t *testing.T) {
 	purged := map[string]bool{}
 	for _, e := range evs {
 		switch e.Type {
-		case session.EventSessionClosed:
+		case wire.EventSessionClosed:
 			closed = append(closed, e)
-		case session.EventPhotoPurged:
+		case wire.EventPhotoPurged:
 			purged[e.PhotoID] = true
 		}
 	}
@@ -136,7 +136,7 @@ func TestDatabaseFilesArePrivate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if _, err := db.Append(context.Background(), session.Event{Type: session.EventSessionOpened, At: time.Now(), SessionID: "S"}); err != nil {
+	if _, err := db.Append(context.Background(), session.Event{Type: wire.EventSessionOpened, At: time.Now(), SessionID: "S"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []string{path, path + "-wal", path + "-shm"} {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/fitmirror/fitmirror/cloud/fleet"
+	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 	"github.com/fitmirror/fitmirror/session/store"
 )
@@ -58,7 +59,7 @@ func run(ctx context.Context) error {
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
 	for i := 0; i < *events; i++ {
-		ev, err := db.Append(ctx, session.Event{Type: session.EventSessionOpened, At: time.Now(), SessionID: fmt.Sprintf("s%d", i)})
+		ev, err := db.Append(ctx, session.Event{Type: wire.EventSessionOpened, At: time.Now(), SessionID: fmt.Sprintf("s%d", i)})
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,29 @@
+package sqlite_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/sqlite"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/storetest"
+)
+
+func TestStoreSQLite(t *testing.T) {
+	for _, gc := range []bool{true, false} {
+		name := "group-commit"
+		var opts []hubstore.Option
+		if !gc {
+			name, opts = "one-commit-per-write", []hubstore.Option{hubstore.WithoutGroupCommit()}
+		}
+		t.Run(name, func(t *testing.T) {
+			storetest.Run(t, func(t *testing.T) hubstore.Store {
+				st, err := sqlite.Open(filepath.Join(t.TempDir(), "hub.db"), opts...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return st
+			})
+		})
+	}
+}
