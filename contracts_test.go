@@ -681,11 +681,13 @@ func namedKeys(text string) map[string]bool {
 	return named
 }
 
-func checkFields(t *testing.T, what string, text string, fields []string) {
+// checkFields checks that text names every JSON field of fields and no key that is neither a
+// field nor one of mapKeys (the keys of a map field).
+func checkFields(t *testing.T, what string, text string, fields []string, mapKeys ...string) {
 	t.Helper()
 	named := namedKeys(text)
 	for _, m := range jsonKey.FindAllStringSubmatch(text, -1) {
-		if !slices.Contains(fields, m[1]) {
+		if !slices.Contains(fields, m[1]) && !slices.Contains(mapKeys, m[1]) {
 			t.Errorf("docs/contracts.md %s: %q is not a field the code writes (%v)", what, m[1], fields)
 		}
 	}
@@ -721,7 +723,16 @@ func TestContractAgentHTTP(t *testing.T) {
 
 	health := map[string]bool{}
 	jsonNames(reflect.TypeFor[wire.Health](), health)
-	checkFields(t, "§3 /healthz", bullet(t, s3, "`GET /healthz`"), sortedKeys(health))
+	// The parts of /healthz (the keys of "parts") are internal/wire's Part… constants.
+	healthz := bullet(t, s3, "`GET /healthz`")
+	parts, where := constsWhere(stringConsts(t, filepath.Join("internal", "wire")), func(c goConst) bool { return strings.HasPrefix(c.name, "Part") })
+	checkFields(t, "§3 /healthz", healthz, sortedKeys(health), parts...)
+	_, list, ok := strings.Cut(strings.Join(strings.Fields(healthz), " "), "The parts are ")
+	if !ok {
+		t.Fatal("docs/contracts.md §3 /healthz: no \"The parts are …\"")
+	}
+	list, _, _ = strings.Cut(withoutParens(list), ".")
+	sameSet(t, "health part", ticks(list), parts, where)
 
 	m := regexp.MustCompile("\\(default `([^`]+)`\\)").FindStringSubmatch(strings.SplitN(s3, "\n", 2)[0])
 	if m == nil {

@@ -9,7 +9,13 @@
 // Renderers keep the background pure black and put content at the edges.
 package display
 
-import "time"
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/fitmirror/fitmirror/internal/wire"
+)
 
 // Scene names, as sent to the kiosk page (docs/contracts.md §3).
 const (
@@ -32,6 +38,22 @@ type QR struct {
 	// the share of IssuedAt..ExpiresAt left. Unset, a renderer counts from when it first
 	// showed the code.
 	IssuedAt time.Time `json:"issued_at,omitzero"`
+}
+
+// MarshalJSON writes the times as the contracts' timestamps, RFC 3339 with milliseconds in
+// UTC ("2026-11-20T10:00:00.123Z", wire.TimeFormat); issued_at only when set. A time outside
+// years 0-9999 is an error, as for time.Time.
+func (q QR) MarshalJSON() ([]byte, error) {
+	for _, t := range []time.Time{q.ExpiresAt, q.IssuedAt} {
+		if y := t.UTC().Year(); y < 0 || y > 9999 {
+			return nil, fmt.Errorf("display: QR time %s: year outside 0-9999", t)
+		}
+	}
+	return json.Marshal(struct {
+		Content   string    `json:"content"`
+		ExpiresAt wire.Time `json:"expires_at"`
+		IssuedAt  wire.Time `json:"issued_at,omitzero"`
+	}{q.Content, wire.Time{Time: q.ExpiresAt}, wire.Time{Time: q.IssuedAt}})
 }
 
 // Screen is one state of the display. Fields are present when they apply to the scene.

@@ -38,6 +38,10 @@ func TestScreenJSON(t *testing.T) {
 			`{"scene":"qr","photo_id":"p1","qr":{"content":"x","expires_at":"2026-11-20T10:00:00.123Z"}}`},
 		{display.Screen{Scene: display.SceneQR, QR: &display.QR{Content: "x", ExpiresAt: at, IssuedAt: at.Add(-time.Minute)}},
 			`{"scene":"qr","qr":{"content":"x","expires_at":"2026-11-20T10:00:00.123Z","issued_at":"2026-11-20T09:59:00.123Z"}}`},
+		// The contracts' timestamps whatever the time: milliseconds always, UTC, no more digits.
+		{display.Screen{Scene: display.SceneQR, QR: &display.QR{Content: "x", ExpiresAt: time.Date(2026, 11, 20, 18, 0, 0, 0, time.FixedZone("CST", 8*3600)),
+			IssuedAt: time.Date(2026, 11, 20, 9, 59, 0, 123456789, time.UTC)}},
+			`{"scene":"qr","qr":{"content":"x","expires_at":"2026-11-20T10:00:00.000Z","issued_at":"2026-11-20T09:59:00.123Z"}}`},
 		{display.Screen{Scene: display.SceneCompare, PhotoID: "p1", CompareID: "p2"},
 			`{"scene":"compare","photo_id":"p1","compare_photo_id":"p2"}`},
 	}
@@ -46,5 +50,12 @@ func TestScreenJSON(t *testing.T) {
 		if err != nil || string(b) != tt.want {
 			t.Errorf("json.Marshal(%+v) = %s, %v; want %s", tt.s, b, err, tt.want)
 		}
+		var back display.Screen
+		if err := json.Unmarshal(b, &back); err != nil || (tt.s.QR != nil && !back.QR.ExpiresAt.Equal(tt.s.QR.ExpiresAt.Truncate(time.Millisecond))) {
+			t.Errorf("json.Unmarshal(%s) = %+v, %v", b, back, err)
+		}
+	}
+	if b, err := json.Marshal(display.QR{Content: "x", ExpiresAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}); err == nil {
+		t.Errorf("json.Marshal(QR in year 10000) = %s, want an error", b)
 	}
 }

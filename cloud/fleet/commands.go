@@ -57,12 +57,12 @@ func (c *Client) runCommand(ctx context.Context, name string, req wire.CommandRe
 		c.log.Info("expired command refused", "command", name, "id", req.ID)
 		return res
 	}
-	if name == "snapshot" && !c.opts.AllowSnapshot {
+	if name == wire.CmdSnapshot && !c.opts.AllowSnapshot {
 		res.Error = &wire.Error{Code: wire.CodeForbidden, Message: "snapshot is off on this mirror (fleet.allow_snapshot: false)"}
 		return res
 	}
 	fn, ok := c.opts.Commands[name]
-	if !ok && name == "ping" {
+	if !ok && name == wire.CmdPing {
 		fn, ok = c.ping, true
 	}
 	if !ok {
@@ -101,10 +101,7 @@ func (c *Client) runCommand(ctx context.Context, name string, req wire.CommandRe
 
 // ping is the built-in "ping" command.
 func (c *Client) ping(context.Context, json.RawMessage) (any, error) {
-	return map[string]any{
-		"version":  c.opts.Version,
-		"uptime_s": int64(c.opts.Now().Sub(c.start) / time.Second),
-	}, nil
+	return wire.PingResult{Version: c.opts.Version, UptimeS: int64(c.opts.Now().Sub(c.start) / time.Second)}, nil
 }
 
 func (c *Client) sendResult(mc mqtt.Client, name string, res wire.CommandResult) {

@@ -27,7 +27,7 @@ const (
 	// deliverParallel bounds the publishes of one round in flight at once.
 	deliverParallel = 32
 	// maxAckIDs bounds one acknowledgement request.
-	maxAckIDs = 100
+	maxAckIDs = wire.MaxAckBindings
 	// claimLease is how long a replica holds the bindings of a round it is publishing (a
 	// round of stalled publishes takes deliverBatch/deliverParallel publish timeouts): if it
 	// dies before recording the attempts, another replica publishes them after this.
@@ -104,12 +104,31 @@ func (h *Hub) deliver(ctx context.Context) (more bool) {
 	return len(evs) == deliverBatch && !failed.Load()
 }
 
+// binding is the mirror/{id}/binding message of a stored event (docs/contracts.md §1).
+func binding(e Event) (wire.Binding, error) {
+	var b wire.Binding
+	if err := json.Unmarshal(e.Payload, &b); err != nil {
+		return b, fmt.Errorf("stored binding %s is not a binding message: %w", e.BindingID, err)
+	}
+	if b.BindingID != e.BindingID || b.PhotoID != e.PhotoID {
+		return b, fmt.Errorf("stored binding %s: its message is for binding %q, photo %q (want photo %q)", e.BindingID, b.BindingID, b.PhotoID, e.PhotoID)
+	}
+	return b, nil
+}
+
 // publish sends one binding and schedules its next try.
 func (h *Hub) publish(ctx context.Context, e Event) bool {
 	topic := wire.Topics{Prefix: h.prefix, Device: e.DeviceID}.Binding()
-	pctx, cancel := context.WithTimeout(ctx, publishTimeout)
-	err := h.opts.Publisher.Publish(pctx, topic, e.Payload)
-	cancel()
+	b, err := binding(e)
+	if err == nil {
+		var payload []byte
+		payload, err = json.Marshal(b)
+		if err == nil {
+			pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+			err = h.opts.Publisher.Publish(pctx, topic, payload)
+			cancel()
+		}
+	}
 	next := h.now().Add(retryUnacked.Delay(e.Attempts))
 	if err != nil {
 		h.metrics.publishErrors.Inc()
@@ -141,14 +160,17 @@ func (h *Hub) getBindings(w http.ResponseWriter, r *http.Request) {
 	evs, err := h.opts.Store.PendingBindings(r.Context(), d.ID, h.now().Add(100*365*24*time.Hour), deliverBatch)
 	if err != nil {
 		h.log.Error("hub: pending bindings", "device", d.ID, "err", err)
-		httpjson.Error(w, http.StatusServiceUnavailable, "unavailable", "bindings unavailable")
+		httpjson.Error(w, http.StatusServiceUnavailable, wire.CodeUnavailable, "bindings unavailable")
 		return
 	}
-	out := struct {
-		Bindings []json.RawMessage `json:"bindings"`
-	}{Bindings: []json.RawMessage{}}
+	out := wire.PendingBindings{Bindings: []wire.Binding{}}
 	for _, e := range evs {
-		out.Bindings = append(out.Bindings, json.RawMessage(e.Payload))
+		b, err := binding(e)
+		if err != nil {
+			h.log.Error("hub: pending bindings", "device", d.ID, "err", err)
+			continue
+		}
+		out.Bindings = append(out.Bindings, b)
 	}
 	httpjson.Write(w, http.StatusOK, out)
 }
@@ -161,22 +183,20 @@ func (h *Hub) ackBindings(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var req struct {
-		BindingIDs []string `json:"binding_ids"`
-	}
+	var req wire.AckRequest
 	if !httpjson.Decode(w, r, 16<<10, &req) {
 		return
 	}
 	if len(req.BindingIDs) == 0 || len(req.BindingIDs) > maxAckIDs {
-		httpjson.Error(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("binding_ids: want 1-%d IDs, got %d", maxAckIDs, len(req.BindingIDs)))
+		httpjson.Error(w, http.StatusBadRequest, wire.CodeBadRequest, fmt.Sprintf("binding_ids: want 1-%d IDs, got %d", maxAckIDs, len(req.BindingIDs)))
 		return
 	}
 	n, err := h.opts.Store.AckBindings(r.Context(), d.ID, req.BindingIDs)
 	if err != nil {
 		h.log.Error("hub: ack bindings", "device", d.ID, "err", err)
-		httpjson.Error(w, http.StatusServiceUnavailable, "unavailable", "cannot record the acknowledgement")
+		httpjson.Error(w, http.StatusServiceUnavailable, wire.CodeUnavailable, "cannot record the acknowledgement")
 		return
 	}
 	h.metrics.acked.Add(float64(n))
-	httpjson.Write(w, http.StatusOK, map[string]int{"acked": n})
+	httpjson.Write(w, http.StatusOK, wire.AckResult{Acked: n})
 }

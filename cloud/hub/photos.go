@@ -27,15 +27,15 @@ func (h *Hub) putPhoto(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.PathValue("id")
 	if !wire.ValidPhotoID(id) { // nothing that could leave the photo directory
-		httpjson.Error(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("photo id %q: want 1-64 letters, digits, - or _", id))
+		httpjson.Error(w, http.StatusBadRequest, wire.CodeBadRequest, fmt.Sprintf("photo id %q: want 1-64 letters, digits, - or _", id))
 		return
 	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "image/jpeg" {
-		httpjson.Error(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("content type %q: want image/jpeg", r.Header.Get("Content-Type")))
+		httpjson.Error(w, http.StatusBadRequest, wire.CodeBadRequest, fmt.Sprintf("content type %q: want image/jpeg", r.Header.Get("Content-Type")))
 		return
 	}
 	if r.ContentLength > h.opts.MaxPhotoBytes {
-		httpjson.Error(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("photo of %d bytes is over the %d-byte limit", r.ContentLength, h.opts.MaxPhotoBytes))
+		httpjson.Error(w, http.StatusRequestEntityTooLarge, wire.CodeTooLarge, fmt.Sprintf("photo of %d bytes is over the %d-byte limit", r.ContentLength, h.opts.MaxPhotoBytes))
 		return
 	}
 	release, ok := h.quota.begin(w, d.ID, r.ContentLength, h.opts.MaxPhotoBytes)
@@ -48,14 +48,14 @@ func (h *Hub) putPhoto(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			httpjson.Error(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("photo is over the %d-byte limit", h.opts.MaxPhotoBytes))
+			httpjson.Error(w, http.StatusRequestEntityTooLarge, wire.CodeTooLarge, fmt.Sprintf("photo is over the %d-byte limit", h.opts.MaxPhotoBytes))
 			return
 		}
-		httpjson.Error(w, http.StatusBadRequest, "bad_request", "reading the photo: "+err.Error())
+		httpjson.Error(w, http.StatusBadRequest, wire.CodeBadRequest, "reading the photo: "+err.Error())
 		return
 	}
 	if !bytes.HasPrefix(data, []byte{0xff, 0xd8, 0xff}) {
-		httpjson.Error(w, http.StatusBadRequest, "bad_request", "body is not a JPEG")
+		httpjson.Error(w, http.StatusBadRequest, wire.CodeBadRequest, "body is not a JPEG")
 		return
 	}
 	sum := sha256.Sum256(data)
@@ -68,7 +68,7 @@ func (h *Hub) putPhoto(w http.ResponseWriter, r *http.Request) {
 	// next PUT overwrites, never an index entry without its photo.
 	if err := h.blobs.Put(r.Context(), p.BlobKey(), data); err != nil {
 		h.log.Error("hub: store photo", "photo_id", id, "err", err)
-		httpjson.Error(w, http.StatusServiceUnavailable, "unavailable", "cannot store the photo")
+		httpjson.Error(w, http.StatusServiceUnavailable, wire.CodeUnavailable, "cannot store the photo")
 		return
 	}
 	created, err := h.opts.Store.PutPhoto(r.Context(), p)
@@ -83,7 +83,7 @@ func (h *Hub) putPhoto(w http.ResponseWriter, r *http.Request) {
 		return
 	case err != nil:
 		h.log.Error("hub: index photo", "photo_id", id, "err", err)
-		httpjson.Error(w, http.StatusServiceUnavailable, "unavailable", "cannot index the photo")
+		httpjson.Error(w, http.StatusServiceUnavailable, wire.CodeUnavailable, "cannot index the photo")
 		return
 	}
 	h.metrics.photos.Inc()
@@ -91,15 +91,15 @@ func (h *Hub) putPhoto(w http.ResponseWriter, r *http.Request) {
 	if created {
 		status = http.StatusCreated
 	}
-	httpjson.Write(w, status, map[string]any{"photo_id": id, "sha256": p.SHA256, "size": p.Size})
+	httpjson.Write(w, status, wire.PhotoUploaded{PhotoID: id, SHA256: p.SHA256, Size: p.Size})
 }
 
 func (h *Hub) photoExists(w http.ResponseWriter, old, p Photo) {
 	if old.SHA256 != p.SHA256 || old.DeviceID != p.DeviceID {
-		httpjson.Error(w, http.StatusConflict, "conflict", fmt.Sprintf("photo %s is already stored with different content", p.ID))
+		httpjson.Error(w, http.StatusConflict, wire.CodeConflict, fmt.Sprintf("photo %s is already stored with different content", p.ID))
 		return
 	}
-	httpjson.Write(w, http.StatusOK, map[string]any{"photo_id": p.ID, "sha256": p.SHA256, "size": p.Size})
+	httpjson.Write(w, http.StatusOK, wire.PhotoUploaded{PhotoID: p.ID, SHA256: p.SHA256, Size: p.Size})
 }
 
 // sweepUploads removes what uploads killed mid-write left in the photo directory (see
@@ -138,7 +138,7 @@ func (q *uploadQuota) begin(w http.ResponseWriter, device string, size, max int6
 	if q.active[device] >= q.maxActive {
 		q.mu.Unlock()
 		w.Header().Set("Retry-After", "1")
-		httpjson.Error(w, http.StatusTooManyRequests, "rate_limited", fmt.Sprintf("more than %d uploads at once from this device", q.maxActive))
+		httpjson.Error(w, http.StatusTooManyRequests, wire.CodeRateLimited, fmt.Sprintf("more than %d uploads at once from this device", q.maxActive))
 		return nil, false
 	}
 	if size < 0 {
@@ -147,7 +147,7 @@ func (q *uploadQuota) begin(w http.ResponseWriter, device string, size, max int6
 	if ok, wait := q.bytes.AllowN(device, int(size)); !ok {
 		q.mu.Unlock()
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-		httpjson.Error(w, http.StatusTooManyRequests, "rate_limited", "upload quota of this device reached (bytes per minute)")
+		httpjson.Error(w, http.StatusTooManyRequests, wire.CodeRateLimited, "upload quota of this device reached (bytes per minute)")
 		return nil, false
 	}
 	q.active[device]++

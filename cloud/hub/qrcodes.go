@@ -15,20 +15,6 @@ import (
 	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
-type qrRequest struct {
-	PhotoID       string `json:"photo_id"`
-	ExpireSeconds *int   `json:"expire_seconds"`
-	// Scene is optional: the hub picks a fresh ULID when it is empty.
-	Scene string `json:"scene"`
-}
-
-type qrResponse struct {
-	Scene     string `json:"scene"`
-	Ticket    string `json:"ticket"`
-	URL       string `json:"url"`
-	ExpiresAt string `json:"expires_at"`
-}
-
 // validScene checks a scene_str: 1-64 printable characters without spaces.
 func validScene(s string) error {
 	if s == "" || len(s) > wechat.MaxSceneLen {
@@ -48,39 +34,39 @@ func (h *Hub) postQRCode(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var req qrRequest
+	var req wire.QRRequest
 	if !httpjson.Decode(w, r, 4<<10, &req) {
 		return
 	}
-	expire := 300
+	expire := wire.DefaultQRExpireSeconds
 	if req.ExpireSeconds != nil {
 		expire = *req.ExpireSeconds
 	}
-	if expire < 60 || expire > 2592000 {
-		httpjson.Error(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("expire_seconds must be between 60 and 2592000, got %d", expire))
+	if expire < wire.MinQRExpireSeconds || expire > wire.MaxQRExpireSeconds {
+		httpjson.Error(w, http.StatusBadRequest, wire.CodeBadRequest, fmt.Sprintf("expire_seconds must be between %d and %d, got %d", wire.MinQRExpireSeconds, wire.MaxQRExpireSeconds, expire))
 		return
 	}
 	if req.PhotoID == "" {
-		httpjson.Error(w, http.StatusBadRequest, "bad_request", "photo_id is required")
+		httpjson.Error(w, http.StatusBadRequest, wire.CodeBadRequest, "photo_id is required")
 		return
 	}
 	if req.Scene == "" {
 		req.Scene = strings.ToLower(ulid.Make().String())
 	} else if err := validScene(req.Scene); err != nil {
-		httpjson.Error(w, http.StatusBadRequest, "bad_request", err.Error())
+		httpjson.Error(w, http.StatusBadRequest, wire.CodeBadRequest, err.Error())
 		return
 	}
 	p, err := h.opts.Store.Photo(r.Context(), req.PhotoID)
 	if err != nil || p.DeviceID != d.ID {
 		if err != nil && !errors.Is(err, ErrNotFound) {
-			httpjson.Error(w, http.StatusServiceUnavailable, "unavailable", "photo index unavailable")
+			httpjson.Error(w, http.StatusServiceUnavailable, wire.CodeUnavailable, "photo index unavailable")
 			return
 		}
-		httpjson.Error(w, http.StatusNotFound, "not_found", fmt.Sprintf("photo %s: not uploaded by %s (PUT /v1/photos/%s first)", req.PhotoID, d.ID, req.PhotoID))
+		httpjson.Error(w, http.StatusNotFound, wire.CodeNotFound, fmt.Sprintf("photo %s: not uploaded by %s (PUT /v1/photos/%s first)", req.PhotoID, d.ID, req.PhotoID))
 		return
 	}
 	if _, err := h.opts.Store.Scene(r.Context(), req.Scene); err == nil {
-		httpjson.Error(w, http.StatusConflict, "conflict", fmt.Sprintf("scene %q is already bound", req.Scene))
+		httpjson.Error(w, http.StatusConflict, wire.CodeConflict, fmt.Sprintf("scene %q is already bound", req.Scene))
 		return
 	}
 	start := h.now()
@@ -97,14 +83,14 @@ func (h *Hub) postQRCode(w http.ResponseWriter, r *http.Request) {
 		ExpiresAt: start.Add(time.Duration(expire) * time.Second)}
 	if err := h.opts.Store.AddScene(r.Context(), sc); err != nil {
 		if errors.Is(err, ErrExists) {
-			httpjson.Error(w, http.StatusConflict, "conflict", fmt.Sprintf("scene %q is already bound", req.Scene))
+			httpjson.Error(w, http.StatusConflict, wire.CodeConflict, fmt.Sprintf("scene %q is already bound", req.Scene))
 			return
 		}
 		h.log.Error("hub: store scene", "err", err)
-		httpjson.Error(w, http.StatusServiceUnavailable, "unavailable", "cannot store the scene")
+		httpjson.Error(w, http.StatusServiceUnavailable, wire.CodeUnavailable, "cannot store the scene")
 		return
 	}
-	httpjson.Write(w, http.StatusCreated, qrResponse{Scene: sc.Scene, Ticket: t.Ticket, URL: t.URL, ExpiresAt: wire.FormatTime(sc.ExpiresAt)})
+	httpjson.Write(w, http.StatusCreated, wire.QRCode{Scene: sc.Scene, Ticket: t.Ticket, URL: t.URL, ExpiresAt: wire.Time{Time: sc.ExpiresAt}})
 }
 
 // qrFailed maps a WeChat failure: 502 wechat_error with the errcode, 503 when unreachable.
@@ -116,10 +102,10 @@ func (h *Hub) qrFailed(w http.ResponseWriter, err error) {
 		if hint := wechat.Hint(e.Code); hint != "" {
 			msg += " — " + hint
 		}
-		httpjson.Error(w, http.StatusBadGateway, "wechat_error", msg)
+		httpjson.Error(w, http.StatusBadGateway, wire.CodeWeChatError, msg)
 		return
 	}
 	h.metrics.qrs.WithLabelValues("unavailable").Inc()
 	h.log.Warn("hub: qrcode/create", "err", err)
-	httpjson.Error(w, http.StatusServiceUnavailable, "wechat_unavailable", "WeChat is unreachable: "+err.Error())
+	httpjson.Error(w, http.StatusServiceUnavailable, wire.CodeWeChatUnavailable, "WeChat is unreachable: "+err.Error())
 }

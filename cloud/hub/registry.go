@@ -81,19 +81,19 @@ func (h *Hub) authDevice(w http.ResponseWriter, r *http.Request) (Device, bool) 
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || tok == "" {
 		h.quietLog.Warn("token:"+httpguard.ClientIP(r), "hub: device API request without a bearer token", "remote", httpguard.ClientIP(r))
-		httpjson.Error(w, http.StatusUnauthorized, "unauthorized", "missing bearer token")
+		httpjson.Error(w, http.StatusUnauthorized, wire.CodeUnauthorized, "missing bearer token")
 		return Device{}, false
 	}
 	d, err := h.opts.Store.DeviceByToken(r.Context(), hashSecret(strings.TrimSpace(tok)))
 	if err != nil {
 		if !errors.Is(err, ErrNotFound) {
 			h.log.Error("hub: device lookup", "err", err)
-			httpjson.Error(w, http.StatusServiceUnavailable, "unavailable", "device registry unavailable")
+			httpjson.Error(w, http.StatusServiceUnavailable, wire.CodeUnavailable, "device registry unavailable")
 			return Device{}, false
 		}
 		// Logged once per burst and client, not once per request.
 		h.quietLog.Warn("token:"+httpguard.ClientIP(r), "hub: unknown device token", "remote", httpguard.ClientIP(r))
-		httpjson.Error(w, http.StatusUnauthorized, "unauthorized", "unknown device token")
+		httpjson.Error(w, http.StatusUnauthorized, wire.CodeUnauthorized, "unknown device token")
 		return Device{}, false
 	}
 	return d, true

@@ -23,6 +23,7 @@ import (
 
 	"github.com/fitmirror/fitmirror/cloud/fleet"
 	"github.com/fitmirror/fitmirror/display"
+	"github.com/fitmirror/fitmirror/internal/health"
 	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 )
@@ -40,6 +41,9 @@ type Options struct {
 	// TTL is how long a QR code works (expire_seconds); 0 = 5 minutes. The hub accepts 60 s..30 days.
 	TTL        time.Duration
 	HTTPClient *http.Client // nil = a client with a 15 s timeout
+	// Health, when set, gets the hub part: failing while the hub is down (unreachable, or
+	// refusing for now), ok once a QR code comes back.
+	Health *health.Tracker
 }
 
 // Provider implements session.Provider with the hub.
@@ -66,13 +70,16 @@ func New(opts Options) (*Provider, error) {
 		return nil, errors.New("hubclient: Photos is required")
 	}
 	if opts.TTL == 0 {
-		opts.TTL = 5 * time.Minute
+		opts.TTL = wire.DefaultQRExpireSeconds * time.Second
 	}
-	if opts.TTL < time.Minute || opts.TTL > 30*24*time.Hour {
+	if opts.TTL < wire.MinQRExpireSeconds*time.Second || opts.TTL > wire.MaxQRExpireSeconds*time.Second {
 		return nil, fmt.Errorf("hubclient: TTL %s out of 1m..720h", opts.TTL)
 	}
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{Timeout: 15 * time.Second}
+	}
+	if opts.Health != nil {
+		opts.Health.Register(wire.PartHub, health.Degraded, wire.HealthOK)
 	}
 	return &Provider{opts: opts, base: strings.TrimSuffix(opts.BaseURL, "/"), uploaded: map[string]bool{}}, nil
 }
@@ -81,7 +88,7 @@ func New(opts Options) (*Provider, error) {
 type Error struct {
 	Op      string // "upload photo" or "create qr"
 	Status  int
-	Code    string // e.g. "wechat_error", "unauthorized", "too_large"
+	Code    string // a wire.Code… of the hub's API (wire.CodeWeChatError…), or "http_error"
 	Message string
 }
 
@@ -111,20 +118,31 @@ func Down(err error) bool {
 // QR uploads the photo (once) and returns a fresh WeChat QR code bound to it, working for
 // ttl (0: Options.TTL).
 func (p *Provider) QR(ctx context.Context, ph session.Photo, ttl time.Duration) (display.QR, error) {
+	qr, err := p.qr(ctx, ph, ttl)
+	if h := p.opts.Health; h != nil {
+		switch {
+		case err == nil:
+			h.SetOK(wire.PartHub)
+		case Down(err):
+			h.Set(wire.PartHub, "failing", err.Error())
+		}
+	}
+	return qr, err
+}
+
+func (p *Provider) qr(ctx context.Context, ph session.Photo, ttl time.Duration) (display.QR, error) {
 	if ttl <= 0 {
 		ttl = p.opts.TTL
 	}
-	if ttl < time.Minute || ttl > 30*24*time.Hour {
+	if ttl < wire.MinQRExpireSeconds*time.Second || ttl > wire.MaxQRExpireSeconds*time.Second {
 		return display.QR{}, fmt.Errorf("hubclient: QR code TTL %s out of 1m..720h", ttl)
 	}
 	if err := p.upload(ctx, ph); err != nil {
 		return display.QR{}, err
 	}
-	body, _ := json.Marshal(map[string]any{"photo_id": ph.ID, "expire_seconds": int(ttl / time.Second)})
-	var out struct {
-		URL       string    `json:"url"`
-		ExpiresAt time.Time `json:"expires_at"`
-	}
+	secs := int(ttl / time.Second)
+	body, _ := json.Marshal(wire.QRRequest{PhotoID: ph.ID, ExpireSeconds: &secs})
+	var out wire.QRCode
 	if err := p.do(ctx, "create qr", http.MethodPost, "/v1/qrcodes", "application/json", nil, bytes.NewReader(body), &out); err != nil {
 		var e *Error
 		if errors.As(err, &e) && e.Status == http.StatusNotFound {
@@ -210,9 +228,7 @@ func (p *Provider) do(ctx context.Context, op, method, path, ctype string, hdr h
 	}
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
 		e := &Error{Op: op, Status: resp.StatusCode}
-		var v struct {
-			Error struct{ Code, Message string } `json:"error"`
-		}
+		var v wire.APIError
 		if json.Unmarshal(data, &v) == nil && v.Error.Code != "" {
 			e.Code, e.Message = v.Error.Code, v.Error.Message
 		} else {
@@ -232,9 +248,7 @@ func (p *Provider) do(ctx context.Context, op, method, path, ctype string, hdr h
 // for (GET /v1/bindings): the ones the mirror missed while it was away. It makes the
 // Provider a fleet.BindingHub.
 func (p *Provider) PendingBindings(ctx context.Context) ([]wire.Binding, error) {
-	var out struct {
-		Bindings []wire.Binding `json:"bindings"`
-	}
+	var out wire.PendingBindings
 	if err := p.do(ctx, "pending bindings", http.MethodGet, "/v1/bindings", "", nil, nil, &out); err != nil {
 		return nil, err
 	}
@@ -244,7 +258,7 @@ func (p *Provider) PendingBindings(ctx context.Context) ([]wire.Binding, error) 
 // AckBindings tells the hub the mirror has these bindings (POST /v1/bindings/ack); the hub
 // stops delivering them.
 func (p *Provider) AckBindings(ctx context.Context, ids []string) error {
-	body, _ := json.Marshal(map[string]any{"binding_ids": ids})
+	body, _ := json.Marshal(wire.AckRequest{BindingIDs: ids})
 	return p.do(ctx, "ack bindings", http.MethodPost, "/v1/bindings/ack", "application/json", nil, bytes.NewReader(body), nil)
 }
 

@@ -20,6 +20,8 @@ import (
 	"github.com/fitmirror/fitmirror/cloud/hubclient"
 	"github.com/fitmirror/fitmirror/cloud/wechat"
 	"github.com/fitmirror/fitmirror/cloud/wechat/wechattest"
+	"github.com/fitmirror/fitmirror/internal/health"
+	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 )
 
@@ -149,6 +151,41 @@ func TestErrors(t *testing.T) {
 	_, err = p.QR(t.Context(), session.Photo{ID: "P1"}, 0)
 	if !errors.Is(err, hubclient.ErrUnreachable) || !hubclient.Down(err) {
 		t.Errorf("hub down: err = %v, want ErrUnreachable", err)
+	}
+}
+
+// The provider keeps the hub's health part: failing while WeChat refuses for now (502) or the
+// hub is unreachable, ok again with the next code; a refusal that is not "down" (a missing
+// photo) does not touch it. A changed TTL is sent with the next code.
+func TestHubHealthAndTTL(t *testing.T) {
+	e := newEnv(t)
+	tr := health.New(nil)
+	p, _ := hubclient.New(hubclient.Options{BaseURL: e.srv.URL, Token: e.cred.Token, Photos: memPhotos{"P1": face(t)}, Health: tr})
+	state := func() string { s, _ := tr.State(wire.PartHub); return s }
+	if state() != wire.HealthOK {
+		t.Fatalf("hub part at start = %q, want ok", state())
+	}
+	e.fake.FailNext("qrcode/create", wechat.CodeDailyQuota, 1)
+	p.QR(t.Context(), session.Photo{ID: "P1"}, 0)
+	if s, reason := tr.State(wire.PartHub); s != "failing" || !strings.Contains(reason, "45009") {
+		t.Errorf("after a 502: hub part %s %q, want failing with the WeChat code", s, reason)
+	}
+	before := time.Now()
+	qr, err := p.QR(t.Context(), session.Photo{ID: "P1"}, 7*time.Minute)
+	if err != nil || state() != wire.HealthOK {
+		t.Errorf("next code: %v, hub part %s; want ok", err, state())
+	}
+	if d := qr.ExpiresAt.Sub(before); d < 419*time.Second || d > 421*time.Second {
+		t.Errorf("code asked for 7m expires in %v", d)
+	}
+	p.QR(t.Context(), session.Photo{ID: "GONE"}, 0)
+	if state() != wire.HealthOK {
+		t.Errorf("a missing photo made the hub part %s; it is not the hub's fault", state())
+	}
+	e.srv.Close()
+	p.QR(t.Context(), session.Photo{ID: "P1"}, 0)
+	if state() != "failing" {
+		t.Errorf("hub unreachable: hub part %s, want failing", state())
 	}
 }
 

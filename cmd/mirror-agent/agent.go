@@ -89,6 +89,7 @@ func runAgentWith(ctx context.Context, cfg *Config, log *slog.Logger, reload fun
 // value; the engine then reads what they queued.
 func assemble(ctx context.Context, cfg *Config, log *slog.Logger, h hooks, restart func(), cl *closers) (*agent, error) {
 	tr := health.New(nil)
+	tr.OnChange(health.LogChanges(log))
 	in := session.NewInputs()
 	st, err := openStorage(cfg, log, tr, cl)
 	if err != nil {
@@ -186,7 +187,7 @@ func openDisplays(cfg *Config, log *slog.Logger, photos *store.Photos, tr *healt
 	d.kiosk = kiosk.New(kiosk.Options{Logger: log, Photos: photos, Panel: panel, QRSizeMM: cfg.Display.QRSizeMM, QRLevel: qrLevel})
 	d.shown = display.Multi{d.kiosk}
 	// The display works while a kiosk page is attached or the framebuffer takes frames.
-	attached := []func() bool{func() bool { return d.kiosk.Pages() > 0 }}
+	attached := []func() time.Time{d.kiosk.Attached}
 	if cfg.Display.Renderer == "framebuffer" {
 		fb, err := framebuffer.Open(framebuffer.Options{Device: cfg.Display.FBDevice, Rotation: cfg.Display.Rotation,
 			Panel: panel, QRSizeMM: cfg.Display.QRSizeMM, QRLevel: qrLevel, Photos: photos, Logger: log})
@@ -196,7 +197,7 @@ func openDisplays(cfg *Config, log *slog.Logger, photos *store.Photos, tr *healt
 		cl.add(fb.Close)
 		d.shown = append(d.shown, fb)
 		d.runners = append(d.runners, fb.Run)
-		attached = append(attached, fb.Accepting)
+		attached = append(attached, fb.TakesFrames)
 	}
 	tr.Register(wire.PartDisplay, health.Degraded, wire.HealthStarting)
 	watch := &health.Watch{Tracker: tr, Part: wire.PartDisplay, Probes: attached, After: cfg.Health.DisplayLostAfter,
@@ -261,12 +262,11 @@ func openProvider(ctx context.Context, cfg *Config, log *slog.Logger, st storage
 	tr *health.Tracker) (provider, error) {
 	if cfg.Cloud.Provider == "hub" {
 		hp, err := hubclient.New(hubclient.Options{BaseURL: cfg.Cloud.HubURL, Token: cfg.Cloud.Token,
-			Photos: st.photos, TTL: cfg.Session.QRTTL})
+			Photos: st.photos, TTL: cfg.Session.QRTTL, Health: tr})
 		if err != nil {
 			return provider{}, err
 		}
-		tr.Register(wire.PartHub, health.Degraded, wire.HealthOK)
-		return provider{timed: newTimedProvider(hp, tr), hub: hp}, nil
+		return provider{timed: newTimedProvider(hp), hub: hp}, nil
 	}
 	lp, err := local.New(local.Options{
 		PublicURL: publicURL,
@@ -279,7 +279,7 @@ func openProvider(ctx context.Context, cfg *Config, log *slog.Logger, st storage
 		return provider{}, err
 	}
 	st.rec.Follow(lp.FollowPurges) // a purged photo's page goes with it
-	return provider{timed: newTimedProvider(lp, nil), local: lp}, nil
+	return provider{timed: newTimedProvider(lp), local: lp}, nil
 }
 
 // cameraParts are the detector, the camera → vision pipeline and its debug view.

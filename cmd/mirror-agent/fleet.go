@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/fitmirror/fitmirror/cloud/fleet"
+	"github.com/fitmirror/fitmirror/cloud/fleet/commands"
 	"github.com/fitmirror/fitmirror/device/hardware"
 	"github.com/fitmirror/fitmirror/device/vision"
 	"github.com/fitmirror/fitmirror/internal/health"
@@ -73,7 +71,7 @@ func openFleet(p fleetParts) (*fleet.Client, error) {
 // brokerWatch keeps the broker part: ok while the client is connected, down after 30 s
 // without a connection.
 func brokerWatch(tr *health.Tracker, fc *fleet.Client) *health.Watch {
-	return &health.Watch{Tracker: tr, Part: wire.PartBroker, Probes: []func() bool{fc.Connected}, After: 30 * time.Second,
+	return &health.Watch{Tracker: tr, Part: wire.PartBroker, Probes: []func() time.Time{health.Now(fc.Connected)}, After: 30 * time.Second,
 		Lost: "down", Reason: "not connected to the broker (mqtt.url) for 30s"}
 }
 
@@ -122,73 +120,7 @@ func newFleet(p fleetParts) (*fleet.Client, error) {
 		p.rec.Record(session.Event{Type: wire.EventConfigApplied, At: time.Now(), Data: wire.ConfigApplied{Version: version}})
 		return eff, nil
 	}
-	o.Commands = fleetCommands(p)
+	o.Commands = commands.Handlers(commands.Parts{Engine: p.engine, Janitor: p.janitor, Lights: p.hw, Index: p.db,
+		Camera: p.pipeline, Restart: p.restart})
 	return fleet.New(o)
-}
-
-// fleetCommands are the commands the mirror answers on mirror/{id}/cmd/{name}
-// (docs/contracts.md §1).
-func fleetCommands(p fleetParts) map[string]fleet.CommandFunc {
-	return map[string]fleet.CommandFunc{
-		"end-session": func(ctx context.Context, _ json.RawMessage) (any, error) {
-			p.engine.EndSession(ctx, "command")
-			return map[string]any{"ended": true}, nil
-		},
-		"purge-photos": func(ctx context.Context, _ json.RawMessage) (any, error) {
-			n, _ := p.engine.PurgePhotos(ctx)
-			m, err := p.janitor.PurgeAll(ctx, wire.PurgeCommand)
-			return map[string]any{"purged": n + m}, err
-		},
-		"set-light": func(ctx context.Context, args json.RawMessage) (any, error) {
-			var a struct {
-				Scene string `json:"scene"`
-			}
-			if err := json.Unmarshal(args, &a); err != nil || a.Scene == "" {
-				return nil, wire.BadArgs(`want {"scene":"daylight"}`)
-			}
-			if err := p.hw.SetScene(a.Scene); err != nil {
-				if errors.Is(err, hardware.ErrUnknownScene) {
-					return nil, wire.BadArgs("%v", err)
-				}
-				return nil, err
-			}
-			return map[string]any{"scene": a.Scene}, nil
-		},
-		// analytics: sessions, dwell, photos per session, QR shown → bound conversion and time
-		// to scan, over sessions opened in the last "since" (default 24h).
-		"analytics": func(ctx context.Context, args json.RawMessage) (any, error) {
-			var a struct {
-				Since string `json:"since"`
-			}
-			if len(args) > 0 {
-				if err := json.Unmarshal(args, &a); err != nil {
-					return nil, wire.BadArgs(`want {"since":"24h"}`)
-				}
-			}
-			since := 24 * time.Hour
-			if a.Since != "" {
-				d, err := time.ParseDuration(a.Since)
-				if err != nil || d <= 0 {
-					return nil, wire.BadArgs("since %q: want a duration like 24h", a.Since)
-				}
-				since = d
-			}
-			return p.db.Analytics(ctx, time.Now().Add(-since))
-		},
-		"restart": func(ctx context.Context, _ json.RawMessage) (any, error) {
-			// Answer first (the broker gets its PUBACK), then stop; systemd starts us again.
-			time.AfterFunc(500*time.Millisecond, p.restart)
-			return map[string]any{"restarting": true}, nil
-		},
-		"snapshot": func(ctx context.Context, _ json.RawMessage) (any, error) {
-			if snap, ok := p.engine.Snapshot(ctx); ok && snap.SessionID != "" {
-				return nil, &wire.Error{Code: "busy", Message: "a shopper is at the mirror; no snapshot during a session"}
-			}
-			jpeg, w, h, err := p.pipeline.Capture(ctx)
-			if err != nil {
-				return nil, err
-			}
-			return map[string]any{"width": w, "height": h, "jpeg_base64": base64.StdEncoding.EncodeToString(jpeg)}, nil
-		},
-	}
 }

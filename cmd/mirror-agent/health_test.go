@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -196,3 +197,63 @@ func startAgentInProcess(t *testing.T, h hooks, sets ...string) *agentProc {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+// TestHealthzAndMetricsReadOneTracker: /healthz and /metrics say the same thing about the same
+// parts. With no kiosk page for health.display_lost_after, /healthz is 503 degraded with the
+// display lost and its reason, and the metrics show mirror_healthy 0 and the display's
+// mirror_part_healthy 0; with a page attached both are ok again.
+func TestHealthzAndMetricsReadOneTracker(t *testing.T) {
+	needsRealTime(t)
+	_, clip, _ := setup(t)
+	p := startAgentInProcess(t, hooks{}, "camera.source="+clip, "health.display_lost_after=1s")
+	healthz := func() (int, wire.Health) {
+		res, err := http.Get(p.kioskURL + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var h wire.Health
+		json.NewDecoder(res.Body).Decode(&h)
+		return res.StatusCode, h
+	}
+	metrics := func() string {
+		res, err := http.Get(p.kioskURL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return string(b)
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(15 * time.Second); !ok(); time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s within 15 s", what)
+			}
+		}
+	}
+	waitFor("display lost", func() bool { _, h := healthz(); return h.Parts[wire.PartDisplay] == "lost" })
+	code, h := healthz()
+	if code != http.StatusServiceUnavailable || h.Status != wire.HealthDegraded || len(h.Problems) == 0 || h.Problems[0].Reason == "" {
+		t.Errorf("/healthz with no page = %d %+v, want 503 degraded with the display's reason", code, h)
+	}
+	m := metrics()
+	for _, want := range []string{"mirror_healthy 0", `mirror_part_healthy{part="display"} 0`, `mirror_part_healthy{part="storage"} 1`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics with no page lacks %q", want)
+		}
+	}
+	ctx, detach := context.WithCancel(context.Background())
+	defer detach()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.kioskURL+"/events", nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	waitFor("/healthz ok with a page attached", func() bool { c, _ := healthz(); return c == http.StatusOK })
+	if m := metrics(); !strings.Contains(m, "mirror_healthy 1") || !strings.Contains(m, `mirror_part_healthy{part="display"} 1`) {
+		t.Errorf("/metrics with a page attached: not healthy")
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/fitmirror/fitmirror/cloud/hubclient"
 	"github.com/fitmirror/fitmirror/device/vision"
 	"github.com/fitmirror/fitmirror/display"
 	"github.com/fitmirror/fitmirror/internal/health"
@@ -80,17 +79,15 @@ func (c partsCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // timedProvider measures the QR provider (the local page or the WeChat hub): how long a QR
-// code takes, and how often it fails. With the hub it sets the hub's health part: failing
-// while the hub is down (unreachable, or refusing for now), ok once a code comes back.
+// code takes, and how often it fails.
 type timedProvider struct {
 	session.Provider
-	hub     *health.Tracker // nil with the local provider
 	seconds prometheus.Histogram
 	errors  prometheus.Counter
 }
 
-func newTimedProvider(p session.Provider, hub *health.Tracker) *timedProvider {
-	return &timedProvider{Provider: p, hub: hub,
+func newTimedProvider(p session.Provider) *timedProvider {
+	return &timedProvider{Provider: p,
 		seconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "mirror", Name: "qr_request_seconds",
 			Help:    "Time to get a photo's QR code from the provider (upload included with the hub).",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
@@ -105,13 +102,6 @@ func (t *timedProvider) QR(ctx context.Context, p session.Photo, ttl time.Durati
 	t.seconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		t.errors.Inc()
-	}
-	switch {
-	case t.hub == nil:
-	case err == nil:
-		t.hub.SetOK(wire.PartHub)
-	case hubclient.Down(err):
-		t.hub.Set(wire.PartHub, "failing", oneLine(err))
 	}
 	return qr, err
 }

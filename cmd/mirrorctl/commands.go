@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -267,16 +268,17 @@ func (c *app) cmd(ctx context.Context, id, name, argsJSON string) error {
 			if m.topic != t.Result(name) || json.Unmarshal(m.payload, &r) != nil || r.ID != req.ID {
 				continue
 			}
+			if r.OK {
+				if err := decodeResult(name, r.Data); err != nil {
+					return fail(exitRefused, "%s %s: %v", id, name, err)
+				}
+			}
 			if c.jsonOut {
 				if err := c.printJSON(json.RawMessage(m.payload)); err != nil {
 					return err
 				}
 			} else if r.OK {
-				data := "{}"
-				if len(r.Data) > 0 {
-					data = string(r.Data)
-				}
-				fmt.Fprintf(c.out, "ok %s\n", data)
+				printResult(c.out, name, r.Data)
 			}
 			if !r.OK {
 				if r.Error == nil {
@@ -291,6 +293,73 @@ func (c *app) cmd(ctx context.Context, id, name, argsJSON string) error {
 			return fail(exitTimeout, "%s %s: interrupted", id, name)
 		}
 	}
+}
+
+// results are the data types of the commands' results (docs/contracts.md §1): mirrorctl
+// decodes a command's result with its type. Other commands' data is printed as it came.
+var results = map[string]func() any{
+	wire.CmdPing:        func() any { return new(wire.PingResult) },
+	wire.CmdEndSession:  func() any { return new(wire.EndSessionResult) },
+	wire.CmdPurgePhotos: func() any { return new(wire.PurgePhotosResult) },
+	wire.CmdSetLight:    func() any { return new(wire.SetLightResult) },
+	wire.CmdAnalytics:   func() any { return new(wire.Analytics) },
+	wire.CmdRestart:     func() any { return new(wire.RestartResult) },
+	wire.CmdSnapshot:    func() any { return new(wire.SnapshotResult) },
+}
+
+// decodeResult checks that the data of a successful result of the command name decodes as
+// its result type (fields added by a newer mirror are allowed).
+func decodeResult(name string, data json.RawMessage) error {
+	newResult, ok := results[name]
+	if !ok || len(data) == 0 {
+		return nil
+	}
+	v := newResult()
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("the result's data does not decode as the %s result (%s): %v", name, clipped(data), err)
+	}
+	return nil
+}
+
+// printResult writes a successful result for people: "ok" and its data, an analytics result
+// as a table, a snapshot as its size (--json has the frame).
+func printResult(w io.Writer, name string, data json.RawMessage) {
+	if len(data) == 0 {
+		data = json.RawMessage("{}")
+	}
+	switch name {
+	case wire.CmdAnalytics:
+		var a wire.Analytics
+		json.Unmarshal(data, &a) // decodeResult checked it
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "ok\n")
+		fmt.Fprintf(tw, "sessions\t%d\n", a.Sessions)
+		fmt.Fprintf(tw, "average dwell\t%s\n", millis(a.AvgDwellMs))
+		fmt.Fprintf(tw, "photos\t%d (%.2f per session)\n", a.Photos, a.PhotosPerSession)
+		fmt.Fprintf(tw, "QR shown\t%d\n", a.QRShown)
+		fmt.Fprintf(tw, "bound\t%d (conversion %.1f%%)\n", a.Bound, 100*a.Conversion)
+		fmt.Fprintf(tw, "average time to scan\t%s\n", millis(a.AvgTimeToScanMs))
+		tw.Flush()
+	case wire.CmdSnapshot:
+		var s wire.SnapshotResult
+		json.Unmarshal(data, &s)
+		fmt.Fprintf(w, "ok snapshot %dx%d, %d bytes of JPEG (--json prints it, base64 in data.jpeg_base64)\n", s.Width, s.Height, len(s.JPEG))
+	default:
+		fmt.Fprintf(w, "ok %s\n", data)
+	}
+}
+
+// millis renders a duration in milliseconds for people ("1m23.4s").
+func millis(ms float64) string {
+	return time.Duration(ms * float64(time.Millisecond)).Round(100 * time.Millisecond).String()
+}
+
+// clipped is data for an error message: at most 200 bytes of it.
+func clipped(data []byte) string {
+	if len(data) > 200 {
+		return strings.ToValidUTF8(string(data[:200]), "") + "…"
+	}
+	return string(data)
 }
 
 // config merges key=value settings into the retained desired configuration, raises its

@@ -84,6 +84,12 @@ func startMirror(t *testing.T, b *mosquittotest.Broker) *mirror {
 				m.lights.Add(1)
 				return map[string]string{"scene": a.Scene}, nil
 			},
+			"analytics": func(_ context.Context, args json.RawMessage) (any, error) {
+				if strings.Contains(string(args), "broken") { // a mirror that answers out of contract
+					return map[string]any{"sessions": "many"}, nil
+				}
+				return wire.Analytics{Sessions: 4, AvgDwellMs: 83400, Photos: 6, PhotosPerSession: 1.5, QRShown: 4, Bound: 2, Conversion: 0.5, AvgTimeToScanMs: 12345}, nil
+			},
 		},
 	})
 	if err != nil {
@@ -122,6 +128,36 @@ func waitOnline(t *testing.T, b *mosquittotest.Broker) {
 	t.Fatal("m1 not online")
 }
 
+// TestPrintResult: results are printed for people by their command's wire type.
+func TestPrintResult(t *testing.T) {
+	snap, _ := json.Marshal(wire.SnapshotResult{Width: 640, Height: 480, JPEG: []byte{0xff, 0xd8, 0xff, 0xd9}})
+	an, _ := json.Marshal(wire.Analytics{Sessions: 4, AvgDwellMs: 83400, Photos: 6, PhotosPerSession: 1.5, QRShown: 4, Bound: 2, Conversion: 0.5, AvgTimeToScanMs: 12345})
+	for _, tc := range []struct {
+		name string
+		data string
+		want []string
+	}{
+		{"snapshot", string(snap), []string{"ok snapshot 640x480, 4 bytes of JPEG"}},
+		{"analytics", string(an), []string{"sessions  4", "average dwell  1m23.4s", "photos  6 (1.50 per session)", "bound  2 (conversion 50.0%)", "average time to scan  12.3s"}},
+		{"set-light", `{"scene":"daylight"}`, []string{`ok {"scene":"daylight"}`}},
+		{"end-session", ``, []string{`ok {}`}},
+	} {
+		var b bytes.Buffer
+		if err := decodeResult(tc.name, json.RawMessage(tc.data)); err != nil {
+			t.Errorf("decodeResult(%s) = %v", tc.name, err)
+		}
+		printResult(&b, tc.name, json.RawMessage(tc.data))
+		for _, w := range tc.want {
+			if !regexpLine(b.String(), strings.Fields(w)...) {
+				t.Errorf("%s printed %q, want a line %q", tc.name, b.String(), w)
+			}
+		}
+	}
+	if err := decodeResult("snapshot", json.RawMessage(`{"width":640,"jpeg_base64":"not base64!"}`)); err == nil {
+		t.Error("decodeResult accepted a snapshot that is not base64")
+	}
+}
+
 func TestMirrorctl(t *testing.T) {
 	b := mosquittotest.Start(t, mosquittotest.Options{Users: map[string]string{"m1": "pw-m1", broker.OpsUser: "pw-ops"}})
 	m := startMirror(t, b)
@@ -154,6 +190,8 @@ func TestMirrorctl(t *testing.T) {
 			{[]string{"cmd", "m1", "ping"}, 0, `"version":"0.9.0"`, ""},
 			{[]string{"cmd", "m1", "set-light", `{"scene":"daylight"}`}, 0, `ok {"scene":"daylight"}`, ""},
 			{[]string{"cmd", "m1", "set-light", `{}`}, 1, "", "bad_args"},
+			{[]string{"cmd", "m1", "analytics"}, 0, "conversion 50.0%", ""},
+			{[]string{"cmd", "m1", "analytics", `{"since":"broken"}`}, 1, "", `m1 analytics: the result's data does not decode as the analytics result ({"sessions":"many"})`},
 			{[]string{"cmd", "m1", "warp"}, 1, "", "unknown_command"},
 			{[]string{"cmd", "m1", "snapshot"}, 1, "", "forbidden"},
 			{[]string{"cmd", "m1", "set-light", `nope`}, 2, "", "args must be a JSON object"},

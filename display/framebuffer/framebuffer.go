@@ -70,9 +70,10 @@ type Framebuffer struct {
 	cur    display.Screen
 	qrSeen map[string]time.Time // when the current QR content was first drawn
 
-	afterWrite func()      // tests and benchmarks: called after each frame is written
-	accepting  atomic.Bool // the last frame written was taken by the device
-	failing    bool        // Run's: the last draw failed (logged once)
+	afterWrite func()       // tests and benchmarks: called after each frame is written
+	accepting  atomic.Bool  // the last frame written was taken by the device
+	lastOK     atomic.Int64 // unix nanos of the last frame taken
+	failing    bool         // Run's: the last draw failed (logged once)
 
 	drawMu sync.Mutex // one Render at a time
 	canvas *image.RGBA
@@ -240,6 +241,7 @@ func (fb *Framebuffer) Render(s display.Screen) error {
 		return fmt.Errorf("framebuffer: write %s: %w", fb.opts.Device, err)
 	}
 	fb.accepting.Store(true)
+	fb.lastOK.Store(time.Now().UnixNano())
 	if fb.afterWrite != nil {
 		fb.afterWrite()
 	}
@@ -247,8 +249,20 @@ func (fb *Framebuffer) Render(s display.Screen) error {
 }
 
 // Accepting reports whether the device took the last frame written (false before the first).
-// The agent's display health reads it.
 func (fb *Framebuffer) Accepting() bool { return fb.accepting.Load() }
+
+// TakesFrames returns when the device last took a frame: now while the last one was taken
+// (the panel shows it), the last success after writes fail, the zero time before the first.
+// The agent's display health reads it.
+func (fb *Framebuffer) TakesFrames() time.Time {
+	if fb.accepting.Load() {
+		return time.Now()
+	}
+	if n := fb.lastOK.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
 
 // Halt writes a black frame: the glass is a plain mirror.
 func (fb *Framebuffer) Halt() error { return fb.Render(display.Idle) }

@@ -204,6 +204,28 @@ func TestEventsWireFormat(t *testing.T) {
 	}
 }
 
+// TestEventsTimestampsInContractFormat: the stream's times are RFC 3339 with milliseconds in
+// UTC (docs/contracts.md), also for a time on a whole second, with nanoseconds or in a zone.
+func TestEventsTimestampsInContractFormat(t *testing.T) {
+	k := New(Options{Logger: discardLogger()})
+	srv := httptest.NewServer(k.Handler())
+	t.Cleanup(srv.Close)
+	es := openEvents(t, srv)
+
+	exp := time.Date(2026, 11, 20, 18, 0, 0, 0, time.FixedZone("CST", 8*3600))
+	k.Show(display.Screen{Scene: display.SceneQR, QR: &display.QR{Content: "q", ExpiresAt: exp, IssuedAt: exp.Add(-time.Minute + 987654321)}})
+	want := "retry: 1000\n" +
+		`data: {"scene":"idle"}` + "\n\n" +
+		`data: {"scene":"qr","qr":{"content":"q","expires_at":"2026-11-20T10:00:00.000Z","issued_at":"2026-11-20T09:59:00.987Z"}}` + "\n\n"
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(es.r, got); err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != want {
+		t.Errorf("/events stream = %q, want %q", got, want)
+	}
+}
+
 func TestEventsAfterClose(t *testing.T) {
 	k := New(Options{Logger: discardLogger()})
 	srv := httptest.NewServer(k.Handler())

@@ -56,6 +56,7 @@ type Kiosk struct {
 	cur     display.Screen // a private copy, see clone
 	curJSON []byte
 	subs    map[*subscriber]struct{}
+	left    time.Time     // when the last page left
 	done    chan struct{} // closed by Close
 	closed  bool
 }
@@ -180,11 +181,25 @@ func (k *Kiosk) unsubscribe(sub *subscriber) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	delete(k.subs, sub)
+	if len(k.subs) == 0 {
+		k.left = time.Now()
+	}
 }
 
-// Pages returns the number of pages attached: open /events streams. The agent's display
-// health reads it (no page for a while means the screen shows nothing).
+// Pages returns the number of pages attached: open /events streams.
 func (k *Kiosk) Pages() int { return k.subscribers() }
+
+// Attached returns when a page was last attached: now while one is, the moment the last one
+// left otherwise, and the zero time if none ever was. The agent's display health reads it
+// (no page for a while means nothing shows on the glass).
+func (k *Kiosk) Attached() time.Time {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if len(k.subs) > 0 {
+		return time.Now()
+	}
+	return k.left
+}
 
 // subscribers returns the number of open /events streams.
 func (k *Kiosk) subscribers() int {

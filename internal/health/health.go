@@ -11,6 +11,7 @@ package health
 
 import (
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"sort"
 	"strings"
@@ -197,4 +198,22 @@ func (t *Tracker) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
 	json.NewEncoder(w).Encode(r.Wire())
+}
+
+// LogChanges returns a subscriber that logs each change of what is wrong: a warning naming
+// the parts and reasons when something breaks or changes, one line when all is well again.
+func LogChanges(log *slog.Logger) func(Report) {
+	var last string
+	return func(r Report) {
+		reason := r.Reason()
+		if reason == last {
+			return
+		}
+		last = reason
+		if r.OK() {
+			log.Info("health: every part is ok again")
+			return
+		}
+		log.Warn("health: "+r.Status, "problems", reason)
+	}
 }

@@ -86,14 +86,21 @@ func TestServeHTTP(t *testing.T) {
 	}
 }
 
-// A watched part stays ok while a probe succeeds, starts "starting", and is lost exactly
-// After with no probe succeeding (not a tick earlier); one success makes it ok again.
+// A watched part starts "starting", is lost exactly After with no probe having worked (not a
+// check earlier), ok while a probe works, and lost again exactly After the moment it stopped
+// working, whenever the checks fall.
 func TestWatchLostAfter(t *testing.T) {
 	c := newClock()
 	tr := New(c.now)
 	tr.Register(wire.PartDisplay, Degraded, wire.HealthStarting)
-	attached := false
-	w := &Watch{Tracker: tr, Part: wire.PartDisplay, Probes: []func() bool{func() bool { return false }, func() bool { return attached }},
+	var attachedAt, detachedAt time.Time // the kiosk's page
+	page := func() time.Time {
+		if !attachedAt.IsZero() && detachedAt.IsZero() {
+			return c.t
+		}
+		return detachedAt
+	}
+	w := &Watch{Tracker: tr, Part: wire.PartDisplay, Probes: []func() time.Time{func() time.Time { return time.Time{} }, page},
 		After: 30 * time.Second, Lost: "lost", Reason: "no kiosk page"}
 	state := func() string { s, _ := tr.State(wire.PartDisplay); return s }
 	step := func(d time.Duration) { c.add(d); w.Check(c.t) }
@@ -106,22 +113,48 @@ func TestWatchLostAfter(t *testing.T) {
 	if state() != "lost" {
 		t.Fatalf("30 s after start with no page: %s, want lost", state())
 	}
-	attached = true
+	attachedAt = c.t
 	step(time.Second)
 	if state() != "ok" {
 		t.Fatalf("page attached: %s, want ok", state())
 	}
-	attached = false
+	c.add(700 * time.Millisecond) // the page leaves between two checks
+	detachedAt = c.t
+	step(300 * time.Millisecond)
 	step(29 * time.Second)
 	if state() != "ok" {
-		t.Fatalf("29 s after the page left: %s, want still ok", state())
+		t.Fatalf("29.3 s after the page left: %s, want still ok", state())
 	}
 	step(time.Second)
 	if s, reason := tr.State(wire.PartDisplay); s != "lost" || reason != "no kiosk page" {
-		t.Fatalf("30 s after the page left: %s %q, want lost", s, reason)
+		t.Fatalf("30.3 s after the page left: %s %q, want lost", s, reason)
 	}
 }
 
+// With After 0 (the clock), a probe that works now keeps the part ok; one that does not
+// makes it lost at once.
+func TestWatchWithoutGrace(t *testing.T) {
+	c := newClock()
+	tr := New(c.now)
+	tr.Register(wire.PartClock, Degraded, wire.HealthOK)
+	set := true
+	w := &Watch{Tracker: tr, Part: wire.PartClock, Lost: "unset", Probes: []func() time.Time{func() time.Time {
+		if set {
+			return c.t
+		}
+		return time.Time{}
+	}}}
+	w.Check(c.t)
+	if s, _ := tr.State(wire.PartClock); s != "ok" {
+		t.Fatalf("clock set: %s, want ok", s)
+	}
+	set = false
+	c.add(time.Second)
+	w.Check(c.t)
+	if s, _ := tr.State(wire.PartClock); s != "unset" {
+		t.Fatalf("clock not set: %s, want unset", s)
+	}
+}
 func TestWatchdogCheck(t *testing.T) {
 	c := newClock()
 	tr := New(c.now)

@@ -7,40 +7,54 @@ import (
 	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
-// Watch keeps a part's state from probes that say whether it works now: the part is ok while
-// any probe says so, and after none has for After it is Lost with Reason. Until a probe first
-// succeeds the part is starting, and it has After from the start to do so. The display is
-// watched this way (a kiosk page attached, or the framebuffer taking frames).
+// Watch keeps a part's state from probes that say when it last worked (now, while it works;
+// the zero time if it never did): the part is ok until none has worked for After, then it is
+// Lost with Reason. Until a probe first works the part is starting, and it has After from the
+// first check to do so. The display is watched this way (a kiosk page attached, or the
+// framebuffer taking frames), and the broker (connected).
 type Watch struct {
 	Tracker *Tracker
 	Part    string
-	Probes  []func() bool
+	Probes  []func() time.Time
 	After   time.Duration // how long with no probe succeeding before the part is lost
 	Lost    string        // the state word then, e.g. "lost"
 	Reason  string
 	Every   time.Duration // how often Run checks; 0 means one second
 
-	lastOK time.Time
-	seen   bool
+	start time.Time
+}
+
+// Now makes a probe of something that can only say whether it works now (the broker's
+// connection): it returns the time of the last call that found ok() true, so the part is lost
+// After that call (within one check of the true moment).
+func Now(ok func() bool) func() time.Time {
+	var last time.Time
+	return func() time.Time {
+		if ok() {
+			last = time.Now()
+		}
+		return last
+	}
 }
 
 // Check probes once at now and sets the part. Run calls it; tests call it with their clock.
 func (w *Watch) Check(now time.Time) {
-	if w.lastOK.IsZero() {
-		w.lastOK = now // the grace starts with the first check
+	if w.start.IsZero() {
+		w.start = now // the grace starts with the first check
 	}
+	var last time.Time
 	for _, p := range w.Probes {
-		if p() {
-			w.lastOK, w.seen = now, true
-			w.Tracker.SetOK(w.Part)
-			return
+		if t := p(); t.After(last) {
+			last = t
 		}
 	}
 	switch {
-	case now.Sub(w.lastOK) >= w.After:
-		w.Tracker.Set(w.Part, w.Lost, w.Reason)
-	case !w.seen:
+	case !last.IsZero() && (!last.Before(now) || now.Sub(last) < w.After): // works, or within the grace
+		w.Tracker.SetOK(w.Part)
+	case last.IsZero() && now.Sub(w.start) < w.After:
 		w.Tracker.Set(w.Part, wire.HealthStarting, "")
+	default:
+		w.Tracker.Set(w.Part, w.Lost, w.Reason)
 	}
 }
 
@@ -72,6 +86,11 @@ var ClockFloor = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 // clock reads before ClockFloor.
 func ClockWatch(t *Tracker) *Watch {
 	t.Register(wire.PartClock, Degraded, wire.HealthOK)
-	return &Watch{Tracker: t, Part: wire.PartClock, Probes: []func() bool{func() bool { return !t.now().Before(ClockFloor) }},
+	return &Watch{Tracker: t, Part: wire.PartClock, Probes: []func() time.Time{func() time.Time {
+		if now := t.now(); !now.Before(ClockFloor) {
+			return now
+		}
+		return time.Time{}
+	}},
 		Lost: "unset", Reason: "the clock reads before " + ClockFloor.Format("2006-01-02") + ": no time from NTP yet (timedatectl status)", Every: 10 * time.Second}
 }

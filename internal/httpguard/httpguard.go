@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fitmirror/fitmirror/internal/httpjson"
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
 // Timeouts of every server of the project.
@@ -227,7 +228,7 @@ func TooMany(w http.ResponseWriter, wait time.Duration) {
 		secs = 1
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	httpjson.Error(w, http.StatusTooManyRequests, "rate_limited", "too many requests; retry after "+strconv.Itoa(secs)+" s")
+	httpjson.Error(w, http.StatusTooManyRequests, wire.CodeRateLimited, "too many requests; retry after "+strconv.Itoa(secs)+" s")
 }
 
 // ClientIP is the request's remote IP address.

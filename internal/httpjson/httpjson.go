@@ -9,22 +9,19 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+
+	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
 // ErrorBody is the error shape of every fitmirror HTTP API.
-type ErrorBody struct {
-	Error ErrorDetail `json:"error"`
-}
+type ErrorBody = wire.APIError
 
 // ErrorDetail is the inside of [ErrorBody].
-type ErrorDetail struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
+type ErrorDetail = wire.Error
 
 // Error writes status and {"error":{"code":code,"message":msg}}.
 func Error(w http.ResponseWriter, status int, code, msg string) {
-	Write(w, status, ErrorBody{ErrorDetail{Code: code, Message: msg}})
+	Write(w, status, ErrorBody{Error: ErrorDetail{Code: code, Message: msg}})
 }
 
 // Write writes status and v as JSON (HTML characters not escaped: XML and URLs in the bodies
@@ -45,14 +42,14 @@ func Decode(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
-			Error(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("request body over %s", size(limit)))
+			Error(w, http.StatusRequestEntityTooLarge, wire.CodeTooLarge, fmt.Sprintf("request body over %s", size(limit)))
 			return false
 		}
-		Error(w, http.StatusBadRequest, "bad_request", "request body: "+err.Error())
+		Error(w, http.StatusBadRequest, wire.CodeBadRequest, "request body: "+err.Error())
 		return false
 	}
 	if dec.Decode(new(json.RawMessage)) != io.EOF {
-		Error(w, http.StatusBadRequest, "bad_request", "request body: more than one JSON value")
+		Error(w, http.StatusBadRequest, wire.CodeBadRequest, "request body: more than one JSON value")
 		return false
 	}
 	return true

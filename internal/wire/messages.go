@@ -102,6 +102,7 @@ const (
 	CodeBadArgs        = "bad_args"
 	CodeExpired        = "expired"
 	CodeForbidden      = "forbidden" // e.g. snapshot without fleet.allow_snapshot
+	CodeBusy           = "busy"      // e.g. snapshot while a shopper is at the mirror
 	CodeFailed         = "failed"    // the handler returned a plain error
 	CodeInvalidConfig  = "invalid_config"
 )

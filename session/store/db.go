@@ -312,17 +312,9 @@ func (d *DB) LivePhotos(ctx context.Context) ([]PhotoRow, error) {
 }
 
 // Analytics are the counters an operator asks for: sessions, dwell, photos per session,
-// QR shown → bound conversion and time to scan.
-type Analytics struct {
-	Sessions         int     `json:"sessions"`
-	AvgDwellMs       float64 `json:"avg_dwell_ms"`
-	Photos           int     `json:"photos"`
-	PhotosPerSession float64 `json:"photos_per_session"`
-	QRShown          int     `json:"qr_shown"`
-	Bound            int     `json:"bound"`
-	Conversion       float64 `json:"conversion"`          // bound / qr_shown
-	AvgTimeToScanMs  float64 `json:"avg_time_to_scan_ms"` // qr.shown → bound
-}
+// QR shown → bound conversion and time to scan; the data of the fleet's analytics command
+// (docs/contracts.md §1).
+type Analytics = wire.Analytics
 
 // Analytics computes the counters over sessions opened at or after since.
 func (d *DB) Analytics(ctx context.Context, since time.Time) (Analytics, error) {

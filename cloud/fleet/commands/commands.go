@@ -1,0 +1,121 @@
+// Package commands is the mirror's side of the fleet's commands: the handlers a mirror answers on
+// mirror/{id}/cmd/{name} (docs/contracts.md §1), on the parts they act on — the session
+// engine, the janitor, the lights, the photo index and the camera — named by small interfaces,
+// so that the handlers are tested on fakes and the fleet client stays free of them.
+package commands
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/fitmirror/fitmirror/cloud/fleet"
+	"github.com/fitmirror/fitmirror/device/hardware"
+	"github.com/fitmirror/fitmirror/internal/wire"
+	"github.com/fitmirror/fitmirror/session"
+)
+
+// Engine is what the commands ask of the session engine.
+type Engine interface {
+	EndSession(ctx context.Context, reason string)
+	PurgePhotos(ctx context.Context) (n int, ok bool)
+	Snapshot(ctx context.Context) (session.Snapshot, bool)
+}
+
+// Janitor purges the photos kept for scanned shoppers.
+type Janitor interface {
+	PurgeAll(ctx context.Context, reason string) (int, error)
+}
+
+// Lights set a lighting scene; an unknown scene is hardware.ErrUnknownScene.
+type Lights interface {
+	SetScene(name string) error
+}
+
+// Index answers the analytics over recorded sessions.
+type Index interface {
+	Analytics(ctx context.Context, since time.Time) (wire.Analytics, error)
+}
+
+// Camera takes a full-resolution JPEG of the next frame.
+type Camera interface {
+	Capture(ctx context.Context) (jpeg []byte, width, height int, err error)
+}
+
+// Parts are what the commands act on. Restart ends the process cleanly (systemd starts it
+// again); it is called half a second after the answer, so the broker has its PUBACK.
+type Parts struct {
+	Engine  Engine
+	Janitor Janitor
+	Lights  Lights
+	Index   Index
+	Camera  Camera
+	Restart func()
+}
+
+// Handlers returns the handlers: end-session, purge-photos, set-light, analytics, restart,
+// snapshot (ping is the fleet client's own).
+func Handlers(p Parts) map[string]fleet.CommandFunc {
+	return map[string]fleet.CommandFunc{
+		wire.CmdEndSession: func(ctx context.Context, _ json.RawMessage) (any, error) {
+			p.Engine.EndSession(ctx, "command")
+			return wire.EndSessionResult{Ended: true}, nil
+		},
+		wire.CmdPurgePhotos: func(ctx context.Context, _ json.RawMessage) (any, error) {
+			n, _ := p.Engine.PurgePhotos(ctx)
+			m, err := p.Janitor.PurgeAll(ctx, wire.PurgeCommand)
+			return wire.PurgePhotosResult{Purged: n + m}, err
+		},
+		wire.CmdSetLight:  p.setLight,
+		wire.CmdAnalytics: p.analytics,
+		wire.CmdRestart: func(ctx context.Context, _ json.RawMessage) (any, error) {
+			time.AfterFunc(500*time.Millisecond, p.Restart)
+			return wire.RestartResult{Restarting: true}, nil
+		},
+		wire.CmdSnapshot: func(ctx context.Context, _ json.RawMessage) (any, error) {
+			if snap, ok := p.Engine.Snapshot(ctx); ok && snap.SessionID != "" {
+				return nil, &wire.Error{Code: wire.CodeBusy, Message: "a shopper is at the mirror; no snapshot during a session"}
+			}
+			jpeg, w, h, err := p.Camera.Capture(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return wire.SnapshotResult{Width: w, Height: h, JPEG: jpeg}, nil
+		},
+	}
+}
+
+func (p Parts) setLight(ctx context.Context, args json.RawMessage) (any, error) {
+	var a wire.SetLightArgs
+	if err := json.Unmarshal(args, &a); err != nil || a.Scene == "" {
+		return nil, wire.BadArgs(`want {"scene":"daylight"}`)
+	}
+	if err := p.Lights.SetScene(a.Scene); err != nil {
+		if errors.Is(err, hardware.ErrUnknownScene) {
+			return nil, wire.BadArgs("%v", err)
+		}
+		return nil, err
+	}
+	return wire.SetLightResult{Scene: a.Scene}, nil
+}
+
+// analytics: sessions, dwell, photos per session, QR shown → bound conversion and time to
+// scan, over sessions opened in the last "since" (default 24h).
+func (p Parts) analytics(ctx context.Context, args json.RawMessage) (any, error) {
+	var a wire.AnalyticsArgs
+	if len(args) > 0 {
+		if err := json.Unmarshal(args, &a); err != nil {
+			return nil, wire.BadArgs(`want {"since":"24h"}`)
+		}
+	}
+	since := 24 * time.Hour
+	if a.Since != "" {
+		d, err := time.ParseDuration(a.Since)
+		if err != nil || d <= 0 {
+			return nil, wire.BadArgs("since %q: want a duration like 24h", a.Since)
+		}
+		since = d
+	}
+	return p.Index.Analytics(ctx, time.Now().Add(-since))
+}

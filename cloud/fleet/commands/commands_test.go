@@ -1,0 +1,96 @@
+package commands_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/fitmirror/fitmirror/cloud/fleet/commands"
+	"github.com/fitmirror/fitmirror/device/hardware"
+	"github.com/fitmirror/fitmirror/internal/wire"
+	"github.com/fitmirror/fitmirror/session"
+	"github.com/fitmirror/fitmirror/session/store"
+)
+
+// TestFleetCommandResults: the mirror's command handlers answer with the wire result types
+// (docs/contracts.md §1), as mirrorctl decodes them, and refuse bad arguments with bad_args.
+func TestFleetCommandResults(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.OpenDB(filepath.Join(t.TempDir(), "mirror.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	at := time.Now().Add(-30 * time.Minute)
+	for _, ev := range []session.Event{
+		{Type: wire.EventSessionOpened, At: at, SessionID: "S1"},
+		{Type: wire.EventPhotoCaptured, At: at.Add(5 * time.Second), SessionID: "S1", PhotoID: "P1", Data: map[string]any{"width": 1280, "height": 720, "bytes": 1000}},
+		{Type: wire.EventQRShown, At: at.Add(6 * time.Second), SessionID: "S1", PhotoID: "P1", Data: map[string]any{"expires_at": at.Add(time.Hour)}},
+		{Type: wire.EventPhotoBound, At: at.Add(10 * time.Second), SessionID: "S1", PhotoID: "P1", Data: map[string]any{"event": "SCAN"}},
+		{Type: wire.EventSessionClosed, At: at.Add(20 * time.Second), SessionID: "S1", Data: map[string]any{"duration_ms": 20000, "photos": 1, "reason": "absent"}},
+	} {
+		if _, err := db.Append(ctx, ev); err != nil {
+			t.Fatalf("Append(%s) = %v", ev.Type, err)
+		}
+	}
+	hw, err := hardware.Open(hardware.Config{}, hardware.Options{}) // no lights
+	if err != nil {
+		t.Fatal(err)
+	}
+	restarted := make(chan struct{})
+	cmds := commands.Handlers(commands.Parts{Index: db, Lights: hw, Restart: func() { close(restarted) }})
+	for _, name := range []string{wire.CmdEndSession, wire.CmdPurgePhotos, wire.CmdSetLight, wire.CmdAnalytics, wire.CmdRestart, wire.CmdSnapshot} {
+		if cmds[name] == nil {
+			t.Errorf("no handler for %q", name)
+		}
+	}
+	// run calls a handler and decodes its data as the fleet client sends it.
+	run := func(name, args string, into any) error {
+		data, err := cmds[name](ctx, json.RawMessage(args))
+		if err != nil {
+			return err
+		}
+		b, err := json.Marshal(data)
+		if err != nil {
+			t.Fatalf("%s: data not encodable: %v", name, err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(into); err != nil {
+			t.Errorf("%s: data %s does not decode as %T: %v", name, b, into, err)
+		}
+		return nil
+	}
+
+	var a wire.Analytics
+	if err := run(wire.CmdAnalytics, `{"since":"1h"}`, &a); err != nil {
+		t.Fatal(err)
+	}
+	if want := (wire.Analytics{Sessions: 1, AvgDwellMs: 20000, Photos: 1, PhotosPerSession: 1, QRShown: 1, Bound: 1, Conversion: 1, AvgTimeToScanMs: 4000}); a != want {
+		t.Errorf("analytics since 1h = %+v, want %+v", a, want)
+	}
+	a = wire.Analytics{}
+	if err := run(wire.CmdAnalytics, `{"since":"10m"}`, &a); err != nil || a.Sessions != 0 {
+		t.Errorf("analytics since 10m = %+v, %v; want no session", a, err)
+	}
+	for name, args := range map[string]string{wire.CmdAnalytics: `{"since":"yesterday"}`, wire.CmdSetLight: `{"scene":"daylight"}`} {
+		var we *wire.Error
+		if err := run(name, args, new(any)); !errors.As(err, &we) || we.Code != wire.CodeBadArgs {
+			t.Errorf("%s %s = %v, want %s", name, args, err, wire.CodeBadArgs)
+		}
+	}
+
+	var r wire.RestartResult
+	if err := run(wire.CmdRestart, "", &r); err != nil || !r.Restarting {
+		t.Errorf("restart = %+v, %v", r, err)
+	}
+	select {
+	case <-restarted:
+	case <-time.After(5 * time.Second):
+		t.Error("restart did not restart")
+	}
+}

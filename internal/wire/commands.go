@@ -1,0 +1,69 @@
+package wire
+
+// Command names: the last level of mirror/{id}/cmd/{name} (docs/contracts.md §1).
+const (
+	CmdPing        = "ping"
+	CmdEndSession  = "end-session"
+	CmdPurgePhotos = "purge-photos"
+	CmdSetLight    = "set-light"
+	CmdAnalytics   = "analytics"
+	CmdRestart     = "restart"
+	CmdSnapshot    = "snapshot"
+)
+
+// PingResult is the data of a ping result. (The results' fields are in the order the mirror
+// has always sent them.)
+type PingResult struct {
+	UptimeS int64  `json:"uptime_s"`
+	Version string `json:"version"`
+}
+
+// EndSessionResult is the data of an end-session result.
+type EndSessionResult struct {
+	Ended bool `json:"ended"`
+}
+
+// PurgePhotosResult is the data of a purge-photos result: how many photos were deleted.
+type PurgePhotosResult struct {
+	Purged int `json:"purged"`
+}
+
+// SetLightArgs are the arguments of set-light.
+type SetLightArgs struct {
+	Scene string `json:"scene"` // a lighting scene of the mirror's configuration, e.g. "daylight"
+}
+
+// SetLightResult is the data of a set-light result: the scene now on.
+type SetLightResult struct {
+	Scene string `json:"scene"`
+}
+
+// AnalyticsArgs are the arguments of analytics.
+type AnalyticsArgs struct {
+	Since string `json:"since,omitempty"` // a Go duration ("24h"); empty = 24h
+}
+
+// Analytics is the data of an analytics result: the counters over the sessions opened in the
+// asked period.
+type Analytics struct {
+	Sessions         int     `json:"sessions"`
+	AvgDwellMs       float64 `json:"avg_dwell_ms"`
+	Photos           int     `json:"photos"`
+	PhotosPerSession float64 `json:"photos_per_session"`
+	QRShown          int     `json:"qr_shown"`
+	Bound            int     `json:"bound"`
+	Conversion       float64 `json:"conversion"`          // bound / qr_shown
+	AvgTimeToScanMs  float64 `json:"avg_time_to_scan_ms"` // qr.shown → bound
+}
+
+// RestartResult is the data of a restart result, sent just before the agent exits.
+type RestartResult struct {
+	Restarting bool `json:"restarting"`
+}
+
+// SnapshotResult is the data of a snapshot result: one diagnostic camera frame.
+type SnapshotResult struct {
+	Height int    `json:"height"`
+	JPEG   []byte `json:"jpeg_base64"` // standard base64 in JSON
+	Width  int    `json:"width"`
+}
