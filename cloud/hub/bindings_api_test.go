@@ -30,7 +30,7 @@ func TestBindingsAPILimits(t *testing.T) {
 	for i := range 105 {
 		id := fmt.Sprintf("B%03d", i)
 		ev := hubstore.Event{Key: "k" + id, BindingID: id, DeviceID: "m1", PhotoID: "P1", User: "u1",
-			Payload: []byte(`{"binding_id":"` + id + `"}`), Reply: []byte("<xml/>"), At: t0.Add(time.Duration(i) * time.Second)}
+			Payload: []byte(`{"binding_id":"` + id + `","photo_id":"P1"}`), Reply: []byte("<xml/>"), At: t0.Add(time.Duration(i) * time.Second)}
 		if _, _, err := e.store.RecordEvent(t.Context(), ev); err != nil {
 			t.Fatal(err)
 		}
