@@ -275,12 +275,18 @@ func TestArchitectureNamesExist(t *testing.T) {
 		}
 		return false
 	}
+	// The agent's configuration keys, as docs/config.md lists them (generated from the code and
+	// kept current by cmd/mirror-agent's TestConfigDocIsCurrent).
+	configKeys := map[string]bool{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z0-9_.]+)` \\|").FindAllStringSubmatch(readDoc(t, "docs/config.md"), -1) {
+		configKeys[m[1]] = true
+	}
 	for _, tok := range ticks(fences.ReplaceAllString(doc, "")) {
 		tok, _, _ = strings.Cut(tok, "(")
 		if tok == "" || strings.ContainsAny(tok, " {…") || strings.HasPrefix(tok, "-") {
 			continue // an example or a command line
 		}
-		ok := isPackage(tok) || names.literals[tok] || names.literals[strings.TrimPrefix(tok, "/")]
+		ok := isPackage(tok) || configKeys[tok] || names.literals[tok] || names.literals[strings.TrimPrefix(tok, "/")]
 		if !ok && goName.MatchString(tok) {
 			owner, member, dotted := strings.Cut(tok, ".")
 			if dotted {
