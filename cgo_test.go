@@ -27,3 +27,32 @@ func TestPureGoPackages(t *testing.T) {
 		}
 	}
 }
+
+// TestCgoStaysInDevice: the packages that import gocv (OpenCV through cgo) or have cgo files
+// of their own are device/camera, device/vision, their subpackages, and cmd/mirror-agent
+// (mirror-agent check probes the camera and the model files).
+func TestCgoStaysInDevice(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{len .CgoFiles}} {{join .Imports " "}}`, "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	allowed := []string{"device/camera", "device/vision", "cmd/mirror-agent"}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		pkg := strings.TrimPrefix(f[0], "github.com/fitmirror/fitmirror/")
+		uses := f[1] != "0"
+		for _, imp := range f[2:] {
+			uses = uses || strings.HasPrefix(imp, "gocv.io/")
+		}
+		if !uses {
+			continue
+		}
+		ok := false
+		for _, a := range allowed {
+			ok = ok || pkg == a || strings.HasPrefix(pkg, a+"/")
+		}
+		if !ok {
+			t.Errorf("%s uses cgo or gocv; keep OpenCV in device/camera and device/vision", pkg)
+		}
+	}
+}

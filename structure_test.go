@@ -3,6 +3,7 @@ package fitmirror_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -195,21 +196,56 @@ func TestGoModTellsTheTruth(t *testing.T) {
 	}
 }
 
-// maxCmdFuncLines is how long a function in cmd/ may grow: the commands wire packages
-// together, and a longer function is a sign a part wants its own name.
-const maxCmdFuncLines = 120
+// maxFuncLines is how long a function may grow: a longer function is a sign a part wants its
+// own name.
+const maxFuncLines = 120
 
-// TestCmdFunctionsAreShort keeps every function in cmd/ (tests excepted) within
-// maxCmdFuncLines lines.
-func TestCmdFunctionsAreShort(t *testing.T) {
-	files, _ := filepath.Glob("cmd/*/*.go")
-	more, _ := filepath.Glob("cmd/internal/*/*.go")
+// longFuncsAllowed are functions allowed to be longer for now, keyed "path/file.go:Func" (or
+// "Type.Method"), each with its reason. It is empty: an entry is a debt with a reason, and the
+// test fails once its function is short again.
+var longFuncsAllowed = map[string]string{}
+
+// generated marks a file made by a tool (https://go.dev/s/generatedcode).
+var generated = regexp.MustCompile(`(?m)^// Code generated .* DO NOT EDIT\.$`)
+
+// goSources returns the module's .go files, tests included when withTests is set; testdata and
+// hidden directories are skipped.
+func goSources(t *testing.T, withTests bool) []string {
+	t.Helper()
+	var files []string
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && path != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(path, ".go") && (withTests || !strings.HasSuffix(path, "_test.go")) {
+			files = append(files, path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+// longFuncs returns "file:line: name is N lines" for every function (declared or literal) in
+// the given files longer than maxFuncLines, keyed by "file:name" for the allow-list.
+func longFuncs(t *testing.T, files []string) map[string]string {
+	t.Helper()
+	long := map[string]string{}
 	fset := token.NewFileSet()
-	for _, name := range append(files, more...) {
-		if strings.HasSuffix(name, "_test.go") {
+	for _, name := range files {
+		src, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if generated.Match(src) {
 			continue
 		}
-		f, err := parser.ParseFile(fset, name, nil, 0)
+		f, err := parser.ParseFile(fset, name, src, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -219,17 +255,56 @@ func TestCmdFunctionsAreShort(t *testing.T) {
 			switch fn := n.(type) {
 			case *ast.FuncDecl:
 				body, what = fn.Body, fn.Name.Name
+				if fn.Recv != nil && len(fn.Recv.List) == 1 {
+					what = recvName(fn.Recv.List[0].Type) + "." + what
+				}
 			case *ast.FuncLit:
 				body, what = fn.Body, "func literal"
 			}
 			if body != nil {
 				start, end := fset.Position(n.Pos()), fset.Position(body.End())
-				if lines := end.Line - start.Line + 1; lines > maxCmdFuncLines {
-					t.Errorf("%s:%d: %s is %d lines, more than %d: split it into named steps", name, start.Line, what, lines, maxCmdFuncLines)
+				if lines := end.Line - start.Line + 1; lines > maxFuncLines {
+					long[filepath.ToSlash(name)+":"+what] = fmt.Sprintf("%s:%d: %s is %d lines", name, start.Line, what, lines)
 				}
 			}
 			return true
 		})
+	}
+	return long
+}
+
+// recvName is the type name of a method's receiver: T for T, *T, T[P] and *T[P].
+func recvName(e ast.Expr) string {
+	for {
+		switch x := e.(type) {
+		case *ast.StarExpr:
+			e = x.X
+		case *ast.IndexExpr:
+			e = x.X
+		case *ast.IndexListExpr:
+			e = x.X
+		case *ast.Ident:
+			return x.Name
+		default:
+			return "?"
+		}
+	}
+}
+
+// TestFunctionsAreShort keeps every function of the module (tests excepted) within
+// maxFuncLines lines, and the allow-list honest: an entry whose function got short, or went
+// away, must be removed.
+func TestFunctionsAreShort(t *testing.T) {
+	long := longFuncs(t, goSources(t, false))
+	for _, key := range sortedKeys(long) {
+		if _, ok := longFuncsAllowed[key]; !ok {
+			t.Errorf("%s, more than %d: split it into named steps", long[key], maxFuncLines)
+		}
+	}
+	for _, key := range sortedKeys(longFuncsAllowed) {
+		if _, ok := long[key]; !ok {
+			t.Errorf("longFuncsAllowed lists %s, which is not longer than %d lines (any more): remove the entry", key, maxFuncLines)
+		}
 	}
 }
 

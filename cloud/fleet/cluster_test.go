@@ -376,7 +376,7 @@ func TestNATSClusterLastWill(t *testing.T) {
 	}
 	late := connectPeerTo(t, rotate(urls, 2), broker.OpsUser, "ops-will-late", true)
 	late.subscribeAll("mirror/+/status")
-	if m := late.waitFor("mirror/m1/status", 10*time.Second, nil); !m.Retained || m.Payload != wire.WillPayload {
+	if m := late.waitFor("mirror/m1/status", 30*time.Second, nil); !m.Retained || m.Payload != wire.WillPayload {
 		t.Errorf("retained status on node 3 = %+v, want the retained Last Will", m)
 	}
 }

@@ -34,6 +34,7 @@ type msg struct {
 	Topic    string
 	Payload  string
 	Retained bool
+	QoS      byte
 }
 
 // peer is a plain MQTT client (an operator, the hub, or a rogue device) recording what it
@@ -67,7 +68,7 @@ func connectPeerTo(t *testing.T, urls []string, user, clientID string, clean boo
 		SetConnectRetry(true).SetConnectRetryInterval(200 * time.Millisecond).
 		SetOrderMatters(true).
 		SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) {
-			r := msg{Topic: m.Topic(), Payload: string(m.Payload()), Retained: m.Retained()}
+			r := msg{Topic: m.Topic(), Payload: string(m.Payload()), Retained: m.Retained(), QoS: m.Qos()}
 			p.mu.Lock()
 			p.got = append(p.got, r)
 			p.mu.Unlock()
@@ -84,9 +85,15 @@ func connectPeerTo(t *testing.T, urls []string, user, clientID string, clean boo
 
 func (p *peer) subscribe(filters ...string) {
 	p.t.Helper()
+	p.subscribeQoS(1, filters...)
+}
+
+// subscribeQoS subscribes at qos: a message arrives at the lower of qos and its publisher's.
+func (p *peer) subscribeQoS(qos byte, filters ...string) {
+	p.t.Helper()
 	m := map[string]byte{}
 	for _, f := range filters {
-		m[f] = 1
+		m[f] = qos
 	}
 	tok := p.mc.SubscribeMultiple(m, nil)
 	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {

@@ -49,7 +49,7 @@ func TestExternalBroker(t *testing.T) {
 	}
 	e.hub.Deliver(t.Context())
 	var b wire.Binding
-	if err := json.Unmarshal([]byte(recv(t, got).payload), &b); err != nil {
+	if err := json.Unmarshal([]byte(recv(t, got).Payload), &b); err != nil {
 		t.Fatalf("binding does not parse as wire.Binding: %v", err)
 	}
 	if b.PhotoID != "P1" || b.Event != "subscribe" || b.At.IsZero() || time.Since(b.At.Time) > time.Minute {
@@ -80,7 +80,7 @@ func TestExternalBroker(t *testing.T) {
 	subscribe(t, m1, "mirror/m1/binding", got)
 	time.Sleep(2 * time.Second) // past the failed publish's backoff
 	e.hub.Deliver(t.Context())
-	if err := json.Unmarshal([]byte(recv(t, got).payload), &b); err != nil || b.PhotoID != "P2" || b.Event != "SCAN" {
+	if err := json.Unmarshal([]byte(recv(t, got).Payload), &b); err != nil || b.PhotoID != "P2" || b.Event != "SCAN" {
 		t.Errorf("after the outage: binding %+v (%v), want P2 SCAN", b, err)
 	}
 }

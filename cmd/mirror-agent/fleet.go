@@ -48,8 +48,9 @@ func mqttOptions(cfg *Config) (fleet.Options, error) {
 }
 
 // openFleet builds the fleet client (mqtt.url is set): its retained status follows the health
-// tracker (online while every part is healthy, degraded with the reasons otherwise), and the
-// broker is a part of the health (down after 30 s without a connection).
+// tracker (online while every part is healthy, degraded with the reasons otherwise; the broker
+// it is published on aside), and the broker is a part of the health (down after 30 s without a
+// connection: /healthz, the status display and the log say so).
 func openFleet(p fleetParts) (*fleet.Client, error) {
 	fc, err := newFleet(p)
 	if err != nil {
@@ -57,7 +58,7 @@ func openFleet(p fleetParts) (*fleet.Client, error) {
 	}
 	p.health.Register(wire.PartBroker, health.Degraded, wire.HealthStarting)
 	follow := func(r health.Report) {
-		if r.OK() {
+		if r = r.Without(wire.PartBroker); r.OK() {
 			fc.SetHealthy()
 		} else {
 			fc.SetDegraded(r.Reason())

@@ -2,7 +2,6 @@ package hardware
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -17,9 +16,15 @@ import (
 	"periph.io/x/devices/v3/pca9685"
 )
 
-// ErrUnknownScene is wrapped by SetScene for a scene name that is not configured (the
-// set-light command answers bad_args).
-var ErrUnknownScene = errors.New("unknown scene")
+// ErrUnknownScene is wrapped by SetScene for a scene name that is not configured. Its
+// UnknownScene method tells the set-light command (cloud/fleet/commands) to answer bad_args
+// without that package importing this one.
+var ErrUnknownScene error = unknownScene{}
+
+type unknownScene struct{}
+
+func (unknownScene) Error() string      { return "unknown scene" }
+func (unknownScene) UnknownScene() bool { return true }
 
 // driver writes perceived brightness levels (0..1, one per channel) to the lights.
 type driver interface {

@@ -376,3 +376,17 @@ func TestFadeSurvivesABusFault(t *testing.T) {
 		}
 	})
 }
+
+// cloud/fleet/commands answers set-light with bad_args when SetScene's error has an
+// UnknownScene method returning true; it does not import this package, so this is the contract.
+func TestUnknownSceneErrorContract(t *testing.T) {
+	d, err := hardware.Open(hardware.Config{}, hardware.Options{}) // no lights
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = d.SetScene("daylight")
+	var unknown interface{ UnknownScene() bool }
+	if !errors.As(err, &unknown) || !unknown.UnknownScene() || !errors.Is(err, hardware.ErrUnknownScene) {
+		t.Errorf("SetScene without lights = %v, want an error with UnknownScene() true", err)
+	}
+}

@@ -3,8 +3,8 @@
 // up to a share of the wait off at random, so a fleet of mirrors that lost the network together
 // does not come back in the same second, and no wait is ever longer than Max.
 //
-// It lives under cloud/ because it is pure Go and device/ (cgo) may import it while cloud/ may
-// not import device/.
+// It lives in internal/ because it is pure Go and both sides use it: device/ (cgo) may not
+// import cloud/, and cloud/ may not import device/.
 package backoff
 
 import (

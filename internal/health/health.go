@@ -137,6 +137,15 @@ type Report struct {
 	Parts    map[string]string // part → state
 	Problems []wire.Problem    // the parts that are not healthy, in name order
 	Uptime   time.Duration
+	levels   map[string]Level
+}
+
+// levelOf is the status a broken part gives.
+func (r Report) levelOf(part string) string {
+	if r.levels[part] == Unhealthy {
+		return wire.HealthUnhealthy
+	}
+	return wire.HealthDegraded
 }
 
 // Healthy reports whether no part is broken.
@@ -146,10 +155,12 @@ func healthy(state string) bool { return state == wire.HealthOK || state == wire
 func (t *Tracker) Report() Report {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	r := Report{Status: wire.HealthOK, Parts: make(map[string]string, len(t.parts)), Uptime: t.now().Sub(t.started)}
+	r := Report{Status: wire.HealthOK, Parts: make(map[string]string, len(t.parts)), Uptime: t.now().Sub(t.started),
+		levels: make(map[string]Level, len(t.parts))}
 	worst := Level(0)
 	for name, p := range t.parts {
 		r.Parts[name] = p.state
+		r.levels[name] = p.level
 		if healthy(p.state) {
 			continue
 		}
@@ -164,6 +175,27 @@ func (t *Tracker) Report() Report {
 		r.Status = wire.HealthUnhealthy
 	}
 	return r
+}
+
+// Without returns the report as if part were not tracked (the fleet's status leaves out the
+// broker it is published on: by the time it arrives, the broker is back).
+func (r Report) Without(part string) Report {
+	out := Report{Status: wire.HealthOK, Parts: make(map[string]string, len(r.Parts)), Uptime: r.Uptime}
+	for name, state := range r.Parts {
+		if name != part {
+			out.Parts[name] = state
+		}
+	}
+	for _, p := range r.Problems {
+		if p.Part == part {
+			continue
+		}
+		out.Problems = append(out.Problems, p)
+		if out.Status != wire.HealthUnhealthy {
+			out.Status = r.levelOf(p.Part)
+		}
+	}
+	return out
 }
 
 // OK reports whether every part is healthy.

@@ -178,3 +178,22 @@ func TestWatchdogCheck(t *testing.T) {
 		t.Fatal("a beat did not revive the loop")
 	}
 }
+
+func TestReportWithout(t *testing.T) {
+	tr := New(nil)
+	tr.Register(wire.PartBroker, Degraded, wire.HealthOK)
+	tr.Register(wire.PartCamera, Unhealthy, wire.HealthOK)
+	tr.Register(wire.PartDisplay, Degraded, wire.HealthOK)
+	tr.Set(wire.PartBroker, "down", "x")
+	if r := tr.Report().Without(wire.PartBroker); !r.OK() || len(r.Problems) != 0 {
+		t.Errorf("only the broker down, without it: %+v, want ok", r)
+	}
+	tr.Set(wire.PartDisplay, "lost", "y")
+	if r := tr.Report().Without(wire.PartBroker); r.Status != wire.HealthDegraded || r.Reason() != "display lost: y" {
+		t.Errorf("broker and display, without the broker: %+v", r)
+	}
+	tr.Set(wire.PartCamera, "lost", "z")
+	if r := tr.Report().Without(wire.PartBroker); r.Status != wire.HealthUnhealthy || len(r.Problems) != 2 {
+		t.Errorf("camera lost too: %+v, want unhealthy", r)
+	}
+}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/fitmirror/fitmirror/cloud/fleet"
-	"github.com/fitmirror/fitmirror/device/hardware"
 	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 )
@@ -28,7 +27,9 @@ type Janitor interface {
 	PurgeAll(ctx context.Context, reason string) (int, error)
 }
 
-// Lights set a lighting scene; an unknown scene is hardware.ErrUnknownScene.
+// Lights set a lighting scene. An error for a scene that is not configured has a method
+// UnknownScene() bool that returns true (device/hardware's ErrUnknownScene): the command
+// answers bad_args.
 type Lights interface {
 	SetScene(name string) error
 }
@@ -92,7 +93,8 @@ func (p Parts) setLight(ctx context.Context, args json.RawMessage) (any, error) 
 		return nil, wire.BadArgs(`want {"scene":"daylight"}`)
 	}
 	if err := p.Lights.SetScene(a.Scene); err != nil {
-		if errors.Is(err, hardware.ErrUnknownScene) {
+		var unknown interface{ UnknownScene() bool }
+		if errors.As(err, &unknown) && unknown.UnknownScene() {
 			return nil, wire.BadArgs("%v", err)
 		}
 		return nil, err

@@ -5,12 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/fitmirror/fitmirror/cloud/fleet/commands"
-	"github.com/fitmirror/fitmirror/device/hardware"
 	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 	"github.com/fitmirror/fitmirror/session/store"
@@ -37,12 +37,8 @@ func TestFleetCommandResults(t *testing.T) {
 			t.Fatalf("Append(%s) = %v", ev.Type, err)
 		}
 	}
-	hw, err := hardware.Open(hardware.Config{}, hardware.Options{}) // no lights
-	if err != nil {
-		t.Fatal(err)
-	}
 	restarted := make(chan struct{})
-	cmds := commands.Handlers(commands.Parts{Index: db, Lights: hw, Restart: func() { close(restarted) }})
+	cmds := commands.Handlers(commands.Parts{Index: db, Lights: noLights{}, Restart: func() { close(restarted) }})
 	for _, name := range []string{wire.CmdEndSession, wire.CmdPurgePhotos, wire.CmdSetLight, wire.CmdAnalytics, wire.CmdRestart, wire.CmdSnapshot} {
 		if cmds[name] == nil {
 			t.Errorf("no handler for %q", name)
@@ -93,4 +89,18 @@ func TestFleetCommandResults(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Error("restart did not restart")
 	}
+}
+
+// noLights is a mirror without lights, as device/hardware reports it: every scene is unknown,
+// with an error that says so by its UnknownScene method (device/hardware's
+// TestUnknownSceneErrorContract holds the real one to it).
+type noLights struct{}
+
+type unknownScene struct{}
+
+func (unknownScene) Error() string      { return "unknown scene" }
+func (unknownScene) UnknownScene() bool { return true }
+
+func (noLights) SetScene(name string) error {
+	return fmt.Errorf("io: set scene %q: %w (no lights configured)", name, unknownScene{})
 }

@@ -8,11 +8,10 @@ import (
 	"testing"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
-
 	"github.com/fitmirror/fitmirror/cloud/hub"
 	"github.com/fitmirror/fitmirror/cloud/hub/embedbroker"
 	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/sqlite"
+	"github.com/fitmirror/fitmirror/internal/mqtttest"
 )
 
 func startBroker(t *testing.T) (*embedbroker.Broker, *sqlite.Store, map[string]hub.Credentials) {
@@ -43,43 +42,13 @@ const testOpsPassword = "ops-secret"
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-type msg struct{ topic, payload string }
+type msg = mqtttest.Msg
 
-// connect logs in as user and returns the client and a channel of what its subscriptions get.
-func connect(t *testing.T, addr, user, password string) (paho.Client, chan msg, error) {
-	t.Helper()
-	got := make(chan msg, 16)
-	o := paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(user).SetUsername(user).SetPassword(password).
-		SetAutoReconnect(false).SetConnectRetry(false).SetConnectTimeout(5 * time.Second)
-	c := paho.NewClient(o)
-	tok := c.Connect()
-	tok.Wait()
-	if err := tok.Error(); err != nil {
-		return nil, nil, err
-	}
-	t.Cleanup(func() { c.Disconnect(0) })
-	return c, got, nil
-}
-
-func subscribe(t *testing.T, c paho.Client, filter string, got chan msg) {
-	t.Helper()
-	tok := c.Subscribe(filter, 1, func(_ paho.Client, m paho.Message) { got <- msg{m.Topic(), string(m.Payload())} })
-	tok.Wait()
-	if tok.Error() != nil {
-		t.Fatal(tok.Error())
-	}
-}
-
-func recv(t *testing.T, ch chan msg) msg {
-	t.Helper()
-	select {
-	case m := <-ch:
-		return m
-	case <-time.After(10 * time.Second):
-		t.Fatal("no message within 10 s")
-		return msg{}
-	}
-}
+var (
+	connect   = mqtttest.Connect
+	subscribe = mqtttest.Subscribe
+	recv      = mqtttest.Recv
+)
 
 // The operator account reads and writes every mirror's topics when a password is set, and
 // does not exist otherwise.
@@ -119,7 +88,7 @@ func TestBrokerOperatorAccount(t *testing.T) {
 				t.Fatal(err)
 			}
 			m1.Publish("mirror/m1/status", 1, false, "online").Wait()
-			if m := recv(t, got); m.topic != "mirror/m1/status" || m.payload != "online" {
+			if m := recv(t, got); m.Topic != "mirror/m1/status" || m.Payload != "online" {
 				t.Errorf("_ops got %+v, want m1's status", m)
 			}
 		}
@@ -156,14 +125,14 @@ func TestBrokerAuthAndACL(t *testing.T) {
 	if err := b.Publish(t.Context(), "mirror/m1/binding", []byte(`{"binding_id":"B1"}`)); err != nil {
 		t.Fatal(err)
 	}
-	if m := recv(t, got1); m.payload != `{"binding_id":"B1"}` {
+	if m := recv(t, got1); m.Payload != `{"binding_id":"B1"}` {
 		t.Errorf("m1 got %+v", m)
 	}
 	// m1 may not publish into m2's topics.
 	m1.Publish("mirror/m2/cmd/restart", 1, false, "forged").Wait()
 	// A marker after both: m2 gets it, and must have got nothing before it.
 	b.Publish(t.Context(), "mirror/m2/marker", []byte("marker"))
-	if m := recv(t, got2); m.topic != "mirror/m2/marker" {
+	if m := recv(t, got2); m.Topic != "mirror/m2/marker" {
 		t.Errorf("m2 received %+v before its marker: isolation broken", m)
 	}
 }

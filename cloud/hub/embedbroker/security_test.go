@@ -22,7 +22,7 @@ func session(t *testing.T, addr, clientID, user, password string) (paho.Client, 
 	got := make(chan msg, 64)
 	o := paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(clientID).SetUsername(user).SetPassword(password).
 		SetCleanSession(false).SetAutoReconnect(false).SetConnectRetry(false).SetConnectTimeout(5 * time.Second).
-		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { got <- msg{m.Topic(), string(m.Payload())} })
+		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { got <- msg{Topic: m.Topic(), Payload: string(m.Payload())} })
 	c := paho.NewClient(o)
 	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("connect %s as %s: %v", clientID, user, tok.Error())
@@ -55,7 +55,7 @@ func TestBrokerClientIDTakeover(t *testing.T) {
 		t.Fatal(tok.Error())
 	}
 	b.Publish(t.Context(), "mirror/m2/marker", []byte("marker"))
-	if m := recv(t, stolen); m.topic != "mirror/m2/marker" {
+	if m := recv(t, stolen); m.Topic != "mirror/m2/marker" {
 		t.Fatalf("the thief received %+v (m1's queued message): session taken over", m)
 	}
 
@@ -66,7 +66,7 @@ func TestBrokerClientIDTakeover(t *testing.T) {
 
 	// The real m1 comes back and gets its command.
 	m1, got1 := session(t, b.Addr(), "m1", "m1", pw1)
-	if m := recv(t, got1); m.topic != "mirror/m1/cmd/restart" || m.payload != `{"id":"c1"}` {
+	if m := recv(t, got1); m.Topic != "mirror/m1/cmd/restart" || m.Payload != `{"id":"c1"}` {
 		t.Fatalf("m1 got %+v, want its queued command", m)
 	}
 	// While m1 is live, the thief connects again with m1's client ID: m1 is not kicked off,
@@ -74,7 +74,7 @@ func TestBrokerClientIDTakeover(t *testing.T) {
 	thief.Disconnect(0)
 	session(t, b.Addr(), "m1", "m2", pw2)
 	b.Publish(t.Context(), "mirror/m1/cmd/status", []byte(`{"id":"c2"}`))
-	if m := recv(t, got1); m.payload != `{"id":"c2"}` {
+	if m := recv(t, got1); m.Payload != `{"id":"c2"}` {
 		t.Fatalf("m1 got %+v, want c2", m)
 	}
 	if !m1.IsConnectionOpen() {
@@ -118,8 +118,8 @@ func TestBrokerLimits(t *testing.T) {
 	big.Publish("mirror/m2/events", 1, false, strings.Repeat("a", embedbroker.MaxMessageBytes+8192)).WaitTimeout(5 * time.Second)
 	ok, _ := session(t, b.Addr(), "m2", "m2", pw2)
 	ok.Publish("mirror/m2/events", 1, false, strings.Repeat("b", embedbroker.MaxMessageBytes)).Wait()
-	if m := recv(t, got); len(m.payload) != embedbroker.MaxMessageBytes || m.payload[0] != 'b' {
-		t.Errorf("got %d bytes %.1q…, want the %d-byte message at the limit", len(m.payload), m.payload, embedbroker.MaxMessageBytes)
+	if m := recv(t, got); len(m.Payload) != embedbroker.MaxMessageBytes || m.Payload[0] != 'b' {
+		t.Errorf("got %d bytes %.1q…, want the %d-byte message at the limit", len(m.Payload), m.Payload, embedbroker.MaxMessageBytes)
 	}
 
 	// Retained: m1 tries to retain 50 topics; a new subscriber finds at most the limit.
@@ -145,10 +145,10 @@ func TestBrokerLimits(t *testing.T) {
 			select {
 			case m := <-wgot:
 				switch {
-				case m.payload == "retained":
+				case m.Payload == "retained":
 					n++
-				case m.topic == "mirror/m1/status":
-					status = m.payload
+				case m.Topic == "mirror/m1/status":
+					status = m.Payload
 				}
 			case <-time.After(quiet):
 				return n, status

@@ -381,6 +381,27 @@ func testDelivery(t *testing.T, st hubstore.Store) {
 
 	// Claims: replicas claiming at once take disjoint sets, oldest first.
 	due := pending("", at, 10) // k2 k1 k0 k-m2 (oldest first; k3, k4 acknowledged)
+	claimConcurrently(t, st, due)
+	if got := pending("", at.Add(29*time.Second), 10); len(got) != 0 {
+		t.Errorf("claimed bindings pending before their claim ends: %v", got)
+	}
+	if evs, _ := st.ClaimDue(ctx, at.Add(29*time.Second), at.Add(time.Minute), 10); len(evs) != 0 {
+		t.Errorf("ClaimDue during the claims = %v, want none", eventKeys(evs))
+	}
+	// The claimer died: at the claim's end they are due again (k-later too, by then).
+	if evs, _ := st.ClaimDue(ctx, at.Add(time.Minute), at.Add(2*time.Minute), 10); len(evs) != len(due)+1 {
+		t.Errorf("ClaimDue after the claims ended = %v, want %v and k-later", eventKeys(evs), due)
+	}
+	if evs, _ := st.ClaimDue(ctx, far.Add(time.Hour), far.Add(2*time.Hour), 10); slices.ContainsFunc(evs, func(e hubstore.Event) bool { return e.Acked }) {
+		t.Errorf("ClaimDue took acknowledged bindings: %v", eventKeys(evs))
+	}
+}
+
+// claimConcurrently has 8 replicas claim at once (2 each, until at+30 s) and checks they took
+// every due binding exactly once, each oldest first.
+func claimConcurrently(t *testing.T, st hubstore.Store, due []string) {
+	t.Helper()
+	ctx := t.Context()
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	claimed := map[string]int{}
@@ -411,19 +432,6 @@ func testDelivery(t *testing.T, st hubstore.Store) {
 		if n != 1 {
 			t.Errorf("%s claimed %d times, want once", k, n)
 		}
-	}
-	if got := pending("", at.Add(29*time.Second), 10); len(got) != 0 {
-		t.Errorf("claimed bindings pending before their claim ends: %v", got)
-	}
-	if evs, _ := st.ClaimDue(ctx, at.Add(29*time.Second), at.Add(time.Minute), 10); len(evs) != 0 {
-		t.Errorf("ClaimDue during the claims = %v, want none", eventKeys(evs))
-	}
-	// The claimer died: at the claim's end they are due again (k-later too, by then).
-	if evs, _ := st.ClaimDue(ctx, at.Add(time.Minute), at.Add(2*time.Minute), 10); len(evs) != len(due)+1 {
-		t.Errorf("ClaimDue after the claims ended = %v, want %v and k-later", eventKeys(evs), due)
-	}
-	if evs, _ := st.ClaimDue(ctx, far.Add(time.Hour), far.Add(2*time.Hour), 10); slices.ContainsFunc(evs, func(e hubstore.Event) bool { return e.Acked }) {
-		t.Errorf("ClaimDue took acknowledged bindings: %v", eventKeys(evs))
 	}
 }
 
