@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 DEMO_CLIP := state/demo/walk-in.avi
 
-.PHONY: all setup build demo demo-cloud demo-clip test bench vet clean docs deb
+.PHONY: all setup build demo demo-cloud demo-clip test bench vet clean docs deb man
 
 # The .deb is built with nfpm (pure Go), fetched through the Go module proxy at a pinned version.
 NFPM        := $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.43.0
@@ -67,6 +67,13 @@ test-package: setup
 .PHONY: test-mats
 test-mats: setup
 	$(GO) test -tags matprofile ./device/...
+
+# The manual pages (docs/man/*.1, shipped in both packages), generated from each program's
+# flag definitions by its `help --man`; tests fail when they are out of date.
+.PHONY: man
+man: build
+	@mkdir -p docs/man
+	for p in mirror-agent mirror-cloud mirrorctl; do $(BIN)/$$p help --man > docs/man/$$p.1 || exit 1; done
 
 # Regenerates the configuration reference from the code.
 docs: build
