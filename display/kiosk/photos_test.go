@@ -74,20 +74,26 @@ func TestPhotosOnlyCurrent(t *testing.T) {
 	}
 }
 
-// TestPageSettings: the panel settings reach the page.
+// TestPageSettings: the panel settings and the provider's wording reach the page.
 func TestPageSettings(t *testing.T) {
+	wechat := `&#34;words&#34;:{&#34;scan_zh1&#34;:&#34;微信扫码，&#34;`
 	tests := []struct {
 		opts Options
-		want string
+		want []string
 	}{
-		{Options{}, `content="{&#34;qr_mm&#34;:70}"`},
-		{Options{Panel: display.Panel{DPI: 96}, QRSizeMM: 40}, `content="{&#34;qr_mm&#34;:40,&#34;dpi&#34;:96}"`},
-		{Options{Panel: display.Panel{DiagonalIn: 43}}, `content="{&#34;qr_mm&#34;:70,&#34;diagonal_in&#34;:43}"`},
+		{Options{}, []string{`content="{&#34;qr_mm&#34;:70,&#34;words&#34;:`, wechat}},
+		{Options{Panel: display.Panel{DPI: 96}, QRSizeMM: 40}, []string{`content="{&#34;qr_mm&#34;:40,&#34;dpi&#34;:96,`}},
+		{Options{Panel: display.Panel{DiagonalIn: 43}}, []string{`content="{&#34;qr_mm&#34;:70,&#34;diagonal_in&#34;:43,`}},
+		{Options{Wording: display.WordingLocal}, []string{`&#34;scan_zh1&#34;:&#34;用手机扫码，&#34;`, `&#34;bound_en&#34;:&#34;Opened on your phone&#34;`}},
 	}
 	for _, tt := range tests {
 		body, _ := io.ReadAll(get(t, New(tt.opts).Handler(), "/").Body)
-		if !bytes.Contains(body, []byte(`<meta name="fitmirror-display" `+tt.want+`>`)) {
-			t.Errorf("New(%+v) page has no %s", tt.opts, tt.want)
+		_, meta, _ := bytes.Cut(body, []byte(`<meta name="fitmirror-display" `))
+		meta, _, _ = bytes.Cut(meta, []byte(">"))
+		for _, w := range tt.want {
+			if !bytes.Contains(meta, []byte(w)) {
+				t.Errorf("New(%+v): the page's settings %s lack %s", tt.opts, meta, w)
+			}
 		}
 	}
 }
