@@ -120,6 +120,9 @@ func assemble(ctx context.Context, cfg *Config, log *slog.Logger, h hooks, resta
 	a := &agent{cfg: cfg, log: log, health: tr, st: st, disp: disp, hw: hw, prov: prov, cam: cam, engine: engine,
 		janitor: janitor, live: newLive(cfg, engine, cam.pipeline)}
 	a.runners = append(append(disp.runners, hwRun...), wd.Run, st.rec.Run, janitor.Run, hw.Run, cam.pipeline.Run, health.ClockWatch(tr).Run)
+	if pw := health.WatchPower(tr, fleet.FirmwareThrottled("")); pw != nil { // a Raspberry Pi's supply and SoC
+		a.runners = append(a.runners, pw.Run)
+	}
 	if cfg.MQTT.URL != "" {
 		if a.fleet, err = openFleet(fleetParts{cfg: cfg, log: log, health: tr, engine: engine, pipeline: cam.pipeline,
 			janitor: janitor, db: st.db, hw: hw, live: a.live, rec: st.rec, restart: restart, hub: prov.hub}); err != nil {

@@ -100,6 +100,8 @@ func check(ctx context.Context, cfg *Config, w io.Writer) error {
 
 	pdetail, phint, err := checkPanelPower(ctx, cfg)
 	line("panel-power", err, pdetail, phint)
+	pdetail, phint, err = checkPiPower("")
+	line("pi-power", err, pdetail, phint)
 
 	// Mirror hardware: one line per configured pin and bus (none when nothing is fitted).
 	for _, r := range hardware.Check(cfg.IO) {

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/fitmirror/fitmirror/cloud/fleet"
 	"github.com/fitmirror/fitmirror/display/power"
 )
 
@@ -38,4 +40,24 @@ func checkPanelPower(ctx context.Context, cfg *Config) (detail, hint string, err
 		return "", "see docs/hardware.md, Screen power", fmt.Errorf("%s did not answer: %w", power.Name(p), err)
 	}
 	return power.Name(p) + " answered: " + said, "", nil
+}
+
+// checkPiPower reads the Raspberry Pi firmware's throttling flags from the /sys tree sys:
+// an under-voltage now fails (the mirror will freeze), anything else is reported.
+func checkPiPower(sys string) (detail, hint string, err error) {
+	th, err := fleet.FirmwareThrottled(sys)()
+	switch {
+	case errors.Is(err, fleet.ErrNoThrottled):
+		return "not reported (no Raspberry Pi firmware flags)", "", nil
+	case err != nil:
+		return "", "is the Raspberry Pi firmware driver loaded?", err
+	case th.Has("under-voltage"):
+		return "", "use the official 5 V supply (5.1 V, 3 A for a Pi 4, 5 A for a Pi 5) and its cable",
+			fmt.Errorf("undervoltage now (throttled=%s)", th.Flags)
+	}
+	detail = th.String()
+	if len(th.Occurred) > 0 {
+		detail += "; occurred: " + strings.Join(th.Occurred, ", ")
+	}
+	return detail, "", nil
 }

@@ -43,3 +43,22 @@ func TestCheckPanelPower(t *testing.T) {
 		t.Errorf("auto with cec-client: %q, %v; want cec first", detail, err)
 	}
 }
+
+// TestCheckPiPower: check fails on an under-voltage now, reports the flags otherwise, and
+// says "not reported" where the firmware has none.
+func TestCheckPiPower(t *testing.T) {
+	sys := t.TempDir()
+	if detail, _, err := checkPiPower(sys); err != nil || !strings.Contains(detail, "not reported") {
+		t.Errorf("no firmware: %q, %v; want not reported", detail, err)
+	}
+	node := filepath.Join(sys, "devices", "platform", "soc", "soc:firmware", "get_throttled")
+	os.MkdirAll(filepath.Dir(node), 0o755)
+	os.WriteFile(node, []byte("50005\n"), 0o644)
+	if _, hint, err := checkPiPower(sys); err == nil || err.Error() != "undervoltage now (throttled=0x50005)" || !strings.Contains(hint, "supply") {
+		t.Errorf("under-voltage: %v (hint %q); want a failure naming the flags", err, hint)
+	}
+	os.WriteFile(node, []byte("50000\n"), 0o644)
+	if detail, _, err := checkPiPower(sys); err != nil || detail != "none now (throttled=0x50000); occurred: under-voltage, throttled" {
+		t.Errorf("occurred only: %q, %v", detail, err)
+	}
+}
