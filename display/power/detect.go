@@ -14,7 +14,7 @@ import (
 //   - cec: HDMI-CEC puts a TV or monitor in its own standby; it needs no session, and it
 //     came first before there were other methods.
 //   - backlight: a panel with a backlight in /sys (the official DSI displays) is switched at
-//     its light source; no session needed, nothing to probe but the files.
+//     its light source; no session needed; chosen only when bl_power is writable.
 //   - wlopm: the wlroots output-power protocol sets the outputs' power mode and keeps their
 //     configuration (labwc); chosen only when the compositor answers it.
 //   - wlr-randr: the wlroots output-management protocol disables the outputs, and the monitor
@@ -112,7 +112,10 @@ func detectOne(ctx context.Context, method string, o DetectOptions) (Panel, erro
 		if err == nil && len(files) == 0 {
 			err = errors.New("power: backlight: no /sys/class/backlight/*/bl_power")
 		}
-		return Backlight{Files: files}, err
+		if err != nil {
+			return nil, err
+		}
+		return probe(Backlight{Files: files})
 	case "wlopm":
 		p, err := wayland("wlopm")
 		if err != nil {

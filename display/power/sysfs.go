@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 // DDC switches a monitor's power mode over DDC/CI with ddcutil (Debian package ddcutil):
@@ -82,13 +83,18 @@ func (b Backlight) SetPower(ctx context.Context, on bool) error {
 	return errors.Join(errs...)
 }
 
-// Probe reads each bl_power file and says which are on.
+// Probe reads each bl_power file, checks that this process may write it (a read-only /sys,
+// as the agent's unit mounts it, or a file only root may write, is an error), and says which
+// are on.
 func (b Backlight) Probe(context.Context) (string, error) {
 	var states []string
 	for _, f := range b.Files {
 		raw, err := os.ReadFile(f)
 		if err != nil {
 			return "", fmt.Errorf("power: backlight: %w", err)
+		}
+		if err := syscall.Access(f, 2 /* W_OK */); err != nil {
+			return "", fmt.Errorf("power: backlight: %s is not writable: %w", f, err)
 		}
 		state := "off"
 		if strings.TrimSpace(string(raw)) == "0" {
