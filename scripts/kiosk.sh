@@ -32,14 +32,15 @@ if [ -z "${WAYLAND_DISPLAY:-}" ] && [ -z "${DISPLAY:-}" ] && [ "${KIOSK_DRY_RUN:
 	# cage's socket goes in the unit's runtime directory (group kiosk, which the agent's user
 	# joins), not in /run/user/UID, which only this user can enter: the agent switches the
 	# panel's power through it (display/power).
-	if [ -n "${RUNTIME_DIRECTORY:-}" ]; then export XDG_RUNTIME_DIR="$RUNTIME_DIRECTORY"; fi
+	# umask 0007: the socket is group read-write (connecting needs write access).
+	if [ -n "${RUNTIME_DIRECTORY:-}" ]; then export XDG_RUNTIME_DIR="$RUNTIME_DIRECTORY"; umask 0007; fi
 	exec cage -s -- "$0" "$@"
 fi
 
 # Tell the agent which session the panel shows: $RUNTIME_DIRECTORY/session.env, one KEY=VALUE a
 # line, WAYLAND_DISPLAY as the socket's absolute path (or, with X and no Wayland, DISPLAY).
 # cage also starts Xwayland and sets DISPLAY, but Xwayland has no DPMS: Wayland comes first.
-if [ -n "${RUNTIME_DIRECTORY:-}" ] && [ "${KIOSK_DRY_RUN:-}" != 1 ]; then
+if [ -n "${RUNTIME_DIRECTORY:-}" ] && [ -n "${WAYLAND_DISPLAY:-}${DISPLAY:-}" ]; then
 	{
 		if [ -n "${WAYLAND_DISPLAY:-}" ]; then
 			case "$WAYLAND_DISPLAY" in

@@ -1,7 +1,7 @@
 package power
 
 import (
-	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -227,12 +227,13 @@ func TestDetectOrder(t *testing.T) {
 	}
 }
 
-// TestCageHeadless starts Debian's real cage with the headless backend, as an unprivileged
-// user (tests run as root; the kiosk runs as its own user), and reaches it the way the agent
-// does: by the socket's absolute path. cage 0.1.4 implements neither the output-management
-// nor the output-power protocol, so wlr-randr is reached but refused, and auto passes it over.
+// TestCageHeadless starts the kiosk as its unit does, scripts/kiosk.sh under Debian's real cage
+// (headless backend, a stand-in browser), as an unprivileged user (tests run as root), and
+// reaches the compositor the way the agent does: through the session file kiosk.sh writes in
+// its runtime directory. cage 0.1.4 implements neither the output-management nor the
+// output-power protocol, so wlr-randr reaches it but is refused, and auto passes it over.
 func TestCageHeadless(t *testing.T) {
-	for _, tool := range []string{"cage", "wlr-randr", "Xwayland"} {
+	for _, tool := range []string{"cage", "wlr-randr", "Xwayland", "bash"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s: %v (scripts/setup.sh installs cage, xwayland and wlr-randr)", tool, err)
 		}
@@ -240,41 +241,74 @@ func TestCageHeadless(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("TestCageHeadless runs cage as the user nobody, which needs root")
 	}
-	runtime := t.TempDir()
-	if err := os.Chown(runtime, 65534, 65534); err != nil {
+	kioskSh, err := filepath.Abs("../../scripts/kiosk.sh")
+	if err != nil {
 		t.Fatal(err)
 	}
-	os.Chmod(runtime, 0o700)
+	// The runtime directory systemd makes for mirror-kiosk.service, owned by the kiosk's user.
+	runtime := t.TempDir()
 	os.Chmod(filepath.Dir(runtime), 0o755)
-	cage := exec.Command("cage", "--", "sleep", "60")
-	cage.Env = []string{"PATH=/usr/bin:/bin", "XDG_RUNTIME_DIR=" + runtime, "WLR_BACKENDS=headless",
-		"WLR_RENDERER=pixman", "WLR_LIBINPUT_NO_DEVICES=1"}
-	cage.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}, Setpgid: true}
-	logf, _ := os.Create(filepath.Join(t.TempDir(), "cage.log"))
-	cage.Stdout, cage.Stderr = logf, logf
-	if err := cage.Start(); err != nil {
+	browser := script(t, runtime, "browser", "exec sleep 60\n")
+	for _, p := range []string{runtime, browser} {
+		if err := os.Chown(p, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Chmod(runtime, 0o750)
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // the agent's page, which kiosk.sh waits for
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	kiosk := exec.Command(kioskSh)
+	kiosk.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + runtime, "RUNTIME_DIRECTORY=" + runtime, "CHROMIUM=" + browser,
+		"KIOSK_URL=http://" + ln.Addr().String() + "/", "WLR_BACKENDS=headless", "WLR_RENDERER=pixman", "WLR_LIBINPUT_NO_DEVICES=1"}
+	kiosk.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}, Setpgid: true}
+	logf, _ := os.Create(filepath.Join(t.TempDir(), "kiosk.log"))
+	kiosk.Stdout, kiosk.Stderr = logf, logf
+	if err := kiosk.Start(); err != nil {
 		t.Fatal(err)
 	}
 	exited := make(chan error, 1)
-	go func() { exited <- cage.Wait() }()
+	go func() { exited <- kiosk.Wait() }()
 	t.Cleanup(func() {
-		syscall.Kill(-cage.Process.Pid, syscall.SIGTERM)
+		syscall.Kill(-kiosk.Process.Pid, syscall.SIGTERM)
 		<-exited
 	})
-	sock := filepath.Join(runtime, "wayland-0")
+	file := filepath.Join(runtime, "session.env")
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if _, err := os.Stat(sock); err == nil {
+		if _, err := os.Stat(file); err == nil {
 			break
 		}
 		select {
 		case err := <-exited:
 			exited <- err
 			log, _ := os.ReadFile(logf.Name())
-			t.Fatalf("cage exited (%v) before making its socket:\n%s", err, log)
+			t.Fatalf("kiosk.sh exited (%v) before writing %s:\n%s", err, file, log)
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no %s after 20 s", sock)
+			t.Fatalf("no %s after 20 s", file)
+		}
+	}
+	t.Setenv("WAYLAND_DISPLAY", "") // the agent has no session of its own
+	t.Setenv("XDG_RUNTIME_DIR", "")
+	t.Setenv("DISPLAY", "")
+	s, err := SessionFrom(file)
+	if want := filepath.Join(runtime, "wayland-0"); err != nil || s.Wayland != want || s.X != "" {
+		t.Fatalf("SessionFrom(%s) = %+v, %v; want WAYLAND_DISPLAY=%s only (cage's Xwayland has no DPMS)", file, s, err, want)
+	}
+	if fi, err := os.Stat(s.Wayland); err != nil || fi.Mode().Perm()&0o060 != 0o060 {
+		t.Errorf("cage's socket %s: %v, %v; want it group read-write (kiosk.sh starts cage with umask 0007)", s.Wayland, fi.Mode(), err)
+	}
+	// Another user (the agent's) reaches the socket through the group, and only through it.
+	for gid, want := range map[uint32]string{65534: "doesn't support wlr-output-management", 65533: "failed to connect"} {
+		cmd := exec.Command("/usr/bin/wlr-randr")
+		cmd.Env = []string{"WAYLAND_DISPLAY=" + s.Wayland}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65533, Gid: gid}}
+		out, _ := cmd.CombinedOutput()
+		if !strings.Contains(string(out), want) {
+			t.Errorf("wlr-randr as uid 65533 gid %d: %q, want %q", gid, out, want)
 		}
 	}
 	bin := t.TempDir()
@@ -282,23 +316,18 @@ func TestCageHeadless(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("PATH", bin)
-	t.Setenv("XDG_RUNTIME_DIR", "")
-	s := &Session{Wayland: sock}
-	_, err := DetectWith(t.Context(), "wlr-randr", DetectOptions{Session: s})
+	_, err = DetectWith(t.Context(), "wlr-randr", DetectOptions{Session: &s})
 	if err == nil || !strings.Contains(err.Error(), "doesn't support wlr-output-management") {
 		t.Fatalf("Detect(wlr-randr) under cage 0.1.4 = %v, want the compositor's refusal (a connection that reached it)", err)
 	}
 	var skipped error
-	p, err := DetectWith(t.Context(), "auto", DetectOptions{Session: s, Sys: t.TempDir(),
+	p, err := DetectWith(t.Context(), "auto", DetectOptions{Session: &s, Sys: t.TempDir(),
 		Skipped: func(m string, err error) {
 			if m == "wlr-randr" {
 				skipped = err
 			}
 		}})
-	if p != nil || err != nil || skipped == nil {
-		t.Errorf("Detect(auto) under cage = %v, %v (wlr-randr skipped: %v); want none, wlr-randr passed over", Name(p), err, skipped)
-	}
-	if errors.Is(skipped, os.ErrNotExist) {
-		t.Errorf("wlr-randr was not run: %v", skipped)
+	if p != nil || err != nil || skipped == nil || !strings.Contains(skipped.Error(), "doesn't support") {
+		t.Errorf("Detect(auto) under cage = %v, %v (wlr-randr skipped: %v); want none, wlr-randr refused", Name(p), err, skipped)
 	}
 }
