@@ -123,6 +123,9 @@ type Options struct {
 	Inputs   *Inputs       // the input queue the feeding parts hold; nil: a queue of its own
 	Logger   *slog.Logger  // nil: slog.Default()
 	NewID    func() string // nil: ULIDs
+	// Clock is the engine's time (events, timeouts); nil: the wall clock. Replay passes a
+	// ManualClock on media time.
+	Clock Clock
 }
 
 // Stats are the engine's counters since start.
@@ -257,6 +260,9 @@ func New(opts Options) (*Engine, error) {
 	if opts.NewID == nil {
 		opts.NewID = func() string { return ulid.Make().String() }
 	}
+	if opts.Clock == nil {
+		opts.Clock = WallClock{}
+	}
 	if opts.Inputs == nil {
 		opts.Inputs = NewInputs()
 	}
@@ -315,17 +321,17 @@ func (e *Engine) Run(ctx context.Context) error {
 		e.wg.Wait()
 	}()
 	e.show(display.Idle)
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
+	clock := e.opts.Clock
 	for {
 		var tc <-chan time.Time
+		stop := func() {}
 		if d := e.nextDeadline(); !d.IsZero() {
-			timer.Reset(time.Until(d))
-			tc = timer.C
+			tc, stop = clock.At(d)
 		}
 		select {
 		case <-ctx.Done():
-			now := time.Now()
+			stop()
+			now := clock.Now()
 			if e.sess != nil {
 				e.closeSession(now, "shutdown")
 			}
@@ -333,16 +339,18 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.show(display.Idle)
 			return nil
 		case in := <-e.in.ch:
-			e.handle(time.Now(), in)
-		case <-tc:
-			e.tick(time.Now())
-		}
-		if tc != nil && !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
+			now := clock.Now()
+			if d := e.nextDeadline(); !d.IsZero() && !now.Before(d) {
+				// A timeout that came before this input is handled first: on a manual clock
+				// (replay) the timer and the input may be ready together, and the order must
+				// not depend on which the select picks.
+				e.tick(now)
 			}
+			e.handle(now, in)
+		case <-tc:
+			e.tick(clock.Now())
 		}
+		stop()
 	}
 }
 
@@ -518,7 +526,7 @@ func (e *Engine) capture() {
 		res := capturedIn{sessionID: sid}
 		jpeg, w, h, err := e.opts.Camera.Capture(e.ctx)
 		if err == nil {
-			res.photo = Photo{ID: e.opts.NewID(), SessionID: sid, CapturedAt: time.Now(), Width: w, Height: h, Bytes: len(jpeg)}
+			res.photo = Photo{ID: e.opts.NewID(), SessionID: sid, CapturedAt: e.opts.Clock.Now(), Width: w, Height: h, Bytes: len(jpeg)}
 			err = e.opts.Store.Put(res.photo.ID, jpeg)
 		}
 		res.err = err

@@ -5,8 +5,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"image"
 	"io"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -17,7 +20,8 @@ import (
 )
 
 // TestReplayDebugVideo: --debug-video writes every input frame, annotated (a status bar is
-// drawn across the top), next to the usual event and summary lines.
+// drawn across the top), next to the usual event and summary lines, and replay writes nothing
+// to state_dir.
 func TestReplayDebugVideo(t *testing.T) {
 	dir := t.TempDir()
 	var spec evalset.Spec
@@ -32,10 +36,15 @@ func TestReplayDebugVideo(t *testing.T) {
 	}
 	out := filepath.Join(dir, "debug.avi")
 	var stdout, stderr bytes.Buffer
+	state := filepath.Join(dir, "state")
 	err = run(context.Background(), []string{"replay", "--video", clip.Path, "--debug-video", out,
-		"--set", "state_dir=" + dir}, &stdout, &stderr)
+		"--set", "state_dir=" + state}, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("replay: %v\n%s", err, stderr.String())
+	}
+	// Replay's session engine keeps its photos in memory: nothing reaches the state directory.
+	if _, err := os.Stat(state); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("replay made %s (stat: %v); want no state written", state, err)
 	}
 	var last struct {
 		Type   string

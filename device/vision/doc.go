@@ -27,7 +27,9 @@
 //
 // Pipeline runs this on a live camera (device/camera), reopening it with jittered backoff and
 // reporting a lost or frozen feed; Replay runs it over a file on media time for
-// `mirror-agent replay`; DebugView streams annotated frames as MJPEG to this machine only.
+// `mirror-agent replay`, feeding the session engine on a clock that follows the media (Feed
+// hands it a frame's result as the agent's wiring does: Inputs.Observe, then GesturesTo);
+// DebugView streams annotated frames as MJPEG to this machine only.
 // Package evalset generates the evaluation clips the tests and benchmarks use.
 //
 // With device/camera this is the only package tree that uses cgo. It hands the session engine

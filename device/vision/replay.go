@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"sort"
 	"syscall"
 	"time"
@@ -13,7 +14,6 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/fitmirror/fitmirror/device/camera"
-	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 )
 
@@ -48,14 +48,27 @@ type ReplayOptions struct {
 	// Vision are the other tunables (motion gate, frame rates, buttons); its Detector and
 	// Presence are replaced by the two fields above.
 	Vision Options
+	// Session times the session engine's screens (automatic photo, countdown, review, …); the
+	// zero Config is session.DefaultConfig. Session open and close follow Presence alone.
+	Session session.Config
+	// JPEGQuality of the photos the engine takes from the replayed frames (kept in memory
+	// only); 0 = 90.
+	JPEGQuality int
+	// Events, when set, receives every event of the session engine (photos, QR codes, purges
+	// too) on media time, in order, on Replay's goroutine.
+	Events func(session.Event)
+	// Logger receives the session engine's log; nil = none.
+	Logger *slog.Logger
 	// DebugVideo, when set, is an .avi file that receives every frame with the faces, motion,
 	// zone, buttons and presence state drawn on it.
 	DebugVideo string
 }
 
-// Replay runs the real camera → vision → presence pipeline over a file or image folder on
-// media time (frame index / fps), as fast as the CPU allows, and calls emit for each session
-// event. An open session is closed with reason "end_of_input" at the last frame's time.
+// Replay runs the real camera → vision → session pipeline over a file or image folder on
+// media time (frame index / fps), as fast as the CPU allows: each frame's analysis is fed
+// (Feed) to the session engine that `mirror-agent run` uses, on a clock set to the frame's
+// media time, and emit is called for each session the engine opens or closes. A session still
+// open at the last frame is ended there with reason "end_of_input".
 func Replay(opts ReplayOptions, emit func(ReplayEvent) error) (ReplaySummary, error) {
 	src, err := camera.Open(camera.Options{Source: opts.Source, FPS: opts.FPS, Rotation: opts.Rotation})
 	if err != nil {
@@ -80,20 +93,22 @@ func Replay(opts ReplayOptions, emit func(ReplayEvent) error) (ReplaySummary, er
 		}
 		defer dbg.Close()
 	}
+	eng, err := startReplayEngine(opts)
+	if err != nil {
+		return ReplaySummary{}, fmt.Errorf("replay: %w", err)
+	}
+	defer eng.stop()
 
 	frame := gocv.NewMat()
 	defer frame.Close()
 	var (
 		analyse  []time.Duration
 		sum      = ReplaySummary{Type: "summary"}
-		last     time.Duration
-		open     string
 		lastRes  Result
 		annotate = newAnnotator()
 	)
 	defer annotate.Close()
 	cpu0 := cpuTime()
-	epoch := time.Unix(0, 0)
 	for {
 		f, err := src.Read(&frame)
 		if errors.Is(err, io.EOF) {
@@ -103,31 +118,21 @@ func Replay(opts ReplayOptions, emit func(ReplayEvent) error) (ReplaySummary, er
 			return ReplaySummary{}, err
 		}
 		sum.Frames++
-		last = f.MediaTime
-		at := epoch.Add(f.MediaTime)
+		at := replayEpoch.Add(f.MediaTime)
+		var fed *Result
 		if an.Due(at) {
 			res, err := an.Analyze(frame, at)
 			if err != nil {
 				return ReplaySummary{}, fmt.Errorf("replay: %w", err)
 			}
-			lastRes = res
+			lastRes, fed = res, &res
 			analyse = append(analyse, res.Elapsed)
 			if res.Detected {
 				sum.Detections++
 			}
-			switch res.Transition {
-			case session.Entered:
-				sum.Sessions++
-				open = replayID(f.MediaTime, uint64(sum.Sessions))
-				if err := emit(ReplayEvent{Type: wire.EventSessionOpened, TMs: f.MediaTime.Milliseconds(), SessionID: open}); err != nil {
-					return ReplaySummary{}, err
-				}
-			case session.Left:
-				if err := emit(ReplayEvent{Type: wire.EventSessionClosed, TMs: f.MediaTime.Milliseconds(), SessionID: open, Reason: "absent"}); err != nil {
-					return ReplaySummary{}, err
-				}
-				open = ""
-			}
+		}
+		if err := eng.step(f.MediaTime, fed, frame, emit); err != nil {
+			return ReplaySummary{}, err
 		}
 		if dbg != nil {
 			annotate.Draw(&frame, lastRes, an.Options(), f.MediaTime)
@@ -136,11 +141,10 @@ func Replay(opts ReplayOptions, emit func(ReplayEvent) error) (ReplaySummary, er
 			}
 		}
 	}
-	if open != "" {
-		if err := emit(ReplayEvent{Type: wire.EventSessionClosed, TMs: last.Milliseconds(), SessionID: open, Reason: "end_of_input"}); err != nil {
-			return ReplaySummary{}, err
-		}
+	if err := eng.end(emit); err != nil {
+		return ReplaySummary{}, err
 	}
+	sum.Sessions = eng.sessions
 	sum.Analysed = len(analyse)
 	if n := len(analyse); n > 0 {
 		sort.Slice(analyse, func(i, j int) bool { return analyse[i] < analyse[j] })
