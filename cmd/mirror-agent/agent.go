@@ -208,10 +208,12 @@ func openDisplays(cfg *Config, log *slog.Logger, photos *store.Photos, tr *healt
 	d.runners = append(d.runners, watch.Run)
 	hours, _ := power.ParseHours(cfg.Display.Hours) // validated with the config
 	if cfg.Display.Hours != "" {
-		ctl, err := power.Detect(cfg.Display.Power)
-		if err != nil {
+		if err := power.CheckMethod(cfg.Display.Power); err != nil {
 			return d, fmt.Errorf("display.power: %w", err)
 		}
+		// Detected at each switch: the kiosk's compositor starts after the agent.
+		ctl := power.Redetect{Method: cfg.Display.Power, Options: power.DetectOptions{
+			Skipped: func(m string, err error) { log.Debug("power: method passed over", "method", m, "err", err) }}}
 		d.runners = append(d.runners, power.New(power.Options{Hours: hours, Panel: ctl, Logger: log}).Run)
 	}
 	return d, nil

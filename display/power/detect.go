@@ -28,8 +28,10 @@ var Methods = []string{"cec", "backlight", "wlopm", "wlr-randr", "dpms", "ddc"}
 
 // DetectOptions are what Detect looks at besides the tools on $PATH.
 type DetectOptions struct {
-	// Session is the graphical session; nil means SessionFrom(KioskSessionFile).
+	// Session is the graphical session; nil means SessionFrom(SessionFile).
 	Session *Session
+	// SessionFile is the kiosk's session file; "" means KioskSessionFile.
+	SessionFile string
 	// Sys is the /sys tree ("" means /sys).
 	Sys string
 	// ProbeTimeout bounds each probe of a compositor or monitor; 0 means 10 s.
@@ -49,7 +51,7 @@ func Detect(method string) (Panel, error) {
 // session or device is missing is an error.
 func DetectWith(ctx context.Context, method string, o DetectOptions) (Panel, error) {
 	if o.Session == nil {
-		s, err := SessionFrom(KioskSessionFile)
+		s, err := SessionFrom(o.SessionFile)
 		if err != nil && method != "auto" && method != "" {
 			return nil, err
 		}
@@ -73,12 +75,10 @@ func DetectWith(ctx context.Context, method string, o DetectOptions) (Panel, err
 		}
 		return nil, nil
 	}
-	for _, m := range Methods {
-		if m == method {
-			return detectOne(ctx, m, o)
-		}
+	if err := CheckMethod(method); err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("power: method %q: must be auto, %s or none", method, strings.Join(Methods, ", "))
+	return detectOne(ctx, method, o)
 }
 
 func detectOne(ctx context.Context, method string, o DetectOptions) (Panel, error) {
@@ -214,4 +214,37 @@ func dpmsState(out string) string {
 		}
 	}
 	return "X display answers"
+}
+
+// Redetect is a Panel that detects its method at every switch (DetectWith), so that it finds a
+// session that starts after the agent: the kiosk's compositor starts once the agent's page
+// answers, and its session file appears only then. With "auto" and no method that works, a
+// switch does nothing (the panel stays on) and tells Skipped why; a named method that does
+// not work is an error, which the Policy retries.
+type Redetect struct {
+	Method  string
+	Options DetectOptions
+}
+
+// SetPower detects the method and switches the panel with it.
+func (r Redetect) SetPower(ctx context.Context, on bool) error {
+	p, err := DetectWith(ctx, r.Method, r.Options)
+	if err != nil || p == nil {
+		return err
+	}
+	return p.SetPower(ctx, on)
+}
+
+// CheckMethod says whether method is one DetectWith knows.
+func CheckMethod(method string) error {
+	switch method {
+	case "", "auto", "none":
+		return nil
+	}
+	for _, m := range Methods {
+		if m == method {
+			return nil
+		}
+	}
+	return fmt.Errorf("power: method %q: must be auto, %s or none", method, strings.Join(Methods, ", "))
 }

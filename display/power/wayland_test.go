@@ -23,7 +23,7 @@ func script(t *testing.T, dir, name, body string) string {
 
 // fakeWlrRandr lists two outputs (as wlr-randr 0.2 does) and logs every call with the
 // WAYLAND_DISPLAY it ran in.
-const fakeWlrRandr = `echo "WAYLAND_DISPLAY=$WAYLAND_DISPLAY args: $*" >> "$(dirname "$0")/log"
+const fakeWlrRandr = `echo "WAYLAND_DISPLAY=$WAYLAND_DISPLAY args: $*" >> "${0%/*}/log"
 if [ $# -eq 0 ]; then
 	printf 'HDMI-A-1 "Dell Inc. DELL P2419H (HDMI-A-1)"\n  Enabled: yes\n  Modes:\n    1920x1080 px, 60.000000 Hz (preferred, current)\nDSI-1 "(null) (null) (DSI-1)"\n  Enabled: yes\n'
 fi
@@ -54,7 +54,7 @@ func TestWlrRandr(t *testing.T) {
 
 func TestWlopm(t *testing.T) {
 	dir := t.TempDir()
-	w := Wlopm{Path: script(t, dir, "wlopm", `echo "WAYLAND_DISPLAY=$WAYLAND_DISPLAY XDG_RUNTIME_DIR=$XDG_RUNTIME_DIR args: $*" >> "$(dirname "$0")/log"`+"\n"),
+	w := Wlopm{Path: script(t, dir, "wlopm", `echo "WAYLAND_DISPLAY=$WAYLAND_DISPLAY XDG_RUNTIME_DIR=$XDG_RUNTIME_DIR args: $*" >> "${0%/*}/log"`+"\n"),
 		Session: Session{Wayland: "wayland-1", RuntimeDir: "/run/user/1000"}}
 	if err := w.SetPower(t.Context(), false); err != nil {
 		t.Fatal(err)
@@ -71,7 +71,7 @@ func TestWlopm(t *testing.T) {
 
 func TestDDC(t *testing.T) {
 	dir := t.TempDir()
-	d := DDC{Path: script(t, dir, "ddcutil", `echo "args: $*" >> "$(dirname "$0")/log"`+"\n"+
+	d := DDC{Path: script(t, dir, "ddcutil", `echo "args: $*" >> "${0%/*}/log"`+"\n"+
 		`[ "$1" = getvcp ] && echo 'VCP code 0xd6 (Power mode                    ): DPM: On,  DPMS: Off (sl=0x01)'`+"\nexit 0\n")}
 	if err := d.SetPower(t.Context(), false); err != nil {
 		t.Fatal(err)
@@ -329,5 +329,33 @@ func TestCageHeadless(t *testing.T) {
 		}})
 	if p != nil || err != nil || skipped == nil || !strings.Contains(skipped.Error(), "doesn't support") {
 		t.Errorf("Detect(auto) under cage = %v, %v (wlr-randr skipped: %v); want none, wlr-randr refused", Name(p), err, skipped)
+	}
+}
+
+// TestRedetect: the method is found at the switch, not before: a session file written after
+// the agent started (the kiosk starts after it) is used; auto with nothing does nothing; a
+// named method that is missing is an error.
+func TestRedetect(t *testing.T) {
+	bin, run := t.TempDir(), t.TempDir()
+	t.Setenv("PATH", bin)
+	t.Setenv("WAYLAND_DISPLAY", "")
+	file := filepath.Join(run, "session.env")
+	auto := Redetect{Method: "auto", Options: DetectOptions{Sys: t.TempDir(), SessionFile: file}}
+	if err := auto.SetPower(t.Context(), false); err != nil {
+		t.Errorf("auto with nothing: %v, want nil (the panel stays on)", err)
+	}
+	script(t, bin, "wlr-randr", fakeWlrRandr)
+	os.WriteFile(file, []byte("WAYLAND_DISPLAY=/run/mirror-kiosk/wayland-0\n"), 0o644)
+	if err := auto.SetPower(t.Context(), false); err != nil {
+		t.Fatal(err)
+	}
+	if got := readLog(t, filepath.Join(bin, "log")); !strings.Contains(got, "WAYLAND_DISPLAY=/run/mirror-kiosk/wayland-0 args: --output HDMI-A-1 --off") {
+		t.Errorf("wlr-randr calls = %q, want the outputs switched off in the kiosk's session", got)
+	}
+	if err := (Redetect{Method: "ddc", Options: DetectOptions{SessionFile: file}}).SetPower(t.Context(), true); err == nil || !strings.Contains(err.Error(), "ddcutil") {
+		t.Errorf("named ddc without ddcutil: %v, want an error naming it", err)
+	}
+	if err := CheckMethod("xrandr"); err == nil {
+		t.Error("CheckMethod(xrandr) = nil")
 	}
 }
