@@ -89,6 +89,11 @@ func (e *Engine) purgeAll(now time.Time) int {
 			Data: wire.PhotoPurged{Reason: wire.PurgeCommand}})
 	}
 	e.closed = nil
+	if e.linger != nil { // its photo is gone: so is its code
+		e.linger = nil
+		e.enter(stIdle, time.Time{})
+		e.show(display.Idle)
+	}
 	if e.sess != nil {
 		e.sess.photos, e.sess.cur = nil, nil
 		switch e.st {

@@ -97,6 +97,10 @@ type Config struct {
 	// UnboundGrace keeps photos nobody scanned for this long after the session closes
 	// (a scan made just before leaving can still arrive), then purges them.
 	UnboundGrace time.Duration
+	// QRLinger keeps a QR code on screen this long after its shopper left (the photo itself is
+	// no longer shown), unless someone new arrives: shoppers step back to find their phone. A
+	// scan meanwhile binds and shows ✓. 0: the mirror says goodbye at once.
+	QRLinger time.Duration
 }
 
 // DefaultConfig is the embedded default.
@@ -110,6 +114,7 @@ var DefaultConfig = Config{
 	QRRetry:      5 * time.Second,
 	Goodbye:      2500 * time.Millisecond,
 	UnboundGrace: 30 * time.Second,
+	QRLinger:     30 * time.Second,
 }
 
 // Options wires an Engine. Camera, Store, Provider and Screen are required.
@@ -151,6 +156,7 @@ type Stats struct {
 //	qrUnavailable    Config.QRRetry             the code is asked for again
 //	compare          —
 //	goodbye          Config.Goodbye             idle
+//	linger           Config.QRLinger            idle (no session: the shopper left a QR code unscanned)
 type state int
 
 const (
@@ -167,10 +173,11 @@ const (
 	stQRUnavailable
 	stGoodbye
 	stCompare
+	stLinger
 )
 
 var stateNames = [...]string{"idle", "welcome", "welcome", "countdown", "capturing", "review", "review", "qr", "bound",
-	"error", "error", "goodbye", "compare"}
+	"error", "error", "goodbye", "compare", "qr"}
 
 // String is the state's public name (Snapshot.State).
 func (s state) String() string { return stateNames[s] }
@@ -242,6 +249,7 @@ type Engine struct {
 	timeout   time.Time // when st times out (see state); zero: it does not
 	sess      *sess
 	closed    []*photoRec // unbound photos of closed sessions, waiting for purge
+	linger    *photoRec   // the closed session's photo whose code still shows (stLinger)
 	countdown int
 	// automatic photo: the shopper's face has been still since stillSince
 	stillRef   image.Rectangle
@@ -442,13 +450,15 @@ func (e *Engine) tick(now time.Time) {
 	case stCaptureFailed:
 		e.enter(stWelcome, time.Time{}) // no automatic retry loop on a broken camera; a button or tap still works
 		e.show(display.Screen{Scene: display.SceneWelcome, SessionID: e.sess.id})
-	case stGoodbye:
+	case stGoodbye, stLinger:
+		e.linger = nil
 		e.enter(stIdle, time.Time{})
 		e.show(display.Idle)
 	}
 }
 
 func (e *Engine) openSession(now time.Time) {
+	e.linger = nil // someone new: a lingering code gives way
 	e.sess = &sess{id: e.opts.NewID(), opened: now}
 	e.stats.sessions.Add(1)
 	e.emit(Event{Type: wire.EventSessionOpened, At: now, SessionID: e.sess.id})
@@ -464,13 +474,33 @@ func (e *Engine) closeSession(now time.Time, reason string) {
 	s := e.sess
 	e.emit(Event{Type: wire.EventSessionClosed, At: now, SessionID: s.id, Data: wire.SessionClosed{
 		DurationMS: now.Sub(s.opened).Milliseconds(), Photos: len(s.photos), Reason: reason}})
+	// The shopper left while their code was on screen: it stays QRLinger (within the code's
+	// life), the photo itself hidden, and the photo is kept at least that long to bind.
+	var linger *photoRec
+	if reason == "absent" && e.st == stQR && e.cfg.QRLinger > 0 && s.cur != nil && !s.cur.bound && s.cur.qr != nil &&
+		now.Before(s.cur.qr.ExpiresAt) {
+		linger = s.cur
+	}
 	for _, p := range s.photos {
 		if !p.bound {
 			p.purgeAt = now.Add(e.cfg.UnboundGrace)
+			if p == linger && p.purgeAt.Before(now.Add(e.cfg.QRLinger)) {
+				p.purgeAt = now.Add(e.cfg.QRLinger)
+			}
 			e.closed = append(e.closed, p)
 		}
 	}
 	e.sess = nil
+	if linger != nil {
+		e.linger = linger
+		end := now.Add(e.cfg.QRLinger)
+		if linger.qr.ExpiresAt.Before(end) {
+			end = linger.qr.ExpiresAt
+		}
+		e.enter(stLinger, end)
+		e.show(display.Screen{Scene: display.SceneQR, QR: linger.qr}) // no session, no photo: the code only
+		return
+	}
 	e.enter(stGoodbye, now.Add(e.cfg.Goodbye))
 	e.show(display.Screen{Scene: display.SceneGoodbye})
 }
@@ -658,6 +688,12 @@ func (e *Engine) onBind(now time.Time, photoID, event string) {
 		data.LatencyMS = now.Sub(p.qrShownAt).Milliseconds()
 	}
 	e.emit(Event{Type: wire.EventPhotoBound, At: now, SessionID: p.SessionID, PhotoID: p.ID, Data: data})
+	if e.st == stLinger && e.linger == p { // scanned after the shopper stepped back: ✓, then black
+		e.linger = nil
+		e.enter(stGoodbye, now.Add(e.cfg.Goodbye))
+		e.show(display.Screen{Scene: display.SceneBound, PhotoID: p.ID})
+		return
+	}
 	if e.sess != nil && e.sess.cur == p {
 		switch e.st {
 		case stQR, stReview, stAwaitQR, stCaptureFailed, stQRUnavailable:

@@ -216,7 +216,100 @@ func (r *rig) count(typ string) int {
 func testConfig() Config {
 	c := DefaultConfig
 	c.QRTTL = time.Minute
+	c.QRLinger = 0 // the tests of everything else see goodbye as soon as the shopper left
 	return c
+}
+
+// TestEngineQRLingers: the shopper leaves with the code on screen. The session closes (as
+// before, at once), but the code stays for QRLinger with the photo hidden (no session, no
+// photo on the screen); a scan in that window binds and shows ✓ briefly; without a scan the
+// mirror goes black when the linger ends; someone new ends the linger at once; and the photo
+// is kept for the linger even when the grace is shorter.
+func TestEngineQRLingers(t *testing.T) {
+	run := func(t *testing.T, then func(t *testing.T, r *rig, photo string)) {
+		synctest.Test(t, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.QRLinger = 30 * time.Second
+			cfg.UnboundGrace = 10 * time.Second
+			r := newRig(t, cfg)
+			defer r.stop()
+			r.face.Store(true)
+			time.Sleep(9 * time.Second)
+			synctest.Wait()
+			qr := r.scr.last()
+			if qr.Scene != display.SceneQR {
+				t.Fatalf("screen = %q, want qr", qr.Scene)
+			}
+			r.face.Store(false)
+			time.Sleep(4 * time.Second) // the fake vision's grace is 3 s
+			synctest.Wait()
+			s := r.scr.last()
+			if s.Scene != display.SceneQR || s.SessionID != "" || s.PhotoID != "" || s.QR == nil || s.QR.Content != qr.QR.Content {
+				t.Fatalf("after leaving: %+v, want the same code with no session and no photo", s)
+			}
+			if snap, _ := r.e.Snapshot(r.ctx); snap.SessionID != "" || r.count(wire.EventSessionClosed) != 1 {
+				t.Fatalf("after leaving: session %q open, %d closed; want it closed", snap.SessionID, r.count(wire.EventSessionClosed))
+			}
+			then(t, r, qr.PhotoID)
+		})
+	}
+	t.Run("a scan in the linger binds and shows bound", func(t *testing.T) {
+		run(t, func(t *testing.T, r *rig, photo string) {
+			time.Sleep(15 * time.Second) // past the 10 s grace: the linger keeps the photo
+			synctest.Wait()
+			r.e.Bind(r.ctx, photo, "SCAN")
+			synctest.Wait()
+			if s := r.scr.last(); s.Scene != display.SceneBound {
+				t.Fatalf("after the scan: %q, want bound", s.Scene)
+			}
+			time.Sleep(3 * time.Second)
+			synctest.Wait()
+			if s := r.scr.last(); s.Scene != display.SceneIdle {
+				t.Errorf("after the goodbye time: %q, want idle", s.Scene)
+			}
+			if r.count(wire.EventPhotoBound) != 1 || r.count(wire.EventPhotoPurged) != 0 || len(r.store.ids()) != 1 {
+				t.Errorf("bound %d, purged %d, stored %d; want the photo bound and kept", r.count(wire.EventPhotoBound),
+					r.count(wire.EventPhotoPurged), len(r.store.ids()))
+			}
+		})
+	})
+	t.Run("no scan: black when the linger ends, then the photo goes", func(t *testing.T) {
+		run(t, func(t *testing.T, r *rig, photo string) {
+			time.Sleep(28 * time.Second) // the session closed 3 s after the face went (the grace)
+			synctest.Wait()
+			if s := r.scr.last(); s.Scene != display.SceneQR {
+				t.Fatalf("29 s into the linger: %q, want the code still", s.Scene)
+			}
+			time.Sleep(2 * time.Second)
+			synctest.Wait()
+			if s := r.scr.last(); s.Scene != display.SceneIdle {
+				t.Fatalf("31 s into the linger: %q, want idle", s.Scene)
+			}
+			if r.count(wire.EventPhotoPurged) != 1 || len(r.store.ids()) != 0 {
+				t.Errorf("purged %d, stored %d after the linger; want the unbound photo purged", r.count(wire.EventPhotoPurged), len(r.store.ids()))
+			}
+		})
+	})
+	t.Run("someone new ends the linger", func(t *testing.T) {
+		run(t, func(t *testing.T, r *rig, photo string) {
+			r.face.Store(true)
+			time.Sleep(2 * time.Second)
+			synctest.Wait()
+			if s := r.scr.last(); s.Scene != display.SceneWelcome || s.SessionID == "" {
+				t.Fatalf("someone new: %+v, want a new session's welcome", s)
+			}
+		})
+	})
+	t.Run("purge-photos takes the code off", func(t *testing.T) {
+		run(t, func(t *testing.T, r *rig, photo string) {
+			if n, _ := r.e.PurgePhotos(r.ctx); n != 1 {
+				t.Errorf("purged %d, want the lingering photo", n)
+			}
+			if s := r.scr.last(); s.Scene != display.SceneIdle {
+				t.Errorf("after purge-photos: %q, want idle", s.Scene)
+			}
+		})
+	})
 }
 
 func TestEngine(t *testing.T) {
@@ -288,6 +381,15 @@ func TestEngine(t *testing.T) {
 			wantScenes: []string{"idle", "welcome", "countdown 3", "countdown 2", "countdown 1", "review", "error", "qr"},
 			wantEvents: []string{"session.opened", "photo.captured", "qr.shown"},
 			wantStored: 1,
+		},
+		{
+			// What the error screen says is all that happens: it retries while the session is
+			// open; a photo whose shopper leaves before the provider is back is purged.
+			name:       "provider down and the shopper leaves: the photo is purged after the grace",
+			steps:      []step{providerDown, arrive, wait(9 * time.Second), leave, wait(35 * time.Second)},
+			wantScenes: []string{"idle", "welcome", "countdown 3", "countdown 2", "countdown 1", "review", "error", "goodbye", "idle"},
+			wantEvents: []string{"session.opened", "photo.captured", "session.closed", "photo.purged"},
+			wantStored: 0,
 		},
 		{
 			name:       "a tap takes another photo with its own QR",

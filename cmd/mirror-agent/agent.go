@@ -187,13 +187,15 @@ func openDisplays(cfg *Config, log *slog.Logger, photos *store.Photos, tr *healt
 		return d, fmt.Errorf("display.qr_level: %w", err)
 	}
 	panel := display.Panel{DPI: cfg.Display.DPI, DiagonalIn: cfg.Display.DiagonalIn}
-	d.kiosk = kiosk.New(kiosk.Options{Logger: log, Photos: photos, Panel: panel, QRSizeMM: cfg.Display.QRSizeMM, QRLevel: qrLevel})
+	words := display.WordingFor(cfg.Cloud.Provider) // the local photo page says nothing of WeChat
+	d.kiosk = kiosk.New(kiosk.Options{Logger: log, Photos: photos, Panel: panel, QRSizeMM: cfg.Display.QRSizeMM, QRLevel: qrLevel,
+		Wording: words})
 	d.shown = display.Multi{d.kiosk}
 	// The display works while a kiosk page is attached or the framebuffer takes frames.
 	attached := []func() time.Time{d.kiosk.Attached}
 	if cfg.Display.Renderer == "framebuffer" {
 		fb, err := framebuffer.Open(framebuffer.Options{Device: cfg.Display.FBDevice, Rotation: cfg.Display.Rotation,
-			Panel: panel, QRSizeMM: cfg.Display.QRSizeMM, QRLevel: qrLevel, Photos: photos, Logger: log})
+			Panel: panel, QRSizeMM: cfg.Display.QRSizeMM, QRLevel: qrLevel, Photos: photos, Wording: words, Logger: log})
 		if err != nil {
 			return d, fmt.Errorf("display.fb_device: %w", err)
 		}

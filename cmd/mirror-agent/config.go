@@ -118,6 +118,7 @@ type SessionConfig struct {
 	Review      time.Duration `yaml:"review" help:"the photo is acknowledged this long before its QR code shows" range:"0s,10s"`
 	Goodbye     time.Duration `yaml:"goodbye" help:"goodbye screen before the mirror goes black" range:"0s,30s"`
 	QRTTL       time.Duration `yaml:"qr_ttl" help:"how long a QR code works; renewed while on screen" range:"60s,24h"`
+	QRLinger    time.Duration `yaml:"qr_linger" help:"after the shopper leaves, their QR code stays this long (the photo hidden) unless someone new arrives: a scan meanwhile still binds and shows ✓; 0 = goodbye at once" range:"0s,5m"`
 }
 
 type PhotosConfig struct {
@@ -174,7 +175,7 @@ func defaultConfig() Config {
 			Detector: vision.KindAuto, Cascade: vision.DefaultCascade, WorkWidth: 320, MinFace: 0.08, IdleFPS: 5, EngagedFPS: 15, SearchFPS: 5,
 			MotionThreshold: 25, MotionMinArea: 0.002},
 		Session: SessionConfig{AutoCapture: s.AutoCapture, StillFor: s.StillFor, Welcome: s.Welcome, Countdown: s.Countdown,
-			Review: s.Review, Goodbye: s.Goodbye, QRTTL: s.QRTTL},
+			Review: s.Review, Goodbye: s.Goodbye, QRTTL: s.QRTTL, QRLinger: s.QRLinger},
 		Photos:            PhotosConfig{JPEGQuality: 90, UnboundGrace: s.UnboundGrace, Retention: 24 * time.Hour, MinFreeMB: 200},
 		Display:           DisplayConfig{Listen: "127.0.0.1:8080", Renderer: "kiosk", FBDevice: "/dev/fb0", QRSizeMM: 70, QRLevel: "Q", Power: "auto"},
 		Cloud:             CloudConfig{Provider: "local", Local: LocalConfig{Listen: ":8081"}},
@@ -311,6 +312,7 @@ func (c *Config) sessionConfig() session.Config {
 		QRRetry:      session.DefaultConfig.QRRetry,
 		Goodbye:      c.Session.Goodbye,
 		UnboundGrace: c.Photos.UnboundGrace,
+		QRLinger:     c.Session.QRLinger,
 	}
 }
 

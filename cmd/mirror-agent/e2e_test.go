@@ -356,10 +356,17 @@ func TestRunEmptyStateNoCamera(t *testing.T) {
 	defer cancel()
 	var seen []string
 	next := 0
-	want := []string{display.SceneWelcome, display.SceneQR, display.SceneGoodbye, display.SceneIdle}
+	// A whole visit: welcome, the QR code, and when the shopper leaves, the code alone for
+	// session.qr_linger (no session, no photo) before the mirror goes black or the next
+	// shopper arrives.
+	want := []string{display.SceneWelcome, display.SceneQR, "qr (lingering)"}
 	for s := range sse(ctx, t, p.kioskURL) {
-		seen = append(seen, s.Scene)
-		if s.Scene == want[next] {
+		label := s.Scene
+		if s.Scene == display.SceneQR && s.SessionID == "" {
+			label = "qr (lingering)"
+		}
+		seen = append(seen, label)
+		if label == want[next] {
 			next++
 			if next == len(want) {
 				break

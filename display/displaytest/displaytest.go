@@ -36,8 +36,12 @@ type Scene struct {
 }
 
 // Scenes returns every scene, in the order of a session, ending with idle. The QR code was
-// issued 30 s before now and expires 60 s after it (the ring is two thirds full).
-func Scenes(now time.Time) []Scene {
+// issued 30 s before now and expires 60 s after it (the ring is two thirds full). The qr and
+// bound scenes say WeChat's words (display.WordingWeChat); ScenesWith takes another wording.
+func Scenes(now time.Time) []Scene { return ScenesWith(now, display.WordingWeChat) }
+
+// ScenesWith is Scenes with the qr and bound scenes in the wording w.
+func ScenesWith(now time.Time, w display.Wording) []Scene {
 	now = now.UTC().Truncate(time.Millisecond)
 	qr := &display.QR{Content: QRContent, IssuedAt: now.Add(-30 * time.Second), ExpiresAt: now.Add(60 * time.Second)}
 	return []Scene{
@@ -48,9 +52,9 @@ func Scenes(now time.Time) []Scene {
 		{"review", display.Screen{Scene: display.SceneReview, SessionID: "s1", PhotoID: PhotoA},
 			[]string{"拍好了", "Got it"}},
 		{"qr", display.Screen{Scene: display.SceneQR, SessionID: "s1", PhotoID: PhotoA, QR: qr},
-			[]string{"微信扫码，照片发送到你的微信", "Scan with WeChat to get your photo", "剩余", "秒", "s left"}},
+			[]string{w.ScanZh1 + w.ScanZh2, w.ScanEn, "剩余", "秒", "s left"}},
 		{"bound", display.Screen{Scene: display.SceneBound, SessionID: "s1", PhotoID: PhotoA},
-			[]string{"已发送到你的微信 ✓", "Sent to your WeChat"}},
+			[]string{w.BoundZh, w.BoundEn}},
 		{"compare", display.Screen{Scene: display.SceneCompare, SessionID: "s1", PhotoID: PhotoA, CompareID: PhotoB},
 			[]string{"对比", "Compare"}},
 		{"goodbye", display.Screen{Scene: display.SceneGoodbye}, []string{"谢谢光临", "Thank you"}},

@@ -47,6 +47,9 @@ type Options struct {
 	QRSizeMM float64
 	// QRLevel is the error-correction level of the code. "" means display.DefaultQRLevel.
 	QRLevel display.QRLevel
+	// Wording is what the qr and bound scenes say (display.WordingLocal without WeChat); the
+	// zero value is WeChat's.
+	Wording display.Wording
 	// Photos, when set, provides the photos of the review and compare scenes.
 	Photos Photos
 	// Now is the clock. nil means time.Now.
@@ -282,7 +285,7 @@ func (fb *Framebuffer) paint(s display.Screen) {
 		fb.canvas.Pix[i] = 0xff
 	}
 	now := fb.opts.Now()
-	p := &painter{dst: fb.canvas, tf: fb.tf, photo: fb.photo, now: now,
+	p := &painter{dst: fb.canvas, tf: fb.tf, photo: fb.photo, now: now, words: fb.opts.Wording.Or(),
 		ppmm: fb.opts.Panel.PixelsPerMM(fb.canvas.Bounds().Dx(), fb.canvas.Bounds().Dy()),
 		qrMM: fb.opts.QRSizeMM, level: fb.opts.QRLevel}
 	if s.QR != nil {

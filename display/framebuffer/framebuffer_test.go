@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fitmirror/fitmirror/display"
 	"github.com/fitmirror/fitmirror/display/displaytest"
 )
 
@@ -286,5 +287,35 @@ func TestRotations(t *testing.T) {
 	if upright[0].Bounds().Dx() != 240 || upright[1].Bounds().Dx() != 400 {
 		t.Errorf("logical sizes %v and %v, want 240 wide (portrait) and 400 wide (landscape)",
 			upright[0].Bounds(), upright[1].Bounds())
+	}
+}
+
+// TestLocalWording: the framebuffer draws the local photo page's words on the qr and bound
+// scenes (not WeChat's), within the safe area, the middle still mirror.
+func TestLocalWording(t *testing.T) {
+	geo := panels[0]
+	wechat, wpath := openFile(t, geo, 0)
+	path := filepath.Join(t.TempDir(), "fb")
+	local, err := Open(Options{Device: path, Geometry: geo, Photos: displaytest.NewPhotos(), Wording: display.WordingLocal,
+		Now: func() time.Time { return testNow }, Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	for _, sc := range displaytest.ScenesWith(testNow, display.WordingLocal) {
+		if sc.Name != "qr" && sc.Name != "bound" {
+			continue
+		}
+		if err := local.Render(sc.Screen); err != nil {
+			t.Fatal(err)
+		}
+		if err := wechat.Render(sc.Screen); err != nil {
+			t.Fatal(err)
+		}
+		got := readPanel(t, path, local.Geometry())
+		checkScene(t, sc, got)
+		if share, _ := diff(got, readPanel(t, wpath, wechat.Geometry())); share == 0 {
+			t.Errorf("%s: the local wording draws the same pixels as WeChat's", sc.Name)
+		}
 	}
 }

@@ -22,11 +22,6 @@ const (
 	textWelcomeEn = "Welcome — stand still for a photo"
 	textReviewZh  = "拍好了"
 	textReviewEn  = "Got it"
-	textQRZh1     = "微信扫码，"
-	textQRZh2     = "照片发送到你的微信"
-	textQREn      = "Scan with WeChat to get your photo"
-	textBoundZh   = "已发送到你的微信 ✓"
-	textBoundEn   = "Sent to your WeChat"
 	textCompareZh = "对比"
 	textCompareEn = "Compare"
 	textGoodbyeZh = "谢谢光临"
@@ -52,6 +47,7 @@ type painter struct {
 	edge      int // safe margin
 	zh, en    int // text sizes in pixels
 
+	words  display.Wording // the QR provider's wording of the qr and bound scenes
 	tf     *typeface
 	photo  func(id string, box image.Point) image.Image // nil result: not available
 	now    time.Time
@@ -238,7 +234,7 @@ func (p *painter) paint(s display.Screen) {
 	case display.SceneQR:
 		p.paintQR(s)
 	case display.SceneBound:
-		p.bottom(p.col(p.lines(textBoundZh, textBoundEn)...))
+		p.bottom(p.col(p.lines(p.words.BoundZh, p.words.BoundEn)...))
 	case display.SceneCompare:
 		p.paintCompare(s)
 	case display.SceneGoodbye:
@@ -298,15 +294,15 @@ func (p *painter) paintQR(s display.Screen) {
 	// The instruction on one line if it fits at up to a quarter smaller, else on two.
 	var caption []box
 	for size := p.zh; size >= p.zh*3/4; size-- {
-		if t := (text{face: p.tf.face(size), s: textQRZh1 + textQRZh2, c: white}); t.size().X <= p.w-2*p.edge {
+		if t := (text{face: p.tf.face(size), s: p.words.ScanZh1 + p.words.ScanZh2, c: white}); t.size().X <= p.w-2*p.edge {
 			caption = []box{t}
 			break
 		}
 	}
 	if caption == nil {
-		caption = []box{text{face: p.tf.face(p.zh), s: textQRZh1, c: white}, text{face: p.tf.face(p.zh), s: textQRZh2, c: white}}
+		caption = []box{text{face: p.tf.face(p.zh), s: p.words.ScanZh1, c: white}, text{face: p.tf.face(p.zh), s: p.words.ScanZh2, c: white}}
 	}
-	caption = append(caption, text{face: p.tf.face(p.en), s: textQREn, c: grey})
+	caption = append(caption, text{face: p.tf.face(p.en), s: p.words.ScanEn, c: grey})
 	if secs <= 0 {
 		caption = append(caption, p.col(text{face: small, s: textExpiredZh, c: white}, text{face: p.tf.face(p.en), s: textExpiredEn, c: grey}))
 		p.place(caption, nil)

@@ -311,3 +311,33 @@ func checkQRPlacement(t *testing.T, ctx context.Context) {
 		t.Errorf("landscape: the middle of the screen is %.2f%% black, want at least 99%%", 100*got)
 	}
 }
+
+// TestBrowserLocalWording: with the local photo page (no WeChat account) the QR and bound
+// scenes say the photo opens on the phone, in real Chromium, and nothing mentions WeChat.
+func TestBrowserLocalWording(t *testing.T) {
+	k := New(Options{Logger: discardLogger(), Wording: display.WordingLocal})
+	srv := newLoopbackServer(t, k.Handler())
+	ctx := newBrowser(t)
+	t.Cleanup(func() { k.Close() })
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(viewW, viewH, chromedp.EmulatePortrait), chromedp.Navigate(srv.URL)); err != nil {
+		t.Fatalf("Navigate(%q): %v", srv.URL, err)
+	}
+	waitPage(t, ctx, "the event stream", `document.body.dataset.link === "up"`, 15*time.Second)
+	w := display.WordingLocal
+	for _, tt := range []struct {
+		screen display.Screen
+		texts  []string
+	}{
+		{display.Screen{Scene: display.SceneQR, QR: &display.QR{Content: "http://192.168.1.20:8081/p/P1?k=x", ExpiresAt: time.Now().Add(time.Minute)}},
+			[]string{w.ScanZh1 + w.ScanZh2, w.ScanEn}},
+		{display.Screen{Scene: display.SceneBound}, []string{w.BoundZh, w.BoundEn}},
+	} {
+		k.Show(tt.screen)
+		cond := []string{"document.body.dataset.scene === " + jsString(tt.screen.Scene), `!document.body.innerText.includes("微信")`,
+			`!document.body.innerText.includes("WeChat")`}
+		for _, s := range tt.texts {
+			cond = append(cond, "document.body.innerText.includes("+jsString(s)+")")
+		}
+		waitPage(t, ctx, "local wording of "+tt.screen.Scene, strings.Join(cond, " && "), 15*time.Second)
+	}
+}

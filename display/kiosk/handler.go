@@ -75,11 +75,21 @@ type pageSettings struct {
 	QRSizeMM   float64 `json:"qr_mm"`
 	DPI        float64 `json:"dpi,omitempty"`
 	DiagonalIn float64 `json:"diagonal_in,omitempty"`
+	Words      words   `json:"words"`
+}
+
+// words are the provider's wording of the QR and bound scenes (display.Wording).
+type words struct {
+	ScanZh1 string `json:"scan_zh1"`
+	ScanZh2 string `json:"scan_zh2"`
+	ScanEn  string `json:"scan_en"`
+	BoundZh string `json:"bound_zh"`
+	BoundEn string `json:"bound_en"`
 }
 
 // pageWithSettings returns web/index.html with the settings in its meta tag.
 func pageWithSettings(s pageSettings) []byte {
-	b, _ := json.Marshal(s) // cannot fail: plain numbers
+	b, _ := json.Marshal(s) // cannot fail: plain numbers and strings
 	const tag = `<meta name="fitmirror-display" content="">`
 	return bytes.Replace(indexHTML, []byte(tag),
 		[]byte(`<meta name="fitmirror-display" content="`+html.EscapeString(string(b))+`">`), 1)

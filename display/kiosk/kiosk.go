@@ -30,6 +30,9 @@ type Options struct {
 	QRSizeMM float64
 	// QRLevel is the QR codes' error-correction level. "" means display.DefaultQRLevel (Q).
 	QRLevel display.QRLevel
+	// Wording is what the QR and bound scenes say (display.WordingLocal without WeChat). The
+	// zero value is WeChat's.
+	Wording display.Wording
 }
 
 // Photos opens stored photos by ID.
@@ -94,7 +97,9 @@ func New(opts Options) *Kiosk {
 	if qrMM <= 0 {
 		qrMM = display.DefaultQRSizeMM
 	}
-	k.index = pageWithSettings(pageSettings{QRSizeMM: qrMM, DPI: opts.Panel.DPI, DiagonalIn: opts.Panel.DiagonalIn})
+	w := opts.Wording.Or()
+	k.index = pageWithSettings(pageSettings{QRSizeMM: qrMM, DPI: opts.Panel.DPI, DiagonalIn: opts.Panel.DiagonalIn,
+		Words: words{ScanZh1: w.ScanZh1, ScanZh2: w.ScanZh2, ScanEn: w.ScanEn, BoundZh: w.BoundZh, BoundEn: w.BoundEn}})
 	k.cur = clone(display.Idle)
 	k.curJSON, _ = json.Marshal(k.cur) // cannot fail: no time in display.Idle
 	k.handler = k.routes()

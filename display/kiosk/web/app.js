@@ -25,6 +25,14 @@
     }
   })();
 
+  // The QR provider's wording (Options.Wording): WeChat's is in the page; the local photo page
+  // says the photo opens on the phone.
+  const words = cfg.words || {};
+  for (const [id, key] of [['scan-zh1', 'scan_zh1'], ['scan-zh2', 'scan_zh2'], ['scan-en', 'scan_en'],
+    ['bound-zh', 'bound_zh'], ['bound-en', 'bound_en']]) {
+    if (typeof words[key] === 'string' && words[key] !== '') $(id).textContent = words[key];
+  }
+
   // Timings of the last screens, for benchmarks and debugging: when the event arrived, when the
   // DOM was updated, and when the next frame was painted (performance.timeOrigin + now, in ms).
   const timings = [];
