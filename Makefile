@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 DEMO_CLIP := state/demo/walk-in.avi
 
-.PHONY: all setup build demo demo-cloud demo-clip test bench vet clean docs deb
+.PHONY: all setup build demo demo-cloud demo-clip test bench vet clean docs deb man
 
 # The .deb is built with nfpm (pure Go), fetched through the Go module proxy at a pinned version.
 NFPM        := $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.43.0
@@ -24,17 +24,22 @@ build: setup
 demo-clip: setup
 	@test -f $(DEMO_CLIP) || $(GO) run ./scripts/democlip -out $(DEMO_CLIP)
 
+# The demo's kiosk port (on 127.0.0.1) and photo-page port (on the LAN): make demo PORT=9080
+# where 8080 is taken.
+PORT       ?= 8080
+PHOTO_PORT ?= 8081
+
 # Runs the mirror on its embedded defaults. Open the printed kiosk URL in a browser.
 demo: build demo-clip
 	@echo
-	@echo "  fitmirror demo: open http://127.0.0.1:8080/ in a browser (Ctrl-C stops)."
-	@echo "  The QR code opens the photo page on this machine's LAN address, port 8081."
+	@echo "  fitmirror demo: open http://127.0.0.1:$(PORT)/ in a browser (Ctrl-C stops)."
+	@echo "  The QR code opens the photo page on this machine's LAN address, port $(PHOTO_PORT)."
 	@echo
-	$(BIN)/mirror-agent run
+	$(BIN)/mirror-agent run --set display.listen=127.0.0.1:$(PORT) --set cloud.local.listen=:$(PHOTO_PORT)
 
 # The whole WeChat loop without an Official Account: mirror-cloud in sim mode + the agent.
 demo-cloud: build demo-clip
-	scripts/demo-cloud.sh
+	PORT=$(PORT) scripts/demo-cloud.sh
 
 test: setup
 	$(GO) vet ./...
@@ -62,6 +67,13 @@ test-package: setup
 .PHONY: test-mats
 test-mats: setup
 	$(GO) test -tags matprofile ./device/...
+
+# The manual pages (docs/man/*.1, shipped in both packages), generated from each program's
+# flag definitions by its `help --man`; tests fail when they are out of date.
+.PHONY: man
+man: build
+	@mkdir -p docs/man
+	for p in mirror-agent mirror-cloud mirrorctl; do $(BIN)/$$p help --man > docs/man/$$p.1 || exit 1; done
 
 # Regenerates the configuration reference from the code.
 docs: build

@@ -49,6 +49,12 @@ func TestDebPackage(t *testing.T) {
 			t.Errorf("package lacks %s", f)
 		}
 	}
+	checkManPages(t, deb, "mirror-agent", "mirrorctl")
+	if clouds, _ := filepath.Glob("dist/fitmirror-cloud_*.deb"); len(clouds) == 0 {
+		t.Error("no dist/fitmirror-cloud_*.deb: make deb builds both packages")
+	} else {
+		checkManPages(t, clouds[len(clouds)-1], "mirror-cloud")
+	}
 	if !regexp.MustCompile(`-rwxr-xr-x root/root +\d+ .* ./usr/bin/mirror-agent`).Match(list) {
 		t.Errorf("/usr/bin/mirror-agent is not an executable owned by root:\n%s", list)
 	}
@@ -64,7 +70,7 @@ func TestDebPackage(t *testing.T) {
 	scripts := map[string][]string{
 		"postinst": {"adduser --system", "systemctl enable mirror-agent.service"},
 		"prerm":    {"systemctl disable --now mirror-agent.service"},
-		"postrm":   {"purge", "rm -rf /var/lib/mirror-agent"},
+		"postrm":   {"purge", "rm -rf /var/lib/mirror-agent", "deluser --system mirror", "deluser --system kiosk", "rm -rf /var/lib/kiosk"},
 	}
 	for name, wants := range scripts {
 		path := filepath.Join(ctl, name)
@@ -81,6 +87,39 @@ func TestDebPackage(t *testing.T) {
 			if !strings.Contains(string(body), w) {
 				t.Errorf("%s does not %q", name, w)
 			}
+		}
+	}
+}
+
+// checkManPages: the package deb ships the manual page of each program, and it is the page
+// the built program (bin/, what make deb packs) prints with help --man.
+func checkManPages(t *testing.T, deb string, programs ...string) {
+	t.Helper()
+	root := t.TempDir()
+	if out, err := exec.Command("dpkg-deb", "-x", deb, root).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg-deb -x %s: %v\n%s", deb, err, out)
+	}
+	for _, p := range programs {
+		shipped, err := os.ReadFile(filepath.Join(root, "usr/share/man/man1", p+".1"))
+		if err != nil {
+			t.Errorf("%s lacks the manual page of %s: %v", deb, p, err)
+			continue
+		}
+		want, err := exec.Command(filepath.Join("bin", p), "help", "--man").Output()
+		if err != nil {
+			t.Fatalf("bin/%s help --man: %v", p, err)
+		}
+		if string(shipped) != string(want) {
+			t.Errorf("%s ships a %s.1 that is not what bin/%s help --man prints: run make man", deb, p, p)
+		}
+		// man renders it without a warning (bold is overstruck off a terminal: dropped here).
+		man := exec.Command("man", "--warnings", "-l", filepath.Join(root, "usr/share/man/man1", p+".1"))
+		var warnings strings.Builder
+		man.Stderr = &warnings
+		out, err := man.Output()
+		text := regexp.MustCompile(".\x08").ReplaceAllString(string(out), "")
+		if err != nil || warnings.Len() != 0 || !strings.Contains(text, "NAME\n       "+p+" - ") {
+			t.Errorf("man -l %s.1: %v, warnings %q\n%s", p, err, warnings.String(), text)
 		}
 	}
 }

@@ -7,11 +7,12 @@ cd "$(dirname "$0")/.."
 hub_state=state/hub
 hub_http=127.0.0.1:8090
 hub_mqtt=127.0.0.1:1883
+kiosk=127.0.0.1:${PORT:-8080} # make demo-cloud PORT=…
 
 if [ "${1:-}" = "scan" ]; then
 	# The QR on the mirror right now, from the kiosk's event stream; the simulator pushes a
 	# signed subscribe event to the hub for it, as WeChat would.
-	qr=$( { timeout 3 curl -sN http://127.0.0.1:8080/events || true; } | sed -n 's/^data: //p' | head -n 1 |
+	qr=$( { timeout 3 curl -sN "http://$kiosk/events" || true; } | sed -n 's/^data: //p' | head -n 1 |
 		python3 -c 'import json,sys; d=sys.stdin.read().strip(); print(json.loads(d).get("qr",{}).get("content","") if d else "")')
 	if [ -z "$qr" ]; then echo "demo-cloud: no QR code on the mirror right now" >&2; exit 1; fi
 	curl -sS -d "{\"qr\":\"$qr\",\"openid\":\"o_demo_shopper\"}" "http://$hub_http/sim/scan"
@@ -36,12 +37,12 @@ for _ in $(seq 50); do curl -sf "http://$hub_http/healthz" >/dev/null && break; 
 cat <<MSG
 
   fitmirror demo with the WeChat hub (sim mode)
-    kiosk:            http://127.0.0.1:8080/
+    kiosk:            http://$kiosk/
     hub:              http://$hub_http/   (docs/hub.md)
-    simulate a scan:  scripts/demo-cloud.sh scan      (while a QR code is on the mirror)
+    simulate a scan:  PORT=${PORT:-8080} scripts/demo-cloud.sh scan   (while a QR code is on the mirror)
     the fleet view:   bin/mirrorctl --broker tcp://$hub_mqtt --password demo-ops ls   (or: events -f)
   Ctrl-C stops both.
 
 MSG
-bin/mirror-agent run --set device.id=m1 --set cloud.provider=hub --set cloud.hub_url="http://$hub_http" \
+bin/mirror-agent run --set display.listen="$kiosk" --set device.id=m1 --set cloud.provider=hub --set cloud.hub_url="http://$hub_http" \
 	--set cloud.token="$token" --set mqtt.url="tcp://$hub_mqtt" --set mqtt.password="$mqtt_pw"

@@ -12,11 +12,12 @@ set -euo pipefail
 #   chromium          headless browser for the kiosk page tests, and the kiosk itself on a mirror
 #   zbar-tools        zbarimg decodes QR codes from screenshots in tests
 #   fonts-wqy-microhei  CJK font so the kiosk and framebuffer render Chinese text
+#   fonts-dejavu-core   the kiosk's check mark ✓ (WenQuanYi draws it as a thin √)
 #   ca-certificates   TLS to the hub and to WeChat
 #   sqlite3           inspecting the state database by hand (the code uses pure-Go SQLite)
 #   systemd           systemd-analyze verify/security on the units (dpkg-deb, from dpkg, inspects the .deb)
 PKGS=(libopencv-dev opencv-data pkg-config gcc g++ mosquitto mosquitto-clients chromium systemd
-      zbar-tools fonts-wqy-microhei ca-certificates sqlite3)
+      zbar-tools fonts-wqy-microhei fonts-dejavu-core ca-certificates sqlite3)
 #   postgresql-15     the hub's shared database for replicas: tests start their own server
 #                     (initdb/pg_ctl as the postgres user, cloud/hub/hubstore/postgres/pgtest);
 #                     the packaged cluster it creates is not used and may be stopped

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"gocv.io/x/gocv"
@@ -37,9 +38,14 @@ func check(ctx context.Context, cfg *Config, w io.Writer) error {
 	func() {
 		opts := cfg.cameraOptions()
 		opts.Paced = false
-		if opts.Source == "auto" && !camera.HasDevice() {
-			line("camera", fmt.Errorf("%w: no /dev/video* device", camera.ErrNoCamera), "",
-				"plug in a USB webcam, or set camera.source: picamera for a Pi camera module (mirror-agent run plays the demo clip until then)")
+		if clip, ok := demoClipPlays(cfg); ok {
+			// What run does on a bench: it demos on the clip, so the camera is not a failure.
+			line("camera", nil, "demo clip (no camera configured): "+clip+"; plug in a USB webcam or set camera.source for a real one", "")
+			return
+		}
+		if opts.Source == "auto" && !hasCamera() {
+			line("camera", fmt.Errorf("%w: no /dev/video* device, and no demo clip at %s", camera.ErrNoCamera, opts.DemoClip), "",
+				"plug in a USB webcam, set camera.source: picamera for a Pi camera module, or unset camera.demo_clip to demo on the built-in clip")
 			return
 		}
 		src, err := camera.Open(opts)
@@ -83,7 +89,7 @@ func check(ctx context.Context, cfg *Config, w io.Writer) error {
 		if err == nil {
 			ln.Close()
 		}
-		line(l.part, err, l.addr+" free", "another mirror-agent running? stop it or change "+l.key)
+		line(l.part, err, l.addr+" free", listenHint(err, l.key))
 	}
 
 	// A panel drawn without a browser: the framebuffer opens and reports its geometry.
@@ -135,6 +141,22 @@ func check(ctx context.Context, cfg *Config, w io.Writer) error {
 		return fmt.Errorf("check: %d part(s) failed", failed)
 	}
 	return ctx.Err()
+}
+
+// listenHint is what an installer does about a listener that did not open: only a port in
+// use is likely another mirror-agent (the address itself is checked when the configuration
+// is loaded).
+func listenHint(err error, key string) string {
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return "another mirror-agent running? stop it or change " + key
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return "the host in " + key + " is not an address of this machine: use one from ip addr, 127.0.0.1, or leave the host empty"
+	case errors.Is(err, syscall.EACCES):
+		return "ports below 1024 need privileges: choose a port from 1024 up in " + key
+	default:
+		return "check " + key
+	}
 }
 
 // cameraHint is what an installer does about a camera that did not open.

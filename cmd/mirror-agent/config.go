@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fitmirror/fitmirror/cloud/fleet"
+	"github.com/fitmirror/fitmirror/cmd/internal/config"
 	"github.com/fitmirror/fitmirror/device/hardware"
 	"github.com/fitmirror/fitmirror/device/vision"
 	"github.com/fitmirror/fitmirror/display/power"
@@ -220,8 +221,8 @@ func (c *Config) Validate() error {
 	if c.Camera.Source == "" {
 		return fmt.Errorf("camera.source: must not be empty (use auto)")
 	}
-	if c.Display.Listen == "" {
-		return fmt.Errorf("display.listen: must not be empty")
+	if err := config.CheckListen("display.listen", c.Display.Listen); err != nil {
+		return err
 	}
 	if _, err := parseZone(c.Presence.Zone); err != nil {
 		return fmt.Errorf("presence.zone: %v", err)
@@ -257,8 +258,10 @@ func (c *Config) Validate() error {
 	if _, err := power.ParseHours(c.Display.Hours); err != nil {
 		return fmt.Errorf("display.hours: %v", err)
 	}
-	if c.Cloud.Provider == "local" && c.Cloud.Local.Listen == "" {
-		return fmt.Errorf("cloud.local.listen: must not be empty")
+	if c.Cloud.Provider == "local" {
+		if err := config.CheckListen("cloud.local.listen", c.Cloud.Local.Listen); err != nil {
+			return err
+		}
 	}
 	if c.Cloud.Provider == "hub" {
 		switch {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/fitmirror/fitmirror/device/camera"
 	"github.com/fitmirror/fitmirror/device/camera/democlip"
@@ -13,7 +14,7 @@ import (
 // from the photo embedded in the program, so an installed agent demos the whole loop on any
 // machine. A demo_clip the operator named is theirs: a missing one stays an error.
 func ensureDemoClip(cfg *Config, log *slog.Logger) error {
-	if cfg.Camera.Source != "auto" || cfg.Camera.DemoClip != "" || camera.HasDevice() {
+	if cfg.Camera.Source != "auto" || cfg.Camera.DemoClip != "" || hasCamera() {
 		return nil
 	}
 	clip := cfg.demoClip()
@@ -25,4 +26,23 @@ func ensureDemoClip(cfg *Config, log *slog.Logger) error {
 		log.Info("no camera found: made the demo clip from the embedded photo", "clip", clip)
 	}
 	return nil
+}
+
+// hasCamera says whether camera.source auto finds a camera (a /dev/video* device); tests
+// replace it to stand for a machine with or without one.
+var hasCamera = camera.HasDevice
+
+// demoClipPlays says whether run plays the demo clip for lack of a camera, and which: source
+// auto on a machine without a camera, with the default clip (made on first need) or a named
+// clip that exists.
+func demoClipPlays(cfg *Config) (string, bool) {
+	if cfg.Camera.Source != "auto" || hasCamera() {
+		return "", false
+	}
+	clip := cfg.demoClip()
+	if cfg.Camera.DemoClip == "" {
+		return clip, true
+	}
+	_, err := os.Stat(clip)
+	return clip, err == nil
 }

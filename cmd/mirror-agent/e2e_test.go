@@ -465,12 +465,18 @@ func TestBadInput(t *testing.T) {
 	os.WriteFile(corrupt, []byte("RIFF....AVI not really"), 0o644)
 	unreadable := filepath.Join(dir, "config.yaml")
 	os.WriteFile(unreadable, []byte("presence:\n  enter_dwell: [1, 2]\n"), 0o644)
+	badListen := filepath.Join(dir, "listen.yaml")
+	os.WriteFile(badListen, []byte("display:\n  listen: 127.0.0.1:99999\n"), 0o644)
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer busy.Close()
 	state := "state_dir=" + dir
+	// Every run that gets as far as its listeners binds free ports: a test never depends on a
+	// fixed port (make demo may hold 127.0.0.1:8080 while make test runs, issue #24).
+	free := []string{"--set", "display.listen=127.0.0.1:0", "--set", "cloud.local.listen=127.0.0.1:0"}
+	withFree := func(args ...string) []string { return append(args, free...) }
 
 	tests := []struct {
 		name     string
@@ -480,13 +486,15 @@ func TestBadInput(t *testing.T) {
 	}{
 		{"missing video", []string{"replay", "--video", "/nonexistent/clip.avi"}, 1, []string{"/nonexistent/clip.avi", "no such file"}},
 		{"corrupt video", []string{"replay", "--video", corrupt}, 1, []string{corrupt}},
-		{"missing camera file", []string{"run", "--set", state, "--set", "camera.source=/nonexistent/clip.avi"}, 1, []string{"camera.source", "/nonexistent/clip.avi"}},
-		{"bad config value", []string{"run", "--set", state, "--set", "presence.enter_dwell=45s"}, 1, []string{"presence.enter_dwell", "between 0s and 30s"}},
-		{"unknown key", []string{"run", "--set", "presence.enter_dwel=1s"}, 1, []string{"presence.enter_dwel", "unknown key"}},
-		{"bad value in a file", []string{"run", "--config", unreadable}, 1, []string{"config.yaml:2", "presence.enter_dwell"}},
-		{"missing config file", []string{"run", "--config", "/nonexistent/mirror.yaml"}, 1, []string{"/nonexistent/mirror.yaml"}},
-		{"occupied port", []string{"run", "--set", state, "--set", "camera.source=" + corruptOrClip(t), "--set", "display.listen=" + busy.Addr().String()},
+		{"missing camera file", withFree("run", "--set", state, "--set", "camera.source=/nonexistent/clip.avi"), 1, []string{"camera.source", "/nonexistent/clip.avi"}},
+		{"bad config value", withFree("run", "--set", state, "--set", "presence.enter_dwell=45s"), 1, []string{"presence.enter_dwell", "between 0s and 30s"}},
+		{"unknown key", withFree("run", "--set", "presence.enter_dwel=1s"), 1, []string{"presence.enter_dwel", "unknown key"}},
+		{"bad value in a file", withFree("run", "--config", unreadable), 1, []string{"config.yaml:2", "presence.enter_dwell"}},
+		{"missing config file", withFree("run", "--config", "/nonexistent/mirror.yaml"), 1, []string{"/nonexistent/mirror.yaml"}},
+		{"occupied port", []string{"run", "--set", state, "--set", "camera.source=" + corruptOrClip(t), "--set", "cloud.local.listen=127.0.0.1:0", "--set", "display.listen=" + busy.Addr().String()},
 			1, []string{"display.listen", busy.Addr().String(), "address already in use"}},
+		{"listen port out of range", []string{"config", "--config", badListen}, 1, []string{"display.listen", "99999", "out of range"}},
+		{"listen without host", []string{"config", "--set", "cloud.local.listen=8080"}, 1, []string{"cloud.local.listen", "without a host"}},
 		{"unknown command", []string{"frobnicate"}, 2, []string{"unknown command"}},
 	}
 	for _, tt := range tests {

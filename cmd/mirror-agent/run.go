@@ -37,7 +37,7 @@ func listen(key, addr string) (net.Listener, error) {
 	if err != nil {
 		var errno syscall.Errno
 		if errors.As(err, &errno) {
-			return nil, fmt.Errorf("%s %s: %v", key, addr, errno)
+			return nil, fmt.Errorf("%s %s: %w", key, addr, errno)
 		}
 		return nil, fmt.Errorf("%s %s: %w", key, addr, err)
 	}

@@ -112,8 +112,8 @@ func docDefaults() Config {
 
 // Validate checks what the tags cannot.
 func (c *Config) Validate() error {
-	if c.Listen == "" {
-		return fmt.Errorf("listen: must not be empty")
+	if err := config.CheckListen("listen", c.Listen); err != nil {
+		return err
 	}
 	if c.StateDir == "" {
 		return fmt.Errorf("state_dir: must not be empty")
@@ -180,6 +180,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("mqtt.failover: needs mqtt.url (the embedded broker has no other nodes)")
 	} else if c.MQTT.Embedded.Listen == "" {
 		return fmt.Errorf("mqtt.embedded.listen: must not be empty without mqtt.url")
+	} else if err := config.CheckListen("mqtt.embedded.listen", c.MQTT.Embedded.Listen); err != nil {
+		return err
 	}
 	if c.MQTT.TopicPrefix == "" || strings.ContainsAny(c.MQTT.TopicPrefix, "+#") {
 		return fmt.Errorf("mqtt.topic_prefix: %q must be non-empty without + or #", c.MQTT.TopicPrefix)

@@ -46,3 +46,17 @@ func TestConfigHidesSecrets(t *testing.T) {
 		t.Errorf("config output does not say the secret is set:\n%s", out.String())
 	}
 }
+
+// Listen addresses are checked when the configuration is loaded, naming the key (issue #24).
+func TestConfigChecksListen(t *testing.T) {
+	for _, tt := range []struct{ set, want string }{
+		{"listen=127.0.0.1:99999", "listen: port 99999"},
+		{"listen=8090", `listen: "8090" is a port without a host`},
+		{"mqtt.embedded.listen=1883", "mqtt.embedded.listen"},
+	} {
+		c := defaultConfig()
+		if err := config.Load(&c, "", []string{tt.set}); err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+			t.Errorf("Load(--set %s) = %v, want %s…", tt.set, err, tt.want)
+		}
+	}
+}

@@ -13,6 +13,7 @@
 //	mirror-cloud nats-auth [--config nats-auth.yaml] [--set key=value]...
 //	mirror-cloud nats-auth init --dir DIR [--users-file FILE]
 //	mirror-cloud version
+//	mirror-cloud help [COMMAND] | --man
 //
 // With no configuration it serves in sim mode (the built-in WeChat simulator) with an
 // embedded MQTT broker and SQLite in ./state.
@@ -49,23 +50,53 @@ func main() {
 	os.Exit(cli.ExitCode("mirror-cloud", err, os.Stderr))
 }
 
-const usage = `usage:
-  mirror-cloud serve [--config FILE] [--set key=value]...
-  mirror-cloud device add ID [--config FILE] [--set key=value]...
-  mirror-cloud device rotate ID [--config FILE] [--set key=value]...
-  mirror-cloud config [--config FILE] [--set key=value]... [--keys]
-  mirror-cloud check [--config FILE] [--set key=value]...
-  mirror-cloud migrate --to postgres://… [--config FILE] [--set key=value]...
-  mirror-cloud export [--out FILE] [--config FILE] [--set key=value]...
-  mirror-cloud import FILE [--config FILE] [--set key=value]...
-  mirror-cloud nats-auth [--config nats-auth.yaml] [--set key=value]...
-  mirror-cloud nats-auth init --dir DIR [--users-file FILE]
-  mirror-cloud version
-`
+// helps are the commands' usage and summaries, for -h, help and the man page.
+var helps = map[string]cli.Help{
+	"serve": {Usage: "mirror-cloud serve [--config FILE] [--set key=value]...",
+		Summary: "Serves the hub: the agents' API, the WeChat callback (or, in sim mode, its simulator), the photo\npage, /healthz and /metrics, and the embedded MQTT broker unless mqtt.url names one."},
+	"device": {Usage: "mirror-cloud device add ID [--config FILE] [--set key=value]...\nmirror-cloud device rotate ID [--config FILE] [--set key=value]...",
+		Summary: "Registers a mirror, or gives it new credentials."},
+	"device add": {Usage: "mirror-cloud device add ID [--config FILE] [--set key=value]...",
+		Summary: "Registers the mirror ID and prints its credentials once, as JSON: {\"device_id\",\"token\",\"mqtt_password\"}\n(the hub keeps only hashes)."},
+	"device rotate": {Usage: "mirror-cloud device rotate ID [--config FILE] [--set key=value]...",
+		Summary: "Gives the mirror ID a new token and MQTT password and prints them once, as device add does; the\nold ones stop working."},
+	"config": {Usage: "mirror-cloud config [--config FILE] [--set key=value]... [--keys]",
+		Summary: "Prints the effective configuration as YAML (secrets hidden), or with --keys every key with its\ndefault and allowed values."},
+	"check": {Usage: "mirror-cloud check [--config FILE] [--set key=value]...",
+		Summary: "Tries every credential and URL of the configuration, one line each with what to do on failure.\nExits 0 only when all of them work. It runs with the service stopped or running."},
+	"migrate": {Usage: "mirror-cloud migrate --to postgres://... [--config FILE] [--set key=value]...",
+		Summary: "Moves the SQLite hub of state_dir (database and photo files) into PostgreSQL at --to (or\ndatabase.url): the step from one instance to replicas. Stop the hub first; it can run again."},
+	"export": {Usage: "mirror-cloud export [--out FILE] [--config FILE] [--set key=value]...",
+		Summary: "Writes the configured hub (SQLite in state_dir, or database.url) as JSON lines."},
+	"import": {Usage: "mirror-cloud import FILE [--config FILE] [--set key=value]...",
+		Summary: "Loads an export into the configured hub."},
+	"nats-auth": {Usage: "mirror-cloud nats-auth [--config nats-auth.yaml] [--set key=value]...",
+		Summary: "Serves the NATS cluster's auth callout: mirrors log in with their ID and MQTT password."},
+	"nats-auth init": {Usage: "mirror-cloud nats-auth init --dir DIR [--users-file FILE]",
+		Summary: "Makes new keys and a password for the auth callout and writes fitmirror-auth.conf (for every\nnode's nats.conf) and nats-auth.yaml (the service's configuration, secret) into DIR."},
+	"version": {Usage: "mirror-cloud version\nmirror-cloud --version", Summary: "Prints the version."},
+	"help":    {Usage: "mirror-cloud help [COMMAND]\nmirror-cloud help --man", Summary: "Prints the usage of every command, or of one; --man prints the manual page."},
+}
+
+// cmdOrder is the commands in the order the usage and the man page list them.
+var cmdOrder = []string{"serve", "device add", "device rotate", "config", "check", "migrate", "export", "import", "nats-auth", "nats-auth init", "version", "help"}
+
+// usage lists every command's usage lines.
+func usage() string {
+	var b strings.Builder
+	b.WriteString("usage:\n")
+	for _, c := range cmdOrder {
+		for _, l := range strings.Split(helps[c].Usage, "\n") {
+			b.WriteString("  " + l + "\n")
+		}
+	}
+	b.WriteString("\nmirror-cloud COMMAND -h prints the usage and flags of one command.\n")
+	return b.String()
+}
 
 // device runs "device add ID" and "device rotate ID" (the ID before or after the flags).
 func device(ctx context.Context, cmd string, fs *flag.FlagSet, args []string, file *string, sets *cli.SetFlags, stdout, stderr io.Writer) error {
-	id, err := positional(fs, args, "device ID") // before or after the flags
+	id, err := positional(fs, args, "device ID", stdout) // before or after the flags
 	if err != nil {
 		return err
 	}
@@ -81,28 +112,50 @@ func device(ctx context.Context, cmd string, fs *flag.FlagSet, args []string, fi
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage())
 		return errUsage
 	}
 	cmd, args := args[0], args[1:]
-	if cmd == "nats-auth" { // its own configuration: the NATS cluster's auth callout service
+	switch {
+	case cli.IsHelp(cmd):
+		fmt.Fprint(stdout, usage())
+		return nil
+	case cli.IsVersion(cmd):
+		fmt.Fprintln(stdout, cloudVersion())
+		return nil
+	case cmd == "nats-auth": // its own configuration: the NATS cluster's auth callout service
 		return natsAuth(ctx, args, stdout, stderr)
-	}
-	if cmd == "device" {
+	case cmd == "device":
+		if len(args) > 0 && cli.IsHelp(args[0]) {
+			cli.WriteHelp(stdout, flag.NewFlagSet("", flag.ContinueOnError), helps["device"])
+			return nil
+		}
 		if len(args) == 0 || (args[0] != "add" && args[0] != "rotate") {
-			fmt.Fprintf(stderr, "mirror-cloud device: want \"device add ID\" or \"device rotate ID\"\n%s", usage)
+			fmt.Fprintf(stderr, "mirror-cloud device: want \"device add ID\" or \"device rotate ID\"\n%s", usage())
 			return errUsage
 		}
 		cmd, args = "device "+args[0], args[1:]
 	}
-	fs := flag.NewFlagSet("mirror-cloud "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	h, ok := helps[cmd]
+	if !ok {
+		fmt.Fprintf(stderr, "mirror-cloud: unknown command %q\n%s", cmd, usage())
+		return errUsage
+	}
+	fs := cli.NewFlagSet("mirror-cloud "+cmd, h, stderr)
+	if cmd == "version" || cmd == "help" {
+		return runInfo(cmd, fs, args, stdout)
+	}
 	file := fs.String("config", "", "YAML configuration `file` (default: embedded defaults)")
 	var sets cli.SetFlags
 	fs.Var(&sets, "set", "override one key, e.g. --set listen=127.0.0.1:8090 (repeatable)")
+	parse := func() error { return cli.Parse(fs, args, 0, stdout) }
+	loaded := func() (*Config, error) {
+		cfg, _, err := load(*file, sets, stderr)
+		return cfg, err
+	}
 	switch cmd {
 	case "serve":
-		if err := parse(fs, args, 0); err != nil {
+		if err := parse(); err != nil {
 			return err
 		}
 		cfg, log, err := load(*file, sets, stderr)
@@ -114,76 +167,126 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return device(ctx, cmd, fs, args, file, &sets, stdout, stderr)
 	case "config":
 		keys := fs.Bool("keys", false, "print every key with its default and allowed values (Markdown)")
-		if err := parse(fs, args, 0); err != nil {
+		if err := parse(); err != nil {
 			return err
 		}
 		if *keys {
 			fmt.Fprint(stdout, config.Markdown(docDefaults()))
 			return nil
 		}
-		cfg, _, err := load(*file, sets, stderr)
+		cfg, err := loaded()
 		if err != nil {
 			return err
 		}
 		return yaml.NewEncoder(stdout).Encode(config.Redact(config.Effective(cfg)))
 	case "check":
-		if err := parse(fs, args, 0); err != nil {
+		if err := parse(); err != nil {
 			return err
 		}
-		cfg, _, err := load(*file, sets, stderr)
+		cfg, err := loaded()
 		if err != nil {
 			return err
 		}
 		return check(ctx, cfg, stdout, checkOptions{})
 	case "migrate":
 		to := fs.String("to", "", "PostgreSQL `url` to move the SQLite hub of state_dir into (default: database.url)")
-		if err := parse(fs, args, 0); err != nil {
+		if err := parse(); err != nil {
 			return err
 		}
-		cfg, _, err := load(*file, sets, stderr)
+		cfg, err := loaded()
 		if err != nil {
 			return err
 		}
 		return migrate(ctx, cfg, *to, stdout)
 	case "export":
 		out := fs.String("out", "", "write the export to this `file` (default: standard output)")
-		if err := parse(fs, args, 0); err != nil {
+		if err := parse(); err != nil {
 			return err
 		}
-		cfg, _, err := load(*file, sets, stderr)
+		cfg, err := loaded()
 		if err != nil {
 			return err
 		}
 		return export(ctx, cfg, *out, stdout, stderr)
-	case "import":
-		path, err := positional(fs, args, "export file")
+	default: // import
+		path, err := positional(fs, args, "export file", stdout)
 		if err != nil {
 			return err
 		}
-		cfg, _, err := load(*file, sets, stderr)
+		cfg, err := loaded()
 		if err != nil {
 			return err
 		}
 		return importFile(ctx, cfg, path, stdout)
-	case "version":
-		fmt.Fprintln(stdout, cloudVersion())
-		return nil
-	case "help", "-h", "--help":
-		fmt.Fprint(stderr, usage)
-		return nil
-	default:
-		fmt.Fprintf(stderr, "mirror-cloud: unknown command %q\n%s", cmd, usage)
-		return errUsage
 	}
 }
 
+// runInfo runs the commands about the program itself: version and help.
+func runInfo(cmd string, fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	if cmd == "version" {
+		if err := cli.Parse(fs, args, 0, stdout); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, cloudVersion())
+		return nil
+	}
+	man := fs.Bool("man", false, "print the manual page (roff), generated from the commands' flags")
+	if err := cli.Parse(fs, args, 2, stdout); err != nil {
+		return err
+	}
+	switch {
+	case *man:
+		page, err := manPage()
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(stdout, page)
+		return nil
+	case fs.NArg() > 0:
+		name := strings.Join(fs.Args(), " ")
+		if _, ok := helps[name]; !ok {
+			fmt.Fprintf(fs.Output(), "mirror-cloud help: unknown command %q\n", name)
+			return errUsage
+		}
+		return run(context.Background(), append(fs.Args(), "-h"), stdout, io.Discard)
+	default:
+		fmt.Fprint(stdout, usage())
+		return nil
+	}
+}
+
+// manPage is mirror-cloud(1), from every command's -h (make man writes it to docs/man/).
+func manPage() (string, error) {
+	p := cli.Page{Name: "mirror-cloud", Summary: "the fitmirror hub",
+		Description: `mirror-cloud is the hub of a fleet of fitting mirrors: it issues the QR codes the mirrors show,
+receives WeChat's subscribe and SCAN pushes, gets the photo to the shopper and reports the binding to
+the mirror over MQTT.
+
+With no configuration it serves in sim mode (the built-in WeChat simulator) with an embedded MQTT
+broker and SQLite in ./state. The configuration is a YAML file (--config) with dotted keys that
+--set overrides; mirror-cloud config --keys lists every key with its default.`,
+		Exit:    "0 done; 1 an error, written as one line on standard error; 2 a usage mistake.",
+		SeeAlso: "mirror-agent(1), mirrorctl(1)"}
+	run := func(args []string, stdout, stderr io.Writer) error {
+		return run(context.Background(), args, stdout, stderr)
+	}
+	for _, c := range cmdOrder {
+		sec, err := cli.CommandHelp(run, strings.Fields(c)...)
+		if err != nil {
+			return "", err
+		}
+		p.Commands = append(p.Commands, sec)
+	}
+	return p.Roff(), nil
+}
+
 // positional parses args with exactly one positional argument (what), before or after the flags.
-func positional(fs *flag.FlagSet, args []string, what string) (string, error) {
+func positional(fs *flag.FlagSet, args []string, what string, stdout io.Writer) (string, error) {
 	var v string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		v, args = args[0], args[1:]
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args, 1, stdout); err != nil {
 		return "", err
 	}
 	if v == "" && fs.NArg() == 1 {
@@ -195,8 +298,8 @@ func positional(fs *flag.FlagSet, args []string, what string) (string, error) {
 	return v, nil
 }
 
-func parse(fs *flag.FlagSet, args []string, nargs int) error {
-	return cli.Parse(fs, args, nargs)
+func parse(fs *flag.FlagSet, args []string, nargs int, stdout io.Writer) error {
+	return cli.Parse(fs, args, nargs, stdout)
 }
 
 func load(file string, sets []string, stderr io.Writer) (*Config, *slog.Logger, error) {

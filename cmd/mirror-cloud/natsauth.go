@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -53,23 +52,16 @@ func (c *NATSAuthConfig) Validate() error {
 	return nil
 }
 
-const natsAuthUsage = `usage:
-  mirror-cloud nats-auth [--config nats-auth.yaml] [--set key=value]...
-  mirror-cloud nats-auth init --dir DIR [--users-file FILE]
-`
-
 // natsAuth runs "nats-auth" (the callout service) and "nats-auth init" (keys and files).
 func natsAuth(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "init" {
 		return natsAuthInit(args[1:], stdout, stderr)
 	}
-	fs := flag.NewFlagSet("mirror-cloud nats-auth", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.NewFlagSet("mirror-cloud nats-auth", helps["nats-auth"], stderr)
 	file := fs.String("config", "", "YAML configuration `file` (nats-auth.yaml)")
 	var sets cli.SetFlags
 	fs.Var(&sets, "set", "override one key, e.g. --set users_file=/etc/nats/fitmirror-users.conf (repeatable)")
-	if err := parse(fs, args, 0); err != nil {
-		fmt.Fprint(stderr, natsAuthUsage)
+	if err := parse(fs, args, 0, stdout); err != nil {
 		return err
 	}
 	cfg := defaultNATSAuthConfig()
@@ -106,15 +98,14 @@ func runNATSAuth(ctx context.Context, cfg *NATSAuthConfig, stderr io.Writer) err
 // natsAuthInit makes new keys and a password for the service and writes fitmirror-auth.conf
 // (for nats.conf, every node) and nats-auth.yaml (the service's configuration, secret).
 func natsAuthInit(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("mirror-cloud nats-auth init", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.NewFlagSet("mirror-cloud nats-auth init", helps["nats-auth init"], stderr)
 	dir := fs.String("dir", "", "`directory` to write fitmirror-auth.conf and nats-auth.yaml into (e.g. /etc/nats)")
 	users := fs.String("users-file", "", "the users `file` the service reads (default: DIR/fitmirror-users.conf)")
-	if err := parse(fs, args, 0); err != nil {
+	if err := parse(fs, args, 0, stdout); err != nil {
 		return err
 	}
 	if *dir == "" {
-		fmt.Fprintf(stderr, "mirror-cloud nats-auth init: --dir is required\n%s", natsAuthUsage)
+		fmt.Fprintf(stderr, "mirror-cloud nats-auth init: --dir is required\n%s", usage())
 		return errUsage
 	}
 	abs, err := filepath.Abs(*dir)

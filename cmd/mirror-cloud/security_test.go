@@ -38,6 +38,25 @@ func TestSimModeListensOnLoopback(t *testing.T) {
 	}
 }
 
+// The sim-mode notice names only the listeners that run: with an external broker
+// (mqtt.url) there is no embedded broker to expose.
+func TestSimLoopbackNamesOnlyItsListeners(t *testing.T) {
+	for _, tt := range []struct {
+		url      string
+		wantKeys []string
+	}{
+		{"", []string{"listen", "mqtt.embedded.listen"}},
+		{"tcp://broker.store.example:1883", []string{"listen"}},
+	} {
+		cfg := defaultConfig()
+		cfg.WeChat.Mode, cfg.Listen, cfg.MQTT.Embedded.Listen, cfg.MQTT.URL = "sim", ":8090", ":1883", tt.url
+		keys, moved := simOnLoopback(&cfg)
+		if strings.Join(keys, ",") != strings.Join(tt.wantKeys, ",") || len(moved) != len(keys) {
+			t.Errorf("mqtt.url %q: notice names %v (%v), want %v", tt.url, keys, moved, tt.wantKeys)
+		}
+	}
+}
+
 // A hub killed (SIGKILL) in the middle of writing an upload leaves the partial file; the next
 // start removes it, so no piece of a photo escapes retention. The kill lands during a flood of
 // 8 MB uploads (each written and fsynced to a temporary file), again until one is caught

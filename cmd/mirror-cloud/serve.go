@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -116,18 +117,50 @@ func deviceRotate(ctx context.Context, cfg *Config, id string, stdout io.Writer)
 // simOnLoopback binds a sim-mode hub's host-less listeners to 127.0.0.1 and returns them: sim
 // mode serves anyone who reaches it any photo (/sim/scan with any openid), so it stays on
 // loopback unless the listeners name a host.
-func simOnLoopback(cfg *Config) []string {
-	var moved []string
+func simOnLoopback(cfg *Config) (keys, moved []string) {
 	if cfg.WeChat.Mode != "sim" {
-		return nil
+		return nil, nil
 	}
-	for _, a := range []*string{&cfg.Listen, &cfg.MQTT.Embedded.Listen} {
-		if host, port, err := net.SplitHostPort(*a); err == nil && host == "" {
-			*a = net.JoinHostPort("127.0.0.1", port)
-			moved = append(moved, *a)
+	listeners := []struct {
+		key  string
+		addr *string
+	}{{"listen", &cfg.Listen}}
+	if cfg.MQTT.URL == "" { // the embedded broker runs only without an external one
+		listeners = append(listeners, struct {
+			key  string
+			addr *string
+		}{"mqtt.embedded.listen", &cfg.MQTT.Embedded.Listen})
+	}
+	for _, l := range listeners {
+		if host, port, err := net.SplitHostPort(*l.addr); err == nil && host == "" {
+			*l.addr = net.JoinHostPort("127.0.0.1", port)
+			keys, moved = append(keys, l.key), append(moved, *l.addr)
 		}
 	}
-	return moved
+	return keys, moved
+}
+
+// simulator makes sim mode's WeChat stand-in, filling in the account settings left empty,
+// and the options of the WeChat client that talks to it. Its QR codes outlive a restart, as
+// WeChat's do: a code still on a mirror's screen scans after the hub restarted.
+func simulator(cfg *Config, w *WeChatConfig, log *slog.Logger) (*hubsim.Sim, wechat.Options) {
+	if w.AppID == "" {
+		w.AppID = "wxsimulator0000000"
+	}
+	if w.Secret == "" {
+		w.Secret = randHex(16)
+	}
+	if w.Token == "" {
+		w.Token = randHex(16)
+	}
+	s := hubsim.New(w.AppID, w.Secret, w.Token, w.AESKey)
+	codes := filepath.Join(cfg.StateDir, "sim-codes.jsonl")
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		log.Warn("sim mode: QR codes will not outlive a restart", "err", err)
+	} else if err := s.Keep(codes); err != nil {
+		log.Warn("sim mode: QR codes of the last run", "file", codes, "err", err)
+	}
+	return s, wechat.Options{BaseURL: "http://wechat.sim", AppID: w.AppID, Secret: w.Secret, HTTPClient: s.Client()}
 }
 
 func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
@@ -137,7 +170,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 	defer st.Close()
 
-	simLoopback := simOnLoopback(cfg)
+	simKeys, simLoopback := simOnLoopback(cfg)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -152,18 +185,9 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	var sim hub.Simulator // sim mode only: the hub links no simulator
 	clientOpts := wechat.Options{BaseURL: w.APIBase, AppID: w.AppID, Secret: w.Secret}
 	if w.Mode == "sim" {
-		if w.AppID == "" {
-			w.AppID = "wxsimulator0000000"
-		}
-		if w.Secret == "" {
-			w.Secret = randHex(16)
-		}
-		if w.Token == "" {
-			w.Token = randHex(16)
-		}
-		s := hubsim.New(w.AppID, w.Secret, w.Token, w.AESKey)
-		sim = s
-		clientOpts = wechat.Options{BaseURL: "http://wechat.sim", AppID: w.AppID, Secret: w.Secret, HTTPClient: s.Client()}
+		s, opts := simulator(cfg, &w, log)
+		defer s.Close()
+		sim, clientOpts = s, opts
 	}
 	metrics := hub.NewMetrics()
 	clientOpts.OnCall = metrics.ObserveWeChat // WeChat latency and errcodes on /metrics
@@ -229,7 +253,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	g.Go(func() error { return h.Run(ctx) })
 	if len(simLoopback) > 0 {
 		log.Warn("sim mode: listening on loopback only (anyone who reaches a sim-mode hub can fetch any photo); "+
-			"to expose it, give listen and mqtt.embedded.listen a host, e.g. 0.0.0.0:8090", "listeners", strings.Join(simLoopback, ","))
+			"to expose it, give "+strings.Join(simKeys, " and ")+" a host, e.g. 0.0.0.0:8090", "listeners", strings.Join(simLoopback, ","))
 	}
 	log.Info("mirror-cloud listening", "version", cloudVersion(), "http", ln.Addr().String(), "public_url", publicURL,
 		"mode", w.Mode, "mqtt", mqttAddr, "database", st.where)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -222,9 +223,11 @@ func (c *app) status(ctx context.Context, id string) error {
 	if out.Reported != nil {
 		var r wire.Reported
 		json.Unmarshal(out.Reported, &r)
-		fmt.Fprintf(tw, "config version\t%d (applied %s)\n", r.Version, ago(r.AppliedAt))
-		if r.Error != nil {
+		if r.Error != nil { // the version was refused: the keys below are the ones still in effect
+			fmt.Fprintf(tw, "config version\t%d refused (%s)\n", r.Version, ago(r.AppliedAt))
 			fmt.Fprintf(tw, "config error\t%s: %s\n", r.Error.Code, r.Error.Message)
+		} else {
+			fmt.Fprintf(tw, "config version\t%d (applied %s)\n", r.Version, ago(r.AppliedAt))
 		}
 		if sets, err := fleet.Flatten(r.Config); err == nil {
 			for _, kv := range sets {
@@ -432,6 +435,29 @@ func (c *app) config(ctx context.Context, id string, sets []string) error {
 	}
 }
 
+// eventColumns are the columns of events; with -f each row is printed as it comes, so the
+// columns have fixed widths (a longer value pushes the rest of its row to the right).
+var eventColumns = []struct {
+	title string
+	width int
+}{{"MIRROR", 16}, {"SEQ", 6}, {"AT", 24}, {"TYPE", 16}, {"SESSION", 26}, {"PHOTO", 26}, {"DATA", 0}}
+
+// eventLine is one row of events -f, its cells padded to eventColumns.
+func eventLine(cells ...string) string {
+	var b strings.Builder
+	for i, col := range eventColumns {
+		if i == len(eventColumns)-1 {
+			b.WriteString(cells[i])
+			break
+		}
+		fmt.Fprintf(&b, "%-*s  ", col.width, cells[i])
+	}
+	return strings.TrimRight(b.String(), " ") + "\n"
+}
+
+// events prints the events mirror id (or every mirror, "+") sends while mirrorctl listens:
+// for --timeout as one table, or with follow one row per event until ctx ends. Events are
+// not retained, so a quiet fleet gives none: that is said on stderr.
 func (c *app) events(ctx context.Context, id string, follow bool) error {
 	s, err := c.connect()
 	if err != nil {
@@ -445,11 +471,14 @@ func (c *app) events(ctx context.Context, id string, follow bool) error {
 	if !follow {
 		stop = time.After(c.timeout)
 	}
-	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
-	if !c.jsonOut {
-		fmt.Fprintln(tw, "MIRROR\tSEQ\tAT\tTYPE\tSESSION\tPHOTO\tDATA")
-		tw.Flush()
+	titles := make([]string, len(eventColumns))
+	for i, col := range eventColumns {
+		titles[i] = col.title
 	}
+	if follow && !c.jsonOut {
+		fmt.Fprint(c.out, eventLine(titles...))
+	}
+	var rows [][]string
 	enc := json.NewEncoder(c.out)
 	for {
 		select {
@@ -467,16 +496,37 @@ func (c *app) events(ctx context.Context, id string, follow bool) error {
 					Mirror string `json:"mirror"`
 					Event  any    `json:"event"`
 				}{dev, ev})
+				rows = append(rows, nil)
 				continue
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", dev, ev.Seq, wire.FormatTime(ev.At.Time), ev.Type, cell(ev.SessionID), cell(ev.PhotoID), cell(string(ev.Data)))
-			tw.Flush()
+			row := []string{dev, strconv.FormatUint(ev.Seq, 10), wire.FormatTime(ev.At.Time), ev.Type, cell(ev.SessionID), cell(ev.PhotoID), cell(string(ev.Data))}
+			if follow {
+				fmt.Fprint(c.out, eventLine(row...))
+			}
+			rows = append(rows, row)
 		case <-stop:
-			return nil
+			return c.eventTable(titles, rows)
 		case <-ctx.Done():
 			return nil
 		}
 	}
+}
+
+// eventTable prints the events collected within --timeout, aligned under the header.
+func (c *app) eventTable(titles []string, rows [][]string) error {
+	if len(rows) == 0 {
+		fmt.Fprintf(c.errOut, "mirrorctl: no events within %s (events are not retained: mirrorctl shows those sent while it listens; -f follows, --timeout waits longer)\n", c.timeout)
+		return nil
+	}
+	if c.jsonOut {
+		return nil
+	}
+	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(titles, "\t"))
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
 }
 
 // haDiscovery publishes (retained) the Home Assistant discovery messages of every mirror

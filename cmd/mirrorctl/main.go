@@ -5,7 +5,9 @@
 //	mirrorctl cmd ID NAME [json-args]
 //	mirrorctl config ID key=value…
 //	mirrorctl events [-f] [ID]
+//	mirrorctl version | help [COMMAND] | help --man
 //
+// The flags go before or after the command (mirrorctl events m1 --timeout 3s).
 // Output is a table for people and, with --json, JSON for scripts (one document, or one line
 // per event). The broker and credentials also come from MIRRORCTL_BROKER,
 // MIRRORCTL_USERNAME and MIRRORCTL_PASSWORD. Exit status: 0 done, 1 the mirror answered
@@ -37,6 +39,9 @@ func main() {
 	os.Exit(code)
 }
 
+// version is set at build time with -ldflags "-X main.version=…".
+var version = ""
+
 // Exit codes.
 const (
 	exitOK      = 0
@@ -45,16 +50,42 @@ const (
 	exitTimeout = 3 // no answer in time
 )
 
-const usage = `usage: mirrorctl [flags] COMMAND
+// overview is mirrorctl's own help (mirrorctl -h).
+var overview = cli.Help{
+	Usage: "mirrorctl [flags] COMMAND [args] [flags]",
+	Summary: `commands:
   ls                         all mirrors (retained status)
   status ID                  one mirror's status and reported configuration
   cmd ID NAME [json-args]    run a command and wait for its result
-  config ID key=value…       change the desired configuration and wait for the report
+  config ID key=value...     change the desired configuration and wait for the report
   events [-f] [ID]           events (of one mirror or all) for --timeout, or follow with -f
   ha-discovery [--remove] [--ha-prefix P] [--interval D]
                              announce (or remove) every mirror to Home Assistant (MQTT discovery)
-flags:
-`
+  version                    print the version (also: mirrorctl --version)
+  help [COMMAND] | --man     this help, one command's, or the manual page
+
+The flags go before or after the command; mirrorctl COMMAND -h prints one command's.`,
+}
+
+// helps are the commands' usage and summaries, for -h, help and the man page.
+var helps = map[string]cli.Help{
+	"ls": {Usage: "mirrorctl ls [flags]", Summary: "Lists every mirror with a retained status: state, version, last seen, since when and why."},
+	"status": {Usage: "mirrorctl status ID [flags]",
+		Summary: "Shows one mirror's status, the configuration version it reported (applied, or refused with the\nerror) and its effective keys."},
+	"cmd": {Usage: "mirrorctl cmd ID NAME [json-args] [flags]",
+		Summary: "Sends the command NAME (ping, end-session, purge-photos, set-light, analytics, restart, snapshot)\nwith its JSON arguments and waits --timeout for the result."},
+	"config": {Usage: "mirrorctl config ID key=value... [flags]",
+		Summary: "Merges the keys into the mirror's retained desired configuration and waits for the mirror's report:\napplied, or refused naming the key (exit 1)."},
+	"events": {Usage: "mirrorctl events [-f] [ID] [flags]",
+		Summary: "Prints the events the mirrors (or mirror ID) send while mirrorctl listens: for --timeout, then\nthe table; with -f one row per event until interrupted. Events are not retained: a mirror sends\neach once, from its outbox, as it happens or when it reconnects."},
+	"ha-discovery": {Usage: "mirrorctl ha-discovery [--remove] [--ha-prefix P] [--interval D] [flags]",
+		Summary: "Announces every mirror that has a status to Home Assistant (retained MQTT discovery messages), or\nwith --remove removes them."},
+	"version": {Usage: "mirrorctl version\nmirrorctl --version", Summary: "Prints the version."},
+	"help":    {Usage: "mirrorctl help [COMMAND]\nmirrorctl help --man", Summary: "Prints the usage, or one command's; --man prints the manual page."},
+}
+
+// cmdOrder is the commands in the order the man page lists them.
+var cmdOrder = []string{"ls", "status", "cmd", "config", "events", "ha-discovery", "version", "help"}
 
 // fail is an error that ends mirrorctl with code.
 func fail(code int, format string, a ...any) error {
@@ -67,7 +98,9 @@ type app struct {
 	jsonOut                    bool
 	timeout                    time.Duration
 	tlsCA, tlsCert, tlsKey     string
-	out                        io.Writer
+	out, errOut                io.Writer
+	// given are the flags set on the command line (the environment fills in the others).
+	given map[string]bool
 	// subscribed, if set, is called after each SUBACK (tests wait on it instead of sleeping).
 	subscribed func(filters []string)
 }
@@ -76,39 +109,190 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return (&app{out: stdout}).run(ctx, args, stderr)
 }
 
+// globalFlags defines mirrorctl's own flags on fs, with c's values as the defaults (the
+// fixed defaults on the first call: the environment is applied after parsing, so that help
+// and the man page never show a password from it).
+func (c *app) globalFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.broker, "broker", c.broker, "broker URL (tcp://, mqtts://…); env MIRRORCTL_BROKER")
+	fs.StringVar(&c.username, "username", c.username, "MQTT username; env MIRRORCTL_USERNAME")
+	fs.StringVar(&c.password, "password", c.password, "MQTT password; env MIRRORCTL_PASSWORD")
+	fs.StringVar(&c.prefix, "prefix", c.prefix, "topic prefix (mqtt.topic_prefix of the mirrors)")
+	fs.BoolVar(&c.jsonOut, "json", c.jsonOut, "JSON output for scripts")
+	fs.DurationVar(&c.timeout, "timeout", c.timeout, "how long to wait for answers")
+	fs.StringVar(&c.tlsCA, "tls-ca", c.tlsCA, "CA certificate of the broker (PEM)")
+	fs.StringVar(&c.tlsCert, "tls-cert", c.tlsCert, "client certificate (PEM)")
+	fs.StringVar(&c.tlsKey, "tls-key", c.tlsKey, "client key (PEM)")
+}
+
 // run parses the flags into c and runs the command; it returns the exit status.
 func (c *app) run(ctx context.Context, args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("mirrorctl", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
-		fs.PrintDefaults()
+	c.errOut = stderr
+	c.broker, c.username, c.password = "tcp://127.0.0.1:1883", broker.OpsUser, ""
+	c.prefix, c.jsonOut, c.timeout = wire.DefaultTopicPrefix, false, 10*time.Second
+	c.given = map[string]bool{}
+	fs := cli.NewFlagSet("mirrorctl", overview, stderr)
+	c.globalFlags(fs)
+	showVersion := fs.Bool("version", false, "print the version")
+	err := cli.Parse(fs, args, len(args), c.out)
+	if err == nil && *showVersion {
+		fmt.Fprintln(c.out, cli.Version(version))
+		return exitOK
 	}
-	fs.StringVar(&c.broker, "broker", envOr("MIRRORCTL_BROKER", "tcp://127.0.0.1:1883"), "broker URL (tcp://, mqtts://…); env MIRRORCTL_BROKER")
-	fs.StringVar(&c.username, "username", envOr("MIRRORCTL_USERNAME", broker.OpsUser), "MQTT username; env MIRRORCTL_USERNAME")
-	fs.StringVar(&c.password, "password", os.Getenv("MIRRORCTL_PASSWORD"), "MQTT password; env MIRRORCTL_PASSWORD")
-	fs.StringVar(&c.prefix, "prefix", wire.DefaultTopicPrefix, "topic prefix (mqtt.topic_prefix of the mirrors)")
-	fs.BoolVar(&c.jsonOut, "json", false, "JSON output for scripts")
-	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "how long to wait for answers")
-	fs.StringVar(&c.tlsCA, "tls-ca", "", "CA certificate of the broker (PEM)")
-	fs.StringVar(&c.tlsCert, "tls-cert", "", "client certificate (PEM)")
-	fs.StringVar(&c.tlsKey, "tls-key", "", "client key (PEM)")
-	if err := fs.Parse(args); err != nil {
-		return cli.ExitCode("mirrorctl", cli.ErrUsage, stderr) // flag has said what is wrong
+	if err == nil {
+		fs.Visit(func(f *flag.Flag) { c.given[f.Name] = true })
+		err = c.command(ctx, fs.Args(), stderr)
 	}
-	err := c.dispatch(ctx, fs.Args())
 	var ee *cli.ExitError
-	if err != nil && !errors.As(err, &ee) {
+	if err != nil && !errors.As(err, &ee) && !errors.Is(err, cli.ErrUsage) && !errors.Is(err, flag.ErrHelp) {
 		err = cli.WithCode(exitUsage, err) // connection and other local failures
 	}
 	return cli.ExitCode("mirrorctl", err, stderr)
 }
 
-func (c *app) dispatch(ctx context.Context, args []string) error {
+// command parses the command's arguments and flags (mirrorctl's own among them, before or
+// after the positional arguments) and runs it.
+func (c *app) command(ctx context.Context, args []string, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fail(exitUsage, "no command (ls, status, cmd, config, events); see mirrorctl -h")
+		return fail(exitUsage, "no command (ls, status, cmd, config, events, ha-discovery); see mirrorctl -h")
 	}
 	name, rest := args[0], args[1:]
+	h, ok := helps[name]
+	if !ok {
+		return fail(exitUsage, "unknown command %q (ls, status, cmd, config, events, ha-discovery); see mirrorctl -h", name)
+	}
+	own := flag.NewFlagSet(name, flag.ContinueOnError) // the command's own flags
+	var follow, remove, man *bool
+	var haPrefix *string
+	var interval *time.Duration
+	switch name {
+	case "events":
+		follow = own.Bool("f", false, "follow: print each event as it comes, until interrupted")
+	case "ha-discovery":
+		remove = own.Bool("remove", false, "remove the entities instead")
+		haPrefix = own.String("ha-prefix", fleet.DefaultHAPrefix, "Home Assistant discovery `prefix`")
+		interval = own.Duration("interval", 30*time.Second, "the mirrors' telemetry_interval")
+	case "help":
+		man = own.Bool("man", false, "print the manual page (roff), generated from the commands' flags")
+	}
+	fs := flag.NewFlagSet("mirrorctl "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	own.VisitAll(func(f *flag.Flag) { fs.Var(f.Value, f.Name, f.Usage) })
+	c.globalFlags(fs)
+	fs.Usage = func() {
+		cli.WriteHelp(fs.Output(), own, h)
+		fmt.Fprintln(fs.Output(), "\nThe flags of mirrorctl -h (--broker, --json, --timeout, …) work here too.")
+	}
+	pos, err := cli.ParseAll(fs, rest, c.out)
+	if err != nil {
+		return err
+	}
+	fs.Visit(func(f *flag.Flag) { c.given[f.Name] = true })
+	c.environment()
+	switch name {
+	case "events":
+		return c.eventsCmd(ctx, pos, *follow)
+	case "ha-discovery":
+		if len(pos) != 0 {
+			return fail(exitUsage, "usage: %s", h.Usage)
+		}
+		return c.haDiscovery(ctx, *haPrefix, *interval, *remove)
+	case "version":
+		if len(pos) != 0 {
+			return fail(exitUsage, "version takes no arguments")
+		}
+		fmt.Fprintln(c.out, cli.Version(version))
+		return nil
+	case "help":
+		return c.help(pos, *man)
+	}
+	return c.dispatch(ctx, name, pos)
+}
+
+// environment fills in the broker and credentials the command line left out.
+func (c *app) environment() {
+	for _, e := range []struct {
+		flag, env string
+		v         *string
+	}{{"broker", "MIRRORCTL_BROKER", &c.broker}, {"username", "MIRRORCTL_USERNAME", &c.username}, {"password", "MIRRORCTL_PASSWORD", &c.password}} {
+		if v := os.Getenv(e.env); v != "" && !c.given[e.flag] {
+			*e.v = v
+		}
+	}
+}
+
+func (c *app) eventsCmd(ctx context.Context, pos []string, follow bool) error {
+	id := "+"
+	switch len(pos) {
+	case 0:
+	case 1:
+		id = pos[0]
+		if !wire.ValidDeviceID(id) {
+			return fail(exitUsage, "events: %q is not a device ID", id)
+		}
+	default:
+		return fail(exitUsage, "usage: events [-f] [ID]")
+	}
+	return c.events(ctx, id, follow)
+}
+
+// help prints mirrorctl's usage, one command's, or the manual page.
+func (c *app) help(pos []string, man bool) error {
+	switch {
+	case man:
+		page, err := manPage()
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(c.out, page)
+		return nil
+	case len(pos) == 1:
+		if _, ok := helps[pos[0]]; !ok {
+			return fail(exitUsage, "help: unknown command %q", pos[0])
+		}
+		return (&app{out: c.out}).command(context.Background(), []string{pos[0], "-h"}, io.Discard)
+	case len(pos) > 1:
+		return fail(exitUsage, "usage: help [COMMAND]")
+	}
+	fs := flag.NewFlagSet("mirrorctl", flag.ContinueOnError)
+	(&app{broker: "tcp://127.0.0.1:1883", username: broker.OpsUser, prefix: wire.DefaultTopicPrefix, timeout: 10 * time.Second}).globalFlags(fs)
+	cli.WriteHelp(c.out, fs, overview)
+	return nil
+}
+
+// manPage is mirrorctl(1), from mirrorctl -h and every command's -h.
+func manPage() (string, error) {
+	p := cli.Page{Name: "mirrorctl", Summary: "manage a fleet of fitting mirrors over MQTT",
+		Description: `mirrorctl talks to the fleet's MQTT broker as the operator (_ops): it lists the mirrors, shows one
+mirror's status, runs commands, changes configuration and follows the event stream.
+
+Output is a table for people and, with --json, JSON for scripts (one document, or one line per
+event). The broker and credentials also come from the environment: MIRRORCTL_BROKER,
+MIRRORCTL_USERNAME and MIRRORCTL_PASSWORD.`,
+		Exit:    "0 done; 1 the mirror answered with an error (its message on standard error, one line); 2 a usage or connection error; 3 no answer within --timeout.",
+		SeeAlso: "mirror-agent(1), mirror-cloud(1)"}
+	run := func(args []string, stdout, stderr io.Writer) error {
+		if code := (&app{out: stdout}).run(context.Background(), args, stderr); code != 0 {
+			return fmt.Errorf("exit %d", code)
+		}
+		return nil
+	}
+	sec, err := cli.CommandHelp(run)
+	if err != nil {
+		return "", err
+	}
+	sec.Title = "flags"
+	p.Commands = append(p.Commands, sec)
+	for _, c := range cmdOrder {
+		sec, err := cli.CommandHelp(run, c)
+		if err != nil {
+			return "", err
+		}
+		p.Commands = append(p.Commands, sec)
+	}
+	return p.Roff(), nil
+}
+
+func (c *app) dispatch(ctx context.Context, name string, rest []string) error {
 	needID := func(n string) (string, error) {
 		if len(rest) == 0 {
 			return "", fail(exitUsage, "%s: missing mirror ID", n)
@@ -146,7 +330,7 @@ func (c *app) dispatch(ctx context.Context, args []string) error {
 			argsJSON = rest[2]
 		}
 		return c.cmd(ctx, id, rest[1], argsJSON)
-	case "config":
+	default: // config
 		id, err := needID(name)
 		if err != nil {
 			return err
@@ -155,40 +339,6 @@ func (c *app) dispatch(ctx context.Context, args []string) error {
 			return fail(exitUsage, "usage: config ID key=value…")
 		}
 		return c.config(ctx, id, rest[1:])
-	case "events":
-		efs := flag.NewFlagSet("events", flag.ContinueOnError)
-		efs.SetOutput(io.Discard)
-		follow := efs.Bool("f", false, "follow")
-		if err := efs.Parse(rest); err != nil {
-			return fail(exitUsage, "events: %v", err)
-		}
-		id := "+"
-		switch efs.NArg() {
-		case 0:
-		case 1:
-			id = efs.Arg(0)
-			if !wire.ValidDeviceID(id) {
-				return fail(exitUsage, "events: %q is not a device ID", id)
-			}
-		default:
-			return fail(exitUsage, "usage: events [-f] [ID]")
-		}
-		return c.events(ctx, id, *follow)
-	case "ha-discovery":
-		hfs := flag.NewFlagSet("ha-discovery", flag.ContinueOnError)
-		hfs.SetOutput(io.Discard)
-		remove := hfs.Bool("remove", false, "remove the entities instead")
-		prefix := hfs.String("ha-prefix", fleet.DefaultHAPrefix, "Home Assistant discovery prefix")
-		interval := hfs.Duration("interval", 30*time.Second, "the mirrors' telemetry_interval")
-		if err := hfs.Parse(rest); err != nil {
-			return fail(exitUsage, "ha-discovery: %v", err)
-		}
-		if hfs.NArg() != 0 {
-			return fail(exitUsage, "usage: ha-discovery [--remove] [--ha-prefix P] [--interval D]")
-		}
-		return c.haDiscovery(ctx, *prefix, *interval, *remove)
-	default:
-		return fail(exitUsage, "unknown command %q (ls, status, cmd, config, events, ha-discovery)", name)
 	}
 }
 

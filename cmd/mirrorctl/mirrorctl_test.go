@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/fitmirror/fitmirror/cloud/fleet"
 	"github.com/fitmirror/fitmirror/cloud/fleet/broker"
 	"github.com/fitmirror/fitmirror/cloud/fleet/mosquittotest"
+	"github.com/fitmirror/fitmirror/cmd/internal/cli"
 	"github.com/fitmirror/fitmirror/cmd/internal/config"
 	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
@@ -231,6 +233,10 @@ func TestMirrorctl(t *testing.T) {
 		if code != 0 || !regexpLine(out, "config error", "invalid_config") || !regexpLine(out, "presence.enter_dwell", "1s") {
 			t.Errorf("status = %d\n%s", code, out)
 		}
+		// The refused version is shown as refused, not as applied (issue #24).
+		if !regexpLine(out, "config version", "2 refused") || strings.Contains(out, "applied") {
+			t.Errorf("status after a refusal does not show version 2 as refused:\n%s", out)
+		}
 		// The next change merges into the desired config (log.level=debug stays desired)
 		// and fixes the refused key.
 		code, out, errOut = ctl(t, b, "config", "m1", "presence.enter_dwell=5s")
@@ -265,6 +271,39 @@ func TestMirrorctl(t *testing.T) {
 		}
 		if line.Mirror != "m1" || line.Event.Type != "session.opened" || line.Event.SessionID != "s-events" || line.Event.Seq != 1 {
 			t.Errorf("event = %+v", line)
+		}
+	})
+
+	// Without -f, with the flags after the command: the events of --timeout as one table,
+	// each row under the header (issue #24).
+	t.Run("events table", func(t *testing.T) {
+		c := &app{subscribed: func([]string) {
+			m.db.Append(context.Background(), session.Event{Type: wire.EventSessionOpened, At: time.Now(), SessionID: "s-table"})
+			m.db.Append(context.Background(), session.Event{Type: wire.EventSessionClosed, At: time.Now(), SessionID: "s-table",
+				Data: wire.SessionClosed{DurationMS: 1200, Reason: "absent"}})
+		}}
+		code, out, errOut := ctlWith(t, b, c, "events", "m1", "--timeout", "2s")
+		if code != 0 {
+			t.Fatalf("events m1 --timeout 2s = %d %q", code, errOut)
+		}
+		lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+		if len(lines) != 3 || !strings.HasPrefix(lines[0], "MIRROR") {
+			t.Fatalf("events printed %d lines, want the header and 2 events:\n%s", len(lines), out)
+		}
+		for _, col := range []string{"SEQ", "AT", "TYPE", "SESSION", "DATA"} {
+			at := strings.Index(lines[0], col)
+			for _, l := range lines[1:] {
+				if at >= len(l) || l[at] == ' ' || l[at-1] != ' ' {
+					t.Errorf("column %s starts at %d in the header but not in the row %q", col, at, l)
+				}
+			}
+		}
+		if !strings.Contains(lines[2], "session.closed") || !strings.Contains(lines[2], `"reason":"absent"`) {
+			t.Errorf("second event row = %q", lines[2])
+		}
+		code, out, errOut = ctl(t, b, "events", "m9", "--timeout", "300ms")
+		if code != 0 || out != "" || !strings.Contains(errOut, "no events within 300ms") {
+			t.Errorf("events of a quiet mirror = %d %q %q, want exit 0 and the note on stderr", code, out, errOut)
 		}
 	})
 
@@ -321,7 +360,7 @@ func TestMirrorctl(t *testing.T) {
 	})
 
 	t.Run("usage", func(t *testing.T) {
-		for _, args := range [][]string{{}, {"frobnicate"}, {"status"}, {"events", "a", "b"}} {
+		for _, args := range [][]string{{}, {"frobnicate"}, {"status"}, {"events", "a", "b"}, {"events", "--nope"}, {"ls", "x"}} {
 			if code, _, errOut := ctl(t, b, args...); code != 2 || errOut == "" {
 				t.Errorf("mirrorctl %v = %d %q, want 2 and a message", args, code, errOut)
 			}
@@ -389,5 +428,63 @@ func TestConfigVersionOverflow(t *testing.T) {
 	defer m.mu.Unlock()
 	if m.cfg.Presence.EnterDwell != 2*time.Second {
 		t.Errorf("enter_dwell = %s, want 2s: no forged version was applied, every later one was", m.cfg.Presence.EnterDwell)
+	}
+}
+
+// TestEventLineColumns: events -f pads every cell to its column, so rows printed one at a
+// time line up under the header.
+func TestEventLineColumns(t *testing.T) {
+	header := eventLine("MIRROR", "SEQ", "AT", "TYPE", "SESSION", "PHOTO", "DATA")
+	row := eventLine("store12-mirror3", "1234", "2026-12-07T02:42:23.123Z", "session.opened", "01JD0000000000000000000002", "-", "{}")
+	for _, col := range []string{"SEQ", "AT", "TYPE", "SESSION", "PHOTO", "DATA"} {
+		if at := strings.Index(header, col); at >= len(row) || row[at] == ' ' || row[at-1] != ' ' {
+			t.Errorf("column %s starts at %d in %q but not in %q", col, at, header, row)
+		}
+	}
+}
+
+// TestHelpAndVersion: -h and --help on mirrorctl and on each command print the usage on
+// stdout and exit 0, as do --version and version; the man page in docs/man is the one
+// help --man prints.
+func TestHelpAndVersion(t *testing.T) {
+	for _, args := range append([][]string{{"-h"}, {"--help"}, {"help"}}, helpArgs()...) {
+		var out, errOut bytes.Buffer
+		if code := run(context.Background(), args, &out, &errOut); code != 0 || !strings.HasPrefix(out.String(), "usage:\n  mirrorctl") || errOut.Len() != 0 {
+			t.Errorf("mirrorctl %v = %d, stdout %q, stderr %q; want 0 and the usage on stdout", args, code, out.String(), errOut.String())
+		}
+	}
+	for _, args := range [][]string{{"--version"}, {"version"}, {"-version"}} {
+		var out, errOut bytes.Buffer
+		if code := run(context.Background(), args, &out, &errOut); code != 0 || strings.TrimSpace(out.String()) != cli.Version(version) {
+			t.Errorf("mirrorctl %v = %d %q %q", args, code, out.String(), errOut.String())
+		}
+	}
+	var out bytes.Buffer
+	if code := run(context.Background(), []string{"help", "--man"}, &out, io.Discard); code != 0 {
+		t.Fatalf("help --man = %d", code)
+	}
+	checkManPage(t, "mirrorctl", out.String())
+}
+
+func helpArgs() [][]string {
+	var all [][]string
+	for _, c := range cmdOrder {
+		all = append(all, []string{c, "-h"}, []string{c, "--help"}, []string{"help", c})
+	}
+	return append(all, []string{"events", "m1", "-f", "--help"}, []string{"--timeout", "3s", "cmd", "-h"})
+}
+
+// checkManPage fails unless docs/man/NAME.1 is page (make man writes it) and names every
+// command's flags.
+func checkManPage(t *testing.T, name, page string) {
+	t.Helper()
+	have, err := os.ReadFile("../../docs/man/" + name + ".1")
+	if err != nil || string(have) != page {
+		t.Errorf("docs/man/%s.1 is missing or out of date (%v): run make man", name, err)
+	}
+	for _, c := range cmdOrder {
+		if !strings.Contains(page, ".SS "+name+" "+strings.ReplaceAll(c, "-", `\-`)+"\n") {
+			t.Errorf("%s(1) has no section for %s", name, c)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package hardware_test
 
 import (
 	"errors"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -388,5 +389,14 @@ func TestUnknownSceneErrorContract(t *testing.T) {
 	var unknown interface{ UnknownScene() bool }
 	if !errors.As(err, &unknown) || !unknown.UnknownScene() || !errors.Is(err, hardware.ErrUnknownScene) {
 		t.Errorf("SetScene without lights = %v, want an error with UnknownScene() true", err)
+	}
+	// The error says why (no lights at all), and docs/fleet.md's example of set-light on a
+	// mirror without lights shows this very message (issue #24).
+	if err == nil || !strings.Contains(err.Error(), "no lights configured") {
+		t.Fatalf("SetScene without lights = %v, want it to say no lights are configured", err)
+	}
+	doc, rerr := os.ReadFile("../../docs/fleet.md")
+	if rerr != nil || !strings.Contains(string(doc), "bad_args: "+err.Error()) {
+		t.Errorf("docs/fleet.md does not show set-light's error without lights, bad_args: %s (%v)", err, rerr)
 	}
 }

@@ -340,4 +340,7 @@ func TestBrowserLocalWording(t *testing.T) {
 		}
 		waitPage(t, ctx, "local wording of "+tt.screen.Scene, strings.Join(cond, " && "), 15*time.Second)
 	}
+	// The check mark is a tick in DejaVu Sans, not WenQuanYi's thin √; the text keeps its ✓.
+	waitPage(t, ctx, "the check mark's font", `(() => { const m = document.querySelector("#bound-zh .check");
+		return m !== null && m.textContent === "✓" && getComputedStyle(m).fontFamily.includes("DejaVu Sans"); })()`, 5*time.Second)
 }

@@ -5,11 +5,17 @@
 package hubsim
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/url"
+	"os"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/fitmirror/fitmirror/cloud/hub"
 	"github.com/fitmirror/fitmirror/cloud/wechat/wechattest"
@@ -24,6 +30,7 @@ type Sim struct {
 	Fake   *wechattest.Server
 	Mode   wechattest.Mode // how pushes are sent: Plain, or Safe when an AES key is set
 	public *url.URL        // the hub's public_url
+	keep   *os.File        // where Keep appends the codes issued
 }
 
 var _ hub.Simulator = (*Sim)(nil)
@@ -126,4 +133,48 @@ func (s *Sim) Scan(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpjson.Write(w, http.StatusOK, map[string]any{"event": ev.Event, "attempts": res.Attempts, "status": res.Status, "reply": string(res.Reply)})
+}
+
+// Keep makes the simulator's QR codes outlive a restart of the hub, as WeChat's do: the codes
+// issued by an earlier run that have not expired are loaded from path (JSON lines), and each
+// new one is appended. Without it, a code on a mirror's screen from before a restart would
+// be unknown to POST /sim/scan. A line that does not parse is skipped with an error naming it.
+func (s *Sim) Keep(path string) error {
+	var bad error
+	if b, err := os.ReadFile(path); err == nil {
+		now := time.Now()
+		for i, line := range bytes.Split(b, []byte("\n")) {
+			if len(bytes.TrimSpace(line)) == 0 {
+				continue
+			}
+			var t wechattest.Ticket
+			if err := json.Unmarshal(line, &t); err != nil || t.Ticket == "" || t.URL == "" {
+				bad = fmt.Errorf("hubsim: %s line %d: not a QR code record; skipped", path, i+1)
+				continue
+			}
+			if t.Expires.After(now) {
+				s.Fake.AddTicket(t)
+			}
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("hubsim: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("hubsim: %w", err)
+	}
+	s.keep = f
+	s.Fake.OnTicket = func(t wechattest.Ticket) {
+		b, _ := json.Marshal(t)
+		s.keep.Write(append(b, '\n')) // best effort: the code works in this run either way
+	}
+	return bad
+}
+
+// Close closes the file Keep appends to.
+func (s *Sim) Close() error {
+	if s.keep == nil {
+		return nil
+	}
+	return s.keep.Close()
 }

@@ -37,6 +37,9 @@ type Server struct {
 	Now          func() time.Time // nil = time.Now
 	// Client sends pushes; nil = http.DefaultClient. Use HandlerTransport to push in-process.
 	Client *http.Client
+	// OnTicket, when set, is told each ticket issued, after qrcode/create answered, with the
+	// server's lock held (it must not call the Server). Sim mode keeps them across restarts.
+	OnTicket func(Ticket)
 
 	mu      sync.Mutex
 	tokens  map[string]time.Time // every valid access token → its expiry
@@ -166,6 +169,17 @@ func (s *Server) InvalidateTokens() {
 	s.init()
 	clear(s.tokens)
 	s.stable, s.classic = "", ""
+}
+
+// AddTicket makes t an issued ticket, as if qrcode/create had issued it (sim mode restores
+// the tickets of its last run).
+func (s *Server) AddTicket(t Ticket) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tickets == nil {
+		s.tickets = map[string]Ticket{}
+	}
+	s.tickets[t.Ticket] = t
 }
 
 // Tickets returns the issued QR codes.
@@ -504,6 +518,9 @@ func (s *Server) qrCreate(w http.ResponseWriter, r *http.Request) {
 		Expires: s.now().Add(time.Duration(exp) * time.Second),
 	}
 	s.tickets[t.Ticket] = t
+	if s.OnTicket != nil {
+		defer s.OnTicket(t) // after the answer is written, with the server's lock held
+	}
 	writeJSON(w, map[string]any{"ticket": t.Ticket, "expire_seconds": exp, "url": t.URL})
 }
 

@@ -59,19 +59,6 @@ func Version(set string) string {
 // ErrUsage marks a command-line mistake (the commands exit 2 for it).
 var ErrUsage = errors.New("usage")
 
-// Parse parses args into fs and allows at most maxArgs positional arguments; a further one
-// is reported on fs's output and returns ErrUsage.
-func Parse(fs *flag.FlagSet, args []string, maxArgs int) error {
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > maxArgs {
-		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(maxArgs))
-		return ErrUsage
-	}
-	return nil
-}
-
 // ExitError ends a command with its own exit status (mirrorctl's 1, 2, 3) and a message.
 type ExitError struct {
 	Code int
@@ -84,18 +71,19 @@ func (e *ExitError) Unwrap() error { return e.Err }
 // WithCode returns err with the exit status code for [ExitCode].
 func WithCode(code int, err error) error { return &ExitError{Code: code, Err: err} }
 
-// ExitCode is how a command ends for err: 0 for nil; an [ExitError]'s code, its message
-// written as below; 2 for a usage mistake or -h (flag has already said what is wrong); 1 for
+// ExitCode is how a command ends for err: 0 for nil and for flag.ErrHelp (-h or --help
+// asked for the usage, which [Parse] has printed); an [ExitError]'s code, its message
+// written as below; 2 for a usage mistake (flag has already said what is wrong); 1 for
 // anything else, written to stderr as one line prefixed with the command's name.
 func ExitCode(name string, err error, stderr io.Writer) int {
 	var ee *ExitError
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.As(err, &ee):
 		fmt.Fprintf(stderr, "%s: %s\n", name, OneLine(err))
 		return ee.Code
-	case errors.Is(err, ErrUsage), errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, ErrUsage):
 		return 2
 	default:
 		fmt.Fprintf(stderr, "%s: %s\n", name, OneLine(err))

@@ -73,7 +73,7 @@ func TestExitCode(t *testing.T) {
 	}{
 		{nil, 0, ""},
 		{ErrUsage, 2, ""},
-		{fmt.Errorf("parse: %w", flag.ErrHelp), 2, ""},
+		{fmt.Errorf("parse: %w", flag.ErrHelp), 0, ""},
 		{errors.New("camera.source: open x:\n no such file"), 1, "mirror-agent: camera.source: open x: no such file\n"},
 		{fmt.Errorf("ls: %w", WithCode(3, errors.New("no answer"))), 3, "mirror-agent: ls: no answer\n"},
 		{WithCode(2, fmt.Errorf("bad id: %w", ErrUsage)), 2, "mirror-agent: bad id: usage\n"},

@@ -32,6 +32,21 @@
     ['bound-zh', 'bound_zh'], ['bound-en', 'bound_en']]) {
     if (typeof words[key] === 'string' && words[key] !== '') $(id).textContent = words[key];
   }
+  // The check mark in a font whose ✓ is a tick (WenQuanYi's looks like a thin √).
+  for (const el of [$('bound-zh'), $('bound-en')]) {
+    const parts = el.textContent.split('✓');
+    if (parts.length < 2) continue;
+    el.textContent = '';
+    parts.forEach((part, i) => {
+      if (i > 0) {
+        const mark = document.createElement('span');
+        mark.className = 'check';
+        mark.textContent = '✓';
+        el.append(mark);
+      }
+      el.append(part);
+    });
+  }
 
   // Timings of the last screens, for benchmarks and debugging: when the event arrived, when the
   // DOM was updated, and when the next frame was painted (performance.timeOrigin + now, in ms).
