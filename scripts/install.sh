@@ -61,6 +61,8 @@ fi
 for g in video render input; do
 	if getent group "$g" >/dev/null; then adduser kiosk "$g" >/dev/null; fi
 done
+# The agent reaches the kiosk's Wayland socket (/run/mirror-kiosk) to power the panel down at night.
+adduser mirror kiosk >/dev/null
 install -D -m 0755 scripts/kiosk.sh /usr/lib/fitmirror/kiosk.sh
 install -m 0644 systemd/mirror-kiosk.service /lib/systemd/system/mirror-kiosk.service
 systemctl daemon-reload

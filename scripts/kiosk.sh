@@ -29,7 +29,29 @@ if [ -z "${WAYLAND_DISPLAY:-}" ] && [ -z "${DISPLAY:-}" ] && [ "${KIOSK_DRY_RUN:
 	if ! command -v cage >/dev/null 2>&1; then
 		echo "kiosk: no display (\$WAYLAND_DISPLAY, \$DISPLAY) and no cage to make one (apt-get install cage)" >&2; exit 1
 	fi
+	# cage's socket goes in the unit's runtime directory (group kiosk, which the agent's user
+	# joins), not in /run/user/UID, which only this user can enter: the agent switches the
+	# panel's power through it (display/power).
+	# umask 0007: the socket is group read-write (connecting needs write access).
+	if [ -n "${RUNTIME_DIRECTORY:-}" ]; then export XDG_RUNTIME_DIR="$RUNTIME_DIRECTORY"; umask 0007; fi
 	exec cage -s -- "$0" "$@"
+fi
+
+# Tell the agent which session the panel shows: $RUNTIME_DIRECTORY/session.env, one KEY=VALUE a
+# line, WAYLAND_DISPLAY as the socket's absolute path (or, with X and no Wayland, DISPLAY).
+# cage also starts Xwayland and sets DISPLAY, but Xwayland has no DPMS: Wayland comes first.
+if [ -n "${RUNTIME_DIRECTORY:-}" ] && [ -n "${WAYLAND_DISPLAY:-}${DISPLAY:-}" ]; then
+	{
+		if [ -n "${WAYLAND_DISPLAY:-}" ]; then
+			case "$WAYLAND_DISPLAY" in
+				/*) echo "WAYLAND_DISPLAY=$WAYLAND_DISPLAY" ;;
+				*) echo "WAYLAND_DISPLAY=${XDG_RUNTIME_DIR:-$RUNTIME_DIRECTORY}/$WAYLAND_DISPLAY" ;;
+			esac
+		else
+			echo "DISPLAY=$DISPLAY"
+		fi
+	} > "$RUNTIME_DIRECTORY/session.env.new"
+	mv "$RUNTIME_DIRECTORY/session.env.new" "$RUNTIME_DIRECTORY/session.env"
 fi
 
 # A fresh profile on every start, in the service's runtime directory (removed when it stops):

@@ -29,6 +29,10 @@ if ! command -v npm >/dev/null 2>&1; then PKGS+=(npm); fi
 # GStreamer for camera.source pipelines: the Raspberry Pi camera module through libcamerasrc
 # (gstreamer1.0-libcamera); the base plugins (videotestsrc, videoconvert, appsink) test the path
 PKGS+=(gstreamer1.0-plugins-base gstreamer1.0-libcamera)
+# Panel power on Wayland (display/power): the kiosk's compositor cage with Xwayland (cage 0.1.4
+# will not start without it) for the headless cage test, wlr-randr (wlroots output management,
+# labwc/wayfire), ddcutil (DDC/CI power mode for monitors that ignore DPMS)
+PKGS+=(cage xwayland wlr-randr ddcutil)
 # arm64 (Raspberry Pi 4/5) cross-build and emulation: make deb-arm64, make test-arm64
 PKGS+=(gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user-static)
 

@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,7 +17,8 @@ import (
 
 // SystemSampler measures, for telemetry, what every mirror reports the same way: the agent's
 // CPU share and resident memory (from /proc/self), the SoC temperature (from the thermal
-// zones in /sys, where the machine has them) and the free space of the state directory.
+// zones in /sys, where the machine has them), the Raspberry Pi firmware's throttling flags
+// (where it reports them) and the free space of the state directory.
 type SystemSampler struct {
 	// StateDir is the directory whose file system's free space is reported.
 	StateDir string
@@ -35,7 +37,8 @@ type SystemSampler struct {
 const clockTick = 100
 
 // Fill sets t's CPUPct (since the previous Fill; 0 on the first), RSSMB, TempC (nil when no
-// thermal zone is readable) and DiskFreeMB. A value that cannot be read is left as it is.
+// thermal zone is readable), Throttled (nil without the firmware's flags) and DiskFreeMB. A
+// value that cannot be read is left as it is.
 func (s *SystemSampler) Fill(t *wire.Telemetry) {
 	proc, sys := s.Proc, s.Sys
 	if proc == "" {
@@ -62,6 +65,9 @@ func (s *SystemSampler) Fill(t *wire.Telemetry) {
 	}
 	if c, ok := socTemperature(filepath.Join(sys, "class", "thermal")); ok {
 		t.TempC = &c
+	}
+	if th, err := FirmwareThrottled(sys)(); err == nil {
+		t.Throttled = &th
 	}
 	if s.StateDir != "" {
 		var st syscall.Statfs_t
@@ -137,4 +143,38 @@ func socTemperature(dir string) (float64, bool) {
 		}
 	}
 	return best, bestRank >= 0
+}
+
+// throttledGlob is where the Raspberry Pi firmware driver publishes get_throttled, under
+// /sys: devices/platform/soc/soc:firmware/get_throttled on a Pi 4 (the names of the soc
+// nodes carry the bus address on later models).
+const throttledGlob = "devices/platform/soc*/soc*:firmware/get_throttled"
+
+// ErrNoThrottled is FirmwareThrottled's error where the firmware reports no flags: the
+// machine is not a Raspberry Pi, or its kernel lacks the firmware driver.
+var ErrNoThrottled = errors.New("no Raspberry Pi firmware throttling flags (" + throttledGlob + ")")
+
+// FirmwareThrottled returns a reader of the Raspberry Pi firmware's throttling flags in the
+// /sys tree sys ("" means /sys). It returns ErrNoThrottled where there are none.
+func FirmwareThrottled(sys string) func() (wire.Throttled, error) {
+	if sys == "" {
+		sys = "/sys"
+	}
+	return func() (wire.Throttled, error) {
+		files, _ := filepath.Glob(filepath.Join(sys, throttledGlob))
+		if len(files) == 0 {
+			return wire.Throttled{}, ErrNoThrottled
+		}
+		sort.Strings(files)
+		raw, err := os.ReadFile(files[0])
+		if err != nil {
+			return wire.Throttled{}, err
+		}
+		s := strings.TrimPrefix(strings.TrimSpace(string(raw)), "0x")
+		flags, err := strconv.ParseUint(s, 16, 32)
+		if err != nil {
+			return wire.Throttled{}, fmt.Errorf("%s: %q is not hexadecimal flags", files[0], strings.TrimSpace(string(raw)))
+		}
+		return wire.NewThrottled(uint32(flags)), nil
+	}
 }

@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -248,5 +249,65 @@ func TestSystemSampler(t *testing.T) {
 	real.Fill(&tel)
 	if tel.RSSMB <= 0 || tel.DiskFreeMB <= 0 {
 		t.Errorf("real Fill: rss %v MB, disk %v MB; want both > 0", tel.RSSMB, tel.DiskFreeMB)
+	}
+}
+
+// TestSystemSamplerPi: a Raspberry Pi's /sys: the SoC zone found by its type (not zone0), and
+// the firmware's throttling flags; without the firmware node there is no throttled field.
+func TestSystemSamplerPi(t *testing.T) {
+	sys := t.TempDir()
+	write := func(path, content string) {
+		t.Helper()
+		p := filepath.Join(sys, path)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := &SystemSampler{Sys: sys}
+	var tel wire.Telemetry
+	s.Fill(&tel)
+	if tel.Throttled != nil || tel.TempC != nil {
+		t.Errorf("empty /sys: throttled %+v, temp %v; want neither", tel.Throttled, tel.TempC)
+	}
+	write("class/thermal/thermal_zone0/type", "iwlwifi_1\n")
+	write("class/thermal/thermal_zone0/temp", "33000\n")
+	write("class/thermal/thermal_zone1/type", "gpu_thermal\n")
+	write("class/thermal/thermal_zone1/temp", "45000\n")
+	write("class/thermal/thermal_zone2/type", "soc_thermal\n")
+	write("class/thermal/thermal_zone2/temp", "61234\n")
+	write("devices/platform/soc/soc:firmware/get_throttled", "50005\n")
+	s.Fill(&tel)
+	if tel.TempC == nil || *tel.TempC != 61.234 {
+		t.Errorf("TempC = %v, want 61.234 (soc_thermal)", tel.TempC)
+	}
+	if tel.Throttled == nil || tel.Throttled.Flags != "0x50005" || !tel.Throttled.Has("under-voltage") {
+		t.Errorf("Throttled = %+v, want 0x50005 with under-voltage now", tel.Throttled)
+	}
+	b, _ := json.Marshal(tel)
+	if !strings.Contains(string(b), `"throttled":{"flags":"0x50005","now":["under-voltage","throttled"],"occurred":["under-voltage","throttled"]}`) {
+		t.Errorf("telemetry JSON = %s, want the throttled object", b)
+	}
+	write("devices/platform/soc/soc:firmware/get_throttled", "garbage\n")
+	if _, err := FirmwareThrottled(sys)(); err == nil || !strings.Contains(err.Error(), `"garbage" is not hexadecimal`) {
+		t.Errorf("FirmwareThrottled(garbage) = %v, want an error naming the value", err)
+	}
+	if _, err := FirmwareThrottled(t.TempDir())(); !errors.Is(err, ErrNoThrottled) {
+		t.Errorf("FirmwareThrottled without the node = %v, want ErrNoThrottled", err)
+	}
+	// A Pi 5's node carries the bus address; an x86 package zone is the CPU.
+	sys5 := t.TempDir()
+	sys = sys5
+	write("devices/platform/soc@107c000000/soc@107c000000:firmware/get_throttled", "0\n")
+	write("class/thermal/thermal_zone0/type", "acpitz\n")
+	write("class/thermal/thermal_zone0/temp", "27800\n")
+	write("class/thermal/thermal_zone4/type", "x86_pkg_temp\n")
+	write("class/thermal/thermal_zone4/temp", "48000\n")
+	tel = wire.Telemetry{}
+	(&SystemSampler{Sys: sys5}).Fill(&tel)
+	if tel.Throttled == nil || tel.Throttled.Flags != "0x0" || tel.TempC == nil || *tel.TempC != 48 {
+		t.Errorf("Pi 5 layout: throttled %+v temp %v; want 0x0 and 48 (x86_pkg_temp)", tel.Throttled, tel.TempC)
 	}
 }

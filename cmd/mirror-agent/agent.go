@@ -120,6 +120,9 @@ func assemble(ctx context.Context, cfg *Config, log *slog.Logger, h hooks, resta
 	a := &agent{cfg: cfg, log: log, health: tr, st: st, disp: disp, hw: hw, prov: prov, cam: cam, engine: engine,
 		janitor: janitor, live: newLive(cfg, engine, cam.pipeline)}
 	a.runners = append(append(disp.runners, hwRun...), wd.Run, st.rec.Run, janitor.Run, hw.Run, cam.pipeline.Run, health.ClockWatch(tr).Run)
+	if pw := health.WatchPower(tr, fleet.FirmwareThrottled("")); pw != nil { // a Raspberry Pi's supply and SoC
+		a.runners = append(a.runners, pw.Run)
+	}
 	if cfg.MQTT.URL != "" {
 		if a.fleet, err = openFleet(fleetParts{cfg: cfg, log: log, health: tr, engine: engine, pipeline: cam.pipeline,
 			janitor: janitor, db: st.db, hw: hw, live: a.live, rec: st.rec, restart: restart, hub: prov.hub}); err != nil {
@@ -207,10 +210,12 @@ func openDisplays(cfg *Config, log *slog.Logger, photos *store.Photos, tr *healt
 	d.runners = append(d.runners, watch.Run)
 	hours, _ := power.ParseHours(cfg.Display.Hours) // validated with the config
 	if cfg.Display.Hours != "" {
-		ctl, err := power.Detect(cfg.Display.Power)
-		if err != nil {
+		if err := power.CheckMethod(cfg.Display.Power); err != nil {
 			return d, fmt.Errorf("display.power: %w", err)
 		}
+		// Detected at each switch: the kiosk's compositor starts after the agent.
+		ctl := power.Redetect{Method: cfg.Display.Power, Options: power.DetectOptions{
+			Skipped: func(m string, err error) { log.Debug("power: method passed over", "method", m, "err", err) }}}
 		d.runners = append(d.runners, power.New(power.Options{Hours: hours, Panel: ctl, Logger: log}).Run)
 	}
 	return d, nil

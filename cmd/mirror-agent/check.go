@@ -104,6 +104,11 @@ func check(ctx context.Context, cfg *Config, w io.Writer) error {
 		line("framebuffer", err, detail, "is a panel connected? ls /dev/fb*; the mirror user needs the video group")
 	}
 
+	pdetail, phint, err := checkPanelPower(ctx, cfg)
+	line("panel-power", err, pdetail, phint)
+	pdetail, phint, err = checkPiPower("")
+	line("pi-power", err, pdetail, phint)
+
 	// Mirror hardware: one line per configured pin and bus (none when nothing is fitted).
 	for _, r := range hardware.Check(cfg.IO) {
 		line(r.Part, r.Err, r.Detail, r.Hint)

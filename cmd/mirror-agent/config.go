@@ -139,7 +139,7 @@ type DisplayConfig struct {
 	QRSizeMM   float64       `yaml:"qr_size_mm" help:"physical width of the QR code, quiet zone included, when the panel size is known" range:"20,300"`
 	QRLevel    string        `yaml:"qr_level" help:"QR error correction: Q (25%) suits scanning through glass" enum:"L,M,Q,H"`
 	Hours      string        `yaml:"hours" help:"opening hours, e.g. \"mon-fri 09:00-21:00; sat-sun 10:00-22:00\"; outside them the panel is powered down (empty = always on)"`
-	Power      string        `yaml:"power" help:"how to power the panel down at night" enum:"auto,cec,dpms,none"`
+	Power      string        `yaml:"power" help:"how to power the panel down at night" enum:"auto,cec,backlight,wlopm,wlr-randr,dpms,ddc,none"`
 	Status     StatusDisplay `yaml:"status"`
 }
 

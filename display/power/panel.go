@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 )
@@ -77,45 +76,4 @@ func run(ctx context.Context, what string, stdin *strings.Reader, path string, a
 			strings.TrimSpace(out.String()))
 	}
 	return nil
-}
-
-// Detect returns the panel control this machine has: "cec" (cec-client on PATH), "dpms" (xset
-// on PATH and an X display in $DISPLAY), in that order when method is "auto" or ""; or the one
-// named. It returns nil, nil for "none", and for "auto" when there is no tool: the panel then
-// stays on. A named method whose tool is missing is an error.
-func Detect(method string) (Panel, error) {
-	lookCEC := func() (Panel, error) {
-		p, err := exec.LookPath("cec-client")
-		if err != nil {
-			return nil, fmt.Errorf("power: cec: %w", err)
-		}
-		return CEC{Path: p}, nil
-	}
-	lookDPMS := func() (Panel, error) {
-		p, err := exec.LookPath("xset")
-		if err != nil {
-			return nil, fmt.Errorf("power: dpms: %w", err)
-		}
-		if os.Getenv("DISPLAY") == "" {
-			return nil, fmt.Errorf("power: dpms: no X display ($DISPLAY is empty)")
-		}
-		return DPMS{Path: p}, nil
-	}
-	switch method {
-	case "none":
-		return nil, nil
-	case "cec":
-		return lookCEC()
-	case "dpms":
-		return lookDPMS()
-	case "", "auto":
-		if p, err := lookCEC(); err == nil {
-			return p, nil
-		}
-		if p, err := lookDPMS(); err == nil {
-			return p, nil
-		}
-		return nil, nil
-	}
-	return nil, fmt.Errorf("power: method %q: must be auto, cec, dpms or none", method)
 }

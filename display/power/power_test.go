@@ -250,6 +250,15 @@ func TestDetect(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("PATH", dir)
 	t.Setenv("DISPLAY", "")
+	t.Setenv("WAYLAND_DISPLAY", "")
+	noSys := t.TempDir()
+	Detect := func(method string) (Panel, error) {
+		s, err := SessionFrom(filepath.Join(dir, "no-session.env"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return DetectWith(t.Context(), method, DetectOptions{Session: &s, Sys: noSys})
+	}
 	if p, err := Detect("auto"); p != nil || err != nil {
 		t.Errorf("Detect(auto) without tools = %v, %v; want nil, nil (the panel stays on)", p, err)
 	}

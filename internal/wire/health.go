@@ -12,6 +12,7 @@ const (
 	PartClock    = "clock"    // the clock is set: ok, unset
 	PartPipeline = "pipeline" // the camera loop runs: ok, stalled
 	PartEngine   = "engine"   // the session engine answers: ok, stalled
+	PartPower    = "power"    // the Raspberry Pi's supply and SoC: ok, undervoltage, throttled (only where the firmware reports them)
 )
 
 // Health states. A part is healthy in HealthOK and HealthStarting; any other word is a problem.

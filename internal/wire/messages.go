@@ -34,9 +34,12 @@ type Telemetry struct {
 	CPUPct      float64  `json:"cpu_pct"`
 	RSSMB       float64  `json:"rss_mb"`
 	TempC       *float64 `json:"temp_c,omitempty"` // nil where the SoC temperature is not readable
-	DiskFreeMB  float64  `json:"disk_free_mb"`
-	Camera      string   `json:"camera,omitempty"`  // ok, starting, lost, frozen
-	Display     string   `json:"display,omitempty"` // ok, starting, lost
+	// Throttled is the Raspberry Pi firmware's throttling and under-voltage flags (nil where
+	// the firmware does not report them).
+	Throttled  *Throttled `json:"throttled,omitempty"`
+	DiskFreeMB float64    `json:"disk_free_mb"`
+	Camera     string     `json:"camera,omitempty"`  // ok, starting, lost, frozen
+	Display    string     `json:"display,omitempty"` // ok, starting, lost
 	// Problems are the parts that are not healthy, with their reasons (absent when none).
 	Problems    []Problem        `json:"problems,omitempty"`
 	Session     TelemetrySession `json:"session"`
