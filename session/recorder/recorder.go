@@ -214,7 +214,9 @@ func (r *Recorder) failed(ev session.Event, err error) {
 	}
 	r.lost++
 	r.lastErr = err.Error()
-	reason := fmt.Sprintf("%d events not recorded since %s: %s", r.lost, wire.FormatTime(r.since), r.lastErr)
+	// No count in the reason: it changes only when the error does, so the health (and the
+	// fleet status and the log that follow it) is not told again for every lost event.
+	reason := fmt.Sprintf("events not recorded since %s: %s", wire.FormatTime(r.since), r.lastErr)
 	r.mu.Unlock()
 	if first {
 		r.o.Logger.Error("cannot record events: health degraded until they can be recorded again", "type", ev.Type, "err", err)
