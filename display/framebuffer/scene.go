@@ -109,6 +109,59 @@ func (t text) draw(dst *image.RGBA, at image.Point) {
 	d.DrawString(t.s)
 }
 
+// tick is a check mark drawn as two strokes, the height of a line of face: the bundled
+// WenQuanYi font draws ✓ as a thin √.
+type tick struct {
+	face font.Face
+	c    color.Color
+}
+
+func (k tick) size() image.Point {
+	_, lh := text{face: k.face}.lineHeight()
+	return image.Pt(lh*9/10, lh)
+}
+
+func (k tick) draw(dst *image.RGBA, at image.Point) {
+	sz := k.size()
+	w, h := float64(sz.X), float64(sz.Y)
+	r := math.Max(1, h/14) // half the stroke width
+	pts := [][2]float64{{0.12 * w, 0.55 * h}, {0.40 * w, 0.80 * h}, {0.90 * w, 0.22 * h}}
+	c := color.RGBAModel.Convert(k.c).(color.RGBA)
+	for i := 0; i+1 < len(pts); i++ {
+		a, b := pts[i], pts[i+1]
+		n := int(math.Hypot(b[0]-a[0], b[1]-a[1])) + 1
+		for j := 0; j <= n; j++ {
+			t := float64(j) / float64(n)
+			cx, cy := a[0]+(b[0]-a[0])*t, a[1]+(b[1]-a[1])*t
+			for y := int(cy - r); y <= int(cy+r); y++ {
+				for x := int(cx - r); x <= int(cx+r); x++ {
+					if (float64(x)-cx)*(float64(x)-cx)+(float64(y)-cy)*(float64(y)-cy) <= r*r {
+						dst.SetRGBA(at.X+x, at.Y+y, c)
+					}
+				}
+			}
+		}
+	}
+}
+
+// withTicks is s as text, with each ✓ in it drawn as a tick.
+func withTicks(face font.Face, s string, c color.Color) box {
+	parts := strings.Split(s, "✓")
+	if len(parts) == 1 {
+		return text{face: face, s: s, c: c}
+	}
+	var items []box
+	for i, part := range parts {
+		if i > 0 {
+			items = append(items, tick{face: face, c: c})
+		}
+		if part != "" {
+			items = append(items, text{face: face, s: part, c: c})
+		}
+	}
+	return row{items: items}
+}
+
 type picture struct{ img image.Image }
 
 func (p picture) size() image.Point { return p.img.Bounds().Size() }
@@ -206,7 +259,7 @@ func (p *painter) bottomRight(b box) {
 }
 
 func (p *painter) lines(zh, en string) []box {
-	return []box{text{face: p.tf.face(p.zh), s: zh, c: white}, text{face: p.tf.face(p.en), s: en, c: grey}}
+	return []box{withTicks(p.tf.face(p.zh), zh, white), withTicks(p.tf.face(p.en), en, grey)}
 }
 
 func (p *painter) col(items ...box) column { return column{items: items, gap: p.px(1.2)} }
