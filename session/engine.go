@@ -24,8 +24,8 @@ package session
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
-	"fmt"
 	"image"
 	"log/slog"
 	"sync"
@@ -735,7 +735,9 @@ func (e *Engine) emit(ev Event) {
 		attrs = append(attrs, "photo_id", ev.PhotoID)
 	}
 	if ev.Data != nil {
-		attrs = append(attrs, "data", fmt.Sprintf("%+v", ev.Data))
+		if b, err := json.Marshal(ev.Data); err == nil {
+			attrs = append(attrs, "data", string(b)) // as the fleet sees it: {"reason":"absent",…}
+		}
 	}
 	e.log.Info("event", attrs...)
 	if e.opts.Events != nil {
