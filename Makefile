@@ -82,8 +82,11 @@ docs: build
 
 # The Debian packages (for this machine's architecture) in dist/: fitmirror-agent (mirror-agent,
 # mirrorctl, units) and fitmirror-cloud (the hub).
+# The manual pages go in gzipped (Debian policy 12.1; nfpm does not compress), -n: no name or
+# time in the header, so the same page gives the same bytes.
 deb: build
-	@mkdir -p dist
+	@mkdir -p dist $(BIN)/man
+	for p in docs/man/*.1; do gzip -9nc $$p > $(BIN)/man/$$(basename $$p).gz || exit 1; done
 	for c in nfpm cloud; do DEB_ARCH=$$($(GO) env GOARCH) BIN_DIR=$(BIN) DEB_VERSION=$(DEB_VERSION) \
 	  $(NFPM) package --config scripts/deb/$$c.yaml --packager deb --target dist/ || exit 1; done
 
@@ -96,7 +99,8 @@ build-arm64: setup
 	scripts/arm64-go.sh build -ldflags "$(LDFLAGS)" -o $(ARM64_BIN)/ ./cmd/...
 
 deb-arm64: build-arm64
-	@mkdir -p dist
+	@mkdir -p dist $(ARM64_BIN)/man
+	for p in docs/man/*.1; do gzip -9nc $$p > $(ARM64_BIN)/man/$$(basename $$p).gz || exit 1; done
 	for c in nfpm cloud; do DEB_ARCH=arm64 BIN_DIR=$(ARM64_BIN) DEB_VERSION=$(DEB_VERSION) \
 	  $(NFPM) package --config scripts/deb/$$c.yaml --packager deb --target dist/ || exit 1; done
 

@@ -3,6 +3,9 @@
 package fitmirror_test
 
 import (
+	"compress/gzip"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -100,9 +103,10 @@ func checkManPages(t *testing.T, deb string, programs ...string) {
 		t.Fatalf("dpkg-deb -x %s: %v\n%s", deb, err, out)
 	}
 	for _, p := range programs {
-		shipped, err := os.ReadFile(filepath.Join(root, "usr/share/man/man1", p+".1"))
+		page := filepath.Join(root, "usr/share/man/man1", p+".1.gz") // gzipped, as Debian ships them
+		shipped, err := gunzip(page)
 		if err != nil {
-			t.Errorf("%s lacks the manual page of %s: %v", deb, p, err)
+			t.Errorf("%s lacks the gzipped manual page of %s: %v", deb, p, err)
 			continue
 		}
 		want, err := exec.Command(filepath.Join("bin", p), "help", "--man").Output()
@@ -113,7 +117,7 @@ func checkManPages(t *testing.T, deb string, programs ...string) {
 			t.Errorf("%s ships a %s.1 that is not what bin/%s help --man prints: run make man", deb, p, p)
 		}
 		// man renders it without a warning (bold is overstruck off a terminal: dropped here).
-		man := exec.Command("man", "--warnings", "-l", filepath.Join(root, "usr/share/man/man1", p+".1"))
+		man := exec.Command("man", "--warnings", "-l", page)
 		var warnings strings.Builder
 		man.Stderr = &warnings
 		out, err := man.Output()
@@ -122,4 +126,18 @@ func checkManPages(t *testing.T, deb string, programs ...string) {
 			t.Errorf("man -l %s.1: %v, warnings %q\n%s", p, err, warnings.String(), text)
 		}
 	}
+}
+
+// gunzip reads a gzipped file.
+func gunzip(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	z, err := gzip.NewReader(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return io.ReadAll(z)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/fitmirror/fitmirror/device/camera"
 	"github.com/fitmirror/fitmirror/device/vision/evalset"
+	"github.com/fitmirror/fitmirror/internal/testexec"
 	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 )
@@ -27,6 +28,9 @@ import (
 // dwell and the grace are whole numbers of frames, so on the live clock the decision falls on
 // either frame of the boundary. The wall-time difference is logged.
 func TestReplayMatchesLive(t *testing.T) {
+	if testexec.Emulated() {
+		t.Skip("real-time live run: under emulation frames are analysed about 40× slower than natively, so the live path cannot follow the clip's clock (make test runs it natively)")
+	}
 	var spec evalset.Spec
 	for _, s := range evalset.Specs() {
 		if s.Name == "walk-in-stay-leave" {
