@@ -9,6 +9,7 @@ const (
 	CmdAnalytics   = "analytics"
 	CmdRestart     = "restart"
 	CmdSnapshot    = "snapshot"
+	CmdUpdate      = "update"
 )
 
 // PingResult is the data of a ping result. (The results' fields are in the order the mirror
@@ -66,4 +67,24 @@ type SnapshotResult struct {
 	Height int    `json:"height"`
 	JPEG   []byte `json:"jpeg_base64"` // standard base64 in JSON
 	Width  int    `json:"width"`
+}
+
+// UpdateArgs are the arguments of update (docs/updates.md): install the signed release at URL,
+// a path of the hub's device API (GET /v1/releases/{version}/{arch}), fetched with the
+// device's token.
+type UpdateArgs struct {
+	Version   string `json:"version"`
+	URL       string `json:"url"`
+	SHA256    string `json:"sha256"`    // hex, of the .deb
+	Size      int64  `json:"size"`      // bytes of the .deb
+	Signature string `json:"signature"` // the minisign signature file's text
+	// AllowDowngrade lets a version older than the running one be installed.
+	AllowDowngrade bool `json:"allow_downgrade,omitempty"`
+}
+
+// UpdateResult is the data of an update result: the command is accepted and the update runs
+// (its steps follow as update.* events), or it waits for the session to end or the window.
+type UpdateResult struct {
+	Version string `json:"version"`
+	State   string `json:"state"` // downloading, waiting (a session is open, or outside the window)
 }

@@ -17,6 +17,14 @@ const (
 	EventConfigApplied  = "config.applied"  // the fleet's desired configuration is in force
 	EventOutboxDropped  = "outbox.dropped"  // the outbox bound dropped the oldest events
 	EventOutboxFailed   = "outbox.failed"   // events could not be recorded (a full disk): how many, since when
+
+	// A software update (docs/updates.md), each with [Update] as its data.
+	EventUpdateDownloading = "update.downloading" // the release is being fetched
+	EventUpdateVerified    = "update.verified"    // size, sha256 and signature match
+	EventUpdateInstalling  = "update.installing"  // dpkg runs, in the separate update unit
+	EventUpdateCommitted   = "update.committed"   // the new version proved healthy and stays
+	EventUpdateRolledBack  = "update.rolled_back" // the new version was not healthy: the old one is back
+	EventUpdateRefused     = "update.refused"     // nothing was installed (a bad signature, a downgrade, …)
 )
 
 // Why a photo was purged: the "reason" of photo.purged.
@@ -83,6 +91,14 @@ type (
 	// OutboxDropped is the data of outbox.dropped.
 	OutboxDropped struct {
 		Dropped int `json:"dropped"`
+	}
+	// Update is the data of the update.* events: the version being installed, the version
+	// running before it, and why (the refusal or the rollback; absent when there is nothing to
+	// say).
+	Update struct {
+		Version string `json:"version"`
+		From    string `json:"from"`
+		Reason  string `json:"reason,omitempty"`
 	}
 	// OutboxFailed is the data of outbox.failed.
 	OutboxFailed struct {

@@ -17,7 +17,9 @@ type Status struct {
 	State   string `json:"state"`
 	Since   Time   `json:"since"`
 	Version string `json:"version,omitempty"`
-	Reason  string `json:"reason,omitempty"`
+	// TargetVersion is the version an update is installing, while one runs (absent otherwise).
+	TargetVersion string `json:"target_version,omitempty"`
+	Reason        string `json:"reason,omitempty"`
 }
 
 // WillPayload is the Last Will on mirror/{id}/status, published by the broker when a mirror
@@ -108,6 +110,8 @@ const (
 	CodeBusy           = "busy"      // e.g. snapshot while a shopper is at the mirror
 	CodeFailed         = "failed"    // the handler returned a plain error
 	CodeInvalidConfig  = "invalid_config"
+	CodeBadSignature   = "bad_signature" // an update whose minisign signature does not verify
+	CodeBadChecksum    = "bad_checksum"  // an update whose size or sha256 does not match
 )
 
 // Error is the error of a command result or of a reported configuration. Command handlers
