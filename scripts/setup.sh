@@ -33,6 +33,10 @@ PKGS+=(gstreamer1.0-plugins-base gstreamer1.0-libcamera)
 # will not start without it) for the headless cage test, wlr-randr (wlroots output management,
 # labwc/wayfire), ddcutil (DDC/CI power mode for monitors that ignore DPMS)
 PKGS+=(cage xwayland wlr-randr ddcutil)
+# Software updates (docs/updates.md): minisign signs releases in the tests as an operator
+# does; dpkg-repack rebuilds the running package as the rollback artifact; mmdebstrap makes
+# the throwaway bookworm root that make test-update installs real packages into
+PKGS+=(minisign dpkg-repack mmdebstrap)
 # arm64 (Raspberry Pi 4/5) cross-build and emulation: make deb-arm64, make test-arm64
 PKGS+=(gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user-static)
 
