@@ -20,6 +20,7 @@ import (
 
 	"github.com/fitmirror/fitmirror/cloud/wechat"
 	"github.com/fitmirror/fitmirror/internal/httpguard"
+	"github.com/fitmirror/fitmirror/internal/jpegcheck"
 )
 
 // WeChat is what the hub needs from the Official Account API (*wechat.Client).
@@ -69,6 +70,9 @@ type Options struct {
 	Sim Simulator
 	// MaxPhotoBytes bounds an uploaded photo; 0 = 8 MiB.
 	MaxPhotoBytes int64
+	// PhotoLimits bound what an uploaded photo may be and what decoding photos (the check on
+	// upload, the thumbnails) may cost at once; zero fields = jpegcheck.Default.
+	PhotoLimits jpegcheck.Limits
 	// Per-device upload quota: uploads at once (0 = 4) and bytes per minute (0 = 64 MiB).
 	MaxUploads           int
 	UploadBytesPerMinute int64
@@ -106,6 +110,7 @@ type Hub struct {
 	metrics *Metrics
 	blobs   Blobs
 	quota   *uploadQuota
+	jpegs   *jpegcheck.Decoder // every decode of a photo: the upload check and the thumbnails
 	// quietLog reports a burst of bad requests (tokens, signatures) once per client a minute.
 	quietLog *httpguard.QuietLog
 
@@ -183,7 +188,7 @@ func New(opts Options) (*Hub, error) {
 	}
 	h := &Hub{opts: opts, log: opts.Logger, now: opts.Now, public: u, prefix: opts.TopicPrefix, metrics: opts.Metrics,
 		blobs: opts.Photos, wake: make(chan struct{}, 1), fallbacks: map[string]*fallback{},
-		quota: newUploadQuota(opts.MaxUploads, opts.UploadBytesPerMinute), quietLog: &httpguard.QuietLog{Log: opts.Logger}}
+		quota: newUploadQuota(opts.MaxUploads, opts.UploadBytesPerMinute), jpegs: jpegcheck.New(opts.PhotoLimits), quietLog: &httpguard.QuietLog{Log: opts.Logger}}
 	gen := func() []byte {
 		b := make([]byte, 32)
 		rand.Read(b)

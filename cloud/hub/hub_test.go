@@ -20,6 +20,7 @@ import (
 	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/sqlite"
 	"github.com/fitmirror/fitmirror/cloud/wechat"
 	"github.com/fitmirror/fitmirror/cloud/wechat/wechattest"
+	"github.com/fitmirror/fitmirror/internal/jpegcheck/jpegtest"
 )
 
 // recorder is a Publisher that keeps what it is given; Fail makes publishes fail.
@@ -191,8 +192,8 @@ var errBrokerDown = errors.New("broker down")
 func TestPutPhoto(t *testing.T) {
 	e := newEnv(t, func(o *hub.Options) { o.MaxPhotoBytes = 40 << 10 })
 	jpg := face(t)
-	other := append(append([]byte(nil), jpg[:len(jpg)-10]...), bytes.Repeat([]byte{1}, 10)...)
-	big := append(append([]byte(nil), jpg...), make([]byte, 10<<10)...)
+	other := jpegtest.Padded(jpg, len(jpg)+4) // the same picture, other bytes
+	big := jpegtest.Padded(jpg, len(jpg)+10<<10)
 	tests := []struct {
 		name, id, ctype string
 		body            []byte
@@ -204,7 +205,7 @@ func TestPutPhoto(t *testing.T) {
 		{"same bytes again", "P1", "image/jpeg", jpg, e.creds.Token, 200, ""},
 		{"different bytes", "P1", "image/jpeg", other, e.creds.Token, 409, "conflict"},
 		{"too large", "P2", "image/jpeg", big, e.creds.Token, 413, "too_large"},
-		{"not a jpeg", "P3", "image/jpeg", []byte("GIF89a...."), e.creds.Token, 400, "bad_request"},
+		{"not a jpeg", "P3", "image/jpeg", []byte("GIF89a...."), e.creds.Token, 415, "unsupported_media"},
 		{"wrong content type", "P4", "image/png", jpg, e.creds.Token, 400, "bad_request"},
 		{"bad id", "..%2Fx", "image/jpeg", jpg, e.creds.Token, 400, "bad_request"},
 		{"no token", "P5", "image/jpeg", jpg, "", 401, "unauthorized"},

@@ -23,6 +23,7 @@ type Metrics struct {
 	custom          *prometheus.CounterVec
 	qrs             *prometheus.CounterVec
 	photos          prometheus.Counter
+	photosRefused   prometheus.Counter
 	purged          prometheus.Counter
 	wechatSeconds   *prometheus.HistogramVec
 	wechatErrors    *prometheus.CounterVec
@@ -43,14 +44,15 @@ func NewMetrics() *Metrics {
 			Help: "Customer-service messages sent as the fallback way to the shopper, by kind (news, image) and result (ok, error)."}, []string{"kind", "result"}),
 		qrs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mirror_cloud_qrcodes_total",
 			Help: "QR code requests that reached WeChat, by result (ok, wechat_error, unavailable)."}, []string{"result"}),
-		photos: prometheus.NewCounter(prometheus.CounterOpts{Name: "mirror_cloud_photos_stored_total", Help: "Photos stored."}),
-		purged: prometheus.NewCounter(prometheus.CounterOpts{Name: "mirror_cloud_photos_purged_total", Help: "Photos deleted (unscanned after their QR codes expired, scanned after the retention)."}),
+		photos:        prometheus.NewCounter(prometheus.CounterOpts{Name: "mirror_cloud_photos_stored_total", Help: "Photos stored."}),
+		photosRefused: prometheus.NewCounter(prometheus.CounterOpts{Name: "mirror_cloud_photos_refused_total", Help: "Uploads refused because they were not a JPEG within the photo limits (415, 422)."}),
+		purged:        prometheus.NewCounter(prometheus.CounterOpts{Name: "mirror_cloud_photos_purged_total", Help: "Photos deleted (unscanned after their QR codes expired, scanned after the retention)."}),
 		wechatSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "mirror_cloud_wechat_call_seconds",
 			Help: "Official Account API calls, by operation, retries included.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}, []string{"op"}),
 		wechatErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mirror_cloud_wechat_errors_total",
 			Help: "Failed Official Account API calls, by operation and errcode (\"transport\" when WeChat was not reached)."}, []string{"op", "errcode"}),
 	}
-	m.reg.MustRegister(m.callbacks, m.callbackSeconds, m.bindings, m.publishErrors, m.acked, m.custom, m.qrs, m.photos, m.purged,
+	m.reg.MustRegister(m.callbacks, m.callbackSeconds, m.bindings, m.publishErrors, m.acked, m.custom, m.qrs, m.photos, m.photosRefused, m.purged,
 		m.wechatSeconds, m.wechatErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/fitmirror/fitmirror/internal/httpguard"
 	"github.com/fitmirror/fitmirror/internal/httpjson"
+	"github.com/fitmirror/fitmirror/internal/jpegcheck"
 	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
@@ -54,8 +54,7 @@ func (h *Hub) putPhoto(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusBadRequest, wire.CodeBadRequest, "reading the photo: "+err.Error())
 		return
 	}
-	if !bytes.HasPrefix(data, []byte{0xff, 0xd8, 0xff}) {
-		httpjson.Error(w, http.StatusBadRequest, wire.CodeBadRequest, "body is not a JPEG")
+	if !h.checkPhoto(w, r, data) {
 		return
 	}
 	sum := sha256.Sum256(data)
@@ -92,6 +91,26 @@ func (h *Hub) putPhoto(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusCreated
 	}
 	httpjson.Write(w, status, wire.PhotoUploaded{PhotoID: id, SHA256: p.SHA256, Size: p.Size})
+}
+
+// checkPhoto refuses what is not a whole JPEG within the photo limits: 415 for what is not a
+// JPEG at all, 422 for a JPEG that is too large or does not decode. The decode runs in the
+// hub's bounded decoder, so a burst of uploads waits rather than exhausting memory.
+func (h *Hub) checkPhoto(w http.ResponseWriter, r *http.Request, data []byte) bool {
+	_, err := h.jpegs.Check(r.Context(), data)
+	var refusal *jpegcheck.Refusal
+	switch {
+	case err == nil:
+		return true
+	case errors.As(err, &refusal) && refusal.Unsupported:
+		httpjson.Error(w, http.StatusUnsupportedMediaType, wire.CodeUnsupportedMedia, "photo refused: "+refusal.Reason)
+	case errors.As(err, &refusal):
+		httpjson.Error(w, http.StatusUnprocessableEntity, wire.CodeInvalidPhoto, "photo refused: "+refusal.Reason)
+	default: // the client went away while waiting for the decoder
+		httpjson.Error(w, http.StatusServiceUnavailable, wire.CodeUnavailable, "photo check: "+err.Error())
+	}
+	h.metrics.photosRefused.Inc()
+	return false
 }
 
 func (h *Hub) photoExists(w http.ResponseWriter, old, p Photo) {

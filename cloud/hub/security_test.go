@@ -2,18 +2,25 @@ package hub_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/fitmirror/fitmirror/cloud/hub"
 	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/sqlite"
+	"github.com/fitmirror/fitmirror/cloud/wechat/wechattest"
+	"github.com/fitmirror/fitmirror/internal/jpegcheck/jpegtest"
 	"github.com/fitmirror/fitmirror/internal/syncbuf"
 )
 
@@ -189,5 +196,107 @@ func TestForgedCallbackBurstLoggedOnce(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), "wechat callback: refused"); n != 1 {
 		t.Errorf("50 forged pushes logged %d times, want once:\n%s", n, logs.String())
+	}
+}
+
+// Photos that are not photos: a 1 KB progressive JPEG declaring 65535×65535 (which made
+// image/jpeg allocate gigabytes when its thumbnail was made), one declaring 8192×8192, a
+// JPEG cut short, and HTML behind a JPEG's first bytes. Each is refused (422 or 415) without
+// decoding its declared size, nothing is stored, and the hub keeps answering.
+func TestPhotoBombsAreRefused(t *testing.T) {
+	e := newEnv(t, func(o *hub.Options) {
+		o.DeviceAPIRate, o.MaxUploads = -1, 16
+		o.PhotoLimits.Workers = 1 // one decode at a time: the burst below queues
+	})
+	html := append([]byte{0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10}, "JFIF\x00<html><body>not a photo</body></html>"...)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for _, tt := range []struct {
+		name string
+		body []byte
+		want int
+		code string
+	}{
+		{"65535x65535", jpegtest.Bomb(65535, 65535), 422, "invalid_photo"},
+		{"8192x8192", jpegtest.Bomb(8192, 8192), 422, "invalid_photo"},
+		{"cut short", jpegtest.Bomb(4000, 3000), 422, "invalid_photo"},
+		{"html", html, 415, "unsupported_media"},
+	} {
+		st, b := e.do("PUT", "/v1/photos/B1", "image/jpeg", tt.body, e.creds.Token)
+		if st != tt.want || !strings.HasPrefix(errCode(b), tt.code) {
+			t.Errorf("%s: PUT = %d %s, want %d %s", tt.name, st, b, tt.want, tt.code)
+		}
+		if st, _ := e.do("GET", "/healthz", "", nil, ""); st != 200 {
+			t.Errorf("%s: /healthz = %d after the upload", tt.name, st)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if got := after.TotalAlloc - before.TotalAlloc; got > 256<<20 {
+		t.Errorf("refusing the bombs allocated %d MB", got>>20)
+	}
+	if _, err := e.store.Photo(t.Context(), "B1"); err == nil {
+		t.Error("a refused photo is indexed")
+	}
+	if files, _ := filepath.Glob(filepath.Join(e.dir, "photos", "*")); len(files) != 0 {
+		t.Errorf("refused photos left files: %v", files)
+	}
+	// A burst of real photos waits for the bounded decoder rather than being refused.
+	prog := jpegtest.Progressive720p()
+	var wg sync.WaitGroup
+	for i := range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if st, b := e.do("PUT", fmt.Sprintf("/v1/photos/G%d", i), "image/jpeg", prog, e.creds.Token); st != 201 {
+				t.Errorf("real photo %d = %d %s", i, st, b)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// A bomb stored before uploads were checked (written into the photo storage directly) gets
+// no thumbnail: the card's picture is 404 and the hub does not decode its declared size.
+func TestStoredBombHasNoThumbnail(t *testing.T) {
+	e := newEnv(t, func(*hub.Options) {})
+	bomb := jpegtest.Bomb(65535, 65535)
+	sum := sha256.Sum256(bomb)
+	p := hub.Photo{ID: "L1", DeviceID: "m1", SHA256: hex.EncodeToString(sum[:]), Size: int64(len(bomb)), CreatedAt: time.Now()}
+	if err := os.WriteFile(filepath.Join(e.dir, "photos", p.BlobKey()), bomb, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.PutPhoto(t.Context(), p); err != nil {
+		t.Fatal(err)
+	}
+	st, b := e.do("POST", "/v1/qrcodes", "application/json", []byte(`{"photo_id":"L1"}`), e.creds.Token)
+	if st != 201 {
+		t.Fatalf("POST /v1/qrcodes = %d %s", st, b)
+	}
+	var qr struct{ Ticket string }
+	json.Unmarshal(b, &qr)
+	res, err := e.fake.Scan(t.Context(), e.callbackURL(), qr.Ticket, "o_bomb", false, wechattest.Safe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m newsReply
+	if err := xmlUnmarshal(res.Reply, &m); err != nil || len(m.Items) != 1 {
+		t.Fatalf("reply %s: %v", res.Reply, err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	resp, err := http.Get(m.Items[0].PicUrl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	runtime.ReadMemStats(&after)
+	if resp.StatusCode != 404 {
+		t.Errorf("thumbnail of a stored bomb = %d, want 404", resp.StatusCode)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 64<<20 {
+		t.Errorf("the thumbnail request allocated %d MB", got>>20)
+	}
+	if st, _ := e.do("GET", "/healthz", "", nil, ""); st != 200 {
+		t.Errorf("/healthz = %d", st)
 	}
 }

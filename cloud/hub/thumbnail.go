@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/image/draw"
 
+	"github.com/fitmirror/fitmirror/internal/jpegcheck"
 	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
@@ -101,20 +102,25 @@ func (h *Hub) makeThumb(ctx context.Context, p Photo) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	src, err := jpeg.Decode(bytes.NewReader(data))
-	if err != nil {
-		return nil, fmt.Errorf("decode %s: %w", p.ID, err)
-	}
-	b := src.Bounds()
-	w, ht := b.Dx(), b.Dy()
-	if m := max(w, ht); m > thumbSide {
-		w, ht = max(1, w*thumbSide/m), max(1, ht*thumbSide/m)
-	}
-	dst := image.NewRGBA(image.Rect(0, 0, w, ht))
-	draw.ApproxBiLinear.Scale(dst, dst.Bounds(), src, b, draw.Src, nil)
+	// The same bounded decoder as the upload check: a thumbnail never decodes more than the
+	// photo limits allow, and a burst of card fetches waits for the budget.
 	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, dst, &jpeg.Options{Quality: 80}); err != nil {
-		return nil, err
+	_, err = h.jpegs.Decode(ctx, data, func(src image.Image) error {
+		b := src.Bounds()
+		w, ht := b.Dx(), b.Dy()
+		if m := max(w, ht); m > thumbSide {
+			w, ht = max(1, w*thumbSide/m), max(1, ht*thumbSide/m)
+		}
+		dst := image.NewRGBA(image.Rect(0, 0, w, ht))
+		draw.ApproxBiLinear.Scale(dst, dst.Bounds(), src, b, draw.Src, nil)
+		return jpeg.Encode(&buf, dst, &jpeg.Options{Quality: 80})
+	})
+	var refusal *jpegcheck.Refusal
+	if errors.As(err, &refusal) { // stored before uploads were checked: it has no picture
+		return nil, fmt.Errorf("photo %s: %s: %w", p.ID, refusal.Reason, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("thumbnail of %s: %w", p.ID, err)
 	}
 	if err := h.blobs.Put(ctx, thumbKey(p), buf.Bytes()); err != nil {
 		h.log.Warn("hub: keep thumbnail", "photo_id", p.ID, "err", err)

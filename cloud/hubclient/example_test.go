@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fitmirror/fitmirror/cloud/hubclient"
+	"github.com/fitmirror/fitmirror/internal/jpegcheck/jpegtest"
 	"github.com/fitmirror/fitmirror/session"
 )
 
@@ -14,7 +15,7 @@ func ExampleProvider_QR() {
 	p, err := hubclient.New(hubclient.Options{
 		BaseURL: "http://127.0.0.1:1", // nothing listens here
 		Token:   "device-token",
-		Photos:  memPhotos{"P1": []byte{0xff, 0xd8, 0xff}},
+		Photos:  memPhotos{"P1": jpegtest.Progressive()},
 		TTL:     5 * time.Minute,
 	})
 	if err != nil {

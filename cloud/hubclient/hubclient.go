@@ -24,6 +24,7 @@ import (
 	"github.com/fitmirror/fitmirror/cloud/fleet"
 	"github.com/fitmirror/fitmirror/display"
 	"github.com/fitmirror/fitmirror/internal/health"
+	"github.com/fitmirror/fitmirror/internal/jpegcheck"
 	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 )
@@ -50,6 +51,8 @@ type Options struct {
 type Provider struct {
 	opts Options
 	base string
+
+	jpegs *jpegcheck.Decoder // one photo checked at a time, within a small budget
 
 	mu       sync.Mutex
 	uploaded map[string]bool // photo IDs the hub has
@@ -81,7 +84,9 @@ func New(opts Options) (*Provider, error) {
 	if opts.Health != nil {
 		opts.Health.Register(wire.PartHub, health.Degraded, wire.HealthOK)
 	}
-	return &Provider{opts: opts, base: strings.TrimSuffix(opts.BaseURL, "/"), uploaded: map[string]bool{}}, nil
+	// The hub's limits, with a budget for a Raspberry Pi: a 12 Mpx baseline photo needs ~20 MB.
+	jpegs := jpegcheck.New(jpegcheck.Limits{Budget: 128 << 20, Workers: 1})
+	return &Provider{opts: opts, base: strings.TrimSuffix(opts.BaseURL, "/"), jpegs: jpegs, uploaded: map[string]bool{}}, nil
 }
 
 // Error is a refusal by the hub: its status and {"error":{"code","message"}}.
@@ -166,21 +171,12 @@ func (p *Provider) upload(ctx context.Context, ph session.Photo) error {
 	if done {
 		return nil
 	}
-	f, err := p.opts.Photos.Open(ph.ID)
+	data, err := p.readPhoto(ctx, ph.ID)
 	if err != nil {
-		return fmt.Errorf("hubclient: upload photo %s: %w", ph.ID, err)
-	}
-	defer f.Close()
-	size, err := f.Seek(0, io.SeekEnd)
-	if err != nil {
-		return fmt.Errorf("hubclient: upload photo %s: %w", ph.ID, err)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("hubclient: upload photo %s: %w", ph.ID, err)
+		return err
 	}
 	hdr := http.Header{"X-Session-Id": {ph.SessionID}}
-	body := io.NopCloser(f) // keep the file open for us to close; the client must not
-	if err := p.do(ctx, "upload photo", http.MethodPut, "/v1/photos/"+url.PathEscape(ph.ID), "image/jpeg", hdr, sizedReader{body, size}, nil); err != nil {
+	if err := p.do(ctx, "upload photo", http.MethodPut, "/v1/photos/"+url.PathEscape(ph.ID), "image/jpeg", hdr, sizedReader{bytes.NewReader(data), int64(len(data))}, nil); err != nil {
 		return err
 	}
 	p.mu.Lock()
@@ -190,6 +186,35 @@ func (p *Provider) upload(ctx context.Context, ph session.Photo) error {
 	p.uploaded[ph.ID] = true
 	p.mu.Unlock()
 	return nil
+}
+
+// maxPhotoBytes bounds a photo read for upload (the hub's own limit is 8 MiB by default).
+const maxPhotoBytes = 64 << 20
+
+// readPhoto reads a photo and checks it as the hub will (internal/jpegcheck): a file that is
+// not a whole JPEG within the photo limits (a broken write, a corrupted card) is refused here
+// with the hub's code, invalid_photo, and is not sent.
+func (p *Provider) readPhoto(ctx context.Context, id string) ([]byte, error) {
+	f, err := p.opts.Photos.Open(id)
+	if err != nil {
+		return nil, fmt.Errorf("hubclient: upload photo %s: %w", id, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxPhotoBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("hubclient: upload photo %s: %w", id, err)
+	}
+	if len(data) > maxPhotoBytes {
+		return nil, &Error{Op: "upload photo", Code: wire.CodeTooLarge, Message: fmt.Sprintf("photo %s is over %d bytes", id, maxPhotoBytes)}
+	}
+	if _, err := p.jpegs.Check(ctx, data); err != nil {
+		var refusal *jpegcheck.Refusal
+		if errors.As(err, &refusal) {
+			return nil, &Error{Op: "upload photo", Code: wire.CodeInvalidPhoto, Message: fmt.Sprintf("photo %s: %s", id, refusal.Reason)}
+		}
+		return nil, fmt.Errorf("hubclient: upload photo %s: %w", id, err)
+	}
+	return data, nil
 }
 
 // maxRemembered bounds the set of photos known to be uploaded.

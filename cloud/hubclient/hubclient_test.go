@@ -125,7 +125,7 @@ func TestQR(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	e := newEnv(t)
-	photos := memPhotos{"P1": face(t), "BIG": append(face(t), make([]byte, 9<<20)...)}
+	photos := memPhotos{"P1": face(t), "BIG": append(face(t), make([]byte, 9<<20)...), "CUT": face(t)[:len(face(t))/2]}
 	p, _ := hubclient.New(hubclient.Options{BaseURL: e.srv.URL, Token: e.cred.Token, Photos: photos})
 	bad, _ := hubclient.New(hubclient.Options{BaseURL: e.srv.URL, Token: "wrong", Photos: photos})
 
@@ -142,6 +142,13 @@ func TestErrors(t *testing.T) {
 	_, err = p.QR(t.Context(), session.Photo{ID: "BIG"}, 0)
 	if !errors.As(err, &he) || he.Status != 413 || hubclient.Down(err) {
 		t.Errorf("9 MiB photo: err = %v, want 413", err)
+	}
+	// A photo file cut short (a broken write) is refused on the mirror, as the hub would
+	// refuse it, and never sent.
+	puts := e.puts.Load()
+	_, err = p.QR(t.Context(), session.Photo{ID: "CUT"}, 0)
+	if !errors.As(err, &he) || he.Code != "invalid_photo" || hubclient.Down(err) || e.puts.Load() != puts {
+		t.Errorf("cut photo: err = %v after %d uploads, want invalid_photo and none sent", err, e.puts.Load()-puts)
 	}
 	_, err = p.QR(t.Context(), session.Photo{ID: "GONE"}, 0)
 	if err == nil || hubclient.Down(err) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/fitmirror/fitmirror/cloud/fleet"
 	"github.com/fitmirror/fitmirror/cloud/hub"
+	"github.com/fitmirror/fitmirror/internal/jpegcheck/jpegtest"
 	"github.com/fitmirror/fitmirror/internal/testexec"
 )
 
@@ -69,7 +71,11 @@ func TestKilledMidUploadLeavesNoPartialFile(t *testing.T) {
 		m, _ := filepath.Glob(filepath.Join(dir, "photos", ".upload-*"))
 		return m
 	}
-	body := append([]byte{0xff, 0xd8, 0xff}, make([]byte, 8<<20-3)...)
+	face, err := os.ReadFile("../../testdata/face.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := jpegtest.Padded(face, 8<<20-64) // a real photo, just under the 8 MiB limit
 	var caught []string
 	for round := 0; round < 20 && len(caught) == 0; round++ {
 		s := startServe(t, dir, "photos.retention=1h")
@@ -182,5 +188,67 @@ func TestRateLimitsConfigured(t *testing.T) {
 	}
 	if n := burst(startServe(t, t.TempDir(), "rate_limits.page=0")); n != 0 {
 		t.Errorf("rate_limits.page=0 (off): %d of 60 page requests got 429", n)
+	}
+}
+
+// The real hub under decompression bombs: 40 uploads at once of a 1 KB progressive JPEG that
+// declares 65535×65535 (which once killed the hub with "out of memory"), and of one that
+// declares 4000×3000 and is cut short (it passes the header check and is decoded, inside the
+// budget). Every one is refused, /healthz answers throughout, and the process's peak RSS
+// stays under 400 MB (the decode budget is 512 MiB, one such decode needs about 20 MB).
+func TestPhotoBombKeepsTheHubUp(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	creds := addDevice(t, dir, "m1")
+	s := startServe(t, dir, "photos.retention=1h")
+	put := func(id string, body []byte) int {
+		req, _ := http.NewRequest("PUT", s.http+"/v1/photos/"+id, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+creds.Token)
+		req.Header.Set("Content-Type", "image/jpeg")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Errorf("PUT %s: %v", id, err)
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body := jpegtest.Bomb(65535, 65535)
+			if i%2 == 1 {
+				body = jpegtest.Bomb(4000, 3000)
+			}
+			// The per-device limits (4 at once, 20 requests a second) turn some away with
+			// 429 first; none may be stored.
+			if st := put(fmt.Sprintf("B%d", i), body); st != 422 && st != 429 {
+				t.Errorf("bomb %d = %d, want 422 (or 429)", i, st)
+			}
+		}()
+	}
+	wg.Wait()
+	resp, err := http.Get(s.http + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("/healthz after the bombs: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hwmKB int
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			fmt.Sscanf(strings.TrimSpace(v), "%d", &hwmKB)
+		}
+	}
+	if hwmKB == 0 || hwmKB > 400<<10 {
+		t.Errorf("peak RSS %d kB, want under 400 MB", hwmKB)
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "photos", "B*")); len(files) != 0 {
+		t.Errorf("bombs stored: %v", files)
 	}
 }

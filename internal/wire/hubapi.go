@@ -10,6 +10,8 @@ const (
 	CodeNotFound          = "not_found"          // 404
 	CodeConflict          = "conflict"           // 409
 	CodeTooLarge          = "too_large"          // 413
+	CodeUnsupportedMedia  = "unsupported_media"  // 415: the photo is not a JPEG the hub accepts
+	CodeInvalidPhoto      = "invalid_photo"      // 422: a JPEG over the photo limits, or that does not decode
 	CodeRateLimited       = "rate_limited"       // 429
 	CodeWeChatError       = "wechat_error"       // 502: WeChat refused; the message has its errcode
 	CodeUnavailable       = "unavailable"        // 503: the hub's store is unavailable
