@@ -150,7 +150,7 @@ func (c *app) ls(ctx context.Context) error {
 		}
 		r := mirrorRow{ID: id}
 		if err := json.Unmarshal(p, &r.Status); err != nil {
-			r.State, r.Reason = "?", "unreadable status: "+err.Error()
+			r.State, r.Reason = "", "unreadable status: "+err.Error()
 		}
 		r.LastSeen = r.Since
 		if r.State == wire.StateOnline || r.State == wire.StateDegraded {
@@ -169,7 +169,7 @@ func (c *app) ls(ctx context.Context) error {
 		if r.State != wire.StateOnline && r.State != wire.StateDegraded {
 			seen = ago(r.LastSeen)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.State, cell(r.Version), seen, ago(r.Since), cell(r.Reason))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", cell(r.ID), state(r.State), cell(r.Version), seen, ago(r.Since), cell(r.Reason))
 	}
 	return tw.Flush()
 }
@@ -215,8 +215,8 @@ func (c *app) status(ctx context.Context, id string) error {
 	var st wire.Status
 	json.Unmarshal(out.Status, &st)
 	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "mirror\t%s\n", id)
-	fmt.Fprintf(tw, "state\t%s\n", st.State)
+	fmt.Fprintf(tw, "mirror\t%s\n", cell(id))
+	fmt.Fprintf(tw, "state\t%s\n", state(st.State))
 	fmt.Fprintf(tw, "since\t%s\n", ago(st.Since))
 	fmt.Fprintf(tw, "version\t%s\n", cell(st.Version))
 	fmt.Fprintf(tw, "reason\t%s\n", cell(st.Reason))
@@ -225,14 +225,14 @@ func (c *app) status(ctx context.Context, id string) error {
 		json.Unmarshal(out.Reported, &r)
 		if r.Error != nil { // the version was refused: the keys below are the ones still in effect
 			fmt.Fprintf(tw, "config version\t%d refused (%s)\n", r.Version, ago(r.AppliedAt))
-			fmt.Fprintf(tw, "config error\t%s: %s\n", r.Error.Code, r.Error.Message)
+			fmt.Fprintf(tw, "config error\t%s: %s\n", cell(r.Error.Code), cell(r.Error.Message))
 		} else {
 			fmt.Fprintf(tw, "config version\t%d (applied %s)\n", r.Version, ago(r.AppliedAt))
 		}
 		if sets, err := fleet.Flatten(r.Config); err == nil {
 			for _, kv := range sets {
 				k, v, _ := strings.Cut(kv, "=")
-				fmt.Fprintf(tw, "  %s\t%s\n", k, v)
+				fmt.Fprintf(tw, "  %s\t%s\n", cell(k), cell(v))
 			}
 		}
 	}
@@ -287,7 +287,7 @@ func (c *app) cmd(ctx context.Context, id, name, argsJSON string) error {
 				if r.Error == nil {
 					return fail(exitRefused, "%s %s: failed", id, name)
 				}
-				return fail(exitRefused, "%s %s: %s: %s", id, name, r.Error.Code, r.Error.Message)
+				return fail(exitRefused, "%s %s: %s: %s", id, name, cell(r.Error.Code), cell(r.Error.Message))
 			}
 			return nil
 		case <-deadline:
@@ -348,7 +348,7 @@ func printResult(w io.Writer, name string, data json.RawMessage) {
 		json.Unmarshal(data, &s)
 		fmt.Fprintf(w, "ok snapshot %dx%d, %d bytes of JPEG (--json prints it, base64 in data.jpeg_base64)\n", s.Width, s.Height, len(s.JPEG))
 	default:
-		fmt.Fprintf(w, "ok %s\n", data)
+		fmt.Fprintf(w, "ok %s\n", safe(string(data), 4*maxCell))
 	}
 }
 
@@ -358,12 +358,7 @@ func millis(ms float64) string {
 }
 
 // clipped is data for an error message: at most 200 bytes of it.
-func clipped(data []byte) string {
-	if len(data) > 200 {
-		return strings.ToValidUTF8(string(data[:200]), "") + "…"
-	}
-	return string(data)
-}
+func clipped(data []byte) string { return safe(string(data), 200) }
 
 // config merges key=value settings into the retained desired configuration, raises its
 // version above both the desired and the reported one, and waits for the mirror's report.
@@ -421,7 +416,7 @@ func (c *app) config(ctx context.Context, id string, sets []string) error {
 				}
 			}
 			if r.Error != nil {
-				return fail(exitRefused, "%s refused config version %d: %s", id, r.Version, r.Error.Message)
+				return fail(exitRefused, "%s refused config version %d: %s", id, r.Version, cell(r.Error.Message))
 			}
 			if !c.jsonOut {
 				fmt.Fprintf(c.out, "%s applied config version %d\n", id, r.Version)
@@ -499,7 +494,7 @@ func (c *app) events(ctx context.Context, id string, follow bool) error {
 				rows = append(rows, nil)
 				continue
 			}
-			row := []string{dev, strconv.FormatUint(ev.Seq, 10), wire.FormatTime(ev.At.Time), ev.Type, cell(ev.SessionID), cell(ev.PhotoID), cell(string(ev.Data))}
+			row := []string{cell(dev), strconv.FormatUint(ev.Seq, 10), wire.FormatTime(ev.At.Time), cell(ev.Type), cell(ev.SessionID), cell(ev.PhotoID), cell(string(ev.Data))}
 			if follow {
 				fmt.Fprint(c.out, eventLine(row...))
 			}

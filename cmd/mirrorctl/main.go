@@ -25,6 +25,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fitmirror/fitmirror/cloud/fleet"
 	"github.com/fitmirror/fitmirror/cloud/fleet/broker"
@@ -356,5 +357,51 @@ func cell(s string) string {
 	if s == "" {
 		return "-"
 	}
-	return strings.NewReplacer("\n", " ", "\t", " ").Replace(s)
+	return safe(s, maxCell)
+}
+
+// maxCell bounds a device-supplied string in a table or a message, in characters.
+const maxCell = 200
+
+// safe renders a string a mirror sent (a status reason, a version, an error message) for a
+// terminal: a compromised mirror must not be able to clear the screen, move the cursor, fake
+// an "OK" or set the window title. Control characters (C0, DEL, C1) and bytes that are not
+// UTF-8 are shown as \xNN, the Unicode format controls that reorder or hide text (bidi
+// overrides and isolates, zero-width marks, line and paragraph separators) as \uNNNN, and
+// the string is cut at max characters with "…". --json output is exact and never goes
+// through here.
+func safe(s string, max int) string {
+	var b strings.Builder
+	for i, n := 0, 0; i < len(s); n++ {
+		if n == max {
+			b.WriteString("…")
+			break
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case r >= 0x80 && r <= 0x9f, r >= 0x200b && r <= 0x200f, r >= 0x2028 && r <= 0x202e,
+			r >= 0x2060 && r <= 0x2069, r == 0xfeff:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteRune(r)
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// state renders a mirror's state: one of the contract's words, else unknown(…), so a mirror
+// cannot show itself as any string it likes.
+func state(s string) string {
+	switch s {
+	case wire.StateOnline, wire.StateDegraded, wire.StateOffline:
+		return s
+	case "":
+		return "unknown"
+	}
+	return "unknown(" + safe(s, 32) + ")"
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/google/go-cmp/cmp"
@@ -85,6 +87,9 @@ func startMirror(t *testing.T, b *mosquittotest.Broker) *mirror {
 				}
 				m.lights.Add(1)
 				return map[string]string{"scene": a.Scene}, nil
+			},
+			"hostile": func(context.Context, json.RawMessage) (any, error) { // a compromised mirror's error
+				return nil, errors.New("\x1b[2J\x1b[H\x1b[32mOK\x1b[0m \x1b]0;owned\x07")
 			},
 			"analytics": func(_ context.Context, args json.RawMessage) (any, error) {
 				if strings.Contains(string(args), "broken") { // a mirror that answers out of contract
@@ -486,5 +491,88 @@ func checkManPage(t *testing.T, name, page string) {
 		if !strings.Contains(page, ".SS "+name+" "+strings.ReplaceAll(c, "-", `\-`)+"\n") {
 			t.Errorf("%s(1) has no section for %s", name, c)
 		}
+	}
+}
+
+// A compromised mirror's strings reach the operator's terminal as text: escape sequences in
+// its retained status (state, version, reason) and in a command's error message are shown
+// with their control characters made visible, a long reason is cut, an unknown state is
+// unknown(…), and --json stays exact.
+func TestHostileStringsAreShownAsText(t *testing.T) {
+	b := mosquittotest.Start(t, mosquittotest.Options{Users: map[string]string{"m1": "pw-m1", "m2": "pw-m2", broker.OpsUser: "pw-ops"}})
+	startMirror(t, b)
+	waitOnline(t, b)
+	m2 := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID("m2").SetUsername("m2").SetPassword("pw-m2"))
+	if tok := m2.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer m2.Disconnect(0)
+	evil := wire.Status{
+		State:   "\x1b[2J\x1b[32monline",
+		Version: "1.0\x1b]0;owned\x07",
+		Reason:  "camera ok \u202eko aremac\u202c \u009b2J" + strings.Repeat("x", 5000),
+		Since:   wire.Time{Time: time.Now()},
+	}
+	payload, _ := json.Marshal(evil)
+	if tok := m2.Publish("mirror/m2/status", 1, true, payload); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	raw := func(out string) bool { return strings.ContainsAny(out, "\x1b\x07\u202e\u202c\u009b") || !utf8.ValidString(out) }
+	var lsOut string
+	for range 50 { // the retained status is on its way
+		if _, lsOut, _ = ctl(t, b, "ls"); strings.Contains(lsOut, "m2") {
+			break
+		}
+	}
+	_, statusOut, _ := ctl(t, b, "status", "m2")
+	_, _, cmdErr := ctl(t, b, "cmd", "m1", "hostile")
+	for name, out := range map[string]string{"ls": lsOut, "status": statusOut, "cmd": cmdErr} {
+		if raw(out) {
+			t.Errorf("%s printed raw control characters: %q", name, out)
+		}
+		if !strings.Contains(out, `\x1b[`) {
+			t.Errorf("%s does not show the escape as \\x1b: %q", name, out)
+		}
+	}
+	if !regexpLine(lsOut, "m2", `unknown(\x1b[2J\x1b[32monline)`, `1.0\x1b]0;owned\x07`, `\u202eko aremac\u202c \u009b2J`) {
+		t.Errorf("ls row of m2:\n%s", lsOut)
+	}
+	if len(lsOut) > 1000 {
+		t.Errorf("ls printed %d bytes: the 5 KB reason is not cut", len(lsOut))
+	}
+	if !strings.Contains(cmdErr, `failed: \x1b[2J\x1b[H\x1b[32mOK`) {
+		t.Errorf("cmd error = %q", cmdErr)
+	}
+	_, jsonOut, _ := ctl(t, b, "--json", "ls")
+	var rows []struct{ ID, State, Version string }
+	if err := json.Unmarshal([]byte(jsonOut), &rows); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		if r.ID == "m2" && (r.State != evil.State || r.Version != evil.Version) {
+			t.Errorf("ls --json m2 = %+v, want the exact strings", r)
+		}
+	}
+}
+
+func TestSafe(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain · 中文 ✓":     "plain · 中文 ✓",
+		"a\tb\nc":           `a\x09b\x0ac`,
+		"\x1b[31mred":        `\x1b[31mred`,
+		"\u009b31m":          `\u009b31m`,
+		"zero\u200bwidth":    `zero\u200bwidth`,
+		"bad \xc3\x28 utf-8": `bad \xc3( utf-8`,
+		"abcdef":             "abcdef",
+	} {
+		if got := safe(in, 100); got != want {
+			t.Errorf("safe(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := safe(strings.Repeat("é", 20), 5); got != "ééééé…" {
+		t.Errorf("cut = %q", got)
+	}
+	if got := state("warp"); got != "unknown(warp)" {
+		t.Errorf("state(warp) = %q", got)
 	}
 }
