@@ -159,6 +159,24 @@ func TestAgentOverMQTT(t *testing.T) {
 	if !strings.Contains(string(rep.Payload()), `"code":"invalid_config"`) || !strings.Contains(string(rep.Payload()), "presence.enter_dwell: must be between 0s and 30s") {
 		t.Errorf("reported for a bad value = %s, want invalid_config naming the key", rep.Payload())
 	}
+	// A zone the camera's frame cannot hold is refused at the door, naming the key and the
+	// real frame, and the zone in force stays (#23: it used to be reported applied, then
+	// dropped at the next frame).
+	ops.publish(t, "mirror/m1/config/desired", true, `{"version":4,"config":{"presence":{"zone":"0,0,99999999999,1"}}}`)
+	rep = ops.await(t, 10*time.Second, "reported v4", func(m mqtt.Message) bool {
+		return m.Topic() == "mirror/m1/config/reported" && strings.Contains(string(m.Payload()), `"version":4`)
+	})
+	if !strings.Contains(string(rep.Payload()), `"code":"invalid_config"`) || !strings.Contains(string(rep.Payload()), "presence.zone: 0,0,99999999999,1 is outside the 640×480 camera frame") ||
+		!strings.Contains(string(rep.Payload()), `"zone":""`) {
+		t.Errorf("reported for an impossible zone = %s, want invalid_config naming presence.zone and the old zone in force", rep.Payload())
+	}
+	ops.publish(t, "mirror/m1/config/desired", true, `{"version":5,"config":{"presence":{"zone":"0,0,320,240"}}}`)
+	rep = ops.await(t, 10*time.Second, "reported v5", func(m mqtt.Message) bool {
+		return m.Topic() == "mirror/m1/config/reported" && strings.Contains(string(m.Payload()), `"version":5`)
+	})
+	if strings.Contains(string(rep.Payload()), `"error"`) || !strings.Contains(string(rep.Payload()), `"zone":"0,0,320,240"`) {
+		t.Errorf("reported for a zone inside the frame = %s, want applied", rep.Payload())
+	}
 	ops.publish(t, "mirror/m1/config/desired", true, "") // clear the retained message
 
 	// A clean stop says offline itself.

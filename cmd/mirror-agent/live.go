@@ -53,7 +53,13 @@ func (l *live) current() Config {
 func (l *live) apply(ctx context.Context, next *Config) (changed, restart []string, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.pipeline.SetOptions(next.visionOptions()); err != nil {
+	opts := next.visionOptions()
+	if size, ok := l.pipeline.FrameSize(); ok { // else the first frame checks it
+		if err := opts.Detector.CheckZone(size); err != nil {
+			return nil, nil, fmt.Errorf("presence.zone: %w", err)
+		}
+	}
+	if err := l.pipeline.SetOptions(opts); err != nil {
 		return nil, nil, fmt.Errorf("presence: %w", err)
 	}
 	a, b := flatKeys(&l.cfg), flatKeys(next)

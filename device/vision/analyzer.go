@@ -255,7 +255,7 @@ func (a *Analyzer) Analyze(frame gocv.Mat, at time.Time) (Result, error) {
 		}
 		var errs []string
 		if err := a.det.opts.CheckZone(size); err != nil {
-			errs = append(errs, err.Error())
+			errs = append(errs, "presence.zone: "+err.Error())
 			a.det.opts.Zone, a.opts.Detector.Zone = image.Rectangle{}, image.Rectangle{}
 		}
 		if err := checkButtons(a.opts.Buttons, size); err != nil {

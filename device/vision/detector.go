@@ -97,7 +97,7 @@ func (o DetectorOptions) CheckZone(frame image.Point) error {
 		return nil
 	}
 	if !o.Zone.In(image.Rectangle{Max: frame}) {
-		return fmt.Errorf("vision: zone %v is outside the %d×%d camera frame", o.Zone, frame.X, frame.Y)
+		return fmt.Errorf("%d,%d,%d,%d is outside the %d×%d camera frame", o.Zone.Min.X, o.Zone.Min.Y, o.Zone.Max.X, o.Zone.Max.Y, frame.X, frame.Y)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"io"
 	"log/slog"
 	"sort"
@@ -64,6 +65,7 @@ type Pipeline struct {
 
 	frames   atomic.Int64
 	analysed atomic.Int64
+	size     atomic.Pointer[image.Point] // the camera's frame size, once it has opened
 	detectN  atomic.Int64 // total analysis time, ns
 
 	mu      sync.Mutex
@@ -191,9 +193,21 @@ func (p *Pipeline) Stats() PipelineStats {
 // SetOptions changes the tunables while the pipeline runs (config reload, fleet config); they
 // apply from the next frame. Nonsense values, or a cascade or model that does not load, are
 // an error and the previous options stay in force. Safe for concurrent use.
+//
+// Once the camera has opened, the zone and the air buttons are also checked against its real
+// frame size: a zone outside the frame is refused here, naming it, rather than accepted and
+// then dropped at the next frame.
 func (p *Pipeline) SetOptions(o Options) error {
 	if err := o.Validate(); err != nil {
 		return err
+	}
+	if size := p.size.Load(); size != nil {
+		if err := o.Detector.CheckZone(*size); err != nil {
+			return err
+		}
+		if err := checkButtons(o.Buttons, *size); err != nil {
+			return err
+		}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -209,6 +223,14 @@ func (p *Pipeline) SetOptions(o Options) error {
 		old.det.Close()
 	}
 	return nil
+}
+
+// FrameSize is the camera's frame size, known once it has opened.
+func (p *Pipeline) FrameSize() (image.Point, bool) {
+	if size := p.size.Load(); size != nil {
+		return *size, true
+	}
+	return image.Point{}, false
 }
 
 // Capture returns the next frame as JPEG. It fails when no frame comes within 3 s.
@@ -288,6 +310,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			continue
 		}
 		w, h := src.Size()
+		p.size.Store(&image.Point{X: w, Y: h})
 		log.Info("camera open", "source", src.Name(), "kind", string(src.Kind()), "size", fmt.Sprintf("%dx%d", w, h), "fps", src.FPS())
 		p.mon.Opened(time.Now())
 		err = p.loop(ctx, src, an, &frame, &retry)
