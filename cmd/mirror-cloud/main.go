@@ -5,6 +5,7 @@
 //	mirror-cloud serve [--config FILE] [--set key=value]...
 //	mirror-cloud device add ID [--config FILE] [--set key=value]...
 //	mirror-cloud device rotate ID [--config FILE] [--set key=value]...
+//	mirror-cloud device remove ID [--config FILE] [--set key=value]...
 //	mirror-cloud config [--config FILE] [--set key=value]... [--keys]
 //	mirror-cloud check [--config FILE] [--set key=value]...
 //	mirror-cloud migrate --to postgres://… [--config FILE] [--set key=value]...
@@ -54,12 +55,14 @@ func main() {
 var helps = map[string]cli.Help{
 	"serve": {Usage: "mirror-cloud serve [--config FILE] [--set key=value]...",
 		Summary: "Serves the hub: the agents' API, the WeChat callback (or, in sim mode, its simulator), the photo\npage, /healthz and /metrics, and the embedded MQTT broker unless mqtt.url names one."},
-	"device": {Usage: "mirror-cloud device add ID [--config FILE] [--set key=value]...\nmirror-cloud device rotate ID [--config FILE] [--set key=value]...",
-		Summary: "Registers a mirror, or gives it new credentials."},
+	"device": {Usage: "mirror-cloud device add ID [--config FILE] [--set key=value]...\nmirror-cloud device rotate ID [--config FILE] [--set key=value]...\nmirror-cloud device remove ID [--config FILE] [--set key=value]...",
+		Summary: "Registers a mirror, gives it new credentials, or removes it."},
 	"device add": {Usage: "mirror-cloud device add ID [--config FILE] [--set key=value]...",
 		Summary: "Registers the mirror ID and prints its credentials once, as JSON: {\"device_id\",\"token\",\"mqtt_password\"}\n(the hub keeps only hashes)."},
 	"device rotate": {Usage: "mirror-cloud device rotate ID [--config FILE] [--set key=value]...",
-		Summary: "Gives the mirror ID a new token and MQTT password and prints them once, as device add does; the\nold ones stop working."},
+		Summary: "Gives the mirror ID a new token and MQTT password and prints them once, as device add does; the\nold ones stop working, and the embedded broker closes a session opened with them within a second."},
+	"device remove": {Usage: "mirror-cloud device remove ID [--config FILE] [--set key=value]...",
+		Summary: "Removes the mirror ID: its token and MQTT password stop working, and the embedded broker closes its\nsession within a second. Its photos stay until their retention."},
 	"config": {Usage: "mirror-cloud config [--config FILE] [--set key=value]... [--keys]",
 		Summary: "Prints the effective configuration as YAML (secrets hidden), or with --keys every key with its\ndefault and allowed values."},
 	"check": {Usage: "mirror-cloud check [--config FILE] [--set key=value]...",
@@ -79,7 +82,7 @@ var helps = map[string]cli.Help{
 }
 
 // cmdOrder is the commands in the order the usage and the man page list them.
-var cmdOrder = []string{"serve", "device add", "device rotate", "config", "check", "migrate", "export", "import", "nats-auth", "nats-auth init", "version", "help"}
+var cmdOrder = []string{"serve", "device add", "device rotate", "device remove", "config", "check", "migrate", "export", "import", "nats-auth", "nats-auth init", "version", "help"}
 
 // usage lists every command's usage lines.
 func usage() string {
@@ -94,7 +97,7 @@ func usage() string {
 	return b.String()
 }
 
-// device runs "device add ID" and "device rotate ID" (the ID before or after the flags).
+// device runs "device add ID", "device rotate ID" and "device remove ID" (the ID before or after the flags).
 func device(ctx context.Context, cmd string, fs *flag.FlagSet, args []string, file *string, sets *cli.SetFlags, stdout, stderr io.Writer) error {
 	id, err := positional(fs, args, "device ID", stdout) // before or after the flags
 	if err != nil {
@@ -104,8 +107,11 @@ func device(ctx context.Context, cmd string, fs *flag.FlagSet, args []string, fi
 	if err != nil {
 		return err
 	}
-	if cmd == "device rotate" {
+	switch cmd {
+	case "device rotate":
 		return deviceRotate(ctx, cfg, id, stdout)
+	case "device remove":
+		return deviceRemove(ctx, cfg, id, stdout)
 	}
 	return deviceAdd(ctx, cfg, id, stdout)
 }
@@ -130,8 +136,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			cli.WriteHelp(stdout, flag.NewFlagSet("", flag.ContinueOnError), helps["device"])
 			return nil
 		}
-		if len(args) == 0 || (args[0] != "add" && args[0] != "rotate") {
-			fmt.Fprintf(stderr, "mirror-cloud device: want \"device add ID\" or \"device rotate ID\"\n%s", usage())
+		if len(args) == 0 || (args[0] != "add" && args[0] != "rotate" && args[0] != "remove") {
+			fmt.Fprintf(stderr, "mirror-cloud device: want \"device add ID\", \"device rotate ID\" or \"device remove ID\"\n%s", usage())
 			return errUsage
 		}
 		cmd, args = "device "+args[0], args[1:]
@@ -163,7 +169,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		return serve(ctx, cfg, log)
-	case "device add", "device rotate":
+	case "device add", "device rotate", "device remove":
 		return device(ctx, cmd, fs, args, file, &sets, stdout, stderr)
 	case "config":
 		keys := fs.Bool("keys", false, "print every key with its default and allowed values (Markdown)")

@@ -16,6 +16,7 @@ import (
 	"github.com/fitmirror/fitmirror/cloud/fleet"
 	"github.com/fitmirror/fitmirror/cloud/hub"
 	"github.com/fitmirror/fitmirror/internal/jpegcheck/jpegtest"
+	"github.com/fitmirror/fitmirror/internal/mqtttest"
 	"github.com/fitmirror/fitmirror/internal/testexec"
 )
 
@@ -250,5 +251,59 @@ func TestPhotoBombKeepsTheHubUp(t *testing.T) {
 	}
 	if files, _ := filepath.Glob(filepath.Join(dir, "photos", "B*")); len(files) != 0 {
 		t.Errorf("bombs stored: %v", files)
+	}
+}
+
+// Revocation across processes (#23): a mirror's live MQTT session on the running hub's
+// embedded broker is closed once `mirror-cloud device rotate` (another process, the same
+// database) gives it new credentials, and again after `device remove`; the old session gets
+// none of the commands sent after.
+func TestRotateAndRemoveCloseTheLiveSession(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	old := addDevice(t, dir, "m1")
+	s := startServe(t, dir, "mqtt.embedded.ops_password=ops-pw")
+	live, got, err := mqtttest.Connect(t, s.mqtt, "m1", old.MQTTPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mqtttest.Subscribe(t, live, "mirror/m1/cmd/+", got)
+	out, err := testexec.Command(binary(t), "device", "rotate", "m1", "--set", "state_dir="+dir).Output()
+	if err != nil {
+		t.Fatalf("device rotate: %v", err)
+	}
+	var fresh hub.Credentials
+	json.Unmarshal(out, &fresh)
+	for deadline := time.Now().Add(5 * time.Second); live.IsConnectionOpen(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the session opened with the old password is still live 5 s after device rotate")
+		}
+	}
+	ops, _, err := mqtttest.Connect(t, s.mqtt, "_ops", "ops-pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops.Publish("mirror/m1/cmd/restart", 1, false, `{"id":"c1"}`).Wait()
+	select {
+	case m := <-got:
+		t.Fatalf("the old session received %+v after rotation", m)
+	case <-time.After(300 * time.Millisecond):
+	}
+	// The new credentials work until the device is removed.
+	next, _, err := mqtttest.Connect(t, s.mqtt, "m1", fresh.MQTTPassword)
+	if err != nil {
+		t.Fatalf("the new password: %v", err)
+	}
+	out, err = testexec.Command(binary(t), "device", "remove", "m1", "--set", "state_dir="+dir).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "removed m1") {
+		t.Fatalf("device remove = %s, %v", out, err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); next.IsConnectionOpen(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the removed device's session is still live 5 s after device remove")
+		}
+	}
+	if out, err := testexec.Command(binary(t), "device", "remove", "m1", "--set", "state_dir="+dir).CombinedOutput(); err == nil || !strings.Contains(string(out), `no device "m1"`) {
+		t.Errorf("device remove twice = %s, %v; want it to say there is no such device", out, err)
 	}
 }

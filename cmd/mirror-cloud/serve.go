@@ -114,6 +114,23 @@ func deviceRotate(ctx context.Context, cfg *Config, id string, stdout io.Writer)
 	return json.NewEncoder(stdout).Encode(c)
 }
 
+// deviceRemove deletes a registered device: its credentials stop working.
+func deviceRemove(ctx context.Context, cfg *Config, id string, stdout io.Writer) error {
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.RemoveDevice(ctx, id); err != nil {
+		if errors.Is(err, hub.ErrNotFound) {
+			return fmt.Errorf("device remove: no device %q", id)
+		}
+		return err
+	}
+	fmt.Fprintf(stdout, "removed %s: its token and MQTT password no longer work\n", id)
+	return nil
+}
+
 // simOnLoopback binds a sim-mode hub's host-less listeners to 127.0.0.1 and returns them: sim
 // mode serves anyone who reaches it any photo (/sim/scan with any openid), so it stays on
 // loopback unless the listeners name a host.

@@ -252,6 +252,38 @@ func (b *Broker) signal(sig syscall.Signal) error {
 	return nil
 }
 
+// SetPassword sets (or adds) user's password in the broker's password file, as an operator
+// does with mosquitto_passwd -b; Reload makes the running broker read it.
+func (b *Broker) SetPassword(user, password string) error {
+	return b.passwd("-b", filepath.Join(b.Dir, "passwd"), user, password)
+}
+
+// RemoveUser deletes user from the password file (mosquitto_passwd -D); Reload applies it.
+func (b *Broker) RemoveUser(user string) error {
+	return b.passwd("-D", filepath.Join(b.Dir, "passwd"), user)
+}
+
+func (b *Broker) passwd(args ...string) error {
+	if out, err := exec.Command("mosquitto_passwd", args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("mosquitto_passwd %s: %v: %s", args[0], err, out)
+	}
+	if b.uid >= 0 {
+		return os.Chown(filepath.Join(b.Dir, "passwd"), b.uid, b.uid)
+	}
+	return nil
+}
+
+// Reload sends the running broker SIGHUP (systemctl reload mosquitto): it reads its password
+// file and ACL again and disconnects clients whose credentials no longer hold.
+func (b *Broker) Reload() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cmd == nil {
+		return errors.New("mosquittotest: not running")
+	}
+	return b.cmd.Process.Signal(syscall.SIGHUP)
+}
+
 // PID is the broker's process ID (0 when stopped).
 func (b *Broker) PID() int {
 	b.mu.Lock()

@@ -5,6 +5,7 @@
 package embedbroker
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/fitmirror/fitmirror/cloud/hub"
 	"github.com/fitmirror/fitmirror/internal/wire"
@@ -30,7 +32,11 @@ type Options struct {
 	// in and use every topic under {prefix}/#: list mirrors, send commands and configuration,
 	// follow events. Empty: no operator account.
 	OpsPassword string
-	Logger      *slog.Logger
+	// Recheck is how often the devices' live sessions are checked against the registry: a
+	// session whose device was rotated (mirror-cloud device rotate, from another process) or
+	// removed since it logged in is disconnected. 0 = every second.
+	Recheck time.Duration
+	Logger  *slog.Logger
 }
 
 // OpsUser is the operator account of the embedded broker (the same name the shipped
@@ -41,9 +47,11 @@ const OpsUser = "_ops"
 // username = device ID and their MQTT password, and may publish and subscribe only under
 // mirror/{username}/#. The hub publishes through it in-process.
 type Broker struct {
-	srv  *mqtt.Server
-	ln   net.Listener
-	addr string
+	srv     *mqtt.Server
+	ln      net.Listener
+	addr    string
+	hook    *authHook
+	recheck time.Duration
 }
 
 var _ hub.Publisher = (*Broker)(nil)
@@ -59,6 +67,9 @@ func New(opts Options) (*Broker, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Recheck <= 0 {
+		opts.Recheck = time.Second
+	}
 	ln, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("mqtt.embedded.listen: %w", err)
@@ -72,12 +83,13 @@ func New(opts Options) (*Broker, error) {
 	caps.MaximumInflight = maxQueuedMessages
 	srv := mqtt.New(&mqtt.Options{InlineClient: true, Capabilities: caps, Logger: opts.Logger.With("part", "broker")})
 	hook := &authHook{store: opts.Store, prefix: opts.TopicPrefix, opsPassword: opts.OpsPassword,
-		log: opts.Logger.With("part", "broker"), retained: map[string]map[string]bool{}, warned: map[string]bool{}}
+		log: opts.Logger.With("part", "broker"), retained: map[string]map[string]bool{}, warned: map[string]bool{},
+		passwords: map[*mqtt.Client][]byte{}}
 	if err := srv.AddHook(hook, nil); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("broker: %w", err)
 	}
-	b := &Broker{srv: srv, ln: ln, addr: ln.Addr().String()}
+	b := &Broker{srv: srv, ln: ln, addr: ln.Addr().String(), hook: hook, recheck: opts.Recheck}
 	if err := srv.AddListener(listeners.NewNet("tcp", ln)); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("broker: %w", err)
@@ -93,8 +105,43 @@ func (b *Broker) Run(ctx context.Context) error {
 	if err := b.srv.Serve(); err != nil {
 		return fmt.Errorf("broker: %w", err)
 	}
-	<-ctx.Done()
-	return b.Close()
+	t := time.NewTicker(b.recheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return b.Close()
+		case <-t.C:
+			b.Revoke(ctx)
+		}
+	}
+}
+
+// Revoke disconnects every device session whose credentials no longer hold: the device was
+// rotated or removed since it logged in. Run calls it every Recheck; it returns how many it
+// closed.
+func (b *Broker) Revoke(ctx context.Context) int {
+	n := 0
+	for _, cl := range b.hook.sessions() {
+		user := string(cl.Properties.Username)
+		if cl.Closed() || hub.CheckMQTT(ctx, b.hook.store, user, b.hook.password(cl)) {
+			continue
+		}
+		if ctx.Err() != nil {
+			return n
+		}
+		// A store that cannot answer is not a revocation: check it is the device that is gone
+		// or changed, not the database.
+		if _, err := b.hook.store.Device(ctx, user); err != nil && !errors.Is(err, hub.ErrNotFound) {
+			b.hook.log.Warn("broker: cannot check the credentials of live sessions", "err", err)
+			return n
+		}
+		b.hook.log.Warn("broker: credentials rotated or device removed: session closed", "device", user, "remote", cl.Net.Remote)
+		b.srv.DisconnectClient(cl, packets.ErrNotAuthorized)
+		b.hook.forget(cl)
+		n++
+	}
+	return n
 }
 
 // Reachable: the embedded broker runs in the hub's process, so it is reachable while the
@@ -129,15 +176,42 @@ type authHook struct {
 	opsPassword string
 	log         *slog.Logger
 
-	mu       sync.Mutex
-	retained map[string]map[string]bool // device → its retained topics
-	warned   map[string]bool            // device → its over-limit publish was logged
+	mu        sync.Mutex
+	retained  map[string]map[string]bool // device → its retained topics
+	warned    map[string]bool            // device → its over-limit publish was logged
+	passwords map[*mqtt.Client][]byte    // a device session → the password it logged in with
 }
+
+// sessions are the device sessions that logged in.
+func (h *authHook) sessions() []*mqtt.Client {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]*mqtt.Client, 0, len(h.passwords))
+	for cl := range h.passwords {
+		out = append(out, cl)
+	}
+	return out
+}
+
+func (h *authHook) password(cl *mqtt.Client) []byte {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.passwords[cl]
+}
+
+func (h *authHook) forget(cl *mqtt.Client) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.passwords, cl)
+}
+
+// OnDisconnect forgets a session's password.
+func (h *authHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) { h.forget(cl) }
 
 func (h *authHook) ID() string { return "fitmirror-device-auth" }
 
 func (h *authHook) Provides(b byte) bool {
-	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck || b == mqtt.OnPublish
+	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck || b == mqtt.OnPublish || b == mqtt.OnDisconnect
 }
 
 // OnConnectAuthenticate checks the password. A device's client ID is its username: a device
@@ -163,6 +237,9 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 			cl.Properties.Props.AssignedClientID = user
 		}
 	}
+	h.mu.Lock()
+	h.passwords[cl] = bytes.Clone(pk.Connect.Password)
+	h.mu.Unlock()
 	return true
 }
 

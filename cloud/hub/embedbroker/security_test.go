@@ -12,6 +12,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/fitmirror/fitmirror/cloud/fleet"
+	"github.com/fitmirror/fitmirror/cloud/hub"
 	"github.com/fitmirror/fitmirror/cloud/hub/embedbroker"
 )
 
@@ -204,6 +205,69 @@ func varint(n int) []byte {
 		b = append(b, d)
 		if n == 0 {
 			return b
+		}
+	}
+}
+
+// Revocation (#23): a session opened with credentials that are then rotated, or whose device
+// is then removed, is closed within the recheck, receives none of the commands sent after,
+// and cannot log in again with the old password; the new credentials work.
+func TestRotationAndRemovalCloseLiveSessions(t *testing.T) {
+	b, st, creds := startBroker(t)
+	// The holder of m1's old password: a live session subscribed to m1's commands.
+	old, oldGot := session(t, b.Addr(), "m1", "m1", creds["m1"].MQTTPassword)
+	if tok := old.Subscribe("mirror/m1/cmd/+", 1, nil); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	m2, m2Got := session(t, b.Addr(), "m2", "m2", creds["m2"].MQTTPassword)
+	if tok := m2.Subscribe("mirror/m2/cmd/+", 1, nil); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	if n := b.Revoke(t.Context()); n != 0 {
+		t.Fatalf("Revoke with nothing rotated closed %d sessions", n)
+	}
+	fresh, err := hub.RotateDevice(t.Context(), st, "m1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitClosed(t, old) // Run's recheck, within a second or two
+	b.Publish(t.Context(), "mirror/m1/cmd/restart", []byte(`{"id":"after-rotation"}`))
+	select {
+	case m := <-oldGot:
+		t.Fatalf("the rotated-out session received %+v", m)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if _, _, err := connect(t, b.Addr(), "m1", creds["m1"].MQTTPassword); err == nil {
+		t.Error("the old password logs in again after rotation")
+	}
+	_, newGot := session(t, b.Addr(), "m1", "m1", fresh.MQTTPassword)
+	if m := recv(t, newGot); m.Payload != `{"id":"after-rotation"}` {
+		t.Errorf("the new session got %+v, want the queued command", m)
+	}
+	// m2 was not touched; removing it closes its session.
+	if !m2.IsConnectionOpen() {
+		t.Fatal("m2 was disconnected by m1's rotation")
+	}
+	if err := st.RemoveDevice(t.Context(), "m2"); err != nil {
+		t.Fatal(err)
+	}
+	waitClosed(t, m2)
+	b.Publish(t.Context(), "mirror/m2/cmd/restart", []byte(`{"id":"after-removal"}`))
+	select {
+	case m := <-m2Got:
+		t.Fatalf("the removed device's session received %+v", m)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if _, _, err := connect(t, b.Addr(), "m2", creds["m2"].MQTTPassword); err == nil {
+		t.Error("a removed device logs in")
+	}
+}
+
+func waitClosed(t *testing.T, c paho.Client) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); c.IsConnectionOpen(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the session is still open 5 s after its credentials were revoked")
 		}
 	}
 }

@@ -31,6 +31,9 @@ type Store interface {
 	// RotateDevice replaces a device's credential hashes (ErrNotFound when no such device):
 	// the old token and MQTT password stop working.
 	RotateDevice(ctx context.Context, id, tokenHash, mqttHash string) error
+	// RemoveDevice deletes a device (ErrNotFound when no such device): its token and MQTT
+	// password stop working. Its photos and bindings stay until their retention.
+	RemoveDevice(ctx context.Context, id string) error
 
 	// PutPhoto records a photo. It returns created=false when the same ID with the same
 	// SHA256 is stored already, and ErrConflict when the ID holds something else.

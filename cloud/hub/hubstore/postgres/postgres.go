@@ -194,6 +194,17 @@ func (p *Store) RotateDevice(ctx context.Context, id, tokenHash, mqttHash string
 	return nil
 }
 
+func (p *Store) RemoveDevice(ctx context.Context, id string) error {
+	tag, err := p.pool.Exec(ctx, `DELETE FROM devices WHERE id = $1`, id)
+	if err != nil {
+		return fmt.Errorf("hub: remove device: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("hub: remove device %s: %w", id, hubstore.ErrNotFound)
+	}
+	return nil
+}
+
 func (p *Store) device(ctx context.Context, col, v string) (hubstore.Device, error) {
 	var d hubstore.Device
 	err := p.pool.QueryRow(ctx, `SELECT id, token_hash, mqtt_hash, created_at FROM devices WHERE `+col+` = $1`, v).

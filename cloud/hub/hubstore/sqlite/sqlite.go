@@ -284,6 +284,17 @@ func (s *Store) RotateDevice(ctx context.Context, id, tokenHash, mqttHash string
 	return nil
 }
 
+func (s *Store) RemoveDevice(ctx context.Context, id string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM devices WHERE id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("hub: remove device: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("hub: remove device %s: %w", id, hubstore.ErrNotFound)
+	}
+	return nil
+}
+
 func (s *Store) device(ctx context.Context, where string, arg string) (hubstore.Device, error) {
 	var d hubstore.Device
 	var at int64

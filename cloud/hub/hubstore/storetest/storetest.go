@@ -27,6 +27,7 @@ func Run(t *testing.T, open Opener) {
 	}{
 		{"Devices", testDevices},
 		{"RotateDevice", testRotateDevice},
+		{"RemoveDevice", testRemoveDevice},
 		{"Photos", testPhotos},
 		{"Scenes", testScenes},
 		{"Events", testEvents},
@@ -97,6 +98,34 @@ func testRotateDevice(t *testing.T, st hubstore.Store) {
 	}
 	if err := st.RotateDevice(ctx, "m9", "t", "m"); !errors.Is(err, hubstore.ErrNotFound) {
 		t.Errorf("RotateDevice(unknown) = %v, want ErrNotFound", err)
+	}
+}
+
+func testRemoveDevice(t *testing.T, st hubstore.Store) {
+	ctx := t.Context()
+	for _, id := range []string{"m1", "m2"} {
+		if err := st.AddDevice(ctx, hubstore.Device{ID: id, TokenHash: "tok-" + id, MQTTHash: "mq-" + id, CreatedAt: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.RemoveDevice(ctx, "m1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Device(ctx, "m1"); !errors.Is(err, hubstore.ErrNotFound) {
+		t.Errorf("removed device = %v, want ErrNotFound", err)
+	}
+	if _, err := st.DeviceByToken(ctx, "tok-m1"); !errors.Is(err, hubstore.ErrNotFound) {
+		t.Errorf("removed device's token = %v, want ErrNotFound", err)
+	}
+	if d, err := st.Device(ctx, "m2"); err != nil || d.ID != "m2" {
+		t.Errorf("the other device = %+v, %v", d, err)
+	}
+	if err := st.RemoveDevice(ctx, "m1"); !errors.Is(err, hubstore.ErrNotFound) {
+		t.Errorf("RemoveDevice twice = %v, want ErrNotFound", err)
+	}
+	// The ID can be registered again, with new credentials.
+	if err := st.AddDevice(ctx, hubstore.Device{ID: "m1", TokenHash: "tok-new", MQTTHash: "mq-new", CreatedAt: at}); err != nil {
+		t.Errorf("AddDevice after removal: %v", err)
 	}
 }
 
