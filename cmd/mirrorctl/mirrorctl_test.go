@@ -517,7 +517,9 @@ func TestHostileStringsAreShownAsText(t *testing.T) {
 	if tok := m2.Publish("mirror/m2/status", 1, true, payload); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
-	raw := func(out string) bool { return strings.ContainsAny(out, "\x1b\x07\u202e\u202c\u009b") || !utf8.ValidString(out) }
+	raw := func(out string) bool {
+		return strings.ContainsAny(out, "\x1b\x07\u202e\u202c\u009b") || !utf8.ValidString(out)
+	}
 	var lsOut string
 	for range 50 { // the retained status is on its way
 		if _, lsOut, _ = ctl(t, b, "ls"); strings.Contains(lsOut, "m2") {
@@ -557,8 +559,8 @@ func TestHostileStringsAreShownAsText(t *testing.T) {
 
 func TestSafe(t *testing.T) {
 	for in, want := range map[string]string{
-		"plain · 中文 ✓":     "plain · 中文 ✓",
-		"a\tb\nc":           `a\x09b\x0ac`,
+		"plain · 中文 ✓":       "plain · 中文 ✓",
+		"a\tb\nc":            `a\x09b\x0ac`,
 		"\x1b[31mred":        `\x1b[31mred`,
 		"\u009b31m":          `\u009b31m`,
 		"zero\u200bwidth":    `zero\u200bwidth`,
