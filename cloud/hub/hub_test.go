@@ -59,7 +59,7 @@ func (r *recorder) all() []published {
 
 // env is a hub on real SQLite in a temporary state directory, talking to the fake WeChat.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	dir   string
 	fake  *wechattest.Server
 	api   *httptest.Server // the fake's API
@@ -75,7 +75,7 @@ const testAESKey = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func newEnv(t *testing.T, edit ...func(*hub.Options)) *env {
+func newEnv(t testing.TB, edit ...func(*hub.Options)) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), pub: &recorder{}}
 	e.fake = wechattest.New("wxhub", "s3cret")
@@ -153,7 +153,7 @@ func (e *env) do(method, path, ctype string, body []byte, token string) (int, []
 	return resp.StatusCode, b
 }
 
-func face(t *testing.T) []byte {
+func face(t testing.TB) []byte {
 	t.Helper()
 	b, err := os.ReadFile("../../testdata/face.jpg")
 	if err != nil {
