@@ -137,6 +137,10 @@ type Analyzer struct {
 	prevFace    image.Rectangle // the primary face of the last detection
 	lastDetect  time.Time       // last detector run while someone was there
 	static      []staticFace
+	lives       []lifeCheck // unsupported faces under the life watch
+	lifeSince   time.Time   // a face just shown alive was first seen then (its dwell starts there)
+	lifeSmall   gocv.Mat
+	lifeGrey    gocv.Mat
 	autoButtons bool // Gestures without Buttons: place DefaultButtons per frame size
 }
 
@@ -164,7 +168,8 @@ func NewAnalyzer(opts Options) (*Analyzer, error) {
 func newAnalyzer(opts Options, det *Detector) *Analyzer {
 	opts = opts.withDefaults()
 	a := &Analyzer{opts: opts, det: det, gate: newMotionGate(opts.Motion), presence: NewPresence(opts.Presence), bg: newBackground(),
-		autoButtons: opts.Gestures && len(opts.Buttons) == 0}
+		autoButtons: opts.Gestures && len(opts.Buttons) == 0, lifeSmall: gocv.NewMat(), lifeGrey: gocv.NewMat(),
+		searchDue: true} // the first frame is looked at: someone may be in view already
 	a.gest.set(opts.Buttons)
 	return a
 }
@@ -287,7 +292,7 @@ func (a *Analyzer) Analyze(frame gocv.Mat, at time.Time) (Result, error) {
 	period := time.Duration(float64(time.Second) / a.opts.SearchFPS)
 	throttled := !a.lastSearch.IsZero() && at.Sub(a.lastSearch) < period*7/8
 	switch {
-	case !someone && !moved && !a.searchDue:
+	case !someone && !moved && !a.searchDue && len(a.lives) == 0:
 		// Nothing moved and nobody is there: the gate alone decides.
 	case !someone && throttled:
 		// Motion, nobody yet: the detector looked a moment ago; look again when it may
@@ -313,13 +318,18 @@ func (a *Analyzer) Analyze(frame gocv.Mat, at time.Time) (Result, error) {
 			r.Tracked = false
 			a.sinceFull = 0
 		}
-		r.Faces = a.people(d.Faces, at)
+		r.Faces = a.people(frame, d.Faces, at)
 		a.lastFaces = r.Faces
 		if p := Primary(r.Faces, size); !p.Empty() {
 			a.track, a.trackAt = p, at
 		}
 	}
 	r.Static = a.staticFaces(at)
+	a.forgetLives(at)
+	if !a.lifeSince.IsZero() {
+		a.presence.Backdate(a.lifeSince, at)
+		a.lifeSince = time.Time{}
+	}
 
 	o := session.Observation{At: at, Faces: len(r.Faces), Primary: Primary(r.Faces, size), Frame: size, Motion: r.Motion.Fraction}
 	if !a.body.Empty() && (a.presence.Present() || a.presence.Arriving()) {
@@ -334,6 +344,7 @@ func (a *Analyzer) Analyze(frame gocv.Mat, at time.Time) (Result, error) {
 	switch {
 	case !r.Present && !r.Arriving:
 		a.body, a.prevFace = image.Rectangle{}, image.Rectangle{}
+		a.bg.Release()
 	case !o.Primary.Empty() && r.Detected:
 		// The body box is where the shopper stands: it follows the face while it is steady
 		// (under a quarter of its width since the last detection), not while they walk out,
@@ -359,6 +370,7 @@ func (a *Analyzer) Absent(at time.Time) session.Observation {
 	tr := a.presence.Observe(Sighting{At: at})
 	if tr == session.Left {
 		a.body, a.prevFace, a.track, a.lastFaces = image.Rectangle{}, image.Rectangle{}, image.Rectangle{}, nil
+		a.bg.Release()
 	}
 	return session.Observation{At: at, Change: tr}
 }
@@ -391,9 +403,10 @@ func bodyBox(face image.Rectangle, frame image.Point) image.Rectangle {
 }
 
 // people keeps the faces that are people's: the shopper's (close to the face followed a
-// moment ago) and faces with foreground under them. The others are scenery: remembered as
-// static faces, and left out.
-func (a *Analyzer) people(faces []image.Rectangle, at time.Time) []image.Rectangle {
+// moment ago), faces with foreground under them, and faces without that show life (someone
+// in view since the room's model began: the place where they stand is then kept out of the
+// room). The others are scenery: remembered as static faces, and left out.
+func (a *Analyzer) people(frame gocv.Mat, faces []image.Rectangle, at time.Time) []image.Rectangle {
 	var out []image.Rectangle
 	for _, f := range faces {
 		if a.follows(f, at) {
@@ -402,11 +415,24 @@ func (a *Analyzer) people(faces []image.Rectangle, at time.Time) []image.Rectang
 		}
 		fw, fh := f.Dx(), f.Dy()
 		support := image.Rect(f.Min.X-fw/4, f.Min.Y, f.Max.X+fw/4, f.Max.Y+fh)
-		if !a.isStatic(f) && a.bg.Coverage(support) >= faceSupport {
+		if a.isStatic(f) {
+			a.noteStatic(f, at)
+			continue
+		}
+		if a.bg.Coverage(support) >= faceSupport {
 			out = append(out, f)
 			continue
 		}
-		a.noteStatic(f, at)
+		switch alive, dead, since := a.watchLife(frame, f, at); {
+		case alive:
+			a.bg.Occupy(support.Union(bodyBox(f, image.Pt(frame.Cols(), frame.Rows()))))
+			if a.lifeSince.IsZero() || since.Before(a.lifeSince) {
+				a.lifeSince = since
+			}
+			out = append(out, f)
+		case dead:
+			a.noteStatic(f, at)
+		}
 	}
 	return out
 }
@@ -490,6 +516,8 @@ func (a *Analyzer) Close() error {
 	a.gate.Close()
 	a.gest.Close()
 	a.bg.Close()
+	a.lifeSmall.Close()
+	a.lifeGrey.Close()
 	if a.ownDet {
 		return a.det.Close()
 	}

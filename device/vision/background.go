@@ -30,12 +30,20 @@ type background struct {
 	small, grey gocv.Mat
 	mean, vari  []float32
 	fg          []bool
-	w, h        int
-	scale       float64 // full-frame pixels per model pixel
-	last        time.Time
-	frames      int
-	Gain        float64 // of the last frame, for the debug view
-	Offset      float64
+	// occupied pixels were under a person when the model learnt them (someone in view at
+	// start): their mean is that person, not the room. They count as foreground while they
+	// match it, are left alone by learning, and become room again once they have differed
+	// from it for revealAfter (the room behind was revealed) or when released.
+	occupied []bool
+	differ   []float32 // seconds an occupied pixel has differed from its person
+	nOcc     int
+	release  bool
+	w, h     int
+	scale    float64 // full-frame pixels per model pixel
+	last     time.Time
+	frames   int
+	Gain     float64 // of the last frame, for the debug view
+	Offset   float64
 }
 
 const (
@@ -79,6 +87,7 @@ func (b *background) Update(frame gocv.Mat, at time.Time, hold image.Rectangle) 
 	if w != b.w || h != b.h || b.mean == nil || len(px) != w*h {
 		b.w, b.h, b.scale = w, h, float64(fw)/float64(w)
 		b.mean, b.vari, b.fg = make([]float32, w*h), make([]float32, w*h), make([]bool, w*h)
+		b.occupied, b.differ, b.nOcc = make([]bool, w*h), make([]float32, w*h), 0
 		for i, v := range px {
 			b.mean[i], b.vari[i] = float32(v), 16
 		}
@@ -91,6 +100,11 @@ func (b *background) Update(frame gocv.Mat, at time.Time, hold image.Rectangle) 
 	}
 	b.last = at
 	b.frames++
+	defer func() {
+		if b.nOcc <= 0 {
+			b.release = false
+		}
+	}()
 	hr := b.toModel(hold)
 	g, o := b.fitLight(px, hr)
 	b.Gain, b.Offset = g, o
@@ -104,6 +118,10 @@ func (b *background) Update(frame gocv.Mat, at time.Time, hold image.Rectangle) 
 		d := x - m
 		thr := max(float32(bgSigmas)*sqrt32(b.vari[i]), float32(bgMinDiff)+float32(bgRelDiff)*m)
 		fg := d > thr || d < -thr
+		if b.nOcc > 0 && b.occupied[i] {
+			b.updateOccupied(i, x, fg, dt)
+			continue
+		}
 		b.fg[i] = fg
 		a := aBg
 		if fg {
@@ -118,6 +136,50 @@ func (b *background) Update(frame gocv.Mat, at time.Time, hold image.Rectangle) 
 		if !fg {
 			b.vari[i] = max(bgMinVar, b.vari[i]+a*(d*d-b.vari[i]))
 		}
+	}
+}
+
+// revealAfter is how long an occupied pixel must differ from the person it learnt before it
+// is taken for the room revealed behind them.
+const revealAfter = 700 * time.Millisecond
+
+// updateOccupied is Update for a pixel learnt with a person on it: foreground while it still
+// looks like them (differs = false), room again once it has differed for revealAfter.
+func (b *background) updateOccupied(i int, x float32, differs bool, dt time.Duration) {
+	b.fg[i] = !differs
+	if differs {
+		b.differ[i] += float32(dt.Seconds())
+	} else {
+		b.differ[i] = 0
+	}
+	if b.release || b.differ[i] >= float32(revealAfter.Seconds()) {
+		b.occupied[i], b.differ[i] = false, 0
+		b.mean[i], b.vari[i] = x, 16
+		b.fg[i] = false
+		b.nOcc--
+	}
+}
+
+// Occupy marks r (full-frame pixels) as learnt with a person on it: a person in view since
+// the model began, whose face shows life. Those pixels stay out of the room until the room
+// behind them is seen, or Release.
+func (b *background) Occupy(r image.Rectangle) {
+	m := b.toModel(r)
+	for y := m.Min.Y; y < m.Max.Y; y++ {
+		for x := m.Min.X; x < m.Max.X; x++ {
+			if i := y*b.w + x; !b.occupied[i] {
+				b.occupied[i], b.differ[i] = true, 0
+				b.nOcc++
+			}
+		}
+	}
+	b.release = false
+}
+
+// Release gives the occupied pixels back to the room with the next frame (the person is gone).
+func (b *background) Release() {
+	if b.nOcc > 0 {
+		b.release = true
 	}
 }
 

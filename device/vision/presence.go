@@ -71,6 +71,18 @@ func (p *Presence) Arriving() bool { return !p.present && p.haveCand }
 // LastSeen is the time of the last face (zero before any).
 func (p *Presence) LastSeen() time.Time { return p.lastSeen }
 
+// Backdate says that the face seen at time at was first seen at since (a face that had to show
+// life before it counted): its dwell counts from since. No change while someone is present.
+func (p *Presence) Backdate(since, at time.Time) {
+	if p.present || since.After(at) {
+		return
+	}
+	if !p.haveCand || since.Before(p.since) {
+		p.haveCand, p.since = true, since
+	}
+	p.lastSeen = at
+}
+
 // Observe feeds one sighting and says whether presence changed with it.
 func (p *Presence) Observe(s Sighting) session.Transition {
 	if s.Face {

@@ -40,7 +40,10 @@ type ReplaySummary struct {
 
 // ReplayOptions say what to replay and with which settings.
 type ReplayOptions struct {
-	Source   string // video file or image folder
+	Source string // video file or image folder
+	// Start skips the frames before this media time: the replay begins there, on media time
+	// counted from it (a clip started with someone already in view).
+	Start    time.Duration
 	FPS      float64
 	Rotation int // camera.Options.Rotation: a clip recorded by a camera mounted sideways
 	Detector DetectorOptions
@@ -117,6 +120,10 @@ func Replay(opts ReplayOptions, emit func(ReplayEvent) error) (ReplaySummary, er
 		if err != nil {
 			return ReplaySummary{}, err
 		}
+		if f.MediaTime < opts.Start {
+			continue
+		}
+		f.MediaTime -= opts.Start
 		sum.Frames++
 		at := replayEpoch.Add(f.MediaTime)
 		var fed *Result
