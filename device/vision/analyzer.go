@@ -138,6 +138,8 @@ type Analyzer struct {
 	lastDetect  time.Time       // last detector run while someone was there
 	static      []staticFace
 	lives       []lifeCheck // unsupported faces under the life watch
+	looked      bool        // the detector has looked at a frame
+	emptySince  time.Time   // nobody present, arriving or watched since
 	lifeSince   time.Time   // a face just shown alive was first seen then (its dwell starts there)
 	lifeSmall   gocv.Mat
 	lifeGrey    gocv.Mat
@@ -286,7 +288,7 @@ func (a *Analyzer) Analyze(frame gocv.Mat, at time.Time) (Result, error) {
 	if a.presence.Present() && !a.body.Empty() {
 		hold = bodyBox(a.body, size)
 	}
-	a.bg.Update(frame, at, hold)
+	a.bg.Update(frame, at, hold, len(a.lastFaces) == 0)
 
 	moved := len(r.Motion.Boxes) > 0
 	period := time.Duration(float64(time.Second) / a.opts.SearchFPS)
@@ -318,6 +320,13 @@ func (a *Analyzer) Analyze(frame gocv.Mat, at time.Time) (Result, error) {
 			r.Tracked = false
 			a.sinceFull = 0
 		}
+		if !a.looked {
+			// The first look: with nobody in view, the room's model is the room's.
+			a.looked = true
+			if len(d.Faces) == 0 {
+				a.bg.Release()
+			}
+		}
 		r.Faces = a.people(frame, d.Faces, at)
 		a.lastFaces = r.Faces
 		if p := Primary(r.Faces, size); !p.Empty() {
@@ -344,7 +353,13 @@ func (a *Analyzer) Analyze(frame gocv.Mat, at time.Time) (Result, error) {
 	switch {
 	case !r.Present && !r.Arriving:
 		a.body, a.prevFace = image.Rectangle{}, image.Rectangle{}
-		a.bg.Release()
+		if len(a.lives) > 0 || len(r.Faces) > 0 {
+			a.emptySince = time.Time{}
+		} else if a.emptySince.IsZero() {
+			a.emptySince = at
+		} else if at.Sub(a.emptySince) >= roomEmpty {
+			a.bg.Release()
+		}
 	case !o.Primary.Empty() && r.Detected:
 		// The body box is where the shopper stands: it follows the face while it is steady
 		// (under a quarter of its width since the last detection), not while they walk out,
@@ -370,7 +385,6 @@ func (a *Analyzer) Absent(at time.Time) session.Observation {
 	tr := a.presence.Observe(Sighting{At: at})
 	if tr == session.Left {
 		a.body, a.prevFace, a.track, a.lastFaces = image.Rectangle{}, image.Rectangle{}, image.Rectangle{}, nil
-		a.bg.Release()
 	}
 	return session.Observation{At: at, Change: tr}
 }
@@ -384,6 +398,10 @@ func steady(prev, cur image.Rectangle) bool {
 	lim := cur.Dx() / 4
 	return d.X*d.X+d.Y*d.Y <= lim*lim
 }
+
+// roomEmpty is how long nobody must be seen (no face, none watched) for the room to count as
+// empty: its model is then the room's, and what was learnt with a person on it is released.
+const roomEmpty = 2 * time.Second
 
 // bodyCover is the share of the body box that must be foreground for the shopper's body to
 // count as there: a person standing covers most of it, a curtain's edge or someone passing
@@ -421,6 +439,11 @@ func (a *Analyzer) people(frame gocv.Mat, faces []image.Rectangle, at time.Time)
 		}
 		if a.bg.Coverage(support) >= faceSupport {
 			out = append(out, f)
+			continue
+		}
+		if !a.bg.ghosts {
+			// The room has been seen empty: its model is the room, the face is scenery.
+			a.noteStatic(f, at)
 			continue
 		}
 		switch alive, dead, since := a.watchLife(frame, f, at); {

@@ -38,12 +38,20 @@ type background struct {
 	differ   []float32 // seconds an occupied pixel has differed from its person
 	nOcc     int
 	release  bool
-	w, h     int
-	scale    float64 // full-frame pixels per model pixel
-	last     time.Time
-	frames   int
-	Gain     float64 // of the last frame, for the debug view
-	Offset   float64
+	// ghosts: until the room has been seen empty (Release), the places someone in view at start
+	// stood on when the model began show as foreground once they move on. While no face is
+	// seen, foreground that has been still (within ghostStill of its recent mean) for
+	// ghostAfter is taken for such a ghost and learnt at once. fast is that recent mean,
+	// still how long each pixel has kept to it.
+	ghosts      bool
+	faceless    bool
+	fast, still []float32
+	w, h        int
+	scale       float64 // full-frame pixels per model pixel
+	last        time.Time
+	frames      int
+	Gain        float64 // of the last frame, for the debug view
+	Offset      float64
 }
 
 const (
@@ -61,13 +69,17 @@ const (
 )
 
 func newBackground() *background {
-	return &background{small: gocv.NewMat(), grey: gocv.NewMat()}
+	// Until the room has been seen empty, whoever is in view may have been learnt as the room.
+	return &background{small: gocv.NewMat(), grey: gocv.NewMat(), ghosts: true}
 }
 
 // Update takes the next frame, taken at time at, and returns the foreground mask (true =
 // not the room) of the model's size. hold, in full-frame pixels, is where the shopper stands
 // while a session is open (learnt with holdTau); empty = nowhere.
-func (b *background) Update(frame gocv.Mat, at time.Time, hold image.Rectangle) {
+//
+// faceless says that no face was seen on the last analysed frame (ghosts are learnt only then).
+func (b *background) Update(frame gocv.Mat, at time.Time, hold image.Rectangle, faceless bool) {
+	b.faceless = faceless
 	fw, fh := frame.Cols(), frame.Rows()
 	if fw == 0 || fh == 0 {
 		return
@@ -123,6 +135,9 @@ func (b *background) Update(frame gocv.Mat, at time.Time, hold image.Rectangle) 
 			continue
 		}
 		b.fg[i] = fg
+		if b.ghosts && b.ghost(i, x, fg, dt) {
+			continue
+		}
 		a := aBg
 		if fg {
 			a = aFg
@@ -137,6 +152,33 @@ func (b *background) Update(frame gocv.Mat, at time.Time, hold image.Rectangle) 
 			b.vari[i] = max(bgMinVar, b.vari[i]+a*(d*d-b.vari[i]))
 		}
 	}
+}
+
+const (
+	ghostAfter = 1500 * time.Millisecond
+	ghostStill = 6.0
+	ghostTau   = 500 * time.Millisecond
+)
+
+// ghost follows pixel i's recent mean and learns it at once when it is a ghost (see
+// background.ghosts); it says whether it did.
+func (b *background) ghost(i int, x float32, fg bool, dt time.Duration) bool {
+	if len(b.fast) != len(b.mean) {
+		b.fast, b.still = make([]float32, len(b.mean)), make([]float32, len(b.mean))
+		copy(b.fast, b.mean)
+	}
+	d := x - b.fast[i]
+	b.fast[i] += float32(1-math.Exp(-dt.Seconds()/ghostTau.Seconds())) * d
+	if d > ghostStill || d < -ghostStill {
+		b.still[i] = 0
+	} else {
+		b.still[i] += float32(dt.Seconds())
+	}
+	if fg && b.faceless && b.still[i] >= float32(ghostAfter.Seconds()) {
+		b.mean[i], b.vari[i], b.fg[i] = x, 16, false
+		return true
+	}
+	return false
 }
 
 // revealAfter is how long an occupied pixel must differ from the person it learnt before it
@@ -168,19 +210,23 @@ func (b *background) Occupy(r image.Rectangle) {
 	for y := m.Min.Y; y < m.Max.Y; y++ {
 		for x := m.Min.X; x < m.Max.X; x++ {
 			if i := y*b.w + x; !b.occupied[i] {
-				b.occupied[i], b.differ[i] = true, 0
+				// The variance learnt while the person moved would let the room behind
+				// them pass for them: start it afresh.
+				b.occupied[i], b.differ[i], b.vari[i] = true, 0, 16
 				b.nOcc++
 			}
 		}
 	}
-	b.release = false
+	b.release, b.ghosts = false, true
 }
 
-// Release gives the occupied pixels back to the room with the next frame (the person is gone).
+// Release gives the occupied pixels back to the room with the next frame and stops the ghost
+// rule: the room has been seen empty.
 func (b *background) Release() {
 	if b.nOcc > 0 {
 		b.release = true
 	}
+	b.ghosts = false
 }
 
 // fitLight fits the frame's lighting against the model, I ≈ g·μ + o, on the pixels outside

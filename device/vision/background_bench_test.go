@@ -77,7 +77,7 @@ func BenchmarkBackgroundModels(b *testing.B) {
 	ours := func() func(gocv.Mat, time.Time, image.Rectangle, image.Rectangle) float64 {
 		bg := newBackground()
 		return func(frame gocv.Mat, at time.Time, hold, r image.Rectangle) float64 {
-			bg.Update(frame, at, hold)
+			bg.Update(frame, at, hold, false)
 			return bg.Coverage(r)
 		}
 	}

@@ -1,7 +1,11 @@
 package vision
 
 import (
+	"encoding/json"
+	"fmt"
+	"math"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -56,71 +60,170 @@ func TestEvaluationSet(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Logf("truth %+v", clip.Truth.Visits)
-			t.Logf("events %+v", events)
-			t.Logf("summary %+v", sum)
-			frame := time.Duration(float64(time.Second) / clip.Truth.FPS)
-			var want []evalset.Visit
-			for _, v := range clip.Truth.Visits {
-				if v.Departure-v.Arrival > pc.EnterDwell+frame {
-					want = append(want, v)
-				}
-			}
-			if len(events) != 2*len(want) {
-				t.Fatalf("replay gave %d events, want %d sessions (open and close each) for visits %v", len(events), len(want), want)
-			}
-			for i, v := range want {
-				open, closed := events[2*i], events[2*i+1]
-				if open.Type != wire.EventSessionOpened || closed.Type != wire.EventSessionClosed || open.SessionID != closed.SessionID {
-					t.Fatalf("session %d: events %+v, %+v; want opened then closed with one ID", i, open, closed)
-				}
-				checkWithin(t, "opened", open.TMs, v.Arrival+pc.EnterDwell-frame, v.Arrival+pc.EnterDwell+800*time.Millisecond)
-				earliest := v.Departure + pc.ExitGrace - frame
-				if i+1 < len(want) && want[i+1].Arrival < v.Departure+pc.ExitGrace {
-					earliest = v.Departure // a newcomer within the grace closes it early
-					checkWithin(t, "closed", closed.TMs, earliest, want[i+1].Arrival+pc.EnterDwell)
-				}
-				checkWithin(t, "closed", closed.TMs, earliest, v.Departure+pc.ExitGrace+time.Second)
-				if closed.Reason != "absent" {
-					t.Errorf("session %d closed with reason %q, want absent", i, closed.Reason)
-				}
-			}
-			if sum.Frames != clip.Truth.Frames {
-				t.Errorf("summary frames = %d, want %d", sum.Frames, clip.Truth.Frames)
-			}
+			checkSessions(t, pc, clip.Truth, events, sum)
 		})
 	}
 }
 
-// TestTwirlBodyEvidence replays the twirl with a grace shorter than the hidden face (1 s <
-// 1.5 s): the swaying body keeps the session open with body evidence on, and without it the
-// session ends during the twirl. It shows the body evidence works on real frames.
-func TestTwirlBodyEvidence(t *testing.T) {
-	var twirl evalset.Clip
-	for _, c := range evalSet(t) {
-		if c.Truth.Name == "twirl" {
-			twirl = c
+// checkSessions checks the replay of a clip against its truth: one session per visit that
+// lasts longer than the dwell, opened within +0.8 s of arrival + dwell and closed within
+// +1.0 s of departure + grace (or, with a newcomer within the grace, between the first one's
+// departure and the newcomer's session), each closed as absent.
+func checkSessions(t *testing.T, pc PresenceConfig, truth evalset.Truth, events []ReplayEvent, sum ReplaySummary) {
+	t.Helper()
+	t.Logf("truth %+v", truth.Visits)
+	t.Logf("events %+v", events)
+	t.Logf("summary %+v", sum)
+	frame := time.Duration(float64(time.Second) / truth.FPS)
+	var want []evalset.Visit
+	for _, v := range truth.Visits {
+		if v.Departure-v.Arrival > pc.EnterDwell+frame {
+			want = append(want, v)
 		}
 	}
-	count := func(pc PresenceConfig) (opened int) {
-		_, err := Replay(ReplayOptions{Source: twirl.Path, Presence: pc}, func(e ReplayEvent) error {
-			if e.Type == wire.EventSessionOpened {
-				opened++
+	if len(events) != 2*len(want) {
+		t.Fatalf("replay gave %d events, want %d sessions (open and close each) for visits %v", len(events), len(want), want)
+	}
+	for i, v := range want {
+		open, closed := events[2*i], events[2*i+1]
+		if open.Type != wire.EventSessionOpened || closed.Type != wire.EventSessionClosed || open.SessionID != closed.SessionID {
+			t.Fatalf("session %d: events %+v, %+v; want opened then closed with one ID", i, open, closed)
+		}
+		checkWithin(t, "opened", open.TMs, v.Arrival+pc.EnterDwell-frame, v.Arrival+pc.EnterDwell+800*time.Millisecond)
+		earliest := v.Departure + pc.ExitGrace - frame
+		if i+1 < len(want) && want[i+1].Arrival < v.Departure+pc.ExitGrace {
+			earliest = v.Departure // a newcomer within the grace closes it early
+			checkWithin(t, "closed", closed.TMs, earliest, want[i+1].Arrival+pc.EnterDwell)
+		}
+		if end := time.Duration(truth.Frames) * frame; v.Departure >= end-frame {
+			// Still there at the last frame: the replay ends the session there.
+			checkWithin(t, "closed", closed.TMs, end-2*frame, end)
+			if closed.Reason != "end_of_input" {
+				t.Errorf("session %d closed with reason %q, want end_of_input", i, closed.Reason)
 			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
+			continue
 		}
-		return opened
+		checkWithin(t, "closed", closed.TMs, earliest, v.Departure+pc.ExitGrace+time.Second)
+		if closed.Reason != "absent" {
+			t.Errorf("session %d closed with reason %q, want absent", i, closed.Reason)
+		}
 	}
-	short := PresenceConfig{EnterDwell: 500 * time.Millisecond, ExitGrace: time.Second}
-	withBody := short
-	withBody.BodyHold = 5 * time.Second
-	if got := count(withBody); got != 1 {
-		t.Errorf("twirl with body evidence (grace 1 s): %d sessions, want 1", got)
+	if sum.Frames != truth.Frames {
+		t.Errorf("summary frames = %d, want %d", sum.Frames, truth.Frames)
 	}
-	if got := count(short); got != 2 {
-		t.Errorf("twirl without body evidence (grace 1 s): %d sessions, want 2 (the hidden face ends the first)", got)
+}
+
+// replayEvents replays opts and returns the session events and the summary.
+func replayEvents(t *testing.T, opts ReplayOptions) ([]ReplayEvent, ReplaySummary) {
+	t.Helper()
+	var events []ReplayEvent
+	sum, err := Replay(opts, func(e ReplayEvent) error {
+		events = append(events, e)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return events, sum
+}
+
+// startInView is truth as seen by a replay that starts at start: the clip's frames before it
+// are gone, visits that ended before it too, and a visit under way is one that began at 0.
+func startInView(truth evalset.Truth, start time.Duration) evalset.Truth {
+	out := truth
+	out.Name = fmt.Sprintf("%s@%v", truth.Name, start)
+	out.Frames = truth.Frames - int(math.Ceil(start.Seconds()*truth.FPS-1e-9))
+	out.Visits = nil
+	for _, v := range truth.Visits {
+		if v.Departure <= start {
+			continue
+		}
+		out.Visits = append(out.Visits, evalset.Visit{Arrival: max(0, v.Arrival-start), Departure: v.Departure - start})
+	}
+	return out
+}
+
+// TestStartInView replays every evaluation clip that has a visit from three points inside its
+// first long visit (a quarter, half and three quarters of the way through): the shopper is in
+// view on the first frame, as after a restart. Each must get its session from the first frame
+// (after the dwell) and lose it within the grace after they leave — the room's model must
+// neither take them for scenery nor keep them after they have gone.
+func TestStartInView(t *testing.T) {
+	pc := DefaultPresence
+	for _, clip := range evalSet(t) {
+		var visit *evalset.Visit
+		for i, v := range clip.Truth.Visits {
+			if v.Departure-v.Arrival > 3*pc.EnterDwell {
+				visit = &clip.Truth.Visits[i]
+				break
+			}
+		}
+		if visit == nil {
+			continue
+		}
+		for _, k := range []int{1, 2, 3} {
+			start := visit.Arrival + (visit.Departure-visit.Arrival)*time.Duration(k)/4
+			start = start.Truncate(time.Second / time.Duration(clip.Truth.FPS))
+			truth := startInView(clip.Truth, start)
+			t.Run(truth.Name, func(t *testing.T) {
+				t.Parallel()
+				events, sum := replayEvents(t, ReplayOptions{Source: clip.Path, Presence: pc, Start: start})
+				checkSessions(t, pc, truth, events, sum)
+			})
+		}
+	}
+}
+
+// realTruth reads a real clip's truth (present_s intervals, seconds).
+func realTruth(t *testing.T, path string) evalset.Truth {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var j struct {
+		Clip     string       `json:"clip"`
+		Frames   int          `json:"frames"`
+		FPS      float64      `json:"fps"`
+		Present  [][2]float64 `json:"present_s"`
+		Expected int          `json:"expected_sessions"`
+	}
+	if err := json.Unmarshal(b, &j); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	truth := evalset.Truth{Name: j.Clip, Frames: j.Frames, FPS: j.FPS}
+	for _, p := range j.Present {
+		sec := func(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+		truth.Visits = append(truth.Visits, evalset.Visit{Arrival: sec(p[0]), Departure: sec(p[1])})
+	}
+	if len(truth.Visits) != j.Expected {
+		t.Fatalf("%s: %d visits, expected_sessions %d", path, len(truth.Visits), j.Expected)
+	}
+	return truth
+}
+
+// realClips are the real webcam clips in testdata/real-footage (testdata/NOTICE says where
+// they come from).
+var realClips = []string{"r-webcam-near-far-hand", "c-webcam-leave-return"}
+
+// TestRealFootage replays the real webcam clips — a man in view from the first frame who
+// talks, leans in, steps back and covers his face; a man who comes and goes twice by a cut —
+// from their start and from points inside their visits, and checks the sessions against the
+// truth.
+func TestRealFootage(t *testing.T) {
+	pc := DefaultPresence
+	for _, name := range realClips {
+		base := filepath.Join("..", "..", "testdata", "real-footage", name)
+		truth := realTruth(t, base+".json")
+		v := truth.Visits[0]
+		for _, start := range []time.Duration{0, v.Arrival + (v.Departure-v.Arrival)/3, v.Arrival + (v.Departure-v.Arrival)*2/3} {
+			start = start.Truncate(time.Second / time.Duration(truth.FPS))
+			tr := startInView(truth, start)
+			t.Run(tr.Name, func(t *testing.T) {
+				t.Parallel()
+				events, sum := replayEvents(t, ReplayOptions{Source: base + ".avi", Presence: pc, Start: start})
+				checkSessions(t, pc, tr, events, sum)
+			})
+		}
 	}
 }

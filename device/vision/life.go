@@ -18,12 +18,16 @@ import (
 const (
 	lifeWatch = 2500 * time.Millisecond
 	lifeCrop  = 16 // the face is compared on a lifeCrop×lifeCrop grey copy
-	// lifeShift is the movement of the box's centre, as a share of its width, and lifeScale
-	// the change of its width that count as life; lifeLook the mean change of the face's
-	// contrast-normalised look (in standard deviations) that does.
-	lifeShift = 0.03
-	lifeScale = 0.06
-	lifeLook  = 0.18
+	// lifeShift is the movement of the box's centre, as a share of its width (and at least
+	// lifePixels), and lifeScale the change of its width (at least lifePixels+1) that count as
+	// life; lifeLook the mean change of the face's contrast-normalised look (in standard
+	// deviations) that does. A printed face under sensor noise and a light fade measures about
+	// 0.011, 0.02 and 0.017 (one pixel of jitter in the box); a real face at rest 0.06 to 0.2
+	// within a second.
+	lifePixels = 3
+	lifeShift  = 0.03
+	lifeScale  = 0.06
+	lifeLook   = 0.05
 )
 
 // lifeCheck is one face under the life watch.
@@ -32,7 +36,7 @@ type lifeCheck struct {
 	box          image.Rectangle // the latest box (matching follows it)
 	since, at    time.Time
 	look         []float32
-	shift, scale float64 // the largest seen so far
+	shift, scale float64 // the largest seen so far, in pixels
 	change       float64
 	alive        bool
 }
@@ -48,7 +52,7 @@ func (a *Analyzer) watchLife(frame gocv.Mat, f image.Rectangle, at time.Time) (a
 		}
 	}
 	if c == nil {
-		look := a.faceLook(frame, f)
+		look := a.faceLook(frame, lookBox(f))
 		if look == nil {
 			return false, true, at
 		}
@@ -61,9 +65,9 @@ func (a *Analyzer) watchLife(frame gocv.Mat, f image.Rectangle, at time.Time) (a
 	}
 	fw := float64(c.first.Dx())
 	d := f.Min.Add(f.Max).Sub(c.first.Min.Add(c.first.Max))
-	c.shift = math.Max(c.shift, math.Hypot(float64(d.X), float64(d.Y))/2/fw)
-	c.scale = math.Max(c.scale, math.Abs(float64(f.Dx())/fw-1))
-	if look := a.faceLook(frame, c.first); look != nil {
+	c.shift = math.Max(c.shift, math.Hypot(float64(d.X), float64(d.Y))/2)
+	c.scale = math.Max(c.scale, math.Abs(float64(f.Dx())-fw))
+	if look := a.faceLook(frame, lookBox(c.first)); look != nil {
 		var s float64
 		for i := range look {
 			s += math.Abs(float64(look[i] - c.look[i]))
@@ -73,7 +77,8 @@ func (a *Analyzer) watchLife(frame gocv.Mat, f image.Rectangle, at time.Time) (a
 	if lifeDebug != nil {
 		lifeDebug(at, f, c.shift, c.scale, c.change)
 	}
-	c.alive = c.shift >= lifeShift || c.scale >= lifeScale || c.change >= lifeLook
+	c.alive = c.shift >= math.Max(lifeShift*fw, lifePixels) || c.scale >= math.Max(lifeScale*fw, lifePixels+1) ||
+		c.change >= lifeLook
 	if c.alive {
 		return true, false, c.since
 	}
@@ -92,6 +97,13 @@ func (a *Analyzer) forgetLives(at time.Time) {
 		}
 	}
 	a.lives = keep
+}
+
+// lookBox is the part of a face box whose look is compared: eyes, nose and mouth, not the
+// edges, where a shoulder or a hand in front of a poster would pass for life.
+func lookBox(f image.Rectangle) image.Rectangle {
+	w, h := f.Dx(), f.Dy()
+	return image.Rect(f.Min.X+w/5, f.Min.Y+h/10, f.Max.X-w/5, f.Min.Y+h*7/10)
 }
 
 // faceLook is the face in r as lifeCrop² grey levels normalised to mean 0 and standard
