@@ -139,8 +139,11 @@ type Analyzer struct {
 	static      []staticFace
 	lives       []lifeCheck // unsupported faces under the life watch
 	looked      bool        // the detector has looked at a frame
-	emptySince  time.Time   // nobody present, arriving or watched since
-	lifeSince   time.Time   // a face just shown alive was first seen then (its dwell starts there)
+	firstAt     time.Time   // … first, then
+	firstFaces  []image.Rectangle
+	startPerson bool      // a face of the first look turned out to be a person's
+	emptySince  time.Time // nobody present, arriving or watched since
+	lifeSince   time.Time // a face just shown alive was first seen then (its dwell starts there)
 	lifeSmall   gocv.Mat
 	lifeGrey    gocv.Mat
 	autoButtons bool // Gestures without Buttons: place DefaultButtons per frame size
@@ -322,12 +325,13 @@ func (a *Analyzer) Analyze(frame gocv.Mat, at time.Time) (Result, error) {
 		}
 		if !a.looked {
 			// The first look: with nobody in view, the room's model is the room's.
-			a.looked = true
+			a.looked, a.firstAt, a.firstFaces = true, at, d.Faces
 			if len(d.Faces) == 0 {
 				a.bg.Release()
 			}
 		}
 		r.Faces = a.people(frame, d.Faces, at)
+		a.checkStart(r.Faces, at)
 		a.lastFaces = r.Faces
 		if p := Primary(r.Faces, size); !p.Empty() {
 			a.track, a.trackAt = p, at
@@ -399,6 +403,27 @@ func steady(prev, cur image.Rectangle) bool {
 	return d.X*d.X+d.Y*d.Y <= lim*lim
 }
 
+// checkStart decides, over the life watch after the first look, whether someone was in view
+// at start: a face of the first look that is a person's. Unless one is, the room's model is
+// the room's and no ghosts are learnt away.
+func (a *Analyzer) checkStart(faces []image.Rectangle, at time.Time) {
+	if a.startPerson || len(a.firstFaces) == 0 || !a.bg.ghosts {
+		return
+	}
+	if at.Sub(a.firstAt) > lifeWatch+500*time.Millisecond {
+		a.bg.Release()
+		return
+	}
+	for _, f := range faces {
+		for _, s := range a.firstFaces {
+			if iou(f, s) > 0.3 {
+				a.startPerson = true
+				return
+			}
+		}
+	}
+}
+
 // roomEmpty is how long nobody must be seen (no face, none watched) for the room to count as
 // empty: its model is then the room's, and what was learnt with a person on it is released.
 const roomEmpty = 2 * time.Second
@@ -437,7 +462,7 @@ func (a *Analyzer) people(frame gocv.Mat, faces []image.Rectangle, at time.Time)
 			a.noteStatic(f, at)
 			continue
 		}
-		if a.bg.Coverage(support) >= faceSupport {
+		if a.bg.Support(support) >= faceSupport {
 			out = append(out, f)
 			continue
 		}

@@ -287,7 +287,13 @@ func (b *background) toModel(r image.Rectangle) image.Rectangle {
 }
 
 // Coverage is the share of r (full-frame pixels) that is foreground, 0..1.
-func (b *background) Coverage(r image.Rectangle) float64 {
+func (b *background) Coverage(r image.Rectangle) float64 { return b.coverage(r, true) }
+
+// Support is Coverage without the occupied pixels: the foreground that something in view
+// has of its own, not what a person in view at start lent to the place they stand on.
+func (b *background) Support(r image.Rectangle) float64 { return b.coverage(r, false) }
+
+func (b *background) coverage(r image.Rectangle, occupied bool) float64 {
 	m := b.toModel(r)
 	if m.Empty() || b.frames < 2 {
 		return 0
@@ -295,7 +301,7 @@ func (b *background) Coverage(r image.Rectangle) float64 {
 	n := 0
 	for y := m.Min.Y; y < m.Max.Y; y++ {
 		for x := m.Min.X; x < m.Max.X; x++ {
-			if b.fg[y*b.w+x] {
+			if i := y*b.w + x; b.fg[i] && (occupied || b.nOcc == 0 || !b.occupied[i]) {
 				n++
 			}
 		}

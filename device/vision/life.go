@@ -22,12 +22,12 @@ const (
 	// lifePixels), and lifeScale the change of its width (at least lifePixels+1) that count as
 	// life; lifeLook the mean change of the face's contrast-normalised look (in standard
 	// deviations) that does. A printed face under sensor noise and a light fade measures about
-	// 0.011, 0.02 and 0.017 (one pixel of jitter in the box); a real face at rest 0.06 to 0.2
-	// within a second.
-	lifePixels = 3
-	lifeShift  = 0.03
-	lifeScale  = 0.06
-	lifeLook   = 0.05
+	// up to 5 px (6%) of box drift, 2 px of width and 0.04 of look (dim light, a light ramp); a real
+	// face at rest 0.06 to 0.2 of look within a second.
+	lifePixels = 5
+	lifeShift  = 0.1
+	lifeScale  = 0.12
+	lifeLook   = 0.065
 )
 
 // lifeCheck is one face under the life watch.
