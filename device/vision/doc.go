@@ -15,6 +15,11 @@
 //     the model is missing or asked for. Faces with no foreground under them are scenery
 //     (a poster, a photo, a mannequin: part of the room's model from the start) unless they
 //     are the shopper's face followed from a moment ago; they neither open nor hold a session.
+//     A face of the first look — someone may stand at the mirror when the agent starts — is
+//     watched for signs of life first (life.go): its look (eyes, nose, mouth, contrast-
+//     normalised) changes, its box moves or changes scale; a living face is a person (its
+//     dwell counts from when it was first seen), and where they stand is kept out of the
+//     room's model until the room behind them shows; a face that stays still is scenery.
 //  4. Body evidence: the box where the shopper stands (below and around their last face) is
 //     mostly foreground — present while they turn away, even nearly still; gone as soon as
 //     they are, whatever moves elsewhere (a swinging curtain, a corridor).
