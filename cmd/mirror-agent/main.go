@@ -119,7 +119,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		return replay(cfg, *video, *debugVideo, stdout)
+		return replay(cfg, *video, *debugVideo, stdout, stderr)
 	case "check":
 		if err := parse(); err != nil {
 			return err

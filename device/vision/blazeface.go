@@ -15,6 +15,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"unsafe"
@@ -27,13 +28,14 @@ import (
 const ModelFile = "face_detection_front_128x128_barracuda.onnx"
 
 // modelDirs are where DefaultModel looks, in order: the .deb's copy, then a models/blazeface
-// folder next to (or above) the executable and the working directory — where setup.sh puts it
-// in a checkout, for `make demo`, the tests and CI.
+// folder next to (or above) the executable, the working directory and the source tree the
+// binary was built from — where setup.sh puts it in a checkout, for `make demo`, the tests and
+// CI. presence.model, when set, replaces the lookup.
 const debModelDir = "/usr/share/fitmirror/models/blazeface"
 
 // DefaultModel returns the path of the BlazeFace model the agent uses when presence.model is
 // empty: the first of the .deb's copy and a models/blazeface folder in the executable's or
-// the working directory's tree. It returns the .deb's path when none exists (the error
+// the working directory's tree, or the source tree it was built from. It returns the .deb's path when none exists (the error
 // then names it).
 func DefaultModel() string {
 	cands := []string{filepath.Join(debModelDir, ModelFile)}
@@ -43,6 +45,11 @@ func DefaultModel() string {
 	}
 	if wd, err := os.Getwd(); err == nil {
 		starts = append(starts, wd)
+	}
+	// Then the source tree the binary was built from (its models/, found from this file's
+	// build path), so a replay started from any folder finds the repository's model.
+	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
+		starts = append(starts, filepath.Dir(file))
 	}
 	for _, s := range starts {
 		for dir, i := s, 0; i < 6; i++ {

@@ -36,6 +36,7 @@ type ReplaySummary struct {
 	Analysed      int     `json:"analysed"`         // frames analysed (the rest skipped for the idle rate)
 	Detections    int     `json:"detections"`       // frames the face detector ran on
 	Sessions      int     `json:"sessions"`
+	Detector      string  `json:"detector"` // the face detector used: "blazeface" or "haar"
 }
 
 // ReplayOptions say what to replay and with which settings.
@@ -60,6 +61,9 @@ type ReplayOptions struct {
 	// Events, when set, receives every event of the session engine (photos, QR codes, purges
 	// too) on media time, in order, on Replay's goroutine.
 	Events func(session.Event)
+	// Warn, when set, receives one line when BlazeFace was asked for and could not be loaded
+	// (naming the file tried): the replay then runs on the cascade.
+	Warn io.Writer
 	// Logger receives the session engine's log; nil = none.
 	Logger *slog.Logger
 	// DebugVideo, when set, is an .avi file that receives every frame with the faces, motion,
@@ -88,6 +92,9 @@ func Replay(opts ReplayOptions, emit func(ReplayEvent) error) (ReplaySummary, er
 		return ReplaySummary{}, err
 	}
 	defer an.Close()
+	if fb := an.det.Fallback(); fb != nil && opts.Warn != nil {
+		fmt.Fprintf(opts.Warn, "warning: BlazeFace unavailable, replaying with the Haar cascade: %v\n", fb)
+	}
 	var dbg *camera.Writer
 	if opts.DebugVideo != "" {
 		w, h := src.Size()
@@ -152,6 +159,7 @@ func Replay(opts ReplayOptions, emit func(ReplayEvent) error) (ReplaySummary, er
 		return ReplaySummary{}, err
 	}
 	sum.Sessions = eng.sessions
+	sum.Detector = an.det.Kind()
 	sum.Analysed = len(analyse)
 	if n := len(analyse); n > 0 {
 		sort.Slice(analyse, func(i, j int) bool { return analyse[i] < analyse[j] })
