@@ -308,34 +308,7 @@ func (a *Analyzer) Analyze(frame gocv.Mat, at time.Time) (Result, error) {
 		// frame (the body evidence carries presence in between).
 		r.Faces, r.Reused = a.lastFaces, true
 	default:
-		r.Detected, a.lastDetect = true, at
-		if !someone {
-			a.lastSearch, a.searchDue = at, false
-		}
-		var d Detection
-		if !a.track.Empty() && at.Sub(a.trackAt) <= 500*time.Millisecond && a.sinceFull < a.opts.FullEvery-1 {
-			d = a.det.DetectNear(frame, a.track)
-			r.Tracked = true
-			a.sinceFull++
-		}
-		if len(d.Faces) == 0 {
-			d = a.det.Detect(frame)
-			r.Tracked = false
-			a.sinceFull = 0
-		}
-		if !a.looked {
-			// The first look: with nobody in view, the room's model is the room's.
-			a.looked, a.firstAt, a.firstFaces = true, at, d.Faces
-			if len(d.Faces) == 0 {
-				a.bg.Release()
-			}
-		}
-		r.Faces = a.people(frame, d.Faces, at)
-		a.checkStart(r.Faces, at)
-		a.lastFaces = r.Faces
-		if p := Primary(r.Faces, size); !p.Empty() {
-			a.track, a.trackAt = p, at
-		}
+		a.detect(frame, at, someone, size, &r)
 	}
 	r.Static = a.staticFaces(at)
 	a.forgetLives(at)
@@ -381,6 +354,42 @@ func (a *Analyzer) Analyze(frame gocv.Mat, at time.Time) (Result, error) {
 	}
 	r.Elapsed = time.Since(start)
 	return r, nil
+}
+
+// detect runs the face detector on frame: around the face tracked a moment ago when there is
+// one, else on the whole frame (zone); it keeps the faces that are people's in r.
+func (a *Analyzer) detect(frame gocv.Mat, at time.Time, someone bool, size image.Point, r *Result) {
+	r.Detected, a.lastDetect = true, at
+	if !someone {
+		a.searchDue = false
+		if a.looked { // the first look does not hold the next search back
+			a.lastSearch = at
+		}
+	}
+	var d Detection
+	if !a.track.Empty() && at.Sub(a.trackAt) <= 500*time.Millisecond && a.sinceFull < a.opts.FullEvery-1 {
+		d = a.det.DetectNear(frame, a.track)
+		r.Tracked = true
+		a.sinceFull++
+	}
+	if len(d.Faces) == 0 {
+		d = a.det.Detect(frame)
+		r.Tracked = false
+		a.sinceFull = 0
+	}
+	if !a.looked {
+		// The first look: with nobody in view, the room's model is the room's.
+		a.looked, a.firstAt, a.firstFaces = true, at, d.Faces
+		if len(d.Faces) == 0 {
+			a.bg.Release()
+		}
+	}
+	r.Faces = a.people(frame, d.Faces, at)
+	a.checkStart(r.Faces, at)
+	a.lastFaces = r.Faces
+	if p := Primary(r.Faces, size); !p.Empty() {
+		a.track, a.trackAt = p, at
+	}
 }
 
 // Absent tells the presence tracker that nobody is seen at time at (no frames: the camera is

@@ -35,8 +35,8 @@ const debModelDir = "/usr/share/fitmirror/models/blazeface"
 
 // DefaultModel returns the path of the BlazeFace model the agent uses when presence.model is
 // empty: the first of the .deb's copy and a models/blazeface folder in the executable's or
-// the working directory's tree, or the source tree it was built from. It returns the .deb's path when none exists (the error
-// then names it).
+// the working directory's tree, or the source tree it was built from. It returns the .deb's
+// path when none exists (the error then names it).
 func DefaultModel() string {
 	cands := []string{filepath.Join(debModelDir, ModelFile)}
 	var starts []string

@@ -12,7 +12,9 @@ import (
 	"github.com/fitmirror/fitmirror/device/vision"
 )
 
-// An Analyzer decides frame by frame; here a still, empty room and then the shopper.
+// An Analyzer decides frame by frame; here a still, empty room and then the shopper. The
+// detector looks at the first frame (someone may be in view at start), then only behind the
+// motion gate.
 func ExampleAnalyzer() {
 	a, err := vision.NewAnalyzer(vision.Options{Presence: vision.PresenceConfig{EnterDwell: 0, ExitGrace: 3 * time.Second}})
 	if err != nil {
@@ -32,7 +34,7 @@ func ExampleAnalyzer() {
 		fmt.Printf("frame %d: detector ran %v, faces %d, %v\n", i, r.Detected, len(r.Faces), r.Transition)
 	}
 	// Output:
-	// frame 0: detector ran false, faces 0, none
+	// frame 0: detector ran true, faces 0, none
 	// frame 1: detector ran false, faces 0, none
 	// frame 2: detector ran true, faces 1, entered
 }
