@@ -386,8 +386,12 @@ func safe(s string, max int) string {
 			fmt.Fprintf(&b, `\x%02x`, r)
 		case unicode.IsControl(r), unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp):
 			// C1 controls, and the format characters: bidi overrides and isolates, zero
-			// widths, the BOM, interlinear annotations, tags.
-			fmt.Fprintf(&b, `\u%04x`, r)
+			// widths, the BOM, interlinear annotations, tags (past U+FFFF: \U0000e0001).
+			if r > 0xffff {
+				fmt.Fprintf(&b, `\U%08x`, r)
+			} else {
+				fmt.Fprintf(&b, `\u%04x`, r)
+			}
 		default:
 			b.WriteRune(r)
 		}
