@@ -45,6 +45,13 @@ test: setup
 	$(GO) vet ./...
 	$(GO) test -race -timeout 30m ./...
 
+# Every fuzz target for FUZZTIME each (default 30s): scripts/fuzz.sh. `make test` runs each
+# target's seed corpus (testdata/fuzz/<Target>) as a normal test.
+FUZZTIME ?= 30s
+.PHONY: fuzz
+fuzz: setup
+	FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz.sh
+
 bench: setup
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 

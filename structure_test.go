@@ -355,3 +355,37 @@ func TestServersUseHTTPGuard(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestFuzzTargetsHaveSeedCorpora: every fuzz target has its seed corpus in the package's
+// testdata/fuzz/<Target> (which `make test` runs as normal tests), and every corpus there
+// belongs to a target, so that none is orphaned by a rename.
+func TestFuzzTargetsHaveSeedCorpora(t *testing.T) {
+	fuzzFunc := regexp.MustCompile(`(?m)^func (Fuzz\w+)\(f \*testing\.F\)`)
+	targets := map[string]bool{} // dir/testdata/fuzz/Name
+	for _, path := range goSources(t, true) {
+		if !strings.HasSuffix(path, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range fuzzFunc.FindAllSubmatch(src, -1) {
+			corpus := filepath.Join(filepath.Dir(path), "testdata", "fuzz", string(m[1]))
+			targets[corpus] = true
+			if entries, err := os.ReadDir(corpus); err != nil || len(entries) == 0 {
+				t.Errorf("%s: %s has no seed corpus in %s (run it with scripts/fuzz.sh and keep some of the inputs)", path, m[1], corpus)
+			}
+		}
+	}
+	if len(targets) < 8 {
+		t.Errorf("found %d fuzz targets, want the parsers of outside bytes covered (at least 8)", len(targets))
+	}
+	corpora, _ := filepath.Glob("*/*/testdata/fuzz/Fuzz*")
+	more, _ := filepath.Glob("*/*/*/testdata/fuzz/Fuzz*")
+	for _, c := range append(corpora, more...) {
+		if !targets[c] {
+			t.Errorf("%s: no fuzz target of that name in its package", c)
+		}
+	}
+}

@@ -95,7 +95,7 @@ func Flatten(partial json.RawMessage) ([]string, error) {
 
 func flatten(prefix string, m map[string]json.RawMessage, out *[]string) error {
 	for k, raw := range m {
-		if k == "" || strings.ContainsAny(k, ".=") {
+		if !keyName(k) {
 			return fmt.Errorf("%s%q: not a configuration key", prefix, k)
 		}
 		key := prefix + k
@@ -122,6 +122,21 @@ func flatten(prefix string, m map[string]json.RawMessage, out *[]string) error {
 		}
 	}
 	return nil
+}
+
+// keyName reports whether k can be one part of a dotted configuration key: letters, digits,
+// '_' and '-' (every key in docs/config.md is such a name; spaces, dots, '=' and control
+// characters are not).
+func keyName(k string) bool {
+	if k == "" || len(k) > 64 {
+		return false
+	}
+	for _, r := range k {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // Unflatten is the inverse of [Flatten] for mirrorctl: "presence.enter_dwell=1s" settings

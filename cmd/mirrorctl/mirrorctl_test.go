@@ -566,6 +566,9 @@ func TestSafe(t *testing.T) {
 		"zero\u200bwidth":    `zero\u200bwidth`,
 		"bad \xc3\x28 utf-8": `bad \xc3( utf-8`,
 		"abcdef":             "abcdef",
+		"ann\ufff9otation":   `ann\ufff9otation`,
+		"tag\U000e0041":      `tag\U000e0041`,
+		"soft\u00adhyphen":   `soft\u00adhyphen`,
 	} {
 		if got := safe(in, 100); got != want {
 			t.Errorf("safe(%q) = %q, want %q", in, got, want)
