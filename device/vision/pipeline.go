@@ -66,7 +66,7 @@ type Pipeline struct {
 	frames   atomic.Int64
 	analysed atomic.Int64
 	size     atomic.Pointer[image.Point] // the camera's frame size, once it has opened
-	detectN  atomic.Int64 // total analysis time, ns
+	detectN  atomic.Int64                // total analysis time, ns
 
 	mu      sync.Mutex
 	latency []time.Duration // ring of recent frame-to-decision latencies
