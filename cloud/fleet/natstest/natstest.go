@@ -91,6 +91,8 @@ type Cluster struct {
 	Keys natsauth.Keys
 	// AuthPassword is the auth service's NATS password (user natsauth.AuthUser).
 	AuthPassword string
+	// UsersFile is the fitmirror-users.conf the auth services read (again, when it changes).
+	UsersFile string
 }
 
 // URLs are the nodes' MQTT URLs, in node order.
@@ -155,6 +157,7 @@ func New(opts Options, dir string) (*Cluster, error) {
 		authConf, opts.AuthNodes = opts.AuthConfig, []int{}
 	}
 	usersFile := filepath.Join(dir, "fitmirror-users.conf")
+	c.UsersFile = usersFile
 	if err := os.WriteFile(usersFile, []byte(opts.Users), 0o600); err != nil {
 		return nil, err
 	}

@@ -77,7 +77,10 @@ type Service struct {
 	users    map[string]string // name → bcrypt hash or plain password
 	stamp    fileStamp
 	checked  time.Time
-	verified map[string][32]byte // name → digest of the hash and the password bcrypt accepted
+	verified map[string][32]byte  // name → digest of the hash and the password bcrypt accepted
+	sessions map[string][]session // name → the connections this service let in with a password
+	revoked  []session            // sessions whose credentials changed, still to be closed
+	revokePW string               // the password of RevokeUser (derived from the issuer seed)
 }
 
 type fileStamp struct {
@@ -94,7 +97,8 @@ func New(o Options) (*Service, error) {
 	if pub, _ := issuer.PublicKey(); !nkeys.IsValidPublicAccountKey(pub) {
 		return nil, errors.New("natsauth: issuer seed: want an account seed (SA…)")
 	}
-	s := &Service{issuer: issuer, prefix: o.TopicPrefix, file: o.UsersFile, log: o.Log, verified: map[string][32]byte{}}
+	s := &Service{issuer: issuer, prefix: o.TopicPrefix, file: o.UsersFile, log: o.Log, verified: map[string][32]byte{},
+		sessions: map[string][]session{}, revokePW: RevokePassword(o.IssuerSeed)}
 	if s.prefix == "" {
 		s.prefix = "mirror"
 	}
@@ -144,12 +148,14 @@ func (s *Service) reload(force bool) error {
 		users[u.Name] = u.Password
 	}
 	s.users, s.stamp = users, stamp
+	s.revokeChangedLocked()
 	s.log.Info("nats-auth: users file read", "file", s.file, "users", len(users))
 	return nil
 }
 
-// Start subscribes the service on nc (in the queue group Queue) and returns a function that
-// unsubscribes and waits for the requests in flight. When nc is connected, the server has the
+// Start subscribes the service on nc (in the queue group Queue), starts closing revoked
+// sessions (revoke.go) over a second connection to nc's servers, and returns a function that
+// stops both and waits for the requests in flight. When nc is connected, the server has the
 // subscription when Start returns; otherwise nc makes it once it connects. Passwords are
 // checked on up to GOMAXPROCS goroutines at once; requests beyond that wait in nc's buffer.
 func (s *Service) Start(nc *nats.Conn) (stop func(), err error) {
@@ -182,7 +188,15 @@ func (s *Service) Start(nc *nats.Conn) (stop func(), err error) {
 			return nil, fmt.Errorf("natsauth: subscribe %s: %w", Subject, err)
 		}
 	}
+	servers := nc.Opts.Servers
+	if len(servers) == 0 {
+		servers = []string{nc.Opts.Url}
+	}
+	revStop, revDone := make(chan struct{}), make(chan struct{})
+	go s.revoker(servers, revStop, revDone)
 	return func() {
+		close(revStop)
+		<-revDone
 		sub.Unsubscribe()
 		mu.Lock()
 		stopped = true
@@ -319,6 +333,9 @@ func (s *Service) authorize(req *jwt.AuthorizationRequestClaims) (userJWT, refus
 			"node_issuer", req.Subject, "service_issuer", issuer, "server", req.Server.Name)
 		return "", fmt.Sprintf("the node's auth_callout.issuer %s is not this auth service's issuer %s", req.Subject, issuer)
 	}
+	if user == RevokeUser {
+		return s.authorizeRevoker(req)
+	}
 	if ci.Type != "mqtt" {
 		return "", fmt.Sprintf("fitmirror users speak MQTT only, this is a %q connection", ci.Type)
 	}
@@ -337,8 +354,14 @@ func (s *Service) authorize(req *jwt.AuthorizationRequestClaims) (userJWT, refus
 			return "", fmt.Sprintf("client certificate CN %q is not a device ID (service accounts log in with passwords)", cn)
 		}
 		user = cn
-	} else if !s.checkPassword(user, co.Password) {
+	} else if stored, ok := s.checkPassword(user, co.Password); !ok {
 		return "", "bad username or password"
+	} else {
+		defer func() {
+			if refusal == "" {
+				s.remember(user, stored, req.Server.ID, ci.ID)
+			}
+		}()
 	}
 	service := user == broker.HubUser || user == broker.OpsUser || user == broker.HAUser
 	if !service && ci.MQTT != user {
@@ -379,28 +402,29 @@ func certificateName(t *jwt.ClientTLS) (string, error) {
 // checkPassword checks password against user's bcrypt hash (or plain password, on a test
 // bench). A password bcrypt accepted is remembered as a digest with its hash, so that a
 // fleet reconnecting at once costs one bcrypt per device, not one per connection.
-func (s *Service) checkPassword(user, password string) bool {
+// It returns the stored hash it checked against.
+func (s *Service) checkPassword(user, password string) (string, bool) {
 	s.mu.Lock()
 	stored, ok := s.users[user]
 	s.mu.Unlock()
 	if !ok || password == "" {
-		return false
+		return "", false
 	}
 	if !strings.HasPrefix(stored, "$2") {
-		return subtle.ConstantTimeCompare([]byte(stored), []byte(password)) == 1
+		return stored, subtle.ConstantTimeCompare([]byte(stored), []byte(password)) == 1
 	}
 	digest := sha256.Sum256([]byte(stored + "\x00" + password))
 	s.mu.Lock()
 	known, ok := s.verified[user]
 	s.mu.Unlock()
 	if ok && subtle.ConstantTimeCompare(known[:], digest[:]) == 1 {
-		return true
+		return stored, true
 	}
 	if bcrypt.CompareHashAndPassword([]byte(stored), []byte(password)) != nil {
-		return false
+		return "", false
 	}
 	s.mu.Lock()
 	s.verified[user] = digest
 	s.mu.Unlock()
-	return true
+	return stored, true
 }

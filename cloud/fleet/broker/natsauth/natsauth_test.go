@@ -430,3 +430,39 @@ func TestServeOverNATS(t *testing.T) {
 		t.Error("an answer after stop")
 	}
 }
+
+// TestAnswerRevoker: the service's own revoke connection (RevokeUser, with the password derived
+// from the issuer seed, on the NATS protocol) is placed in the system account and may publish
+// kick requests only; with another password, or over MQTT, it is refused.
+func TestAnswerRevoker(t *testing.T) {
+	b := newBench(t, "", false)
+	pw := natsauth.RevokePassword(b.keys.IssuerSeed)
+	for _, tt := range []struct{ typ, pw, refusal string }{
+		{"nats", "m1-pw", "bad username or password"},
+		{"nats", natsauth.RevokePassword(newBench(t, "", false).keys.IssuerSeed), "bad username or password"},
+		{"mqtt", pw, `NATS protocol only, this is a "mqtt" connection`},
+	} {
+		req, _, upub := b.request(tt.typ, natsauth.RevokeUser, tt.pw, "", false)
+		if uc, refusal := b.verdict(b.svc.Answer(req, ""), false, upub); uc != nil || !strings.Contains(refusal, tt.refusal) {
+			t.Errorf("%s over %s: refusal %q, want %q", natsauth.RevokeUser, tt.typ, refusal, tt.refusal)
+		}
+	}
+	req, _, upub := b.request("nats", natsauth.RevokeUser, pw, "", false)
+	res, err := jwt.DecodeAuthorizationResponseClaims(string(b.svc.Answer(req, "")))
+	if err != nil || res.Error != "" {
+		t.Fatalf("revoker refused: %v %q", err, res.Error)
+	}
+	uc, err := jwt.DecodeUserClaims(res.Jwt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uc.Subject != upub || uc.Audience != "$SYS" || uc.Name != natsauth.RevokeUser {
+		t.Errorf("revoker JWT subject/audience/name %s/%s/%s, want %s/$SYS/%s", uc.Subject, uc.Audience, uc.Name, upub, natsauth.RevokeUser)
+	}
+	if !reflect.DeepEqual([]string(uc.Pub.Allow), []string{"$SYS.REQ.SERVER.*.KICK"}) || !reflect.DeepEqual([]string(uc.Sub.Allow), []string{"_INBOX.>"}) {
+		t.Errorf("revoker permissions pub %v sub %v, want kick requests and their answers only", uc.Pub.Allow, uc.Sub.Allow)
+	}
+	if !reflect.DeepEqual([]string(uc.AllowedConnectionTypes), []string{jwt.ConnectionTypeStandard}) {
+		t.Errorf("revoker connection types %v, want STANDARD only", uc.AllowedConnectionTypes)
+	}
+}
