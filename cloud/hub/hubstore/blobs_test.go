@@ -8,3 +8,5 @@ import (
 )
 
 func TestDirBlobs(t *testing.T) { storetest.RunBlobs(t, hubstore.DirBlobs(t.TempDir())) }
+
+func TestDirFiles(t *testing.T) { storetest.RunFiles(t, hubstore.DirFiles(t.TempDir())) }

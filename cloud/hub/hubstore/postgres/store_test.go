@@ -57,3 +57,14 @@ func TestPostgresMigratesOnce(t *testing.T) {
 		t.Error("Open of an unreachable server succeeded")
 	}
 }
+
+func TestReleasesAndFiles(t *testing.T) {
+	srv := pgtest.Start(t, pgtest.Options{NoFsync: true})
+	st, err := postgres.Open(t.Context(), srv.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	storetest.RunReleases(t, st)
+	storetest.RunFiles(t, st.Files())
+}

@@ -22,3 +22,11 @@ func TestBucket(t *testing.T) {
 		t.Errorf("Open of an http URL = %v, want an error without the secret", err)
 	}
 }
+
+func TestBucketFiles(t *testing.T) {
+	b, err := s3blobs.Open(t.Context(), s3test.Start(t, "photos", "hub1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.RunFiles(t, b.Files())
+}

@@ -27,3 +27,12 @@ func TestStoreSQLite(t *testing.T) {
 		})
 	}
 }
+
+func TestReleasesSQLite(t *testing.T) {
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "hub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	storetest.RunReleases(t, st)
+}
