@@ -66,6 +66,10 @@ type Options struct {
 	// MPVerify are the contents of the MP_verify_<content>.txt files WeChat asks for to
 	// verify the OAuth domain; each is served at /MP_verify_<content>.txt.
 	MPVerify []string
+	// Releases and ReleaseFiles keep the signed software releases the mirrors fetch at
+	// GET /v1/releases/{version}/{arch}; nil = none (404).
+	Releases     ReleaseStore
+	ReleaseFiles Files
 	// Sim, when set, serves /sim/scan and the simulator's OAuth page (sim mode).
 	Sim Simulator
 	// MaxPhotoBytes bounds an uploaded photo; 0 = 8 MiB.
@@ -241,6 +245,7 @@ func (h *Hub) Handler() http.Handler {
 	mux.Handle("POST /v1/qrcodes", device(http.HandlerFunc(h.postQRCode)))
 	mux.Handle("GET /v1/bindings", device(http.HandlerFunc(h.getBindings)))
 	mux.Handle("POST /v1/bindings/ack", device(http.HandlerFunc(h.ackBindings)))
+	mux.Handle("GET /v1/releases/{version}/{arch}", device(http.HandlerFunc(h.getRelease)))
 	mux.Handle("GET /wechat/callback", callback(http.HandlerFunc(h.handshake)))
 	mux.Handle("POST /wechat/callback", callback(http.HandlerFunc(h.callback)))
 	mux.Handle("GET /p/{id}", httpguard.PageHeaders(h.limit(h.opts.PageRate)(http.HandlerFunc(h.photoPage))))

@@ -118,6 +118,9 @@ func (e *env) open(edit ...func(*hub.Options)) {
 	for _, f := range edit {
 		f(&opts)
 	}
+	if opts.ReleaseFiles != nil {
+		opts.Releases = st // the store just opened keeps the releases
+	}
 	h, err := hub.New(opts)
 	if err != nil {
 		t.Fatal(err)

@@ -5,33 +5,15 @@ import (
 	"errors"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/fitmirror/fitmirror/internal/debpkg"
+	"github.com/fitmirror/fitmirror/internal/debpkg/debtest"
 )
 
-// build makes a real .deb with dpkg-deb, compressed with z (xz, gzip, zstd, none).
 func build(t *testing.T, version, arch, z string) string {
-	t.Helper()
-	dir := t.TempDir()
-	root := filepath.Join(dir, "root")
-	if err := os.MkdirAll(filepath.Join(root, "DEBIAN"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(filepath.Join(root, "usr/share/doc/fitmirror-test"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	control := "Package: fitmirror-test\nVersion: " + version + "\nArchitecture: " + arch +
-		"\nMaintainer: fitmirror <dev@fitmirror.invalid>\nDescription: test package\n a second line: Version: 9\n"
-	os.WriteFile(filepath.Join(root, "DEBIAN/control"), []byte(control), 0o644)
-	os.WriteFile(filepath.Join(root, "usr/share/doc/fitmirror-test/README"), bytes.Repeat([]byte("x"), 3001), 0o644)
-	out := filepath.Join(dir, "p.deb")
-	if b, err := exec.Command("dpkg-deb", "--root-owner-group", "-Z"+z, "--build", root, out).CombinedOutput(); err != nil {
-		t.Fatalf("dpkg-deb: %v\n%s", err, b)
-	}
-	return out
+	return debtest.Build(t, debtest.Package{Name: "fitmirror-test", Version: version, Arch: arch, Payload: 3001, Compression: z})
 }
 
 func TestReadControlOfRealPackages(t *testing.T) {
@@ -107,28 +89,11 @@ func TestValidVersion(t *testing.T) {
 	}
 }
 
-// keypair makes a minisign key with the real minisign command (no password).
-func keypair(t *testing.T) (pub, sec string) {
-	t.Helper()
-	dir := t.TempDir()
-	pub, sec = filepath.Join(dir, "k.pub"), filepath.Join(dir, "k.key")
-	if b, err := exec.Command("minisign", "-G", "-W", "-p", pub, "-s", sec).CombinedOutput(); err != nil {
-		t.Fatalf("minisign -G: %v\n%s", err, b)
-	}
-	return pub, sec
-}
+func keypair(t *testing.T) (pub, sec string) { return debtest.Keypair(t) }
 
 func sign(t *testing.T, sec, file string, extra ...string) string {
-	t.Helper()
-	args := append([]string{"-S", "-s", sec, "-m", file, "-x", file + ".minisig"}, extra...)
-	if b, err := exec.Command("minisign", args...).CombinedOutput(); err != nil {
-		t.Fatalf("minisign -S: %v\n%s", err, b)
-	}
-	b, err := os.ReadFile(file + ".minisig")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	_, text := debtest.Sign(t, sec, file, extra...)
+	return text
 }
 
 // TestVerifyRealSignatures: signatures made by the minisign command verify against the key
@@ -150,7 +115,7 @@ func TestVerifyRealSignatures(t *testing.T) {
 		if err != nil {
 			t.Fatalf("a good signature: %v", err)
 		}
-		if v.Size != int64(len(data)) || len(v.SHA256) != 64 || !strings.Contains(v.TrustedComment, "p.deb") {
+		if v.Size != int64(len(data)) || len(v.SHA256) != 64 || !strings.Contains(v.TrustedComment, "fitmirror-test_1.2_amd64.deb") {
 			t.Errorf("verified %+v", v)
 		}
 	}
