@@ -2,11 +2,13 @@ package hub_test
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/fitmirror/fitmirror/cloud/hub"
@@ -148,4 +150,77 @@ func TestReleaseDownload(t *testing.T) {
 			t.Errorf("GET %s (token %q) = %d %.80s, want %d", tt.path, tt.token, resp.StatusCode, b, tt.status)
 		}
 	}
+}
+
+// BenchmarkReleaseDownload200 is 200 mirrors fetching a 30 MB release at once from one hub
+// (loopback, SQLite and a release directory). It reports the time for all 200 and how much
+// the process's peak RSS grew: streamed from the file, that stays a few megabytes, where a hub
+// that read the release into memory per download would need 200 × 30 MB.
+func BenchmarkReleaseDownload200(b *testing.B) {
+	files := hubstore.DirFiles(filepath.Join(b.TempDir(), "releases"))
+	e := newEnv(b, func(o *hub.Options) { o.ReleaseFiles = files })
+	pub, sec := debtest.Keypair(b)
+	keys, err := debpkg.ParseKeys([]string{debtest.PublicKey(b, pub)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	deb := debtest.Build(b, debtest.Package{Name: "fitmirror", Version: "3.0", Arch: "arm64", Payload: 30 << 20})
+	_, sig := debtest.Sign(b, sec, deb)
+	rel, err := hub.AddRelease(b.Context(), e.store, files, deb, sig, hub.AddReleaseOptions{Keys: keys})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const mirrors = 200
+	tr := &http.Transport{MaxIdleConnsPerHost: mirrors, MaxConnsPerHost: mirrors}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	url := e.srv.URL + hub.ReleasePath(rel.Version, rel.Arch)
+	base := peakRSS(b)
+	b.ResetTimer()
+	for range b.N {
+		var wg sync.WaitGroup
+		errs := make(chan error, mirrors)
+		for range mirrors {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				req, _ := http.NewRequest("GET", url, nil)
+				req.Header.Set("Authorization", "Bearer "+e.creds.Token)
+				resp, err := client.Do(req)
+				if err != nil {
+					errs <- err
+					return
+				}
+				defer resp.Body.Close()
+				if n, err := io.Copy(io.Discard, resp.Body); err != nil || n != rel.Size {
+					errs <- fmt.Errorf("got %d bytes, %v", n, err)
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(peakRSS(b)-base)/(1<<20), "peak-RSS-growth-MiB")
+	b.ReportMetric(float64(rel.Size)*mirrors/(1<<20), "MiB-served/op")
+}
+
+// peakRSS is the process's peak resident set (VmHWM), in bytes.
+func peakRSS(b *testing.B) int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			var kb int64
+			fmt.Sscanf(strings.TrimSpace(v), "%d", &kb)
+			return kb << 10
+		}
+	}
+	b.Fatal("no VmHWM in /proc/self/status")
+	return 0
 }

@@ -10,6 +10,7 @@ type (
 	Store    = hubstore.Store
 	Blobs    = hubstore.Blobs
 	DirBlobs = hubstore.DirBlobs
+	DirFiles = hubstore.DirFiles
 	Device   = hubstore.Device
 	Photo    = hubstore.Photo
 	Scene    = hubstore.Scene

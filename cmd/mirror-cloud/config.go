@@ -12,6 +12,7 @@ import (
 	"github.com/fitmirror/fitmirror/cloud/hub"
 	"github.com/fitmirror/fitmirror/cloud/wechat"
 	"github.com/fitmirror/fitmirror/cmd/internal/config"
+	"github.com/fitmirror/fitmirror/internal/debpkg"
 )
 
 // Config is mirror-cloud's configuration (YAML, dotted keys for --set). With no file it runs
@@ -28,6 +29,12 @@ type Config struct {
 	Photos         PhotosConfig   `yaml:"photos"`
 	WeChat         WeChatConfig   `yaml:"wechat"`
 	MQTT           MQTTConfig     `yaml:"mqtt"`
+	Updates        UpdatesConfig  `yaml:"updates"`
+}
+
+// UpdatesConfig is what the hub checks software releases against (docs/updates.md).
+type UpdatesConfig struct {
+	PublicKeys []string `yaml:"public_keys" help:"minisign public keys (the RW… line of minisign -G's .pub file) whose signatures mirror-cloud release add accepts; more than one while a key is rotated"`
 }
 
 // RateLimits are requests per second per client address, with bursts of four times that (at
@@ -183,6 +190,9 @@ func (c *Config) Validate() error {
 	} else if err := config.CheckListen("mqtt.embedded.listen", c.MQTT.Embedded.Listen); err != nil {
 		return err
 	}
+	if _, err := debpkg.ParseKeys(c.Updates.PublicKeys); err != nil {
+		return fmt.Errorf("updates.public_keys: %w", err)
+	}
 	if c.MQTT.TopicPrefix == "" || strings.ContainsAny(c.MQTT.TopicPrefix, "+#") {
 		return fmt.Errorf("mqtt.topic_prefix: %q must be non-empty without + or #", c.MQTT.TopicPrefix)
 	}
@@ -199,6 +209,9 @@ func httpURL(s string) error {
 
 func (c *Config) dbPath() string   { return filepath.Join(c.StateDir, "hub.db") }
 func (c *Config) photoDir() string { return filepath.Join(c.StateDir, "photos") }
+
+// releaseDir keeps the release files of a SQLite hub.
+func (c *Config) releaseDir() string { return filepath.Join(c.StateDir, "releases") }
 
 // brokerURL checks an external broker URL.
 func brokerURL(s string) error {

@@ -11,6 +11,8 @@
 //	mirror-cloud migrate --to postgres://… [--config FILE] [--set key=value]...
 //	mirror-cloud export [--out FILE] [--config FILE] [--set key=value]...
 //	mirror-cloud import FILE [--config FILE] [--set key=value]...
+//	mirror-cloud release add FILE.deb [--signature FILE.deb.minisig] [--config FILE] [--set key=value]...
+//	mirror-cloud release ls [--json] [--config FILE] [--set key=value]...
 //	mirror-cloud nats-auth [--config nats-auth.yaml] [--set key=value]...
 //	mirror-cloud nats-auth init --dir DIR [--users-file FILE]
 //	mirror-cloud version
@@ -73,6 +75,12 @@ var helps = map[string]cli.Help{
 		Summary: "Writes the configured hub (SQLite in state_dir, or database.url) as JSON lines."},
 	"import": {Usage: "mirror-cloud import FILE [--config FILE] [--set key=value]...",
 		Summary: "Loads an export into the configured hub."},
+	"release": {Usage: "mirror-cloud release add FILE.deb [--signature FILE.deb.minisig] [--config FILE] [--set key=value]...\nmirror-cloud release ls [--json] [--config FILE] [--set key=value]...",
+		Summary: "Adds a signed software release for the mirrors, or lists the releases (docs/updates.md)."},
+	"release add": {Usage: "mirror-cloud release add FILE.deb [--signature FILE.deb.minisig] [--config FILE] [--set key=value]...",
+		Summary: "Checks the package's minisign signature against updates.public_keys, reads its version and\narchitecture, and stores it for the mirrors to fetch; refuses an unsigned, changed, duplicate or\nmalformed package with one line saying why."},
+	"release ls": {Usage: "mirror-cloud release ls [--json] [--config FILE] [--set key=value]...",
+		Summary: "Lists the stored releases, newest first."},
 	"nats-auth": {Usage: "mirror-cloud nats-auth [--config nats-auth.yaml] [--set key=value]...",
 		Summary: "Serves the NATS cluster's auth callout: mirrors log in with their ID and MQTT password."},
 	"nats-auth init": {Usage: "mirror-cloud nats-auth init --dir DIR [--users-file FILE]",
@@ -82,7 +90,7 @@ var helps = map[string]cli.Help{
 }
 
 // cmdOrder is the commands in the order the usage and the man page list them.
-var cmdOrder = []string{"serve", "device add", "device rotate", "device remove", "config", "check", "migrate", "export", "import", "nats-auth", "nats-auth init", "version", "help"}
+var cmdOrder = []string{"serve", "device add", "device rotate", "device remove", "config", "check", "migrate", "export", "import", "release add", "release ls", "nats-auth", "nats-auth init", "version", "help"}
 
 // usage lists every command's usage lines.
 func usage() string {
@@ -141,6 +149,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return errUsage
 		}
 		cmd, args = "device "+args[0], args[1:]
+	case cmd == "release":
+		if len(args) > 0 && cli.IsHelp(args[0]) {
+			cli.WriteHelp(stdout, flag.NewFlagSet("", flag.ContinueOnError), helps["release"])
+			return nil
+		}
+		if len(args) == 0 || (args[0] != "add" && args[0] != "ls") {
+			fmt.Fprintf(stderr, "mirror-cloud release: want \"release add FILE.deb\" or \"release ls\"\n%s", usage())
+			return errUsage
+		}
+		cmd, args = "release "+args[0], args[1:]
 	}
 	h, ok := helps[cmd]
 	if !ok {
@@ -171,6 +189,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, cfg, log)
 	case "device add", "device rotate", "device remove":
 		return device(ctx, cmd, fs, args, file, &sets, stdout, stderr)
+	case "release add", "release ls":
+		return release(ctx, cmd, fs, args, file, &sets, stdout, stderr)
 	case "config":
 		keys := fs.Bool("keys", false, "print every key with its default and allowed values (Markdown)")
 		if err := parse(); err != nil {

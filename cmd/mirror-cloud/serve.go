@@ -33,8 +33,12 @@ import (
 type stores struct {
 	hub.Store
 	photos hub.Blobs
-	bucket *s3blobs.Bucket // photos.url, when set
-	where  string          // for the log: the database, without its password
+	// releases and files keep the signed software releases: in the database's release
+	// table, their bytes beside the photos.
+	releases hub.ReleaseStore
+	files    hub.Files
+	bucket   *s3blobs.Bucket // photos.url, when set
+	where    string          // for the log: the database, without its password
 }
 
 // openStore opens the database: PostgreSQL when database.url is set (the photos then in it
@@ -52,7 +56,7 @@ func openStore(ctx context.Context, cfg *Config) (*stores, error) {
 		st.Close()
 		return nil, err
 	}
-	st.photos, st.bucket = b, b
+	st.photos, st.bucket, st.files = b, b, b.Files()
 	st.where += ", photos in " + b.String()
 	return st, nil
 }
@@ -65,7 +69,7 @@ func openDatabase(ctx context.Context, cfg *Config) (*stores, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &stores{Store: pg, photos: pg.Blobs(), where: config.RedactURL(cfg.Database.URL)}, nil
+		return &stores{Store: pg, photos: pg.Blobs(), releases: pg, files: pg.Files(), where: config.RedactURL(cfg.Database.URL)}, nil
 	}
 	if err := os.MkdirAll(cfg.photoDir(), 0o700); err != nil {
 		return nil, fmt.Errorf("state_dir: %w", err)
@@ -74,7 +78,8 @@ func openDatabase(ctx context.Context, cfg *Config) (*stores, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &stores{Store: st, photos: hub.DirBlobs(cfg.photoDir()), where: cfg.dbPath()}, nil
+	return &stores{Store: st, photos: hub.DirBlobs(cfg.photoDir()), releases: st, files: hub.DirFiles(cfg.releaseDir()),
+		where: cfg.dbPath()}, nil
 }
 
 // healthChecks are what /healthz reports of the stores besides the database: the photo
@@ -246,7 +251,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 
 	mpVerify, _ := hub.ParseMPVerify(w.MPVerify) // checked by Validate
 	proxies, _ := cfg.trustedProxies()           // checked by Validate
-	h, err := hub.New(hub.Options{Store: st.Store, Photos: st.photos, WeChat: client, Callback: cb, Publisher: pub,
+	h, err := hub.New(hub.Options{Store: st.Store, Photos: st.photos, Releases: st.releases, ReleaseFiles: st.files, WeChat: client, Callback: cb, Publisher: pub,
 		AppID: w.AppID, PublicURL: publicURL, OAuthBase: w.OAuthBase, TopicPrefix: cfg.MQTT.TopicPrefix,
 		Reply: w.Reply, Sim: sim, UnscannedGrace: cfg.Photos.UnscannedGrace, Retention: cfg.Photos.Retention,
 		MPVerify: mpVerify, HealthChecks: checks, TrustedProxies: proxies, Metrics: metrics, Logger: log,
