@@ -61,13 +61,15 @@ CREATE TABLE secrets (name text PRIMARY KEY, value bytea NOT NULL);
 DROP INDEX events_pending;
 CREATE INDEX events_due ON events(next_at, at, key) WHERE NOT acked;
 `,
-	// 3: signed software releases, and large files (their bytes) in chunks.
+	// 3: signed software releases, large files (their bytes) in chunks, rollouts and pins.
 	3: `
 CREATE TABLE releases (
 	version text NOT NULL, arch text NOT NULL, package text NOT NULL, sha256 text NOT NULL, size bigint NOT NULL,
 	signature text NOT NULL, key_id text NOT NULL, created_at timestamptz NOT NULL, PRIMARY KEY (version, arch));
 CREATE TABLE file_chunks (key text NOT NULL, n integer NOT NULL, data bytea NOT NULL, PRIMARY KEY (key, n));
 CREATE TABLE files (key text PRIMARY KEY, size bigint NOT NULL, sha256 text NOT NULL);
+CREATE TABLE rollouts (id text PRIMARY KEY, state text NOT NULL, doc bytea NOT NULL, rev bigint NOT NULL, created_at timestamptz NOT NULL);
+CREATE TABLE pins (device_id text PRIMARY KEY, version text NOT NULL);
 `,
 }
 

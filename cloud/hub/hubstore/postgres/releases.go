@@ -168,3 +168,94 @@ func (f *pgFile) ReadAt(p []byte, off int64) (int, error) {
 	}
 	return read, nil
 }
+
+var _ hubstore.RolloutStore = (*Store)(nil)
+
+func (p *Store) CreateRollout(ctx context.Context, r hubstore.StoredRollout) error {
+	tag, err := p.pool.Exec(ctx, `INSERT INTO rollouts(id, state, doc, rev, created_at) VALUES($1,$2,$3,1,$4) ON CONFLICT DO NOTHING`,
+		r.ID, r.State, r.Doc, msTime(r.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("hub: create rollout: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("hub: create rollout %s: %w", r.ID, hubstore.ErrExists)
+	}
+	return nil
+}
+
+func scanRollout(row pgx.Row) (hubstore.StoredRollout, error) {
+	var r hubstore.StoredRollout
+	err := row.Scan(&r.ID, &r.State, &r.Doc, &r.Rev, &r.CreatedAt)
+	r.CreatedAt = r.CreatedAt.UTC()
+	return r, err
+}
+
+func (p *Store) Rollout(ctx context.Context, id string) (hubstore.StoredRollout, error) {
+	r, err := scanRollout(p.pool.QueryRow(ctx, `SELECT id, state, doc, rev, created_at FROM rollouts WHERE id = $1`, id))
+	return r, pgNotFound(err)
+}
+
+func (p *Store) Rollouts(ctx context.Context, running bool) ([]hubstore.StoredRollout, error) {
+	q := `SELECT id, state, doc, rev, created_at FROM rollouts`
+	if running {
+		q += ` WHERE state = 'running'`
+	}
+	rows, err := p.pool.Query(ctx, q+` ORDER BY created_at DESC, id DESC`)
+	if err != nil {
+		return nil, fmt.Errorf("hub: rollouts: %w", err)
+	}
+	defer rows.Close()
+	var out []hubstore.StoredRollout
+	for rows.Next() {
+		r, err := scanRollout(rows)
+		if err != nil {
+			return nil, fmt.Errorf("hub: rollouts: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (p *Store) UpdateRollout(ctx context.Context, r hubstore.StoredRollout) (int64, error) {
+	tag, err := p.pool.Exec(ctx, `UPDATE rollouts SET state = $1, doc = $2, rev = rev + 1 WHERE id = $3 AND rev = $4`, r.State, r.Doc, r.ID, r.Rev)
+	if err != nil {
+		return 0, fmt.Errorf("hub: update rollout: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		if _, err := p.Rollout(ctx, r.ID); err != nil {
+			return 0, err
+		}
+		return 0, fmt.Errorf("hub: rollout %s changed since revision %d: %w", r.ID, r.Rev, hubstore.ErrConflict)
+	}
+	return r.Rev + 1, nil
+}
+
+func (p *Store) SetPin(ctx context.Context, deviceID, version string) error {
+	var err error
+	if version == "" {
+		_, err = p.pool.Exec(ctx, `DELETE FROM pins WHERE device_id = $1`, deviceID)
+	} else {
+		_, err = p.pool.Exec(ctx, `INSERT INTO pins(device_id, version) VALUES($1,$2) ON CONFLICT (device_id) DO UPDATE SET version = EXCLUDED.version`, deviceID, version)
+	}
+	if err != nil {
+		return fmt.Errorf("hub: pin: %w", err)
+	}
+	return nil
+}
+
+func (p *Store) Pins(ctx context.Context) (map[string]string, error) {
+	rows, err := p.pool.Query(ctx, `SELECT device_id, version FROM pins`)
+	if err != nil {
+		return nil, fmt.Errorf("hub: pins: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var d, v string
+		if err := rows.Scan(&d, &v); err != nil {
+			return nil, err
+		}
+		out[d] = v
+	}
+	return out, rows.Err()
+}

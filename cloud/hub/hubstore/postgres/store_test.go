@@ -66,5 +66,6 @@ func TestReleasesAndFiles(t *testing.T) {
 	}
 	defer st.Close()
 	storetest.RunReleases(t, st)
+	storetest.RunRollouts(t, st)
 	storetest.RunFiles(t, st.Files())
 }

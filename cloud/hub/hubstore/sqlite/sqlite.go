@@ -79,11 +79,14 @@ CREATE INDEX IF NOT EXISTS events_binding ON events(binding_id);`)
 	3: execSQL(`
 DROP INDEX IF EXISTS events_pending;
 CREATE INDEX IF NOT EXISTS events_due ON events(next_at, at, key) WHERE acked = 0;`),
-	// 4: signed software releases (their bytes are files in the releases directory).
+	// 4: signed software releases (their bytes are files in the releases directory), rollouts
+	// and pins.
 	4: execSQL(`
 CREATE TABLE releases (
 	version TEXT NOT NULL, arch TEXT NOT NULL, package TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,
-	signature TEXT NOT NULL, key_id TEXT NOT NULL, created_at INTEGER NOT NULL, PRIMARY KEY (version, arch));`),
+	signature TEXT NOT NULL, key_id TEXT NOT NULL, created_at INTEGER NOT NULL, PRIMARY KEY (version, arch));
+CREATE TABLE rollouts (id TEXT PRIMARY KEY, state TEXT NOT NULL, doc BLOB NOT NULL, rev INTEGER NOT NULL, created_at INTEGER NOT NULL);
+CREATE TABLE pins (device_id TEXT PRIMARY KEY, version TEXT NOT NULL);`),
 }
 
 func execSQL(q string) func(tx *sql.Tx) error {

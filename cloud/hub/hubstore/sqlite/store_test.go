@@ -35,4 +35,5 @@ func TestReleasesSQLite(t *testing.T) {
 	}
 	defer st.Close()
 	storetest.RunReleases(t, st)
+	storetest.RunRollouts(t, st)
 }

@@ -105,3 +105,56 @@ func RunFiles(t *testing.T, f hubstore.Files) {
 		t.Errorf("Delete of a missing key = %v", err)
 	}
 }
+
+// RunRollouts runs the cases of a rollout store.
+func RunRollouts(t *testing.T, st hubstore.RolloutStore) {
+	ctx := t.Context()
+	if _, err := st.Rollout(ctx, "r1"); !errors.Is(err, hubstore.ErrNotFound) {
+		t.Errorf("Rollout of a missing ID = %v, want ErrNotFound", err)
+	}
+	r1 := hubstore.StoredRollout{ID: "r1", State: "running", Doc: []byte(`{"a":1}`), CreatedAt: at}
+	r2 := hubstore.StoredRollout{ID: "r2", State: "running", Doc: []byte(`{"b":2}`), CreatedAt: at.Add(time.Second)}
+	for _, r := range []hubstore.StoredRollout{r1, r2} {
+		if err := st.CreateRollout(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.CreateRollout(ctx, r1); !errors.Is(err, hubstore.ErrExists) {
+		t.Errorf("CreateRollout of a taken ID = %v, want ErrExists", err)
+	}
+	got, err := st.Rollout(ctx, "r1")
+	if err != nil || got.Rev != 1 || string(got.Doc) != `{"a":1}` || got.State != "running" || !got.CreatedAt.Equal(at) {
+		t.Fatalf("Rollout = %+v, %v", got, err)
+	}
+	// Two replicas read revision 1; the first write wins, the second is refused.
+	a, b := got, got
+	a.Doc, a.State = []byte(`{"a":2}`), "done"
+	b.Doc = []byte(`{"a":3}`)
+	if rev, err := st.UpdateRollout(ctx, a); err != nil || rev != 2 {
+		t.Fatalf("UpdateRollout = %d, %v; want revision 2", rev, err)
+	}
+	if _, err := st.UpdateRollout(ctx, b); !errors.Is(err, hubstore.ErrConflict) {
+		t.Errorf("UpdateRollout on a stale revision = %v, want ErrConflict", err)
+	}
+	if _, err := st.UpdateRollout(ctx, hubstore.StoredRollout{ID: "r9", Rev: 1}); !errors.Is(err, hubstore.ErrNotFound) {
+		t.Errorf("UpdateRollout of a missing ID = %v, want ErrNotFound", err)
+	}
+	if got, _ := st.Rollout(ctx, "r1"); got.Rev != 2 || string(got.Doc) != `{"a":2}` || got.State != "done" {
+		t.Errorf("after the update: %+v", got)
+	}
+	all, err := st.Rollouts(ctx, false)
+	if err != nil || len(all) != 2 || all[0].ID != "r2" || all[1].ID != "r1" {
+		t.Errorf("Rollouts = %+v, %v; want r2, r1", all, err)
+	}
+	if running, err := st.Rollouts(ctx, true); err != nil || len(running) != 1 || running[0].ID != "r2" {
+		t.Errorf("running Rollouts = %+v, %v; want r2", running, err)
+	}
+	for _, p := range [][2]string{{"m1", "1.0"}, {"m2", "1.1"}, {"m1", "1.2"}, {"m2", ""}} {
+		if err := st.SetPin(ctx, p[0], p[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if pins, err := st.Pins(ctx); err != nil || len(pins) != 1 || pins["m1"] != "1.2" {
+		t.Errorf("Pins = %v, %v; want m1 at 1.2", pins, err)
+	}
+}
