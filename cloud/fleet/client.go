@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/fitmirror/fitmirror/internal/backoff"
+	"github.com/fitmirror/fitmirror/internal/debpkg"
 	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
@@ -139,7 +141,7 @@ func (c *Client) setState(state, reason string) {
 func (c *Client) status() wire.Status {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return wire.Status{State: c.state, Since: wire.Time{Time: c.since}, Version: c.opts.Version, Reason: c.reason}
+	return wire.Status{State: c.state, Since: wire.Time{Time: c.since}, Version: c.opts.Version, Arch: debpkg.Arch(runtime.GOARCH), Reason: c.reason}
 }
 
 // conn is one MQTT connection (a fresh paho client per connection).

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"regexp"
 	"time"
@@ -35,9 +34,7 @@ type (
 var archRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
 
 // ReleasePath is where a device fetches a release: the URL path of its update command.
-func ReleasePath(version, arch string) string {
-	return "/v1/releases/" + url.PathEscape(version) + "/" + url.PathEscape(arch)
-}
+func ReleasePath(version, arch string) string { return wire.ReleasePath(version, arch) }
 
 // AddReleaseOptions are what AddRelease checks a package against.
 type AddReleaseOptions struct {

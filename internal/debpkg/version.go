@@ -120,3 +120,15 @@ func order(s string) int {
 		return int(s[0]) + 256
 	}
 }
+
+// Arch is the Debian architecture name of a Go GOARCH (runtime.GOARCH): amd64, arm64,
+// armhf (GOARCH arm), i386; others as they are.
+func Arch(goarch string) string {
+	switch goarch {
+	case "arm":
+		return "armhf"
+	case "386":
+		return "i386"
+	}
+	return goarch
+}

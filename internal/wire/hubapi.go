@@ -3,6 +3,8 @@ package wire
 // The hub's HTTP API for mirrors (docs/contracts.md §2): the request and answer bodies, the
 // same types on both sides (cloud/hub and cloud/hubclient).
 
+import "net/url"
+
 // Error codes of the hub's HTTP API, in [APIError] with the HTTP status named.
 const (
 	CodeBadRequest        = "bad_request"        // 400
@@ -72,4 +74,10 @@ type AckRequest struct {
 // and unknown IDs are not counted).
 type AckResult struct {
 	Acked int `json:"acked"`
+}
+
+// ReleasePath is where a device fetches a software release (GET, with its token): the URL
+// of its update command.
+func ReleasePath(version, arch string) string {
+	return "/v1/releases/" + url.PathEscape(version) + "/" + url.PathEscape(arch)
 }

@@ -19,7 +19,9 @@ type Status struct {
 	Version string `json:"version,omitempty"`
 	// TargetVersion is the version an update is installing, while one runs (absent otherwise).
 	TargetVersion string `json:"target_version,omitempty"`
-	Reason        string `json:"reason,omitempty"`
+	// Arch is the mirror's Debian architecture (amd64, arm64, armhf): which release it takes.
+	Arch   string `json:"arch,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // WillPayload is the Last Will on mirror/{id}/status, published by the broker when a mirror
