@@ -162,7 +162,7 @@ func TestCanaryThenBatches(t *testing.T) {
 	}
 	b.outcome("m2", wire.EventUpdateCommitted, "")
 	b.fleet.mirrors["m3"] = rollout.Mirror{State: "online", Version: "1.1", Arch: "arm64"} // its event was lost
-	b.open()                                                                                // the hub restarts
+	b.open()                                                                               // the hub restarts
 	if got := b.step(); !eq(got, []string{"m4", "m5"}) {
 		t.Fatalf("after the restart: sent %v, want m4 m5", got)
 	}
