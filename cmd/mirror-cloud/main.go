@@ -13,6 +13,10 @@
 //	mirror-cloud import FILE [--config FILE] [--set key=value]...
 //	mirror-cloud release add FILE.deb [--signature FILE.deb.minisig] [--config FILE] [--set key=value]...
 //	mirror-cloud release ls [--json] [--config FILE] [--set key=value]...
+//	mirror-cloud rollout start VERSION [--devices ID,… | --group G | --all] [--canary N] [--batch N] [--max-failures K | --max-failure-pct P] [--window HH:MM-HH:MM]
+//	mirror-cloud rollout status [ID] [--json]
+//	mirror-cloud rollout stop ID
+//	mirror-cloud pin ID VERSION | pin ID --clear
 //	mirror-cloud nats-auth [--config nats-auth.yaml] [--set key=value]...
 //	mirror-cloud nats-auth init --dir DIR [--users-file FILE]
 //	mirror-cloud version
@@ -81,6 +85,16 @@ var helps = map[string]cli.Help{
 		Summary: "Checks the package's minisign signature against updates.public_keys, reads its version and\narchitecture, and stores it for the mirrors to fetch; refuses an unsigned, changed, duplicate or\nmalformed package with one line saying why."},
 	"release ls": {Usage: "mirror-cloud release ls [--json] [--config FILE] [--set key=value]...",
 		Summary: "Lists the stored releases, newest first."},
+	"rollout": {Usage: "mirror-cloud rollout start VERSION [--devices ID,… | --group G | --all] [flags]\nmirror-cloud rollout status [ID] [--json]\nmirror-cloud rollout stop ID",
+		Summary: "Starts, shows and stops software rollouts: a canary, then batches (docs/updates.md)."},
+	"rollout start": {Usage: "mirror-cloud rollout start VERSION [--devices ID,… | --group G | --all] [--canary N] [--batch N] [--max-failures K | --max-failure-pct P] [--window HH:MM-HH:MM] [--config FILE] [--set key=value]...",
+		Summary: "Starts a rollout of the release VERSION: the serving hub sends the canary, then each batch once the\none before it finished, and stops by itself past the failure threshold. It survives hub restarts;\nreplicas share it."},
+	"rollout status": {Usage: "mirror-cloud rollout status [ID] [--json] [--config FILE] [--set key=value]...",
+		Summary: "Lists the rollouts with their counts, or one rollout with every mirror's state and reason."},
+	"rollout stop": {Usage: "mirror-cloud rollout stop ID [--config FILE] [--set key=value]...",
+		Summary: "Stops a rollout at once (an emergency stop): no further command goes out."},
+	"pin": {Usage: "mirror-cloud pin ID VERSION [--config FILE] [--set key=value]...\nmirror-cloud pin ID --clear [--config FILE] [--set key=value]...",
+		Summary: "Pins the mirror ID to VERSION (rollouts of other versions skip it), or removes its pin."},
 	"nats-auth": {Usage: "mirror-cloud nats-auth [--config nats-auth.yaml] [--set key=value]...",
 		Summary: "Serves the NATS cluster's auth callout: mirrors log in with their ID and MQTT password."},
 	"nats-auth init": {Usage: "mirror-cloud nats-auth init --dir DIR [--users-file FILE]",
@@ -90,7 +104,7 @@ var helps = map[string]cli.Help{
 }
 
 // cmdOrder is the commands in the order the usage and the man page list them.
-var cmdOrder = []string{"serve", "device add", "device rotate", "device remove", "config", "check", "migrate", "export", "import", "release add", "release ls", "nats-auth", "nats-auth init", "version", "help"}
+var cmdOrder = []string{"serve", "device add", "device rotate", "device remove", "config", "check", "migrate", "export", "import", "release add", "release ls", "rollout start", "rollout status", "rollout stop", "pin", "nats-auth", "nats-auth init", "version", "help"}
 
 // usage lists every command's usage lines.
 func usage() string {
@@ -159,6 +173,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return errUsage
 		}
 		cmd, args = "release "+args[0], args[1:]
+	case cmd == "rollout":
+		if len(args) > 0 && cli.IsHelp(args[0]) {
+			cli.WriteHelp(stdout, flag.NewFlagSet("", flag.ContinueOnError), helps["rollout"])
+			return nil
+		}
+		if len(args) == 0 || (args[0] != "start" && args[0] != "status" && args[0] != "stop") {
+			fmt.Fprintf(stderr, "mirror-cloud rollout: want \"rollout start VERSION\", \"rollout status\" or \"rollout stop ID\"\n%s", usage())
+			return errUsage
+		}
+		cmd, args = "rollout "+args[0], args[1:]
 	}
 	h, ok := helps[cmd]
 	if !ok {
@@ -191,6 +215,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return device(ctx, cmd, fs, args, file, &sets, stdout, stderr)
 	case "release add", "release ls":
 		return release(ctx, cmd, fs, args, file, &sets, stdout, stderr)
+	case "rollout start", "rollout status", "rollout stop", "pin":
+		return rolloutCmd(ctx, cmd, fs, args, file, &sets, stdout, stderr)
 	case "config":
 		keys := fs.Bool("keys", false, "print every key with its default and allowed values (Markdown)")
 		if err := parse(); err != nil {

@@ -14,7 +14,15 @@ import (
 // TestReleaseCommands: the operator's path of docs/updates.md with the real minisign and
 // dpkg-deb: release add with the signature beside the package, release ls; a second key
 // (rotation) is accepted too; an unsigned package and a duplicate are refused with one line.
-func TestReleaseCommands(t *testing.T) {
+// releaseBench is a hub configuration (SQLite in a temporary state directory) that trusts two
+// minisign keys, with a function running mirror-cloud commands on it.
+func releaseBench(t *testing.T) (cmd func(args ...string) (string, error), sec string) {
+	cmd, sec, _ = releaseBench2(t)
+	return cmd, sec
+}
+
+func releaseBench2(t *testing.T) (cmd func(args ...string) (string, error), sec1, sec2 string) {
+	t.Helper()
 	dir := t.TempDir()
 	pub1, sec1 := debtest.Keypair(t)
 	pub2, sec2 := debtest.Keypair(t)
@@ -25,7 +33,7 @@ func TestReleaseCommands(t *testing.T) {
 	if err := os.WriteFile(conf, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := func(args ...string) (string, error) {
+	cmd = func(args ...string) (string, error) {
 		var out, errb bytes.Buffer
 		err := run(t.Context(), append(args, "--config", conf), &out, &errb)
 		if err != nil { // main prints it
@@ -33,6 +41,11 @@ func TestReleaseCommands(t *testing.T) {
 		}
 		return out.String() + errb.String(), err
 	}
+	return cmd, sec1, sec2
+}
+
+func TestReleaseCommands(t *testing.T) {
+	cmd, sec1, sec2 := releaseBench2(t)
 	deb1 := debtest.Build(t, debtest.Package{Name: "fitmirror", Version: "1.4.0", Arch: "arm64", Payload: 50_000})
 	debtest.Sign(t, sec1, deb1)
 	deb2 := debtest.Build(t, debtest.Package{Name: "fitmirror", Version: "1.4.0", Arch: "amd64", Payload: 50_000})

@@ -21,6 +21,7 @@ import (
 	"github.com/fitmirror/fitmirror/cloud/hub"
 	"github.com/fitmirror/fitmirror/cloud/hub/embedbroker"
 	"github.com/fitmirror/fitmirror/cloud/hub/hubsim"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore"
 	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/postgres"
 	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/s3blobs"
 	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/sqlite"
@@ -37,6 +38,7 @@ type stores struct {
 	// table, their bytes beside the photos.
 	releases hub.ReleaseStore
 	files    hub.Files
+	rollouts hubstore.RolloutStore
 	bucket   *s3blobs.Bucket // photos.url, when set
 	where    string          // for the log: the database, without its password
 }
@@ -69,7 +71,7 @@ func openDatabase(ctx context.Context, cfg *Config) (*stores, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &stores{Store: pg, photos: pg.Blobs(), releases: pg, files: pg.Files(), where: config.RedactURL(cfg.Database.URL)}, nil
+		return &stores{Store: pg, photos: pg.Blobs(), releases: pg, files: pg.Files(), rollouts: pg, where: config.RedactURL(cfg.Database.URL)}, nil
 	}
 	if err := os.MkdirAll(cfg.photoDir(), 0o700); err != nil {
 		return nil, fmt.Errorf("state_dir: %w", err)
@@ -78,7 +80,7 @@ func openDatabase(ctx context.Context, cfg *Config) (*stores, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &stores{Store: st, photos: hub.DirBlobs(cfg.photoDir()), releases: st, files: hub.DirFiles(cfg.releaseDir()),
+	return &stores{Store: st, photos: hub.DirBlobs(cfg.photoDir()), releases: st, files: hub.DirFiles(cfg.releaseDir()), rollouts: st,
 		where: cfg.dbPath()}, nil
 }
 
