@@ -25,7 +25,10 @@ type Store struct {
 	gc   *groupcommit.Committer[pgx.Tx]
 }
 
-var _ hubstore.Store = (*Store)(nil)
+var (
+	_ hubstore.Store        = (*Store)(nil)
+	_ hubstore.ConsoleStore = (*Store)(nil)
+)
 
 // pgMigrations are the schema versions in order; schema_migrations records those applied.
 // Append, never edit. Times are timestamptz at millisecond precision (what the SQLite store
@@ -61,6 +64,8 @@ CREATE TABLE secrets (name text PRIMARY KEY, value bytea NOT NULL);
 DROP INDEX events_pending;
 CREATE INDEX events_due ON events(next_at, at, key) WHERE NOT acked;
 `,
+	// 3: the fleet console (hubstore.ConsoleStore).
+	3: pgConsoleSchema,
 }
 
 // SchemaVersion is the schema version this release migrates to.

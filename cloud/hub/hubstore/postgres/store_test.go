@@ -57,3 +57,17 @@ func TestPostgresMigratesOnce(t *testing.T) {
 		t.Error("Open of an unreachable server succeeded")
 	}
 }
+
+func TestConsoleStorePostgres(t *testing.T) {
+	srv := pgtest.Start(t, pgtest.Options{NoFsync: true})
+	storetest.RunConsole(t, func(t *testing.T) interface {
+		hubstore.ConsoleStore
+		Close() error
+	} {
+		st, err := postgres.Open(t.Context(), srv.NewDatabase(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	})
+}

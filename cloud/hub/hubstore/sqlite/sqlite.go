@@ -25,7 +25,10 @@ type Store struct {
 	stmts sync.Map // query → *sql.Stmt: SQLite parses each query once, not once per call
 }
 
-var _ hubstore.Store = (*Store)(nil)
+var (
+	_ hubstore.Store        = (*Store)(nil)
+	_ hubstore.ConsoleStore = (*Store)(nil)
+)
 
 // sqliteMigrations are the schema versions in order; PRAGMA user_version counts those applied.
 // Append, never edit: a database at version n gets migrations n+1… on open. Version 1 is the
@@ -79,6 +82,8 @@ CREATE INDEX IF NOT EXISTS events_binding ON events(binding_id);`)
 	3: execSQL(`
 DROP INDEX IF EXISTS events_pending;
 CREATE INDEX IF NOT EXISTS events_due ON events(next_at, at, key) WHERE acked = 0;`),
+	// 4: the fleet console (hubstore.ConsoleStore).
+	4: execSQL(consoleSchema),
 }
 
 func execSQL(q string) func(tx *sql.Tx) error {

@@ -27,3 +27,16 @@ func TestStoreSQLite(t *testing.T) {
 		})
 	}
 }
+
+func TestConsoleStoreSQLite(t *testing.T) {
+	storetest.RunConsole(t, func(t *testing.T) interface {
+		hubstore.ConsoleStore
+		Close() error
+	} {
+		st, err := sqlite.Open(filepath.Join(t.TempDir(), "hub.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	})
+}
