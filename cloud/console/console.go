@@ -247,7 +247,7 @@ func randToken() string {
 
 // audit records an operator action; a failure to record it is logged.
 func (c *Console) audit(ctx context.Context, wh *who, action, target, result string) {
-	e := hubstore.AuditEntry{At: c.now(), Operator: wh.op.Name, Action: action, Target: target, Result: truncate(result, 500), Remote: wh.remote}
+	e := hubstore.AuditEntry{At: c.now(), Operator: wh.op.Name, Action: action, Target: target, Result: visible(truncate(result, 500)), Remote: wh.remote}
 	if err := c.st.AddAudit(context.WithoutCancel(ctx), e); err != nil {
 		c.log.Warn("console: audit log", "err", err, "operator", e.Operator, "action", action)
 	}
