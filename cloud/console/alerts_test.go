@@ -83,7 +83,9 @@ func TestAlertOnceAcrossReplicas(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { st.Close() })
-		list := func(context.Context) ([]console.Mirror, error) { return fleet.Mirrors(90*time.Second, map[string]string{"m1": "Shanghai 1"}), nil }
+		list := func(context.Context) ([]console.Mirror, error) {
+			return fleet.Mirrors(90*time.Second, map[string]string{"m1": "Shanghai 1"}), nil
+		}
 		a, err := console.NewAlerter(console.AlertOptions{WebhookURL: rcv.srv.URL + "/hook", After: 5 * time.Minute, Backoff: 10 * time.Millisecond}, st, list, nil, clk.Now)
 		if err != nil {
 			t.Fatal(err)

@@ -160,7 +160,7 @@ func TestFleetAndCommands(t *testing.T) {
 	}
 	var actions []string
 	for _, a := range audit(t, f.st) {
-		actions = append(actions, a.Action+" "+a.Target+" "+strings.Fields(a.Result+" x")[0])
+		actions = append(actions, a.Action+" "+a.Target+" "+strings.Fields(a.Result + " x")[0])
 	}
 	for _, want := range []string{"command ping m1 ok", "command restart m1 error", "command end-session m1 ok", "set store m1 ok:"} {
 		if !strings.Contains(strings.Join(actions, "\n"), want) {
