@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -28,6 +29,9 @@ type MQTTOptions struct {
 type MQTTPublisher struct {
 	c    paho.Client
 	urls []string
+
+	mu   sync.Mutex
+	subs map[string]paho.MessageHandler // filter → handler, subscribed again on each reconnection
 }
 
 var _ Publisher = (*MQTTPublisher)(nil)
@@ -56,10 +60,15 @@ func DialMQTT(ctx context.Context, opts MQTTOptions) (*MQTTPublisher, error) {
 		SetUsername(opts.Username).SetPassword(opts.Password).
 		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(2 * time.Second).
 		SetMaxReconnectInterval(30 * time.Second).SetCleanSession(true)
-	if opts.OnConnect != nil {
-		o.SetOnConnectHandler(func(paho.Client) { opts.OnConnect() })
-	}
+	p := &MQTTPublisher{urls: append([]string{opts.URL}, opts.Failover...), subs: map[string]paho.MessageHandler{}}
+	o.SetOnConnectHandler(func(c paho.Client) {
+		p.resubscribe(c)
+		if opts.OnConnect != nil {
+			opts.OnConnect()
+		}
+	})
 	c := paho.NewClient(o)
+	p.c = c
 	tok := c.Connect()
 	select {
 	case <-tok.Done():
@@ -70,7 +79,40 @@ func DialMQTT(ctx context.Context, opts MQTTOptions) (*MQTTPublisher, error) {
 		c.Disconnect(0)
 		return nil, fmt.Errorf("mqtt: connect %s: %w", opts.URL, ctx.Err())
 	}
-	return &MQTTPublisher{c: c, urls: append([]string{opts.URL}, opts.Failover...)}, nil
+	return p, nil
+}
+
+// Subscribe hands every message on filter (QoS 1) to fn, now and after each reconnection
+// (the session is clean): the fleet console's view of the mirrors. The broker must let the
+// hub's account read the topics (the shipped ACL's _hub does).
+func (p *MQTTPublisher) Subscribe(filter string, fn func(topic string, payload []byte)) error {
+	h := func(_ paho.Client, m paho.Message) { fn(m.Topic(), m.Payload()) }
+	p.mu.Lock()
+	p.subs[filter] = h
+	p.mu.Unlock()
+	tok := p.c.Subscribe(filter, 1, h)
+	if !tok.WaitTimeout(10 * time.Second) {
+		return fmt.Errorf("mqtt: subscribe %s: no answer from the broker", filter)
+	}
+	if err := tok.Error(); err != nil {
+		return fmt.Errorf("mqtt: subscribe %s: %w", filter, err)
+	}
+	if st, ok := tok.(*paho.SubscribeToken); ok {
+		for _, q := range st.Result() {
+			if q == 0x80 {
+				return fmt.Errorf("mqtt: subscribe %s: refused by the broker (its ACL)", filter)
+			}
+		}
+	}
+	return nil
+}
+
+func (p *MQTTPublisher) resubscribe(c paho.Client) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for f, h := range p.subs {
+		c.Subscribe(f, 1, h) // the handler runs on paho's goroutine: no waiting here
+	}
 }
 
 // Publish sends at QoS 1 and waits for the broker's PUBACK (or ctx).

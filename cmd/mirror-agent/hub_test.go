@@ -65,7 +65,7 @@ func startHub(t testing.TB) *hubProc {
 		t.Fatalf("device add printed %s", out)
 	}
 	cmd := testexec.Command(cloudBin, "serve", "--set", "state_dir="+state, "--set", "listen=127.0.0.1:0",
-		"--set", "mqtt.embedded.listen=127.0.0.1:0", "--set", "log.format=json")
+		"--set", "mqtt.embedded.listen=127.0.0.1:0", "--set", "console.listen=127.0.0.1:0", "--set", "log.format=json")
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fitmirror/fitmirror/cloud/console"
 	"github.com/fitmirror/fitmirror/cloud/hub"
 	"github.com/fitmirror/fitmirror/cloud/wechat"
 	"github.com/fitmirror/fitmirror/cmd/internal/config"
@@ -29,12 +31,28 @@ type Config struct {
 	Photos         PhotosConfig   `yaml:"photos"`
 	WeChat         WeChatConfig   `yaml:"wechat"`
 	MQTT           MQTTConfig     `yaml:"mqtt"`
+	Console        ConsoleConfig  `yaml:"console"`
+	Alerts         AlertsConfig   `yaml:"alerts"`
 	Updates        UpdatesConfig  `yaml:"updates"`
 }
 
 // UpdatesConfig is what the hub checks software releases against (docs/updates.md).
 type UpdatesConfig struct {
 	PublicKeys []string `yaml:"public_keys" help:"minisign public keys (the RW… line of minisign -G's .pub file) whose signatures mirror-cloud release add accepts; more than one while a key is rotated"`
+}
+
+// ConsoleConfig is the fleet console (docs/console.md).
+type ConsoleConfig struct {
+	Listen      string        `yaml:"listen" help:"fleet console listener (host:port), its own so the WeChat-facing listener never serves it; loopback by default (reach it over SSH or a VPN); empty = no console"`
+	SessionTTL  time.Duration `yaml:"session_ttl" help:"how long an operator's login lasts" range:"5m,720h"`
+	SilentAfter time.Duration `yaml:"silent_after" help:"a mirror that sent no telemetry this long is silent even if its status says online: 3 × the agents' telemetry_interval (30s)" range:"10s,24h"`
+}
+
+// AlertsConfig is where the console's alerts go (docs/console.md).
+type AlertsConfig struct {
+	WebhookURL string        `yaml:"webhook_url" help:"receives an alert when a mirror is offline, silent, degraded or without its camera for alerts.after, and a recovery; a WeChat Work or DingTalk robot URL carries its key, so this is a secret; empty = no alerts"`
+	Format     string        `yaml:"format" help:"json = {event,mirror,state,reason,store,since,at,text}; wecom and dingtalk = the group robots' text message" enum:"json,wecom,dingtalk"`
+	After      time.Duration `yaml:"after" help:"how long a mirror is not online before the alert" range:"10s,24h"`
 }
 
 // RateLimits are requests per second per client address, with bursts of four times that (at
@@ -108,6 +126,8 @@ func defaultConfig() Config {
 		Photos:     PhotosConfig{UnscannedGrace: 10 * time.Minute, Retention: 7 * 24 * time.Hour},
 		WeChat:     WeChatConfig{Mode: "sim", APIBase: wechat.DefaultBaseURL, OAuthBase: wechat.DefaultOAuthBase, Reply: "news"},
 		MQTT:       MQTTConfig{Username: "_hub", TopicPrefix: "mirror", Embedded: EmbeddedConfig{Listen: ":1883"}},
+		Console:    ConsoleConfig{Listen: "127.0.0.1:8091", SessionTTL: 12 * time.Hour, SilentAfter: 90 * time.Second},
+		Alerts:     AlertsConfig{Format: "json", After: 5 * time.Minute},
 	}
 }
 
@@ -196,7 +216,17 @@ func (c *Config) Validate() error {
 	if c.MQTT.TopicPrefix == "" || strings.ContainsAny(c.MQTT.TopicPrefix, "+#") {
 		return fmt.Errorf("mqtt.topic_prefix: %q must be non-empty without + or #", c.MQTT.TopicPrefix)
 	}
-	return nil
+	if c.Console.Listen != "" {
+		if err := config.CheckListen("console.listen", c.Console.Listen); err != nil {
+			return err
+		}
+		if _, port, _ := net.SplitHostPort(c.Console.Listen); port != "0" && (c.Console.Listen == c.Listen || (c.MQTT.URL == "" && c.Console.Listen == c.MQTT.Embedded.Listen)) {
+			return fmt.Errorf("console.listen: %s is taken by another listener; the console needs its own", c.Console.Listen)
+		}
+	} else if c.Alerts.WebhookURL != "" {
+		return fmt.Errorf("alerts.webhook_url: alerts come from the console: set console.listen")
+	}
+	return console.CheckAlerts(console.AlertOptions{WebhookURL: c.Alerts.WebhookURL, Format: c.Alerts.Format, After: c.Alerts.After})
 }
 
 func httpURL(s string) error {

@@ -75,6 +75,7 @@ func (e *buildError) Error() string { return "go build: " + e.err.Error() + "\n"
 type server struct {
 	cmd        *exec.Cmd
 	http, mqtt string
+	console    string // the console's base URL
 	logs       *bytes.Buffer
 	mu         *sync.Mutex
 }
@@ -82,7 +83,7 @@ type server struct {
 func startServe(t *testing.T, stateDir string, sets ...string) *server {
 	t.Helper()
 	args := []string{"serve", "--set", "state_dir=" + stateDir, "--set", "listen=127.0.0.1:0",
-		"--set", "mqtt.embedded.listen=127.0.0.1:0", "--set", "log.format=json"}
+		"--set", "mqtt.embedded.listen=127.0.0.1:0", "--set", "console.listen=127.0.0.1:0", "--set", "log.format=json"}
 	for _, s := range sets {
 		args = append(args, "--set", s)
 	}
@@ -92,7 +93,7 @@ func startServe(t *testing.T, stateDir string, sets ...string) *server {
 		t.Fatal(err)
 	}
 	s := &server{cmd: cmd, logs: &bytes.Buffer{}, mu: &sync.Mutex{}}
-	ready := make(chan struct{ http, mqtt string }, 1)
+	ready := make(chan struct{ http, mqtt, console string }, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
@@ -100,9 +101,9 @@ func startServe(t *testing.T, stateDir string, sets ...string) *server {
 			s.mu.Lock()
 			s.logs.Write(append(line, '\n'))
 			s.mu.Unlock()
-			var v struct{ Msg, HTTP, MQTT string }
+			var v struct{ Msg, HTTP, MQTT, Console string }
 			if json.Unmarshal(line, &v) == nil && v.Msg == "mirror-cloud listening" {
-				ready <- struct{ http, mqtt string }{v.HTTP, v.MQTT}
+				ready <- struct{ http, mqtt, console string }{v.HTTP, v.MQTT, v.Console}
 			}
 		}
 	}()
@@ -117,7 +118,7 @@ func startServe(t *testing.T, stateDir string, sets ...string) *server {
 	})
 	select {
 	case a := <-ready:
-		s.http, s.mqtt = "http://"+a.http, a.mqtt
+		s.http, s.mqtt, s.console = "http://"+a.http, a.mqtt, "http://"+a.console
 	case <-time.After(30 * time.Second):
 		t.Fatal("mirror-cloud serve did not start within 30 s")
 	}

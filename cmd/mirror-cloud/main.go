@@ -6,6 +6,8 @@
 //	mirror-cloud device add ID [--config FILE] [--set key=value]...
 //	mirror-cloud device rotate ID [--config FILE] [--set key=value]...
 //	mirror-cloud device remove ID [--config FILE] [--set key=value]...
+//	mirror-cloud operator add NAME --role viewer|operator|admin [--password-stdin] [--config FILE] [--set key=value]...
+//	mirror-cloud operator ls|remove NAME|passwd NAME [--password-stdin] [--config FILE] [--set key=value]...
 //	mirror-cloud config [--config FILE] [--set key=value]... [--keys]
 //	mirror-cloud check [--config FILE] [--set key=value]...
 //	mirror-cloud migrate --to postgres://… [--config FILE] [--set key=value]...
@@ -34,6 +36,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -69,6 +72,16 @@ var helps = map[string]cli.Help{
 		Summary: "Gives the mirror ID a new token and MQTT password and prints them once, as device add does; the\nold ones stop working, and the embedded broker closes a session opened with them within a second."},
 	"device remove": {Usage: "mirror-cloud device remove ID [--config FILE] [--set key=value]...",
 		Summary: "Removes the mirror ID: its token and MQTT password stop working, and the embedded broker closes its\nsession within a second. Its photos stay until their retention."},
+	"operator": {Usage: "mirror-cloud operator add NAME --role viewer|operator|admin [--password-stdin] [--config FILE] [--set key=value]...\nmirror-cloud operator ls [--config FILE] [--set key=value]...\nmirror-cloud operator remove NAME [--config FILE] [--set key=value]...\nmirror-cloud operator passwd NAME [--password-stdin] [--config FILE] [--set key=value]...",
+		Summary: "Manages the fleet console's operators (docs/console.md)."},
+	"operator add": {Usage: "mirror-cloud operator add NAME --role viewer|operator|admin [--password-stdin] [--config FILE] [--set key=value]...",
+		Summary: "Adds a console operator and prints a generated password once (or takes the first line of standard\ninput with --password-stdin). viewer sees the fleet, operator also sends commands, admin also reads\nthe audit log."},
+	"operator ls": {Usage: "mirror-cloud operator ls [--config FILE] [--set key=value]...",
+		Summary: "Lists the console operators with their roles."},
+	"operator remove": {Usage: "mirror-cloud operator remove NAME [--config FILE] [--set key=value]...",
+		Summary: "Removes a console operator; its sessions end at once."},
+	"operator passwd": {Usage: "mirror-cloud operator passwd NAME [--password-stdin] [--config FILE] [--set key=value]...",
+		Summary: "Gives a console operator a new password (printed once, or read from standard input); its sessions end."},
 	"config": {Usage: "mirror-cloud config [--config FILE] [--set key=value]... [--keys]",
 		Summary: "Prints the effective configuration as YAML (secrets hidden), or with --keys every key with its\ndefault and allowed values."},
 	"check": {Usage: "mirror-cloud check [--config FILE] [--set key=value]...",
@@ -104,7 +117,7 @@ var helps = map[string]cli.Help{
 }
 
 // cmdOrder is the commands in the order the usage and the man page list them.
-var cmdOrder = []string{"serve", "device add", "device rotate", "device remove", "config", "check", "migrate", "export", "import", "release add", "release ls", "rollout start", "rollout status", "rollout stop", "pin", "nats-auth", "nats-auth init", "version", "help"}
+var cmdOrder = []string{"serve", "device add", "device rotate", "device remove", "operator add", "operator ls", "operator remove", "operator passwd", "config", "check", "migrate", "export", "import", "release add", "release ls", "rollout start", "rollout status", "rollout stop", "pin", "nats-auth", "nats-auth init", "version", "help"}
 
 // usage lists every command's usage lines.
 func usage() string {
@@ -138,6 +151,32 @@ func device(ctx context.Context, cmd string, fs *flag.FlagSet, args []string, fi
 	return deviceAdd(ctx, cfg, id, stdout)
 }
 
+// subcommands are the commands of the command groups.
+var subcommands = map[string]struct {
+	subs []string
+	want string
+}{
+	"device":   {[]string{"add", "rotate", "remove"}, `"device add ID", "device rotate ID" or "device remove ID"`},
+	"operator": {[]string{"add", "ls", "remove", "passwd"}, `"operator add NAME --role R", "operator ls", "operator remove NAME" or "operator passwd NAME"`},
+	"release":  {[]string{"add", "ls"}, `"release add FILE.deb" or "release ls"`},
+	"rollout":  {[]string{"start", "status", "stop"}, `"rollout start VERSION", "rollout status" or "rollout stop ID"`},
+}
+
+// subcommand takes the subcommand of group ("device add"…) off args; done: it printed the
+// group's help.
+func subcommand(group string, args []string, stdout, stderr io.Writer) (string, []string, bool, error) {
+	if len(args) > 0 && cli.IsHelp(args[0]) {
+		cli.WriteHelp(stdout, flag.NewFlagSet("", flag.ContinueOnError), helps[group])
+		return "", nil, true, nil
+	}
+	g := subcommands[group]
+	if len(args) == 0 || !slices.Contains(g.subs, args[0]) {
+		fmt.Fprintf(stderr, "mirror-cloud %s: want %s\n%s", group, g.want, usage())
+		return "", nil, false, errUsage
+	}
+	return group + " " + args[0], args[1:], false, nil
+}
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage())
@@ -153,36 +192,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	case cmd == "nats-auth": // its own configuration: the NATS cluster's auth callout service
 		return natsAuth(ctx, args, stdout, stderr)
-	case cmd == "device":
-		if len(args) > 0 && cli.IsHelp(args[0]) {
-			cli.WriteHelp(stdout, flag.NewFlagSet("", flag.ContinueOnError), helps["device"])
-			return nil
+	case cmd == "device" || cmd == "operator" || cmd == "release" || cmd == "rollout":
+		var done bool
+		var err error
+		if cmd, args, done, err = subcommand(cmd, args, stdout, stderr); done || err != nil {
+			return err
 		}
-		if len(args) == 0 || (args[0] != "add" && args[0] != "rotate" && args[0] != "remove") {
-			fmt.Fprintf(stderr, "mirror-cloud device: want \"device add ID\", \"device rotate ID\" or \"device remove ID\"\n%s", usage())
-			return errUsage
-		}
-		cmd, args = "device "+args[0], args[1:]
-	case cmd == "release":
-		if len(args) > 0 && cli.IsHelp(args[0]) {
-			cli.WriteHelp(stdout, flag.NewFlagSet("", flag.ContinueOnError), helps["release"])
-			return nil
-		}
-		if len(args) == 0 || (args[0] != "add" && args[0] != "ls") {
-			fmt.Fprintf(stderr, "mirror-cloud release: want \"release add FILE.deb\" or \"release ls\"\n%s", usage())
-			return errUsage
-		}
-		cmd, args = "release "+args[0], args[1:]
-	case cmd == "rollout":
-		if len(args) > 0 && cli.IsHelp(args[0]) {
-			cli.WriteHelp(stdout, flag.NewFlagSet("", flag.ContinueOnError), helps["rollout"])
-			return nil
-		}
-		if len(args) == 0 || (args[0] != "start" && args[0] != "status" && args[0] != "stop") {
-			fmt.Fprintf(stderr, "mirror-cloud rollout: want \"rollout start VERSION\", \"rollout status\" or \"rollout stop ID\"\n%s", usage())
-			return errUsage
-		}
-		cmd, args = "rollout "+args[0], args[1:]
 	}
 	h, ok := helps[cmd]
 	if !ok {
@@ -217,6 +232,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return release(ctx, cmd, fs, args, file, &sets, stdout, stderr)
 	case "rollout start", "rollout status", "rollout stop", "pin":
 		return rolloutCmd(ctx, cmd, fs, args, file, &sets, stdout, stderr)
+	case "operator add", "operator ls", "operator remove", "operator passwd":
+		return operator(ctx, cmd, fs, args, file, &sets, stdout, stderr)
 	case "config":
 		keys := fs.Bool("keys", false, "print every key with its default and allowed values (Markdown)")
 		if err := parse(); err != nil {

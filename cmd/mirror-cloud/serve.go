@@ -261,6 +261,10 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	consoleAddr, err := startConsole(ctx, g, cfg, st.Store, pub, log)
+	if err != nil {
+		return err
+	}
 	srv := httpguard.NewServer(h.Handler(), false)
 	g.Go(func() error {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -280,7 +284,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			"to expose it, give "+strings.Join(simKeys, " and ")+" a host, e.g. 0.0.0.0:8090", "listeners", strings.Join(simLoopback, ","))
 	}
 	log.Info("mirror-cloud listening", "version", cloudVersion(), "http", ln.Addr().String(), "public_url", publicURL,
-		"mode", w.Mode, "mqtt", mqttAddr, "database", st.where)
+		"mode", w.Mode, "mqtt", mqttAddr, "database", st.where, "console", consoleAddr)
 	if sim != nil {
 		log.Info("sim mode: simulate a scan with POST " + publicURL + `/sim/scan {"qr":"<QR content>","openid":"o_test"}`)
 	}

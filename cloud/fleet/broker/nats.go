@@ -42,8 +42,9 @@ func NATSPermissions(prefix, user string) (pub, sub []string) {
 // either is denied, so every "#" rule lists both.
 func natsPerms(prefix, user string) (pub, sub []string) {
 	switch user {
-	case HubUser: // as the acl: reads status and events, sends bindings
-		return []string{prefix + ".*.binding"}, []string{prefix + ".*.status", prefix + ".*.events"}
+	case HubUser: // as the acl: reads status, telemetry, events and results, sends bindings and commands
+		return []string{prefix + ".*.binding", prefix + ".*.cmd.*"},
+			[]string{prefix + ".*.status", prefix + ".*.telemetry", prefix + ".*.events", prefix + ".*.cmd.*.result"}
 	case OpsUser: // reads everything, sends commands and desired configuration, HA discovery
 		return []string{prefix + ".*.cmd.*", prefix + ".*.config.desired", "homeassistant", "homeassistant.>"},
 			[]string{prefix, prefix + ".>", "homeassistant", "homeassistant.>"}

@@ -52,6 +52,7 @@ type Broker struct {
 	addr    string
 	hook    *authHook
 	recheck time.Duration
+	subID   int // the last inline subscription's ID
 }
 
 var _ hub.Publisher = (*Broker)(nil)
@@ -147,6 +148,15 @@ func (b *Broker) Revoke(ctx context.Context) int {
 // Reachable: the embedded broker runs in the hub's process, so it is reachable while the
 // hub runs.
 func (b *Broker) Reachable(context.Context) error { return nil }
+
+// Subscribe hands every message on filter to fn, in-process (retained ones at once): the
+// fleet console's view of the mirrors. The hub's own subscriptions bypass the ACL.
+func (b *Broker) Subscribe(filter string, fn func(topic string, payload []byte)) error {
+	b.subID++
+	return b.srv.Subscribe(filter, b.subID, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
+		fn(pk.TopicName, pk.Payload)
+	})
+}
 
 // Close stops the broker and its listener.
 func (b *Broker) Close() error { return b.srv.Close() }

@@ -25,7 +25,10 @@ type Store struct {
 	gc   *groupcommit.Committer[pgx.Tx]
 }
 
-var _ hubstore.Store = (*Store)(nil)
+var (
+	_ hubstore.Store        = (*Store)(nil)
+	_ hubstore.ConsoleStore = (*Store)(nil)
+)
 
 // pgMigrations are the schema versions in order; schema_migrations records those applied.
 // Append, never edit. Times are timestamptz at millisecond precision (what the SQLite store
@@ -61,8 +64,10 @@ CREATE TABLE secrets (name text PRIMARY KEY, value bytea NOT NULL);
 DROP INDEX events_pending;
 CREATE INDEX events_due ON events(next_at, at, key) WHERE NOT acked;
 `,
-	// 3: signed software releases, large files (their bytes) in chunks, rollouts and pins.
-	3: `
+	// 3: the fleet console (hubstore.ConsoleStore).
+	3: pgConsoleSchema,
+	// 4: signed software releases, large files (their bytes) in chunks, rollouts and pins.
+	4: `
 CREATE TABLE releases (
 	version text NOT NULL, arch text NOT NULL, package text NOT NULL, sha256 text NOT NULL, size bigint NOT NULL,
 	signature text NOT NULL, key_id text NOT NULL, created_at timestamptz NOT NULL, PRIMARY KEY (version, arch));

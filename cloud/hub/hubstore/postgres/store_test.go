@@ -69,3 +69,17 @@ func TestReleasesAndFiles(t *testing.T) {
 	storetest.RunRollouts(t, st)
 	storetest.RunFiles(t, st.Files())
 }
+
+func TestConsoleStorePostgres(t *testing.T) {
+	srv := pgtest.Start(t, pgtest.Options{NoFsync: true})
+	storetest.RunConsole(t, func(t *testing.T) interface {
+		hubstore.ConsoleStore
+		Close() error
+	} {
+		st, err := postgres.Open(t.Context(), srv.NewDatabase(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	})
+}

@@ -25,7 +25,10 @@ type Store struct {
 	stmts sync.Map // query → *sql.Stmt: SQLite parses each query once, not once per call
 }
 
-var _ hubstore.Store = (*Store)(nil)
+var (
+	_ hubstore.Store        = (*Store)(nil)
+	_ hubstore.ConsoleStore = (*Store)(nil)
+)
 
 // sqliteMigrations are the schema versions in order; PRAGMA user_version counts those applied.
 // Append, never edit: a database at version n gets migrations n+1… on open. Version 1 is the
@@ -79,9 +82,11 @@ CREATE INDEX IF NOT EXISTS events_binding ON events(binding_id);`)
 	3: execSQL(`
 DROP INDEX IF EXISTS events_pending;
 CREATE INDEX IF NOT EXISTS events_due ON events(next_at, at, key) WHERE acked = 0;`),
-	// 4: signed software releases (their bytes are files in the releases directory), rollouts
+	// 4: the fleet console (hubstore.ConsoleStore).
+	4: execSQL(consoleSchema),
+	// 5: signed software releases (their bytes are files in the releases directory), rollouts
 	// and pins.
-	4: execSQL(`
+	5: execSQL(`
 CREATE TABLE releases (
 	version TEXT NOT NULL, arch TEXT NOT NULL, package TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,
 	signature TEXT NOT NULL, key_id TEXT NOT NULL, created_at INTEGER NOT NULL, PRIMARY KEY (version, arch));

@@ -37,3 +37,16 @@ func TestReleasesSQLite(t *testing.T) {
 	storetest.RunReleases(t, st)
 	storetest.RunRollouts(t, st)
 }
+
+func TestConsoleStoreSQLite(t *testing.T) {
+	storetest.RunConsole(t, func(t *testing.T) interface {
+		hubstore.ConsoleStore
+		Close() error
+	} {
+		st, err := sqlite.Open(filepath.Join(t.TempDir(), "hub.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	})
+}

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/fitmirror/fitmirror/cloud/console"
+	"github.com/fitmirror/fitmirror/cloud/hub"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore"
+	"github.com/fitmirror/fitmirror/internal/httpguard"
+)
+
+// subscriber is the hub's broker connection as the console listens on it (the embedded
+// broker in-process, or paho to an external one).
+type subscriber interface {
+	Subscribe(filter string, fn func(topic string, payload []byte)) error
+}
+
+// startConsole serves the fleet console on console.listen (nothing when it is empty): it
+// subscribes to the mirrors' status, telemetry and command results on the hub's broker
+// connection and runs its listener and alerts in g. It returns the console's address.
+func startConsole(ctx context.Context, g *errgroup.Group, cfg *Config, st hub.Store, pub hub.Publisher, log *slog.Logger) (string, error) {
+	if cfg.Console.Listen == "" {
+		return "", nil
+	}
+	cs, ok := st.(hubstore.ConsoleStore)
+	sub, subOK := pub.(subscriber)
+	if !ok || !subOK {
+		return "", errors.New("console: this store or broker connection cannot serve the console")
+	}
+	fleet := console.NewFleet(cfg.MQTT.TopicPrefix, nil)
+	for _, f := range fleet.Filters() {
+		if err := sub.Subscribe(f, fleet.Handle); err != nil {
+			return "", fmt.Errorf("console: %w", err)
+		}
+	}
+	con, err := console.New(console.Options{Store: cs, Fleet: fleet, Publisher: pub, SessionTTL: cfg.Console.SessionTTL,
+		SilentAfter: cfg.Console.SilentAfter, Logger: log.With("part", "console"),
+		Alerts: console.AlertOptions{WebhookURL: cfg.Alerts.WebhookURL, Format: cfg.Alerts.Format, After: cfg.Alerts.After}})
+	if err != nil {
+		return "", err
+	}
+	ln, err := net.Listen("tcp", cfg.Console.Listen)
+	if err != nil {
+		return "", fmt.Errorf("console.listen: %w", err)
+	}
+	srv := httpguard.NewServer(con.Handler(), false)
+	g.Go(func() error {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("console: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	g.Go(func() error { return con.Run(ctx) })
+	return ln.Addr().String(), nil
+}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/fitmirror/fitmirror/internal/testexec"
+	"github.com/fitmirror/fitmirror/internal/wire"
+)
+
+// `mirror-cloud serve` runs the console on its own listener, fed by the embedded broker: an
+// operator added with `operator add` logs in and sees a mirror that logged in to the broker,
+// and its ping reaches the mirror and comes back. The WeChat-facing listener has no console.
+func TestServeConsole(t *testing.T) {
+	t.Parallel()
+	state := t.TempDir()
+	creds := addDevice(t, state, "m1")
+	add := testexec.Command(binary(t), "operator", "add", "otto", "--role", "operator", "--password-stdin", "--set", "state_dir="+state)
+	add.Stdin = strings.NewReader("otto-password-1234\n")
+	if out, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("operator add: %v %s", err, out)
+	}
+	s := startServe(t, state)
+	if s.console == s.http || !strings.HasPrefix(s.console, "http://127.0.0.1:") {
+		t.Fatalf("console at %q (hub at %s), want a loopback listener of its own", s.console, s.http)
+	}
+	if resp, err := http.Get(s.http + "/api/mirrors"); err == nil && resp.StatusCode != http.StatusNotFound {
+		t.Errorf("the hub's listener answers /api/mirrors: %s", resp.Status)
+	}
+	o := paho.NewClientOptions().AddBroker("tcp://" + s.mqtt).SetClientID("m1").SetUsername("m1").SetPassword(creds.MQTTPassword).SetProtocolVersion(4)
+	m := paho.NewClient(o)
+	if tok := m.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("mirror connect: %v", tok.Error())
+	}
+	defer m.Disconnect(0)
+	m.Subscribe("mirror/m1/cmd/+", 1, func(c paho.Client, msg paho.Message) {
+		var req wire.CommandRequest
+		json.Unmarshal(msg.Payload(), &req)
+		b, _ := json.Marshal(wire.CommandResult{ID: req.ID, OK: true, Data: json.RawMessage(`{"uptime_s":7,"version":"9.9.9"}`)})
+		c.Publish(msg.Topic()+"/result", 1, false, b)
+	}).Wait()
+	st, _ := json.Marshal(wire.Status{State: wire.StateOnline, Version: "9.9.9", Since: wire.Time{Time: time.Now()}})
+	m.Publish("mirror/m1/status", 1, true, st).Wait()
+	m.Publish("mirror/m1/telemetry", 1, false, []byte(`{"fps":15,"cpu_pct":20,"disk_free_mb":900}`)).Wait()
+
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	req, _ := http.NewRequest("POST", s.console+"/login", strings.NewReader(url.Values{"name": {"otto"}, "password": {"otto-password-1234"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("login: %v %v", err, resp)
+	}
+	var login struct{ CSRF string }
+	json.NewDecoder(resp.Body).Decode(&login)
+	resp.Body.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := c.Get(s.console + "/api/mirrors")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(b), `"id":"m1","state":"online"`) && strings.Contains(string(b), `"fps":15`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/api/mirrors = %s %s, want m1 online with telemetry", resp.Status, b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	req, _ = http.NewRequest("POST", s.console+"/api/mirrors/m1/cmd/ping", nil)
+	req.Header.Set("X-CSRF-Token", login.CSRF)
+	resp, err = c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"uptime_s":7`) {
+		t.Errorf("ping through the embedded broker: %s %s", resp.Status, b)
+	}
+}
