@@ -26,13 +26,12 @@ type subscriber interface {
 // startConsole serves the fleet console on console.listen (nothing when it is empty): it
 // subscribes to the mirrors' status, telemetry and command results on the hub's broker
 // connection and runs its listener and alerts in g. It returns the console's address.
-func startConsole(ctx context.Context, g *errgroup.Group, cfg *Config, st hub.Store, pub hub.Publisher, log *slog.Logger) (string, error) {
+func startConsole(ctx context.Context, g *errgroup.Group, cfg *Config, st hub.Store, pub hub.Publisher, sub subscriber, log *slog.Logger) (string, error) {
 	if cfg.Console.Listen == "" {
 		return "", nil
 	}
 	cs, ok := st.(hubstore.ConsoleStore)
-	sub, subOK := pub.(subscriber)
-	if !ok || !subOK {
+	if !ok || sub == nil {
 		return "", errors.New("console: this store or broker connection cannot serve the console")
 	}
 	fleet := console.NewFleet(cfg.MQTT.TopicPrefix, nil)

@@ -261,8 +261,15 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	consoleAddr, err := startConsole(ctx, g, cfg, st.Store, pub, log)
+	var sub subscriber // one broker subscription per filter, shared by the console and the rollouts
+	if s, ok := pub.(subscriber); ok {
+		sub = newFanout(s)
+	}
+	consoleAddr, err := startConsole(ctx, g, cfg, st.Store, pub, sub, log)
 	if err != nil {
+		return err
+	}
+	if err := startRollouts(ctx, g, cfg, st, pub, sub, log); err != nil {
 		return err
 	}
 	srv := httpguard.NewServer(h.Handler(), false)
