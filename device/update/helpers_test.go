@@ -51,8 +51,8 @@ const pkgName = "fitmirror-agent"
 // release is a signed .deb as the hub serves it.
 type release struct {
 	version, arch, path string
-	size               int64
-	sha256, signature  string
+	size                int64
+	sha256, signature   string
 }
 
 // keypair is a minisign key made by the minisign command (-W: no password).

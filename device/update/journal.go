@@ -29,13 +29,13 @@ const (
 // reported): the file update/journal.json in the state directory.
 type Journal struct {
 	Step     string `json:"step"`
-	Version  string `json:"version"`           // being installed
-	From     string `json:"from"`              // running before
-	Package  string `json:"package"`           // the Debian package, fitmirror-agent
-	Deb      string `json:"deb"`               // the new version's .deb
-	Backup   string `json:"backup,omitempty"`  // the running version's .deb
-	Reason   string `json:"reason,omitempty"`  // why it was rolled back
-	Health   string `json:"health,omitempty"`  // what the new version last said was wrong with it
+	Version  string `json:"version"`            // being installed
+	From     string `json:"from"`               // running before
+	Package  string `json:"package"`            // the Debian package, fitmirror-agent
+	Deb      string `json:"deb"`                // the new version's .deb
+	Backup   string `json:"backup,omitempty"`   // the running version's .deb
+	Reason   string `json:"reason,omitempty"`   // why it was rolled back
+	Health   string `json:"health,omitempty"`   // what the new version last said was wrong with it
 	Reported bool   `json:"reported,omitempty"` // the outcome's event is recorded
 
 	HealthTimeout time.Duration `json:"health_timeout"`
