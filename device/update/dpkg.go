@@ -24,6 +24,8 @@ type Packages interface {
 	Configure(ctx context.Context, pkg string) error
 	// Repack rebuilds the installed pkg as a .deb in dir (dpkg-repack) and returns its path.
 	Repack(ctx context.Context, pkg, dir string) (string, error)
+	// Architecture is the architecture dpkg installs (dpkg --print-architecture).
+	Architecture(ctx context.Context) (string, error)
 }
 
 // Control is the part of a package's control file the updater reads.
@@ -132,4 +134,9 @@ func (d Dpkg) Repack(ctx context.Context, pkg, dir string) (string, error) {
 		return "", fmt.Errorf("dpkg-repack %s: made %d packages in %s, want 1", pkg, len(after), dir)
 	}
 	return after[0], nil
+}
+
+func (d Dpkg) Architecture(ctx context.Context) (string, error) {
+	out, err := d.run(ctx, "", "dpkg", "--print-architecture")
+	return strings.TrimSpace(out), err
 }

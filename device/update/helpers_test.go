@@ -22,8 +22,19 @@ import (
 	"aead.dev/minisign"
 
 	"github.com/fitmirror/fitmirror/device/update"
+	"github.com/fitmirror/fitmirror/internal/testexec"
 	"github.com/fitmirror/fitmirror/internal/wire"
 )
+
+// hostArch is the architecture dpkg installs here (amd64 also when the suite runs emulated
+// for arm64: the dpkg is this machine's).
+var hostArch = func() string {
+	a, err := update.Dpkg{}.Architecture(context.Background())
+	if err != nil {
+		panic(err)
+	}
+	return a
+}()
 
 // TestMain is also the installer unit: the tests start this binary again with
 // UPDATE_APPLY_DIR set, as systemd starts mirror-agent update-apply, and kill it with SIGKILL
@@ -265,8 +276,8 @@ func newMirror(t *testing.T) *mirror {
 	build := t.TempDir()
 	m := &mirror{t: t, key: newKey(t), dir: filepath.Join(t.TempDir(), "update"), healthTimeout: 20 * time.Second,
 		healthy: func() (bool, string) { return true, "" }}
-	m.v1 = newRelease(t, m.key, build, "1.0.0", update.DebianArch(), 0)
-	m.v2 = newRelease(t, m.key, build, "2.0.0", update.DebianArch(), 0)
+	m.v1 = newRelease(t, m.key, build, "1.0.0", hostArch, 0)
+	m.v2 = newRelease(t, m.key, build, "2.0.0", hostArch, 0)
 	m.dpkg = newRoot(t, m.v1.path)
 	m.hub = newHub(t, m.v1, m.v2)
 	m.killAt.Store("")
@@ -296,7 +307,7 @@ func (m *mirror) agent() *update.Updater {
 // update-apply, killed at the point killAt names (once).
 func (m *mirror) launch(ctx context.Context) error {
 	m.launches.Add(1)
-	cmd := exec.Command(os.Args[0])
+	cmd := testexec.Command(os.Args[0]) // through qemu when the suite runs emulated
 	cmd.Env = append(os.Environ(), "UPDATE_APPLY_DIR="+m.dir, "UPDATE_ROOT="+m.dpkg.Root, "UPDATE_KILL_AT="+m.killAt.Swap("").(string))
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {

@@ -41,7 +41,7 @@ type Options struct {
 	HealthTimeout time.Duration        // update.health_timeout
 	Window        Window               // update.window; the zero Window is any time
 	Package       string               // the agent's Debian package; default fitmirror-agent
-	Arch          string               // this machine's Debian architecture; default from GOARCH
+	Arch          string               // this machine's Debian architecture; default dpkg's
 	Dpkg          Packages
 
 	// Launch starts the installer unit (mirror-agent update-apply): in production it makes
@@ -106,9 +106,6 @@ func New(ctx context.Context, o Options) (*Updater, error) {
 	if o.Package == "" {
 		o.Package = "fitmirror-agent"
 	}
-	if o.Arch == "" {
-		o.Arch = DebianArch()
-	}
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{Timeout: 30 * time.Minute}
 	}
@@ -152,6 +149,11 @@ func New(ctx context.Context, o Options) (*Updater, error) {
 		return nil, fmt.Errorf("update: the running version: %w", err)
 	}
 	u.running = v
+	if u.opts.Arch == "" {
+		if u.opts.Arch, err = o.Dpkg.Architecture(ctx); err != nil {
+			return nil, fmt.Errorf("update: the architecture: %w", err)
+		}
+	}
 	return u, nil
 }
 

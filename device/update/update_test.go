@@ -109,12 +109,12 @@ func TestUpdateRefused(t *testing.T) {
 	other := newKey(t)
 	build := t.TempDir()
 	foreign := "arm64"
-	if update.DebianArch() == "arm64" {
+	if hostArch == "arm64" {
 		foreign = "amd64"
 	}
 	m.hub.releases["3.0.0/"+foreign] = newRelease(t, m.key, build, "3.0.0", foreign, 0)
-	v3 := newRelease(t, other, build, "3.0.0", update.DebianArch(), 0)
-	m.hub.releases["3.0.0/"+update.DebianArch()] = v3
+	v3 := newRelease(t, other, build, "3.0.0", hostArch, 0)
+	m.hub.releases["3.0.0/"+hostArch] = v3
 	good := m.hub.args(m.v2)
 	with := func(f func(a *wire.UpdateArgs)) wire.UpdateArgs { a := good; f(&a); return a }
 	for _, tc := range []struct {
@@ -140,7 +140,7 @@ func TestUpdateRefused(t *testing.T) {
 		{"signature of another release", with(func(a *wire.UpdateArgs) { a.Signature = m.v1.signature }), wire.CodeBadSignature, "does not verify with any of update.public_keys", true},
 		{"signed by an unknown key", m.hub.args(v3), wire.CodeBadSignature, "does not verify with any of update.public_keys", true},
 		{"garbled signature", with(func(a *wire.UpdateArgs) { a.Signature = "hello" }), wire.CodeBadSignature, "signature: not a minisign signature", true},
-		{"another architecture", m.hub.args(m.hub.releases["3.0.0/"+foreign]), wire.CodeBadArgs, "url: the release is for " + foreign + ", this mirror is " + update.DebianArch(), true},
+		{"another architecture", m.hub.args(m.hub.releases["3.0.0/"+foreign]), wire.CodeBadArgs, "url: the release is for " + foreign + ", this mirror is " + hostArch, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(strings.Fields(m.ev.types()))
@@ -182,7 +182,7 @@ func (m *mirror) nothingChanged(t *testing.T) {
 // the rest (Range) and the update goes on.
 func TestUpdateResumesDownload(t *testing.T) {
 	m := newMirror(t)
-	big := newRelease(t, m.key, t.TempDir(), "2.1.0", update.DebianArch(), 300<<10)
+	big := newRelease(t, m.key, t.TempDir(), "2.1.0", hostArch, 300<<10)
 	m.hub.releases["2.1.0/"+big.arch] = big
 	m.hub.cut.Store(big.size / 2)
 	u := m.agent()
@@ -205,7 +205,7 @@ func TestUpdateResumesDownload(t *testing.T) {
 // command fails naming the full disk, the partial file is removed, nothing is installed.
 func TestUpdateDiskFull(t *testing.T) {
 	m := newMirror(t)
-	big := newRelease(t, m.key, t.TempDir(), "2.1.0", update.DebianArch(), 300<<10)
+	big := newRelease(t, m.key, t.TempDir(), "2.1.0", hostArch, 300<<10)
 	m.hub.releases["2.1.0/"+big.arch] = big
 	mountTiny(t, m.dir)
 	_, err := m.command(m.agent(), m.hub.args(big))

@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"aead.dev/minisign"
 )
 
 // Window is the daily maintenance window (update.window, "02:00-05:00" local time; it may
@@ -60,7 +62,8 @@ func (w Window) String() string {
 	return fmt.Sprintf("%02d:%02d-%02d:%02d", w.from/60, w.from%60, w.to/60, w.to%60)
 }
 
-// DebianArch is this program's Debian architecture (amd64, arm64, armhf, i386, …).
+// DebianArch is this program's Debian architecture (amd64, arm64, armhf, i386, …), for
+// where dpkg cannot be asked.
 func DebianArch() string {
 	switch runtime.GOARCH {
 	case "arm":
@@ -70,4 +73,24 @@ func DebianArch() string {
 	default:
 		return runtime.GOARCH
 	}
+}
+
+// ParsePublicKeys reads minisign public keys: the base64 line of a minisign.pub ("RW…"),
+// with or without its "untrusted comment:" line. A key given twice is an error.
+func ParsePublicKeys(texts []string) ([]minisign.PublicKey, error) {
+	var keys []minisign.PublicKey
+	seen := map[uint64]bool{}
+	for i, t := range texts {
+		var k minisign.PublicKey
+		if err := k.UnmarshalText([]byte(strings.TrimSpace(t))); err != nil {
+			return nil, fmt.Errorf("key %d (%.12q…): not a minisign public key (the RW… line of minisign.pub): %v", i+1, t,
+				strings.TrimPrefix(err.Error(), "minisign: "))
+		}
+		if seen[k.ID()] {
+			return nil, fmt.Errorf("key %d: key %016X is listed twice", i+1, k.ID())
+		}
+		seen[k.ID()] = true
+		keys = append(keys, k)
+	}
+	return keys, nil
 }
