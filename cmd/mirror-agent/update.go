@@ -36,7 +36,11 @@ func openUpdater(ctx context.Context, cfg *Config, log *slog.Logger, tr *health.
 		},
 		Healthy: func() (bool, string) { return allPartsOK(tr.Report()) },
 		Record: func(typ string, d wire.Update) {
-			rec.Record(session.Event{Type: typ, At: time.Now(), Data: d})
+			if ev, ok := updateEvents[typ]; ok {
+				rec.Record(ev(d))
+			} else {
+				log.Error("update: no such event", "type", typ)
+			}
 		},
 		SetTarget: setTarget,
 		Logger:    log,
@@ -46,6 +50,29 @@ func openUpdater(ctx context.Context, cfg *Config, log *slog.Logger, tr *health.
 		return nil
 	}
 	return up
+}
+
+// updateEvents are the events the updater records, by type (each spelled by its wire
+// constant, with wire.Update as its data).
+var updateEvents = map[string]func(wire.Update) session.Event{
+	wire.EventUpdateDownloading: func(d wire.Update) session.Event {
+		return session.Event{Type: wire.EventUpdateDownloading, At: time.Now(), Data: d}
+	},
+	wire.EventUpdateVerified: func(d wire.Update) session.Event {
+		return session.Event{Type: wire.EventUpdateVerified, At: time.Now(), Data: d}
+	},
+	wire.EventUpdateInstalling: func(d wire.Update) session.Event {
+		return session.Event{Type: wire.EventUpdateInstalling, At: time.Now(), Data: d}
+	},
+	wire.EventUpdateCommitted: func(d wire.Update) session.Event {
+		return session.Event{Type: wire.EventUpdateCommitted, At: time.Now(), Data: d}
+	},
+	wire.EventUpdateRolledBack: func(d wire.Update) session.Event {
+		return session.Event{Type: wire.EventUpdateRolledBack, At: time.Now(), Data: d}
+	},
+	wire.EventUpdateRefused: func(d wire.Update) session.Event {
+		return session.Event{Type: wire.EventUpdateRefused, At: time.Now(), Data: d}
+	},
 }
 
 // allPartsOK is the health an update waits for: every part ok, none still starting (a
