@@ -60,7 +60,11 @@ func (d Dpkg) rootArgs(args ...string) []string {
 	if d.Root == "" {
 		return args
 	}
-	return append([]string{"--root=" + d.Root}, args...)
+	root := []string{"--root=" + d.Root}
+	if os.Geteuid() != 0 { // a throwaway root of one's own (tests run as a user)
+		root = append(root, "--force-not-root")
+	}
+	return append(root, args...)
 }
 
 func (d Dpkg) Installed(ctx context.Context, pkg string) (string, error) {
@@ -126,7 +130,11 @@ func (d Dpkg) Repack(ctx context.Context, pkg, dir string) (string, error) {
 	for _, f := range before {
 		os.Remove(f)
 	}
-	if _, err := d.run(ctx, dir, "dpkg-repack", d.rootArgs(pkg)...); err != nil {
+	args := []string{pkg}
+	if d.Root != "" {
+		args = []string{"--root=" + d.Root, pkg}
+	}
+	if _, err := d.run(ctx, dir, "dpkg-repack", args...); err != nil {
 		return "", err
 	}
 	after, _ := filepath.Glob(filepath.Join(dir, pkg+"_*.deb"))
