@@ -68,7 +68,7 @@ type FleetConfig struct {
 // UpdateConfig is the remote software update (docs/updates.md).
 type UpdateConfig struct {
 	PublicKeys    []string      `yaml:"public_keys" help:"minisign public keys (the RW… line of minisign.pub) a release must be signed with; more than one while keys are rotated; empty = the update command is refused"`
-	HealthTimeout time.Duration `yaml:"health_timeout" help:"a newly installed version must report every part ok within this long, or the previous version is reinstalled" range:"10s,1h"`
+	HealthTimeout time.Duration `yaml:"health_timeout" help:"a newly installed version must report every part ok (for 10s in a row) within this long, or the previous version is reinstalled" range:"30s,1h"`
 	Window        string        `yaml:"window" help:"maintenance window for installing updates, local time \"02:00-05:00\" (may cross midnight); empty = any time no shopper is at the mirror"`
 }
 

@@ -112,7 +112,7 @@ func TestUpdateConfig(t *testing.T) {
 		{[]string{"update.public_keys=RWQnotakey"}, "update.public_keys: key 1"},
 		{[]string{"update.public_keys=" + key + "," + key}, "is listed twice"},
 		{[]string{"update.window=2am-5am"}, "update.window: \"2am-5am\": want HH:MM-HH:MM"},
-		{[]string{"update.health_timeout=1s"}, "update.health_timeout"},
+		{[]string{"update.health_timeout=10s"}, "update.health_timeout"},
 	} {
 		c := defaultConfig()
 		err := config.Load(&c, "", tc.sets)

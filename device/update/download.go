@@ -85,14 +85,14 @@ func (u *Updater) fetch(ctx context.Context, url, part string, size int64) (done
 	switch resp.StatusCode {
 	case http.StatusPartialContent:
 		if !strings.HasPrefix(resp.Header.Get("Content-Range"), "bytes "+strconv.FormatInt(have, 10)+"-") {
-			have = 0 // not the range asked for: start again
-			resp.Body.Close()
-			return false, f.Truncate(0)
+			f.Truncate(0) // not the range asked for: start again
+			return false, fmt.Errorf("the hub answered the range %q for bytes=%d-", resp.Header.Get("Content-Range"), have)
 		}
 	case http.StatusOK:
 		have = 0
 	case http.StatusRequestedRangeNotSatisfiable:
-		return false, f.Truncate(0)
+		f.Truncate(0)
+		return false, fmt.Errorf("the hub has no bytes from %d (416): starting again", have)
 	case http.StatusNotFound:
 		return false, wire.BadArgs("url: the hub has no such release (404)")
 	case http.StatusUnauthorized, http.StatusForbidden:

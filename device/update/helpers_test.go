@@ -296,7 +296,7 @@ func (m *mirror) agent() *update.Updater {
 		Healthy:   func() (bool, string) { return m.healthy() },
 		Record:    m.ev.record,
 		SetTarget: func(v string) { m.target.Store(v) },
-		Attempts:  3, RetryAfter: 10 * time.Millisecond, Poll: 20 * time.Millisecond})
+		Attempts:  3, RetryAfter: 10 * time.Millisecond, Poll: 20 * time.Millisecond, HealthyFor: 150 * time.Millisecond})
 	if err != nil {
 		m.t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package update
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -35,6 +36,9 @@ func (u *Updater) Follow(ctx context.Context) error {
 	boot, active := !u.booted, u.active
 	u.booted = true
 	u.mu.Unlock()
+	if active { // the update command is downloading and verifying: it writes the journal
+		return nil
+	}
 	j, err := u.st.read()
 	if err != nil || j == nil {
 		return err
@@ -43,12 +47,10 @@ func (u *Updater) Follow(ctx context.Context) error {
 		u.opts.SetTarget(j.Version)
 	}
 	switch j.Step {
-	case StepDownloaded:
-		if !active { // cut short before it was verified: start again with a new command
-			u.st.clear()
-			u.opts.SetTarget("")
-			u.refuse(j.Version, fmt.Errorf("the agent stopped before the release was verified; nothing was installed"))
-		}
+	case StepDownloaded: // cut short before it was verified: start again with a new command
+		u.st.clear()
+		u.opts.SetTarget("")
+		u.refuse(j.Version, fmt.Errorf("the agent stopped before the release was verified; nothing was installed"))
 	case StepVerified:
 		if _, err := os.Stat(u.st.path("apply")); err != nil { // not launched yet
 			return u.launchWhenFree(ctx, j)
@@ -66,6 +68,12 @@ func (u *Updater) Follow(ctx context.Context) error {
 	case StepCommitted:
 		u.report(j, wire.EventUpdateCommitted, OutcomeCommitted, "new.deb")
 	case StepRolledBack:
+		if j.Backup == "" { // stopped before anything was installed (no backup could be kept)
+			u.st.clear()
+			u.opts.SetTarget("")
+			u.refuse(j.Version, errors.New(j.Reason))
+			return nil
+		}
 		u.report(j, wire.EventUpdateRolledBack, OutcomeRolledBack, "backup.deb")
 	}
 	return nil
@@ -106,12 +114,25 @@ func (u *Updater) relaunch(ctx context.Context, j *Journal, boot bool) error {
 	return u.opts.Launch(ctx)
 }
 
-// healthGate commits the running new version once every part is ok; otherwise it notes
-// what is wrong in the journal for the rollback's reason.
+// healthGate commits the running new version once every part has been ok for HealthyFor;
+// otherwise it notes what is wrong in the journal for the rollback's reason.
 func (u *Updater) healthGate(j *Journal) error {
 	ok, reason := true, ""
 	if u.opts.Healthy != nil {
 		ok, reason = u.opts.Healthy()
+	}
+	now := u.opts.Now()
+	u.mu.Lock()
+	switch {
+	case !ok:
+		u.okSince = time.Time{}
+	case u.okSince.IsZero():
+		u.okSince = now
+	}
+	since := u.okSince
+	u.mu.Unlock()
+	if ok && now.Sub(since) < u.opts.HealthyFor {
+		return nil
 	}
 	if !ok {
 		if reason != j.Health {
@@ -120,7 +141,6 @@ func (u *Updater) healthGate(j *Journal) error {
 		}
 		return nil
 	}
-	now := u.opts.Now()
 	_, done, err := u.st.step(StepCommitted, func(j *Journal) { j.Health = "" }, StepInstalled)
 	if err != nil || !done {
 		return err

@@ -61,6 +61,9 @@ type Options struct {
 	Attempts   int           // download attempts (resumed); default 5
 	RetryAfter time.Duration // between them; default 2s
 	Poll       time.Duration // how often waits look again; default 1s
+	// HealthyFor is how long the new version must stay healthy before it is committed
+	// (within update.health_timeout); default 10s.
+	HealthyFor time.Duration
 	Now        func() time.Time
 	Logger     *slog.Logger
 }
@@ -74,9 +77,10 @@ type Updater struct {
 	running string // the package version this process was started from
 
 	mu       sync.Mutex
-	active   bool   // an update command is being downloaded and verified
-	launched string // the version whose installer this process started
-	booted   bool   // the first look at the journal since start is done
+	active   bool      // an update command is being downloaded and verified
+	launched string    // the version whose installer this process started
+	booted   bool      // the first look at the journal since start is done
+	okSince  time.Time // the new version has been healthy since (zero: it is not)
 
 	counts [nOutcomes]atomic.Int64
 }
@@ -117,6 +121,9 @@ func New(ctx context.Context, o Options) (*Updater, error) {
 	}
 	if o.Poll <= 0 {
 		o.Poll = time.Second
+	}
+	if o.HealthyFor <= 0 {
+		o.HealthyFor = 10 * time.Second
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -265,7 +272,7 @@ func (u *Updater) begin(version string) error {
 	}
 	if j, err := u.st.read(); err != nil {
 		return err
-	} else if j != nil && !j.Terminal() {
+	} else if j != nil { // a finished one until its outcome is reported (within a second)
 		return &wire.Error{Code: wire.CodeBusy, Message: fmt.Sprintf("the update to %s is in progress (%s)", j.Version, j.Step)}
 	}
 	u.active = true

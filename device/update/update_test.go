@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -60,14 +61,16 @@ func TestUpdateCommits(t *testing.T) {
 // TestUpdateRollsBackUnhealthy: a new version that never becomes healthy is rolled back by
 // the installer after update.health_timeout; the old agent, started again, reports
 // update.rolled_back with the reason. Once with a new agent that reports a broken part, once
-// with one that never starts (a build that exits at start).
+// with one that is healthy only for moments (never for HealthyFor in a row), once with one that never starts (a build that exits at start).
 func TestUpdateRollsBackUnhealthy(t *testing.T) {
 	for _, tc := range []struct {
 		name, reason string
 		starts       bool
+		flaps        bool // healthy at every other look only: never for long enough
 	}{
-		{"camera lost", "did not report healthy within 1.5s: camera lost: no frames", true},
-		{"exits at start", "did not report healthy within 1.5s (it did not report at all)", false},
+		{"camera lost", "did not report healthy within 1.5s: camera lost: no frames", true, false},
+		{"healthy only moments", "did not report healthy within 1.5s: camera lost: no frames", true, true},
+		{"exits at start", "did not report healthy within 1.5s (it did not report at all)", false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := newMirror(t)
@@ -76,7 +79,10 @@ func TestUpdateRollsBackUnhealthy(t *testing.T) {
 			if _, err := m.command(u, m.hub.args(m.v2)); err != nil {
 				t.Fatal(err)
 			}
-			m.healthy = func() (bool, string) { return false, "camera lost: no frames" } // asked of 2.0.0 only
+			var looks atomic.Int32
+			m.healthy = func() (bool, string) { // asked of 2.0.0 only
+				return tc.flaps && looks.Add(1)%2 == 0, "camera lost: no frames"
+			}
 			if !tc.starts {
 				// The new version exits at start: nothing follows the journal until the old
 				// version is back.
