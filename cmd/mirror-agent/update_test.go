@@ -49,10 +49,19 @@ func TestUpdateOverMQTT(t *testing.T) {
 
 	args := wire.UpdateArgs{Version: "0.0.1~test", URL: "/v1/releases/0.0.1~test/amd64", SHA256: strings.Repeat("0", 64), Size: 10,
 		Signature: "untrusted comment: x\nRUQ"}
+	// send runs the command and returns its result, and the update.refused event when one
+	// comes before the result (the mirror records it first).
+	var refused mqtt.Message
+	isRefused := func(m mqtt.Message) bool {
+		return m.Topic() == "mirror/m1/events" && strings.Contains(string(m.Payload()), `"type":"update.refused"`)
+	}
 	send := func(id string, a wire.UpdateArgs) wire.CommandResult {
 		b, _ := json.Marshal(wire.CommandRequest{ID: id, Args: mustJSON(t, a)})
 		ops.publish(t, "mirror/m1/cmd/update", false, string(b))
 		m := ops.await(t, 20*time.Second, "update result "+id, func(m mqtt.Message) bool {
+			if isRefused(m) {
+				refused = m
+			}
 			return m.Topic() == "mirror/m1/cmd/update/result" && strings.Contains(string(m.Payload()), `"id":"`+id+`"`)
 		})
 		var res wire.CommandResult
@@ -77,13 +86,17 @@ func TestUpdateOverMQTT(t *testing.T) {
 		t.Errorf("bad arguments fetched %s from the hub", p)
 	default:
 	}
+	if refused != nil {
+		t.Errorf("bad arguments made an event %s, want none", refused.Payload())
+	}
 	res := send("u3", args)
 	if res.OK || res.Error == nil {
 		t.Fatalf("update of an uninstallable release = %+v, want refused", res)
 	}
-	ev := ops.await(t, 10*time.Second, "update.refused", func(m mqtt.Message) bool {
-		return m.Topic() == "mirror/m1/events" && strings.Contains(string(m.Payload()), `"type":"update.refused"`)
-	})
+	ev := refused
+	if ev == nil {
+		ev = ops.await(t, 20*time.Second, "update.refused", isRefused)
+	}
 	var e struct{ Data wire.Update }
 	json.Unmarshal(ev.Payload(), &e)
 	if e.Data.Version != "0.0.1~test" || len(e.Data.Reason) < 20 || !strings.Contains(res.Error.Message, e.Data.Reason[:20]) {
