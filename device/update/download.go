@@ -21,8 +21,9 @@ import (
 
 // download fetches url into part with the device token, resuming what an earlier attempt
 // left (a Range request), and renames it to dst once size bytes are there. A connection cut
-// short is resumed up to attempts times. On a write error (a full disk) the partial file is
-// removed.
+// short is resumed up to attempts times; what it got stays for the next command with the
+// same release. On a write error (a full disk) or a release that cannot be right the partial
+// file is removed.
 func (u *Updater) download(ctx context.Context, url, part, dst string, size int64) error {
 	var last error
 	for attempt := 0; attempt < u.opts.Attempts; attempt++ {
@@ -42,7 +43,7 @@ func (u *Updater) download(ctx context.Context, url, part, dst string, size int6
 		}
 		var final *wire.Error
 		if errors.As(err, &final) || errors.Is(err, errDiskFull) || ctx.Err() != nil {
-			if errors.Is(err, errDiskFull) {
+			if final != nil || errors.Is(err, errDiskFull) {
 				os.Remove(part)
 			}
 			return err
@@ -50,7 +51,7 @@ func (u *Updater) download(ctx context.Context, url, part, dst string, size int6
 		last = err
 		u.log.Info("update download cut short: resuming", "url", url, "attempt", attempt+1, "err", err)
 	}
-	return fmt.Errorf("download %s: %w (after %d attempts)", url, last, u.opts.Attempts)
+	return fmt.Errorf("download %s: %w (after %d attempts; the next update command for this release resumes it)", url, last, u.opts.Attempts)
 }
 
 var errDiskFull = errors.New("disk full")

@@ -172,6 +172,7 @@ type hub struct {
 	releases map[string]release
 	ranges   []string // the Range header of each request
 	cut      atomic.Int64
+	cuts     atomic.Int32 // how many downloads are cut (default one, when cut is set)
 }
 
 func newHub(t *testing.T, rels ...release) *hub {
@@ -204,7 +205,14 @@ func (h *hub) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer f.Close()
-	if n := h.cut.Swap(0); n > 0 {
+	if n := h.cut.Load(); n > 0 {
+		if h.cuts.Add(-1) <= 0 {
+			h.cut.Store(0)
+		}
+		if r.Header.Get("Range") != "" { // a resumed download is cut again, a little further on
+			http.ServeContent(&cutWriter{ResponseWriter: w, left: n / 4}, r, "release.deb", time.Time{}, f)
+			panic(http.ErrAbortHandler)
+		}
 		w.Header().Set("Content-Length", strconv.FormatInt(rel.size, 10))
 		w.WriteHeader(http.StatusOK)
 		buf := make([]byte, n)
@@ -213,6 +221,24 @@ func (h *hub) serve(w http.ResponseWriter, r *http.Request) {
 		panic(http.ErrAbortHandler) // the connection is cut
 	}
 	http.ServeContent(w, r, "release.deb", time.Time{}, f)
+}
+
+// cutWriter writes left bytes of the body, then fails (the handler then cuts the connection).
+type cutWriter struct {
+	http.ResponseWriter
+	left int64
+}
+
+func (c *cutWriter) Write(b []byte) (int, error) {
+	if int64(len(b)) > c.left {
+		b = b[:c.left]
+	}
+	n, _ := c.ResponseWriter.Write(b)
+	c.left -= int64(n)
+	if c.left == 0 {
+		return n, fmt.Errorf("cut")
+	}
+	return n, nil
 }
 
 func (h *hub) args(r release) wire.UpdateArgs {

@@ -187,9 +187,22 @@ func (s store) step(next string, set func(j *Journal), from ...string) (j *Journ
 	return j, ok, err
 }
 
-// clear removes the journal and the files of the update (the cached current.deb stays).
+// dropParts removes the partial downloads of other releases than keep, and returns keep's
+// path.
+func (s store) dropParts(keep string) string {
+	parts, _ := filepath.Glob(s.path("release-*.part"))
+	for _, p := range parts {
+		if filepath.Base(p) != keep {
+			os.Remove(p)
+		}
+	}
+	return s.path(keep)
+}
+
+// clear removes the journal and the files of the update (the cached current.deb and a
+// partial download, resumed by the next command for the same release, stay).
 func (s store) clear() {
-	for _, name := range []string{"journal.json", "new.deb", "new.deb.part", "apply"} {
+	for _, name := range []string{"journal.json", "new.deb", "apply"} {
 		os.Remove(s.path(name))
 	}
 	backups, _ := filepath.Glob(s.path("backup*.deb"))

@@ -291,8 +291,8 @@ func (u *Updater) fetchRelease(ctx context.Context, a wire.UpdateArgs, src strin
 	u.opts.SetTarget(a.Version)
 	u.opts.Record(wire.EventUpdateDownloading, wire.Update{Version: a.Version, From: u.running})
 	deb := u.st.path("new.deb")
-	if err := u.download(ctx, src, u.st.path("new.deb.part"), deb, a.Size); err != nil {
-		u.st.clear() // a resumed download starts from a new command's own file
+	part := u.st.dropParts("release-" + strings.ToLower(a.SHA256) + ".part") // resumed, when an earlier command got part of it
+	if err := u.download(ctx, src, part, deb, a.Size); err != nil {
 		if errors.Is(err, errDiskFull) {
 			return nil, &wire.Error{Code: wire.CodeFailed, Message: diskFullMessage(u.st.dir, err)}
 		}

@@ -3,6 +3,7 @@ package update_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -200,6 +201,45 @@ func TestUpdateResumesDownload(t *testing.T) {
 	m.hub.mu.Unlock()
 	if len(ranges) != 2 || ranges[0] != "" || !strings.HasPrefix(ranges[1], "bytes=") || ranges[1] == "bytes=0-" {
 		t.Fatalf("requests' Range headers %q, want none then the rest", ranges)
+	}
+	m.drive(u)
+	if v, _ := m.installed(); v != "2.1.0" {
+		t.Errorf("installed %q, want 2.1.0", v)
+	}
+}
+
+// TestUpdateResumesAcrossCommands: every download is cut until the command gives up (the
+// store's link is down); the bytes it got stay, and the next command for the same release
+// resumes from them instead of starting again.
+func TestUpdateResumesAcrossCommands(t *testing.T) {
+	m := newMirror(t)
+	big := newRelease(t, m.key, t.TempDir(), "2.1.0", hostArch, 400<<10)
+	m.hub.releases["2.1.0/"+big.arch] = big
+	m.hub.cut.Store(big.size / 3)
+	m.hub.cuts.Store(3) // the agent's 3 attempts
+	u := m.agent()
+	_, err := m.command(u, m.hub.args(big))
+	if err == nil || !strings.Contains(err.Error(), "after 3 attempts; the next update command for this release resumes it") {
+		t.Fatalf("update over a failing link = %v, want a failure after 3 attempts", err)
+	}
+	part, err := os.Stat(filepath.Join(m.dir, "release-"+big.sha256+".part"))
+	if err != nil || part.Size() <= big.size/3 {
+		t.Fatalf("partial download %v, %v: want more than the first cut", part, err)
+	}
+	if got := m.ev.types(); got != "update.downloading update.refused" {
+		t.Errorf("events %q", got)
+	}
+	m.hub.mu.Lock()
+	m.hub.ranges = nil
+	m.hub.mu.Unlock()
+	if res, err := m.command(u, m.hub.args(big)); err != nil || res.State != "installing" {
+		t.Fatalf("update once the link is back = %+v, %v", res, err)
+	}
+	m.hub.mu.Lock()
+	ranges := m.hub.ranges
+	m.hub.mu.Unlock()
+	if want := fmt.Sprintf("bytes=%d-", part.Size()); len(ranges) != 1 || ranges[0] != want {
+		t.Errorf("the second command's requests %q, want one %s", ranges, want)
 	}
 	m.drive(u)
 	if v, _ := m.installed(); v != "2.1.0" {
