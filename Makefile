@@ -69,6 +69,14 @@ test-package: setup
 	$(MAKE) deb
 	$(GO) test -tags packaging -count=1 -run '^TestDebPackage$$' .
 
+# The software update on the mirror (docs/updates.md): real dpkg installing and rolling back
+# packages built with dpkg-deb on a throwaway root, minisign signatures, the installer killed
+# at each journal step, a full 64 KiB tmpfs (root). `make test` runs them with the rest; CI
+# runs them once more on their own so that their log stands apart.
+.PHONY: test-update
+test-update: setup
+	$(GO) test -count=1 -v ./device/update/
+
 # gocv.Mat leak check: the camera and vision tests built with gocv's Mat profile; each test
 # binary fails when a Mat made during its tests is still open at the end.
 .PHONY: test-mats

@@ -39,6 +39,7 @@ type Client struct {
 	state   string // online or degraded
 	reason  string
 	since   time.Time
+	target  string // the version an update is installing ("" when none is)
 	runCtx  context.Context
 	changed chan struct{} // status changed, coalesced
 
@@ -124,6 +125,22 @@ func (c *Client) SetDegraded(reason string) { c.setState(wire.StateDegraded, rea
 // SetHealthy marks the mirror online again.
 func (c *Client) SetHealthy() { c.setState(wire.StateOnline, "") }
 
+// SetTargetVersion publishes the version an update is installing in the retained status
+// (target_version), or none ("").
+func (c *Client) SetTargetVersion(v string) {
+	c.mu.Lock()
+	if c.target == v {
+		c.mu.Unlock()
+		return
+	}
+	c.target = v
+	c.mu.Unlock()
+	select {
+	case c.changed <- struct{}{}:
+	default:
+	}
+}
+
 func (c *Client) setState(state, reason string) {
 	c.mu.Lock()
 	if c.state == state && c.reason == reason {
@@ -141,7 +158,8 @@ func (c *Client) setState(state, reason string) {
 func (c *Client) status() wire.Status {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return wire.Status{State: c.state, Since: wire.Time{Time: c.since}, Version: c.opts.Version, Arch: debpkg.Arch(runtime.GOARCH), Reason: c.reason}
+	return wire.Status{State: c.state, Since: wire.Time{Time: c.since}, Version: c.opts.Version, Arch: debpkg.Arch(runtime.GOARCH),
+		Reason: c.reason, TargetVersion: c.target}
 }
 
 // conn is one MQTT connection (a fresh paho client per connection).

@@ -44,6 +44,11 @@ func TestStatusLifecycle(t *testing.T) {
 	}
 	c.SetHealthy()
 	ops.waitFor("mirror/m1/status", 5*time.Second, hasState("online"))
+	// While an update runs, the status names the version it installs.
+	c.SetTargetVersion("1.3.0")
+	ops.waitFor("mirror/m1/status", 5*time.Second, func(p string) bool { return strings.Contains(p, `"target_version":"1.3.0"`) })
+	c.SetTargetVersion("")
+	ops.waitFor("mirror/m1/status", 5*time.Second, func(p string) bool { return hasState("online")(p) && !strings.Contains(p, "target_version") })
 
 	stop()
 	m = ops.waitFor("mirror/m1/status", 5*time.Second, hasState("offline"))

@@ -14,6 +14,7 @@ import (
 	"github.com/fitmirror/fitmirror/cloud/local"
 	"github.com/fitmirror/fitmirror/device/camera"
 	"github.com/fitmirror/fitmirror/device/hardware"
+	"github.com/fitmirror/fitmirror/device/update"
 	"github.com/fitmirror/fitmirror/device/vision"
 	"github.com/fitmirror/fitmirror/display"
 	"github.com/fitmirror/fitmirror/display/framebuffer"
@@ -62,8 +63,9 @@ type agent struct {
 	engine  *session.Engine
 	janitor *store.Janitor
 	live    *live
-	fleet   *fleet.Client // nil without mqtt.url
-	runners []runner      // everything else that runs: displays, hardware, watchdog, recorder
+	fleet   *fleet.Client   // nil without mqtt.url
+	update  *update.Updater // nil without dpkg
+	runners []runner        // everything else that runs: displays, hardware, watchdog, recorder
 }
 
 // runAgent wires the parts and runs them until ctx ends. Everything that can be checked
@@ -123,11 +125,16 @@ func assemble(ctx context.Context, cfg *Config, log *slog.Logger, h hooks, resta
 	if pw := health.WatchPower(tr, fleet.FirmwareThrottled("")); pw != nil { // a Raspberry Pi's supply and SoC
 		a.runners = append(a.runners, pw.Run)
 	}
+	var fc *fleet.Client // the status carries an update's target version
+	if a.update = openUpdater(ctx, cfg, log, tr, engine, st.rec, func(v string) { fc.SetTargetVersion(v) }); a.update != nil {
+		a.runners = append(a.runners, a.update.Run)
+	}
 	if cfg.MQTT.URL != "" {
 		if a.fleet, err = openFleet(fleetParts{cfg: cfg, log: log, health: tr, engine: engine, pipeline: cam.pipeline,
-			janitor: janitor, db: st.db, hw: hw, live: a.live, rec: st.rec, restart: restart, hub: prov.hub}); err != nil {
+			janitor: janitor, db: st.db, hw: hw, live: a.live, rec: st.rec, restart: restart, hub: prov.hub, update: a.update}); err != nil {
 			return nil, err
 		}
+		fc = a.fleet
 		a.runners = append(a.runners, a.fleet.Run, brokerWatch(tr, a.fleet).Run)
 	}
 	return a, nil

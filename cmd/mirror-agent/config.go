@@ -11,9 +11,12 @@ import (
 	"strings"
 	"time"
 
+	"aead.dev/minisign"
+
 	"github.com/fitmirror/fitmirror/cloud/fleet"
 	"github.com/fitmirror/fitmirror/cmd/internal/config"
 	"github.com/fitmirror/fitmirror/device/hardware"
+	"github.com/fitmirror/fitmirror/device/update"
 	"github.com/fitmirror/fitmirror/device/vision"
 	"github.com/fitmirror/fitmirror/display/power"
 	"github.com/fitmirror/fitmirror/internal/wire"
@@ -37,6 +40,7 @@ type Config struct {
 	IO       hardware.Config `yaml:"io"`
 	MQTT     MQTTConfig      `yaml:"mqtt"`
 	Fleet    FleetConfig     `yaml:"fleet"`
+	Update   UpdateConfig    `yaml:"update"`
 	Debug    DebugConfig     `yaml:"debug"`
 	// TelemetryInterval is docs/contracts.md §1's telemetry_interval.
 	TelemetryInterval time.Duration `yaml:"telemetry_interval" help:"how often telemetry is published to the fleet" range:"5s,1h"`
@@ -59,6 +63,19 @@ type MQTTTLS struct {
 
 type FleetConfig struct {
 	AllowSnapshot bool `yaml:"allow_snapshot" help:"let the fleet's snapshot command take a diagnostic camera frame (refused while a shopper is there); off for privacy"`
+}
+
+// UpdateConfig is the remote software update (docs/updates.md).
+type UpdateConfig struct {
+	PublicKeys    []string      `yaml:"public_keys" help:"minisign public keys (the RW… line of minisign.pub) a release must be signed with; more than one while keys are rotated; empty = the update command is refused"`
+	HealthTimeout time.Duration `yaml:"health_timeout" help:"a newly installed version must report every part ok (for 10s in a row) within this long, or the previous version is reinstalled" range:"30s,1h"`
+	Window        string        `yaml:"window" help:"maintenance window for installing updates, local time \"02:00-05:00\" (may cross midnight); empty = any time no shopper is at the mirror"`
+}
+
+// keys are the parsed update.public_keys (validated with the config).
+func (c UpdateConfig) keys() []minisign.PublicKey {
+	ks, _ := update.ParsePublicKeys(c.PublicKeys)
+	return ks
 }
 
 type HealthConfig struct {
@@ -183,6 +200,7 @@ func defaultConfig() Config {
 		Health:            HealthConfig{StallAfter: 10 * time.Second, DisplayLostAfter: 30 * time.Second},
 		IO:                hardware.DefaultConfig,
 		MQTT:              MQTTConfig{TopicPrefix: "mirror"},
+		Update:            UpdateConfig{HealthTimeout: 2 * time.Minute},
 		TelemetryInterval: 30 * time.Second,
 	}
 }
@@ -277,6 +295,16 @@ func (c *Config) Validate() error {
 		if err := hubURL(c.Cloud.HubURL); err != nil {
 			return fmt.Errorf("cloud.hub_url: %w", err)
 		}
+	}
+	return c.Update.validate()
+}
+
+func (c UpdateConfig) validate() error {
+	if _, err := update.ParsePublicKeys(c.PublicKeys); err != nil {
+		return fmt.Errorf("update.public_keys: %v", err)
+	}
+	if _, err := update.ParseWindow(c.Window); err != nil {
+		return fmt.Errorf("update.window: %v", err)
 	}
 	return nil
 }

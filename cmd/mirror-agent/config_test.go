@@ -99,3 +99,25 @@ func TestConfigPrintsNoSecrets(t *testing.T) {
 		t.Errorf("config printed:\n%s", out.String())
 	}
 }
+
+// TestUpdateConfig: update.public_keys must be minisign public keys (one listed twice is an
+// error), update.window HH:MM-HH:MM, update.health_timeout within its range.
+func TestUpdateConfig(t *testing.T) {
+	const key = "RWQ1YuY6i+uDf1Z3Fg3Mcc0+HXOxxVZpeb5kKsJf5WVnIqB5UtOKxP1M"
+	for _, tc := range []struct {
+		sets []string
+		want string
+	}{
+		{[]string{"update.public_keys=" + key, "update.window=22:00-04:30", "update.health_timeout=5m"}, ""},
+		{[]string{"update.public_keys=RWQnotakey"}, "update.public_keys: key 1"},
+		{[]string{"update.public_keys=" + key + "," + key}, "is listed twice"},
+		{[]string{"update.window=2am-5am"}, "update.window: \"2am-5am\": want HH:MM-HH:MM"},
+		{[]string{"update.health_timeout=10s"}, "update.health_timeout"},
+	} {
+		c := defaultConfig()
+		err := config.Load(&c, "", tc.sets)
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%v: %v, want %q", tc.sets, err, tc.want)
+		}
+	}
+}

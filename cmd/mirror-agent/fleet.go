@@ -9,6 +9,7 @@ import (
 	"github.com/fitmirror/fitmirror/cloud/fleet"
 	"github.com/fitmirror/fitmirror/cloud/fleet/commands"
 	"github.com/fitmirror/fitmirror/device/hardware"
+	"github.com/fitmirror/fitmirror/device/update"
 	"github.com/fitmirror/fitmirror/device/vision"
 	"github.com/fitmirror/fitmirror/internal/health"
 	"github.com/fitmirror/fitmirror/internal/wire"
@@ -31,6 +32,7 @@ type fleetParts struct {
 	rec      *recorder.Recorder
 	restart  func()           // ends the process cleanly; systemd starts it again
 	hub      fleet.BindingHub // the hub provider: missed bindings and acknowledgements; nil otherwise
+	update   *update.Updater  // nil: no update command
 }
 
 // mqttOptions are the fleet client's connection settings from the configuration.
@@ -121,7 +123,10 @@ func newFleet(p fleetParts) (*fleet.Client, error) {
 		p.rec.Record(session.Event{Type: wire.EventConfigApplied, At: time.Now(), Data: wire.ConfigApplied{Version: version}})
 		return eff, nil
 	}
-	o.Commands = commands.Handlers(commands.Parts{Engine: p.engine, Janitor: p.janitor, Lights: p.hw, Index: p.db,
-		Camera: p.pipeline, Restart: p.restart})
+	parts := commands.Parts{Engine: p.engine, Janitor: p.janitor, Lights: p.hw, Index: p.db, Camera: p.pipeline, Restart: p.restart}
+	if p.update != nil {
+		parts.Update = p.update
+	}
+	o.Commands = commands.Handlers(parts)
 	return fleet.New(o)
 }

@@ -55,7 +55,7 @@ func TestManPageIsCurrent(t *testing.T) {
 		t.Errorf("docs/man/mirror-agent.1 is missing or out of date (%v): run make man", err)
 	}
 	for _, c := range cmdOrder {
-		if !strings.Contains(out.String(), ".SS mirror\\-agent "+c+"\n") {
+		if !strings.Contains(out.String(), ".SS mirror\\-agent "+strings.ReplaceAll(c, "-", "\\-")+"\n") { // roff escapes -
 			t.Errorf("mirror-agent(1) has no section for %s", c)
 		}
 	}

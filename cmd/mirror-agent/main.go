@@ -5,6 +5,7 @@
 //	mirror-agent replay --video FILE [--debug-video OUT.avi] [--config FILE] [--set key=value]...
 //	mirror-agent check [--config FILE] [--set key=value]...
 //	mirror-agent config [--config FILE] [--set key=value]... [--keys]
+//	mirror-agent update-apply [--config FILE] [--set key=value]...
 //	mirror-agent version
 //	mirror-agent help [COMMAND] | --man
 //
@@ -56,12 +57,14 @@ var helps = map[string]cli.Help{
 		Summary: "Probes every configured part (camera, face detector, listeners, panel, GPIO, broker, hub, state\ndirectory), one line each with a hint on failure. Exits 0 only when all of them work."},
 	"config": {Usage: "mirror-agent config [--config FILE] [--set key=value]... [--keys]",
 		Summary: "Prints the effective configuration as YAML (secrets hidden), or with --keys every key with its\ndefault and allowed values."},
+	"update-apply": {Usage: "mirror-agent update-apply [--config FILE] [--set key=value]...",
+		Summary: "Installs the verified software update waiting in <state_dir>/update (docs/updates.md): keeps the running\npackage, runs dpkg, waits for the new version to report healthy and reinstalls the old one otherwise.\nRun as root by fitmirror-update.service, which fitmirror-update.path starts when the agent asks."},
 	"version": {Usage: "mirror-agent version\nmirror-agent --version", Summary: "Prints the version."},
 	"help":    {Usage: "mirror-agent help [COMMAND]\nmirror-agent help --man", Summary: "Prints the usage of every command, or of one; --man prints the manual page."},
 }
 
 // cmdOrder is the commands in the order the usage and the man page list them.
-var cmdOrder = []string{"run", "replay", "check", "config", "version", "help"}
+var cmdOrder = []string{"run", "replay", "check", "config", "update-apply", "version", "help"}
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cmd := "run"
@@ -120,13 +123,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		return replay(cfg, *video, *debugVideo, stdout, stderr)
-	case "check":
+	case "check", "update-apply":
 		if err := parse(); err != nil {
 			return err
 		}
-		cfg, _, err := load(*file, sets, stderr)
+		cfg, log, err := load(*file, sets, stderr)
 		if err != nil {
 			return err
+		}
+		if cmd == "update-apply" {
+			return runUpdateApply(ctx, cfg, log)
 		}
 		return check(ctx, cfg, stdout)
 	default: // config

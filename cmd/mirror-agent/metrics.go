@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/fitmirror/fitmirror/device/update"
 	"github.com/fitmirror/fitmirror/device/vision"
 	"github.com/fitmirror/fitmirror/display"
 	"github.com/fitmirror/fitmirror/internal/health"
@@ -20,7 +21,8 @@ import (
 
 // metricsHandler serves the agent's Prometheus metrics, read from the parts' own counters
 // when scraped (nothing is counted twice).
-func metricsHandler(engine *session.Engine, pipeline *vision.Pipeline, db *store.DB, h *health.Tracker, qr *timedProvider, rec *recorder.Recorder) http.Handler {
+func metricsHandler(engine *session.Engine, pipeline *vision.Pipeline, db *store.DB, h *health.Tracker, qr *timedProvider, rec *recorder.Recorder,
+	up *update.Updater) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		qr.seconds, qr.errors)
@@ -53,6 +55,13 @@ func metricsHandler(engine *session.Engine, pipeline *vision.Pipeline, db *store
 	parts := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "mirror", Name: "part_healthy",
 		Help: "1 while the part (camera, display, storage, broker, hub, detector, clock, pipeline, engine) is healthy."}, []string{"part"})
 	reg.MustRegister(partsCollector{h, parts})
+	if up != nil {
+		for i, name := range update.OutcomeNames {
+			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "mirror", Name: "updates_total",
+				Help:        "Software updates since start by outcome: committed, rolled_back (the new version was not healthy), refused (nothing installed).",
+				ConstLabels: prometheus.Labels{"outcome": name}}, func() float64 { return float64(up.Outcomes()[i]) }))
+		}
+	}
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 

@@ -20,7 +20,7 @@ import (
 func (a *agent) routes() (kioskMux, photoMux *http.ServeMux) {
 	kioskMux = http.NewServeMux()
 	kioskMux.Handle("GET /healthz", a.health)
-	kioskMux.Handle("GET /metrics", metricsHandler(a.engine, a.cam.pipeline, a.st.db, a.health, a.prov.timed, a.st.rec))
+	kioskMux.Handle("GET /metrics", metricsHandler(a.engine, a.cam.pipeline, a.st.db, a.health, a.prov.timed, a.st.rec, a.update))
 	if a.prov.local != nil {
 		kioskMux.Handle("/p/", a.prov.local)
 	}

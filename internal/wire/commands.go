@@ -82,9 +82,10 @@ type UpdateArgs struct {
 	AllowDowngrade bool `json:"allow_downgrade,omitempty"`
 }
 
-// UpdateResult is the data of an update result: the command is accepted and the update runs
-// (its steps follow as update.* events), or it waits for the session to end or the window.
+// UpdateResult is the data of an update result, sent once the release is downloaded and
+// verified: the install starts (its steps follow as update.* events), or it waits for the
+// session to end or the window.
 type UpdateResult struct {
 	Version string `json:"version"`
-	State   string `json:"state"` // downloading, waiting (a session is open, or outside the window)
+	State   string `json:"state"` // installing, waiting (a session is open, or outside the window)
 }

@@ -44,6 +44,12 @@ type Camera interface {
 	Capture(ctx context.Context) (jpeg []byte, width, height int, err error)
 }
 
+// Updater runs the update command (device/update's Updater): it answers once the release is
+// downloaded and verified.
+type Updater interface {
+	Handle(ctx context.Context, args json.RawMessage) (any, error)
+}
+
 // Parts are what the commands act on. Restart ends the process cleanly (systemd starts it
 // again); it is called half a second after the answer, so the broker has its PUBACK.
 type Parts struct {
@@ -53,11 +59,20 @@ type Parts struct {
 	Index   Index
 	Camera  Camera
 	Restart func()
+	Update  Updater // nil: no update command (unknown_command)
 }
 
 // Handlers returns the handlers: end-session, purge-photos, set-light, analytics, restart,
-// snapshot (ping is the fleet client's own).
+// snapshot, and update when there is an updater (ping is the fleet client's own).
 func Handlers(p Parts) map[string]fleet.CommandFunc {
+	h := handlers(p)
+	if p.Update != nil {
+		h[wire.CmdUpdate] = p.Update.Handle
+	}
+	return h
+}
+
+func handlers(p Parts) map[string]fleet.CommandFunc {
 	return map[string]fleet.CommandFunc{
 		wire.CmdEndSession: func(ctx context.Context, _ json.RawMessage) (any, error) {
 			p.Engine.EndSession(ctx, "command")
