@@ -39,7 +39,7 @@ func ReleasePath(version, arch string) string { return wire.ReleasePath(version,
 // AddReleaseOptions are what AddRelease checks a package against.
 type AddReleaseOptions struct {
 	Keys []minisign.PublicKey // updates.public_keys: a release must be signed by one of them
-	// Package, when set, is the package name a release must carry ("fitmirror").
+	// Package, when set, is the package name a release must carry ("fitmirror-agent").
 	Package string
 	Now     func() time.Time // nil = time.Now
 }

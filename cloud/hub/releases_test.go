@@ -27,7 +27,7 @@ func releaseEnv(t *testing.T) (*env, hub.AddReleaseOptions, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return e, hub.AddReleaseOptions{Keys: keys, Package: "fitmirror"}, sec
+	return e, hub.AddReleaseOptions{Keys: keys, Package: "fitmirror-agent"}, sec
 }
 
 // TestAddRelease: a package signed with the real minisign command by a configured key is
@@ -36,14 +36,14 @@ func releaseEnv(t *testing.T) (*env, hub.AddReleaseOptions, string) {
 func TestAddRelease(t *testing.T) {
 	e, o, sec := releaseEnv(t)
 	ctx := t.Context()
-	deb := debtest.Build(t, debtest.Package{Name: "fitmirror", Version: "1.2.0-1", Arch: "arm64", Payload: 200_000})
+	deb := debtest.Build(t, debtest.Package{Name: "fitmirror-agent", Version: "1.2.0-1", Arch: "arm64", Payload: 200_000})
 	_, sig := debtest.Sign(t, sec, deb)
 	rel, err := hub.AddRelease(ctx, e.store, e.opts.ReleaseFiles, deb, sig, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	fi, _ := os.Stat(deb)
-	if rel.Version != "1.2.0-1" || rel.Arch != "arm64" || rel.Package != "fitmirror" || rel.Size != fi.Size() || len(rel.SHA256) != 64 || rel.Signature != sig {
+	if rel.Version != "1.2.0-1" || rel.Arch != "arm64" || rel.Package != "fitmirror-agent" || rel.Size != fi.Size() || len(rel.SHA256) != 64 || rel.Signature != sig {
 		t.Errorf("release %+v", rel)
 	}
 	if l, _ := e.store.Releases(ctx); len(l) != 1 || l[0] != rel {
@@ -55,7 +55,7 @@ func TestAddRelease(t *testing.T) {
 	b, _ := os.ReadFile(deb)
 	b[len(b)-100] ^= 0xff
 	os.WriteFile(changed, b, 0o644)
-	other := debtest.Build(t, debtest.Package{Name: "fitmirror", Version: "1.3.0", Arch: "arm64", Payload: 1000})
+	other := debtest.Build(t, debtest.Package{Name: "fitmirror-agent", Version: "1.3.0", Arch: "arm64", Payload: 1000})
 	_, otherSig := debtest.Sign(t, otherSec, other)
 	foreign := debtest.Build(t, debtest.Package{Name: "cowsay", Version: "9.0", Arch: "all", Payload: 1000})
 	_, foreignSig := debtest.Sign(t, sec, foreign)
@@ -69,7 +69,7 @@ func TestAddRelease(t *testing.T) {
 		"changed":     {changed, sig, "does not match the file", nil},
 		"unsigned":    {other, "", "not a minisign signature", nil},
 		"other key":   {other, otherSig, "not one of the configured public keys", nil},
-		"foreign":     {foreign, foreignSig, `package "cowsay", want "fitmirror"`, nil},
+		"foreign":     {foreign, foreignSig, `package "cowsay", want "fitmirror-agent"`, nil},
 		"not a deb":   {notDeb, sig, "not a Debian package", nil},
 		"no keys":     {other, otherSig, "no updates.public_keys", &hub.AddReleaseOptions{}},
 		"nonexistent": {"/nonexistent.deb", sig, "no such file", nil},
@@ -96,7 +96,7 @@ func TestAddRelease(t *testing.T) {
 // it gets nothing.
 func TestReleaseDownload(t *testing.T) {
 	e, o, sec := releaseEnv(t)
-	deb := debtest.Build(t, debtest.Package{Name: "fitmirror", Version: "1:2.0~rc1", Arch: "amd64", Payload: 600_000})
+	deb := debtest.Build(t, debtest.Package{Name: "fitmirror-agent", Version: "1:2.0~rc1", Arch: "amd64", Payload: 600_000})
 	_, sig := debtest.Sign(t, sec, deb)
 	rel, err := hub.AddRelease(t.Context(), e.store, e.opts.ReleaseFiles, deb, sig, o)
 	if err != nil {
@@ -164,7 +164,7 @@ func BenchmarkReleaseDownload200(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	deb := debtest.Build(b, debtest.Package{Name: "fitmirror", Version: "3.0", Arch: "arm64", Payload: 30 << 20})
+	deb := debtest.Build(b, debtest.Package{Name: "fitmirror-agent", Version: "3.0", Arch: "arm64", Payload: 30 << 20})
 	_, sig := debtest.Sign(b, sec, deb)
 	rel, err := hub.AddRelease(b.Context(), e.store, files, deb, sig, hub.AddReleaseOptions{Keys: keys})
 	if err != nil {

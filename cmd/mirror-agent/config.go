@@ -16,9 +16,10 @@ import (
 	"github.com/fitmirror/fitmirror/cloud/fleet"
 	"github.com/fitmirror/fitmirror/cmd/internal/config"
 	"github.com/fitmirror/fitmirror/device/hardware"
-	"github.com/fitmirror/fitmirror/device/update"
 	"github.com/fitmirror/fitmirror/device/vision"
 	"github.com/fitmirror/fitmirror/display/power"
+	"github.com/fitmirror/fitmirror/internal/debpkg"
+	"github.com/fitmirror/fitmirror/internal/window"
 	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 )
@@ -74,7 +75,7 @@ type UpdateConfig struct {
 
 // keys are the parsed update.public_keys (validated with the config).
 func (c UpdateConfig) keys() []minisign.PublicKey {
-	ks, _ := update.ParsePublicKeys(c.PublicKeys)
+	ks, _ := debpkg.ParseKeys(c.PublicKeys)
 	return ks
 }
 
@@ -300,10 +301,10 @@ func (c *Config) Validate() error {
 }
 
 func (c UpdateConfig) validate() error {
-	if _, err := update.ParsePublicKeys(c.PublicKeys); err != nil {
+	if _, err := debpkg.ParseKeys(c.PublicKeys); err != nil {
 		return fmt.Errorf("update.public_keys: %v", err)
 	}
-	if _, err := update.ParseWindow(c.Window); err != nil {
+	if _, err := window.Parse(c.Window); err != nil {
 		return fmt.Errorf("update.window: %v", err)
 	}
 	return nil

@@ -109,7 +109,7 @@ func TestUpdateConfig(t *testing.T) {
 		want string
 	}{
 		{[]string{"update.public_keys=" + key, "update.window=22:00-04:30", "update.health_timeout=5m"}, ""},
-		{[]string{"update.public_keys=RWQnotakey"}, "update.public_keys: key 1"},
+		{[]string{"update.public_keys=RWQnotakey"}, "update.public_keys: public key 1"},
 		{[]string{"update.public_keys=" + key + "," + key}, "is listed twice"},
 		{[]string{"update.window=2am-5am"}, "update.window: \"2am-5am\": want HH:MM-HH:MM"},
 		{[]string{"update.health_timeout=10s"}, "update.health_timeout"},

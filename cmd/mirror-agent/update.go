@@ -9,6 +9,7 @@ import (
 
 	"github.com/fitmirror/fitmirror/device/update"
 	"github.com/fitmirror/fitmirror/internal/health"
+	"github.com/fitmirror/fitmirror/internal/window"
 	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 	"github.com/fitmirror/fitmirror/session/recorder"
@@ -23,10 +24,10 @@ func updateDir(cfg *Config) string { return filepath.Join(cfg.StateDir, "update"
 // without dpkg gets none (logged): the update command is then unknown.
 func openUpdater(ctx context.Context, cfg *Config, log *slog.Logger, tr *health.Tracker, engine *session.Engine,
 	rec *recorder.Recorder, setTarget func(string)) *update.Updater {
-	window, _ := update.ParseWindow(cfg.Update.Window) // validated with the config
+	win, _ := window.Parse(cfg.Update.Window) // validated with the config
 	up, err := update.New(ctx, update.Options{
 		Dir: updateDir(cfg), HubURL: cfg.Cloud.HubURL, Token: cfg.Cloud.Token, Keys: cfg.Update.keys(),
-		HealthTimeout: cfg.Update.HealthTimeout, Window: window, Dpkg: update.Dpkg{},
+		HealthTimeout: cfg.Update.HealthTimeout, Window: win, Dpkg: update.Dpkg{},
 		// Writing the apply file is the launch: fitmirror-update.path starts the installer
 		// (mirror-agent update-apply, as root) when it appears.
 		Launch: func(context.Context) error { return nil },

@@ -16,7 +16,7 @@ import (
 )
 
 // releasePackage is the package name every release must carry.
-const releasePackage = "fitmirror"
+const releasePackage = "fitmirror-agent"
 
 // release runs "release add FILE.deb [--signature FILE.deb.minisig]" and "release ls [--json]".
 func release(ctx context.Context, cmd string, fs *flag.FlagSet, args []string, file *string, sets *cli.SetFlags, stdout, stderr io.Writer) error {

@@ -46,14 +46,14 @@ func releaseBench2(t *testing.T) (cmd func(args ...string) (string, error), sec1
 
 func TestReleaseCommands(t *testing.T) {
 	cmd, sec1, sec2 := releaseBench2(t)
-	deb1 := debtest.Build(t, debtest.Package{Name: "fitmirror", Version: "1.4.0", Arch: "arm64", Payload: 50_000})
+	deb1 := debtest.Build(t, debtest.Package{Name: "fitmirror-agent", Version: "1.4.0", Arch: "arm64", Payload: 50_000})
 	debtest.Sign(t, sec1, deb1)
-	deb2 := debtest.Build(t, debtest.Package{Name: "fitmirror", Version: "1.4.0", Arch: "amd64", Payload: 50_000})
+	deb2 := debtest.Build(t, debtest.Package{Name: "fitmirror-agent", Version: "1.4.0", Arch: "amd64", Payload: 50_000})
 	sig2 := filepath.Join(t.TempDir(), "elsewhere.minisig")
 	p, _ := debtest.Sign(t, sec2, deb2)
 	os.Rename(p, sig2)
 	out, err := cmd("release", "add", deb1)
-	if err != nil || !strings.HasPrefix(out, "added fitmirror 1.4.0 (arm64): ") || !strings.Contains(out, "/v1/releases/1.4.0/arm64") {
+	if err != nil || !strings.HasPrefix(out, "added fitmirror-agent 1.4.0 (arm64): ") || !strings.Contains(out, "/v1/releases/1.4.0/arm64") {
 		t.Fatalf("release add: %v\n%s", err, out)
 	}
 	if out, err := cmd("release", "add", deb2, "--signature", sig2); err != nil || !strings.Contains(out, "(amd64)") {
@@ -63,7 +63,7 @@ func TestReleaseCommands(t *testing.T) {
 	if err == nil || !strings.Contains(out, "is stored already") {
 		t.Errorf("a duplicate: %v\n%s", err, out)
 	}
-	unsigned := debtest.Build(t, debtest.Package{Name: "fitmirror", Version: "1.5.0", Arch: "arm64", Payload: 1000})
+	unsigned := debtest.Build(t, debtest.Package{Name: "fitmirror-agent", Version: "1.5.0", Arch: "arm64", Payload: 1000})
 	if out, err := cmd("release", "add", unsigned); err == nil || !strings.Contains(out, "minisign -Sm") {
 		t.Errorf("an unsigned package: %v\n%s", err, out)
 	}

@@ -11,7 +11,7 @@ import (
 // pins a mirror and clears the pin; mistakes get one line naming them.
 func TestRolloutCommands(t *testing.T) {
 	cmd, sec := releaseBench(t)
-	deb := debtest.Build(t, debtest.Package{Name: "fitmirror", Version: "2.0", Arch: "arm64", Payload: 1000})
+	deb := debtest.Build(t, debtest.Package{Name: "fitmirror-agent", Version: "2.0", Arch: "arm64", Payload: 1000})
 	debtest.Sign(t, sec, deb)
 	if out, err := cmd("release", "add", deb); err != nil {
 		t.Fatalf("release add: %v %s", err, out)

@@ -109,7 +109,7 @@ func TestRolloutThroughTheHub(t *testing.T) {
 	state := t.TempDir()
 	pub, sec := debtest.Keypair(t)
 	key := strings.Split(strings.TrimSpace(debtest.PublicKey(t, pub)), "\n")[1]
-	deb := debtest.Build(t, debtest.Package{Name: "fitmirror", Version: "2.0", Arch: "amd64", Payload: 300_000})
+	deb := debtest.Build(t, debtest.Package{Name: "fitmirror-agent", Version: "2.0", Arch: "amd64", Payload: 300_000})
 	debtest.Sign(t, sec, deb)
 	debBytes, _ := os.ReadFile(deb)
 	debSum := sha256.Sum256(debBytes)

@@ -2,8 +2,6 @@ package update
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +14,7 @@ import (
 
 	"aead.dev/minisign"
 
+	"github.com/fitmirror/fitmirror/internal/debpkg"
 	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
@@ -168,29 +167,16 @@ func verify(path string, size int64, sum string, sig []byte, keys []minisign.Pub
 		return err
 	}
 	defer f.Close()
-	h := sha256.New()
-	mr := minisign.NewReader(io.TeeReader(f, h))
-	n, err := io.Copy(io.Discard, mr)
-	if err != nil {
+	v, err := debpkg.Verify(f, string(sig), keys)
+	switch {
+	case v.Size == 0 && err != nil && !errors.Is(err, debpkg.ErrBadSignature):
 		return err
+	case v.Size != size:
+		return &wire.Error{Code: wire.CodeBadChecksum, Message: fmt.Sprintf("size: the release has %d bytes, not %d", v.Size, size)}
+	case v.SHA256 != strings.ToLower(sum):
+		return &wire.Error{Code: wire.CodeBadChecksum, Message: fmt.Sprintf("sha256: the release's is %s, not %s", v.SHA256, strings.ToLower(sum))}
+	case err != nil:
+		return &wire.Error{Code: wire.CodeBadSignature, Message: "signature: " + strings.TrimPrefix(err.Error(), debpkg.ErrBadSignature.Error()+": ")}
 	}
-	if n != size {
-		return &wire.Error{Code: wire.CodeBadChecksum, Message: fmt.Sprintf("size: the release has %d bytes, not %d", n, size)}
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != strings.ToLower(sum) {
-		return &wire.Error{Code: wire.CodeBadChecksum, Message: fmt.Sprintf("sha256: the release's is %s, not %s", got, strings.ToLower(sum))}
-	}
-	var s minisign.Signature
-	if err := s.UnmarshalText(sig); err != nil {
-		return &wire.Error{Code: wire.CodeBadSignature, Message: fmt.Sprintf("signature: not a minisign signature: %v", err)}
-	}
-	if s.Algorithm != minisign.HashEdDSA {
-		return &wire.Error{Code: wire.CodeBadSignature, Message: "signature: a legacy (not prehashed) minisign signature; sign with minisign 0.10 or later (minisign -Sm FILE.deb)"}
-	}
-	for _, k := range keys {
-		if k.ID() == s.KeyID && mr.Verify(k, sig) {
-			return nil
-		}
-	}
-	return &wire.Error{Code: wire.CodeBadSignature, Message: fmt.Sprintf("signature: does not verify with any of update.public_keys (signed by key %016X)", s.KeyID)}
+	return nil
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/fitmirror/fitmirror/device/update"
 	"github.com/fitmirror/fitmirror/internal/testexec"
+	"github.com/fitmirror/fitmirror/internal/window"
 	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
@@ -287,7 +288,7 @@ type mirror struct {
 	ev     events
 	busy   atomic.Bool
 	target atomic.Value // string
-	window update.Window
+	window window.Window
 
 	healthy       func() (bool, string)
 	healthTimeout time.Duration

@@ -29,6 +29,8 @@ import (
 
 	"aead.dev/minisign"
 
+	"github.com/fitmirror/fitmirror/internal/debpkg"
+	"github.com/fitmirror/fitmirror/internal/window"
 	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
@@ -39,7 +41,7 @@ type Options struct {
 	Token         string               // cloud.token, the device's bearer token
 	Keys          []minisign.PublicKey // update.public_keys
 	HealthTimeout time.Duration        // update.health_timeout
-	Window        Window               // update.window; the zero Window is any time
+	Window        window.Window        // update.window; the zero Window is any time
 	Package       string               // the agent's Debian package; default fitmirror-agent
 	Arch          string               // this machine's Debian architecture; default dpkg's
 	Dpkg          Packages
@@ -190,7 +192,7 @@ func (u *Updater) checkArgs(a wire.UpdateArgs) (string, error) {
 	switch {
 	case a.Version == "":
 		return "", wire.BadArgs("version: required")
-	case strings.ContainsAny(a.Version, " /\\\t\n"):
+	case debpkg.ValidVersion(a.Version) != nil:
 		return "", wire.BadArgs("version: %q is not a Debian version", a.Version)
 	case a.URL == "":
 		return "", wire.BadArgs("url: required (the hub's /v1/releases/{version}/{arch})")
@@ -235,7 +237,7 @@ func (u *Updater) Handle(ctx context.Context, args json.RawMessage) (any, error)
 	if err != nil {
 		return nil, err
 	}
-	switch c := CompareVersions(a.Version, u.running); {
+	switch c := debpkg.CompareVersions(a.Version, u.running); {
 	case u.running == "":
 	case c == 0:
 		return nil, u.refuse(a.Version, wire.BadArgs("version: %s is already running", a.Version))

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fitmirror/fitmirror/device/update"
+	"github.com/fitmirror/fitmirror/internal/window"
 	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
@@ -144,8 +145,8 @@ func TestUpdateRefused(t *testing.T) {
 		{"downgrade", with(func(a *wire.UpdateArgs) { a.Version = "0.9" }), wire.CodeBadArgs, "version: 0.9 is older than the running 1.0.0", true},
 		{"wrong sha256", with(func(a *wire.UpdateArgs) { a.SHA256 = strings.Repeat("ab", 32) }), wire.CodeBadChecksum, "sha256: the release's is " + good.SHA256, true},
 		{"wrong size", with(func(a *wire.UpdateArgs) { a.Size-- }), wire.CodeBadChecksum, "size: the release is larger than", true},
-		{"signature of another release", with(func(a *wire.UpdateArgs) { a.Signature = m.v1.signature }), wire.CodeBadSignature, "does not verify with any of update.public_keys", true},
-		{"signed by an unknown key", m.hub.args(v3), wire.CodeBadSignature, "does not verify with any of update.public_keys", true},
+		{"signature of another release", with(func(a *wire.UpdateArgs) { a.Signature = m.v1.signature }), wire.CodeBadSignature, "does not match the file", true},
+		{"signed by an unknown key", m.hub.args(v3), wire.CodeBadSignature, "which is not one of the configured public keys", true},
 		{"garbled signature", with(func(a *wire.UpdateArgs) { a.Signature = "hello" }), wire.CodeBadSignature, "signature: not a minisign signature", true},
 		{"another architecture", m.hub.args(m.hub.releases["3.0.0/"+foreign]), wire.CodeBadArgs, "url: the release is for " + foreign + ", this mirror is " + hostArch, true},
 	} {
@@ -271,7 +272,7 @@ func TestUpdateDiskFull(t *testing.T) {
 func TestUpdateWaitsForSessionAndWindow(t *testing.T) {
 	m := newMirror(t)
 	now := time.Now()
-	w, err := update.ParseWindow(now.Add(2*time.Hour).Format("15:04") + "-" + now.Add(3*time.Hour).Format("15:04"))
+	w, err := window.Parse(now.Add(2*time.Hour).Format("15:04") + "-" + now.Add(3*time.Hour).Format("15:04"))
 	must(t, err)
 	m.window = w
 	m.busy.Store(true)
@@ -292,7 +293,7 @@ func TestUpdateWaitsForSessionAndWindow(t *testing.T) {
 	if m.launches.Load() != 0 {
 		t.Fatal("the installer started outside the window")
 	}
-	m.window = update.Window{}
+	m.window = window.Window{}
 	u = m.agent() // the agent restarted meanwhile (a new window from its config): the update still waits in the journal
 	m.busy.Store(true)
 	must(t, u.Follow(context.Background()))

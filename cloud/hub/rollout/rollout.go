@@ -17,9 +17,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/fitmirror/fitmirror/internal/window"
 )
 
 // States of a rollout.
@@ -115,8 +115,8 @@ func (s *Spec) Check() error {
 	case s.Timeout < 0:
 		return fmt.Errorf("--timeout %s: must not be negative", s.Timeout)
 	}
-	if _, _, err := ParseWindow(s.Window); err != nil {
-		return err
+	if _, err := window.Parse(s.Window); err != nil {
+		return fmt.Errorf("--window %w", err)
 	}
 	if d := slices.Clone(s.Devices); len(slices.Compact(slices.Sorted(slices.Values(d)))) != len(s.Devices) {
 		return errors.New("--devices: a mirror is named twice")
@@ -131,41 +131,10 @@ func (s *Spec) timeout() time.Duration {
 	return s.Timeout
 }
 
-// ParseWindow reads "HH:MM-HH:MM" into minutes after midnight; "" is no window (-1, -1).
-func ParseWindow(w string) (from, to int, err error) {
-	if w == "" {
-		return -1, -1, nil
-	}
-	a, b, ok := strings.Cut(w, "-")
-	from, err1 := clock(a)
-	to, err2 := clock(b)
-	if !ok || err1 != nil || err2 != nil || from == to {
-		return 0, 0, fmt.Errorf("--window %q: want HH:MM-HH:MM, e.g. 02:00-05:00", w)
-	}
-	return from, to, nil
-}
-
-func clock(s string) (int, error) {
-	h, m, ok := strings.Cut(strings.TrimSpace(s), ":")
-	hh, err1 := strconv.Atoi(h)
-	mm, err2 := strconv.Atoi(m)
-	if !ok || err1 != nil || err2 != nil || hh < 0 || hh > 23 || mm < 0 || mm > 59 || len(m) != 2 {
-		return 0, fmt.Errorf("%q is not HH:MM", s)
-	}
-	return hh*60 + mm, nil
-}
-
-// inWindow reports whether now (local time) is inside the spec's window.
+// inWindow reports whether now (the hub's local time) is inside the spec's window.
 func (s *Spec) inWindow(now time.Time) bool {
-	from, to, err := ParseWindow(s.Window)
-	if err != nil || from < 0 {
-		return err == nil
-	}
-	m := now.Local().Hour()*60 + now.Local().Minute()
-	if from < to {
-		return m >= from && m < to
-	}
-	return m >= from || m < to
+	w, err := window.Parse(s.Window)
+	return err == nil && w.Contains(now.Local())
 }
 
 func decode(doc []byte, rev int64) (*Rollout, error) {

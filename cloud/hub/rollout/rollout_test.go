@@ -91,7 +91,7 @@ func newBench(t *testing.T, n int) *bench {
 	}
 	b.open()
 	for _, arch := range []string{"arm64", "amd64"} {
-		if err := b.st.AddRelease(t.Context(), hubstore.Release{Version: "1.1", Arch: arch, Package: "fitmirror", SHA256: strings.Repeat("a", 64),
+		if err := b.st.AddRelease(t.Context(), hubstore.Release{Version: "1.1", Arch: arch, Package: "fitmirror-agent", SHA256: strings.Repeat("a", 64),
 			Size: 1000, Signature: "sig", KeyID: "K", CreatedAt: b.now}); err != nil {
 			t.Fatal(err)
 		}

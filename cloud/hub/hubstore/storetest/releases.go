@@ -22,7 +22,7 @@ func RunReleases(t *testing.T, st hubstore.ReleaseStore) {
 	if l, err := st.Releases(ctx); err != nil || len(l) != 0 {
 		t.Errorf("Releases of an empty store = %v, %v", l, err)
 	}
-	r1 := hubstore.Release{Version: "1:1.0-1~rc1", Arch: "arm64", Package: "fitmirror", SHA256: strings.Repeat("ab", 32), Size: 31 << 20,
+	r1 := hubstore.Release{Version: "1:1.0-1~rc1", Arch: "arm64", Package: "fitmirror-agent", SHA256: strings.Repeat("ab", 32), Size: 31 << 20,
 		Signature: "untrusted comment: x\nRUQ…\ntrusted comment: y\nz\n", KeyID: "0123456789ABCDEF", CreatedAt: at}
 	r2 := r1
 	r2.Arch, r2.CreatedAt = "amd64", at.Add(time.Second)
