@@ -272,19 +272,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if err := startRollouts(ctx, g, cfg, st, pub, sub, log); err != nil {
 		return err
 	}
-	srv := httpguard.NewServer(h.Handler(), false)
-	g.Go(func() error {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("http: %w", err)
-		}
-		return nil
-	})
-	g.Go(func() error {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return srv.Shutdown(sctx)
-	})
+	serveHTTP(ctx, g, ln, h.Handler(), "http")
 	g.Go(func() error { return h.Run(ctx) })
 	if len(simLoopback) > 0 {
 		log.Warn("sim mode: listening on loopback only (anyone who reaches a sim-mode hub can fetch any photo); "+
@@ -302,4 +290,22 @@ func randHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// serveHTTP serves handler on ln in g until ctx ends, then shuts the server down (5 s for
+// the requests under way); name prefixes its error.
+func serveHTTP(ctx context.Context, g *errgroup.Group, ln net.Listener, handler http.Handler, name string) {
+	srv := httpguard.NewServer(handler, false)
+	g.Go(func() error {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
 }

@@ -9,7 +9,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 )
@@ -70,12 +69,7 @@ type DirFiles string
 
 var _ Files = DirFiles("")
 
-func (d DirFiles) path(key string) (string, error) {
-	if key == "" || strings.ContainsAny(key, `/\`) || strings.HasPrefix(key, ".") {
-		return "", fmt.Errorf("hub: file key %q", key)
-	}
-	return filepath.Join(string(d), key), nil
-}
+func (d DirFiles) path(key string) (string, error) { return DirBlobs(d).path(key) }
 
 func (d DirFiles) Create(ctx context.Context, key string, r io.Reader, size int64) (string, error) {
 	p, err := d.path(key)
