@@ -71,11 +71,15 @@ test-package: setup
 
 # The software update on the mirror (docs/updates.md): real dpkg installing and rolling back
 # packages built with dpkg-deb on a throwaway root, minisign signatures, the installer killed
-# at each journal step, a full 64 KiB tmpfs (root). `make test` runs them with the rest; CI
-# runs them once more on their own so that their log stands apart.
+# at each journal step, a full 64 KiB tmpfs (root) — `make test` runs these with the rest —
+# and, with the updatepkg tag, the real package: make deb's .deb rebuilt at three versions and
+# updated (committed, then rolled back) in a bookworm root made with mmdebstrap (network:
+# deb.debian.org, or FITMIRROR_DEBIAN_MIRROR). CI runs it.
 .PHONY: test-update
 test-update: setup
-	$(GO) test -count=1 -v ./device/update/
+	rm -f dist/fitmirror-agent_*_$$($(GO) env GOARCH).deb
+	$(MAKE) deb
+	$(GO) test -tags updatepkg -count=1 -v -timeout 20m ./device/update/
 
 # gocv.Mat leak check: the camera and vision tests built with gocv's Mat profile; each test
 # binary fails when a Mat made during its tests is still open at the end.

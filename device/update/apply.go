@@ -16,8 +16,9 @@ type ApplyOptions struct {
 	Poll   time.Duration // how often it looks for the commit; default 1s
 	Now    func() time.Time
 	Logger *slog.Logger
-	// Hook, when set, is called after each journal step is written and between dpkg's unpack
-	// and configure ("unpacked", "backup_unpacked"): the tests kill the installer there.
+	// Hook, when set, is called once the installer has its lock ("started"), after each
+	// journal step is written, and between dpkg's unpack and configure ("unpacked",
+	// "backup_unpacked"): the tests kill the installer there.
 	Hook func(point string)
 }
 
@@ -46,6 +47,7 @@ func Apply(ctx context.Context, o ApplyOptions) error {
 		return err
 	}
 	defer release()
+	o.Hook("started")
 	a := applier{o: o, st: st}
 	for {
 		j, err := st.read()

@@ -138,7 +138,12 @@ func must(t *testing.T, err error) {
 }
 
 func newRelease(t *testing.T, k keypair, dir, version, arch string, pad int) release {
-	deb := buildDeb(t, dir, version, arch, pad)
+	return releaseOf(t, k, buildDeb(t, dir, version, arch, pad), version)
+}
+
+// releaseOf signs deb and describes it as the hub serves it.
+func releaseOf(t *testing.T, k keypair, deb, version string) release {
+	arch := strings.TrimSuffix(deb[strings.LastIndexByte(deb, '_')+1:], ".deb")
 	b, err := os.ReadFile(deb)
 	must(t, err)
 	sum := sha256.Sum256(b)
@@ -301,12 +306,17 @@ type mirror struct {
 func newMirror(t *testing.T) *mirror {
 	t.Helper()
 	build := t.TempDir()
-	m := &mirror{t: t, key: newKey(t), dir: filepath.Join(t.TempDir(), "update"), healthTimeout: 20 * time.Second,
-		healthy: func() (bool, string) { return true, "" }}
-	m.v1 = newRelease(t, m.key, build, "1.0.0", hostArch, 0)
-	m.v2 = newRelease(t, m.key, build, "2.0.0", hostArch, 0)
-	m.dpkg = newRoot(t, m.v1.path)
-	m.hub = newHub(t, m.v1, m.v2)
+	key := newKey(t)
+	v1 := newRelease(t, key, build, "1.0.0", hostArch, 0)
+	v2 := newRelease(t, key, build, "2.0.0", hostArch, 0)
+	return mirrorOn(t, key, newRoot(t, v1.path), v1, v2)
+}
+
+// mirrorOn is a mirror on a dpkg root where v1 is installed, its hub serving v1 and v2.
+func mirrorOn(t *testing.T, key keypair, d update.Dpkg, v1, v2 release) *mirror {
+	m := &mirror{t: t, key: key, dir: filepath.Join(t.TempDir(), "update"), healthTimeout: 20 * time.Second,
+		healthy: func() (bool, string) { return true, "" }, dpkg: d, v1: v1, v2: v2}
+	m.hub = newHub(t, v1, v2)
 	m.killAt.Store("")
 	m.target.Store("")
 	t.Cleanup(m.procs.Wait)

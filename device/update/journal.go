@@ -36,7 +36,7 @@ type Journal struct {
 	Backup   string `json:"backup,omitempty"`   // the running version's .deb
 	Reason   string `json:"reason,omitempty"`   // why it was rolled back
 	Health   string `json:"health,omitempty"`   // what the new version last said was wrong with it
-	Reported bool   `json:"reported,omitempty"` // the outcome's event is recorded
+	Launched bool   `json:"launched,omitempty"` // verified: the installer was asked to start
 
 	HealthTimeout time.Duration `json:"health_timeout"`
 	Deadline      time.Time     `json:"deadline,omitzero"` // installed: healthy by then, or rolled back

@@ -12,8 +12,9 @@ import (
 	"github.com/fitmirror/fitmirror/device/update"
 )
 
-// TestUpdateKilledAtEachStep: the installer is killed with SIGKILL right after each journal
-// step, and between dpkg's unpack and configure (a half-installed package); the next start
+// TestUpdateKilledAtEachStep: the installer is killed with SIGKILL as it starts, right after
+// each journal step, and between dpkg's unpack and configure (a half-installed package); the
+// next start
 // ("boot": a fresh agent on whatever dpkg has) runs dpkg --configure -a and finishes the
 // commit or the rollback. The mirror ends on 2.0.0 healthy or on 1.0.0, never in between.
 func TestUpdateKilledAtEachStep(t *testing.T) {
@@ -23,6 +24,7 @@ func TestUpdateKilledAtEachStep(t *testing.T) {
 		want    string
 		events  string
 	}{
+		{"started", true, "2.0.0", "committed"},
 		{update.StepBackupKept, true, "2.0.0", "committed"},
 		{update.StepInstalling, true, "2.0.0", "committed"},
 		{"unpacked", true, "2.0.0", "committed"},
@@ -53,10 +55,21 @@ func TestUpdateKilledAtEachStep(t *testing.T) {
 					t.Fatalf("dpkg status after the kill = %q, want a package left unpacked", st)
 				}
 			}
-			// The boot: a new agent on what dpkg has (a half-installed package is no version).
+			// The boot: a new agent on what dpkg has (a half-installed package is no version),
+			// with a shopper at the mirror: before the backup nothing is installed, so the
+			// update waits for them again; past it the installer must finish what it began.
 			launches := m.launches.Load()
+			m.busy.Store(true)
 			boot := m.agent()
 			must(t, boot.Follow(context.Background()))
+			if tc.at == "started" {
+				if m.launches.Load() != launches {
+					t.Fatal("the boot started the installer during a session")
+				}
+				m.busy.Store(false)
+				must(t, boot.Follow(context.Background()))
+			}
+			m.busy.Store(false)
 			if tc.at != update.StepRolledBack && m.launches.Load() != launches+1 {
 				t.Errorf("the boot did not start the installer again")
 			}
@@ -74,6 +87,8 @@ func TestUpdateKilledAtEachStep(t *testing.T) {
 // stepAfterKill is the journal step the installer stood at when killed at a hook point.
 func stepAfterKill(at string) string {
 	switch at {
+	case "started":
+		return update.StepVerified
 	case "unpacked":
 		return update.StepInstalling
 	case "backup_unpacked":

@@ -34,7 +34,9 @@ func (u *Updater) Run(ctx context.Context) error {
 func (u *Updater) Follow(ctx context.Context) error {
 	u.mu.Lock()
 	boot, active := !u.booted, u.active
-	u.booted = true
+	if !active {
+		u.booted = true
+	}
 	u.mu.Unlock()
 	if active { // the update command is downloading and verifying: it writes the journal
 		return nil
@@ -52,10 +54,15 @@ func (u *Updater) Follow(ctx context.Context) error {
 		u.opts.SetTarget("")
 		u.refuse(j.Version, fmt.Errorf("the agent stopped before the release was verified; nothing was installed"))
 	case StepVerified:
-		if _, err := os.Stat(u.st.path("apply")); err != nil { // not launched yet
-			return u.launchWhenFree(ctx, j)
+		if _, err := os.Stat(u.st.path("apply")); err == nil {
+			if !boot || u.installerRunning() {
+				return nil // the installer has it
+			}
+			// Stopped before it kept the backup: nothing is installed, so the update lock and
+			// the window are asked again.
+			os.Remove(u.st.path("apply"))
 		}
-		return u.relaunch(ctx, j, boot)
+		return u.launchWhenFree(ctx, j)
 	case StepBackupKept, StepInstalling, StepRollingBack:
 		return u.relaunch(ctx, j, boot)
 	case StepInstalled:
@@ -80,33 +87,42 @@ func (u *Updater) Follow(ctx context.Context) error {
 }
 
 // launchWhenFree starts the installer once no shopper is at the mirror and the window is
-// open (the update lock).
+// open (the update lock). The journal notes the launch first (update.installing is said once).
 func (u *Updater) launchWhenFree(ctx context.Context, j *Journal) error {
 	if u.opts.Busy(ctx) || !u.opts.Window.Contains(u.opts.Now()) {
 		return nil
 	}
+	if !j.Launched {
+		if _, ok, err := u.st.step(StepVerified, func(j *Journal) { j.Launched = true }, StepVerified); err != nil || !ok {
+			return err
+		}
+		u.opts.Record(wire.EventUpdateInstalling, wire.Update{Version: j.Version, From: j.From})
+	}
 	if err := writeSync(u.st.path("apply"), []byte(j.Version+"\n")); err != nil {
 		return fmt.Errorf("update: start the installer: %w", err)
 	}
-	u.opts.Record(wire.EventUpdateInstalling, wire.Update{Version: j.Version, From: j.From})
 	u.log.Info("update: installing", "version", j.Version, "from", j.From)
-	u.mu.Lock()
-	u.launched = j.Version
-	u.mu.Unlock()
 	return u.opts.Launch(ctx)
+}
+
+// installerRunning reports whether an installer holds its lock.
+func (u *Updater) installerRunning() bool {
+	release, free, err := u.st.lock("apply.lock", false)
+	if err != nil {
+		return true // cannot tell: do not start a second one
+	}
+	if free {
+		release()
+	}
+	return !free
 }
 
 // relaunch starts the installer again at the first look after a start when it is not
 // running (a power cut or a SIGKILL stopped it); it begins with dpkg --configure -a.
 func (u *Updater) relaunch(ctx context.Context, j *Journal, boot bool) error {
-	if !boot {
+	if !boot || u.installerRunning() {
 		return nil
 	}
-	release, free, err := u.st.lock("apply.lock", false)
-	if err != nil || !free {
-		return err
-	}
-	release()
 	u.log.Warn("update: the installer was stopped: starting it again", "version", j.Version, "step", j.Step)
 	if err := writeSync(u.st.path("apply"), []byte(j.Version+"\n")); err != nil {
 		return fmt.Errorf("update: start the installer: %w", err)

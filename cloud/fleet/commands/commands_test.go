@@ -104,3 +104,27 @@ func (unknownScene) UnknownScene() bool { return true }
 func (noLights) SetScene(name string) error {
 	return fmt.Errorf("io: set scene %q: %w (no lights configured)", name, unknownScene{})
 }
+
+// TestUpdateCommandWithUpdater: the update command is there only with an updater, and hands
+// it the arguments as they came.
+func TestUpdateCommandWithUpdater(t *testing.T) {
+	if _, ok := commands.Handlers(commands.Parts{})[wire.CmdUpdate]; ok {
+		t.Error("an update command without an updater")
+	}
+	up := &recordingUpdater{}
+	h := commands.Handlers(commands.Parts{Update: up})[wire.CmdUpdate]
+	if h == nil {
+		t.Fatal("no update command with an updater")
+	}
+	data, err := h(context.Background(), json.RawMessage(`{"version":"1.2.0"}`))
+	if err != nil || string(up.args) != `{"version":"1.2.0"}` || data != (wire.UpdateResult{Version: "1.2.0", State: "waiting"}) {
+		t.Errorf("update = %+v, %v; updater got %s", data, err, up.args)
+	}
+}
+
+type recordingUpdater struct{ args json.RawMessage }
+
+func (r *recordingUpdater) Handle(_ context.Context, args json.RawMessage) (any, error) {
+	r.args = args
+	return wire.UpdateResult{Version: "1.2.0", State: "waiting"}, nil
+}
