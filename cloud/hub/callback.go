@@ -62,14 +62,23 @@ func (h *Hub) handleCallback(w http.ResponseWriter, r *http.Request) string {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return "bad_request"
 	}
+	if in.MsgType == "event" && in.Event == "unsubscribe" {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
+		defer cancel()
+		h.unfollow(ctx, in.FromUserName)
+		io.WriteString(w, "success")
+		return "unsubscribe"
+	}
 	scene := in.Scene()
 	if scene == "" {
-		h.log.Info("wechat callback: nothing to do", "msg_type", in.MsgType, "event", in.Event)
+		// A plain follow, a message, a product scan (user_scan_product…), an event this hub
+		// does not know: success, so that WeChat does not retry.
+		h.log.Debug("wechat callback: nothing to do", "msg_type", in.MsgType, "event", in.Event)
 		io.WriteString(w, "success")
 		return "ignored"
 	}
-	if err := validScene(scene); err != nil { // WeChat never sends these: not ours
-		h.log.Warn("wechat callback: bad scene", "err", err)
+	if err := validScene(scene); err != nil { // not a code of ours (a product code's scene|keystandard|…)
+		h.log.Debug("wechat callback: not a mirror's scene", "event", in.Event, "err", err)
 		io.WriteString(w, "success")
 		return "unknown_scene"
 	}
@@ -92,7 +101,7 @@ func (h *Hub) handleCallback(w http.ResponseWriter, r *http.Request) string {
 	case errors.Is(err, ErrNotFound):
 		if hubScene.MatchString(scene) { // a mirror code whose photo was purged with it
 			h.log.Info("wechat callback: scene gone (photo purged)", "scene", scene, "event", in.Event)
-			h.writeReply(w, in, wechat.TextReply(in.FromUserName, in.ToUserName, h.now().Unix(), expiredText))
+			h.writeReply(w, in, wechat.TextReply(in.FromUserName, in.ToUserName, h.now().Unix(), h.expiredReply(ctx, in.FromUserName)))
 			return "expired_scene"
 		}
 		h.log.Info("wechat callback: unknown scene", "scene", scene, "event", in.Event)
@@ -109,7 +118,7 @@ func (h *Hub) handleCallback(w http.ResponseWriter, r *http.Request) string {
 	if err != nil {
 		if errors.Is(err, errExpired) {
 			h.log.Info("wechat callback: expired scene", "scene", scene, "expired_at", sc.ExpiresAt)
-			h.writeReply(w, in, wechat.TextReply(in.FromUserName, in.ToUserName, h.now().Unix(), expiredText))
+			h.writeReply(w, in, wechat.TextReply(in.FromUserName, in.ToUserName, h.now().Unix(), h.expiredReply(ctx, in.FromUserName)))
 			return "expired_scene"
 		}
 		h.log.Error("wechat callback: record", "err", err)

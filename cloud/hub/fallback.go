@@ -45,7 +45,7 @@ func (h *Hub) track(key string, fb *fallback) {
 		delete(h.fallbacks, key)
 		inTime := fb.inTime
 		h.fbMu.Unlock()
-		if inTime {
+		if inTime || h.unfollowed(fb.openid) {
 			return
 		}
 		ctx, cancel := context.WithDeadline(context.Background(), fb.at.Add(messageWindow))
@@ -124,6 +124,9 @@ func (h *Hub) imageLater(openid string, at time.Time, done <-chan uploadResult) 
 			h.log.Warn("hub: image upload failed; the shopper has the news card", "err", r.err)
 			return
 		}
+		if h.unfollowed(openid) {
+			return
+		}
 		ctx, cancel := context.WithDeadline(context.Background(), at.Add(messageWindow))
 		defer cancel()
 		h.sendCustom(ctx, "image", func() error { return h.opts.WeChat.SendImage(ctx, openid, r.mediaID) })
@@ -137,3 +140,46 @@ const expiredText = "二维码已过期或照片已删除。请轻点试衣镜�
 // hubScene matches the scenes the hub makes (lower-case ULIDs): an unknown scene of this
 // shape is a mirror code that expired and was purged, not another QR code of the account.
 var hubScene = regexp.MustCompile(`^[0-9a-hjkmnp-tv-z]{26}$`)
+
+// unfollow handles an unsubscribe push: no customer-service message goes to the openid any
+// more, and (OnUnsubscribe delete) the shopper's photos are deleted. A repeated or late
+// unsubscribe finds nothing more to do.
+func (h *Hub) unfollow(ctx context.Context, openid string) {
+	now := time.Now()
+	h.fbMu.Lock()
+	for k, t := range h.gone {
+		if now.Sub(t) > messageWindow {
+			delete(h.gone, k)
+		}
+	}
+	h.gone[openid] = now
+	h.fbMu.Unlock()
+	user := h.userHash(openid)
+	if h.opts.OnUnsubscribe != UnsubscribeDelete || h.gallery() == nil {
+		h.log.Info("wechat callback: unfollow; the photos stay until their retention", "user", user)
+		return
+	}
+	ps, err := h.gallery().ViewerPhotos(ctx, user)
+	if err != nil {
+		h.log.Warn("wechat callback: unfollow: photos not deleted", "user", user, "err", err)
+		return
+	}
+	ids := make([]string, len(ps))
+	for i, p := range ps {
+		ids[i] = p.ID
+	}
+	n, err := h.forgetPhotos(ctx, user, ids)
+	if err != nil {
+		h.log.Warn("wechat callback: unfollow: photos not all deleted", "user", user, "deleted", n, "err", err)
+		return
+	}
+	h.log.Info("wechat callback: unfollow; the shopper's photos are deleted", "user", user, "photos", n)
+}
+
+// unfollowed reports whether openid unfollowed within the message window.
+func (h *Hub) unfollowed(openid string) bool {
+	h.fbMu.Lock()
+	defer h.fbMu.Unlock()
+	_, ok := h.gone[openid]
+	return ok
+}

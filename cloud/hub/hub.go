@@ -39,6 +39,12 @@ type Publisher interface {
 	Publish(ctx context.Context, topic string, payload []byte) error
 }
 
+// What an unfollow does to the shopper's photos (Options.OnUnsubscribe).
+const (
+	UnsubscribeDelete = "delete" // delete them at once: the shopper withdrew (PIPL Art. 15)
+	UnsubscribeKeep   = "keep"   // keep them until their retention
+)
+
 // Reply modes: how the photo reaches the shopper in the passive reply.
 const (
 	ReplyNews  = "news"  // an article linking to the photo page (default)
@@ -90,6 +96,9 @@ type Options struct {
 	// last address in it that is not a trusted proxy), not the proxy. Empty: the peer
 	// address, and X-Forwarded-For is ignored (anyone can write it).
 	TrustedProxies []netip.Prefix
+	// OnUnsubscribe is what an unfollow does to the shopper's photos: UnsubscribeDelete (the
+	// default) or UnsubscribeKeep. Either way no further message goes to them.
+	OnUnsubscribe string
 	// UnscannedGrace: a photo nobody scanned is deleted this long after its last QR code
 	// expired; 0 = 10 minutes. Retention: a scanned photo is deleted this long after it was
 	// uploaded; 0 = 7 days.
@@ -125,6 +134,7 @@ type Hub struct {
 
 	fbMu      sync.Mutex
 	fallbacks map[string]*fallback // dedupe key → the photo's way to the shopper, while WeChat may retry
+	gone      map[string]time.Time // openids that unfollowed within the message window: no message goes to them
 }
 
 // New checks the options and returns a hub.
@@ -175,6 +185,13 @@ func New(opts Options) (*Hub, error) {
 			*r.rate = r.def
 		}
 	}
+	switch opts.OnUnsubscribe {
+	case "":
+		opts.OnUnsubscribe = UnsubscribeDelete
+	case UnsubscribeDelete, UnsubscribeKeep:
+	default:
+		return nil, fmt.Errorf("hub: on_unsubscribe %q is not delete or keep", opts.OnUnsubscribe)
+	}
 	if opts.UnscannedGrace <= 0 {
 		opts.UnscannedGrace = 10 * time.Minute
 	}
@@ -191,7 +208,7 @@ func New(opts Options) (*Hub, error) {
 		opts.Metrics = NewMetrics()
 	}
 	h := &Hub{opts: opts, log: opts.Logger, now: opts.Now, public: u, prefix: opts.TopicPrefix, metrics: opts.Metrics,
-		blobs: opts.Photos, wake: make(chan struct{}, 1), fallbacks: map[string]*fallback{},
+		blobs: opts.Photos, wake: make(chan struct{}, 1), fallbacks: map[string]*fallback{}, gone: map[string]time.Time{},
 		quota: newUploadQuota(opts.MaxUploads, opts.UploadBytesPerMinute), jpegs: jpegcheck.New(opts.PhotoLimits), quietLog: &httpguard.QuietLog{Log: opts.Logger}}
 	gen := func() []byte {
 		b := make([]byte, 32)
@@ -246,6 +263,12 @@ func (h *Hub) Handler() http.Handler {
 	mux.Handle("GET /v1/bindings", device(http.HandlerFunc(h.getBindings)))
 	mux.Handle("POST /v1/bindings/ack", device(http.HandlerFunc(h.ackBindings)))
 	mux.Handle("GET /v1/releases/{version}/{arch}", device(http.HandlerFunc(h.getRelease)))
+	page := func(f http.HandlerFunc) http.Handler { return httpguard.PageHeaders(h.limit(h.opts.PageRate)(f)) }
+	mux.Handle("GET /me", page(h.galleryPage))
+	mux.Handle("GET /me/gallery.js", page(h.galleryScript))
+	mux.Handle("GET /me/photos", page(h.galleryJSON))
+	mux.Handle("DELETE /me/photos", page(h.galleryDelete))
+	mux.Handle("DELETE /me/photos/{id}", page(h.galleryDelete))
 	mux.Handle("GET /wechat/callback", callback(http.HandlerFunc(h.handshake)))
 	mux.Handle("POST /wechat/callback", callback(http.HandlerFunc(h.callback)))
 	mux.Handle("GET /p/{id}", httpguard.PageHeaders(h.limit(h.opts.PageRate)(http.HandlerFunc(h.photoPage))))
@@ -348,12 +371,7 @@ func (h *Hub) Purge(ctx context.Context) {
 			return
 		}
 		for _, p := range stale {
-			if err := h.blobs.Delete(ctx, p.BlobKey()); err != nil {
-				h.log.Warn("hub: purge photo file", "photo_id", p.ID, "err", err)
-				return
-			}
-			h.blobs.Delete(ctx, thumbKey(p)) // the news card's picture, if it was made
-			if err := h.opts.Store.DeletePhoto(ctx, p.ID); err != nil {
+			if err := h.deletePhoto(ctx, p); err != nil {
 				h.log.Warn("hub: purge photo", "photo_id", p.ID, "err", err)
 				return
 			}
@@ -367,6 +385,16 @@ func (h *Hub) Purge(ctx context.Context) {
 	if err := h.opts.Store.PruneEvents(ctx, now.Add(-h.opts.Retention)); err != nil {
 		h.log.Warn("hub: prune events", "err", err)
 	}
+}
+
+// deletePhoto deletes a photo's file, its thumbnail and its record (with its scenes and
+// viewers).
+func (h *Hub) deletePhoto(ctx context.Context, p Photo) error {
+	if err := h.blobs.Delete(ctx, p.BlobKey()); err != nil {
+		return fmt.Errorf("photo file: %w", err)
+	}
+	h.blobs.Delete(ctx, thumbKey(p)) // the news card's picture, if it was made
+	return h.opts.Store.DeletePhoto(ctx, p.ID)
 }
 
 // userHash is the salted hash of an openid: what bindings and viewers carry instead of it.

@@ -34,44 +34,9 @@ func (h *Hub) photoPage(w http.ResponseWriter, r *http.Request) {
 	// Whether the photo exists is not looked at before the shopper is known: an unknown ID
 	// and another shopper's photo get the same answers (OAuth first, then 403), so the page
 	// cannot be used to learn which photo IDs exist.
-	user, ok := h.cookieUser(r, id)
+	user, ok := h.identify(w, r, id)
 	if !ok {
-		code := r.URL.Query().Get("code")
-		if code == "" {
-			http.Redirect(w, r, h.authorizeURL(r, id, false), http.StatusFound)
-			return
-		}
-		var retried bool
-		switch state := r.URL.Query().Get("state"); {
-		case hmac.Equal([]byte(state), []byte(h.oauthState(id, false))):
-		case hmac.Equal([]byte(state), []byte(h.oauthState(id, true))):
-			retried = true
-		default:
-			h.log.Info("photo page: OAuth state does not match the photo", "photo_id", id)
-			photopage.Message(w, http.StatusForbidden, "链接无效", "This link is not valid. Open it again from WeChat.")
-			return
-		}
-		u, err := h.opts.WeChat.OAuthOpenID(ctx, code)
-		if err != nil {
-			h.log.Info("photo page: OAuth code refused", "photo_id", id, "err", wechat.Explain(err))
-			if e, isWeChat := wechat.AsError(err); isWeChat && !retried && staleCode(e.Code) {
-				// A used or expired code in a reopened link (the cookie is gone): ask again,
-				// once, rather than refuse the shopper.
-				http.Redirect(w, r, h.authorizeURL(r, id, true), http.StatusFound)
-				return
-			}
-			if _, isWeChat := wechat.AsError(err); isWeChat {
-				photopage.Message(w, http.StatusForbidden, "链接已失效", "This link has expired. Open it again from WeChat.")
-			} else {
-				photopage.Message(w, http.StatusServiceUnavailable, "请稍后再试", "WeChat is unreachable; try again in a moment.")
-			}
-			return
-		}
-		if u.Snapshot {
-			photopage.Message(w, http.StatusForbidden, "请在微信中打开", "Open this page in WeChat to see your photo.")
-			return
-		}
-		user = h.userHash(u.OpenID)
+		return
 	}
 	allowed, err := h.opts.Store.IsViewer(ctx, id, user)
 	if err != nil {
@@ -92,7 +57,12 @@ func (h *Hub) photoPage(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Query().Get("raw") == "" && r.URL.Query().Get("download") == "" {
 		// No download link: WeChat's in-app browser mishandles downloads; a long press on the
 		// image offers 保存图片 (save the image).
-		photopage.Photo(w, "你的照片", "长按照片保存到手机 · Press and hold the photo to save it.", "/p/"+id+"?raw=1", "")
+		const title, hint = "你的照片", "长按照片保存到手机 · Press and hold the photo to save it."
+		if n := h.photoCount(ctx, user); n > 1 {
+			photopage.PhotoWithMore(w, title, hint, "/p/"+id+"?raw=1", "/me", fmt.Sprintf("我的全部试衣照片 (%d) · All my photos", n))
+			return
+		}
+		photopage.Photo(w, title, hint, "/p/"+id+"?raw=1", "")
 		return
 	}
 	data, err := h.blobs.Get(r.Context(), p.BlobKey())
@@ -114,6 +84,54 @@ func (h *Hub) photoPage(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
 }
 
+// identify returns the shopper (the hash of their openid) on the page of scope (a photo ID,
+// or galleryScope for /me): from the page's cookie, or else through snsapi_base OAuth, which
+// it starts (a redirect) or finishes (the code). When it returns false it has answered.
+func (h *Hub) identify(w http.ResponseWriter, r *http.Request, scope string) (string, bool) {
+	ctx := r.Context()
+	id := scope
+	user, ok := h.cookieUser(r, id)
+	if !ok {
+		code := r.URL.Query().Get("code")
+		if code == "" {
+			http.Redirect(w, r, h.authorizeURL(r, id, false), http.StatusFound)
+			return "", false
+		}
+		var retried bool
+		switch state := r.URL.Query().Get("state"); {
+		case hmac.Equal([]byte(state), []byte(h.oauthState(id, false))):
+		case hmac.Equal([]byte(state), []byte(h.oauthState(id, true))):
+			retried = true
+		default:
+			h.log.Info("photo page: OAuth state does not match the photo", "photo_id", id)
+			photopage.Message(w, http.StatusForbidden, "链接无效", "This link is not valid. Open it again from WeChat.")
+			return "", false
+		}
+		u, err := h.opts.WeChat.OAuthOpenID(ctx, code)
+		if err != nil {
+			h.log.Info("photo page: OAuth code refused", "photo_id", id, "err", wechat.Explain(err))
+			if e, isWeChat := wechat.AsError(err); isWeChat && !retried && staleCode(e.Code) {
+				// A used or expired code in a reopened link (the cookie is gone): ask again,
+				// once, rather than refuse the shopper.
+				http.Redirect(w, r, h.authorizeURL(r, id, true), http.StatusFound)
+				return "", false
+			}
+			if _, isWeChat := wechat.AsError(err); isWeChat {
+				photopage.Message(w, http.StatusForbidden, "链接已失效", "This link has expired. Open it again from WeChat.")
+			} else {
+				photopage.Message(w, http.StatusServiceUnavailable, "请稍后再试", "WeChat is unreachable; try again in a moment.")
+			}
+			return "", false
+		}
+		if u.Snapshot {
+			photopage.Message(w, http.StatusForbidden, "请在微信中打开", "Open this page in WeChat to see your photo.")
+			return "", false
+		}
+		user = h.userHash(u.OpenID)
+	}
+	return user, true
+}
+
 // staleCode reports whether an OAuth errcode means the code was good once: used (40163),
 // invalid (40029) or expired (42003).
 func staleCode(code int) bool {
@@ -133,7 +151,7 @@ func (h *Hub) oauthState(photoID string, retry bool) string {
 // authorizeURL sends the phone to OAuth and back to this page. In sim mode the simulator
 // stands in for WeChat and takes the shopper's openid from ?openid=.
 func (h *Hub) authorizeURL(r *http.Request, photoID string, retry bool) string {
-	back := h.public.String() + "/p/" + photoID
+	back := h.public.String() + scopePath(photoID)
 	state := h.oauthState(photoID, retry)
 	if h.opts.Sim != nil {
 		u := wechat.AuthorizeURL(h.public.String()+"/sim", h.opts.AppID, back, state)
@@ -146,7 +164,24 @@ func (h *Hub) authorizeURL(r *http.Request, photoID string, retry bool) string {
 	return wechat.AuthorizeURL(h.opts.OAuthBase, h.opts.AppID, back, state)
 }
 
-func (h *Hub) cookieName(photoID string) string { return "fm_" + photoID }
+// galleryScope is the scope of the gallery (/me) in the OAuth state and the cookie: no photo
+// ID holds a NUL, so neither can stand for the other.
+const galleryScope = "\x00me"
+
+// scopePath is the page of a scope: /p/{photo_id}, or /me.
+func scopePath(scope string) string {
+	if scope == galleryScope {
+		return "/me"
+	}
+	return "/p/" + scope
+}
+
+func (h *Hub) cookieName(scope string) string {
+	if scope == galleryScope {
+		return "fm_gallery"
+	}
+	return "fm_" + scope
+}
 
 func (h *Hub) cookieMAC(photoID, user string) string {
 	m := hmac.New(sha256.New, h.cookie)
@@ -156,7 +191,7 @@ func (h *Hub) cookieMAC(photoID, user string) string {
 
 func (h *Hub) setCookie(w http.ResponseWriter, photoID, user string) {
 	http.SetCookie(w, &http.Cookie{Name: h.cookieName(photoID), Value: user + "." + h.cookieMAC(photoID, user),
-		Path: "/p/" + photoID, MaxAge: 3600, HttpOnly: true, Secure: h.public.Scheme == "https", SameSite: http.SameSiteLaxMode})
+		Path: scopePath(photoID), MaxAge: 3600, HttpOnly: true, Secure: h.public.Scheme == "https", SameSite: http.SameSiteLaxMode})
 }
 
 func (h *Hub) cookieUser(r *http.Request, photoID string) (string, bool) {

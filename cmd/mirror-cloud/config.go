@@ -84,6 +84,7 @@ type PhotosConfig struct {
 	URL            string        `yaml:"url" help:"S3-compatible bucket for the photos (s3://key:secret@host/bucket[/prefix][?tls=false]); empty = in the database (PostgreSQL) or in state_dir (SQLite)"`
 	UnscannedGrace time.Duration `yaml:"unscanned_grace" help:"a photo nobody scanned is deleted this long after its last QR code expired" range:"1m,24h"`
 	Retention      time.Duration `yaml:"retention" help:"a scanned photo (and its page) is deleted this long after upload" range:"1h,2160h"`
+	OnUnsubscribe  string        `yaml:"on_unsubscribe" help:"what an unfollow does to the shopper's photos: delete = at once (they withdrew their consent, PIPL Art. 15); keep = until their retention" enum:"delete,keep"`
 }
 
 type WeChatConfig struct {
@@ -123,7 +124,7 @@ func defaultConfig() Config {
 		RateLimits: RateLimits{Callback: 50, DeviceAPI: 20, Page: 10},
 		StateDir:   stateDir,
 		Log:        LogConfig{Level: "info", Format: "auto"},
-		Photos:     PhotosConfig{UnscannedGrace: 10 * time.Minute, Retention: 7 * 24 * time.Hour},
+		Photos:     PhotosConfig{UnscannedGrace: 10 * time.Minute, Retention: 7 * 24 * time.Hour, OnUnsubscribe: hub.UnsubscribeDelete},
 		WeChat:     WeChatConfig{Mode: "sim", APIBase: wechat.DefaultBaseURL, OAuthBase: wechat.DefaultOAuthBase, Reply: "news"},
 		MQTT:       MQTTConfig{Username: "_hub", TopicPrefix: "mirror", Embedded: EmbeddedConfig{Listen: ":1883"}},
 		Console:    ConsoleConfig{Listen: "127.0.0.1:8091", SessionTTL: 12 * time.Hour, SilentAfter: 90 * time.Second},

@@ -255,7 +255,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	proxies, _ := cfg.trustedProxies()           // checked by Validate
 	h, err := hub.New(hub.Options{Store: st.Store, Photos: st.photos, Releases: st.releases, ReleaseFiles: st.files, WeChat: client, Callback: cb, Publisher: pub,
 		AppID: w.AppID, PublicURL: publicURL, OAuthBase: w.OAuthBase, TopicPrefix: cfg.MQTT.TopicPrefix,
-		Reply: w.Reply, Sim: sim, UnscannedGrace: cfg.Photos.UnscannedGrace, Retention: cfg.Photos.Retention,
+		Reply: w.Reply, Sim: sim, UnscannedGrace: cfg.Photos.UnscannedGrace, Retention: cfg.Photos.Retention, OnUnsubscribe: cfg.Photos.OnUnsubscribe,
 		MPVerify: mpVerify, HealthChecks: checks, TrustedProxies: proxies, Metrics: metrics, Logger: log,
 		CallbackRate: rate(cfg.RateLimits.Callback), DeviceAPIRate: rate(cfg.RateLimits.DeviceAPI), PageRate: rate(cfg.RateLimits.Page)})
 	if err != nil {

@@ -20,9 +20,10 @@ img{max-width:100%;display:block;margin:0 auto;-webkit-touch-callout:default;-we
 a{display:inline-block;margin:20px;padding:12px 28px;border-radius:24px;background:#eee;color:#111;text-decoration:none}</style>
 </head><body><h1>{{.Title}}</h1><p>{{.Text}}</p>
 {{if .Img}}<img src="{{.Img}}" alt="{{.Title}}">{{if .Download}}<a href="{{.Download}}">保存照片 · Save</a>{{end}}{{end}}
+{{if .More}}<a href="{{.More}}">{{.MoreText}}</a>{{end}}
 </body></html>`))
 
-type page struct{ Title, Text, Img, Download string }
+type page struct{ Title, Text, Img, Download, More, MoreText string }
 
 // CSP is the page's Content-Security-Policy: its own images and inline style, nothing else,
 // and no framing by another site (clickjacking).
@@ -46,4 +47,10 @@ func Message(w http.ResponseWriter, status int, title, text string) {
 // mishandles downloads).
 func Photo(w http.ResponseWriter, title, text, img, download string) {
 	write(w, http.StatusOK, page{Title: title, Text: text, Img: img, Download: download})
+}
+
+// PhotoWithMore is Photo with a link below it: more (a path of the same site) labelled text,
+// such as the shopper's gallery.
+func PhotoWithMore(w http.ResponseWriter, title, text, img, more, moreText string) {
+	write(w, http.StatusOK, page{Title: title, Text: text, Img: img, More: more, MoreText: moreText})
 }

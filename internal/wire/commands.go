@@ -10,6 +10,9 @@ const (
 	CmdRestart     = "restart"
 	CmdSnapshot    = "snapshot"
 	CmdUpdate      = "update"
+	// CmdForgetPhotos is sent by the hub when shoppers deleted photos (their gallery, or an
+	// unfollow): the mirror deletes any copy it still holds.
+	CmdForgetPhotos = "forget-photos"
 )
 
 // PingResult is the data of a ping result. (The results' fields are in the order the mirror
@@ -22,6 +25,17 @@ type PingResult struct {
 // EndSessionResult is the data of an end-session result.
 type EndSessionResult struct {
 	Ended bool `json:"ended"`
+}
+
+// ForgetPhotosArgs are the arguments of forget-photos: the photos shoppers deleted.
+type ForgetPhotosArgs struct {
+	PhotoIDs []string `json:"photo_ids"`
+}
+
+// ForgetPhotosResult is the data of a forget-photos result: how many of the photos the mirror
+// still held and deleted.
+type ForgetPhotosResult struct {
+	Forgot int `json:"forgot"`
 }
 
 // PurgePhotosResult is the data of a purge-photos result: how many photos were deleted.

@@ -83,3 +83,13 @@ func TestConsoleStorePostgres(t *testing.T) {
 		return st
 	})
 }
+
+func TestGalleryPostgres(t *testing.T) {
+	srv := pgtest.Start(t, pgtest.Options{NoFsync: true})
+	st, err := postgres.Open(t.Context(), srv.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	storetest.RunGallery(t, st)
+}

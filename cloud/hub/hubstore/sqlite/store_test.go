@@ -50,3 +50,12 @@ func TestConsoleStoreSQLite(t *testing.T) {
 		return st
 	})
 }
+
+func TestGallerySQLite(t *testing.T) {
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "hub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	storetest.RunGallery(t, st)
+}
