@@ -308,6 +308,9 @@ var results = map[string]func() any{
 	wire.CmdAnalytics:   func() any { return new(wire.Analytics) },
 	wire.CmdRestart:     func() any { return new(wire.RestartResult) },
 	wire.CmdSnapshot:    func() any { return new(wire.SnapshotResult) },
+	wire.CmdUpdate:      func() any { return new(wire.UpdateResult) },
+	// forget-photos is the hub's; an operator may send it too.
+	wire.CmdForgetPhotos: func() any { return new(wire.ForgetPhotosResult) },
 }
 
 // decodeResult checks that the data of a successful result of the command name decodes as

@@ -35,6 +35,7 @@ const (
 	PurgeDiskLow   = "disk_low"  // the oldest photos, while the disk is low
 	PurgeRestart   = "restart"   // left unbound by the last run
 	PurgeCommand   = "command"   // the fleet's purge-photos command
+	PurgeDeleted   = "deleted"   // the shopper deleted it (the hub's forget-photos)
 )
 
 // The "data" of each event type. An event type not listed has no data. The recorder stores

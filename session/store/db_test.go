@@ -301,6 +301,19 @@ func TestJanitorPurgeAll(t *testing.T) {
 	}
 }
 
+// TestJanitorPurgeNamed: the hub's forget-photos purges only the photos it names, and says
+// how many the mirror held.
+func TestJanitorPurgeNamed(t *testing.T) {
+	ctx := context.Background()
+	r := newJanitorRig(t)
+	r.add(t, "S1", "A", t0, true)
+	r.add(t, "S2", "B", t0, true)
+	n, err := r.j.Purge(ctx, []string{"B", "NOT-HERE"}, "deleted")
+	if err != nil || n != 1 || len(r.files()) != 1 || r.files()[0] != "A.jpg" {
+		t.Errorf("Purge(B) = %d, %v; files left %v, want A only", n, err, r.files())
+	}
+}
+
 func TestOpenDBErrors(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "file")
 	os.WriteFile(f, []byte("x"), 0o600)

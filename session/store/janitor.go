@@ -182,6 +182,26 @@ func (j *Janitor) PurgeAll(ctx context.Context, reason string) (int, error) {
 	return n, nil
 }
 
+// Purge purges the kept photos among ids (the hub's forget-photos: shoppers deleted them);
+// it returns how many it held.
+func (j *Janitor) Purge(ctx context.Context, ids []string, reason string) (int, error) {
+	live, err := j.o.DB.LivePhotos(ctx)
+	if err != nil {
+		return 0, err
+	}
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	n := 0
+	for _, p := range live {
+		if want[p.ID] && j.purge(ctx, p, reason) {
+			n++
+		}
+	}
+	return n, nil
+}
+
 func (j *Janitor) purge(ctx context.Context, p PhotoRow, reason string) bool {
 	if err := j.o.Photos.Delete(p.ID); err != nil {
 		j.o.Logger.Error("purge photo", "photo_id", p.ID, "err", err)

@@ -22,9 +22,10 @@ type Engine interface {
 	Snapshot(ctx context.Context) (session.Snapshot, bool)
 }
 
-// Janitor purges the photos kept for scanned shoppers.
+// Janitor purges the photos kept for scanned shoppers: all of them, or those named.
 type Janitor interface {
 	PurgeAll(ctx context.Context, reason string) (int, error)
+	Purge(ctx context.Context, ids []string, reason string) (int, error)
 }
 
 // Lights set a lighting scene. An error for a scene that is not configured has a method
@@ -83,8 +84,9 @@ func handlers(p Parts) map[string]fleet.CommandFunc {
 			m, err := p.Janitor.PurgeAll(ctx, wire.PurgeCommand)
 			return wire.PurgePhotosResult{Purged: n + m}, err
 		},
-		wire.CmdSetLight:  p.setLight,
-		wire.CmdAnalytics: p.analytics,
+		wire.CmdForgetPhotos: p.forgetPhotos,
+		wire.CmdSetLight:     p.setLight,
+		wire.CmdAnalytics:    p.analytics,
 		wire.CmdRestart: func(ctx context.Context, _ json.RawMessage) (any, error) {
 			time.AfterFunc(500*time.Millisecond, p.Restart)
 			return wire.RestartResult{Restarting: true}, nil
@@ -100,6 +102,21 @@ func handlers(p Parts) map[string]fleet.CommandFunc {
 			return wire.SnapshotResult{Width: w, Height: h, JPEG: jpeg}, nil
 		},
 	}
+}
+
+// forgetPhotos deletes the copies the mirror still holds of photos their shoppers deleted.
+func (p Parts) forgetPhotos(ctx context.Context, args json.RawMessage) (any, error) {
+	var a wire.ForgetPhotosArgs
+	if err := json.Unmarshal(args, &a); err != nil || len(a.PhotoIDs) == 0 || len(a.PhotoIDs) > 1000 {
+		return nil, wire.BadArgs(`want {"photo_ids":["…"]} with 1 to 1000 IDs`)
+	}
+	for _, id := range a.PhotoIDs {
+		if !wire.ValidPhotoID(id) {
+			return nil, wire.BadArgs("photo_ids: %q is not a photo ID", id)
+		}
+	}
+	n, err := p.Janitor.Purge(ctx, a.PhotoIDs, wire.PurgeDeleted)
+	return wire.ForgetPhotosResult{Forgot: n}, err
 }
 
 func (p Parts) setLight(ctx context.Context, args json.RawMessage) (any, error) {

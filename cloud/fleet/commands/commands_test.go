@@ -128,3 +128,35 @@ func (r *recordingUpdater) Handle(_ context.Context, args json.RawMessage) (any,
 	r.args = args
 	return wire.UpdateResult{Version: "1.2.0", State: "waiting"}, nil
 }
+
+// janitor records what forget-photos asks it to purge.
+type janitor struct{ asked []string }
+
+func (j *janitor) PurgeAll(context.Context, string) (int, error) { return 0, nil }
+func (j *janitor) Purge(_ context.Context, ids []string, reason string) (int, error) {
+	if reason != wire.PurgeDeleted {
+		return 0, fmt.Errorf("reason %q", reason)
+	}
+	j.asked = append(j.asked, ids...)
+	return len(ids) - 1, nil
+}
+
+// TestForgetPhotos: the hub's forget-photos purges the named photos (reason deleted) and
+// answers how many the mirror held; bad arguments change nothing.
+func TestForgetPhotos(t *testing.T) {
+	j := &janitor{}
+	h := commands.Handlers(commands.Parts{Janitor: j})[wire.CmdForgetPhotos]
+	res, err := h(context.Background(), json.RawMessage(`{"photo_ids":["P1","P2"]}`))
+	if err != nil || res != (wire.ForgetPhotosResult{Forgot: 1}) || fmt.Sprint(j.asked) != "[P1 P2]" {
+		t.Fatalf("forget-photos = %+v, %v; asked %v", res, err, j.asked)
+	}
+	for _, bad := range []string{`{}`, `{"photo_ids":[]}`, `{"photo_ids":["../x"]}`, `[1]`} {
+		var we *wire.Error
+		if _, err := h(context.Background(), json.RawMessage(bad)); !errors.As(err, &we) || we.Code != wire.CodeBadArgs {
+			t.Errorf("%s: %v, want bad_args", bad, err)
+		}
+	}
+	if len(j.asked) != 2 {
+		t.Errorf("bad arguments purged %v", j.asked[2:])
+	}
+}
