@@ -10,6 +10,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -420,5 +421,43 @@ func testReplicas(t *testing.T, postgres, s3 bool) {
 	}
 	if !strings.Contains(get(t, http.DefaultClient, survivor.http+"/healthz").body, `"database":{"ok":true}`) {
 		t.Error("/healthz of the survivor does not report its database ok")
+	}
+	if postgres { // two replicas again
+		d.replicas[0] = startServe(t, d.state, d.sets...)
+	}
+	galleryAcrossReplicas(t, d, fake, jpg)
+}
+
+// galleryAcrossReplicas: a shopper deletes a photo from their gallery through one replica; the
+// other replica (the same one on SQLite) no longer shows or serves it, at once.
+func galleryAcrossReplicas(t *testing.T, d *deployment, fake *wechattest.Server, jpg []byte) {
+	one, two := d.replicas[0], d.replicas[len(d.replicas)-1]
+	id := ulid.Make().String()
+	if code, body := d.api(one, "PUT", "/v1/photos/"+id, "image/jpeg", jpg); code != 201 {
+		t.Fatalf("PUT photo = %d %s", code, body)
+	}
+	scene, ticket := d.qr(one, id)
+	if res, err := fake.Push(t.Context(), one.http+"/wechat/callback", fake.ScanEvent(scene, ticket, "o_gallery", false), wechattest.Safe); err != nil || res.Status != 200 {
+		t.Fatalf("scan: %+v %v", res, err)
+	}
+	jar, _ := cookiejar.New(nil)
+	phone := &http.Client{Jar: jar}
+	page := get(t, phone, one.http+"/me?openid=o_gallery")
+	m := regexp.MustCompile(`<meta name="csrf-token" content="([^"]+)">`).FindStringSubmatch(page.body)
+	if page.status != 200 || m == nil || !strings.Contains(page.body, `data-photo="`+id+`"`) {
+		t.Fatalf("gallery on one replica = %d %s", page.status, page.body)
+	}
+	req, _ := http.NewRequest("DELETE", one.http+"/me/photos/"+id, nil)
+	req.Header.Set("X-CSRF-Token", m[1])
+	resp, err := phone.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("DELETE through one replica = %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if page := get(t, phone, two.http+"/me"); page.status != 200 || strings.Contains(page.body, id) {
+		t.Errorf("the other replica's gallery = %d, still shows the deleted photo: %v", page.status, strings.Contains(page.body, id))
+	}
+	if raw := get(t, phone, two.http+"/p/"+id+"?raw=1&openid=o_gallery"); raw.status != 403 || raw.body == string(jpg) {
+		t.Errorf("the deleted photo on the other replica = %d, want 403 as an unknown photo", raw.status)
 	}
 }
