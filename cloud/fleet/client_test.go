@@ -681,3 +681,18 @@ func TestBindingsAcknowledgedAndCaughtUp(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestTelemetryCarriesVersions: telemetry names the running version and, while an update
+// runs, the version it installs, as the status does.
+func TestTelemetryCarriesVersions(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t)
+	ops := connectPeer(t, b, "_ops", "ops-telemetry", true)
+	ops.subscribe("mirror/m1/telemetry")
+	c, _ := runClient(t, fleet.Options{Broker: b.URL(), DeviceID: "m1", Password: "pw-m1", Version: "1.2.3", TelemetryInterval: 50 * time.Millisecond})
+	ops.waitFor("mirror/m1/telemetry", 10*time.Second, func(p string) bool {
+		return strings.Contains(p, `"version":"1.2.3"`) && !strings.Contains(p, "target_version")
+	})
+	c.SetTargetVersion("2.0.0")
+	ops.waitFor("mirror/m1/telemetry", 5*time.Second, func(p string) bool { return strings.Contains(p, `"target_version":"2.0.0"`) })
+}

@@ -41,6 +41,10 @@ func (c *Client) telemetry(ctx context.Context) wire.Telemetry {
 	now := c.opts.Now()
 	t.At = wire.Time{Time: now}
 	t.UptimeS = int64(now.Sub(c.start) / time.Second)
+	t.Version = c.opts.Version
+	c.mu.Lock()
+	t.TargetVersion = c.target
+	c.mu.Unlock()
 	if c.opts.Outbox != nil {
 		if n, err := c.opts.Outbox.Depth(ctx); err == nil {
 			t.OutboxDepth = n

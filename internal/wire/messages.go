@@ -31,13 +31,17 @@ const WillPayload = `{"state":"offline","reason":"connection lost"}`
 // Telemetry is the payload of mirror/{id}/telemetry. The agent fills what it measures; the
 // fleet client sets At, UptimeS and OutboxDepth.
 type Telemetry struct {
-	At          Time     `json:"at"`
-	UptimeS     int64    `json:"uptime_s"`
-	FPS         float64  `json:"fps"`
-	DetectMSP50 float64  `json:"detect_ms_p50"`
-	CPUPct      float64  `json:"cpu_pct"`
-	RSSMB       float64  `json:"rss_mb"`
-	TempC       *float64 `json:"temp_c,omitempty"` // nil where the SoC temperature is not readable
+	At      Time  `json:"at"`
+	UptimeS int64 `json:"uptime_s"`
+	// Version is the running version, TargetVersion the one an update is installing (absent
+	// when none is), as in the status.
+	Version       string   `json:"version,omitempty"`
+	TargetVersion string   `json:"target_version,omitempty"`
+	FPS           float64  `json:"fps"`
+	DetectMSP50   float64  `json:"detect_ms_p50"`
+	CPUPct        float64  `json:"cpu_pct"`
+	RSSMB         float64  `json:"rss_mb"`
+	TempC         *float64 `json:"temp_c,omitempty"` // nil where the SoC temperature is not readable
 	// Throttled is the Raspberry Pi firmware's throttling and under-voltage flags (nil where
 	// the firmware does not report them).
 	Throttled  *Throttled `json:"throttled,omitempty"`
