@@ -165,7 +165,7 @@ func (a *Alerter) flip(ctx context.Context, key string, firing bool, m Mirror, s
 		return // another replica sends it (or it was sent already)
 	}
 	body := a.body(firing, m, since)
-	a.wg.Go(func() { a.send(context.WithoutCancel(ctx), m.ID, firing, body) })
+	a.wg.Go(func() { a.send(ctx, m.ID, firing, body) })
 }
 
 // body is the notice in the configured format.
@@ -200,16 +200,21 @@ func (a *Alerter) body(firing bool, m Mirror, since time.Time) []byte {
 }
 
 // send POSTs the notice, retrying with a doubling backoff on errors, non-2xx answers and
-// robots' non-zero errcode.
+// robots' non-zero errcode, until ctx ends (a POST under way is finished).
 func (a *Alerter) send(ctx context.Context, id string, firing bool, body []byte) {
 	wait := a.opts.Backoff
 	var last error
 	for i := range a.opts.Attempts {
 		if i > 0 {
-			time.Sleep(wait)
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+				a.log.Error("console: alert not delivered: the hub is stopping", "mirror", id, "firing", firing, "attempts", i, "err", last)
+				return
+			}
 			wait *= 2
 		}
-		if last = a.post(ctx, body); last == nil {
+		if last = a.post(context.WithoutCancel(ctx), body); last == nil {
 			a.log.Info("console: alert sent", "mirror", id, "firing", firing, "attempts", i+1)
 			return
 		}
