@@ -227,7 +227,7 @@ func (m *mirror) view(id string, now time.Time, silentAfter time.Duration, store
 	case !m.hasStatus:
 		v.State, v.Reason = StateOffline, "no status yet"
 		if m.badPayload != "" {
-			v.Reason = "unreadable " + m.badPayload
+			v.Reason = "unreadable " + visible(m.badPayload)
 		}
 	case v.State == StateOffline:
 	case now.Sub(seen) >= silentAfter:
