@@ -6,15 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
-	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/fitmirror/fitmirror/cloud/console"
 	"github.com/fitmirror/fitmirror/cloud/hub"
 	"github.com/fitmirror/fitmirror/cloud/hub/hubstore"
-	"github.com/fitmirror/fitmirror/internal/httpguard"
 )
 
 // subscriber is the hub's broker connection as the console listens on it (the embedded
@@ -53,19 +50,7 @@ func startConsole(ctx context.Context, g *errgroup.Group, cfg *Config, st hub.St
 	if err != nil {
 		return "", fmt.Errorf("console.listen: %w", err)
 	}
-	srv := httpguard.NewServer(con.Handler(), false)
-	g.Go(func() error {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("console: %w", err)
-		}
-		return nil
-	})
-	g.Go(func() error {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return srv.Shutdown(sctx)
-	})
+	serveHTTP(ctx, g, "console", con.Handler(), ln)
 	g.Go(func() error { return con.Run(ctx) })
 	return ln.Addr().String(), nil
 }

@@ -258,19 +258,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	srv := httpguard.NewServer(h.Handler(), false)
-	g.Go(func() error {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("http: %w", err)
-		}
-		return nil
-	})
-	g.Go(func() error {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return srv.Shutdown(sctx)
-	})
+	serveHTTP(ctx, g, "http", h.Handler(), ln)
 	g.Go(func() error { return h.Run(ctx) })
 	if len(simLoopback) > 0 {
 		log.Warn("sim mode: listening on loopback only (anyone who reaches a sim-mode hub can fetch any photo); "+
@@ -282,6 +270,24 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		log.Info("sim mode: simulate a scan with POST " + publicURL + `/sim/scan {"qr":"<QR content>","openid":"o_test"}`)
 	}
 	return g.Wait()
+}
+
+// serveHTTP serves handler on ln in g until ctx ends, then shuts the server down (5 s for
+// the requests under way).
+func serveHTTP(ctx context.Context, g *errgroup.Group, name string, handler http.Handler, ln net.Listener) {
+	srv := httpguard.NewServer(handler, false)
+	g.Go(func() error {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
 }
 
 func randHex(n int) string {
