@@ -219,3 +219,35 @@ type closingStore interface {
 	hubstore.ConsoleStore
 	Close() error
 }
+
+// An alert that fired before this hub started, of a mirror that recovered meanwhile, gets its
+// recovery once the hub sees the mirror online; a mirror that never alerted gets nothing.
+func TestAlertRecoveryAfterRestart(t *testing.T) {
+	clk := newClock()
+	rcv := newReceiver(t, 0, false)
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "hub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if ok, err := st.FlipAlert(t.Context(), "mirror/m1", true, clk.Now()); !ok || err != nil {
+		t.Fatalf("FlipAlert = %v, %v", ok, err)
+	}
+	fleet := console.NewFleet("mirror", clk.Now)
+	for _, id := range []string{"m1", "m2"} {
+		fleet.Handle("mirror/"+id+"/status", []byte(`{"state":"online"}`))
+	}
+	list := func(context.Context) ([]console.Mirror, error) { return fleet.Mirrors(90*time.Second, nil), nil }
+	a, err := console.NewAlerter(console.AlertOptions{WebhookURL: rcv.srv.URL, Backoff: 10 * time.Millisecond}, st, list, nil, clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		a.Check(t.Context())
+	}
+	waitFor(t, "m1's recovery", func() bool { return len(rcv.got()) >= 1 })
+	time.Sleep(100 * time.Millisecond)
+	if got := rcv.got(); len(got) != 1 || got[0]["event"] != "recovery" || got[0]["mirror"] != "m1" {
+		t.Errorf("notices = %v, want m1's recovery only", got)
+	}
+}
