@@ -69,6 +69,7 @@ type Alerter struct {
 	wg     sync.WaitGroup
 	badAt  map[string]time.Time // mirror → since when this replica has seen it not online
 	raised map[string]bool      // mirror → this replica flipped (or tried to flip) its alert
+	known  map[string]bool      // mirror → this replica has seen it
 }
 
 // NewAlerter checks the options; fleet lists the mirrors as the console shows them.
@@ -103,7 +104,7 @@ func NewAlerter(o AlertOptions, st hubstore.ConsoleStore, fleet func(context.Con
 	if now == nil {
 		now = time.Now
 	}
-	return &Alerter{opts: o, st: st, fleet: fleet, log: log, now: now, badAt: map[string]time.Time{}, raised: map[string]bool{}}, nil
+	return &Alerter{opts: o, st: st, fleet: fleet, log: log, now: now, badAt: map[string]time.Time{}, raised: map[string]bool{}, known: map[string]bool{}}, nil
 }
 
 // Run checks the fleet every Every until ctx ends, then waits for the notices being sent.
@@ -132,9 +133,13 @@ func (a *Alerter) Check(ctx context.Context) {
 	now := a.now()
 	for _, m := range ms {
 		key := "mirror/" + m.ID
+		first := !a.known[m.ID]
+		a.known[m.ID] = true
 		if m.State == StateOnline && !m.CameraLost() {
 			delete(a.badAt, m.ID)
-			if a.raised[m.ID] {
+			// Also the first time this replica sees the mirror: its alert may have fired
+			// before this hub started, and the mirror recovered meanwhile.
+			if a.raised[m.ID] || first {
 				delete(a.raised, m.ID)
 				a.flip(ctx, key, false, m, now)
 			}
@@ -165,7 +170,7 @@ func (a *Alerter) flip(ctx context.Context, key string, firing bool, m Mirror, s
 		return // another replica sends it (or it was sent already)
 	}
 	body := a.body(firing, m, since)
-	a.wg.Go(func() { a.send(context.WithoutCancel(ctx), m.ID, firing, body) })
+	a.wg.Go(func() { a.send(ctx, m.ID, firing, body) })
 }
 
 // body is the notice in the configured format.
@@ -200,16 +205,21 @@ func (a *Alerter) body(firing bool, m Mirror, since time.Time) []byte {
 }
 
 // send POSTs the notice, retrying with a doubling backoff on errors, non-2xx answers and
-// robots' non-zero errcode.
+// robots' non-zero errcode, until ctx ends (a POST under way is finished).
 func (a *Alerter) send(ctx context.Context, id string, firing bool, body []byte) {
 	wait := a.opts.Backoff
 	var last error
 	for i := range a.opts.Attempts {
 		if i > 0 {
-			time.Sleep(wait)
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+				a.log.Error("console: alert not delivered: the hub is stopping", "mirror", id, "firing", firing, "attempts", i, "err", last)
+				return
+			}
 			wait *= 2
 		}
-		if last = a.post(ctx, body); last == nil {
+		if last = a.post(context.WithoutCancel(ctx), body); last == nil {
 			a.log.Info("console: alert sent", "mirror", id, "firing", firing, "attempts", i+1)
 			return
 		}

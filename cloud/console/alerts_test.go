@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/fitmirror/fitmirror/cloud/console"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/postgres"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/postgres/pgtest"
 	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/sqlite"
 	"github.com/fitmirror/fitmirror/internal/wire"
 )
@@ -66,8 +69,19 @@ func (r *receiver) got() []map[string]any {
 // alerts.after gives one alert (retried past the receiver's errors), and back online one
 // recovery, whichever replica sends them.
 func TestAlertOnceAcrossReplicas(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "hub.db")
+		alertOnce(t, func() (closingStore, error) { return sqlite.Open(path) })
+	})
+	t.Run("postgres", func(t *testing.T) {
+		url := pgtest.Start(t, pgtest.Options{NoFsync: true}).NewDatabase(t)
+		alertOnce(t, func() (closingStore, error) { return postgres.Open(t.Context(), url) })
+	})
+}
+
+// alertOnce runs two replicas, each with its own store from open (one database).
+func alertOnce(t *testing.T, open func() (closingStore, error)) {
 	clk := newClock()
-	path := filepath.Join(t.TempDir(), "hub.db")
 	rcv := newReceiver(t, 2, false)
 	fleet := console.NewFleet("mirror", clk.Now)
 	status := func(state string) {
@@ -78,7 +92,7 @@ func TestAlertOnceAcrossReplicas(t *testing.T) {
 	status(wire.StateOffline)
 	var replicas []*console.Alerter
 	for range 2 {
-		st, err := sqlite.Open(path)
+		st, err := open()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -197,5 +211,43 @@ func TestAlertOptionsChecked(t *testing.T) {
 	}
 	if err := console.CheckAlerts(console.AlertOptions{WebhookURL: "ftp://x/?key=SECRETKEY"}); err != nil && strings.Contains(err.Error(), "SECRETKEY") {
 		t.Errorf("the error shows the secret URL: %v", err)
+	}
+}
+
+// closingStore is a replica's console store.
+type closingStore interface {
+	hubstore.ConsoleStore
+	Close() error
+}
+
+// An alert that fired before this hub started, of a mirror that recovered meanwhile, gets its
+// recovery once the hub sees the mirror online; a mirror that never alerted gets nothing.
+func TestAlertRecoveryAfterRestart(t *testing.T) {
+	clk := newClock()
+	rcv := newReceiver(t, 0, false)
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "hub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if ok, err := st.FlipAlert(t.Context(), "mirror/m1", true, clk.Now()); !ok || err != nil {
+		t.Fatalf("FlipAlert = %v, %v", ok, err)
+	}
+	fleet := console.NewFleet("mirror", clk.Now)
+	for _, id := range []string{"m1", "m2"} {
+		fleet.Handle("mirror/"+id+"/status", []byte(`{"state":"online"}`))
+	}
+	list := func(context.Context) ([]console.Mirror, error) { return fleet.Mirrors(90*time.Second, nil), nil }
+	a, err := console.NewAlerter(console.AlertOptions{WebhookURL: rcv.srv.URL, Backoff: 10 * time.Millisecond}, st, list, nil, clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		a.Check(t.Context())
+	}
+	waitFor(t, "m1's recovery", func() bool { return len(rcv.got()) >= 1 })
+	time.Sleep(100 * time.Millisecond)
+	if got := rcv.got(); len(got) != 1 || got[0]["event"] != "recovery" || got[0]["mirror"] != "m1" {
+		t.Errorf("notices = %v, want m1's recovery only", got)
 	}
 }

@@ -67,7 +67,7 @@ func (c *Console) apiCommand(w http.ResponseWriter, r *http.Request, wh *who) {
 	exp := wire.Time{Time: now.Add(c.opts.CommandWait + 50*time.Second)}
 	req := wire.CommandRequest{ID: "console-" + randToken()[:16], ExpiresAt: &exp}
 	body, _ := json.Marshal(req)
-	ch, cancel := c.fleet.wait(req.ID)
+	ch, cancel := c.fleet.wait(id, req.ID)
 	defer cancel()
 	topic := wire.Topics{Prefix: c.fleet.prefix, Device: id}.Command(name)
 	if err := c.opts.Publisher.Publish(r.Context(), topic, body); err != nil {

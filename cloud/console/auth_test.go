@@ -66,6 +66,10 @@ func TestEverythingNeedsASession(t *testing.T) {
 	if resp, _ := viewer.get(t, "/api/mirrors"); resp.StatusCode != http.StatusOK {
 		t.Errorf("viewer's GET /api/mirrors: %s, want 200", resp.Status)
 	}
+	e.fleet.Handle("mirror/m1/status", []byte(`{"state":"online"}`))
+	if _, page := viewer.get(t, "/"); !strings.Contains(page, `data-id="m1"`) || strings.Contains(page, "data-cmd") || !strings.Contains(page, `name="can-command" content="false"`) {
+		t.Errorf("viewer's fleet page offers commands or lacks m1:\n%s", page)
+	}
 	op := e.login(t, "otto", operatorPW)
 	if resp, body := op.post(t, "/api/mirrors/m1/store", `{"store":"s1"}`, false); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "csrf") {
 		t.Errorf("operator's POST without CSRF token: %s %s, want 403 csrf", resp.Status, body)

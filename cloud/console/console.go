@@ -163,6 +163,9 @@ func headers(next http.Handler) http.Handler {
 		h := w.Header()
 		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 		httpguard.SetPageHeaders(h)
+		// same-origin, not no-referrer: under no-referrer a browser sends "Origin: null" with
+		// the login form, and the login checks the Origin.
+		h.Set("Referrer-Policy", "same-origin")
 		h.Set("Cache-Control", "no-store")
 		next.ServeHTTP(w, r)
 	})

@@ -35,7 +35,13 @@ type Fleet struct {
 
 	mu      sync.Mutex
 	mirrors map[string]*mirror
-	waiters map[string]chan Result // command request ID → who waits for its result
+	waiters map[string]waiter // command request ID → who waits for its result
+}
+
+// waiter waits for the result of one command request to one mirror.
+type waiter struct {
+	mirror string
+	ch     chan Result
 }
 
 type mirror struct {
@@ -66,7 +72,7 @@ func NewFleet(prefix string, now func() time.Time) *Fleet {
 	if now == nil {
 		now = time.Now
 	}
-	return &Fleet{prefix: prefix, now: now, mirrors: map[string]*mirror{}, waiters: map[string]chan Result{}}
+	return &Fleet{prefix: prefix, now: now, mirrors: map[string]*mirror{}, waiters: map[string]waiter{}}
 }
 
 // Filters are the topics Handle takes: subscribe to each.
@@ -123,18 +129,18 @@ func (f *Fleet) Handle(topic string, payload []byte) {
 		if len(m.results) > maxResults {
 			m.results = slices.Delete(m.results, 0, len(m.results)-maxResults)
 		}
-		if ch, ok := f.waiters[r.ID]; ok {
+		if w, ok := f.waiters[r.ID]; ok && w.mirror == id { // another mirror cannot answer for it
 			delete(f.waiters, r.ID)
-			ch <- res
+			w.ch <- res
 		}
 	}
 }
 
-// wait registers for the result of command request id.
-func (f *Fleet) wait(id string) (<-chan Result, func()) {
+// wait registers for the result of command request id to mirror.
+func (f *Fleet) wait(mirror, id string) (<-chan Result, func()) {
 	ch := make(chan Result, 1)
 	f.mu.Lock()
-	f.waiters[id] = ch
+	f.waiters[id] = waiter{mirror: mirror, ch: ch}
 	f.mu.Unlock()
 	return ch, func() {
 		f.mu.Lock()
@@ -221,7 +227,7 @@ func (m *mirror) view(id string, now time.Time, silentAfter time.Duration, store
 	case !m.hasStatus:
 		v.State, v.Reason = StateOffline, "no status yet"
 		if m.badPayload != "" {
-			v.Reason = "unreadable " + m.badPayload
+			v.Reason = "unreadable " + visible(m.badPayload)
 		}
 	case v.State == StateOffline:
 	case now.Sub(seen) >= silentAfter:

@@ -160,6 +160,9 @@ func TestFleetAndCommands(t *testing.T) {
 	}
 	var actions []string
 	for _, a := range audit(t, f.st) {
+		if strings.ContainsRune(a.Result, 0x1b) {
+			t.Errorf("audit result %q carries the mirror's escape", a.Result)
+		}
 		actions = append(actions, a.Action+" "+a.Target+" "+strings.Fields(a.Result + " x")[0])
 	}
 	for _, want := range []string{"command ping m1 ok", "command restart m1 error", "command end-session m1 ok", "set store m1 ok:"} {
@@ -231,5 +234,36 @@ func TestFleetStates(t *testing.T) {
 		if m.ID == "e-silent" && m.State != console.StateOnline {
 			t.Errorf("e-silent after telemetry: %s, want online", m.State)
 		}
+	}
+}
+
+// A command's result counts only from the mirror it went to: another mirror that learns the
+// request ID cannot answer for it.
+func TestResultOnlyFromItsMirror(t *testing.T) {
+	pub := &recorder{}
+	e := newEnv(t, pub, nil, func(o *console.Options) { o.CommandWait = 10 * time.Second })
+	op := e.login(t, "otto", e.addOperator(t, "otto", hubstore.RoleOperator))
+	type answer struct {
+		status int
+		body   string
+	}
+	done := make(chan answer, 1)
+	go func() {
+		resp, body := op.post(t, "/api/mirrors/m1/cmd/ping", "", true)
+		done <- answer{resp.StatusCode, body}
+	}()
+	var req wire.CommandRequest
+	waitFor(t, "the ping published", func() bool {
+		topic, payload := pub.last()
+		return topic == "mirror/m1/cmd/ping" && json.Unmarshal(payload, &req) == nil
+	})
+	if req.ExpiresAt == nil || !strings.HasPrefix(req.ID, "console-") {
+		t.Errorf("request = %+v, want an ID and an expiry", req)
+	}
+	e.fleet.Handle("mirror/m2/cmd/ping/result", []byte(`{"id":"`+req.ID+`","ok":false,"error":{"code":"failed","message":"spoofed"}}`))
+	e.fleet.Handle("mirror/m1/cmd/ping/result", []byte(`{"id":"`+req.ID+`","ok":true,"data":{"uptime_s":1}}`))
+	a := <-done
+	if a.status != 200 || !strings.Contains(a.body, `"ok":true`) {
+		t.Errorf("ping = %d %s, want m1's own result", a.status, a.body)
 	}
 }

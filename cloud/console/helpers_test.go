@@ -41,15 +41,26 @@ func (c *clock) Add(d time.Duration) {
 
 // recorder is a Publisher that keeps what the console sent.
 type recorder struct {
-	mu   sync.Mutex
-	sent []string // topics
+	mu       sync.Mutex
+	sent     []string // topics
+	payloads [][]byte
 }
 
-func (r *recorder) Publish(_ context.Context, topic string, _ []byte) error {
+func (r *recorder) Publish(_ context.Context, topic string, payload []byte) error {
 	r.mu.Lock()
 	r.sent = append(r.sent, topic)
+	r.payloads = append(r.payloads, payload)
 	r.mu.Unlock()
 	return nil
+}
+
+func (r *recorder) last() (string, []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.sent) == 0 {
+		return "", nil
+	}
+	return r.sent[len(r.sent)-1], r.payloads[len(r.payloads)-1]
 }
 
 type env struct {

@@ -34,9 +34,12 @@ type hubProc struct {
 	http, mqtt string
 	token      string
 	mqttPass   string
+	console    string // the fleet console's base URL
+	state      string
 }
 
-func startHub(t testing.TB) *hubProc {
+// startHub runs mirror-cloud serve with the extra --set keys sets.
+func startHub(t testing.TB, sets ...string) *hubProc {
 	t.Helper()
 	cloudOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "mirror-cloud-bin-")
@@ -64,26 +67,30 @@ func startHub(t testing.TB) *hubProc {
 	if err := json.Unmarshal(out, &creds); err != nil {
 		t.Fatalf("device add printed %s", out)
 	}
-	cmd := testexec.Command(cloudBin, "serve", "--set", "state_dir="+state, "--set", "listen=127.0.0.1:0",
-		"--set", "mqtt.embedded.listen=127.0.0.1:0", "--set", "console.listen=127.0.0.1:0", "--set", "log.format=json")
+	args := []string{"serve", "--set", "state_dir=" + state, "--set", "listen=127.0.0.1:0",
+		"--set", "mqtt.embedded.listen=127.0.0.1:0", "--set", "console.listen=127.0.0.1:0", "--set", "log.format=json"}
+	for _, s := range sets {
+		args = append(args, "--set", s)
+	}
+	cmd := testexec.Command(cloudBin, args...)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	ready := make(chan [2]string, 1)
+	ready := make(chan [3]string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			var v struct{ Msg, HTTP, MQTT string }
+			var v struct{ Msg, HTTP, MQTT, Console string }
 			if json.Unmarshal(sc.Bytes(), &v) == nil && v.Msg == "mirror-cloud listening" {
-				ready <- [2]string{v.HTTP, v.MQTT}
+				ready <- [3]string{v.HTTP, v.MQTT, v.Console}
 			}
 		}
 	}()
 	select {
 	case a := <-ready:
-		return &hubProc{http: "http://" + a[0], mqtt: "tcp://" + a[1], token: creds.Token, mqttPass: creds.MQTTPassword}
+		return &hubProc{http: "http://" + a[0], mqtt: "tcp://" + a[1], console: "http://" + a[2], state: state, token: creds.Token, mqttPass: creds.MQTTPassword}
 	case <-time.After(30 * time.Second):
 		t.Fatal("mirror-cloud serve did not start")
 		return nil

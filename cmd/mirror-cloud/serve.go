@@ -272,7 +272,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if err := startRollouts(ctx, g, cfg, st, pub, sub, log); err != nil {
 		return err
 	}
-	serveHTTP(ctx, g, ln, h.Handler(), "http")
+	serveHTTP(ctx, g, "http", h.Handler(), ln)
 	g.Go(func() error { return h.Run(ctx) })
 	if len(simLoopback) > 0 {
 		log.Warn("sim mode: listening on loopback only (anyone who reaches a sim-mode hub can fetch any photo); "+
@@ -286,15 +286,9 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	return g.Wait()
 }
 
-func randHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
 // serveHTTP serves handler on ln in g until ctx ends, then shuts the server down (5 s for
-// the requests under way); name prefixes its error.
-func serveHTTP(ctx context.Context, g *errgroup.Group, ln net.Listener, handler http.Handler, name string) {
+// the requests under way).
+func serveHTTP(ctx context.Context, g *errgroup.Group, name string, handler http.Handler, ln net.Listener) {
 	srv := httpguard.NewServer(handler, false)
 	g.Go(func() error {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -308,4 +302,10 @@ func serveHTTP(ctx context.Context, g *errgroup.Group, ln net.Listener, handler 
 		defer cancel()
 		return srv.Shutdown(sctx)
 	})
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }

@@ -82,6 +82,12 @@
         td.colSpan = 12;
         tbody.appendChild(tr);
       }
+      const counts = { offline: 0, silent: 0, degraded: 0, online: 0 };
+      for (const m of ms) counts[m.state]++;
+      for (const [state, n] of Object.entries(counts)) {
+        const el = document.querySelector("#summary .count." + state);
+        if (el) el.textContent = n + " " + state;
+      }
       updated.textContent = "updated " + new Date().toLocaleTimeString();
       document.body.dataset.refreshed = String((Number(document.body.dataset.refreshed) || 0) + 1);
     } catch (e) {
