@@ -33,7 +33,10 @@ type Publisher interface {
 
 // Options configure a Console. Store, Fleet and Publisher are required.
 type Options struct {
-	Store     hubstore.ConsoleStore
+	Store hubstore.ConsoleStore
+	// Events are the mirrors' events the hub keeps (the funnel, a mirror's timeline); nil =
+	// none (those pages answer 404).
+	Events    hubstore.MirrorEventStore
 	Fleet     *Fleet
 	Publisher Publisher
 	// SessionTTL is how long a login lasts (console.session_ttl); 0 = 12 h.
@@ -148,6 +151,9 @@ func (c *Console) Handler() http.Handler {
 	mux.Handle("GET /audit", c.auth(hubstore.RoleAdmin, c.auditPage))
 	mux.Handle("GET /api/mirrors", c.auth(hubstore.RoleViewer, c.apiMirrors))
 	mux.Handle("GET /api/audit", c.auth(hubstore.RoleAdmin, c.apiAudit))
+	mux.Handle("GET /funnel", c.auth(hubstore.RoleViewer, c.funnelPage))
+	mux.Handle("GET /api/funnel", c.auth(hubstore.RoleViewer, c.apiFunnel))
+	mux.Handle("GET /api/mirrors/{id}/events", c.auth(hubstore.RoleViewer, c.apiEvents))
 	mux.Handle("POST /api/mirrors/{id}/cmd/{name}", c.auth(hubstore.RoleOperator, c.apiCommand))
 	mux.Handle("POST /api/mirrors/{id}/store", c.auth(hubstore.RoleOperator, c.apiSetStore))
 	mux.Handle("/", c.auth(hubstore.RoleViewer, func(w http.ResponseWriter, r *http.Request, _ *who) {

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net/http"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/fitmirror/fitmirror/cloud/hub/hubstore"
@@ -28,6 +29,18 @@ var staticFS = func() fs.FS {
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"num":   num,
 	"since": sinceText,
+	// the funnel chart
+	"list":        func(v ...string) []string { return v },
+	"add":         func(a, b int) int { return a + b },
+	"rowY":        func(i int) int { return 24 + 40*i },
+	"chartHeight": func(n int) int { return 30 + 40*n },
+	"bar": func(v, most int) int {
+		if most == 0 {
+			return 0
+		}
+		return v * 520 / most
+	},
+	"pct": func(f float64) string { return strconv.FormatFloat(100*f, 'f', 1, 64) + " %" },
 }).ParseFS(assets, "assets/templates/*.html"))
 
 // render writes a page; html/template escapes every value (each a device's or an

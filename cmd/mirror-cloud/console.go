@@ -39,7 +39,8 @@ func startConsole(ctx context.Context, g *errgroup.Group, cfg *Config, st hub.St
 			log.Warn("console: cannot follow the mirrors (allow "+cfg.MQTT.Username+" to read "+f+", as the shipped ACL does)", "err", err)
 		}
 	}
-	con, err := console.New(console.Options{Store: cs, Fleet: fleet, Publisher: pub, SessionTTL: cfg.Console.SessionTTL,
+	events, _ := st.(hubstore.MirrorEventStore)
+	con, err := console.New(console.Options{Store: cs, Events: events, Fleet: fleet, Publisher: pub, SessionTTL: cfg.Console.SessionTTL,
 		SilentAfter: cfg.Console.SilentAfter, Logger: log.With("part", "console"),
 		Alerts: console.AlertOptions{WebhookURL: cfg.Alerts.WebhookURL, Format: cfg.Alerts.Format, After: cfg.Alerts.After}})
 	if err != nil {

@@ -90,4 +90,36 @@ func TestServeConsole(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(b), `"uptime_s":7`) {
 		t.Errorf("ping through the embedded broker: %s %s", resp.Status, b)
 	}
+	// The mirror's events reach the console's timeline and funnel, each once however often
+	// it is sent (a resend after a reconnection).
+	for _, ev := range []string{
+		`{"seq":1,"id":"01A","type":"qr.shown","at":"` + wire.FormatTime(time.Now()) + `","photo_id":"P1","data":{}}`,
+		`{"seq":2,"id":"01B","type":"photo.bound","at":"` + wire.FormatTime(time.Now()) + `","photo_id":"P1","data":{"event":"SCAN"}}`,
+		`{"seq":2,"id":"01B","type":"photo.bound","at":"` + wire.FormatTime(time.Now()) + `","photo_id":"P1","data":{"event":"SCAN"}}`,
+	} {
+		m.Publish("mirror/m1/events", 1, false, []byte(ev)).Wait()
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		resp, err := c.Get(s.console + "/api/funnel?group=mirror")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(b), `"key":"m1","qr_shown":1,"scanned":0,"bound":1`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/api/funnel = %s %s, want m1 with 1 shown and 1 bound", resp.Status, b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if resp, err := c.Get(s.console + "/api/mirrors/m1/events"); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Count(string(b), `"seq":`) != 2 || !strings.Contains(string(b), `"type":"photo.bound"`) {
+			t.Errorf("m1's timeline = %s", b)
+		}
+	}
 }

@@ -79,9 +79,36 @@ func deviceOf(prefix, topic, leaf string) (string, bool) {
 	return id, ok && ok2 && wire.ValidDeviceID(id)
 }
 
-// startRollouts runs the rollout engine (package rollout) in g: it listens to the mirrors'
-// status and update events and advances the running rollouts every few seconds. Every
-// replica runs it; the database decides which one sends a batch.
+// mirrorEventsKept is how long the hub keeps the mirrors' events (the console's timeline and
+// funnel).
+const mirrorEventsKept = 30 * 24 * time.Hour
+
+// deviceEvent is one event a mirror sent.
+type deviceEvent struct {
+	device string
+	ev     wire.Event
+}
+
+// keepEvent stores a mirror's event for the console (once, whichever replicas hear it).
+func keepEvent(ctx context.Context, keep hubstore.MirrorEventStore, d deviceEvent, log *slog.Logger) {
+	if keep == nil {
+		return
+	}
+	data := []byte(d.ev.Data)
+	if len(data) == 0 {
+		data = []byte("{}")
+	}
+	_, err := keep.AddMirrorEvent(ctx, hubstore.MirrorEvent{Device: d.device, Seq: d.ev.Seq, ID: d.ev.ID, Type: d.ev.Type,
+		At: d.ev.At.Time, SessionID: d.ev.SessionID, PhotoID: d.ev.PhotoID, Data: data})
+	if err != nil && ctx.Err() == nil {
+		log.Warn("hub: a mirror event not kept", "device", d.device, "seq", d.ev.Seq, "err", err)
+	}
+}
+
+// startRollouts listens to the mirrors' status and events: it keeps the events (the
+// console's timeline and funnel) and runs the rollout engine (package rollout), which
+// advances the running rollouts every few seconds. Every replica runs it; the database
+// decides which one sends a batch, and stores each event once.
 func startRollouts(ctx context.Context, g *errgroup.Group, cfg *Config, st *stores, pub hub.Publisher, sub subscriber, log *slog.Logger) error {
 	if st.rollouts == nil || st.releases == nil || sub == nil {
 		return nil
@@ -104,32 +131,40 @@ func startRollouts(ctx context.Context, g *errgroup.Group, cfg *Config, st *stor
 	if err != nil {
 		return err
 	}
-	events := make(chan [2]string, 256)
+	events := make(chan deviceEvent, 1024)
 	err = sub.Subscribe(prefix+"/+/events", func(topic string, payload []byte) {
 		id, ok := deviceOf(prefix, topic, "events")
-		if !ok || !strings.Contains(string(payload), `"update.`) { // only update.* matter here
+		var m wire.Event
+		if !ok || json.Unmarshal(payload, &m) != nil || m.Seq == 0 || len(m.Type) > 64 {
 			return
 		}
 		select {
-		case events <- [2]string{id, string(payload)}:
+		case events <- deviceEvent{id, m}:
 		default:
-			log.Warn("rollout: update event dropped (the engine is behind); the mirror's status will show the outcome", "device", id)
+			log.Warn("hub: a mirror event dropped (the hub is behind); a rollout sees the outcome in the status", "device", id, "type", m.Type)
 		}
 	})
 	if err != nil {
 		return err
 	}
+	keep, _ := st.Store.(hubstore.MirrorEventStore)
 	g.Go(func() error {
 		tick := time.NewTicker(5 * time.Second)
 		defer tick.Stop()
+		prune := time.NewTicker(time.Hour)
+		defer prune.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return nil
 			case ev := <-events:
-				var m wire.Event
-				if json.Unmarshal([]byte(ev[1]), &m) == nil {
-					e.Observe(ctx, ev[0], m)
+				keepEvent(ctx, keep, ev, log)
+				if strings.HasPrefix(ev.ev.Type, "update.") {
+					e.Observe(ctx, ev.device, ev.ev)
+				}
+			case <-prune.C:
+				if keep != nil {
+					keep.PruneMirrorEvents(ctx, time.Now().Add(-mirrorEventsKept))
 				}
 			case <-tick.C:
 				if err := e.Step(ctx); err != nil && ctx.Err() == nil {

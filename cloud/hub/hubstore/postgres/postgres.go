@@ -76,6 +76,8 @@ CREATE TABLE files (key text PRIMARY KEY, size bigint NOT NULL, sha256 text NOT 
 CREATE TABLE rollouts (id text PRIMARY KEY, state text NOT NULL, doc bytea NOT NULL, rev bigint NOT NULL, created_at timestamptz NOT NULL);
 CREATE TABLE pins (device_id text PRIMARY KEY, version text NOT NULL);
 `,
+	// 5: the mirrors' events as the hub hears them (timeline, funnel).
+	5: pgMirrorEventsSchema,
 }
 
 // SchemaVersion is the schema version this release migrates to.

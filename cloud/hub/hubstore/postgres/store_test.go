@@ -93,3 +93,13 @@ func TestGalleryPostgres(t *testing.T) {
 	defer st.Close()
 	storetest.RunGallery(t, st)
 }
+
+func TestMirrorEventsPostgres(t *testing.T) {
+	srv := pgtest.Start(t, pgtest.Options{NoFsync: true})
+	st, err := postgres.Open(t.Context(), srv.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	storetest.RunMirrorEvents(t, st)
+}

@@ -92,6 +92,8 @@ CREATE TABLE releases (
 	signature TEXT NOT NULL, key_id TEXT NOT NULL, created_at INTEGER NOT NULL, PRIMARY KEY (version, arch));
 CREATE TABLE rollouts (id TEXT PRIMARY KEY, state TEXT NOT NULL, doc BLOB NOT NULL, rev INTEGER NOT NULL, created_at INTEGER NOT NULL);
 CREATE TABLE pins (device_id TEXT PRIMARY KEY, version TEXT NOT NULL);`),
+	// 6: the mirrors' events as the hub hears them (timeline, funnel).
+	6: execSQL(mirrorEventsSchema),
 }
 
 func execSQL(q string) func(tx *sql.Tx) error {

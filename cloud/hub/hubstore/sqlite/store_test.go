@@ -59,3 +59,12 @@ func TestGallerySQLite(t *testing.T) {
 	defer st.Close()
 	storetest.RunGallery(t, st)
 }
+
+func TestMirrorEventsSQLite(t *testing.T) {
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "hub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	storetest.RunMirrorEvents(t, st)
+}
