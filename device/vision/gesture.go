@@ -3,6 +3,7 @@ package vision
 import (
 	"fmt"
 	"image"
+	"math"
 	"time"
 
 	"gocv.io/x/gocv"
@@ -14,22 +15,68 @@ const (
 	ActionNext  = "next"  // next photo / compare
 )
 
+// Where the air buttons are when Options.Gestures places them (Options.ButtonPlacement).
+const (
+	// PlaceFace anchors the buttons to the tracked face: beside the head at shoulder height,
+	// scaled with the face (AnchoredButtons). The default.
+	PlaceFace = "face"
+	// PlaceFixed puts them at fixed regions of the frame (DefaultButtons).
+	PlaceFixed = "fixed"
+)
+
 // Button is an "air button": a region of the camera image that fires its Action when a hand
-// stays in it for Hold while the shopper's face is elsewhere. The region is in camera-frame
-// pixels; it must lie inside the frame.
+// is held still in it for Hold, apart from the shopper's face (see gestures.update for the
+// rule). The region is in camera-frame pixels; it must lie inside the frame.
 type Button struct {
 	Action string
 	Region image.Rectangle
 	Hold   time.Duration // 0 = 800 ms
 }
 
+// ButtonState is what one air button saw on a frame, for the debug view and replay.
+type ButtonState struct {
+	Action   string
+	Region   image.Rectangle // where it was on this frame (empty: off, no face to anchor to)
+	Occupied float64         // share of the region that differs from the empty look
+	Hand     image.Rectangle // the hand blob taken for a hand (empty: none)
+	Holding  time.Duration   // how long the hand has been held (0: not holding)
+	Fired    bool
+}
+
 // DefaultButtons places "photo" to the shopper's right of their head and "next" to their left
-// (the camera sees them mirrored), at shoulder height, for a frame of the given size.
+// (the camera sees them mirrored), at shoulder height, for a frame of the given size: the
+// fixed regions of PlaceFixed.
 func DefaultButtons(frame image.Point) []Button {
 	w, h := frame.X, frame.Y
 	return []Button{
 		{Action: ActionPhoto, Region: image.Rect(0, h*15/100, w*18/100, h*50/100), Hold: 800 * time.Millisecond},
 		{Action: ActionNext, Region: image.Rect(w*82/100, h*15/100, w, h*50/100), Hold: 800 * time.Millisecond},
+	}
+}
+
+// AnchoredButtons are the buttons of PlaceFace for a shopper whose face is face: "photo" on
+// the image's left of the head, "next" on its right, each a tenth of a face width out from
+// the face, 1.3 face widths wide, from a quarter down the face to half a face height below
+// the chin — where a hand raised beside the head at shoulder height is. They are clipped to
+// the frame; a button with less than a third of its region left in the frame is off (empty
+// region).
+func AnchoredButtons(face image.Rectangle, frame image.Point) []Button {
+	if face.Empty() {
+		return []Button{{Action: ActionPhoto, Hold: 800 * time.Millisecond}, {Action: ActionNext, Hold: 800 * time.Millisecond}}
+	}
+	fw, fh := face.Dx(), face.Dy()
+	gap, w := fw/10, fw*13/10
+	top, bot := face.Min.Y+fh/4, face.Max.Y+fh/2
+	in := func(r image.Rectangle) image.Rectangle {
+		c := r.Intersect(image.Rectangle{Max: frame})
+		if area(c)*3 < area(r) {
+			return image.Rectangle{}
+		}
+		return c
+	}
+	return []Button{
+		{Action: ActionPhoto, Region: in(image.Rect(face.Min.X-gap-w, top, face.Min.X-gap, bot)), Hold: 800 * time.Millisecond},
+		{Action: ActionNext, Region: in(image.Rect(face.Max.X+gap, top, face.Max.X+gap+w, bot)), Hold: 800 * time.Millisecond},
 	}
 }
 
@@ -48,97 +95,265 @@ func checkButtons(bs []Button, frame image.Point) error {
 	return nil
 }
 
-// occupied is the share of a button's pixels that must differ from its empty look.
-const occupied = 0.2
+// The hold rule's thresholds (docs/gestures.md says how the real clips set them).
+const (
+	// A fixed button: a hand covers at least occupied of the region, and less than bodySized
+	// (more is a body filling it: a passer-by).
+	occupied  = 0.2
+	bodySized = 0.85
+	// An anchored button: the hand blob is hand-sized for this face, between handMin and
+	// handMax of the face box's area (a fist or a palm beside the head measured 0.10–0.30 on
+	// the real clips; an arm raised to the head 0.55–0.70).
+	handMin = 0.1
+	handMax = 0.5
+	compact = 0.5 // the largest blob holds at least this share of the region's foreground
+	// The blob's centre moves at most jitterMax face (or region) widths between frames.
+	jitterMax = 0.4
+	// A blob overlapping a face box by faceOverlap of its own box is a hand at the face.
+	faceOverlap = 0.2
+	crossWidth  = 2.5 // a moving blob this many region widths wide through the region is a body crossing
+	holdGap     = 300 * time.Millisecond
+)
 
-// buttonState follows one button. Frame differencing alone loses a hand held still, so each
-// button keeps a reference of its region when empty and measures how much of the region
-// differs from it now; the reference follows slow light changes while the region is empty.
+// buttonState follows one button.
 type buttonState struct {
 	Button
+	since   time.Time // hold start (zero: not holding)
+	lastOn  time.Time
+	fired   bool
+	centre  image.Point // the hand blob's centre on the last frame it was on
+	last    ButtonState
+	holdBox image.Rectangle // the region frozen while a hold lasts (anchored buttons)
+}
+
+// gestures tracks all buttons on the motion gate's small grey frame against a reference of
+// the frame's empty look: frame differencing alone loses a hand held still, so each pixel of
+// the reference follows the frame quickly where nothing differs from it and slowly where
+// something does (a hand held still stays foreground for seconds; a body that moved is
+// learnt within a few seconds).
+type gestures struct {
+	buttons  []*buttonState
+	anchored bool // regions follow the face (PlaceFace)
 	ref      gocv.Mat
 	diff     gocv.Mat
+	fg       gocv.Mat
+	bgMask   gocv.Mat
+	blend    gocv.Mat
 	haveRef  bool
-	since    time.Time // hover start (zero: not hovering)
-	lastOn   time.Time
-	fired    bool
-	Occupied float64 // last measured share, for the debug view
+	face     image.Rectangle // the face the anchored regions follow
+	faceAt   time.Time
 }
 
-// gestures tracks all buttons on the motion gate's small grey frame.
-type gestures struct {
-	buttons []*buttonState
-}
-
-func (g *gestures) set(bs []Button) {
-	g.Close()
-	g.buttons = nil
+func (g *gestures) set(bs []Button, anchored bool) {
+	g.closeMats()
+	g.buttons, g.anchored, g.haveRef = nil, anchored, false
+	if len(bs) == 0 {
+		return
+	}
 	for _, b := range bs {
 		if b.Hold == 0 {
 			b.Hold = 800 * time.Millisecond
 		}
-		g.buttons = append(g.buttons, &buttonState{Button: b, ref: gocv.NewMat(), diff: gocv.NewMat()})
+		g.buttons = append(g.buttons, &buttonState{Button: b})
 	}
+	g.ref, g.diff, g.fg, g.bgMask, g.blend = gocv.NewMat(), gocv.NewMat(), gocv.NewMat(), gocv.NewMat(), gocv.NewMat()
+}
+
+// frameCue is what the whole frame says to every button on one analysed frame.
+type frameCue struct {
+	at     time.Time
+	faces  []image.Rectangle // faces of people on this frame
+	motion []image.Rectangle // the motion gate's blobs (full-frame pixels)
+	armed  bool              // a shopper is at the mirror: presses count
+	size   image.Point
 }
 
 // update measures every button on the gate's current grey frame and returns the actions that
-// fire now. faces are the faces of this frame; armed says whether presses count (a shopper
-// is at the mirror).
-func (g *gestures) update(gate *motionGate, at time.Time, faces []image.Rectangle, armed bool, threshold int) []string {
-	var fired []string
-	for _, b := range g.buttons {
-		r := gate.toGate(b.Region)
-		if r.Empty() {
-			continue
-		}
-		patch := gate.grey.Region(r)
-		if !b.haveRef || b.ref.Cols() != r.Dx() || b.ref.Rows() != r.Dy() {
-			patch.CopyTo(&b.ref)
-			patch.Close()
-			b.haveRef = true
-			continue
-		}
-		gocv.AbsDiff(patch, b.ref, &b.diff)
-		gocv.Threshold(b.diff, &b.diff, float32(threshold), 255, gocv.ThresholdBinary)
-		b.Occupied = float64(gocv.CountNonZero(b.diff)) / float64(r.Dx()*r.Dy())
-		face := false
-		for _, f := range faces {
-			if f.Overlaps(b.Region) {
-				face = true
-			}
-		}
-		on := b.Occupied >= occupied && !face
-		switch {
-		case on:
-			if b.since.IsZero() || at.Sub(b.lastOn) > 300*time.Millisecond {
-				b.since, b.fired = at, false
-			}
-			b.lastOn = at
-			if armed && !b.fired && at.Sub(b.since) >= b.Hold {
-				b.fired = true
-				fired = append(fired, b.Action)
-			}
-			if at.Sub(b.since) > 15*time.Second {
-				// Something left in the region (a bag on a hook): it becomes the empty look.
-				patch.CopyTo(&b.ref)
-				b.since = time.Time{}
-			}
-		case b.Occupied < occupied/2 && !face:
-			// Empty: follow slow light changes.
-			gocv.AddWeighted(b.ref, 0.9, patch, 0.1, 0, &b.ref)
-		}
-		if !on && at.Sub(b.lastOn) > 300*time.Millisecond {
-			b.since = time.Time{}
-		}
-		patch.Close()
+// fire now and what each button saw. primary is the shopper's face on this frame (empty: none
+// seen; the anchored buttons stay where the last face put them for 1.5 s).
+func (g *gestures) update(gate *motionGate, c frameCue, primary image.Rectangle, threshold int) ([]string, []ButtonState) {
+	if len(g.buttons) == 0 || gate.grey.Empty() {
+		return nil, nil
 	}
-	return fired
+	if !g.haveRef || g.ref.Cols() != gate.grey.Cols() || g.ref.Rows() != gate.grey.Rows() {
+		gate.grey.CopyTo(&g.ref)
+		g.haveRef = true
+	}
+	gocv.AbsDiff(gate.grey, g.ref, &g.diff)
+	gocv.Threshold(g.diff, &g.fg, float32(threshold), 255, gocv.ThresholdBinary)
+	switch {
+	case !primary.Empty():
+		g.face, g.faceAt = primary, c.at
+	case c.at.Sub(g.faceAt) > 1500*time.Millisecond:
+		g.face = image.Rectangle{}
+	}
+	var anchors []Button
+	if g.anchored {
+		anchors = AnchoredButtons(g.face, c.size)
+	}
+	var fired []string
+	states := make([]ButtonState, 0, len(g.buttons))
+	for i, b := range g.buttons {
+		region := b.Region
+		if g.anchored {
+			region = anchors[i%len(anchors)].Region
+			if !b.since.IsZero() && !b.holdBox.Empty() {
+				region = b.holdBox // the region does not move under a hand being held
+			}
+		}
+		st := g.press(gate, b, region, c)
+		if st.Fired {
+			fired = append(fired, b.Action)
+		}
+		b.last = st
+		states = append(states, st)
+	}
+	g.learn(gate)
+	return fired, states
+}
+
+// press applies the hold rule to one button on this frame. A hold is a hand that is held in
+// the region: it covers between occupied and bodySized of it, as one compact blob (compact),
+// apart from every face (not touching a face box: a hand at the head is touching it, not
+// pressing), with its centre still (under jitterMax face widths a frame), and no body crossing
+// the region (a moving blob crossWidth regions wide). Held for Hold it fires once, if armed.
+func (g *gestures) press(gate *motionGate, b *buttonState, region image.Rectangle, c frameCue) ButtonState {
+	st := ButtonState{Action: b.Action, Region: region}
+	r := gate.toGate(region)
+	if region.Empty() || r.Empty() {
+		b.since = time.Time{}
+		return st
+	}
+	ev := g.measure(gate, r)
+	st.Occupied = ev.occupied
+	scale := region.Dx()
+	if !g.face.Empty() {
+		scale = g.face.Dx()
+	}
+	on := handSized(ev, g.anchored, g.face) && ev.share >= compact &&
+		!touchesFace(ev.box, c.faces, g.face) && !crossing(region, c.motion)
+	if on {
+		st.Hand = ev.box
+		holding := !b.since.IsZero() && c.at.Sub(b.lastOn) <= holdGap
+		if !holding || dist(ev.centre, b.centre) > jitterMax*float64(scale) {
+			b.since, b.fired, b.holdBox = c.at, false, region
+		}
+		b.lastOn, b.centre = c.at, ev.centre
+		if c.armed && !b.fired && c.at.Sub(b.since) >= b.Hold {
+			b.fired, st.Fired = true, true
+		}
+	}
+	if !on && c.at.Sub(b.lastOn) > holdGap {
+		b.since = time.Time{}
+	}
+	if !b.since.IsZero() {
+		st.Holding = c.at.Sub(b.since)
+	}
+	return st
+}
+
+// handEvidence is what the foreground in a region looks like.
+type handEvidence struct {
+	occupied float64         // share of the region that is foreground
+	area     float64         // the largest blob's area (full-frame pixels)
+	share    float64         // share of that foreground in the largest blob
+	box      image.Rectangle // the largest blob (full-frame pixels)
+	centre   image.Point     // … its centroid
+}
+
+// measure finds the foreground of gate rectangle r and its largest blob.
+func (g *gestures) measure(gate *motionGate, r image.Rectangle) handEvidence {
+	patch := g.fg.Region(r)
+	defer patch.Close()
+	n := gocv.CountNonZero(patch)
+	ev := handEvidence{occupied: float64(n) / float64(r.Dx()*r.Dy())}
+	if n == 0 {
+		return ev
+	}
+	labels, stats, cents := gocv.NewMat(), gocv.NewMat(), gocv.NewMat()
+	defer labels.Close()
+	defer stats.Close()
+	defer cents.Close()
+	k := gocv.ConnectedComponentsWithStats(patch, &labels, &stats, &cents)
+	best, bestArea := 0, 0
+	for i := 1; i < k; i++ {
+		if a := int(stats.GetIntAt(i, int(gocv.CC_STAT_AREA))); a > bestArea {
+			best, bestArea = i, a
+		}
+	}
+	if best == 0 {
+		return ev
+	}
+	ev.share = float64(bestArea) / float64(n)
+	ev.area = float64(bestArea) * gate.scale * gate.scale
+	x, y := int(stats.GetIntAt(best, 0)), int(stats.GetIntAt(best, 1))
+	w, h := int(stats.GetIntAt(best, 2)), int(stats.GetIntAt(best, 3))
+	ev.box = gate.toFrame(image.Rect(r.Min.X+x, r.Min.Y+y, r.Min.X+x+w, r.Min.Y+y+h))
+	cx, cy := cents.GetDoubleAt(best, 0)+float64(r.Min.X), cents.GetDoubleAt(best, 1)+float64(r.Min.Y)
+	ev.centre = image.Pt(int(cx*gate.scale), int(cy*gate.scale))
+	return ev
+}
+
+// learn moves the reference towards the frame: quickly where nothing differs from it, slowly
+// where something does.
+func (g *gestures) learn(gate *motionGate) {
+	gocv.AddWeighted(g.ref, 0.98, gate.grey, 0.02, 0, &g.ref)
+	gocv.AddWeighted(g.ref, 0.9, gate.grey, 0.1, 0, &g.blend)
+	gocv.BitwiseNot(g.fg, &g.bgMask)
+	g.blend.CopyToWithMask(&g.ref, g.bgMask)
+}
+
+// handSized says whether the foreground is what a hand would be: for an anchored button a blob
+// of a hand's size for the face, for a fixed one a share of the region.
+func handSized(ev handEvidence, anchored bool, face image.Rectangle) bool {
+	if anchored && !face.Empty() {
+		rel := ev.area / float64(area(face))
+		return rel >= handMin && rel <= handMax
+	}
+	return ev.occupied >= occupied && ev.occupied < bodySized
+}
+
+// touchesFace says whether blob box lies over one of faces or the anchor face (by faceOverlap
+// of its box): a hand at the face, touching it or adjusting hair, not a press.
+func touchesFace(box image.Rectangle, faces []image.Rectangle, anchor image.Rectangle) bool {
+	if box.Empty() {
+		return false
+	}
+	for _, f := range append([]image.Rectangle{anchor}, faces...) {
+		if in := box.Intersect(f); !in.Empty() && float64(area(in)) >= faceOverlap*float64(area(box)) {
+			return true
+		}
+	}
+	return false
+}
+
+// crossing says whether a moving blob through region is crossWidth times as wide as it: a
+// body walking across, not a hand.
+func crossing(region image.Rectangle, motion []image.Rectangle) bool {
+	for _, m := range motion {
+		if m.Overlaps(region) && float64(m.Dx()) >= crossWidth*float64(region.Dx()) {
+			return true
+		}
+	}
+	return false
+}
+
+func dist(a, b image.Point) float64 {
+	d := a.Sub(b)
+	return math.Hypot(float64(d.X), float64(d.Y))
+}
+
+func (g *gestures) closeMats() {
+	if len(g.buttons) == 0 {
+		return
+	}
+	for _, m := range []*gocv.Mat{&g.ref, &g.diff, &g.fg, &g.bgMask, &g.blend} {
+		m.Close()
+	}
 }
 
 func (g *gestures) Close() error {
-	for _, b := range g.buttons {
-		b.ref.Close()
-		b.diff.Close()
-	}
+	g.closeMats()
+	g.buttons = nil
 	return nil
 }

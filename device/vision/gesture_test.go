@@ -144,7 +144,7 @@ func TestDefaultButtonsFitTheFrame(t *testing.T) {
 }
 
 func TestGesturesPlaceDefaultButtonsForTheFrame(t *testing.T) {
-	a := newAnalyzerT(t, Options{Gestures: true})
+	a := newAnalyzerT(t, Options{Gestures: true, ButtonPlacement: PlaceFixed})
 	if _, err := a.Analyze(photo(t), frameTime(0, 15)); err != nil {
 		t.Fatal(err)
 	}
