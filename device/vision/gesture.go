@@ -3,6 +3,7 @@ package vision
 import (
 	"fmt"
 	"image"
+	"image/color"
 	"math"
 	"time"
 
@@ -111,6 +112,10 @@ const (
 	jitterMax = 0.4
 	// A blob overlapping a face box by faceOverlap of its own box is a hand at the face.
 	faceOverlap = 0.2
+	// A hold starts only with a hand that entered: the region was seen empty (under half the
+	// hand's minimum) at most enterWithin before. The shopper's own shoulder, foreground for a
+	// few seconds after they walk in, never was.
+	enterWithin = 2 * time.Second
 	crossWidth  = 2.5 // a moving blob this many region widths wide through the region is a body crossing
 	holdGap     = 300 * time.Millisecond
 )
@@ -119,11 +124,10 @@ const (
 type buttonState struct {
 	Button
 	since   time.Time // hold start (zero: not holding)
+	emptyAt time.Time // the region was last seen empty then
 	lastOn  time.Time
 	fired   bool
 	centre  image.Point // the hand blob's centre on the last frame it was on
-	last    ButtonState
-	holdBox image.Rectangle // the region frozen while a hold lasts (anchored buttons)
 }
 
 // gestures tracks all buttons on the motion gate's small grey frame against a reference of
@@ -187,6 +191,10 @@ func (g *gestures) update(gate *motionGate, c frameCue, primary image.Rectangle,
 	case c.at.Sub(g.faceAt) > 1500*time.Millisecond:
 		g.face = image.Rectangle{}
 	}
+	if g.anchored && !primary.Empty() {
+		// The head moving (a nod, a lean towards the raised hand) is not hand evidence.
+		gocv.Rectangle(&g.fg, gate.toGate(primary), color.RGBA{}, -1)
+	}
 	var anchors []Button
 	if g.anchored {
 		anchors = AnchoredButtons(g.face, c.size)
@@ -197,18 +205,14 @@ func (g *gestures) update(gate *motionGate, c frameCue, primary image.Rectangle,
 		region := b.Region
 		if g.anchored {
 			region = anchors[i%len(anchors)].Region
-			if !b.since.IsZero() && !b.holdBox.Empty() {
-				region = b.holdBox // the region does not move under a hand being held
-			}
 		}
 		st := g.press(gate, b, region, c)
 		if st.Fired {
 			fired = append(fired, b.Action)
 		}
-		b.last = st
 		states = append(states, st)
 	}
-	g.learn(gate)
+	g.learn(gate, states)
 	return fired, states
 }
 
@@ -230,13 +234,18 @@ func (g *gestures) press(gate *motionGate, b *buttonState, region image.Rectangl
 	if !g.face.Empty() {
 		scale = g.face.Dx()
 	}
-	on := handSized(ev, g.anchored, g.face) && ev.share >= compact &&
+	size := handSize(ev, g.anchored, g.face)
+	if size < 0.5 {
+		b.emptyAt = c.at
+	}
+	holding := !b.since.IsZero() && c.at.Sub(b.lastOn) <= holdGap
+	entered := holding || (!b.emptyAt.IsZero() && c.at.Sub(b.emptyAt) <= enterWithin)
+	on := size >= 1 && size <= handMax/handMin && ev.share >= compact && entered &&
 		!touchesFace(ev.box, c.faces, g.face) && !crossing(region, c.motion)
 	if on {
 		st.Hand = ev.box
-		holding := !b.since.IsZero() && c.at.Sub(b.lastOn) <= holdGap
 		if !holding || dist(ev.centre, b.centre) > jitterMax*float64(scale) {
-			b.since, b.fired, b.holdBox = c.at, false, region
+			b.since, b.fired = c.at, false
 		}
 		b.lastOn, b.centre = c.at, ev.centre
 		if c.armed && !b.fired && c.at.Sub(b.since) >= b.Hold {
@@ -294,23 +303,51 @@ func (g *gestures) measure(gate *motionGate, r image.Rectangle) handEvidence {
 	return ev
 }
 
-// learn moves the reference towards the frame: quickly where nothing differs from it, slowly
-// where something does.
-func (g *gestures) learn(gate *motionGate) {
-	gocv.AddWeighted(g.ref, 0.98, gate.grey, 0.02, 0, &g.ref)
+// learn moves the reference towards the frame: quickly where nothing differs from it, more
+// slowly where something does (a shopper's shoulder, foreground when they walk in, is learnt
+// within about two seconds), and not at all in a region where a hand is being held (for up to
+// protectHold), so the hand is not learnt away during its hold.
+func (g *gestures) learn(gate *motionGate, states []ButtonState) {
+	var kept []gocv.Mat
+	var at []image.Rectangle
+	for _, st := range states {
+		if r := gate.toGate(st.Region); st.Holding > 0 && st.Holding < protectHold && !r.Empty() {
+			patch := g.ref.Region(r)
+			kept, at = append(kept, patch.Clone()), append(at, r)
+			patch.Close()
+		}
+	}
+	gocv.AddWeighted(g.ref, 1-fgLearn, gate.grey, fgLearn, 0, &g.ref)
 	gocv.AddWeighted(g.ref, 0.9, gate.grey, 0.1, 0, &g.blend)
 	gocv.BitwiseNot(g.fg, &g.bgMask)
 	g.blend.CopyToWithMask(&g.ref, g.bgMask)
+	for i, m := range kept {
+		patch := g.ref.Region(at[i])
+		m.CopyTo(&patch)
+		patch.Close()
+		m.Close()
+	}
 }
 
-// handSized says whether the foreground is what a hand would be: for an anchored button a blob
-// of a hand's size for the face, for a fixed one a share of the region.
-func handSized(ev handEvidence, anchored bool, face image.Rectangle) bool {
+// fgLearn is the share of the frame a foreground pixel of the reference takes per analysed
+// frame; protectHold how long a hold keeps its region from being learnt (something left in it,
+// a bag on a hook, is learnt after that).
+const (
+	fgLearn     = 0.05
+	protectHold = 10 * time.Second
+)
+
+// handSize is the foreground's size in units of the smallest hand: for an anchored button the
+// largest blob over handMin of the face's area (a hand is 1 to handMax/handMin), for a fixed
+// one the share of the region over occupied (a hand is 1 to bodySized/occupied).
+func handSize(ev handEvidence, anchored bool, face image.Rectangle) float64 {
 	if anchored && !face.Empty() {
-		rel := ev.area / float64(area(face))
-		return rel >= handMin && rel <= handMax
+		return ev.area / float64(area(face)) / handMin
 	}
-	return ev.occupied >= occupied && ev.occupied < bodySized
+	if ev.occupied >= bodySized {
+		return math.Inf(1)
+	}
+	return ev.occupied / occupied
 }
 
 // touchesFace says whether blob box lies over one of faces or the anchor face (by faceOverlap

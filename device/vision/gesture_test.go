@@ -3,6 +3,7 @@ package vision
 import (
 	"image"
 	"image/color"
+	"math"
 	"testing"
 	"time"
 
@@ -150,5 +151,118 @@ func TestGesturesPlaceDefaultButtonsForTheFrame(t *testing.T) {
 	}
 	if diff := cmp.Diff(DefaultButtons(image.Pt(640, 480)), a.Options().Buttons); diff != "" {
 		t.Errorf("buttons for a 640×480 camera (-want +got):\n%s", diff)
+	}
+}
+
+// TestAnchoredButtons: the face-anchored buttons sit beside the head at shoulder height, scale
+// with the face, are clipped to the frame, and are off when mostly outside it or without a face.
+func TestAnchoredButtons(t *testing.T) {
+	frame := image.Pt(640, 480)
+	tests := []struct {
+		name        string
+		face        image.Rectangle
+		photo, next image.Rectangle
+	}{
+		{"centred face", image.Rect(270, 100, 370, 200), image.Rect(130, 125, 260, 250), image.Rect(380, 125, 510, 250)},
+		{"twice the face, twice the buttons", image.Rect(220, 60, 420, 260), image.Rect(0, 110, 200, 360), image.Rect(440, 110, 640, 360)},
+		{"near the left edge: photo clipped", image.Rect(60, 100, 160, 200), image.Rect(0, 125, 50, 250), image.Rect(170, 125, 300, 250)},
+		{"at the left edge: photo mostly outside, off", image.Rect(20, 100, 120, 200), image.Rectangle{}, image.Rect(130, 125, 260, 250)},
+		{"low in the frame: clipped at the bottom", image.Rect(270, 360, 370, 460), image.Rect(130, 385, 260, 480), image.Rect(380, 385, 510, 480)},
+		{"no face: both off", image.Rectangle{}, image.Rectangle{}, image.Rectangle{}},
+	}
+	for _, tt := range tests {
+		bs := AnchoredButtons(tt.face, frame)
+		if len(bs) != 2 || bs[0].Action != ActionPhoto || bs[1].Action != ActionNext || bs[0].Hold != 800*time.Millisecond {
+			t.Fatalf("%s: AnchoredButtons = %+v, want photo then next with a 0.8 s hold", tt.name, bs)
+		}
+		if bs[0].Region != tt.photo || bs[1].Region != tt.next {
+			t.Errorf("%s: photo %v next %v, want %v and %v", tt.name, bs[0].Region, bs[1].Region, tt.photo, tt.next)
+		}
+		for _, b := range bs {
+			if !b.Region.Empty() && (b.Region.Overlaps(tt.face) || !b.Region.In(image.Rectangle{Max: frame})) {
+				t.Errorf("%s: %s region %v overlaps the face %v or leaves the frame", tt.name, b.Action, b.Region, tt.face)
+			}
+		}
+	}
+}
+
+// TestAnchoredAirButtons plays the shopper (the face photo) with the buttons anchored to the
+// face and, 2.5 s after they walked in (their shoulder, new in the region, has been learnt),
+// a blob beside the head, in the photo button: a hand-sized blob held still fires
+// once; a blob the size of an arm (over half the face's area), one that jumps about (a hand
+// waving), or the same hold with nobody at the mirror do not.
+func TestAnchoredAirButtons(t *testing.T) {
+	face := photo(t)
+	empty := face.Clone()
+	t.Cleanup(func() { empty.Close() }) // after the parallel subtests
+	gocv.Rectangle(&empty, image.Rect(150, 100, 515, 480), color.RGBA{90, 90, 90, 0}, -1)
+	tests := []struct {
+		name  string
+		size  float64       // blob area / face area
+		jump  float64       // the blob's centre moves this many face widths every frame
+		dwell time.Duration // presence's enter dwell: 30 s = no session within the clip
+		want  int
+	}{
+		{"a hand held still fires once", 0.25, 0, 0, 1},
+		{"an arm-sized blob does not fire", 0.8, 0, 0, 0},
+		{"a waving hand does not fire", 0.25, 0.5, 0, 0},
+		{"no session open: not armed", 0.25, 0, 30 * time.Second, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			a := newAnalyzerT(t, Options{Gestures: true, Presence: PresenceConfig{EnterDwell: tt.dwell, ExitGrace: 3 * time.Second}})
+			var (
+				last  Result
+				fired int
+			)
+			for i := 0; i < 75; i++ {
+				f := face.Clone()
+				if i < 3 { // the shopper walks into the room (a face there from the start is a poster's)
+					f.Close()
+					f = empty.Clone()
+				}
+				if b := last.Buttons; i >= 40 && len(b) > 0 && !b[0].Region.Empty() && !last.Observation.Primary.Empty() {
+					fc := last.Observation.Primary
+					r := b[0].Region
+					c := image.Pt((r.Min.X+r.Max.X)/2, (r.Min.Y+r.Max.Y)/2)
+					c.Y += int(tt.jump / 2 * float64(fc.Dx()) * float64(1-2*(i%2))) // up, down, up…
+					rad := int(math.Sqrt(tt.size * float64(fc.Dx()*fc.Dy()) / math.Pi))
+					gocv.Circle(&f, c, rad, color.RGBA{235, 195, 165, 0}, -1)
+				}
+				res, err := a.Analyze(f, frameTime(i, 15))
+				f.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				last = res
+				fired += len(res.Actions)
+			}
+			if fired != tt.want {
+				t.Errorf("fired %d times, want %d (last buttons %+v)", fired, tt.want, last.Buttons)
+			}
+		})
+	}
+}
+
+// TestFiredMarkerInsideTheFrame: the debug view's FIRED marker is drawn inside even a
+// 320-wide frame (it used to trail the status line, past the right edge of a 640-wide one),
+// and a fired anchored button is filled where it was on that frame.
+func TestFiredMarkerInsideTheFrame(t *testing.T) {
+	for _, w := range []int{320, 640} {
+		m := gocv.NewMatWithSize(w*3/4, w, gocv.MatTypeCV8UC3)
+		region := image.Rect(10, 100, 90, 180)
+		r := Result{Actions: []string{ActionPhoto}, Buttons: []ButtonState{{Action: ActionPhoto, Region: region, Fired: true}}}
+		newAnnotator().Draw(&m, r, Options{}, time.Second)
+		marker := m.Region(image.Rect(0, 24, min(w, 200), 52))
+		mean := marker.Mean()
+		inside := m.Region(region.Inset(20))
+		fill := inside.Mean()
+		if mean.Val1+mean.Val2+mean.Val3 < 200 || fill.Val1+fill.Val2+fill.Val3 < 200 { // on a black frame
+			t.Errorf("%d wide: marker mean %v, button fill %v; want the FIRED marker and the filled button drawn", w, mean, fill)
+		}
+		marker.Close()
+		inside.Close()
+		m.Close()
 	}
 }
