@@ -2,11 +2,16 @@ package vision
 
 import (
 	"encoding/json"
+	"image"
 	"os"
 	"path/filepath"
 	"sort"
 	"testing"
 	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/fitmirror/fitmirror/device/camera"
 )
 
 // gestureTruth is testdata/real-footage/gestures/truth.json: per clip, the deliberate holds
@@ -89,5 +94,43 @@ func TestRealGestures(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkGestures is the air buttons' cost per analysed frame while a shopper is engaged:
+// both anchored buttons measured, the reference learnt, on a real frame with a fist held beside
+// the head (g1 at 1.33 s), after the motion gate has made its small grey frame.
+func BenchmarkGestures(b *testing.B) {
+	src, err := camera.Open(camera.Options{Source: filepath.Join("..", "..", "testdata", "real-footage", "gestures", "g1_yes_photo.avi")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer src.Close()
+	first, frame := gocv.NewMat(), gocv.NewMat()
+	defer first.Close()
+	defer frame.Close()
+	for i := 0; i <= 20; i++ {
+		m := &frame
+		if i == 0 {
+			m = &first
+		}
+		if _, err := src.Read(m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	gate := newMotionGate(MotionOptions{})
+	defer gate.Close()
+	var g gestures
+	g.set(AnchoredButtons(image.Rectangle{}, image.Point{}), true)
+	defer g.Close()
+	face := image.Rect(129, 85, 248, 204) // the face found on that frame
+	gate.Update(first)
+	g.update(gate, frameCue{at: time.Unix(0, 0), size: image.Pt(640, 480)}, face, 25)
+	m := gate.Update(frame)
+	at := time.Unix(1, 0)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		at = at.Add(time.Second / 15)
+		g.update(gate, frameCue{at: at, faces: []image.Rectangle{face}, motion: m.Boxes, armed: true, size: image.Pt(640, 480)}, face, 25)
 	}
 }
