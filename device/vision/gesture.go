@@ -40,6 +40,7 @@ type ButtonState struct {
 	Region   image.Rectangle // where it was on this frame (empty: off, no face to anchor to)
 	Occupied float64         // share of the region that differs from the empty look
 	Hand     image.Rectangle // the hand blob taken for a hand (empty: none)
+	Skin     float64         // share of the region's foreground of the face's skin colour
 	Holding  time.Duration   // how long the hand has been held (0: not holding)
 	Fired    bool
 }
@@ -118,16 +119,19 @@ const (
 	enterWithin = 2 * time.Second
 	crossWidth  = 2.5 // a moving blob this many region widths wide through the region is a body crossing
 	holdGap     = 300 * time.Millisecond
+	skinDist    = 12  // chroma distance (Cr, Cb levels) from the face's that counts as its skin
+	skinMin     = 0.6 // a hand's foreground is at least this share of the face's skin colour
 )
 
 // buttonState follows one button.
 type buttonState struct {
 	Button
-	since   time.Time // hold start (zero: not holding)
-	emptyAt time.Time // the region was last seen empty then
-	lastOn  time.Time
-	fired   bool
-	centre  image.Point // the hand blob's centre on the last frame it was on
+	since    time.Time // hold start (zero: not holding)
+	emptyAt  time.Time // the region was last seen empty then
+	lastOn   time.Time
+	fired    bool
+	centre   image.Point // the blob's centre on the last frame with a blob …
+	centreAt time.Time   // … then
 }
 
 // gestures tracks all buttons on the motion gate's small grey frame against a reference of
@@ -143,6 +147,13 @@ type gestures struct {
 	fg       gocv.Mat
 	bgMask   gocv.Mat
 	blend    gocv.Mat
+	ycc      gocv.Mat // the gate's colour frame in YCrCb
+	skin     gocv.Mat // pixels of the face's own skin colour (0/255)
+	and      gocv.Mat
+	haveSkin bool        // skin holds this frame's mask (a colour frame and a face seen)
+	skinLo   gocv.Scalar // the skin colour's bounds, from the last face seen
+	skinHi   gocv.Scalar
+	skinSet  bool
 	haveRef  bool
 	face     image.Rectangle // the face the anchored regions follow
 	faceAt   time.Time
@@ -161,6 +172,7 @@ func (g *gestures) set(bs []Button, anchored bool) {
 		g.buttons = append(g.buttons, &buttonState{Button: b})
 	}
 	g.ref, g.diff, g.fg, g.bgMask, g.blend = gocv.NewMat(), gocv.NewMat(), gocv.NewMat(), gocv.NewMat(), gocv.NewMat()
+	g.ycc, g.skin, g.and = gocv.NewMat(), gocv.NewMat(), gocv.NewMat()
 }
 
 // frameCue is what the whole frame says to every button on one analysed frame.
@@ -191,6 +203,7 @@ func (g *gestures) update(gate *motionGate, c frameCue, primary image.Rectangle,
 	case c.at.Sub(g.faceAt) > 1500*time.Millisecond:
 		g.face = image.Rectangle{}
 	}
+	g.skinMask(gate, primary)
 	if g.anchored && !primary.Empty() {
 		// The head moving (a nod, a lean towards the raised hand) is not hand evidence.
 		gocv.Rectangle(&g.fg, gate.toGate(primary), color.RGBA{}, -1)
@@ -229,7 +242,7 @@ func (g *gestures) press(gate *motionGate, b *buttonState, region image.Rectangl
 		return st
 	}
 	ev := g.measure(gate, r)
-	st.Occupied = ev.occupied
+	st.Occupied, st.Skin = ev.occupied, ev.skin
 	scale := region.Dx()
 	if !g.face.Empty() {
 		scale = g.face.Dx()
@@ -240,14 +253,23 @@ func (g *gestures) press(gate *motionGate, b *buttonState, region image.Rectangl
 	}
 	holding := !b.since.IsZero() && c.at.Sub(b.lastOn) <= holdGap
 	entered := holding || (!b.emptyAt.IsZero() && c.at.Sub(b.emptyAt) <= enterWithin)
-	on := size >= 1 && size <= handMax/handMin && ev.share >= compact && entered &&
+	on := size >= 1 && size <= handMax/handMin && ev.share >= compact && ev.skin >= skinMin && entered &&
 		!touchesFace(ev.box, c.faces, g.face) && !crossing(region, c.motion)
+	// A jump of the blob between this frame and the last one with a blob, on or not.
+	jump := !ev.box.Empty() && !b.centreAt.IsZero() && c.at.Sub(b.centreAt) <= holdGap &&
+		dist(ev.centre, b.centre) > jitterMax*float64(scale)
+	if !ev.box.Empty() {
+		b.centre, b.centreAt = ev.centre, c.at
+	}
+	if !on && jump {
+		b.since = time.Time{} // the hand moved off: the hold is abandoned
+	}
 	if on {
 		st.Hand = ev.box
-		if !holding || dist(ev.centre, b.centre) > jitterMax*float64(scale) {
+		if !holding || jump {
 			b.since, b.fired = c.at, false
 		}
-		b.lastOn, b.centre = c.at, ev.centre
+		b.lastOn = c.at
 		if c.armed && !b.fired && c.at.Sub(b.since) >= b.Hold {
 			b.fired, st.Fired = true, true
 		}
@@ -265,9 +287,47 @@ func (g *gestures) press(gate *motionGate, b *buttonState, region image.Rectangl
 type handEvidence struct {
 	occupied float64         // share of the region that is foreground
 	area     float64         // the largest blob's area (full-frame pixels)
+	skin     float64         // share of the foreground of the face's skin colour
 	share    float64         // share of that foreground in the largest blob
 	box      image.Rectangle // the largest blob (full-frame pixels)
 	centre   image.Point     // … its centroid
+}
+
+// skinMask marks the gate pixels of the colour of the shopper's skin: within skinDist of the
+// chroma (Cr, Cb) of the middle of their face box, whatever the brightness, so a hand is told
+// from a shirt, a wall or a poster by the shopper's own colour rather than by a fixed skin
+// model. On a frame without a face the last face's colour stands.
+func (g *gestures) skinMask(gate *motionGate, face image.Rectangle) {
+	g.haveSkin = false
+	if gate.small.Channels() != 3 {
+		return
+	}
+	gocv.CvtColor(gate.small, &g.ycc, gocv.ColorBGRToYCrCb)
+	if fr := gate.toGate(face.Inset(face.Dx() / 4)); !face.Empty() && !fr.Empty() {
+		mid := g.ycc.Region(fr)
+		m := mid.Mean()
+		mid.Close()
+		g.skinLo = gocv.NewScalar(0, m.Val2-skinDist, m.Val3-skinDist, 0)
+		g.skinHi = gocv.NewScalar(255, m.Val2+skinDist, m.Val3+skinDist, 0)
+		g.skinSet = true
+	}
+	if g.skinSet {
+		gocv.InRangeWithScalar(g.ycc, g.skinLo, g.skinHi, &g.skin)
+		g.haveSkin = true
+	}
+}
+
+// skinShare is the share of the foreground in gate rectangle r that has the shopper's skin
+// colour (1 when there is no colour, or no face has been seen to compare with).
+func (g *gestures) skinShare(r image.Rectangle, n int) float64 {
+	if !g.haveSkin || n == 0 {
+		return 1
+	}
+	fg, sk := g.fg.Region(r), g.skin.Region(r)
+	defer fg.Close()
+	defer sk.Close()
+	gocv.BitwiseAnd(fg, sk, &g.and)
+	return float64(gocv.CountNonZero(g.and)) / float64(n)
 }
 
 // measure finds the foreground of gate rectangle r and its largest blob.
@@ -279,6 +339,7 @@ func (g *gestures) measure(gate *motionGate, r image.Rectangle) handEvidence {
 	if n == 0 {
 		return ev
 	}
+	ev.skin = g.skinShare(r, n)
 	labels, stats, cents := gocv.NewMat(), gocv.NewMat(), gocv.NewMat()
 	defer labels.Close()
 	defer stats.Close()
@@ -384,7 +445,7 @@ func (g *gestures) closeMats() {
 	if len(g.buttons) == 0 {
 		return
 	}
-	for _, m := range []*gocv.Mat{&g.ref, &g.diff, &g.fg, &g.bgMask, &g.blend} {
+	for _, m := range []*gocv.Mat{&g.ref, &g.diff, &g.fg, &g.bgMask, &g.blend, &g.ycc, &g.skin, &g.and} {
 		m.Close()
 	}
 }

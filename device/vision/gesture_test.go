@@ -4,6 +4,7 @@ import (
 	"image"
 	"image/color"
 	"math"
+	"os"
 	"testing"
 	"time"
 
@@ -16,13 +17,31 @@ type press struct {
 	Action string
 }
 
-// TestAirButtons plays a shopper (the face photo) at 15 fps and a hand (a skin-coloured
-// blob) that hovers over a button region, held still, while the face stays outside it.
+// skinOf is the colour of the face photo's skin (the chroma of the middle of its face) at
+// brightness y (0..255): the hand of the shopper in the photo.
+func skinOf(t *testing.T, face gocv.Mat, y float64) color.RGBA {
+	t.Helper()
+	mid := face.Region(image.Rect(291, 231, 403, 343))
+	defer mid.Close()
+	ycc := gocv.NewMat()
+	defer ycc.Close()
+	gocv.CvtColor(mid, &ycc, gocv.ColorBGRToYCrCb)
+	m := ycc.Mean()
+	px := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(y, m.Val2, m.Val3, 0), 1, 1, gocv.MatTypeCV8UC3)
+	defer px.Close()
+	gocv.CvtColor(px, &px, gocv.ColorYCrCbToBGR)
+	return color.RGBA{R: px.GetUCharAt(0, 2), G: px.GetUCharAt(0, 1), B: px.GetUCharAt(0, 0)}
+}
+
+// TestAirButtons plays a shopper (the face photo) at 15 fps and a hand (a blob of the colour of
+// the shopper's skin) that hovers over a button region, held still, while the face stays
+// outside it.
 func TestAirButtons(t *testing.T) {
 	face := photo(t)
 	photoBtn := image.Rect(0, 72, 115, 240)    // left of the face (235..459)
 	nextBtn := image.Rect(525, 72, 640, 240)   // right of it
 	overFace := image.Rect(200, 120, 500, 420) // a badly placed button over the face
+	light, dark := skinOf(t, face, 200), skinOf(t, face, 90)
 	// The hand must stand out from what is behind it (in brightness: the gate works on grey):
 	// a light hand before the dark right side of the photo, a darker one before the bright left.
 	hand := func(m gocv.Mat, r image.Rectangle) gocv.Mat {
@@ -32,9 +51,9 @@ func TestAirButtons(t *testing.T) {
 		mean := reg.Mean()
 		behind := (mean.Val1 + mean.Val2 + mean.Val3) / 3
 		reg.Close()
-		skin := color.RGBA{235, 195, 165, 0}
+		skin := light
 		if behind > 128 {
-			skin = color.RGBA{150, 105, 85, 0}
+			skin = dark
 		}
 		gocv.Ellipse(&h, c, image.Pt(r.Dx()/3, r.Dy()/3), 0, 0, 360, skin, -1)
 		return h
@@ -193,6 +212,7 @@ func TestAnchoredButtons(t *testing.T) {
 // waving), or the same hold with nobody at the mirror do not.
 func TestAnchoredAirButtons(t *testing.T) {
 	face := photo(t)
+	skin := skinOf(t, face, 200)
 	empty := face.Clone()
 	t.Cleanup(func() { empty.Close() }) // after the parallel subtests
 	gocv.Rectangle(&empty, image.Rect(150, 100, 515, 480), color.RGBA{90, 90, 90, 0}, -1)
@@ -228,7 +248,7 @@ func TestAnchoredAirButtons(t *testing.T) {
 					c := image.Pt((r.Min.X+r.Max.X)/2, (r.Min.Y+r.Max.Y)/2)
 					c.Y += int(tt.jump / 2 * float64(fc.Dx()) * float64(1-2*(i%2))) // up, down, up…
 					rad := int(math.Sqrt(tt.size * float64(fc.Dx()*fc.Dy()) / math.Pi))
-					gocv.Circle(&f, c, rad, color.RGBA{235, 195, 165, 0}, -1)
+					gocv.Circle(&f, c, rad, skin, -1)
 				}
 				res, err := a.Analyze(f, frameTime(i, 15))
 				f.Close()
@@ -237,6 +257,9 @@ func TestAnchoredAirButtons(t *testing.T) {
 				}
 				last = res
 				fired += len(res.Actions)
+				if os.Getenv("DBG") != "" && len(res.Buttons) > 0 {
+					t.Logf("%d %+v", i, res.Buttons[0])
+				}
 			}
 			if fired != tt.want {
 				t.Errorf("fired %d times, want %d (last buttons %+v)", fired, tt.want, last.Buttons)
