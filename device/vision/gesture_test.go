@@ -4,7 +4,6 @@ import (
 	"image"
 	"image/color"
 	"math"
-	"os"
 	"testing"
 	"time"
 
@@ -257,9 +256,6 @@ func TestAnchoredAirButtons(t *testing.T) {
 				}
 				last = res
 				fired += len(res.Actions)
-				if os.Getenv("DBG") != "" && len(res.Buttons) > 0 {
-					t.Logf("%d %+v", i, res.Buttons[0])
-				}
 			}
 			if fired != tt.want {
 				t.Errorf("fired %d times, want %d (last buttons %+v)", fired, tt.want, last.Buttons)
