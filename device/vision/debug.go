@@ -120,7 +120,7 @@ func (a *annotator) drawButtons(frame *gocv.Mat, r Result, o Options) {
 		if !b.Hand.Empty() {
 			gocv.Rectangle(frame, b.Hand, colFired, 2)
 		}
-		label := fmt.Sprintf("%s %.0f%%", b.Action, 100*b.Occupied)
+		label := fmt.Sprintf("%s %.0f%% skin %.0f%%", b.Action, 100*b.Occupied, 100*b.Skin)
 		if b.Holding > 0 {
 			label += fmt.Sprintf(" %.1fs", b.Holding.Seconds())
 		}

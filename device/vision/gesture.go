@@ -104,8 +104,8 @@ const (
 	occupied  = 0.2
 	bodySized = 0.85
 	// An anchored button: the hand blob is hand-sized for this face, between handMin and
-	// handMax of the face box's area (a fist or a palm beside the head measured 0.10–0.30 on
-	// the real clips; an arm raised to the head 0.55–0.70).
+	// handMax of the face box's area (a fist or a palm beside the head measured 0.10–0.45 on
+	// the real clips; an arm raised to touch the head 0.50–0.65).
 	handMin = 0.1
 	handMax = 0.5
 	compact = 0.5 // the largest blob holds at least this share of the region's foreground
@@ -229,11 +229,11 @@ func (g *gestures) update(gate *motionGate, c frameCue, primary image.Rectangle,
 	return fired, states
 }
 
-// press applies the hold rule to one button on this frame. A hold is a hand that is held in
-// the region: it covers between occupied and bodySized of it, as one compact blob (compact),
-// apart from every face (not touching a face box: a hand at the head is touching it, not
-// pressing), with its centre still (under jitterMax face widths a frame), and no body crossing
-// the region (a moving blob crossWidth regions wide). Held for Hold it fires once, if armed.
+// press applies the hold rule to one button on this frame (docs/gestures.md). A frame counts
+// when the region holds a hand: hand-sized (handSize), one compact blob (compact), of the
+// shopper's skin colour (skinMin), entered into an empty region (enterWithin), apart from every
+// face (faceOverlap), with no body crossing (crossWidth). A hold is a run of such frames with
+// gaps under holdGap and no jump of the blob (jitterMax); held for Hold it fires once, if armed.
 func (g *gestures) press(gate *motionGate, b *buttonState, region image.Rectangle, c frameCue) ButtonState {
 	st := ButtonState{Action: b.Action, Region: region}
 	r := gate.toGate(region)
