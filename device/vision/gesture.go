@@ -43,6 +43,9 @@ type ButtonState struct {
 	Skin     float64         // share of the region's foreground of the face's skin colour
 	Holding  time.Duration   // how long the hand has been held (0: not holding)
 	Fired    bool
+	// Abandoned is the length of a hold that ended on this frame without firing (0: none),
+	// counted only from abandonMin: a hand raised too briefly, or that moved off.
+	Abandoned time.Duration
 }
 
 // DefaultButtons places "photo" to the shopper's right of their head and "next" to their left
@@ -119,8 +122,9 @@ const (
 	enterWithin = 2 * time.Second
 	crossWidth  = 2.5 // a moving blob this many region widths wide through the region is a body crossing
 	holdGap     = 300 * time.Millisecond
-	skinDist    = 12  // chroma distance (Cr, Cb levels) from the face's that counts as its skin
-	skinMin     = 0.6 // a hand's foreground is at least this share of the face's skin colour
+	abandonMin  = 300 * time.Millisecond // shorter holds that end are not reported
+	skinDist    = 12                     // chroma distance (Cr, Cb levels) from the face's that counts as its skin
+	skinMin     = 0.6                    // a hand's foreground is at least this share of the face's skin colour
 )
 
 // buttonState follows one button.
@@ -238,7 +242,7 @@ func (g *gestures) press(gate *motionGate, b *buttonState, region image.Rectangl
 	st := ButtonState{Action: b.Action, Region: region}
 	r := gate.toGate(region)
 	if region.Empty() || r.Empty() {
-		b.since = time.Time{}
+		st.Abandoned = b.end(c.at)
 		return st
 	}
 	ev := g.measure(gate, r)
@@ -262,11 +266,12 @@ func (g *gestures) press(gate *motionGate, b *buttonState, region image.Rectangl
 		b.centre, b.centreAt = ev.centre, c.at
 	}
 	if !on && jump {
-		b.since = time.Time{} // the hand moved off: the hold is abandoned
+		st.Abandoned = b.end(c.at) // the hand moved off
 	}
 	if on {
 		st.Hand = ev.box
 		if !holding || jump {
+			st.Abandoned = b.end(c.at)
 			b.since, b.fired = c.at, false
 		}
 		b.lastOn = c.at
@@ -275,12 +280,27 @@ func (g *gestures) press(gate *motionGate, b *buttonState, region image.Rectangl
 		}
 	}
 	if !on && c.at.Sub(b.lastOn) > holdGap {
-		b.since = time.Time{}
+		st.Abandoned = max(st.Abandoned, b.end(c.at))
 	}
 	if !b.since.IsZero() {
 		st.Holding = c.at.Sub(b.since)
 	}
 	return st
+}
+
+// end ends b's hold, if any, and returns how long it was held when it ends unfired and lasted
+// abandonMin or more (0 otherwise).
+func (b *buttonState) end(at time.Time) time.Duration {
+	if b.since.IsZero() {
+		return 0
+	}
+	held := b.lastOn.Sub(b.since)
+	fired := b.fired
+	b.since = time.Time{}
+	if fired || held < abandonMin {
+		return 0
+	}
+	return held
 }
 
 // handEvidence is what the foreground in a region looks like.

@@ -220,20 +220,25 @@ func TestAnchoredAirButtons(t *testing.T) {
 		size  float64       // blob area / face area
 		jump  float64       // the blob's centre moves this many face widths every frame
 		dwell time.Duration // presence's enter dwell: 30 s = no session within the clip
+		until int           // the blob is there from frame 40 to this one
 		want  int
+		// abandoned: holds that ended unfired (reported from 0.3 s), and how long each was
+		abandoned []time.Duration
 	}{
-		{"a hand held still fires once", 0.25, 0, 0, 1},
-		{"an arm-sized blob does not fire", 0.8, 0, 0, 0},
-		{"a waving hand does not fire", 0.25, 0.5, 0, 0},
-		{"no session open: not armed", 0.25, 0, 30 * time.Second, 0},
+		{"a hand held still fires once", 0.25, 0, 0, 75, 1, nil},
+		{"an arm-sized blob does not fire", 0.8, 0, 0, 75, 0, nil},
+		{"a waving hand does not fire", 0.25, 0.5, 0, 75, 0, nil},
+		{"no session open: not armed", 0.25, 0, 30 * time.Second, 75, 0, nil},
+		{"a hand held 0.5 s is an abandoned hold", 0.25, 0, 0, 48, 0, []time.Duration{467 * time.Millisecond}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			a := newAnalyzerT(t, Options{Gestures: true, Presence: PresenceConfig{EnterDwell: tt.dwell, ExitGrace: 3 * time.Second}})
 			var (
-				last  Result
-				fired int
+				last      Result
+				fired     int
+				abandoned []time.Duration
 			)
 			for i := 0; i < 75; i++ {
 				f := face.Clone()
@@ -241,7 +246,7 @@ func TestAnchoredAirButtons(t *testing.T) {
 					f.Close()
 					f = empty.Clone()
 				}
-				if b := last.Buttons; i >= 40 && len(b) > 0 && !b[0].Region.Empty() && !last.Observation.Primary.Empty() {
+				if b := last.Buttons; i >= 40 && i < tt.until && len(b) > 0 && !b[0].Region.Empty() && !last.Observation.Primary.Empty() {
 					fc := last.Observation.Primary
 					r := b[0].Region
 					c := image.Pt((r.Min.X+r.Max.X)/2, (r.Min.Y+r.Max.Y)/2)
@@ -256,6 +261,14 @@ func TestAnchoredAirButtons(t *testing.T) {
 				}
 				last = res
 				fired += len(res.Actions)
+				for _, b := range res.Buttons {
+					if b.Abandoned > 0 {
+						abandoned = append(abandoned, b.Abandoned.Round(time.Millisecond))
+					}
+				}
+			}
+			if diff := cmp.Diff(tt.abandoned, abandoned); diff != "" {
+				t.Errorf("abandoned holds (-want +got):\n%s", diff)
 			}
 			if fired != tt.want {
 				t.Errorf("fired %d times, want %d (last buttons %+v)", fired, tt.want, last.Buttons)

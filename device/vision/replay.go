@@ -26,10 +26,14 @@ type ReplayEvent struct {
 	Action    string `json:"action,omitempty"`
 	SessionID string `json:"session_id,omitempty"`
 	Reason    string `json:"reason,omitempty"`
+	HeldMs    int64  `json:"held_ms,omitempty"` // EventGestureAbandoned: how long the hand was held
 }
 
-// EventGesture is the replay line of an air button that fired.
-const EventGesture = "gesture"
+// The replay lines of the air buttons: one that fired, and a hold that ended without firing.
+const (
+	EventGesture          = "gesture"
+	EventGestureAbandoned = "gesture_abandoned"
+)
 
 // ReplaySummary is the last line of replay output. The first five fields are the contract;
 // the rest say how the frames were spent.
@@ -187,7 +191,8 @@ func Replay(opts ReplayOptions, emit func(ReplayEvent) error) (ReplaySummary, er
 }
 
 // emitGestures prints the air buttons that fired on an analysed frame (res; nil: the frame was
-// not analysed) at media time t, with the session open then.
+// not analysed) at media time t, with the session open then, and the holds that ended there
+// without firing.
 func emitGestures(t time.Duration, res *Result, session string, emit func(ReplayEvent) error) error {
 	if res == nil || emit == nil {
 		return nil
@@ -195,6 +200,14 @@ func emitGestures(t time.Duration, res *Result, session string, emit func(Replay
 	for _, act := range res.Actions {
 		if err := emit(ReplayEvent{Type: EventGesture, TMs: t.Milliseconds(), Action: act, SessionID: session}); err != nil {
 			return err
+		}
+	}
+	for _, b := range res.Buttons {
+		if b.Abandoned > 0 {
+			ev := ReplayEvent{Type: EventGestureAbandoned, TMs: t.Milliseconds(), Action: b.Action, SessionID: session, HeldMs: b.Abandoned.Milliseconds()}
+			if err := emit(ev); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
