@@ -122,7 +122,8 @@ type PresenceConfig struct {
 	SearchFPS       float64       `yaml:"search_fps" help:"while nobody is at the mirror, motion runs the face detector at most this often" range:"1,120"`
 	MotionThreshold int           `yaml:"motion_threshold" help:"grey-level change per pixel that counts as motion" range:"1,255"`
 	MotionMinArea   float64       `yaml:"motion_min_area" help:"smallest moving blob that counts, as a fraction of the frame" range:"0.0001,0.5"`
-	Gestures        bool          `yaml:"gestures" help:"air buttons: a hand held for 0.8 s at the upper left takes a photo, at the upper right compares"`
+	Gestures        bool          `yaml:"gestures" help:"air buttons: a hand held still for 0.8 s beside the head on the image's left takes a photo, on its right compares (docs/gestures.md)"`
+	GestureButtons  string        `yaml:"gesture_buttons" help:"where the air buttons are: face = beside the tracked face at shoulder height, scaled with it; fixed = the frame's regions 0–18% and 82–100% of its width, 15–50% of its height" enum:"face,fixed"`
 }
 
 type DebugConfig struct {
@@ -192,7 +193,7 @@ func defaultConfig() Config {
 		Camera:   CameraConfig{Source: "auto", Width: 1280, Height: 720, FPS: 15, Loop: true, FrozenAfter: 5 * time.Second},
 		Presence: PresenceConfig{EnterDwell: vision.DefaultPresence.EnterDwell, ExitGrace: vision.DefaultPresence.ExitGrace, BodyHold: vision.DefaultPresence.BodyHold,
 			Detector: vision.KindAuto, Cascade: vision.DefaultCascade, WorkWidth: 320, MinFace: 0.08, IdleFPS: 5, EngagedFPS: 15, SearchFPS: 5,
-			MotionThreshold: 25, MotionMinArea: 0.002},
+			MotionThreshold: 25, MotionMinArea: 0.002, GestureButtons: vision.PlaceFace},
 		Session: SessionConfig{AutoCapture: s.AutoCapture, StillFor: s.StillFor, Welcome: s.Welcome, Countdown: s.Countdown,
 			Review: s.Review, Goodbye: s.Goodbye, QRTTL: s.QRTTL, QRLinger: s.QRLinger},
 		Photos:            PhotosConfig{JPEGQuality: 90, UnboundGrace: s.UnboundGrace, Retention: 24 * time.Hour, MinFreeMB: 200},
@@ -368,6 +369,8 @@ func (c *Config) visionOptions() vision.Options {
 		EngagedFPS: c.Presence.EngagedFPS,
 		SearchFPS:  c.Presence.SearchFPS,
 		Gestures:   c.Presence.Gestures,
+		// face (default) or fixed; the config's enum has checked it.
+		ButtonPlacement: c.Presence.GestureButtons,
 	}
 }
 

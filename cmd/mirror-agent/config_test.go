@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fitmirror/fitmirror/cmd/internal/config"
+	"github.com/fitmirror/fitmirror/device/vision"
 	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
@@ -43,6 +44,7 @@ func TestConfigValidate(t *testing.T) {
 		{"photos.jpeg_quality=101", "photos.jpeg_quality"},
 		{"mqtt.failover=tcp://nats2:1883", "mqtt.failover"}, // without mqtt.url
 		{"mqtt.url=http://nats1:1883", "mqtt.url"},
+		{"presence.gesture_buttons=left", "presence.gesture_buttons"},
 	}
 	for _, tt := range tests {
 		c := defaultConfig()
@@ -68,6 +70,14 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if c.visionOptions().Presence.EnterDwell != 2*time.Second || c.Device.ID != "store-12-mirror-3" {
 		t.Errorf("--set did not reach the vision options: %+v", c.visionOptions().Presence)
+	}
+	c = defaultConfig()
+	if p := c.visionOptions().ButtonPlacement; p != vision.PlaceFace {
+		t.Errorf("default air-button placement = %q, want %q (anchored to the face)", p, vision.PlaceFace)
+	}
+	c = defaultConfig()
+	if err := config.Load(&c, "", []string{"presence.gesture_buttons=fixed"}); err != nil || c.visionOptions().ButtonPlacement != vision.PlaceFixed {
+		t.Errorf("presence.gesture_buttons=fixed: %v, placement %q", err, c.visionOptions().ButtonPlacement)
 	}
 }
 

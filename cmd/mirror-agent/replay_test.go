@@ -100,3 +100,41 @@ func TestReplayDebugVideo(t *testing.T) {
 		t.Errorf("debug video has %d frames, want %d", n, clip.Truth.Frames)
 	}
 }
+
+// TestReplayPrintsGestures: replay prints one line per air button that fired, with its media
+// time, the action and the session open then — here on a real clip (testdata/NOTICE) of a fist
+// held beside the head 0.6–1.7 s, where presence opens a session at 1.0 s — and none with
+// presence.gestures off.
+func TestReplayPrintsGestures(t *testing.T) {
+	clip := filepath.Join("..", "..", "testdata", "real-footage", "gestures", "g1_yes_photo.avi")
+	for _, on := range []bool{true, false} {
+		var stdout, stderr bytes.Buffer
+		args := []string{"replay", "--video", clip, "--set", "state_dir=" + t.TempDir(), "--set", "presence.gestures=" + map[bool]string{true: "true", false: "false"}[on]}
+		if err := run(context.Background(), args, &stdout, &stderr); err != nil {
+			t.Fatalf("replay: %v\n%s", err, stderr.String())
+		}
+		var gestures []map[string]any
+		sc := bufio.NewScanner(&stdout)
+		for sc.Scan() {
+			var line map[string]any
+			if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+				t.Fatalf("stdout line %q: %v", sc.Text(), err)
+			}
+			if line["type"] == "gesture" {
+				gestures = append(gestures, line)
+			}
+		}
+		switch {
+		case !on && len(gestures) != 0:
+			t.Errorf("presence.gestures=false: gesture lines %v, want none", gestures)
+		case on && len(gestures) != 1:
+			t.Errorf("presence.gestures=true: gesture lines %v, want one photo", gestures)
+		case on:
+			g := gestures[0]
+			tms, _ := g["t_ms"].(float64)
+			if g["action"] != "photo" || tms < 400 || tms > 2700 || g["session_id"] == nil {
+				t.Errorf("gesture line %v, want action photo within 0.4–2.7 s and the session's ID", g)
+			}
+		}
+	}
+}

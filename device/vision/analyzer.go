@@ -35,9 +35,15 @@ type Options struct {
 	SearchFPS float64
 	// Buttons are the air buttons, in camera-frame pixels; none by default.
 	Buttons []Button
-	// Gestures with no Buttons places DefaultButtons ("photo", "next") for the frame size the
-	// camera actually delivers.
+	// Gestures with no Buttons places the air buttons ("photo", "next") by ButtonPlacement.
 	Gestures bool
+	// ButtonPlacement says where Gestures places them: PlaceFace (the default, "") beside the
+	// tracked face (AnchoredButtons), PlaceFixed at fixed regions of the frame size the camera
+	// actually delivers (DefaultButtons). Buttons given explicitly are always fixed.
+	ButtonPlacement string
+	// ArmGestures counts air-button holds even while no session is open (replay's evaluation
+	// of clips where the shopper is in view from the first frame); off in the agent.
+	ArmGestures bool
 }
 
 func (o Options) withDefaults() Options {
@@ -81,6 +87,9 @@ func (o Options) Validate() error {
 	case o.Presence.EnterDwell < 0 || o.Presence.ExitGrace < 0 || o.Presence.BodyHold < 0:
 		return fmt.Errorf("vision: presence durations must not be negative")
 	}
+	if p := o.ButtonPlacement; p != "" && p != PlaceFace && p != PlaceFixed {
+		return fmt.Errorf("vision: button placement %q: want %q or %q", p, PlaceFace, PlaceFixed)
+	}
 	for _, b := range o.Buttons {
 		if b.Action == "" || b.Region.Empty() || b.Hold < 0 {
 			return fmt.Errorf("vision: button %q at %v: want an action, a non-empty region and a hold ≥ 0", b.Action, b.Region)
@@ -108,6 +117,7 @@ type Result struct {
 	Tracked   bool          // … only around the last face
 	Reused    bool          // nothing moved near the last faces: they stand for this frame
 	Actions   []string      // air buttons that fired on this frame
+	Buttons   []ButtonState // what each air button saw on this frame
 	Elapsed   time.Duration // motion gate + detection
 }
 
@@ -146,7 +156,7 @@ type Analyzer struct {
 	lifeSince   time.Time // a face just shown alive was first seen then (its dwell starts there)
 	lifeSmall   gocv.Mat
 	lifeGrey    gocv.Mat
-	autoButtons bool // Gestures without Buttons: place DefaultButtons per frame size
+	autoButtons bool // Gestures without Buttons, fixed: place DefaultButtons per frame size
 }
 
 // staticFace is a face seen with no foreground under it: scenery.
@@ -173,10 +183,28 @@ func NewAnalyzer(opts Options) (*Analyzer, error) {
 func newAnalyzer(opts Options, det *Detector) *Analyzer {
 	opts = opts.withDefaults()
 	a := &Analyzer{opts: opts, det: det, gate: newMotionGate(opts.Motion), presence: NewPresence(opts.Presence), bg: newBackground(),
-		autoButtons: opts.Gestures && len(opts.Buttons) == 0, lifeSmall: gocv.NewMat(), lifeGrey: gocv.NewMat(),
+		autoButtons: fixedAuto(opts), lifeSmall: gocv.NewMat(), lifeGrey: gocv.NewMat(),
 		searchDue: true} // the first frame is looked at: someone may be in view already
-	a.gest.set(opts.Buttons)
+	a.setButtons(opts)
 	return a
+}
+
+// fixedAuto says whether opts asks for the fixed default buttons, placed per frame size.
+func fixedAuto(opts Options) bool {
+	return opts.Gestures && len(opts.Buttons) == 0 && opts.ButtonPlacement == PlaceFixed
+}
+
+// setButtons follows opts' air buttons: the explicit ones, the anchored pair, or none until
+// the frame size is known (fixed defaults).
+func (a *Analyzer) setButtons(opts Options) {
+	switch {
+	case len(opts.Buttons) > 0:
+		a.gest.set(opts.Buttons, false)
+	case opts.Gestures && opts.ButtonPlacement != PlaceFixed:
+		a.gest.set(AnchoredButtons(image.Rectangle{}, image.Point{}), true)
+	default:
+		a.gest.set(nil, false)
+	}
 }
 
 // Options returns the options in force, defaults filled in.
@@ -222,9 +250,9 @@ func (a *Analyzer) apply(opts Options, det *Detector) {
 	opts = opts.withDefaults()
 	a.gate.setOptions(opts.Motion)
 	a.presence.SetConfig(opts.Presence)
-	a.gest.set(opts.Buttons)
+	a.setButtons(opts)
 	a.opts = opts
-	a.autoButtons = opts.Gestures && len(opts.Buttons) == 0
+	a.autoButtons = fixedAuto(opts)
 	a.checked = image.Point{} // check the zone and buttons against the next frame
 }
 
@@ -261,7 +289,7 @@ func (a *Analyzer) Analyze(frame gocv.Mat, at time.Time) (Result, error) {
 		a.checked = size
 		if a.autoButtons {
 			a.opts.Buttons = DefaultButtons(size)
-			a.gest.set(a.opts.Buttons)
+			a.gest.set(a.opts.Buttons, false)
 		}
 		var errs []string
 		if err := a.det.opts.CheckZone(size); err != nil {
@@ -271,7 +299,7 @@ func (a *Analyzer) Analyze(frame gocv.Mat, at time.Time) (Result, error) {
 		if err := checkButtons(a.opts.Buttons, size); err != nil {
 			errs = append(errs, err.Error())
 			a.opts.Buttons = nil
-			a.gest.set(nil)
+			a.gest.set(nil, false)
 		}
 		if len(errs) > 0 {
 			return Result{}, errors.New(strings.Join(errs, "; "))
@@ -350,7 +378,8 @@ func (a *Analyzer) Analyze(frame gocv.Mat, at time.Time) (Result, error) {
 		a.track, a.lastFaces = image.Rectangle{}, nil // whoever comes next is looked for afresh
 	}
 	if len(a.gest.buttons) > 0 {
-		r.Actions = a.gest.update(a.gate, at, r.Faces, r.Present, a.opts.Motion.Threshold)
+		cue := frameCue{at: at, faces: r.Faces, motion: r.Motion.Boxes, armed: r.Present || a.opts.ArmGestures, size: size}
+		r.Actions, r.Buttons = a.gest.update(a.gate, cue, o.Primary, a.opts.Motion.Threshold)
 	}
 	r.Elapsed = time.Since(start)
 	return r, nil

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +25,7 @@ var (
 	colAbsent  = color.RGBA{160, 160, 160, 0}
 	colBody    = color.RGBA{255, 255, 0, 0}
 	colStatic  = color.RGBA{255, 60, 60, 0}
+	colFired   = color.RGBA{0, 200, 255, 0}
 )
 
 // annotator draws what the analyser decided onto a frame, for installers tuning a store
@@ -43,10 +45,7 @@ func (a *annotator) Draw(frame *gocv.Mat, r Result, o Options, t time.Duration) 
 	if z := o.Detector.Zone; z != (image.Rectangle{}) {
 		gocv.Rectangle(frame, z, colZone, 2)
 	}
-	for _, b := range o.Buttons {
-		gocv.Rectangle(frame, b.Region, colButton, 2)
-		gocv.PutText(frame, b.Action, b.Region.Min.Add(image.Pt(4, 18)), gocv.FontHersheySimplex, 0.5, colButton, 1)
-	}
+	a.drawButtons(frame, r, o)
 	if !r.BodyBox.Empty() {
 		th := 1
 		if r.Observation.Body {
@@ -88,11 +87,45 @@ func (a *annotator) Draw(frame *gocv.Mat, r Result, o Options, t time.Duration) 
 	}
 	line := fmt.Sprintf("%s  %s  t=%.2fs  motion=%.3f  body=%v  faces=%d  %.1fms", state, mode, t.Seconds(),
 		r.Motion.Fraction, r.Observation.Body, len(r.Faces), float64(r.Elapsed.Microseconds())/1000)
-	for _, act := range r.Actions {
-		line += "  FIRED " + act
-	}
 	gocv.Rectangle(frame, image.Rect(0, 0, frame.Cols(), 24), color.RGBA{}, -1)
 	gocv.PutText(frame, line, image.Pt(6, 17), gocv.FontHersheySimplex, 0.5, c, 1)
+	if len(r.Actions) > 0 {
+		// On a line of its own under the status line, inside even a 320-wide frame.
+		fired := "FIRED " + strings.Join(r.Actions, " ")
+		gocv.Rectangle(frame, image.Rect(0, 24, min(frame.Cols(), 200), 52), colFired, -1)
+		gocv.PutText(frame, fired, image.Pt(6, 45), gocv.FontHersheySimplex, 0.7, color.RGBA{}, 2)
+	}
+}
+
+// drawButtons draws the air buttons where they were on this frame (anchored ones follow the
+// face), the share of each that differs from its empty look, the hand blob taken for a hand
+// and how long it has been held; a fired button is filled.
+func (a *annotator) drawButtons(frame *gocv.Mat, r Result, o Options) {
+	if len(r.Buttons) == 0 {
+		for _, b := range o.Buttons {
+			gocv.Rectangle(frame, b.Region, colButton, 2)
+			gocv.PutText(frame, b.Action, b.Region.Min.Add(image.Pt(4, 18)), gocv.FontHersheySimplex, 0.5, colButton, 1)
+		}
+		return
+	}
+	for _, b := range r.Buttons {
+		if b.Region.Empty() {
+			continue
+		}
+		th := 2
+		if b.Fired {
+			th = -1
+		}
+		gocv.Rectangle(frame, b.Region, colButton, th)
+		if !b.Hand.Empty() {
+			gocv.Rectangle(frame, b.Hand, colFired, 2)
+		}
+		label := fmt.Sprintf("%s %.0f%% skin %.0f%%", b.Action, 100*b.Occupied, 100*b.Skin)
+		if b.Holding > 0 {
+			label += fmt.Sprintf(" %.1fs", b.Holding.Seconds())
+		}
+		gocv.PutText(frame, label, b.Region.Min.Add(image.Pt(4, 18)), gocv.FontHersheySimplex, 0.5, colButton, 1)
+	}
 }
 
 func (a *annotator) Close() error { return nil }

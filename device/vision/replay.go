@@ -17,13 +17,23 @@ import (
 	"github.com/fitmirror/fitmirror/session"
 )
 
-// ReplayEvent is one line of `mirror-agent replay` output (docs/contracts.md §4).
+// ReplayEvent is one line of `mirror-agent replay` output (docs/contracts.md §4): a session
+// event, or an air button that fired (Type EventGesture, Action ActionPhoto or ActionNext,
+// SessionID the session open then, if any).
 type ReplayEvent struct {
 	Type      string `json:"type"`
 	TMs       int64  `json:"t_ms"`
-	SessionID string `json:"session_id"`
+	Action    string `json:"action,omitempty"`
+	SessionID string `json:"session_id,omitempty"`
 	Reason    string `json:"reason,omitempty"`
+	HeldMs    int64  `json:"held_ms,omitempty"` // EventGestureAbandoned: how long the hand was held
 }
+
+// The replay lines of the air buttons: one that fired, and a hold that ended without firing.
+const (
+	EventGesture          = "gesture"
+	EventGestureAbandoned = "gesture_abandoned"
+)
 
 // ReplaySummary is the last line of replay output. The first five fields are the contract;
 // the rest say how the frames were spent.
@@ -148,6 +158,9 @@ func Replay(opts ReplayOptions, emit func(ReplayEvent) error) (ReplaySummary, er
 		if err := eng.step(f.MediaTime, fed, frame, emit); err != nil {
 			return ReplaySummary{}, err
 		}
+		if err := emitGestures(f.MediaTime, fed, eng.current, emit); err != nil {
+			return ReplaySummary{}, err
+		}
 		if dbg != nil {
 			annotate.Draw(&frame, lastRes, an.Options(), f.MediaTime)
 			if err := dbg.Write(frame); err != nil {
@@ -175,6 +188,29 @@ func Replay(opts ReplayOptions, emit func(ReplayEvent) error) (ReplaySummary, er
 		}
 	}
 	return sum, nil
+}
+
+// emitGestures prints the air buttons that fired on an analysed frame (res; nil: the frame was
+// not analysed) at media time t, with the session open then, and the holds that ended there
+// without firing.
+func emitGestures(t time.Duration, res *Result, session string, emit func(ReplayEvent) error) error {
+	if res == nil || emit == nil {
+		return nil
+	}
+	for _, act := range res.Actions {
+		if err := emit(ReplayEvent{Type: EventGesture, TMs: t.Milliseconds(), Action: act, SessionID: session}); err != nil {
+			return err
+		}
+	}
+	for _, b := range res.Buttons {
+		if b.Abandoned > 0 {
+			ev := ReplayEvent{Type: EventGestureAbandoned, TMs: t.Milliseconds(), Action: b.Action, SessionID: session, HeldMs: b.Abandoned.Milliseconds()}
+			if err := emit(ev); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // replayID is a ULID whose time part is the media time and whose entropy is the session

@@ -34,6 +34,7 @@ type replayEngine struct {
 	queued []session.Event // engine events not yet passed on, in order
 
 	ids      map[string]string // engine session ID → printed (deterministic) ID
+	current  string            // the printed ID of the session open now ("" = none)
 	sessions int
 }
 
@@ -131,6 +132,7 @@ func (r *replayEngine) pass(emit func(ReplayEvent) error) error {
 		case wire.EventSessionOpened:
 			r.sessions++
 			r.ids[ev.SessionID] = replayID(t, uint64(r.sessions))
+			r.current = r.ids[ev.SessionID]
 			if err := emit(ReplayEvent{Type: ev.Type, TMs: t.Milliseconds(), SessionID: r.ids[ev.SessionID]}); err != nil {
 				return err
 			}
@@ -139,6 +141,7 @@ func (r *replayEngine) pass(emit func(ReplayEvent) error) error {
 			if d, ok := ev.Data.(wire.SessionClosed); ok {
 				reason = d.Reason
 			}
+			r.current = ""
 			if err := emit(ReplayEvent{Type: ev.Type, TMs: t.Milliseconds(), SessionID: r.ids[ev.SessionID], Reason: reason}); err != nil {
 				return err
 			}
