@@ -107,6 +107,12 @@ func TestGallery(t *testing.T) {
 	if st, _, b := alice.get(e.srv.URL + "/p/P1"); st != 200 || !bytes.Contains(b, []byte(`<a href="/me">我的全部试衣照片 (3)`)) {
 		t.Errorf("P1's page does not link to the gallery of 3: %d %s", st, b)
 	}
+	// A scan of a code that expired and was purged: the text reply links to the gallery.
+	gone := wechat.Message{ToUserName: e.fake.OpenAccount, FromUserName: "o_alice", CreateTime: time.Now().Unix(), MsgType: "event", Event: "SCAN",
+		EventKey: "01jexpzrzdpzrgzdsczne0000a"}
+	if res, err := e.fake.Push(t.Context(), e.callbackURL(), gone, wechattest.Safe); err != nil || !bytes.Contains(res.Reply, []byte(`/me">我的试衣照片 · My fitting photos (3)</a>`)) {
+		t.Errorf("reply to an expired code = %s, %v; want a link to the gallery of 3", res.Reply, err)
+	}
 	st, b := alice.galleryCall("GET", e.srv.URL+"/me/photos", "")
 	if ids := photoIDs(t, b); st != 200 || strings.Join(ids, ",") != "P3,P2,P1" {
 		t.Fatalf("GET /me/photos = %d %v, want P3,P2,P1", st, ids)
@@ -184,7 +190,7 @@ func TestUnfollowDeletesPhotos(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i := range 2 { // the second is a late repeat
-				m := wechat.Message{ToUserName: "gh_hub", FromUserName: "o_dave", CreateTime: time.Now().Unix() + int64(i), MsgType: "event", Event: "unsubscribe"}
+				m := wechat.Message{ToUserName: e.fake.OpenAccount, FromUserName: "o_dave", CreateTime: time.Now().Unix() + int64(i), MsgType: "event", Event: "unsubscribe"}
 				if res, err := e.fake.Push(t.Context(), e.callbackURL(), m, wechattest.Safe); err != nil || res.Status != 200 || res.Attempts != 1 {
 					t.Fatalf("unsubscribe %d: %+v %v", i, res, err)
 				}
@@ -203,7 +209,7 @@ func TestUnfollowDeletesPhotos(t *testing.T) {
 		{MsgType: "event", Event: "user_scan_product_verify_action"},
 		{MsgType: "event", Event: "something_new"},
 	} {
-		m.ToUserName, m.FromUserName, m.CreateTime = "gh_hub", "o_erin", time.Now().Unix()
+		m.ToUserName, m.FromUserName, m.CreateTime = e.fake.OpenAccount, "o_erin", time.Now().Unix()
 		res, err := e.fake.Push(t.Context(), e.callbackURL(), m, wechattest.Safe)
 		if err != nil || res.Status != 200 || res.Attempts != 1 || (len(res.Reply) > 0 && string(res.Reply) != "success") {
 			t.Errorf("%s %q: %+v %v, want one try answered success", m.Event, m.EventKey, res, err)

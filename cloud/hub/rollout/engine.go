@@ -390,14 +390,25 @@ func (e *Engine) nextBatch(r *Rollout, mirrors map[string]Mirror) []Target {
 
 // sendUpdate publishes the update command for one mirror.
 func (e *Engine) sendUpdate(ctx context.Context, r *Rollout, t Target, m Mirror) error {
-	rels, err := e.Releases.Releases(ctx)
-	if err != nil {
-		return err
-	}
 	var match []hubstore.Release
-	for _, rel := range rels {
-		if rel.Version == r.Spec.Version && (m.Arch == "" || rel.Arch == m.Arch || rel.Arch == "all") {
-			match = append(match, rel)
+	if m.Arch != "" { // the common case: one lookup
+		for _, arch := range []string{m.Arch, "all"} {
+			if rel, err := e.Releases.Release(ctx, r.Spec.Version, arch); err == nil {
+				match = append(match, rel)
+				break
+			} else if !errors.Is(err, hubstore.ErrNotFound) {
+				return err
+			}
+		}
+	} else { // a mirror that names no architecture: only an unambiguous release will do
+		rels, err := e.Releases.Releases(ctx)
+		if err != nil {
+			return err
+		}
+		for _, rel := range rels {
+			if rel.Version == r.Spec.Version {
+				match = append(match, rel)
+			}
 		}
 	}
 	if len(match) != 1 {

@@ -10,19 +10,18 @@ import (
 var _ hubstore.GalleryStore = (*Store)(nil)
 
 func (p *Store) ViewerPhotos(ctx context.Context, user string) ([]hubstore.Photo, error) {
-	rows, err := p.pool.Query(ctx, `SELECT ph.id, ph.device_id, ph.session_id, ph.sha256, ph.size, ph.created_at
-FROM viewers v JOIN photos ph ON ph.id = v.photo_id WHERE v.user_hash = $1 ORDER BY ph.created_at DESC, ph.id DESC`, user)
+	rows, err := p.pool.Query(ctx, `SELECT `+pgPhotoCols+` FROM viewers v JOIN photos ph ON ph.id = v.photo_id
+WHERE v.user_hash = $1 ORDER BY ph.created_at DESC, ph.id DESC`, user)
 	if err != nil {
 		return nil, fmt.Errorf("hub: viewer photos: %w", err)
 	}
 	defer rows.Close()
 	var out []hubstore.Photo
 	for rows.Next() {
-		var ph hubstore.Photo
-		if err := rows.Scan(&ph.ID, &ph.DeviceID, &ph.SessionID, &ph.SHA256, &ph.Size, &ph.CreatedAt); err != nil {
+		ph, err := scanPhoto(rows)
+		if err != nil {
 			return nil, err
 		}
-		ph.CreatedAt = ph.CreatedAt.UTC()
 		out = append(out, ph)
 	}
 	return out, rows.Err()

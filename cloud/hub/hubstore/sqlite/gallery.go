@@ -15,18 +15,7 @@ FROM viewers v JOIN photos p ON p.id = v.photo_id WHERE v.user = ? ORDER BY p.cr
 	if err != nil {
 		return nil, fmt.Errorf("hub: viewer photos: %w", err)
 	}
-	defer rows.Close()
-	var out []hubstore.Photo
-	for rows.Next() {
-		var p hubstore.Photo
-		var at int64
-		if err := rows.Scan(&p.ID, &p.DeviceID, &p.SessionID, &p.SHA256, &p.Size, &at); err != nil {
-			return nil, err
-		}
-		p.CreatedAt = fromMS(at)
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return scanPhotos(rows)
 }
 
 func (s *Store) RemoveViewer(ctx context.Context, photoID, user string) (int, error) {

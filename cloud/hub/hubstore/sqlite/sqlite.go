@@ -545,6 +545,11 @@ LIMIT ?`, ms(unscanned), ms(scanned), limit)
 	if err != nil {
 		return nil, fmt.Errorf("hub: stale photos: %w", err)
 	}
+	return scanPhotos(rows)
+}
+
+// scanPhotos reads rows of id, device_id, session_id, sha256, size, created_at and closes them.
+func scanPhotos(rows *sql.Rows) ([]hubstore.Photo, error) {
 	defer rows.Close()
 	var out []hubstore.Photo
 	for rows.Next() {
