@@ -255,12 +255,9 @@ func (c *app) topTable(rows map[string]*topRow) error {
 	return tw.Flush()
 }
 
-// isTerminal reports whether w is a terminal (top redraws only there).
+// isTerminal reports whether w is a terminal (top redraws only there; /dev/null, a pipe or a
+// file get one table).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return ok && terminal(f)
 }
