@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/oklog/ulid/v2"
+	"gopkg.in/yaml.v3"
 
 	"github.com/fitmirror/fitmirror/cloud/hubclient"
 	"github.com/fitmirror/fitmirror/internal/wire"
@@ -76,6 +78,7 @@ func TestGrafanaDashboardQueriesHubMetrics(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+	checkProvisioning(t, "../../deploy/grafana/provisioning.yaml")
 	exported := metricNames(text)
 	for _, q := range dashboardQueries(t, "../../deploy/grafana/fitmirror-fleet.json") {
 		names := promqlMetrics(q)
@@ -87,6 +90,28 @@ func TestGrafanaDashboardQueriesHubMetrics(t *testing.T) {
 				t.Errorf("query %q names %s, which the hub does not export", q, n)
 			}
 		}
+	}
+}
+
+// checkProvisioning fails unless path is a Grafana dashboard provisioning file (apiVersion 1)
+// with a file provider and its path.
+func checkProvisioning(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p struct {
+		APIVersion int `yaml:"apiVersion"`
+		Providers  []struct {
+			Name, Type string
+			Options    struct{ Path string }
+		}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&p); err != nil || p.APIVersion != 1 || len(p.Providers) != 1 || p.Providers[0].Type != "file" ||
+		p.Providers[0].Name == "" || !strings.HasPrefix(p.Providers[0].Options.Path, "/") {
+		t.Errorf("%s = %+v (%v), want apiVersion 1 and one file provider with an absolute path", path, p, err)
 	}
 }
 
