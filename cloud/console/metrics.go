@@ -52,6 +52,9 @@ var (
 		"Photos bound to a shopper on the mirror since its agent started (telemetry counters.bound).", []string{"mirror"}, nil)
 )
 
+// counterDescs are the descriptions of wire.Counters' fields, in their order.
+var counterDescs = [...]*prometheus.Desc{descSessions, descPhotos, descQRShown, descBound}
+
 // fleetCollector is the Fleet as a prometheus.Collector.
 type fleetCollector struct {
 	f           *Fleet
@@ -107,8 +110,8 @@ func (c *fleetCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 		if n, ok := counters[m.ID]; ok {
-			for d, v := range map[*prometheus.Desc]int64{descSessions: n.Sessions, descPhotos: n.Photos, descQRShown: n.QRShown, descBound: n.Bound} {
-				ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), m.ID)
+			for i, v := range [...]int64{n.Sessions, n.Photos, n.QRShown, n.Bound} {
+				ch <- prometheus.MustNewConstMetric(counterDescs[i], prometheus.CounterValue, float64(v), m.ID)
 			}
 		}
 	}

@@ -81,6 +81,9 @@ func TestGrafanaDashboardQueriesHubMetrics(t *testing.T) {
 	checkProvisioning(t, "../../deploy/grafana/provisioning.yaml")
 	exported := metricNames(text)
 	for _, q := range dashboardQueries(t, "../../deploy/grafana/fitmirror-fleet.json") {
+		if !balanced(q) {
+			t.Errorf("query %q: unbalanced brackets", q)
+		}
 		names := promqlMetrics(q)
 		if len(names) == 0 {
 			t.Errorf("query %q names no metric", q)
@@ -211,8 +214,31 @@ func TestPromQLMetrics(t *testing.T) {
 		`time() - last_seen{mirror=~"$mirror"} or sum without (a, b) (up offset 5m)`: "last_seen up",
 		`sum(rate(x_total[15m])) * 3600 / on (mirror) group_left (store) store_info`: "x_total store_info",
 	} {
+		if !balanced(expr) || balanced(expr+")") || balanced("sum("+expr+"]") {
+			t.Errorf("balanced(%q) is wrong", expr)
+		}
 		if got := strings.Join(promqlMetrics(expr), " "); got != want {
 			t.Errorf("promqlMetrics(%q) = %q, want %q", expr, got, want)
 		}
 	}
 }
+
+// balanced reports whether the brackets of a PromQL expression pair up (outside strings).
+func balanced(expr string) bool {
+	var open []rune
+	pairs := map[rune]rune{')': '(', ']': '[', '}': '{'}
+	for _, r := range promqlQuoted.ReplaceAllString(expr, `""`) {
+		switch r {
+		case '(', '[', '{':
+			open = append(open, r)
+		case ')', ']', '}':
+			if len(open) == 0 || open[len(open)-1] != pairs[r] {
+				return false
+			}
+			open = open[:len(open)-1]
+		}
+	}
+	return len(open) == 0
+}
+
+var promqlQuoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
