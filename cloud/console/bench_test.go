@@ -4,11 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"sort"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/fitmirror/fitmirror/cloud/console"
 	"github.com/fitmirror/fitmirror/cloud/fleet/broker"
@@ -126,4 +129,21 @@ func benchBroker(b *testing.B, n int) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+}
+
+// BenchmarkFleetMetrics1000 is a Prometheus scrape of a fleet of 1,000 mirrors: the fleet's
+// collector gathered and written in the text format, as GET /metrics serves it.
+func BenchmarkFleetMetrics1000(b *testing.B) {
+	e := newEnv(b, nil, nil, nil)
+	simulate(b, e, 1000)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(e.fleet.Collector(0))
+	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	var size int
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+		size = w.Body.Len()
+	}
+	b.ReportMetric(float64(size)/1024, "KiB")
 }

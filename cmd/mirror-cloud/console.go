@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/fitmirror/fitmirror/cloud/console"
@@ -22,8 +23,10 @@ type subscriber interface {
 
 // startConsole serves the fleet console on console.listen (nothing when it is empty): it
 // subscribes to the mirrors' status, telemetry and command results on the hub's broker
-// connection and runs its listener and alerts in g. It returns the console's address.
-func startConsole(ctx context.Context, g *errgroup.Group, cfg *Config, st hub.Store, pub hub.Publisher, sub subscriber, log *slog.Logger) (string, error) {
+// connection and runs its listener and alerts in g; the fleet's gauges and the mirrors'
+// counters join the hub's /metrics through reg (read at each scrape). It returns the
+// console's address.
+func startConsole(ctx context.Context, g *errgroup.Group, cfg *Config, st hub.Store, pub hub.Publisher, sub subscriber, reg prometheus.Registerer, log *slog.Logger) (string, error) {
 	if cfg.Console.Listen == "" {
 		return "", nil
 	}
@@ -38,6 +41,9 @@ func startConsole(ctx context.Context, g *errgroup.Group, cfg *Config, st hub.St
 		if err := sub.Subscribe(f, fleet.Handle); err != nil {
 			log.Warn("console: cannot follow the mirrors (allow "+cfg.MQTT.Username+" to read "+f+", as the shipped ACL does)", "err", err)
 		}
+	}
+	if err := reg.Register(fleet.Collector(cfg.Console.SilentAfter)); err != nil {
+		return "", fmt.Errorf("console: fleet metrics: %w", err)
 	}
 	events, _ := st.(hubstore.MirrorEventStore)
 	con, err := console.New(console.Options{Store: cs, Events: events, Fleet: fleet, Publisher: pub, SessionTTL: cfg.Console.SessionTTL,

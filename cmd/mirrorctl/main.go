@@ -5,6 +5,7 @@
 //	mirrorctl cmd ID NAME [json-args]
 //	mirrorctl config ID key=value…
 //	mirrorctl events [-f] [ID]
+//	mirrorctl telemetry ID | top [--once] [--interval D] | analytics ID [--since D]
 //	mirrorctl version | help [COMMAND] | help --man
 //
 // The flags go before or after the command (mirrorctl events m1 --timeout 3s).
@@ -61,6 +62,10 @@ var overview = cli.Help{
   cmd ID NAME [json-args]    run a command and wait for its result
   config ID key=value...     change the desired configuration and wait for the report
   events [-f] [ID]           events (of one mirror or all) for --timeout, or follow with -f
+  telemetry ID               the next telemetry of a mirror (within --timeout), readably
+  top [--once] [--interval D]
+                             a live table of the fleet: status and telemetry of every mirror
+  analytics ID [--since D]   a mirror's shopper counters and rates over the last D (24h)
   ha-discovery [--remove] [--ha-prefix P] [--interval D]
                              announce (or remove) every mirror to Home Assistant (MQTT discovery)
   version                    print the version (also: mirrorctl --version)
@@ -80,6 +85,12 @@ var helps = map[string]cli.Help{
 		Summary: "Merges the keys into the mirror's retained desired configuration and waits for the mirror's report:\napplied, or refused naming the key (exit 1)."},
 	"events": {Usage: "mirrorctl events [-f] [ID] [flags]",
 		Summary: "Prints the events the mirrors (or mirror ID) send while mirrorctl listens: for --timeout, then\nthe table; with -f one row per event until interrupted. Events are not retained: a mirror sends\neach once, from its outbox, as it happens or when it reconnects."},
+	"telemetry": {Usage: "mirrorctl telemetry ID [flags]",
+		Summary: "Waits --timeout for the next telemetry of mirror ID (telemetry is not retained: mirrors send it every\ntelemetry_interval, 30s by default) and prints it with units: fps, CPU, temperature, disk, counters,\nproblems. --json prints the message as it came."},
+	"top": {Usage: "mirrorctl top [--once] [--interval D] [flags]",
+		Summary: "A table of every mirror: its retained status and its latest telemetry (fps, CPU, temperature, disk,\ncamera, session, bound/QR shown), problems first, redrawn every --interval until interrupted. With\n--once, --json or when stdout is not a terminal it prints one table after --timeout."},
+	"analytics": {Usage: "mirrorctl analytics ID [--since D] [flags]",
+		Summary: "Runs the analytics command on mirror ID and prints its counters for people: sessions, average dwell,\nphotos per session, QR shown, bound and the conversion in percent, the average time to scan."},
 	"ha-discovery": {Usage: "mirrorctl ha-discovery [--remove] [--ha-prefix P] [--interval D] [flags]",
 		Summary: "Announces every mirror that has a status to Home Assistant (retained MQTT discovery messages), or\nwith --remove removes them."},
 	"version": {Usage: "mirrorctl version\nmirrorctl --version", Summary: "Prints the version."},
@@ -87,7 +98,7 @@ var helps = map[string]cli.Help{
 }
 
 // cmdOrder is the commands in the order the man page lists them.
-var cmdOrder = []string{"ls", "status", "cmd", "config", "events", "ha-discovery", "version", "help"}
+var cmdOrder = []string{"ls", "status", "cmd", "config", "events", "telemetry", "top", "analytics", "ha-discovery", "version", "help"}
 
 // fail is an error that ends mirrorctl with code.
 func fail(code int, format string, a ...any) error {
@@ -155,20 +166,25 @@ func (c *app) run(ctx context.Context, args []string, stderr io.Writer) int {
 // after the positional arguments) and runs it.
 func (c *app) command(ctx context.Context, args []string, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fail(exitUsage, "no command (ls, status, cmd, config, events, ha-discovery); see mirrorctl -h")
+		return fail(exitUsage, "no command (ls, status, cmd, config, events, telemetry, top, analytics, ha-discovery); see mirrorctl -h")
 	}
 	name, rest := args[0], args[1:]
 	h, ok := helps[name]
 	if !ok {
-		return fail(exitUsage, "unknown command %q (ls, status, cmd, config, events, ha-discovery); see mirrorctl -h", name)
+		return fail(exitUsage, "unknown command %q (ls, status, cmd, config, events, telemetry, top, analytics, ha-discovery); see mirrorctl -h", name)
 	}
 	own := flag.NewFlagSet(name, flag.ContinueOnError) // the command's own flags
-	var follow, remove, man *bool
+	var follow, remove, man, once *bool
 	var haPrefix *string
-	var interval *time.Duration
+	var interval, since *time.Duration
 	switch name {
 	case "events":
 		follow = own.Bool("f", false, "follow: print each event as it comes, until interrupted")
+	case "top":
+		once = own.Bool("once", false, "print one table after --timeout and exit")
+		interval = own.Duration("interval", 2*time.Second, "how often the table is redrawn")
+	case "analytics":
+		since = own.Duration("since", 24*time.Hour, "the period: sessions opened within the last `D`")
 	case "ha-discovery":
 		remove = own.Bool("remove", false, "remove the entities instead")
 		haPrefix = own.String("ha-prefix", fleet.DefaultHAPrefix, "Home Assistant discovery `prefix`")
@@ -198,6 +214,19 @@ func (c *app) command(ctx context.Context, args []string, stderr io.Writer) erro
 			return fail(exitUsage, "usage: %s", h.Usage)
 		}
 		return c.haDiscovery(ctx, *haPrefix, *interval, *remove)
+	case "top":
+		if len(pos) != 0 {
+			return fail(exitUsage, "top takes no arguments")
+		}
+		return c.top(ctx, *interval, *once)
+	case "analytics":
+		if len(pos) != 1 {
+			return fail(exitUsage, "usage: %s", h.Usage)
+		}
+		if *since <= 0 {
+			return fail(exitUsage, "analytics: --since %s: want a positive duration", *since)
+		}
+		return c.dispatch(ctx, name, append(pos, fmt.Sprintf(`{"since":%q}`, since.String())))
 	case "version":
 		if len(pos) != 0 {
 			return fail(exitUsage, "version takes no arguments")
@@ -319,6 +348,24 @@ func (c *app) dispatch(ctx context.Context, name string, rest []string) error {
 			return fail(exitUsage, "status takes one mirror ID")
 		}
 		return c.status(ctx, id)
+	case "telemetry":
+		id, err := needID(name)
+		if err != nil {
+			return err
+		}
+		if len(rest) != 1 {
+			return fail(exitUsage, "telemetry takes one mirror ID")
+		}
+		return c.telemetry(ctx, id)
+	case "analytics":
+		id, err := needID(name)
+		if err != nil {
+			return err
+		}
+		if len(rest) != 2 { // the ID and the arguments command added
+			return fail(exitUsage, "analytics takes one mirror ID")
+		}
+		return c.cmd(ctx, id, wire.CmdAnalytics, rest[1])
 	case "cmd":
 		id, err := needID(name)
 		if err != nil {
