@@ -454,9 +454,18 @@ func eventLine(cells ...string) string {
 }
 
 // events prints the events mirror id (or every mirror, "+") sends while mirrorctl listens:
-// for --timeout as one table, or with follow one row per event until ctx ends. Events are
-// not retained, so a quiet fleet gives none: that is said on stderr.
-func (c *app) events(ctx context.Context, id string, follow bool) error {
+// for --timeout as one table, or with follow one row per event until ctx ends. MQTT does not
+// retain events, so a quiet fleet gives none: that is said on stderr. kept are the rows of
+// the events the hub keeps (--console): they come first, and without follow they are the
+// whole answer, at once.
+func (c *app) events(ctx context.Context, id string, follow bool, kept [][]string) error {
+	titles := make([]string, len(eventColumns))
+	for i, col := range eventColumns {
+		titles[i] = col.title
+	}
+	if kept != nil && !follow {
+		return c.eventTable(titles, kept)
+	}
 	s, err := c.connect()
 	if err != nil {
 		return err
@@ -469,12 +478,11 @@ func (c *app) events(ctx context.Context, id string, follow bool) error {
 	if !follow {
 		stop = time.After(c.timeout)
 	}
-	titles := make([]string, len(eventColumns))
-	for i, col := range eventColumns {
-		titles[i] = col.title
-	}
 	if follow && !c.jsonOut {
 		fmt.Fprint(c.out, eventLine(titles...))
+		for _, r := range kept {
+			fmt.Fprint(c.out, eventLine(r...))
+		}
 	}
 	var rows [][]string
 	enc := json.NewEncoder(c.out)
@@ -513,7 +521,11 @@ func (c *app) events(ctx context.Context, id string, follow bool) error {
 // eventTable prints the events collected within --timeout, aligned under the header.
 func (c *app) eventTable(titles []string, rows [][]string) error {
 	if len(rows) == 0 {
-		fmt.Fprintf(c.errOut, "mirrorctl: no events within %s (events are not retained: mirrorctl shows those sent while it listens; -f follows, --timeout waits longer)\n", c.timeout)
+		if c.console != "" {
+			fmt.Fprintln(c.errOut, "mirrorctl: the hub keeps no events of this mirror (it keeps 30 days)")
+		} else {
+			fmt.Fprintln(c.errOut, noHistoryHint(c.timeout))
+		}
 		return nil
 	}
 	if c.jsonOut {

@@ -83,8 +83,8 @@ var helps = map[string]cli.Help{
 		Summary: "Sends the command NAME (ping, end-session, purge-photos, set-light, analytics, restart, snapshot)\nwith its JSON arguments and waits --timeout for the result."},
 	"config": {Usage: "mirrorctl config ID key=value... [flags]",
 		Summary: "Merges the keys into the mirror's retained desired configuration and waits for the mirror's report:\napplied, or refused naming the key (exit 1)."},
-	"events": {Usage: "mirrorctl events [-f] [ID] [flags]",
-		Summary: "Prints the events the mirrors (or mirror ID) send while mirrorctl listens: for --timeout, then\nthe table; with -f one row per event until interrupted. Events are not retained: a mirror sends\neach once, from its outbox, as it happens or when it reconnects."},
+	"events": {Usage: "mirrorctl events [-f] [ID] [--console URL --operator NAME [--last N]] [flags]",
+		Summary: "Prints the events the mirrors (or mirror ID) send while mirrorctl listens: for --timeout, then\nthe table; with -f one row per event until interrupted. MQTT does not retain events (a mirror\nsends each once, from its outbox), but the hub keeps them: with --console (the fleet console of\nmirror-cloud) and an ID, the last N events the hub keeps come first, at once, then -f follows.\nThe console password is read from MIRRORCTL_CONSOLE_PASSWORD."},
 	"telemetry": {Usage: "mirrorctl telemetry ID [flags]",
 		Summary: "Waits --timeout for the next telemetry of mirror ID (telemetry is not retained: mirrors send it every\ntelemetry_interval, 30s by default) and prints it with units: fps, CPU, temperature, disk, counters,\nproblems. --json prints the message as it came."},
 	"top": {Usage: "mirrorctl top [--once] [--interval D] [flags]",
@@ -111,6 +111,7 @@ type app struct {
 	jsonOut                    bool
 	timeout                    time.Duration
 	tlsCA, tlsCert, tlsKey     string
+	console, operator          string // events: the fleet console and its operator
 	out, errOut                io.Writer
 	// given are the flags set on the command line (the environment fills in the others).
 	given map[string]bool
@@ -175,11 +176,15 @@ func (c *app) command(ctx context.Context, args []string, stderr io.Writer) erro
 	}
 	own := flag.NewFlagSet(name, flag.ContinueOnError) // the command's own flags
 	var follow, remove, man, once *bool
-	var haPrefix *string
+	var haPrefix, consoleURL, operator *string
+	var last *int
 	var interval, since *time.Duration
 	switch name {
 	case "events":
 		follow = own.Bool("f", false, "follow: print each event as it comes, until interrupted")
+		consoleURL = own.String("console", "", "the fleet console's `URL` (mirror-cloud's console.listen), for the events the hub keeps; env MIRRORCTL_CONSOLE")
+		operator = own.String("operator", "", "console operator `NAME`; env MIRRORCTL_OPERATOR, password in MIRRORCTL_CONSOLE_PASSWORD")
+		last = own.Int("last", 20, "with --console: how many of the events the hub keeps (1 to 1000)")
 	case "top":
 		once = own.Bool("once", false, "print one table after --timeout and exit")
 		interval = own.Duration("interval", 2*time.Second, "how often the table is redrawn")
@@ -208,7 +213,11 @@ func (c *app) command(ctx context.Context, args []string, stderr io.Writer) erro
 	c.environment()
 	switch name {
 	case "events":
-		return c.eventsCmd(ctx, pos, *follow)
+		c.console, c.operator = envGiven(*consoleURL, "MIRRORCTL_CONSOLE"), envGiven(*operator, "MIRRORCTL_OPERATOR")
+		if *last < 1 || *last > 1000 {
+			return fail(exitUsage, "events: --last %d: want 1 to 1000", *last)
+		}
+		return c.eventsCmd(ctx, pos, *follow, *last)
 	case "ha-discovery":
 		if len(pos) != 0 {
 			return fail(exitUsage, "usage: %s", h.Usage)
@@ -251,7 +260,15 @@ func (c *app) environment() {
 	}
 }
 
-func (c *app) eventsCmd(ctx context.Context, pos []string, follow bool) error {
+// envGiven is v, or when it is empty the environment variable env.
+func envGiven(v, env string) string {
+	if v == "" {
+		return os.Getenv(env)
+	}
+	return v
+}
+
+func (c *app) eventsCmd(ctx context.Context, pos []string, follow bool, last int) error {
 	id := "+"
 	switch len(pos) {
 	case 0:
@@ -263,7 +280,17 @@ func (c *app) eventsCmd(ctx context.Context, pos []string, follow bool) error {
 	default:
 		return fail(exitUsage, "usage: events [-f] [ID]")
 	}
-	return c.events(ctx, id, follow)
+	if c.console == "" {
+		return c.events(ctx, id, follow, nil)
+	}
+	if id == "+" {
+		return fail(exitUsage, "events --console: name a mirror (the hub keeps each mirror's events; without an ID, mirrorctl only listens)")
+	}
+	es, err := c.history(ctx, id, last)
+	if err != nil {
+		return err
+	}
+	return c.events(ctx, id, follow, c.historyRows(id, es))
 }
 
 // help prints mirrorctl's usage, one command's, or the manual page.
