@@ -94,7 +94,12 @@ func TestDDC(t *testing.T) {
 
 // backlightTree makes a fake /sys with the official 7" display's backlight and a second one.
 func backlightTree(t *testing.T) (sys string, files []string) {
-	sys = t.TempDir()
+	return backlightTreeIn(t, t.TempDir())
+}
+
+// backlightTreeIn makes backlightTree's fake /sys in the directory sys.
+func backlightTreeIn(t *testing.T, sys string) (string, []string) {
+	var files []string
 	for _, name := range []string{"rpi_backlight", "10-0045"} {
 		dev := filepath.Join(sys, "devices", "platform", name)
 		os.MkdirAll(dev, 0o755)
