@@ -1,9 +1,12 @@
 package fleet
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -151,11 +154,15 @@ func socTemperature(dir string) (float64, bool) {
 const throttledGlob = "devices/platform/soc*/soc*:firmware/get_throttled"
 
 // ErrNoThrottled is FirmwareThrottled's error where the firmware reports no flags: the
-// machine is not a Raspberry Pi, or its kernel lacks the firmware driver.
-var ErrNoThrottled = errors.New("no Raspberry Pi firmware throttling flags (" + throttledGlob + ")")
+// machine is not a Raspberry Pi, or its kernel lacks the firmware driver and there is no
+// vcgencmd.
+var ErrNoThrottled = errors.New("no Raspberry Pi firmware throttling flags (" + throttledGlob + ", vcgencmd get_throttled)")
 
 // FirmwareThrottled returns a reader of the Raspberry Pi firmware's throttling flags in the
-// /sys tree sys ("" means /sys). It returns ErrNoThrottled where there are none.
+// /sys tree sys ("" means /sys). Where the kernel does not publish them (no firmware driver's
+// get_throttled), it asks the firmware through `vcgencmd get_throttled` when vcgencmd is on
+// $PATH (it needs /dev/vcio: the agent's unit allows it, and the video group may open it). It
+// returns ErrNoThrottled where there are neither.
 func FirmwareThrottled(sys string) func() (wire.Throttled, error) {
 	if sys == "" {
 		sys = "/sys"
@@ -163,18 +170,45 @@ func FirmwareThrottled(sys string) func() (wire.Throttled, error) {
 	return func() (wire.Throttled, error) {
 		files, _ := filepath.Glob(filepath.Join(sys, throttledGlob))
 		if len(files) == 0 {
-			return wire.Throttled{}, ErrNoThrottled
+			return vcgencmdThrottled()
 		}
 		sort.Strings(files)
 		raw, err := os.ReadFile(files[0])
 		if err != nil {
 			return wire.Throttled{}, err
 		}
-		s := strings.TrimPrefix(strings.TrimSpace(string(raw)), "0x")
-		flags, err := strconv.ParseUint(s, 16, 32)
-		if err != nil {
-			return wire.Throttled{}, fmt.Errorf("%s: %q is not hexadecimal flags", files[0], strings.TrimSpace(string(raw)))
-		}
-		return wire.NewThrottled(uint32(flags)), nil
+		return parseThrottled(files[0], strings.TrimSpace(string(raw)))
 	}
+}
+
+// parseThrottled reads the firmware's flags, hexadecimal with or without 0x, from src.
+func parseThrottled(src, s string) (wire.Throttled, error) {
+	flags, err := strconv.ParseUint(strings.TrimPrefix(s, "0x"), 16, 32)
+	if err != nil {
+		return wire.Throttled{}, fmt.Errorf("%s: %q is not hexadecimal flags", src, s)
+	}
+	return wire.NewThrottled(uint32(flags)), nil
+}
+
+// vcgencmdThrottled asks `vcgencmd get_throttled` ("throttled=0x50005"), within 2 s.
+func vcgencmdThrottled() (wire.Throttled, error) {
+	path, err := exec.LookPath("vcgencmd")
+	if err != nil {
+		return wire.Throttled{}, ErrNoThrottled
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, path, "get_throttled")
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		msg := strings.Join(strings.Fields(stderr.String()), " ")
+		return wire.Throttled{}, fmt.Errorf("vcgencmd get_throttled: %v %s (the agent's unit allows /dev/vcio; is the user in the video group?)", err, msg)
+	}
+	v, ok := strings.CutPrefix(strings.TrimSpace(string(out)), "throttled=")
+	if !ok {
+		return wire.Throttled{}, fmt.Errorf("vcgencmd get_throttled: answered %q, not throttled=0x…", strings.TrimSpace(string(out)))
+	}
+	return parseThrottled("vcgencmd get_throttled", v)
 }

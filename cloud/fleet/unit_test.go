@@ -311,3 +311,46 @@ func TestSystemSamplerPi(t *testing.T) {
 		t.Errorf("Pi 5 layout: throttled %+v temp %v; want 0x0 and 48 (x86_pkg_temp)", tel.Throttled, tel.TempC)
 	}
 }
+
+// TestVcgencmdThrottled: where the kernel publishes no get_throttled node, the flags come from
+// `vcgencmd get_throttled` (a stand-in script on $PATH, as the Pi's is); its failure (no
+// /dev/vcio for the service) is an error that says so, and without vcgencmd it is ErrNoThrottled.
+func TestVcgencmdThrottled(t *testing.T) {
+	bin := t.TempDir()
+	t.Setenv("PATH", bin)
+	vcgencmd := func(body string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(bin, "vcgencmd"), []byte("#!/bin/sh\n"+body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	noNode := t.TempDir()
+	if _, err := FirmwareThrottled(noNode)(); !errors.Is(err, ErrNoThrottled) {
+		t.Errorf("no node, no vcgencmd = %v, want ErrNoThrottled", err)
+	}
+	vcgencmd(`[ "$1" = get_throttled ] || exit 9; echo throttled=0x50005` + "\n")
+	th, err := FirmwareThrottled(noNode)()
+	if err != nil || th.Flags != "0x50005" || !th.Has("under-voltage") {
+		t.Errorf("vcgencmd throttled=0x50005 = %+v, %v; want under-voltage now", th, err)
+	}
+	var tel wire.Telemetry
+	(&SystemSampler{Sys: noNode}).Fill(&tel)
+	if tel.Throttled == nil || tel.Throttled.Flags != "0x50005" {
+		t.Errorf("telemetry through vcgencmd: throttled %+v", tel.Throttled)
+	}
+	vcgencmd("echo 'VCHI initialization failed' >&2; exit 255\n")
+	if _, err := FirmwareThrottled(noNode)(); err == nil || errors.Is(err, ErrNoThrottled) || !strings.Contains(err.Error(), "VCHI initialization failed") || !strings.Contains(err.Error(), "/dev/vcio") {
+		t.Errorf("vcgencmd failing = %v, want its message and the hint about /dev/vcio", err)
+	}
+	vcgencmd("echo 'error=1 error_msg=\"Command not registered\"'\n")
+	if _, err := FirmwareThrottled(noNode)(); err == nil || !strings.Contains(err.Error(), "not throttled=0x") {
+		t.Errorf("vcgencmd answering something else = %v, want an error quoting it", err)
+	}
+	// The kernel's node wins over vcgencmd.
+	node := filepath.Join(noNode, "devices/platform/soc/soc:firmware/get_throttled")
+	os.MkdirAll(filepath.Dir(node), 0o755)
+	os.WriteFile(node, []byte("0\n"), 0o644)
+	if th, err := FirmwareThrottled(noNode)(); err != nil || th.Flags != "0x0" {
+		t.Errorf("node and vcgencmd = %+v, %v; want the node's 0x0", th, err)
+	}
+}
