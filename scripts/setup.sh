@@ -31,8 +31,9 @@ if ! command -v npm >/dev/null 2>&1; then PKGS+=(npm); fi
 PKGS+=(gstreamer1.0-plugins-base gstreamer1.0-libcamera)
 # Panel power on Wayland (display/power): the kiosk's compositor cage with Xwayland (cage 0.1.4
 # will not start without it) for the headless cage test, wlr-randr (wlroots output management,
-# labwc/wayfire), ddcutil (DDC/CI power mode for monitors that ignore DPMS)
-PKGS+=(cage xwayland wlr-randr ddcutil)
+# labwc/wayfire), ddcutil (DDC/CI power mode for monitors that ignore DPMS), acl (setfacl, for
+# scripts/desktop-session.sh)
+PKGS+=(cage xwayland wlr-randr ddcutil acl)
 # Software updates (docs/updates.md): minisign signs releases in the tests as an operator
 # does; dpkg-repack rebuilds the running package as the rollback artifact; mmdebstrap makes
 # the throwaway bookworm root that make test-update installs real packages into

@@ -17,6 +17,12 @@ import (
 // with no session of its own, reads it to reach the panel's compositor.
 const KioskSessionFile = "/run/mirror-kiosk/session.env"
 
+// DesktopSessionGlob is where scripts/desktop-session.sh, started by a desktop session's
+// autostart (labwc, wayfire), writes the same file in that user's runtime directory, after
+// letting the agent's user reach it. The agent reads the first one when there is no kiosk
+// session file.
+var DesktopSessionGlob = "/run/user/*/fitmirror-session.env"
+
 // Session is the graphical session the panel tools talk to.
 type Session struct {
 	// Wayland is WAYLAND_DISPLAY: a socket name in RuntimeDir, or an absolute socket path.
@@ -28,12 +34,18 @@ type Session struct {
 }
 
 // SessionFrom returns the session of the environment ($WAYLAND_DISPLAY, $XDG_RUNTIME_DIR,
-// $DISPLAY) and fills what it lacks from the kiosk's session file (KioskSessionFile when
-// file is ""). A missing file is no error: there is then no kiosk session to reach.
+// $DISPLAY) and fills what it lacks from the kiosk's session file (when file is "":
+// KioskSessionFile, else the first of DesktopSessionGlob). A missing file is no error: there
+// is then no kiosk session to reach.
 func SessionFrom(file string) (Session, error) {
 	s := Session{Wayland: os.Getenv("WAYLAND_DISPLAY"), RuntimeDir: os.Getenv("XDG_RUNTIME_DIR"), X: os.Getenv("DISPLAY")}
 	if file == "" {
 		file = KioskSessionFile
+		if _, err := os.Stat(file); os.IsNotExist(err) {
+			if desktop, _ := filepath.Glob(DesktopSessionGlob); len(desktop) > 0 {
+				file = desktop[0]
+			}
+		}
 	}
 	raw, err := os.ReadFile(file)
 	if os.IsNotExist(err) {
