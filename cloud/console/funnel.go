@@ -183,17 +183,10 @@ func (c *Console) apiEvents(w http.ResponseWriter, r *http.Request, _ *who) {
 		httpError(w, http.StatusServiceUnavailable, "store_unavailable", "the database does not answer")
 		return
 	}
-	type event struct {
-		Seq       uint64 `json:"seq"`
-		Type      string `json:"type"`
-		At        string `json:"at"`
-		SessionID string `json:"session_id,omitempty"`
-		PhotoID   string `json:"photo_id,omitempty"`
-		Data      string `json:"data"` // as the mirror sent it, as text
-	}
-	out := make([]event, 0, len(es))
+	out := make([]wire.KeptEvent, 0, len(es))
 	for _, e := range es {
-		out = append(out, event{e.Seq, visible(e.Type), wire.FormatTime(e.At), visible(e.SessionID), visible(e.PhotoID), visible(truncate(string(e.Data), 2000))})
+		out = append(out, wire.KeptEvent{Seq: e.Seq, Type: visible(e.Type), At: wire.FormatTime(e.At), SessionID: visible(e.SessionID),
+			PhotoID: visible(e.PhotoID), Data: visible(truncate(string(e.Data), 2000))})
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -12,22 +12,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
-)
 
-// consoleEvent is one event of a mirror as the console's GET /api/mirrors/{id}/events gives it.
-type consoleEvent struct {
-	Seq       uint64 `json:"seq"`
-	Type      string `json:"type"`
-	At        string `json:"at"`
-	SessionID string `json:"session_id,omitempty"`
-	PhotoID   string `json:"photo_id,omitempty"`
-	Data      string `json:"data"` // as the mirror sent it, as text
-}
+	"github.com/fitmirror/fitmirror/internal/wire"
+)
 
 // history fetches the last n events the hub keeps of mirror id from the fleet console at
 // c.console, logged in as c.operator with the password from MIRRORCTL_CONSOLE_PASSWORD; oldest
 // first.
-func (c *app) history(ctx context.Context, id string, n int) ([]consoleEvent, error) {
+func (c *app) history(ctx context.Context, id string, n int) ([]wire.KeptEvent, error) {
 	base, err := url.Parse(strings.TrimRight(c.console, "/"))
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return nil, fail(exitUsage, "--console %q: want the console's URL, e.g. http://127.0.0.1:8091 (mirror-cloud's console.listen)", c.console)
@@ -48,7 +40,7 @@ func (c *app) history(ctx context.Context, id string, n int) ([]consoleEvent, er
 		return nil, err
 	}
 	defer body.Close()
-	var es []consoleEvent
+	var es []wire.KeptEvent
 	if err := json.NewDecoder(io.LimitReader(body, 8<<20)).Decode(&es); err != nil {
 		return nil, fail(exitUsage, "console %s: the events are not JSON: %v", c.console, err)
 	}
@@ -90,7 +82,7 @@ func (c *app) consoleDo(ctx context.Context, hc *http.Client, method, u string, 
 }
 
 // historyRows are the rows of events in the table's cells, or their JSON lines.
-func (c *app) historyRows(id string, es []consoleEvent) [][]string {
+func (c *app) historyRows(id string, es []wire.KeptEvent) [][]string {
 	rows := make([][]string, 0, len(es))
 	enc := json.NewEncoder(c.out)
 	for _, e := range es {

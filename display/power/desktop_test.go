@@ -18,18 +18,7 @@ import (
 // file the agent finds by itself. The desktop user is nobody, the agent's user daemon, a
 // bystander bin (Debian's fixed system users; tests run as root).
 func TestDesktopSession(t *testing.T) {
-	for _, tool := range []string{"cage", "wlr-randr", "Xwayland", "setfacl"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s: %v (scripts/setup.sh installs cage, xwayland, wlr-randr and acl)", tool, err)
-		}
-	}
-	if os.Geteuid() != 0 {
-		t.Fatal("TestDesktopSession runs the session as nobody and wlr-randr as daemon, which needs root")
-	}
-	script, err := filepath.Abs("../../scripts/desktop-session.sh")
-	if err != nil {
-		t.Fatal(err)
-	}
+	script := needCageAsRoot(t, "desktop-session.sh", "setfacl")
 	runtime := filepath.Join(t.TempDir(), "1000") // as /run/user/UID: 0700, the desktop user's
 	os.Chmod(filepath.Dir(runtime), 0o755)
 	os.Chmod(filepath.Dir(filepath.Dir(runtime)), 0o755)

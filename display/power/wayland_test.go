@@ -238,18 +238,7 @@ func TestDetectOrder(t *testing.T) {
 // its runtime directory. cage 0.1.4 implements neither the output-management nor the
 // output-power protocol, so wlr-randr reaches it but is refused, and auto passes it over.
 func TestCageHeadless(t *testing.T) {
-	for _, tool := range []string{"cage", "wlr-randr", "Xwayland", "bash"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s: %v (scripts/setup.sh installs cage, xwayland and wlr-randr)", tool, err)
-		}
-	}
-	if os.Geteuid() != 0 {
-		t.Fatal("TestCageHeadless runs cage as the user nobody, which needs root")
-	}
-	kioskSh, err := filepath.Abs("../../scripts/kiosk.sh")
-	if err != nil {
-		t.Fatal(err)
-	}
+	kioskSh := needCageAsRoot(t, "kiosk.sh", "bash")
 	// The runtime directory systemd makes for mirror-kiosk.service, owned by the kiosk's user.
 	runtime := t.TempDir()
 	os.Chmod(filepath.Dir(runtime), 0o755)
@@ -335,6 +324,25 @@ func TestCageHeadless(t *testing.T) {
 	if p != nil || err != nil || skipped == nil || !strings.Contains(skipped.Error(), "doesn't support") {
 		t.Errorf("Detect(auto) under cage = %v, %v (wlr-randr skipped: %v); want none, wlr-randr refused", Name(p), err, skipped)
 	}
+}
+
+// needCageAsRoot fails the test unless this machine can run a headless cage as another user
+// (the tools from scripts/setup.sh, and root), and returns the repository's scripts/script.
+func needCageAsRoot(t *testing.T, script string, tools ...string) string {
+	t.Helper()
+	for _, tool := range append([]string{"cage", "wlr-randr", "Xwayland"}, tools...) {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s: %v (scripts/setup.sh installs cage, xwayland, wlr-randr and acl)", tool, err)
+		}
+	}
+	if os.Geteuid() != 0 {
+		t.Fatalf("%s runs cage as the user nobody, which needs root", t.Name())
+	}
+	path, err := filepath.Abs(filepath.Join("../../scripts", script))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // TestRedetect: the method is found at the switch, not before: a session file written after

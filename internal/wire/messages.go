@@ -163,3 +163,15 @@ type Binding struct {
 	User      string `json:"user"`  // salted hash of the openid
 	At        Time   `json:"at"`
 }
+
+// KeptEvent is one event of a mirror as the hub keeps it and the fleet console serves it (GET
+// /api/mirrors/{id}/events, newest first; docs/console.md): the device-supplied strings made
+// visible as text, data as the mirror sent it, as a string.
+type KeptEvent struct {
+	Seq       uint64 `json:"seq"`
+	Type      string `json:"type"`
+	At        string `json:"at"`
+	SessionID string `json:"session_id,omitempty"`
+	PhotoID   string `json:"photo_id,omitempty"`
+	Data      string `json:"data"`
+}
