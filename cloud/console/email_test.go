@@ -167,3 +167,32 @@ func TestAlertEmailNeedsStartTLS(t *testing.T) {
 		t.Errorf("%d messages, %d tries; log:\n%s", len(srv.Messages()), srv.Tries(), logs.String())
 	}
 }
+
+// A console with e-mail and no webhook runs the alerts by itself: a mirror whose camera is
+// lost gets one e-mail, with the camera named in the subject.
+func TestConsoleEmailWithoutWebhook(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{})
+	clk := newClock()
+	e := newEnv(t, nil, clk.Now, func(o *console.Options) {
+		o.Alerts = console.AlertOptions{SMTP: console.SMTPOptions{Addr: srv.Addr, From: "hub@chain.example", To: []string{"ops@chain.example"}, TLS: console.SMTPNone},
+			After: time.Minute, Every: 10 * time.Millisecond, Backoff: 10 * time.Millisecond}
+	})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { e.con.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	e.fleet.Handle("mirror/m7/status", []byte(`{"state":"online"}`))
+	lost := []byte(`{"fps":0,"camera":"lost","problems":[{"part":"camera","state":"lost","reason":"no frame for 10 s"}]}`)
+	e.fleet.Handle("mirror/m7/telemetry", lost)
+	time.Sleep(50 * time.Millisecond)
+	clk.Add(61 * time.Second)
+	e.fleet.Handle("mirror/m7/telemetry", lost)
+	waitFor(t, "the e-mail", func() bool { return len(srv.Messages()) == 1 })
+	msg, err := mail.ReadMessage(strings.NewReader(string(srv.Messages()[0].Data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := msg.Header.Get("Subject"); got != "[fitmirror] mirror m7 has lost its camera" {
+		t.Errorf("subject %q", got)
+	}
+}
