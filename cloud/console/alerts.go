@@ -1,14 +1,12 @@
 package console
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,12 +20,18 @@ const (
 	FormatDingTalk = "dingtalk" // a DingTalk group robot: the same shape
 )
 
-// AlertOptions configure the alerts (alerts.*).
+// AlertOptions configure the alerts (alerts.*). Each notice goes to every channel set: the
+// webhook and the e-mail.
 type AlertOptions struct {
 	// WebhookURL receives the alerts and recoveries (a secret: robots' URLs carry their key).
 	WebhookURL string
-	Format     string        // FormatJSON (default), FormatWeCom or FormatDingTalk
-	After      time.Duration // how long a mirror is not online before the alert; 0 = 5 min
+	Format     string // FormatJSON (default), FormatWeCom or FormatDingTalk
+	// DingTalkSecret, for a DingTalk robot whose security setting is signing (加签), is the
+	// robot's SEC… secret: each POST carries timestamp and sign in its URL.
+	DingTalkSecret string
+	// SMTP, when its Addr is set, also sends each notice by e-mail.
+	SMTP  SMTPOptions
+	After time.Duration // how long a mirror is not online before the alert; 0 = 5 min
 	// Every is how often the fleet is checked; 0 = 5 s.
 	Every time.Duration
 	// Attempts is how often a notice is tried (0 = 6), waiting Backoff (0 = 2 s), doubling,
@@ -50,10 +54,18 @@ func CheckAlerts(o AlertOptions) error {
 	default:
 		return fmt.Errorf("alerts.format: %q is not json, wecom or dingtalk", o.Format)
 	}
+	if o.DingTalkSecret != "" {
+		switch {
+		case o.Format != FormatDingTalk:
+			return fmt.Errorf("alerts.dingtalk_secret: signs a DingTalk robot's requests; set alerts.format to dingtalk (or empty the secret)")
+		case !strings.HasPrefix(o.DingTalkSecret, "SEC") || strings.ContainsAny(o.DingTalkSecret, " \t\r\n"):
+			return fmt.Errorf("alerts.dingtalk_secret: want the robot's signing secret, the SEC… string of its security settings (加签)")
+		}
+	}
 	if o.After < 0 {
 		return fmt.Errorf("alerts.after: %v is negative", o.After)
 	}
-	return nil
+	return checkSMTP(o.SMTP)
 }
 
 // Alerter watches the fleet and sends one alert when a mirror has not been online (offline,
@@ -70,6 +82,8 @@ type Alerter struct {
 	badAt  map[string]time.Time // mirror → since when this replica has seen it not online
 	raised map[string]bool      // mirror → this replica flipped (or tried to flip) its alert
 	known  map[string]bool      // mirror → this replica has seen it
+	// channels are where each notice goes (the webhook, the e-mail), each retried alone.
+	channels []channel
 }
 
 // NewAlerter checks the options; fleet lists the mirrors as the console shows them.
@@ -77,8 +91,8 @@ func NewAlerter(o AlertOptions, st hubstore.ConsoleStore, fleet func(context.Con
 	if err := CheckAlerts(o); err != nil {
 		return nil, err
 	}
-	if o.WebhookURL == "" {
-		return nil, fmt.Errorf("alerts.webhook_url: required for alerts")
+	if o.WebhookURL == "" && o.SMTP.Addr == "" {
+		return nil, fmt.Errorf("alerts.webhook_url or alerts.smtp.addr: one is required for alerts")
 	}
 	if o.Format == "" {
 		o.Format = FormatJSON
@@ -98,13 +112,26 @@ func NewAlerter(o AlertOptions, st hubstore.ConsoleStore, fleet func(context.Con
 	if o.Client == nil {
 		o.Client = &http.Client{Timeout: 10 * time.Second}
 	}
+	if o.SMTP.Timeout <= 0 {
+		o.SMTP.Timeout = 30 * time.Second
+	}
+	if o.SMTP.Addr != "" && o.SMTP.TLS == "" {
+		o.SMTP.TLS = SMTPStartTLS
+	}
 	if log == nil {
 		log = slog.Default()
 	}
 	if now == nil {
 		now = time.Now
 	}
-	return &Alerter{opts: o, st: st, fleet: fleet, log: log, now: now, badAt: map[string]time.Time{}, raised: map[string]bool{}, known: map[string]bool{}}, nil
+	a := &Alerter{opts: o, st: st, fleet: fleet, log: log, now: now, badAt: map[string]time.Time{}, raised: map[string]bool{}, known: map[string]bool{}}
+	if o.WebhookURL != "" {
+		a.channels = append(a.channels, &webhook{o: &a.opts, now: now})
+	}
+	if o.SMTP.Addr != "" {
+		a.channels = append(a.channels, &email{o: &a.opts.SMTP})
+	}
+	return a, nil
 }
 
 // Run checks the fleet every Every until ctx ends, then waits for the notices being sent.
@@ -169,16 +196,34 @@ func (a *Alerter) flip(ctx context.Context, key string, firing bool, m Mirror, s
 	if !won {
 		return // another replica sends it (or it was sent already)
 	}
-	body := a.body(firing, m, since)
-	a.wg.Go(func() { a.send(ctx, m.ID, firing, body) })
+	n := a.notice(firing, m, since)
+	for _, ch := range a.channels {
+		a.wg.Go(func() { a.send(ctx, ch, n) })
+	}
 }
 
-// body is the notice in the configured format.
-func (a *Alerter) body(firing bool, m Mirror, since time.Time) []byte {
-	event, what := "recovery", "is online again"
+// notice is one alert or recovery, the same for every channel.
+type notice struct {
+	Firing bool
+	Mirror Mirror
+	Since  time.Time
+	At     time.Time
+	Reason string // the mirror's, at most 200 characters
+	Text   string // one line: "fitmirror: mirror m1 is offline since … (reason), store S"
+	ID     string // random: the e-mail's Message-ID, the same on every try
+}
+
+func (n notice) event() string {
+	if n.Firing {
+		return "alert"
+	}
+	return "recovery"
+}
+
+func (a *Alerter) notice(firing bool, m Mirror, since time.Time) notice {
+	what := "is online again"
 	reason := truncate(m.Reason, 200)
 	if firing {
-		event = "alert"
 		what = "is " + m.State
 		if m.CameraLost() {
 			what = "has lost its camera"
@@ -192,72 +237,29 @@ func (a *Alerter) body(firing bool, m Mirror, since time.Time) []byte {
 	if m.Store != "" {
 		text += ", store " + m.Store
 	}
-	var v any
-	switch a.opts.Format {
-	case FormatWeCom, FormatDingTalk:
-		v = map[string]any{"msgtype": "text", "text": map[string]string{"content": text}}
-	default:
-		v = map[string]any{"event": event, "mirror": m.ID, "state": m.State, "reason": reason, "store": m.Store,
-			"camera_lost": m.CameraLost(), "since": since.UTC(), "at": a.now().UTC(), "text": text}
-	}
-	b, _ := json.Marshal(v)
-	return b
+	return notice{Firing: firing, Mirror: m, Since: since.UTC(), At: a.now().UTC(), Reason: reason, Text: text, ID: randomID()}
 }
 
-// send POSTs the notice, retrying with a doubling backoff on errors, non-2xx answers and
-// robots' non-zero errcode, until ctx ends (a POST under way is finished).
-func (a *Alerter) send(ctx context.Context, id string, firing bool, body []byte) {
+// send delivers the notice on one channel, retrying with a doubling backoff until it is
+// delivered, the attempts are spent or ctx ends (a try under way is finished).
+func (a *Alerter) send(ctx context.Context, ch channel, n notice) {
 	wait := a.opts.Backoff
 	var last error
+	log := a.log.With("channel", ch.name(), "mirror", n.Mirror.ID, "firing", n.Firing)
 	for i := range a.opts.Attempts {
 		if i > 0 {
 			select {
 			case <-time.After(wait):
 			case <-ctx.Done():
-				a.log.Error("console: alert not delivered: the hub is stopping", "mirror", id, "firing", firing, "attempts", i, "err", last)
+				log.Error("console: alert not delivered: the hub is stopping", "attempts", i, "err", last)
 				return
 			}
 			wait *= 2
 		}
-		if last = a.post(context.WithoutCancel(ctx), body); last == nil {
-			a.log.Info("console: alert sent", "mirror", id, "firing", firing, "attempts", i+1)
+		if last = ch.deliver(context.WithoutCancel(ctx), n); last == nil {
+			log.Info("console: alert sent", "attempts", i+1)
 			return
 		}
 	}
-	a.log.Error("console: alert not delivered", "mirror", id, "firing", firing, "attempts", a.opts.Attempts, "err", last)
-}
-
-func (a *Alerter) post(ctx context.Context, body []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.opts.WebhookURL, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := a.opts.Client.Do(req)
-	if err != nil {
-		return fmt.Errorf("webhook: %w", redactErr(err))
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("webhook: %s", resp.Status)
-	}
-	if a.opts.Format != FormatJSON {
-		var r struct {
-			ErrCode int    `json:"errcode"`
-			ErrMsg  string `json:"errmsg"`
-		}
-		if json.Unmarshal(b, &r) == nil && r.ErrCode != 0 {
-			return fmt.Errorf("webhook: errcode %d: %s", r.ErrCode, truncate(r.ErrMsg, 200))
-		}
-	}
-	return nil
-}
-
-// redactErr drops the URL (whose query carries the robot's key) from a client error.
-func redactErr(err error) error {
-	if ue, ok := err.(*url.Error); ok {
-		return ue.Err
-	}
-	return err
+	log.Error("console: alert not delivered", "attempts", a.opts.Attempts, "err", last)
 }

@@ -2,11 +2,16 @@ package console_test
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -27,6 +32,7 @@ type receiver struct {
 	failures int
 	tries    int
 	bodies   []map[string]any
+	queries  []url.Values // of every request, refused ones too
 	srv      *httptest.Server
 }
 
@@ -37,6 +43,7 @@ func newReceiver(t *testing.T, failures int, robot bool) *receiver {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		r.tries++
+		r.queries = append(r.queries, req.URL.Query())
 		if r.failures > 0 {
 			r.failures--
 			if robot {
@@ -146,15 +153,21 @@ func alertOnce(t *testing.T, open func() (closingStore, error)) {
 }
 
 // A lost camera (the mirror is up) gives one alert to a WeChat Work or DingTalk group robot
-// in its text format, retried while the robot answers a non-zero errcode.
+// in its text format, retried while the robot answers a non-zero errcode. The DingTalk robot
+// uses signing (加签): every request carries a timestamp and its signature, checked here as
+// DingTalk does.
 func TestAlertCameraLostToRobot(t *testing.T) {
 	for _, format := range []string{console.FormatWeCom, console.FormatDingTalk} {
 		t.Run(format, func(t *testing.T) {
 			clk := newClock()
 			rcv := newReceiver(t, 1, true)
+			const secret = "SECb1c5d4e3f2a1908172635445362718"
 			e := newEnv(t, nil, clk.Now, func(o *console.Options) {
 				o.Alerts = console.AlertOptions{WebhookURL: rcv.srv.URL + "/cgi-bin/webhook/send?key=secret", Format: format,
 					After: time.Minute, Every: 10 * time.Millisecond, Backoff: 10 * time.Millisecond}
+				if format == console.FormatDingTalk {
+					o.Alerts.DingTalkSecret = secret
+				}
 			})
 			ctx, cancel := context.WithCancel(t.Context())
 			done := make(chan struct{})
@@ -185,7 +198,41 @@ func TestAlertCameraLostToRobot(t *testing.T) {
 			if c := rcv.got()[1]["text"].(map[string]any)["content"].(string); !strings.Contains(c, "m7 is online again") {
 				t.Errorf("recovery = %q", c)
 			}
+			checkSigned(t, rcv, format == console.FormatDingTalk, secret, clk.Now())
 		})
+	}
+}
+
+// checkSigned checks every request the robot took: the key kept, and with signing a
+// timestamp (ms, within an hour of now) and sign = base64(HMAC-SHA256(secret,
+// timestamp+"\n"+secret)), computed here from DingTalk's description, not the console's code.
+func checkSigned(t *testing.T, rcv *receiver, signed bool, secret string, now time.Time) {
+	t.Helper()
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	if len(rcv.queries) != 3 {
+		t.Errorf("%d requests, want 3 (a refused alert, the alert, the recovery)", len(rcv.queries))
+	}
+	for i, q := range rcv.queries {
+		if q.Get("key") != "secret" {
+			t.Errorf("request %d: key = %q, want the robot's", i, q.Get("key"))
+		}
+		ts, sign := q.Get("timestamp"), q.Get("sign")
+		if !signed {
+			if ts != "" || sign != "" {
+				t.Errorf("request %d is signed (%v) without a secret", i, q)
+			}
+			continue
+		}
+		ms, err := strconv.ParseInt(ts, 10, 64)
+		if err != nil || now.Sub(time.UnixMilli(ms)).Abs() > time.Hour {
+			t.Errorf("request %d: timestamp %q is not now in ms", i, ts)
+		}
+		mac := hmac.New(sha256.New, []byte(secret))
+		mac.Write([]byte(ts + "\n" + secret))
+		if want := base64.StdEncoding.EncodeToString(mac.Sum(nil)); sign != want {
+			t.Errorf("request %d: sign %q, want %q", i, sign, want)
+		}
 	}
 }
 
@@ -199,7 +246,18 @@ func TestAlertOptionsChecked(t *testing.T) {
 		{console.AlertOptions{WebhookURL: "https:///x"}, "alerts.webhook_url"},
 		{console.AlertOptions{WebhookURL: "https://h.example/x", Format: "slack"}, `alerts.format: "slack" is not json, wecom or dingtalk`},
 		{console.AlertOptions{WebhookURL: "https://h.example/x", After: -time.Second}, "alerts.after"},
-		{console.AlertOptions{}, "alerts.webhook_url: required"},
+		{console.AlertOptions{}, "alerts.webhook_url or alerts.smtp.addr: one is required"},
+		{console.AlertOptions{WebhookURL: "https://h.example/x", Format: "wecom", DingTalkSecret: "SECx"}, "alerts.dingtalk_secret: signs a DingTalk robot's requests"},
+		{console.AlertOptions{WebhookURL: "https://h.example/x", Format: "dingtalk", DingTalkSecret: "abc"}, "alerts.dingtalk_secret: want the robot's signing secret"},
+		{console.AlertOptions{SMTP: console.SMTPOptions{From: "a@b.example"}}, "alerts.smtp.addr: required"},
+		{console.AlertOptions{SMTP: console.SMTPOptions{Addr: "smtp.example.com"}}, `alerts.smtp.addr: want host:port (e.g. smtp.example.com:587), got "smtp.example.com"`},
+		{console.AlertOptions{SMTP: console.SMTPOptions{Addr: "smtp.example.com:587"}}, "alerts.smtp.from: required"},
+		{console.AlertOptions{SMTP: console.SMTPOptions{Addr: "smtp.example.com:587", From: "not an address"}}, `alerts.smtp.from: "not an address" is not an e-mail address`},
+		{console.AlertOptions{SMTP: console.SMTPOptions{Addr: "smtp.example.com:587", From: "a@b.example"}}, "alerts.smtp.to: want at least one"},
+		{console.AlertOptions{SMTP: console.SMTPOptions{Addr: "smtp.example.com:587", From: "a@b.example", To: []string{"ops@b.example", "x\r\nBcc: y"}}}, `alerts.smtp.to: "x\r\nBcc: y" is not an e-mail address`},
+		{console.AlertOptions{SMTP: console.SMTPOptions{Addr: "smtp.example.com:587", From: "a@b.example", To: []string{"o@b.example"}, TLS: "ssl"}}, `alerts.smtp.tls: "ssl" is not starttls, tls or none`},
+		{console.AlertOptions{SMTP: console.SMTPOptions{Addr: "smtp.example.com:587", From: "a@b.example", To: []string{"o@b.example"}, Username: "u"}}, "alerts.smtp.password: alerts.smtp.username and alerts.smtp.password go together"},
+		{console.AlertOptions{SMTP: console.SMTPOptions{Addr: "smtp.example.com:25", From: "a@b.example", To: []string{"o@b.example"}, Username: "u", Password: "p", TLS: "none"}}, "alerts.smtp.tls: none would send alerts.smtp.password unencrypted to smtp.example.com"},
 	} {
 		_, err := console.NewAlerter(tt.o, nil, nil, nil, nil)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
@@ -208,6 +266,10 @@ func TestAlertOptionsChecked(t *testing.T) {
 	}
 	if err := console.CheckAlerts(console.AlertOptions{WebhookURL: "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k", Format: "wecom"}); err != nil {
 		t.Errorf("a WeCom robot URL: %v", err)
+	}
+	if err := console.CheckAlerts(console.AlertOptions{SMTP: console.SMTPOptions{Addr: "127.0.0.1:25", From: "Fitmirror <hub@b.example>",
+		To: []string{"ops@b.example"}, Username: "u", Password: "p", TLS: "none"}}); err != nil {
+		t.Errorf("a loopback relay without TLS: %v", err)
 	}
 	if err := console.CheckAlerts(console.AlertOptions{WebhookURL: "ftp://x/?key=SECRETKEY"}); err != nil && strings.Contains(err.Error(), "SECRETKEY") {
 		t.Errorf("the error shows the secret URL: %v", err)

@@ -51,7 +51,7 @@ type Options struct {
 	// names.
 	LoginBurst int
 	LoginEvery time.Duration
-	// Alerts, when its WebhookURL is set, sends alerts and recoveries (see Alerter).
+	// Alerts, when its WebhookURL or SMTP.Addr is set, sends alerts and recoveries (see Alerter).
 	Alerts AlertOptions
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -101,7 +101,7 @@ func New(opts Options) (*Console, error) {
 	c := &Console{opts: opts, log: opts.Logger, now: opts.Now, fleet: opts.Fleet, st: opts.Store,
 		perName:   httpguard.NewLimiter(1/opts.LoginEvery.Seconds(), opts.LoginBurst),
 		perClient: httpguard.NewLimiter(4/opts.LoginEvery.Seconds(), 4*opts.LoginBurst)}
-	if opts.Alerts.WebhookURL != "" {
+	if opts.Alerts.WebhookURL != "" || opts.Alerts.SMTP.Addr != "" {
 		a, err := NewAlerter(opts.Alerts, opts.Store, c.mirrors, opts.Logger, opts.Now)
 		if err != nil {
 			return nil, err

@@ -53,6 +53,26 @@ type AlertsConfig struct {
 	WebhookURL string        `yaml:"webhook_url" help:"receives an alert when a mirror is offline, silent, degraded or without its camera for alerts.after, and a recovery; a WeChat Work or DingTalk robot URL carries its key, so this is a secret; empty = no alerts"`
 	Format     string        `yaml:"format" help:"json = {event,mirror,state,reason,store,since,at,text}; wecom and dingtalk = the group robots' text message" enum:"json,wecom,dingtalk"`
 	After      time.Duration `yaml:"after" help:"how long a mirror is not online before the alert" range:"10s,24h"`
+	// DingTalkSecret signs a DingTalk robot's requests (its security setting 加签).
+	DingTalkSecret string     `yaml:"dingtalk_secret" help:"the SEC… secret of a DingTalk robot whose security setting is signing (加签): each POST carries timestamp and sign; empty = keyword or IP security"`
+	SMTP           SMTPConfig `yaml:"smtp"`
+}
+
+// SMTPConfig sends the alerts by e-mail too (docs/console.md).
+type SMTPConfig struct {
+	Addr     string   `yaml:"addr" help:"SMTP submission server (host:port, e.g. smtp.example.com:587); empty = no e-mail alerts"`
+	From     string   `yaml:"from" help:"sender address of the alert e-mails"`
+	To       []string `yaml:"to" help:"recipients of the alert e-mails"`
+	Username string   `yaml:"username" help:"login at the SMTP server (AUTH PLAIN, only over TLS or to a server on loopback); empty = none"`
+	Password string   `yaml:"password" help:"password of alerts.smtp.username"`
+	TLS      string   `yaml:"tls" help:"starttls = upgrade the connection (ports 587, 25; refused if the server does not offer it); tls = TLS from the start (port 465); none = no encryption, for a relay on loopback or a trusted network" enum:"starttls,tls,none"`
+}
+
+// alertOptions are the alerts as the console takes them.
+func (c *Config) alertOptions() console.AlertOptions {
+	s := c.Alerts.SMTP
+	return console.AlertOptions{WebhookURL: c.Alerts.WebhookURL, Format: c.Alerts.Format, After: c.Alerts.After, DingTalkSecret: c.Alerts.DingTalkSecret,
+		SMTP: console.SMTPOptions{Addr: s.Addr, From: s.From, To: s.To, Username: s.Username, Password: s.Password, TLS: s.TLS}}
 }
 
 // RateLimits are requests per second per client address, with bursts of four times that (at
@@ -128,7 +148,7 @@ func defaultConfig() Config {
 		WeChat:     WeChatConfig{Mode: "sim", APIBase: wechat.DefaultBaseURL, OAuthBase: wechat.DefaultOAuthBase, Reply: "news"},
 		MQTT:       MQTTConfig{Username: "_hub", TopicPrefix: "mirror", Embedded: EmbeddedConfig{Listen: ":1883"}},
 		Console:    ConsoleConfig{Listen: "127.0.0.1:8091", SessionTTL: 12 * time.Hour, SilentAfter: 90 * time.Second},
-		Alerts:     AlertsConfig{Format: "json", After: 5 * time.Minute},
+		Alerts:     AlertsConfig{Format: "json", After: 5 * time.Minute, SMTP: SMTPConfig{TLS: console.SMTPStartTLS}},
 	}
 }
 
@@ -226,8 +246,10 @@ func (c *Config) Validate() error {
 		}
 	} else if c.Alerts.WebhookURL != "" {
 		return fmt.Errorf("alerts.webhook_url: alerts come from the console: set console.listen")
+	} else if c.Alerts.SMTP.Addr != "" {
+		return fmt.Errorf("alerts.smtp.addr: alerts come from the console: set console.listen")
 	}
-	return console.CheckAlerts(console.AlertOptions{WebhookURL: c.Alerts.WebhookURL, Format: c.Alerts.Format, After: c.Alerts.After})
+	return console.CheckAlerts(c.alertOptions())
 }
 
 func httpURL(s string) error {

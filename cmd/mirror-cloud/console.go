@@ -48,7 +48,7 @@ func startConsole(ctx context.Context, g *errgroup.Group, cfg *Config, st hub.St
 	events, _ := st.(hubstore.MirrorEventStore)
 	con, err := console.New(console.Options{Store: cs, Events: events, Fleet: fleet, Publisher: pub, SessionTTL: cfg.Console.SessionTTL,
 		SilentAfter: cfg.Console.SilentAfter, Logger: log.With("part", "console"),
-		Alerts: console.AlertOptions{WebhookURL: cfg.Alerts.WebhookURL, Format: cfg.Alerts.Format, After: cfg.Alerts.After}})
+		Alerts: cfg.alertOptions()})
 	if err != nil {
 		return "", err
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/cookiejar"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,7 +31,9 @@ func runCloud(t *testing.T, args ...string) (string, error) {
 // A SQLite hub in use moves into PostgreSQL with `mirror-cloud migrate`, and a replica on the
 // database serves what the old hub knew: the device's token, its photo, the shopper's retry
 // (answered with the first reply, no second binding), the shopper's photo page, the binding
-// the mirror has not acknowledged. `export` and `import` move it back out, line for line.
+// the mirror has not acknowledged, the console's operator (who logs in with the same
+// password). `export` and `import` move it back out, line for line, and the operator logs in
+// there too, the audit log carrying the logins.
 func TestMigrateSQLiteToPostgres(t *testing.T) {
 	state := t.TempDir()
 	sets := []string{"wechat.appid=" + replicaAppID, "wechat.secret=" + replicaSecret, "wechat.token=" + replicaToken, "wechat.aes_key=" + replicaAESKey}
@@ -42,6 +45,11 @@ func TestMigrateSQLiteToPostgres(t *testing.T) {
 		return args
 	}
 	creds := addDevice(t, state, "m1")
+	add := testexec.Command(binary(t), append([]string{"operator", "add", "ada", "--role", "admin", "--password-stdin"}, with("state_dir="+state)...)...)
+	add.Stdin = strings.NewReader("ada-password-1234\n")
+	if out, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("operator add: %v %s", err, out)
+	}
 	old := startServe(t, state, sets...)
 	d := &deployment{t: t, creds: creds}
 	jpg, _ := os.ReadFile("../../testdata/face.jpg")
@@ -63,10 +71,10 @@ func TestMigrateSQLiteToPostgres(t *testing.T) {
 	pg := pgtest.Start(t, pgtest.Options{NoFsync: true})
 	url := pg.NewDatabase(t)
 	out, err := runCloud(t, append([]string{"migrate", "--to", url}, with("state_dir="+state)...)...)
-	if err != nil || !strings.Contains(out, "migrated 1 devices, 1 photos (0 without bytes), 1 scenes, 1 events, 1 viewers, 2 secrets") {
+	if err != nil || !strings.Contains(out, "migrated 1 devices, 1 photos (0 without bytes), 1 scenes, 1 events, 1 viewers, 2 secrets, 1 operators") {
 		t.Fatalf("migrate = %v\n%s", err, out)
 	}
-	if out, err := runCloud(t, append([]string{"migrate", "--to", url}, with("state_dir="+state)...)...); err != nil || !strings.Contains(out, "7 already there") {
+	if out, err := runCloud(t, append([]string{"migrate", "--to", url}, with("state_dir="+state)...)...); err != nil || !strings.Contains(out, "8 already there") {
 		t.Errorf("migrate again = %v\n%s, want everything already there", err, out)
 	}
 	if out, err := runCloud(t, append([]string{"migrate", "--to", url}, with("state_dir="+t.TempDir())...)...); err == nil || !strings.Contains(out, "no SQLite hub at") {
@@ -96,6 +104,9 @@ func TestMigrateSQLiteToPostgres(t *testing.T) {
 	if raw := get(t, phone, replica.http+"/p/"+photoID+"?raw=1"); raw.status != 200 || raw.body != string(jpg) {
 		t.Errorf("the shopper's photo on the replica = %d, %d bytes; want the photo", raw.status, len(raw.body))
 	}
+	if code := consoleLogin(t, replica, "ada", "ada-password-1234"); code != 200 {
+		t.Errorf("ada's login on the replica = %d, want 200 (her password hash moved)", code)
+	}
 	replica.cmd.Process.Signal(syscall.SIGTERM)
 	replica.cmd.Wait()
 
@@ -108,8 +119,9 @@ func TestMigrateSQLiteToPostgres(t *testing.T) {
 		t.Errorf("export file mode = %v, %v; want 0600 (it holds secrets)", fi.Mode(), err)
 	}
 	state2 := t.TempDir()
-	if out, err := runCloud(t, append([]string{"import", dump}, with("state_dir="+state2)...)...); err != nil || !strings.Contains(out, "imported 1 devices") {
-		t.Fatalf("import = %v\n%s", err, out)
+	if out, err := runCloud(t, append([]string{"import", dump}, with("state_dir="+state2)...)...); err != nil ||
+		!strings.Contains(out, "imported 1 devices") || !strings.Contains(out, "1 operators, 1 audit entries") {
+		t.Fatalf("import = %v\n%s, want the operator and the audit log's login", err, out)
 	}
 	cmd := testexec.Command(binary(t), append([]string{"export"}, with("state_dir="+state2)...)...)
 	again, err := cmd.Output()
@@ -117,7 +129,28 @@ func TestMigrateSQLiteToPostgres(t *testing.T) {
 	if err != nil || !bytes.Equal(again, want) {
 		t.Errorf("export of the imported SQLite hub differs from the PostgreSQL export (%v)", err)
 	}
+	imported := startServe(t, state2, sets...)
+	if code := consoleLogin(t, imported, "ada", "wrong-password-1234"); code != 401 {
+		t.Errorf("a wrong password on the imported hub = %d, want 401", code)
+	}
+	if code := consoleLogin(t, imported, "ada", "ada-password-1234"); code != 200 {
+		t.Errorf("ada's login on the imported hub = %d, want 200", code)
+	}
 	if out, err := runCloud(t, append([]string{"import", filepath.Join(t.TempDir(), "nope.jsonl")}, with("state_dir="+state2)...)...); err == nil || !strings.Contains(out, "no such file") {
 		t.Errorf("import of a missing file = %v\n%s", err, out)
 	}
+}
+
+// consoleLogin logs in to a hub's console and returns the status.
+func consoleLogin(t *testing.T, s *server, name, password string) int {
+	t.Helper()
+	req, _ := http.NewRequest("POST", s.console+"/login", strings.NewReader(neturl.Values{"name": {name}, "password": {password}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

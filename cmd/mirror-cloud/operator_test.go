@@ -76,7 +76,8 @@ func TestOperatorCommands(t *testing.T) {
 }
 
 // The console's and the alerts' keys are checked: a console listener of its own, an alert
-// webhook URL, its format, and alerts only with a console.
+// webhook URL, its format, a DingTalk secret only for DingTalk, the e-mail's server and
+// addresses, and alerts only with a console; the secrets are not printed.
 func TestConsoleConfigChecked(t *testing.T) {
 	for _, tt := range []struct{ set, want string }{
 		{"console.listen=127.0.0.1:8090", "console.listen: 127.0.0.1:8090 is taken"},
@@ -84,6 +85,11 @@ func TestConsoleConfigChecked(t *testing.T) {
 		{"alerts.webhook_url=ftp://x/y", "alerts.webhook_url: not an http(s) URL"},
 		{"alerts.format=slack", "alerts.format"},
 		{"alerts.after=1s", "alerts.after"},
+		{"alerts.smtp.addr=smtp.example.com", "alerts.smtp.addr: want host:port"},
+		{"alerts.smtp.addr=smtp.example.com:587", "alerts.smtp.from: required"},
+		{"alerts.smtp.to=ops@chain.example", "alerts.smtp.addr: required"},
+		{"alerts.smtp.tls=ssl", "alerts.smtp.tls"},
+		{"alerts.dingtalk_secret=SECabc", "alerts.dingtalk_secret: signs a DingTalk robot's requests"},
 	} {
 		var out bytes.Buffer
 		sets := []string{"listen=127.0.0.1:8090", tt.set}
@@ -96,6 +102,20 @@ func TestConsoleConfigChecked(t *testing.T) {
 	err := run(context.Background(), []string{"config", "--set", "console.listen=", "--set", "alerts.webhook_url=https://h.example/x"}, &out, &out)
 	if err == nil || !strings.Contains(err.Error(), "set console.listen") {
 		t.Errorf("alerts without the console: %v", err)
+	}
+	out.Reset()
+	err = run(context.Background(), []string{"config", "--set", "console.listen=", "--set", "alerts.smtp.addr=smtp.example.com:587"}, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "alerts.smtp.addr: alerts come from the console") {
+		t.Errorf("e-mail alerts without the console: %v", err)
+	}
+	out.Reset()
+	err = run(context.Background(), []string{"config", "--set", "alerts.webhook_url=https://oapi.dingtalk.com/robot/send?access_token=TOKEN", "--set", "alerts.format=dingtalk",
+		"--set", "alerts.dingtalk_secret=SECSIGNINGSECRET", "--set", "alerts.smtp.addr=smtp.example.com:465", "--set", "alerts.smtp.tls=tls",
+		"--set", "alerts.smtp.from=hub@chain.example", "--set", "alerts.smtp.to=ops@chain.example,boss@chain.example",
+		"--set", "alerts.smtp.username=hub", "--set", "alerts.smtp.password=SMTPPASSWORD"}, &out, &out)
+	if err != nil || strings.Contains(out.String(), "TOKEN") || strings.Contains(out.String(), "SECSIGNINGSECRET") || strings.Contains(out.String(), "SMTPPASSWORD") ||
+		!strings.Contains(out.String(), "boss@chain.example") {
+		t.Errorf("config with a signed DingTalk robot and e-mail = %v:\n%s\nwant the secrets hidden, the recipients shown", err, out.String())
 	}
 	out.Reset()
 	err = run(context.Background(), []string{"config", "--set", "alerts.webhook_url=https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=SECRET", "--set", "alerts.format=wecom"}, &out, &out)

@@ -7,13 +7,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 )
 
 // Record is one line of a hub export (JSON lines): exactly one of its fields is set. An
 // export holds everything a hub keeps — devices (credential hashes), photos with their bytes,
-// QR scenes, handled events with their delivery state, viewers and secrets (the user-hash
-// salt and the cookie key, without which shoppers' hashes and cookies would change) — so it
-// is as sensitive as the database itself.
+// QR scenes, handled events with their delivery state, viewers, secrets (the user-hash
+// salt and the cookie key, without which shoppers' hashes and cookies would change), and the
+// console's operators (their password hashes), audit log, mirror stores and alert states —
+// so it is as sensitive as the database itself. Console sessions are not carried: logins end
+// at a move.
 type Record struct {
 	Device *Device `json:"device,omitempty"`
 	Photo  *Photo  `json:"photo,omitempty"`
@@ -23,6 +26,31 @@ type Record struct {
 	Event  *Event  `json:"event,omitempty"`
 	Viewer *Viewer `json:"viewer,omitempty"`
 	Secret *Secret `json:"secret,omitempty"`
+
+	Operator    *Operator    `json:"operator,omitempty"`
+	Audit       *AuditRecord `json:"audit,omitempty"`
+	MirrorStore *MirrorStore `json:"mirror_store,omitempty"`
+	Alert       *AlertState  `json:"alert,omitempty"`
+}
+
+// AuditRecord is an audit log entry with its place in the log, kept by an import so that the
+// log reads in the same order and an import run again adds nothing.
+type AuditRecord struct {
+	Seq int64 `json:"seq"`
+	AuditEntry
+}
+
+// MirrorStore is the store (group) a mirror is placed in.
+type MirrorStore struct {
+	ID    string `json:"id"`
+	Store string `json:"store"`
+}
+
+// AlertState is an alert's row (ConsoleStore.FlipAlert): whether it fires, since when.
+type AlertState struct {
+	Key    string    `json:"key"`
+	Firing bool      `json:"firing"`
+	At     time.Time `json:"at"`
 }
 
 // Viewer is a shopper (salted openid hash) who may see a photo.
@@ -48,6 +76,8 @@ type Transfer interface {
 // CopyCounts says what an export, import or migration moved.
 type CopyCounts struct {
 	Devices, Photos, Scenes, Events, Viewers, Secrets int
+	// The console's operators, audit log entries, mirror stores and alert states.
+	Operators, Audit, MirrorStores, Alerts int
 	// Skipped counts records the target held already (a migration run again).
 	Skipped int
 	// MissingBytes counts photos whose bytes were gone (purged files): their records moved.
@@ -55,8 +85,10 @@ type CopyCounts struct {
 }
 
 func (c CopyCounts) String() string {
-	return fmt.Sprintf("%d devices, %d photos (%d without bytes), %d scenes, %d events, %d viewers, %d secrets; %d already there",
-		c.Devices, c.Photos, c.MissingBytes, c.Scenes, c.Events, c.Viewers, c.Secrets, c.Skipped)
+	return fmt.Sprintf("%d devices, %d photos (%d without bytes), %d scenes, %d events, %d viewers, %d secrets, "+
+		"%d operators, %d audit entries, %d mirror stores, %d alerts; %d already there",
+		c.Devices, c.Photos, c.MissingBytes, c.Scenes, c.Events, c.Viewers, c.Secrets,
+		c.Operators, c.Audit, c.MirrorStores, c.Alerts, c.Skipped)
 }
 
 func (c *CopyCounts) add(r Record) {
@@ -76,6 +108,14 @@ func (c *CopyCounts) add(r Record) {
 		c.Viewers++
 	case r.Secret != nil:
 		c.Secrets++
+	case r.Operator != nil:
+		c.Operators++
+	case r.Audit != nil:
+		c.Audit++
+	case r.MirrorStore != nil:
+		c.MirrorStores++
+	case r.Alert != nil:
+		c.Alerts++
 	}
 }
 
@@ -157,13 +197,17 @@ func Copy(ctx context.Context, from Store, fromBlobs Blobs, to Store, toBlobs Bl
 
 func restore(ctx context.Context, t Transfer, st Store, blobs Blobs, r Record, c *CopyCounts) error {
 	n := 0
-	for _, set := range []bool{r.Device != nil, r.Photo != nil, r.Scene != nil, r.Event != nil, r.Viewer != nil, r.Secret != nil} {
+	for _, set := range []bool{r.Device != nil, r.Photo != nil, r.Scene != nil, r.Event != nil, r.Viewer != nil, r.Secret != nil,
+		r.Operator != nil, r.Audit != nil, r.MirrorStore != nil, r.Alert != nil} {
 		if set {
 			n++
 		}
 	}
 	if n != 1 {
-		return fmt.Errorf("want exactly one of device, photo, scene, event, viewer, secret; got %d", n)
+		return fmt.Errorf("want exactly one of device, photo, scene, event, viewer, secret, operator, audit, mirror_store, alert; got %d", n)
+	}
+	if err := checkConsoleRecord(r); err != nil {
+		return err
 	}
 	if r.Photo != nil && r.Data != nil { // the bytes before the index, as an upload does
 		if err := blobs.Put(ctx, r.Photo.BlobKey(), r.Data); err != nil {
@@ -188,5 +232,27 @@ func restore(ctx context.Context, t Transfer, st Store, blobs Blobs, r Record, c
 		return nil
 	}
 	c.add(r)
+	return nil
+}
+
+// checkConsoleRecord refuses a console record a hub could not have written.
+func checkConsoleRecord(r Record) error {
+	switch {
+	case r.Operator != nil:
+		switch o := r.Operator; {
+		case o.Name == "":
+			return fmt.Errorf("operator: no name")
+		case o.Role != RoleViewer && o.Role != RoleOperator && o.Role != RoleAdmin:
+			return fmt.Errorf("operator %s: role %q is not viewer, operator or admin", o.Name, o.Role)
+		case o.Hash == "":
+			return fmt.Errorf("operator %s: no password hash", o.Name)
+		}
+	case r.Audit != nil && r.Audit.Seq <= 0:
+		return fmt.Errorf("audit: seq %d is not positive", r.Audit.Seq)
+	case r.MirrorStore != nil && (r.MirrorStore.ID == "" || r.MirrorStore.Store == ""):
+		return fmt.Errorf("mirror_store: want a mirror id and a store, got %q, %q", r.MirrorStore.ID, r.MirrorStore.Store)
+	case r.Alert != nil && r.Alert.Key == "":
+		return fmt.Errorf("alert: no key")
+	}
 	return nil
 }

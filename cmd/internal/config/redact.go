@@ -10,9 +10,10 @@ const Redacted = "(set)"
 
 // secretNames are the keys whose values are secrets wherever they sit: passwords, tokens,
 // the WeChat app secret and message keys, the NATS auth callout's seeds, the alert webhook
-// (a group robot's URL carries its key).
+// (a group robot's URL carries its key) and a DingTalk robot's signing secret.
 var secretNames = map[string]bool{"password": true, "ops_password": true, "secret": true, "token": true,
-	"aes_key": true, "previous_aes_key": true, "issuer_seed": true, "xkey_seed": true, "webhook_url": true}
+	"aes_key": true, "previous_aes_key": true, "issuer_seed": true, "xkey_seed": true, "webhook_url": true,
+	"dingtalk_secret": true}
 
 // IsSecret reports whether a (dotted) key holds a secret.
 func IsSecret(key string) bool {

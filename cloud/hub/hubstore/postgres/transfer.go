@@ -11,7 +11,8 @@ import (
 
 var _ hubstore.Transfer = (*Store)(nil)
 
-// EachRecord lists every row, table by table: secrets, devices, photos, scenes, events, viewers.
+// EachRecord lists every row, table by table: secrets, devices, photos, scenes, events,
+// viewers, then the console's operators, audit log, mirror stores and alert states.
 func (p *Store) EachRecord(ctx context.Context, fn func(hubstore.Record) error) error {
 	type table struct {
 		query string
@@ -47,6 +48,29 @@ func (p *Store) EachRecord(ctx context.Context, fn func(hubstore.Record) error) 
 			var v hubstore.Viewer
 			err := r.Scan(&v.PhotoID, &v.User)
 			return hubstore.Record{Viewer: &v}, err
+		}},
+		{`SELECT name, role, hash, created_at FROM console_operators ORDER BY name`, func(r pgx.Rows) (hubstore.Record, error) {
+			var o hubstore.Operator
+			err := r.Scan(&o.Name, &o.Role, &o.Hash, &o.CreatedAt)
+			o.CreatedAt = o.CreatedAt.UTC()
+			return hubstore.Record{Operator: &o}, err
+		}},
+		{`SELECT seq, at, operator, action, target, result, remote FROM console_audit ORDER BY seq`, func(r pgx.Rows) (hubstore.Record, error) {
+			var a hubstore.AuditRecord
+			err := r.Scan(&a.Seq, &a.At, &a.Operator, &a.Action, &a.Target, &a.Result, &a.Remote)
+			a.At = a.At.UTC()
+			return hubstore.Record{Audit: &a}, err
+		}},
+		{`SELECT id, store FROM console_mirror_stores ORDER BY id`, func(r pgx.Rows) (hubstore.Record, error) {
+			var m hubstore.MirrorStore
+			err := r.Scan(&m.ID, &m.Store)
+			return hubstore.Record{MirrorStore: &m}, err
+		}},
+		{`SELECT key, firing, at FROM console_alerts ORDER BY key`, func(r pgx.Rows) (hubstore.Record, error) {
+			var a hubstore.AlertState
+			err := r.Scan(&a.Key, &a.Firing, &a.At)
+			a.At = a.At.UTC()
+			return hubstore.Record{Alert: &a}, err
 		}},
 	}
 	for _, t := range tables {
@@ -110,6 +134,16 @@ func (p *Store) RestoreRecord(ctx context.Context, r hubstore.Record) (bool, err
 			[]any{e.Key, e.BindingID, e.DeviceID, e.PhotoID, e.User, e.Payload, e.Reply, e.Published, msTime(e.At), e.Acked, e.Attempts, msTime(e.NextAt)}
 	case r.Viewer != nil:
 		q, args = `INSERT INTO viewers(photo_id, user_hash) VALUES($1,$2) ON CONFLICT DO NOTHING`, []any{r.Viewer.PhotoID, r.Viewer.User}
+	case r.Operator != nil:
+		o := r.Operator
+		q, args = `INSERT INTO console_operators(name, role, hash, created_at) VALUES($1,$2,$3,$4) ON CONFLICT DO NOTHING`,
+			[]any{o.Name, o.Role, o.Hash, msTime(o.CreatedAt)}
+	case r.Audit != nil:
+		return p.restoreAudit(ctx, r.Audit)
+	case r.MirrorStore != nil:
+		q, args = `INSERT INTO console_mirror_stores(id, store) VALUES($1,$2) ON CONFLICT DO NOTHING`, []any{r.MirrorStore.ID, r.MirrorStore.Store}
+	case r.Alert != nil:
+		q, args = `INSERT INTO console_alerts(key, firing, at) VALUES($1,$2,$3) ON CONFLICT DO NOTHING`, []any{r.Alert.Key, r.Alert.Firing, msTime(r.Alert.At)}
 	default:
 		return false, fmt.Errorf("hub: restore: empty record")
 	}
@@ -118,4 +152,23 @@ func (p *Store) RestoreRecord(ctx context.Context, r hubstore.Record) (bool, err
 		return false, fmt.Errorf("hub: restore: %w", err)
 	}
 	return tag.RowsAffected() == 1, nil
+}
+
+// restoreAudit writes an audit entry with its seq and moves the sequence past it, so that
+// the entries the hub adds afterwards come after it.
+func (p *Store) restoreAudit(ctx context.Context, a *hubstore.AuditRecord) (bool, error) {
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return false, fmt.Errorf("hub: restore: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	tag, err := tx.Exec(ctx, `INSERT INTO console_audit(seq, at, operator, action, target, result, remote) VALUES($1,$2,$3,$4,$5,$6,$7) ON CONFLICT DO NOTHING`,
+		a.Seq, msTime(a.At), a.Operator, a.Action, a.Target, a.Result, a.Remote)
+	if err != nil {
+		return false, fmt.Errorf("hub: restore: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT setval(pg_get_serial_sequence('console_audit', 'seq'), (SELECT max(seq) FROM console_audit))`); err != nil {
+		return false, fmt.Errorf("hub: restore: audit sequence: %w", err)
+	}
+	return tag.RowsAffected() == 1, tx.Commit(ctx)
 }

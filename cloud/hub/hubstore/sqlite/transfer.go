@@ -10,7 +10,8 @@ import (
 
 var _ hubstore.Transfer = (*Store)(nil)
 
-// EachRecord lists every row, table by table: secrets, devices, photos, scenes, events, viewers.
+// EachRecord lists every row, table by table: secrets, devices, photos, scenes, events,
+// viewers, then the console's operators, audit log, mirror stores and alert states.
 func (s *Store) EachRecord(ctx context.Context, fn func(hubstore.Record) error) error {
 	type table struct {
 		query string
@@ -51,6 +52,32 @@ func (s *Store) EachRecord(ctx context.Context, fn func(hubstore.Record) error) 
 			var v hubstore.Viewer
 			err := r.Scan(&v.PhotoID, &v.User)
 			return hubstore.Record{Viewer: &v}, err
+		}},
+		{`SELECT name, role, hash, created_at FROM console_operators ORDER BY name`, func(r *sql.Rows) (hubstore.Record, error) {
+			var o hubstore.Operator
+			var at int64
+			err := r.Scan(&o.Name, &o.Role, &o.Hash, &at)
+			o.CreatedAt = fromMS(at)
+			return hubstore.Record{Operator: &o}, err
+		}},
+		{`SELECT seq, at, operator, action, target, result, remote FROM console_audit ORDER BY seq`, func(r *sql.Rows) (hubstore.Record, error) {
+			var a hubstore.AuditRecord
+			var at int64
+			err := r.Scan(&a.Seq, &at, &a.Operator, &a.Action, &a.Target, &a.Result, &a.Remote)
+			a.At = fromMS(at)
+			return hubstore.Record{Audit: &a}, err
+		}},
+		{`SELECT id, store FROM console_mirror_stores ORDER BY id`, func(r *sql.Rows) (hubstore.Record, error) {
+			var m hubstore.MirrorStore
+			err := r.Scan(&m.ID, &m.Store)
+			return hubstore.Record{MirrorStore: &m}, err
+		}},
+		{`SELECT key, firing, at FROM console_alerts ORDER BY key`, func(r *sql.Rows) (hubstore.Record, error) {
+			var a hubstore.AlertState
+			var at int64
+			err := r.Scan(&a.Key, &a.Firing, &at)
+			a.At = fromMS(at)
+			return hubstore.Record{Alert: &a}, err
 		}},
 	}
 	for _, t := range tables {
@@ -104,6 +131,19 @@ func (s *Store) RestoreRecord(ctx context.Context, r hubstore.Record) (bool, err
 			[]any{e.Key, e.BindingID, e.DeviceID, e.PhotoID, e.User, e.Payload, e.Reply, e.Published, ms(e.At), e.Acked, e.Attempts, ms(e.NextAt)}
 	case r.Viewer != nil:
 		q, args = `INSERT INTO viewers(photo_id, user) VALUES(?,?) ON CONFLICT DO NOTHING`, []any{r.Viewer.PhotoID, r.Viewer.User}
+	case r.Operator != nil:
+		o := r.Operator
+		q, args = `INSERT INTO console_operators(name, role, hash, created_at) VALUES(?,?,?,?) ON CONFLICT DO NOTHING`,
+			[]any{o.Name, o.Role, o.Hash, ms(o.CreatedAt)}
+	case r.Audit != nil:
+		// With its seq: AUTOINCREMENT carries on after the highest one.
+		a := r.Audit
+		q, args = `INSERT INTO console_audit(seq, at, operator, action, target, result, remote) VALUES(?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`,
+			[]any{a.Seq, ms(a.At), a.Operator, a.Action, a.Target, a.Result, a.Remote}
+	case r.MirrorStore != nil:
+		q, args = `INSERT INTO console_mirror_stores(id, store) VALUES(?,?) ON CONFLICT DO NOTHING`, []any{r.MirrorStore.ID, r.MirrorStore.Store}
+	case r.Alert != nil:
+		q, args = `INSERT INTO console_alerts(key, firing, at) VALUES(?,?,?) ON CONFLICT DO NOTHING`, []any{r.Alert.Key, r.Alert.Firing, ms(r.Alert.At)}
 	default:
 		return false, fmt.Errorf("hub: restore: empty record")
 	}
