@@ -59,7 +59,7 @@ type Kiosk struct {
 	cur     display.Screen // a private copy, see clone
 	curJSON []byte
 	subs    map[*subscriber]struct{}
-	gest    gestureState // the air buttons' feedback (ShowGestures)
+	gest    gestureState  // the air buttons' feedback (ShowGestures)
 	left    time.Time     // when the last page left
 	done    chan struct{} // closed by Close
 	closed  bool
