@@ -123,7 +123,7 @@ func TestGesturesThrottled(t *testing.T) {
 // TestGestureFeedbackInBrowser shows the air buttons' feedback in headless Chromium: while a
 // shopper is engaged, both buttons where the feedback puts them, a ring half filled clockwise
 // during a hold, the tick in green when the button fires, gone again after 1.5 s; no buttons,
-// or the idle screen, show nothing. go test -update writes docs/screens/kiosk-gesture-hold.png
+// the countdown or the idle screen show none. go test -update writes docs/screens/kiosk-gesture-hold.png
 // and kiosk-gesture-fired.png.
 func TestGestureFeedbackInBrowser(t *testing.T) {
 	k := New(Options{Logger: discardLogger()})
@@ -167,6 +167,13 @@ func TestGestureFeedbackInBrowser(t *testing.T) {
 	save(t, "kiosk-gesture-fired.png", shot)
 	k.ShowGestures(holding(1, false)) // the hand stays; the tick goes after 1.5 s
 	waitPage(t, ctx, "the tick going", `!document.getElementById("air-photo").classList.contains("fired")`, 5*time.Second)
+
+	k.Show(display.Screen{Scene: display.SceneCountdown, SessionID: "01JD0000000000000000000001", Countdown: 3})
+	waitPage(t, ctx, "no buttons during the countdown", `document.body.dataset.scene === "countdown" &&
+		getComputedStyle(document.getElementById("gestures")).display === "none"`, 15*time.Second)
+	k.Show(display.Screen{Scene: display.SceneReview, SessionID: "01JD0000000000000000000001"})
+	waitPage(t, ctx, "the buttons back after it", `document.body.dataset.scene === "review" &&
+		getComputedStyle(document.getElementById("gestures")).display !== "none"`, 15*time.Second)
 
 	k.ShowGestures(display.Gestures{})
 	waitPage(t, ctx, "no buttons", `document.getElementById("gestures").hidden`, 15*time.Second)
