@@ -724,13 +724,16 @@ func bullet(t *testing.T, text, prefix string) string {
 }
 
 // TestContractAgentHTTP: the kiosk's Screen JSON of docs/contracts.md §3 is display.Screen's
-// (every field named, no other), /healthz names the fields of wire.Health, and the default
+// (every field named, no other), its air buttons' feedback display.Gestures', /healthz names the fields of wire.Health, and the default
 // listen address is display.listen's.
 func TestContractAgentHTTP(t *testing.T) {
 	s3 := contractSection(t, 3)
 	fields := map[string]bool{}
 	jsonNames(reflect.TypeFor[display.Screen](), fields)
 	checkFields(t, "§3 GET /events", bullet(t, s3, "`GET /` kiosk page"), sortedKeys(fields))
+	gestures := map[string]bool{}
+	jsonNames(reflect.TypeFor[display.Gestures](), gestures)
+	checkFields(t, "§3 GET /events, event: gesture", bullet(t, s3, "*(ext)* `GET /events`, `event: gesture`"), sortedKeys(gestures))
 
 	health := map[string]bool{}
 	jsonNames(reflect.TypeFor[wire.Health](), health)

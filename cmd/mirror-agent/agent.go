@@ -110,7 +110,7 @@ func assemble(ctx context.Context, cfg *Config, log *slog.Logger, h hooks, resta
 		return nil, err
 	}
 	wd := health.NewWatchdog(tr, cfg.Health.StallAfter, log)
-	cam, err := buildPipeline(cfg, log, in, st.rec, tr, wd.Loop(wire.PartPipeline), h, cl)
+	cam, err := buildPipeline(cfg, log, in, st.rec, tr, wd.Loop(wire.PartPipeline), disp.kiosk.ShowGestures, h, cl)
 	if err != nil {
 		return nil, err
 	}
@@ -304,10 +304,10 @@ type cameraParts struct {
 }
 
 // buildPipeline loads the detector, checks the camera once, and builds the camera → vision
-// pipeline, which feeds the engine's inputs, records the camera's changes and beats the
-// watchdog on every frame.
+// pipeline, which feeds the engine's inputs, records the camera's changes, beats the
+// watchdog on every frame and shows the air buttons' feedback on the kiosk (hold).
 func buildPipeline(cfg *Config, log *slog.Logger, in *session.Inputs, rec *recorder.Recorder, tr *health.Tracker,
-	beat func(), h hooks, cl *closers) (cameraParts, error) {
+	beat func(), hold func(display.Gestures), h hooks, cl *closers) (cameraParts, error) {
 	det, err := vision.NewDetector(cfg.detector())
 	if err != nil {
 		return cameraParts{}, fmt.Errorf("presence.cascade: %w", err)
@@ -339,6 +339,7 @@ func buildPipeline(cfg *Config, log *slog.Logger, in *session.Inputs, rec *recor
 			in.Observe(ctx, o)
 		},
 		OnGesture:   vision.GesturesTo(in),
+		OnHold:      hold,
 		Events:      rec.Record,
 		Health:      tr,
 		FrozenAfter: cfg.Camera.FrozenAfter,

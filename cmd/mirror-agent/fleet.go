@@ -100,6 +100,9 @@ func newFleet(p fleetParts) (*fleet.Client, error) {
 		r := p.health.Report()
 		t := wire.Telemetry{Counters: wire.Counters{Sessions: st.Sessions, Photos: st.Photos, QRShown: st.QRShown, Bound: st.Bound},
 			Camera: r.Parts[wire.PartCamera], Display: r.Parts[wire.PartDisplay], Problems: r.Problems}
+		if p.cfg.Presence.Gestures {
+			t.Counters.Gestures = gestureCounters(p.pipeline.Gestures())
+		}
 		now, frames := time.Now(), p.pipeline.Frames()
 		if d := now.Sub(lastAt).Seconds(); d > 0 {
 			t.FPS = float64(frames-lastFrames) / d
@@ -129,4 +132,9 @@ func newFleet(p fleetParts) (*fleet.Client, error) {
 	}
 	o.Commands = commands.Handlers(parts)
 	return fleet.New(o)
+}
+
+// gestureCounters are the pipeline's air-button counts as telemetry has them.
+func gestureCounters(g vision.GestureCounts) *wire.GestureCounters {
+	return &wire.GestureCounters{Photo: g.Fired[vision.ActionPhoto], Next: g.Fired[vision.ActionNext], Abandoned: g.Abandoned}
 }

@@ -41,6 +41,13 @@ func metricsHandler(engine *session.Engine, pipeline *vision.Pipeline, db *store
 	counter("qr_shown_total", "Photos whose QR code was shown.", func() float64 { return float64(engine.Stats().QRShown) })
 	counter("bound_total", "Photos a shopper scanned.", func() float64 { return float64(engine.Stats().Bound) })
 	counter("photos_purged_total", "Photos purged by the engine (unbound after a session).", func() float64 { return float64(engine.Stats().Purged) })
+	for _, action := range []string{vision.ActionPhoto, vision.ActionNext} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "mirror", Name: "gestures_total",
+			Help: "Air-button gestures fired, by action (presence.gestures).", ConstLabels: prometheus.Labels{"action": action}},
+			func() float64 { return float64(pipeline.Gestures().Fired[action]) }))
+	}
+	counter("gestures_abandoned_total", "Air-button holds of 0.3 s or more abandoned unfired while a session was open.",
+		func() float64 { return float64(pipeline.Gestures().Abandoned) })
 	gauge("outbox_depth", "Events waiting to be published to the fleet.", func() float64 {
 		n, err := db.Depth(context.Background())
 		if err != nil {

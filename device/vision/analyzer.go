@@ -119,6 +119,8 @@ type Result struct {
 	Actions   []string      // air buttons that fired on this frame
 	Buttons   []ButtonState // what each air button saw on this frame
 	Elapsed   time.Duration // motion gate + detection
+	// GestureElapsed is the part of Elapsed the air buttons took (0 with gestures off).
+	GestureElapsed time.Duration
 }
 
 // Analyzer is the per-frame decision: the motion gate on a small grey frame, then the face
@@ -379,7 +381,9 @@ func (a *Analyzer) Analyze(frame gocv.Mat, at time.Time) (Result, error) {
 	}
 	if len(a.gest.buttons) > 0 {
 		cue := frameCue{at: at, faces: r.Faces, motion: r.Motion.Boxes, armed: r.Present || a.opts.ArmGestures, size: size}
+		gstart := time.Now()
 		r.Actions, r.Buttons = a.gest.update(a.gate, cue, o.Primary, a.opts.Motion.Threshold)
+		r.GestureElapsed = time.Since(gstart)
 	}
 	r.Elapsed = time.Since(start)
 	return r, nil

@@ -15,6 +15,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/fitmirror/fitmirror/device/camera"
+	"github.com/fitmirror/fitmirror/display"
 	"github.com/fitmirror/fitmirror/internal/backoff"
 	"github.com/fitmirror/fitmirror/internal/health"
 	"github.com/fitmirror/fitmirror/internal/wire"
@@ -33,6 +34,10 @@ type PipelineOptions struct {
 	// OnGesture receives the action of each air-button press (ActionPhoto, ActionNext). The
 	// agent passes it to the session engine like a GPIO button.
 	OnGesture func(ctx context.Context, action string)
+	// OnHold, when set, receives the air buttons as the kiosk shows them (HoldFeedback) on
+	// every analysed frame while gestures are on: where they are and how far a hold has come
+	// while a shopper is engaged, no buttons otherwise. It must not block; the kiosk throttles.
+	OnHold func(display.Gestures)
 	// OnCamera is called when the camera's status changes (ok, lost, frozen) with a one-line
 	// reason: a change from ok is camera.lost (and the degraded status), a change back to ok
 	// is camera.restored; a change between lost and frozen only updates telemetry. The pipeline
@@ -67,6 +72,8 @@ type Pipeline struct {
 	analysed atomic.Int64
 	size     atomic.Pointer[image.Point] // the camera's frame size, once it has opened
 	detectN  atomic.Int64                // total analysis time, ns
+	gestures gestureCounter
+	holdOn   bool // OnHold was last told of buttons
 
 	mu      sync.Mutex
 	latency []time.Duration // ring of recent frame-to-decision latencies
@@ -391,12 +398,7 @@ func (p *Pipeline) loop(ctx context.Context, src *camera.Source, an *Analyzer, f
 			} else {
 				p.record(res.Elapsed, time.Since(f.At))
 				p.opts.Observe(ctx, res.Observation)
-				for _, act := range res.Actions {
-					log.Info("air button", "action", act)
-					if p.opts.OnGesture != nil {
-						p.opts.OnGesture(ctx, act)
-					}
-				}
+				p.gestured(ctx, res, image.Pt(frame.Cols(), frame.Rows()))
 				if v := p.opts.Debug; v != nil && v.Watching() && time.Since(lastDebug) >= v.interval() {
 					lastDebug = time.Now()
 					frame.CopyTo(&debugFrame)
@@ -416,6 +418,38 @@ func (p *Pipeline) loop(ctx context.Context, src *camera.Source, an *Analyzer, f
 	}
 	return ctx.Err()
 }
+
+// gestured passes a frame's air-button presses on, counts them, and feeds the kiosk's feedback.
+func (p *Pipeline) gestured(ctx context.Context, res Result, size image.Point) {
+	for _, act := range res.Actions {
+		p.opts.Logger.Info("air button", "action", act)
+		if p.opts.OnGesture != nil {
+			p.opts.OnGesture(ctx, act)
+		}
+	}
+	if len(res.Buttons) == 0 {
+		p.holdOff()
+		return
+	}
+	p.gestures.add(res.Buttons, res.Present)
+	if p.opts.OnHold != nil {
+		fb := HoldFeedback(res.Buttons, size, res.Present)
+		p.holdOn = len(fb.Buttons) > 0
+		p.opts.OnHold(fb)
+	}
+}
+
+// holdOff tells OnHold once that no buttons show (the camera is gone, gestures were turned off).
+func (p *Pipeline) holdOff() {
+	if p.holdOn && p.opts.OnHold != nil {
+		p.opts.OnHold(display.Gestures{Buttons: []display.GestureButton{}})
+	}
+	p.holdOn = false
+}
+
+// Gestures returns the air buttons' presses since the pipeline started: fired by action
+// (ActionPhoto, ActionNext, always both), and holds abandoned while a shopper was engaged.
+func (p *Pipeline) Gestures() GestureCounts { return p.gestures.get() }
 
 // logDetector says which face detector is in use, with a warning when BlazeFace was asked
 // for and the cascade stands in for it.
@@ -445,6 +479,7 @@ func (p *Pipeline) record(analyse, latency time.Duration) {
 // idle reports "nobody seen" at 5 Hz for d (forever when d is 0) while there are no frames,
 // so an open session closes after its grace, and refuses captures. It returns false when ctx ended.
 func (p *Pipeline) idle(ctx context.Context, an *Analyzer, d time.Duration) bool {
+	p.holdOff() // no frames: no buttons to show
 	var end <-chan time.Time
 	if d > 0 {
 		t := time.NewTimer(d)

@@ -7,7 +7,8 @@
 //	GET /               the page (HTML, CSS and JS embedded from web/, no external URLs), with
 //	                    GET /style.css and GET /app.js
 //	GET /events         text/event-stream: the current Screen first, then one "data: <json>" per
-//	                    Show; ": ping" comments every Options.Heartbeat
+//	                    Show; ": ping" comments every Options.Heartbeat; the air buttons'
+//	                    feedback (ShowGestures) as "event: gesture", throttled
 //	GET /qr.png         ?c=<content>[&m=<pixels per module, 2..40, default 10> | &w=<pixels>] a
 //	                    black-on-white PNG QR code of exactly c (1..1024 bytes) at Options.QRLevel,
 //	                    with the standard 4-module quiet zone; with w, the largest whole number of

@@ -13,7 +13,8 @@ const writeTimeout = 30 * time.Second
 const retryMillis = "1000"
 
 // serveEvents streams Screens as Server-Sent Events: the current Screen first, then one event per
-// Show, with ": ping" comments in between.
+// Show, with ": ping" comments in between; the air buttons' feedback (ShowGestures) goes as
+// "event: gesture" in the same stream.
 func (k *Kiosk) serveEvents(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -45,6 +46,12 @@ func (k *Kiosk) serveEvents(w http.ResponseWriter, r *http.Request) {
 	ping := time.NewTicker(k.heartbeat)
 	defer ping.Stop()
 	buf := []byte("retry: " + retryMillis + "\n")
+	// The current Screen first (subscribe queued it), before any gesture feedback.
+	buf = append(append(append(buf, "data: "...), <-sub.ch...), "\n\n"...)
+	if !send(buf) {
+		return
+	}
+	buf = buf[:0]
 	for {
 		select {
 		case <-r.Context().Done():
@@ -55,6 +62,12 @@ func (k *Kiosk) serveEvents(w http.ResponseWriter, r *http.Request) {
 			buf = append(buf, "data: "...)
 			buf = append(buf, b...) // json.Marshal output holds no newline
 			buf = append(buf, "\n\n"...)
+		case <-sub.gestReady:
+			for _, f := range k.takeGestures(sub) {
+				buf = append(buf, "event: gesture\ndata: "...)
+				buf = append(buf, f.data...)
+				buf = append(buf, "\n\n"...)
+			}
 		case <-ping.C:
 			buf = append(buf, ": ping\n\n"...)
 		}

@@ -59,6 +59,7 @@ type Kiosk struct {
 	cur     display.Screen // a private copy, see clone
 	curJSON []byte
 	subs    map[*subscriber]struct{}
+	gest    gestureState  // the air buttons' feedback (ShowGestures)
 	left    time.Time     // when the last page left
 	done    chan struct{} // closed by Close
 	closed  bool
@@ -72,6 +73,10 @@ type subscriber struct {
 	// it drops the oldest entry of a full queue there is room for the newest.
 	ch      chan []byte
 	lagging bool // guarded by Kiosk.mu: dropping Screens since the last clean send
+	// gest holds the air buttons' feedback frames not yet written (guarded by Kiosk.mu): the
+	// newest, and an unsent one in which a button fired. gestReady says there are some.
+	gest      []gestureFrame
+	gestReady chan struct{}
 }
 
 // New returns a Kiosk that shows display.Idle until the first Show.
@@ -176,8 +181,11 @@ func (k *Kiosk) subscribe() (*subscriber, bool) {
 	if k.closed {
 		return nil, false
 	}
-	sub := &subscriber{ch: make(chan []byte, queueSize)}
+	sub := &subscriber{ch: make(chan []byte, queueSize), gestReady: make(chan struct{}, 1)}
 	sub.ch <- k.curJSON
+	if len(k.gest.sent.Buttons) > 0 {
+		sub.pushGesture(gestureFrame{data: k.gest.json})
+	}
 	k.subs[sub] = struct{}{}
 	return sub, true
 }

@@ -69,6 +69,16 @@ type Counters struct {
 	Photos   int64 `json:"photos"`
 	QRShown  int64 `json:"qr_shown"`
 	Bound    int64 `json:"bound"`
+	// Gestures counts the air buttons' presses, with presence.gestures on (absent otherwise).
+	Gestures *GestureCounters `json:"gestures,omitempty"`
+}
+
+// GestureCounters are the air buttons' presses since start (docs/gestures.md): the gestures
+// fired by action, and the holds of 0.3 s or more abandoned unfired while a shopper was engaged.
+type GestureCounters struct {
+	Photo     int64 `json:"photo"`
+	Next      int64 `json:"next"`
+	Abandoned int64 `json:"abandoned"`
 }
 
 // Event is the payload of mirror/{id}/events: one event of the mirror's durable outbox,

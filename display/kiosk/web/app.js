@@ -174,6 +174,45 @@
     if (qrContent) showQR(qrContent, qrExpires, qrIssued);
   });
 
+  // The air buttons (event "gesture", kiosk.ShowGestures): {"buttons":[{"action","box":{x,y,w,h},
+  // "progress","fired"}]}, the box in mirror coordinates (0..1 of the screen, already flipped
+  // from the camera's view). A button that fired shows its tick for FIRED_MS.
+  const FIRED_MS = 1500;
+  const gestures = $('gestures');
+  const firedUntil = {};
+  let lastGestures = { buttons: [] };
+
+  function renderGestures(g) {
+    lastGestures = g && Array.isArray(g.buttons) ? g : { buttons: [] };
+    const now = Date.now();
+    const shown = new Set();
+    for (const b of lastGestures.buttons) {
+      const el = b && typeof b.action === 'string' ? $('air-' + b.action) : null;
+      if (!el || !b.box) continue;
+      shown.add(el);
+      const clamp = (v) => Math.min(1, Math.max(0, Number(v) || 0));
+      el.style.left = (100 * clamp(b.box.x)) + '%';
+      el.style.top = (100 * clamp(b.box.y)) + '%';
+      el.style.width = (100 * clamp(b.box.w)) + '%';
+      el.style.height = (100 * clamp(b.box.h)) + '%';
+      const fired = (firedUntil[b.action] || 0) > now;
+      el.classList.toggle('fired', fired);
+      el.querySelector('.hold-ring').style.setProperty('--progress', fired ? '1' : clamp(b.progress).toFixed(3));
+      el.hidden = false;
+    }
+    for (const el of gestures.querySelectorAll('.air-button')) {
+      if (!shown.has(el)) el.hidden = true;
+    }
+    gestures.hidden = shown.size === 0;
+  }
+  // The tick goes after FIRED_MS even when no new feedback comes.
+  setInterval(() => {
+    if (Object.values(firedUntil).some((t) => t > 0 && t <= Date.now())) {
+      for (const [a, t] of Object.entries(firedUntil)) if (t <= Date.now()) delete firedUntil[a];
+      renderGestures(lastGestures);
+    }
+  }, 100);
+
   let source = null;
   let staleTimer = 0;
   let retryTimer = 0;
@@ -200,6 +239,18 @@
         if (timings.length > 256) timings.shift();
       }
     };
+    source.addEventListener('gesture', (ev) => {
+      linkUp();
+      try {
+        const g = JSON.parse(ev.data);
+        for (const b of (g && Array.isArray(g.buttons) ? g.buttons : [])) {
+          if (b && b.fired && typeof b.action === 'string') firedUntil[b.action] = Date.now() + FIRED_MS;
+        }
+        renderGestures(g);
+      } catch (err) {
+        console.warn('kiosk: bad gesture event', err);
+      }
+    });
     source.onerror = () => {
       linkDown();
       if (source.readyState === EventSource.CLOSED && !retryTimer) {
@@ -221,6 +272,7 @@
       staleTimer = 0;
       body.dataset.link = 'lost';
       render({ scene: 'idle' });
+      renderGestures({ buttons: [] });
     }, STALE_MS);
   }
 
