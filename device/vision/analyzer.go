@@ -307,6 +307,7 @@ func (a *Analyzer) Analyze(frame gocv.Mat, at time.Time) (Result, error) {
 	}
 	a.last = at
 	var r Result
+	a.gate.colour = len(a.gest.buttons) > 0 // the skin cue needs the gate's frame in colour
 	r.Motion = a.gate.Update(frame)
 	if zone := a.det.opts.Zone; zone != (image.Rectangle{}) {
 		r.Motion = clipMotion(r.Motion, zone)
@@ -319,7 +320,7 @@ func (a *Analyzer) Analyze(frame gocv.Mat, at time.Time) (Result, error) {
 	if a.presence.Present() && !a.body.Empty() {
 		hold = bodyBox(a.body, size)
 	}
-	a.bg.Update(frame, at, hold, len(a.lastFaces) == 0)
+	a.bg.update(a.gate.plain, size, at, hold, len(a.lastFaces) == 0)
 
 	moved := len(r.Motion.Boxes) > 0
 	period := time.Duration(float64(time.Second) / a.opts.SearchFPS)

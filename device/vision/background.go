@@ -79,14 +79,20 @@ func newBackground() *background {
 //
 // faceless says that no face was seen on the last analysed frame (ghosts are learnt only then).
 func (b *background) Update(frame gocv.Mat, at time.Time, hold image.Rectangle, faceless bool) {
+	b.update(frame, image.Pt(frame.Cols(), frame.Rows()), at, hold, faceless)
+}
+
+// update is Update from src, the frame (of full's size) or a smaller copy of it: the motion
+// gate's grey frame, so the full frame is shrunk once for both.
+func (b *background) update(src gocv.Mat, full image.Point, at time.Time, hold image.Rectangle, faceless bool) {
 	b.faceless = faceless
-	fw, fh := frame.Cols(), frame.Rows()
-	if fw == 0 || fh == 0 {
+	fw, fh := full.X, full.Y
+	if fw == 0 || fh == 0 || src.Empty() {
 		return
 	}
 	w := min(bgWidth, fw)
 	h := max(1, int(float64(fh)*float64(w)/float64(fw)+0.5))
-	gocv.Resize(frame, &b.small, image.Pt(w, h), 0, 0, gocv.InterpolationArea)
+	gocv.Resize(src, &b.small, image.Pt(w, h), 0, 0, gocv.InterpolationArea)
 	if b.small.Channels() == 1 {
 		b.small.CopyTo(&b.grey)
 	} else {
