@@ -301,3 +301,11 @@ func (b *blazeFace) Close() error {
 	b.f32.Close()
 	return b.net.Close()
 }
+
+// OpenCV runs its image operations and the BlazeFace network on the calling thread
+// alone: the agent's work per frame is on small images (a 160-pixel grey frame, a 128×128
+// network input), where OpenCV's worker threads cost more CPU handing the work over (TBB's
+// spinning and yielding) than they save — a quarter to a half of the presence loop's CPU on
+// the project machine, with the detector's latency unchanged (BenchmarkDecodeFloor,
+// docs/benchmarks/vision.md). Video decoding (FFmpeg's own threads) is not affected.
+func init() { C.fm_set_num_threads(1) }
