@@ -323,7 +323,10 @@ func (a *Analyzer) Analyze(frame gocv.Mat, at time.Time) (Result, error) {
 	}
 	a.bg.update(a.gate.plain, size, at, hold, len(a.lastFaces) == 0)
 
-	moved := len(r.Motion.Boxes) > 0
+	// Motion sends the detector looking only when a blob could hold a face that counts (at
+	// least MinFace of the frame's width on both sides): a light fade's specks, a swinging
+	// curtain's edge or a far pedestrian's legs do not.
+	moved := faceSized(r.Motion.Boxes, int(a.det.opts.MinFace*float64(size.X)))
 	a.stirred = a.stirred || movedNear(r.Motion.Boxes, a.track, size)
 	period := time.Duration(float64(time.Second) / a.opts.SearchFPS)
 	throttled := !a.lastSearch.IsZero() && at.Sub(a.lastSearch) < period*7/8
@@ -426,6 +429,16 @@ func (a *Analyzer) detect(frame gocv.Mat, at time.Time, someone bool, size image
 	if p := Primary(r.Faces, size); !p.Empty() {
 		a.track, a.trackAt = p, at
 	}
+}
+
+// faceSized says whether a box is at least side pixels wide and high.
+func faceSized(boxes []image.Rectangle, side int) bool {
+	for _, b := range boxes {
+		if b.Dx() >= side && b.Dy() >= side {
+			return true
+		}
+	}
+	return false
 }
 
 // stillDetect is how long the detector may rest while a present shopper's face was found and
