@@ -22,8 +22,9 @@ import (
 )
 
 // check probes every configured part and prints one line per part with a hint on failure.
-// It returns an error (exit 1) unless all of them work.
-func check(ctx context.Context, cfg *Config, w io.Writer) error {
+// It returns an error (exit 1) unless all of them work. A BlazeFace model that cannot be
+// loaded (the cascade stands in) is a warn line, and a warning on stderr naming the file(s) tried.
+func check(ctx context.Context, cfg *Config, w, stderr io.Writer) error {
 	failed := 0
 	line := func(part string, err error, ok, hint string) {
 		if err != nil {
@@ -75,6 +76,7 @@ func check(ctx context.Context, cfg *Config, w io.Writer) error {
 		detail = det.Describe()
 		if fb := det.Fallback(); fb != nil {
 			fmt.Fprintf(w, "warn  %-14s %s — falling back to the cascade; run scripts/setup.sh or reinstall fitmirror-agent\n", "detector", oneLine(fb))
+			fmt.Fprintf(stderr, "mirror-agent check: warning: BlazeFace unavailable, the Haar cascade stands in: %s\n", oneLine(fb))
 		}
 		det.Close()
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"net"
 	"path/filepath"
 	"strings"
@@ -23,7 +24,7 @@ func checkOut(t *testing.T, camera bool, sets ...string) (string, error) {
 		t.Fatal(err)
 	}
 	var b bytes.Buffer
-	err := check(t.Context(), &c, &b)
+	err := check(t.Context(), &c, &b, io.Discard)
 	return b.String(), err
 }
 

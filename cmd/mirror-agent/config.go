@@ -113,7 +113,7 @@ type PresenceConfig struct {
 	BodyHold        time.Duration `yaml:"body_hold" help:"after the last face, the shopper's body where they stood (the background model's foreground, not mere motion) keeps the session this long (turned away to see the back of a dress); 0 = faces only" range:"0s,2m"`
 	Cascade         string        `yaml:"cascade" help:"OpenCV Haar or LBP face cascade (opencv-data)"`
 	Detector        string        `yaml:"detector" help:"face detector: auto = BlazeFace (presence.model), falling back to the cascade with a warning when the model does not load; haar = the cascade only" enum:"auto,haar"`
-	Model           string        `yaml:"model" help:"BlazeFace short-range ONNX model (face_detection_front_128x128_barracuda.onnx); empty = /usr/share/fitmirror/models/blazeface or models/blazeface in the checkout (scripts/setup.sh)"`
+	Model           string        `yaml:"model" help:"BlazeFace short-range ONNX model (face_detection_front_128x128_barracuda.onnx); empty = looked up, never in the working directory: /usr/share/fitmirror/models/blazeface (the .deb), then models/blazeface beside the executable or in the source tree it was built from (scripts/setup.sh)"`
 	WorkWidth       int           `yaml:"work_width" help:"frames are shrunk to this width before detection" range:"80,1920"`
 	MinFace         float64       `yaml:"min_face" help:"smallest face that counts, as a fraction of the frame width (far pedestrians do not)" range:"0.01,0.9"`
 	Zone            string        `yaml:"zone" help:"detection zone in camera pixels \"x0,y0,x1,y1\" (the fitting room's standing area); empty = the whole frame"`

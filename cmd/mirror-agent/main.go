@@ -134,7 +134,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if cmd == "update-apply" {
 			return runUpdateApply(ctx, cfg, log)
 		}
-		return check(ctx, cfg, stdout)
+		return check(ctx, cfg, stdout, stderr)
 	default: // config
 		keys := fs.Bool("keys", false, "print every key with its default and allowed values (Markdown)")
 		if err := parse(); err != nil {

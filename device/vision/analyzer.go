@@ -154,6 +154,7 @@ type Analyzer struct {
 	firstAt     time.Time   // … first, then
 	firstFaces  []image.Rectangle
 	startPerson bool      // a face of the first look turned out to be a person's
+	stirred     bool      // something moved around the tracked face since the last detection
 	emptySince  time.Time // nobody present, arriving or watched since
 	lifeSince   time.Time // a face just shown alive was first seen then (its dwell starts there)
 	lifeSmall   gocv.Mat
@@ -309,6 +310,7 @@ func (a *Analyzer) Analyze(frame gocv.Mat, at time.Time) (Result, error) {
 	}
 	a.last = at
 	var r Result
+	a.gate.colour = len(a.gest.buttons) > 0 // the skin cue needs the gate's frame in colour
 	r.Motion = a.gate.Update(frame)
 	if zone := a.det.opts.Zone; zone != (image.Rectangle{}) {
 		r.Motion = clipMotion(r.Motion, zone)
@@ -321,9 +323,13 @@ func (a *Analyzer) Analyze(frame gocv.Mat, at time.Time) (Result, error) {
 	if a.presence.Present() && !a.body.Empty() {
 		hold = bodyBox(a.body, size)
 	}
-	a.bg.Update(frame, at, hold, len(a.lastFaces) == 0)
+	a.bg.update(a.gate.plain, size, at, hold, len(a.lastFaces) == 0)
 
-	moved := len(r.Motion.Boxes) > 0
+	// Motion sends the detector looking only when a blob could hold a face that counts (at
+	// least MinFace of the frame's width on both sides): a light fade's specks, a swinging
+	// curtain's edge or a far pedestrian's legs do not.
+	moved := faceSized(r.Motion.Boxes, int(a.det.opts.MinFace*float64(size.X)))
+	a.stirred = a.stirred || movedNear(r.Motion.Boxes, a.track, size)
 	period := time.Duration(float64(time.Second) / a.opts.SearchFPS)
 	throttled := !a.lastSearch.IsZero() && at.Sub(a.lastSearch) < period*7/8
 	switch {
@@ -333,9 +339,11 @@ func (a *Analyzer) Analyze(frame gocv.Mat, at time.Time) (Result, error) {
 		// Motion, nobody yet: the detector looked a moment ago; look again when it may
 		// (even if the motion has stopped by then: someone may have stopped in front).
 		a.searchDue = a.searchDue || moved
-	case someone && !a.lastDetect.IsZero() && at.Sub(a.lastDetect) < period*7/8:
-		// Someone is there and the detector looked a moment ago: its faces stand for this
-		// frame (the body evidence carries presence in between).
+	case someone && !a.lastDetect.IsZero() && at.Sub(a.lastDetect) < period*7/8,
+		a.standsStill(at):
+		// Someone is there and the detector looked a moment ago, or the shopper's face was
+		// found and nothing has moved around them since: its faces stand for this frame (the
+		// body evidence carries presence in between).
 		r.Faces, r.Reused = a.lastFaces, true
 	default:
 		a.detect(frame, at, someone, size, &r)
@@ -392,7 +400,7 @@ func (a *Analyzer) Analyze(frame gocv.Mat, at time.Time) (Result, error) {
 // detect runs the face detector on frame: around the face tracked a moment ago when there is
 // one, else on the whole frame (zone); it keeps the faces that are people's in r.
 func (a *Analyzer) detect(frame gocv.Mat, at time.Time, someone bool, size image.Point, r *Result) {
-	r.Detected, a.lastDetect = true, at
+	r.Detected, a.lastDetect, a.stirred = true, at, false
 	if !someone {
 		a.searchDue = false
 		if a.looked { // the first look does not hold the next search back
@@ -406,7 +414,9 @@ func (a *Analyzer) detect(frame gocv.Mat, at time.Time, someone bool, size image
 		a.sinceFull++
 	}
 	if len(d.Faces) == 0 {
-		d = a.det.Detect(frame)
+		if !r.Tracked || a.det.net == nil { // BlazeFace's DetectNear has looked at the whole frame
+			d = a.det.Detect(frame)
+		}
 		r.Tracked = false
 		a.sinceFull = 0
 	}
@@ -423,6 +433,46 @@ func (a *Analyzer) detect(frame gocv.Mat, at time.Time, someone bool, size image
 	if p := Primary(r.Faces, size); !p.Empty() {
 		a.track, a.trackAt = p, at
 	}
+}
+
+// faceSized says whether a box is at least side pixels wide and high.
+func faceSized(boxes []image.Rectangle, side int) bool {
+	for _, b := range boxes {
+		if b.Dx() >= side && b.Dy() >= side {
+			return true
+		}
+	}
+	return false
+}
+
+// stillDetect is how long the detector may rest while a present shopper's face was found and
+// nothing has moved around them: a still shopper is the same shopper, and anything that
+// changes (they turn, leave, someone joins) moves first.
+const stillDetect = time.Second
+
+// standsStill says whether the last detection's faces may stand for the frame at at without
+// running the detector: a shopper is present, their face was found then, nothing has moved
+// around them since (stirred), no face is under the life watch, and the detector looked
+// within stillDetect.
+func (a *Analyzer) standsStill(at time.Time) bool {
+	return a.presence.Present() && len(a.lastFaces) > 0 && !a.track.Empty() && !a.stirred && len(a.lives) == 0 &&
+		!a.lastDetect.IsZero() && at.Sub(a.lastDetect) < stillDetect
+}
+
+// movedNear says whether a motion box touches the place of the shopper whose face is face:
+// their body box widened by a face width on each side and above.
+func movedNear(boxes []image.Rectangle, face image.Rectangle, frame image.Point) bool {
+	if face.Empty() || len(boxes) == 0 {
+		return false
+	}
+	near := bodyBox(face, frame)
+	near = image.Rect(near.Min.X-face.Dx(), near.Min.Y-face.Dy(), near.Max.X+face.Dx(), near.Max.Y)
+	for _, b := range boxes {
+		if b.Overlaps(near) {
+			return true
+		}
+	}
+	return false
 }
 
 // Absent tells the presence tracker that nobody is seen at time at (no frames: the camera is

@@ -105,18 +105,16 @@ func TestDetectorRunsOnlyBehindTheGate(t *testing.T) {
 		got = append(got, s)
 	}
 	// The detector looks at the first frame (someone may be in view at start). Then, at 15 fps
-	// and the default SearchFPS of 5, it runs on every third frame from frame 4, the whole
-	// frame on every fourth of those.
-	want := []string{"detect", "gate", "gate", "gate"}
-	for i := 4; i < 30; i++ {
-		k := i - 4
-		switch {
-		case k%3 != 0:
-			want = append(want, "still")
-		case (k/3)%4 == 0:
+	// and the default SearchFPS of 5, it runs on every third frame from frame 4 while the face
+	// arrives (around it on frame 7). Once the shopper is present (the 200 ms dwell) and nothing
+	// moves around them, their face stands for the frames of the next second (stillDetect):
+	// the detector looks again, at the whole frame, on frame 22.
+	want := []string{"detect", "gate", "gate", "gate", "detect", "still", "still", "track"}
+	for i := 8; i < 30; i++ {
+		if i == 22 {
 			want = append(want, "detect")
-		default:
-			want = append(want, "track")
+		} else {
+			want = append(want, "still")
 		}
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -124,6 +122,53 @@ func TestDetectorRunsOnlyBehindTheGate(t *testing.T) {
 	}
 	if !a.Present() {
 		t.Errorf("not present after 26 frames of a face with a 200 ms dwell")
+	}
+}
+
+// TestDetectorRestsWhileStill: while a present shopper's face was found and nothing moves
+// around them, the detector looks once a second; once something moves beside them, it runs at
+// SearchFPS again.
+func TestDetectorRestsWhileStill(t *testing.T) {
+	a := newAnalyzerT(t, Options{Presence: PresenceConfig{EnterDwell: 200 * time.Millisecond, ExitGrace: 3 * time.Second}})
+	bg, face := grey(t), photo(t)
+	stir := face.Clone()
+	defer stir.Close()
+	var box image.Rectangle
+	still, moving := 0, 0
+	for i := 0; i < 60; i++ {
+		f := face
+		switch {
+		case i < 4:
+			f = bg // the empty room first: the face that comes is a person's
+		case i >= 30 && i%2 == 1:
+			f = stir
+		}
+		r, err := a.Analyze(f, frameTime(i, 15))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 7 {
+			if len(r.Faces) != 1 || !a.Present() {
+				t.Fatalf("frame 7: faces %v, present %v; want the photo's face, present", r.Faces, a.Present())
+			}
+			box = r.Faces[0]
+			// A patch beside the face that flickers from frame 30 on: motion around the shopper.
+			side := image.Rect(box.Max.X, box.Min.Y, box.Max.X+box.Dx()/2, box.Max.Y).Intersect(image.Rect(0, 0, stir.Cols(), stir.Rows()))
+			gocv.Rectangle(&stir, side, color.RGBA{255, 255, 255, 0}, -1)
+		}
+		switch {
+		case !r.Detected:
+		case i > 7 && i < 30:
+			still++
+		case i >= 30:
+			moving++
+		}
+	}
+	if still > 2 {
+		t.Errorf("the detector ran %d times in 1.5 s of a still shopper, want at most 2 (once a second)", still)
+	}
+	if moving < 8 {
+		t.Errorf("the detector ran %d times in 2 s with motion beside the shopper, want about 10 (SearchFPS 5)", moving)
 	}
 }
 
@@ -240,15 +285,33 @@ func TestSetOptionsKeepsOldOnError(t *testing.T) {
 	}
 }
 
-// TestSearchRate: with nobody at the mirror, motion runs the detector at most SearchFPS times a
-// second; a shopper who steps in while it is held back and then stands still is still found.
+// TestSearchRate: with nobody at the mirror, motion that could hold a face runs the detector
+// at most SearchFPS times a second, and thinner motion (a curtain's edge) not at all; a shopper
+// who steps in while it is held back and then stands still is still found.
 func TestSearchRate(t *testing.T) {
 	a := newAnalyzerT(t, Options{SearchFPS: 5})
 	bg := grey(t)
-	detections, last := 0, -1
-	for i := 0; i < 30; i++ { // 2 s of a curtain swinging at 15 fps
+	thin := 0
+	for i := 0; i < 30; i++ { // 2 s of a curtain swinging at 15 fps: only its edges change
 		f := bg.Clone()
 		gocv.Rectangle(&f, image.Rect(20+10*i, 50, 120+10*i, 400), color.RGBA{40, 30, 30, 0}, -1)
+		r, err := a.Analyze(f, frameTime(i, 15))
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Detected && i > 0 { // the first frame is looked at: someone may be in view
+			thin++
+		}
+	}
+	if thin > 0 {
+		t.Errorf("2 s of a curtain's edge moving 10 px a frame: %d detections, want none (no blob a face fits in)", thin)
+	}
+	detections, last := 0, -1
+	for i := 30; i < 60; i++ { // 2 s of something person-sized moving about
+		f := bg.Clone()
+		x := 20 + 200*(i%2)
+		gocv.Rectangle(&f, image.Rect(x, 50, x+100, 400), color.RGBA{40, 30, 30, 0}, -1)
 		r, err := a.Analyze(f, frameTime(i, 15))
 		f.Close()
 		if err != nil {
@@ -259,7 +322,7 @@ func TestSearchRate(t *testing.T) {
 		}
 	}
 	if detections < 9 || detections > 11 {
-		t.Errorf("2 s of motion without a face: %d detections, want about 10 (5 a second)", detections)
+		t.Errorf("2 s of person-sized motion without a face: %d detections, want about 10 (5 a second)", detections)
 	}
 	// The shopper appears on the frame after the last search (so the detector is held back)
 	// and from then on nothing moves.

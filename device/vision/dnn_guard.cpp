@@ -40,3 +40,5 @@ int fm_check_blazeface(const char* model, char* err, int errlen) {
     }
     return 1;
 }
+
+void fm_set_num_threads(int n) { cv::setNumThreads(n); }

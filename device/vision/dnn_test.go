@@ -58,3 +58,50 @@ func TestModelFallback(t *testing.T) {
 		}
 	})
 }
+
+// TestModelPaths: the lookup tries the .deb's copy first, then an install beside the
+// executable, then models/ in the executable's tree and in the module root of the source tree,
+// and never the working directory.
+func TestModelPaths(t *testing.T) {
+	root := t.TempDir()
+	exe := filepath.Join(root, "opt", "bin", "mirror-agent")
+	mod := filepath.Join(root, "src")
+	src := filepath.Join(mod, "device", "vision", "blazeface.go")
+	os.MkdirAll(filepath.Dir(src), 0o755)
+	os.WriteFile(filepath.Join(mod, "go.mod"), []byte("module x\n"), 0o644)
+	cwd := filepath.Join(root, "elsewhere")
+	os.MkdirAll(filepath.Join(cwd, "models", "blazeface"), 0o755)
+	t.Chdir(cwd)
+	got := modelPaths(exe, src)
+	m := func(dir string) string { return filepath.Join(dir, "models", "blazeface", ModelFile) }
+	want := []string{
+		filepath.Join(debModelDir, ModelFile),
+		filepath.Join(root, "opt", "share", "fitmirror", "models", "blazeface", ModelFile),
+		m(filepath.Join(root, "opt", "bin")), m(filepath.Join(root, "opt")), m(root),
+	}
+	if len(got) < len(want) {
+		t.Fatalf("modelPaths = %q, want it to start with %q", got, want)
+	}
+	for i, w := range want {
+		if got[i] != w {
+			t.Errorf("modelPaths[%d] = %s, want %s", i, got[i], w)
+		}
+	}
+	if last := got[len(got)-1]; last != m(mod) {
+		t.Errorf("last path %s, want the module root's %s", last, m(mod))
+	}
+	for _, p := range got {
+		if strings.HasPrefix(p, cwd) {
+			t.Errorf("modelPaths tries %s in the working directory", p)
+		}
+	}
+	if !strings.HasSuffix(DefaultModel(), filepath.Join("models", "blazeface", ModelFile)) {
+		t.Errorf("DefaultModel() = %q from %s, want the repository's model", DefaultModel(), cwd)
+	}
+	err := errNoModel(got)
+	for _, p := range got {
+		if !strings.Contains(err.Error(), p) {
+			t.Errorf("the not-found error %q does not name %s", err, p)
+		}
+	}
+}

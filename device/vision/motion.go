@@ -36,19 +36,24 @@ type Motion struct {
 // previous one, thresholded, dilated, and cut into blobs. It costs a fraction of a
 // millisecond, so it runs on every analysed frame; the face detector runs only behind it.
 type motionGate struct {
-	opts   MotionOptions
-	grey   gocv.Mat // current small grey frame (blurred)
-	prev   gocv.Mat
-	mask   gocv.Mat // changed pixels of the last Update (0/255)
-	small  gocv.Mat
-	kernel gocv.Mat
-	have   bool
-	scale  float64 // full-frame pixels per gate pixel
+	opts MotionOptions
+	grey gocv.Mat // current small grey frame (blurred)
+	prev gocv.Mat
+	mask gocv.Mat // changed pixels of the last Update (0/255)
+	// plain is the small grey frame before the blur: the background model's input.
+	plain gocv.Mat
+	// small is the frame in colour at the gate's size, made only while colour is set (the air
+	// buttons' skin cue needs it); full is the full-size grey frame the small ones come from.
+	small, full gocv.Mat
+	colour      bool
+	kernel      gocv.Mat
+	have        bool
+	scale       float64 // full-frame pixels per gate pixel
 }
 
 func newMotionGate(o MotionOptions) *motionGate {
 	return &motionGate{opts: o.withDefaults(), grey: gocv.NewMat(), prev: gocv.NewMat(), mask: gocv.NewMat(),
-		small: gocv.NewMat(), kernel: gocv.GetStructuringElement(gocv.MorphRect, image.Pt(5, 5))}
+		plain: gocv.NewMat(), small: gocv.NewMat(), full: gocv.NewMat(), kernel: gocv.GetStructuringElement(gocv.MorphRect, image.Pt(5, 5))}
 }
 
 // setOptions changes the thresholds; a new width restarts the difference.
@@ -70,14 +75,18 @@ func (g *motionGate) Update(frame gocv.Mat) Motion {
 	gw := min(g.opts.Width, w)
 	gh := max(1, int(float64(h)*float64(gw)/float64(w)+0.5))
 	g.scale = float64(w) / float64(gw)
-	gocv.Resize(frame, &g.small, image.Pt(gw, gh), 0, 0, gocv.InterpolationArea)
-	g.prev, g.grey = g.grey, g.prev // the last frame becomes prev; grey is overwritten
-	if g.small.Channels() == 1 {
-		g.small.CopyTo(&g.grey)
-	} else {
-		gocv.CvtColor(g.small, &g.grey, gocv.ColorBGRToGray)
+	// Grey first, then shrunk: the area filter then runs on one channel instead of three.
+	src := frame
+	if frame.Channels() != 1 {
+		gocv.CvtColor(frame, &g.full, gocv.ColorBGRToGray)
+		src = g.full
 	}
-	gocv.GaussianBlur(g.grey, &g.grey, image.Pt(5, 5), 0, 0, gocv.BorderDefault)
+	gocv.Resize(src, &g.plain, image.Pt(gw, gh), 0, 0, gocv.InterpolationArea)
+	if g.colour {
+		gocv.Resize(frame, &g.small, image.Pt(gw, gh), 0, 0, gocv.InterpolationArea)
+	}
+	g.prev, g.grey = g.grey, g.prev // the last frame becomes prev; grey is overwritten
+	gocv.GaussianBlur(g.plain, &g.grey, image.Pt(5, 5), 0, 0, gocv.BorderDefault)
 	if !g.have || g.prev.Cols() != gw || g.prev.Rows() != gh {
 		g.have = true
 		g.mask.Close()
@@ -124,7 +133,7 @@ func (g *motionGate) toGate(r image.Rectangle) image.Rectangle {
 }
 
 func (g *motionGate) Close() error {
-	for _, m := range []*gocv.Mat{&g.grey, &g.prev, &g.mask, &g.small, &g.kernel} {
+	for _, m := range []*gocv.Mat{&g.grey, &g.prev, &g.mask, &g.plain, &g.small, &g.full, &g.kernel} {
 		m.Close()
 	}
 	return nil

@@ -71,6 +71,9 @@ type ReplayOptions struct {
 	// Events, when set, receives every event of the session engine (photos, QR codes, purges
 	// too) on media time, in order, on Replay's goroutine.
 	Events func(session.Event)
+	// Started, when set, is called once everything is set up, just before the first frame is
+	// read (a benchmark measures the frame loop from there, without the model's loading).
+	Started func()
 	// Warn, when set, receives one line when BlazeFace was asked for and could not be loaded
 	// (naming the file tried): the replay then runs on the cascade.
 	Warn io.Writer
@@ -128,6 +131,9 @@ func Replay(opts ReplayOptions, emit func(ReplayEvent) error) (ReplaySummary, er
 		annotate = newAnnotator()
 	)
 	defer annotate.Close()
+	if opts.Started != nil {
+		opts.Started()
+	}
 	cpu0 := cpuTime()
 	for {
 		f, err := src.Read(&frame)
