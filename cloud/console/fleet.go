@@ -53,7 +53,7 @@ type mirror struct {
 	tele       *wire.Telemetry
 	teleAt     time.Time
 	results    []Result
-	badPayload string // the last message that did not parse
+	badPayload string         // the last message that did not parse
 	history    history        // per-minute telemetry of the last 24 h
 	desired    *wire.Desired  // the retained config/desired
 	reported   *wire.Reported // the retained config/reported

@@ -13,6 +13,7 @@ import (
 	"github.com/fitmirror/fitmirror/cloud/console"
 	"github.com/fitmirror/fitmirror/cloud/hub"
 	"github.com/fitmirror/fitmirror/cloud/hub/hubstore"
+	"github.com/fitmirror/fitmirror/cmd/internal/liveconfig"
 )
 
 // subscriber is the hub's broker connection as the console listens on it (the embedded
@@ -47,6 +48,7 @@ func startConsole(ctx context.Context, g *errgroup.Group, cfg *Config, st hub.St
 	}
 	events, _ := st.(hubstore.MirrorEventStore)
 	con, err := console.New(console.Options{Store: cs, Events: events, Fleet: fleet, Publisher: pub, SessionTTL: cfg.Console.SessionTTL,
+		CheckConfig: liveconfig.CheckDesired, // the agent's own rules for a desired configuration
 		SilentAfter: cfg.Console.SilentAfter, Logger: log.With("part", "console"),
 		Alerts: console.AlertOptions{WebhookURL: cfg.Alerts.WebhookURL, Format: cfg.Alerts.Format, After: cfg.Alerts.After}})
 	if err != nil {

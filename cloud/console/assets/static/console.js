@@ -28,7 +28,10 @@
     const tr = document.createElement("tr");
     tr.className = "state-" + m.state;
     tr.dataset.id = m.id;
-    cell(tr, m.id, "id");
+    const link = document.createElement("a");
+    link.href = "/mirrors/" + encodeURIComponent(m.id);
+    link.textContent = m.id;
+    cell(tr, "", "id").appendChild(link);
     const st = cell(tr, "", "state");
     const badge = document.createElement("span");
     badge.className = "badge " + m.state;
