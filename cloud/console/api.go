@@ -48,7 +48,7 @@ func (c *Console) apiMirrors(w http.ResponseWriter, r *http.Request, _ *who) {
 }
 
 // Commands are the commands the console sends (operator role and above).
-var Commands = []string{wire.CmdPing, wire.CmdRestart, wire.CmdEndSession}
+var Commands = []string{wire.CmdPing, wire.CmdRestart, wire.CmdEndSession, wire.CmdReloadKiosk}
 
 // apiCommand is POST /api/mirrors/{id}/cmd/{name}: it sends the command and waits up to
 // CommandWait for the mirror's result (200 with it), or answers 202 with the request ID (the

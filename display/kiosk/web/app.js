@@ -200,6 +200,8 @@
         if (timings.length > 256) timings.shift();
       }
     };
+    // The fleet's reload-kiosk command: load the page (and its assets) again.
+    source.addEventListener('reload', () => location.reload());
     source.onerror = () => {
       linkDown();
       if (source.readyState === EventSource.CLOSED && !retryTimer) {

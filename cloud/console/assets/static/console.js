@@ -6,7 +6,7 @@
   if (!table) return;
   const csrf = document.querySelector('meta[name="csrf"]').content;
   const canCommand = document.querySelector('meta[name="can-command"]').content === "true";
-  const commands = ["ping", "restart", "end-session"];
+  const commands = ["ping", "restart", "end-session", "reload-kiosk"];
   const tbody = table.tBodies[0];
   const updated = document.getElementById("updated");
   const filters = document.getElementById("filters");
