@@ -284,6 +284,7 @@ type chart struct {
 	ID, Title, Unit string
 	Lines           []string // each a polyline's points; a gap over 3 minutes starts a new one
 	Min, Max, Last  string
+	LastX, LastY    string // the newest point, marked with a dot
 	Empty           bool
 }
 
@@ -335,7 +336,7 @@ func draw(id, title, unit string, pts []Point, now time.Time, pick func(Point) (
 		if len(line) == 1 { // a lone minute: a short dash, so that it shows
 			var x, y float64
 			fmt.Sscanf(line[0], "%g,%g", &x, &y)
-			line = append(line, fmt.Sprintf("%.1f,%.1f", x+3, y))
+			line = append([]string{fmt.Sprintf("%.1f,%.1f", x-3, y)}, line...)
 		}
 		if len(line) > 0 {
 			ch.Lines = append(ch.Lines, strings.Join(line, " "))
@@ -352,9 +353,10 @@ func draw(id, title, unit string, pts []Point, now time.Time, pick func(Point) (
 			flush()
 		}
 		prev = p.At
-		x := chartW * p.At.Sub(from).Seconds() / (24 * time.Hour).Seconds()
+		x := min(chartW-4, chartW*p.At.Sub(from).Seconds()/(24*time.Hour).Seconds())
 		y := 10 + (chartH-20)*(1-(v-base)/span)
 		line = append(line, fmt.Sprintf("%.1f,%.1f", x, y))
+		ch.LastX, ch.LastY = fmt.Sprintf("%.1f", x), fmt.Sprintf("%.1f", y)
 	}
 	flush()
 	return ch
