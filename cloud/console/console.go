@@ -49,6 +49,9 @@ type Options struct {
 	// before the console sends it: mirror-cloud passes the agent's rules
 	// (liveconfig.CheckDesired). nil = only its form (a JSON object) is checked.
 	CheckConfig func(partial json.RawMessage) error
+	// Releases are the signed releases the hub keeps: with them the console sends update
+	// (the release's arguments, as a rollout does); nil = no update command.
+	Releases hubstore.ReleaseStore
 	// CommandWait is how long a command request waits for the mirror's result; 0 = 10 s.
 	CommandWait time.Duration
 	// Login attempts per operator name and client address: a burst of LoginBurst (0 = 5),

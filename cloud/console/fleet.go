@@ -167,6 +167,7 @@ type Mirror struct {
 	LastSeen      *time.Time      `json:"last_seen"`
 	Version       string          `json:"version"`
 	TargetVersion string          `json:"target_version,omitempty"`
+	Arch          string          `json:"arch,omitempty"` // the mirror's Debian architecture, from its status
 	Store         string          `json:"store"`
 	Problems      []wire.Problem  `json:"problems"`
 	CPU           *float64        `json:"cpu"`
@@ -212,7 +213,7 @@ func (f *Fleet) Mirrors(silentAfter time.Duration, stores map[string]string) []M
 }
 
 func (m *mirror) view(id string, now time.Time, silentAfter time.Duration, store string) Mirror {
-	v := Mirror{ID: id, Store: store, Version: visible(m.status.Version), TargetVersion: visible(m.status.TargetVersion),
+	v := Mirror{ID: id, Store: store, Version: visible(m.status.Version), TargetVersion: visible(m.status.TargetVersion), Arch: visible(m.status.Arch),
 		State: m.status.State, Reason: visible(m.status.Reason), Problems: []wire.Problem{}, Results: make([]Result, len(m.results))}
 	for i, r := range m.results {
 		if r.Error != nil {

@@ -204,6 +204,7 @@ type mirrorData struct {
 	Config               ConfigState
 	Desired, Reported    string // indented JSON
 	Commands             []string
+	Versions             []string // what update may install (the hub's releases)
 }
 
 // timelineEvent is one row of the timeline, every string as text.
@@ -236,6 +237,7 @@ func (c *Console) mirrorPage(w http.ResponseWriter, r *http.Request, wh *who) {
 	d.Config, _ = c.fleet.Config(id)
 	d.Desired, d.Reported = indent(d.Config.Desired, "{}"), indent(d.Config.Reported, "")
 	d.Events, d.EventsError = c.timeline(r.Context(), id)
+	d.Versions = c.updateVersions(r.Context(), m)
 	c.render(w, "mirror.html", d)
 }
 

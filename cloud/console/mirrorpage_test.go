@@ -214,3 +214,72 @@ func TestMirrorTelemetryAndTimeline(t *testing.T) {
 		t.Errorf("the page carries the mirror's markup or escapes as such")
 	}
 }
+
+// The update command from the mirror page: the console sends the release of the asked version
+// for the mirror's architecture with a rollout's arguments (URL on the hub, sha256, size,
+// signature) and shows the mirror's answer; a version the hub does not keep is 404 and nothing
+// is sent; a viewer gets 403. The page offers the mirror's architecture's versions.
+func TestMirrorUpdate(t *testing.T) {
+	f := newFleetEnv(t, func(o *console.Options) { o.Releases = o.Store.(hubstore.ReleaseStore) })
+	for _, rel := range []hubstore.Release{
+		{Version: "1.5.0", Arch: "arm64", Package: "fitmirror-agent", SHA256: strings.Repeat("ab", 32), Size: 1234, Signature: "untrusted comment: sig\nRW…", KeyID: "0123456789abcdef", CreatedAt: time.Now()},
+		{Version: "1.5.0", Arch: "amd64", Package: "fitmirror-agent", SHA256: strings.Repeat("cd", 32), Size: 999, Signature: "x", KeyID: "0123456789abcdef", CreatedAt: time.Now()},
+		{Version: "1.6.0~rc1", Arch: "amd64", Package: "fitmirror-agent", SHA256: strings.Repeat("ef", 32), Size: 5, Signature: "y", KeyID: "0123456789abcdef", CreatedAt: time.Now()},
+	} {
+		if err := f.st.AddRelease(t.Context(), rel); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spy := paho.NewClient(paho.NewClientOptions().AddBroker(f.mq.URL()).SetClientID("m1-spy").SetUsername("m1").SetPassword("m1pw").SetProtocolVersion(4))
+	if tok := spy.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("spy connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { spy.Disconnect(0) })
+	sent := make(chan wire.CommandRequest, 4)
+	spy.Subscribe("mirror/m1/cmd/update", 1, func(_ paho.Client, msg paho.Message) {
+		var req wire.CommandRequest
+		json.Unmarshal(msg.Payload(), &req)
+		sent <- req
+	}).Wait()
+	op := f.login(t, "otto", f.addOperator(t, "otto", hubstore.RoleOperator))
+	viewer := f.login(t, "vera", f.addOperator(t, "vera", hubstore.RoleViewer))
+	f.publish(t, "mirror/m1/status", true, wire.Status{State: wire.StateOnline, Version: "1.4.0", Arch: "arm64"})
+	waitFor(t, "m1 in the fleet", func() bool { ms := op.mirrors(t, ""); return len(ms) == 1 && ms[0].Arch == "arm64" })
+
+	if resp, body := viewer.post(t, "/api/mirrors/m1/cmd/update", `{"version":"1.5.0"}`, true); resp.StatusCode != 403 {
+		t.Errorf("a viewer's update = %s %s, want 403", resp.Status, body)
+	}
+	if resp, body := op.post(t, "/api/mirrors/m1/cmd/update", `{"version":"1.6.0~rc1"}`, true); resp.StatusCode != 404 || !strings.Contains(body, "no release 1.6.0~rc1 for architecture arm64") {
+		t.Errorf("update to a version without an arm64 release = %s %s, want 404 naming it", resp.Status, body)
+	}
+	if resp, body := op.post(t, "/api/mirrors/m1/cmd/update", `{}`, true); resp.StatusCode != 400 {
+		t.Errorf("update without a version = %s %s, want 400", resp.Status, body)
+	}
+	resp, body := op.post(t, "/api/mirrors/m1/cmd/update", `{"version":"1.5.0"}`, true)
+	if resp.StatusCode != 200 || !strings.Contains(body, `"ok":true`) {
+		t.Errorf("update = %s %s, want the mirror's answer", resp.Status, body)
+	}
+	var req wire.CommandRequest
+	select {
+	case req = <-sent:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no update command reached m1")
+	}
+	var args wire.UpdateArgs
+	json.Unmarshal(req.Args, &args)
+	if args.Version != "1.5.0" || args.URL != "/v1/releases/1.5.0/arm64" || args.SHA256 != strings.Repeat("ab", 32) || args.Size != 1234 || !strings.HasPrefix(args.Signature, "untrusted comment") || args.AllowDowngrade {
+		t.Errorf("update args = %+v, want the arm64 release's", args)
+	}
+	select {
+	case extra := <-sent:
+		t.Errorf("a second update reached m1: %+v (the refused ones must send nothing)", extra)
+	case <-time.After(200 * time.Millisecond):
+	}
+	_, page := op.get(t, "/mirrors/m1")
+	if !strings.Contains(page, `<select id="update-version"><option>1.5.0</option></select>`) {
+		t.Errorf("the page's update offers other than the arm64 versions:\n%s", page)
+	}
+	if _, page = viewer.get(t, "/mirrors/m1"); strings.Contains(page, "update-version") {
+		t.Error("a viewer's page offers the update")
+	}
+}

@@ -27,7 +27,7 @@ type subscriber interface {
 // connection and runs its listener and alerts in g; the fleet's gauges and the mirrors'
 // counters join the hub's /metrics through reg (read at each scrape). It returns the
 // console's address.
-func startConsole(ctx context.Context, g *errgroup.Group, cfg *Config, st hub.Store, pub hub.Publisher, sub subscriber, reg prometheus.Registerer, log *slog.Logger) (string, error) {
+func startConsole(ctx context.Context, g *errgroup.Group, cfg *Config, st hub.Store, releases hubstore.ReleaseStore, pub hub.Publisher, sub subscriber, reg prometheus.Registerer, log *slog.Logger) (string, error) {
 	if cfg.Console.Listen == "" {
 		return "", nil
 	}
@@ -49,6 +49,7 @@ func startConsole(ctx context.Context, g *errgroup.Group, cfg *Config, st hub.St
 	events, _ := st.(hubstore.MirrorEventStore)
 	con, err := console.New(console.Options{Store: cs, Events: events, Fleet: fleet, Publisher: pub, SessionTTL: cfg.Console.SessionTTL,
 		CheckConfig: liveconfig.CheckDesired, // the agent's own rules for a desired configuration
+		Releases:    releases,
 		SilentAfter: cfg.Console.SilentAfter, Logger: log.With("part", "console"),
 		Alerts: console.AlertOptions{WebhookURL: cfg.Alerts.WebhookURL, Format: cfg.Alerts.Format, After: cfg.Alerts.After}})
 	if err != nil {

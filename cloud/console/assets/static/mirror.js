@@ -68,6 +68,15 @@
     b.disabled = false;
     refresh();
   });
+  const upd = $("update-send");
+  if (upd) upd.addEventListener("click", async () => {
+    const version = $("update-version").value;
+    if (!confirm("update " + id + " to " + version + "?")) return;
+    upd.disabled = true;
+    await post(base + "/cmd/update", { version: version, allow_downgrade: $("update-downgrade").checked });
+    upd.disabled = false;
+    refresh();
+  });
   const editor = $("config-editor");
   const answer = $("config-answer");
   function say(cls, text) {
