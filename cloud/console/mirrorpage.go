@@ -184,7 +184,7 @@ func (c *Console) awaitReport(w http.ResponseWriter, r *http.Request, wh *who, i
 // else only its form.
 func (c *Console) checkConfig(partial json.RawMessage) error {
 	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(partial, &obj); err != nil {
+	if err := json.Unmarshal(partial, &obj); err != nil || obj == nil {
 		return errors.New("config must be a JSON object of sections, as in the mirror's YAML file")
 	}
 	if c.opts.CheckConfig != nil {

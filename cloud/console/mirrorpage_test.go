@@ -80,7 +80,7 @@ func TestMirrorConfig(t *testing.T) {
 	if resp, body := viewer.post(t, "/api/mirrors/m1/cmd/ping", `{}`, true); resp.StatusCode != 403 {
 		t.Errorf("a viewer's ping = %s %s, want 403", resp.Status, body)
 	}
-	for _, bad := range []string{`{"config":{"session":{"countdown":99}}}`, `{"config":[1]}`, `{"config":"x"}`} {
+	for _, bad := range []string{`{"config":{"session":{"countdown":99}}}`, `{"config":[1]}`, `{"config":"x"}`, `{"config":null}`} {
 		if resp, body := op.post(t, "/api/mirrors/m1/config", bad, true); resp.StatusCode != 422 || !strings.Contains(body, "invalid_config") {
 			t.Errorf("config %s = %s %s, want 422 invalid_config", bad, resp.Status, body)
 		}
