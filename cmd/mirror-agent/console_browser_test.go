@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -92,10 +96,19 @@ func shoot(t testing.TB, ctx context.Context, name string) {
 // timeline and its configuration; an edit the agent's rules refuse is not sent, one the
 // mirror refuses (a zone outside its camera frame) comes back refused with its reason, a good
 // one is applied and reported; ping and reload-kiosk answer; the funnel counts the scan.
+// SIGKILLed, the agent turns offline on the fleet page (the broker's Last Will) and the
+// webhook receives one alert.
 func TestBrowserMirrorPage(t *testing.T) {
 	needsRealTime(t)
 	_, clip, _ := setup(t)
-	h := startHub(t)
+	alerts := make(chan map[string]any, 10)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var v map[string]any
+		json.NewDecoder(r.Body).Decode(&v)
+		alerts <- v
+	}))
+	defer hook.Close()
+	h := startHub(t, "alerts.webhook_url="+hook.URL, "alerts.after=10s")
 	add := testexec.Command(cloudBin, "operator", "add", "otto", "--role", "operator", "--password-stdin", "--set", "state_dir="+h.state)
 	add.Stdin = strings.NewReader("otto-password-1234\n")
 	if out, err := add.CombinedOutput(); err != nil {
@@ -132,6 +145,24 @@ func TestBrowserMirrorPage(t *testing.T) {
 		t.Errorf("the funnel's SVG has %d bound bars (%v), want the legend's and the day's", n, err)
 	}
 	shoot(t, ctx, "console-funnel.png")
+
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	act(t, ctx, "open the fleet", chromedp.Navigate(h.console+"/"))
+	pageWait(t, ctx, "m1 offline on the fleet page", `(() => { const tr = document.querySelector('#fleet tr[data-id="m1"]');
+		return tr && ["offline", "silent"].includes(tr.querySelector(".badge").textContent); })()`, 60*time.Second)
+	select {
+	case a := <-alerts:
+		if a["event"] != "alert" || a["mirror"] != "m1" {
+			t.Errorf("the webhook got %v, want an alert for m1", a)
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatal("no alert within 40 s of m1 going offline")
+	}
+	select {
+	case a := <-alerts: // a second check of the alerts would send a duplicate by now
+		t.Errorf("a second notice: %v", a)
+	case <-time.After(6 * time.Second):
+	}
 }
 
 // scanOnce waits for the agent's QR code, scans it with the hub's WeChat simulator and waits
