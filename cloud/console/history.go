@@ -10,8 +10,9 @@ import (
 
 // Telemetry history: each mirror's telemetry of the last 24 h, one averaged point a minute,
 // in memory. Every hub replica hears every mirror's telemetry over MQTT, so each keeps the
-// same history by itself; a replica that starts has only what it heard since. A point is 24
-// bytes: a full day is 34 KB a mirror, 34 MB for a fleet of 1,000.
+// same history by itself; a replica that starts has only what it heard since. A minute is 24
+// bytes: a full day is about 40 KiB a mirror with the rest of what the fleet keeps of it
+// (BenchmarkMirrorPage), 40 MB for a fleet of 1,000.
 
 // historyLen is how many minutes a mirror's history keeps.
 const historyLen = 24 * 60
@@ -35,7 +36,7 @@ type history struct {
 
 // add takes one telemetry message heard at now.
 func (h *history) add(now time.Time, t *wire.Telemetry) {
-	min := int32(now.Unix() / 60)
+	minute := int32(now.Unix() / 60)
 	var cur *bucket
 	if n := len(h.b); n > 0 {
 		i := n - 1
@@ -43,18 +44,23 @@ func (h *history) add(now time.Time, t *wire.Telemetry) {
 			i = (h.next + historyLen - 1) % historyLen
 		}
 		switch {
-		case h.b[i].minute == min:
+		case h.b[i].minute == minute:
 			cur = &h.b[i]
-		case h.b[i].minute > min: // the clock went back: keep the ring in order
+		case h.b[i].minute > minute: // the clock went back: keep the ring in order
 			return
 		}
 	}
 	if cur == nil {
 		if len(h.b) < historyLen {
-			h.b = append(h.b, bucket{minute: min})
+			if len(h.b) == cap(h.b) { // grow to at most a day, not append's next size
+				nb := make([]bucket, len(h.b), min(max(2*cap(h.b), 16), historyLen))
+				copy(nb, h.b)
+				h.b = nb
+			}
+			h.b = append(h.b, bucket{minute: minute})
 			cur = &h.b[len(h.b)-1]
 		} else {
-			h.b[h.next] = bucket{minute: min}
+			h.b[h.next] = bucket{minute: minute}
 			cur = &h.b[h.next]
 			h.next = (h.next + 1) % historyLen
 		}

@@ -283,3 +283,37 @@ func TestMirrorUpdate(t *testing.T) {
 		t.Error("a viewer's page offers the update")
 	}
 }
+
+// The history is a ring of 1,440 minutes: after 25 hours of telemetry a minute it holds the
+// last 24 h, oldest first, in order across the ring's seam; a clock that goes back adds nothing.
+func TestTelemetryHistoryRing(t *testing.T) {
+	clk := newClock()
+	f := console.NewFleet("mirror", clk.Now)
+	start := clk.Now()
+	for i := range 25 * 60 {
+		b, _ := json.Marshal(wire.Telemetry{FPS: float64(i), DiskFreeMB: 1})
+		f.Handle("mirror/m1/telemetry", b)
+		clk.Add(time.Minute)
+	}
+	clk.Add(-time.Minute) // now: the last minute
+	pts, ok := f.Telemetry("m1")
+	if !ok || len(pts) != 24*60 {
+		t.Fatalf("%d points (%v), want 1440", len(pts), ok)
+	}
+	for i, p := range pts {
+		want := 60 + i
+		if p.FPS != float64(want) || !p.At.Equal(start.Add(time.Duration(want)*time.Minute)) {
+			t.Fatalf("point %d = %+v, want minute %d", i, p, want)
+		}
+	}
+	clk.Add(-time.Hour)
+	b, _ := json.Marshal(wire.Telemetry{FPS: 1000})
+	f.Handle("mirror/m1/telemetry", b)
+	clk.Add(time.Hour)
+	if pts, _ = f.Telemetry("m1"); len(pts) != 24*60 || pts[len(pts)-1].FPS != 25*60-1 {
+		t.Errorf("after a reading an hour back: %d points, last %+v", len(pts), pts[len(pts)-1])
+	}
+	if _, ok := f.Telemetry("m2"); ok {
+		t.Error("telemetry of a mirror never heard of")
+	}
+}
