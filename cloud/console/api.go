@@ -2,6 +2,7 @@ package console
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"regexp"
 	"slices"
@@ -48,7 +49,7 @@ func (c *Console) apiMirrors(w http.ResponseWriter, r *http.Request, _ *who) {
 }
 
 // Commands are the commands the console sends (operator role and above).
-var Commands = []string{wire.CmdPing, wire.CmdRestart, wire.CmdEndSession}
+var Commands = []string{wire.CmdPing, wire.CmdRestart, wire.CmdEndSession, wire.CmdReloadKiosk}
 
 // apiCommand is POST /api/mirrors/{id}/cmd/{name}: it sends the command and waits up to
 // CommandWait for the mirror's result (200 with it), or answers 202 with the request ID (the
@@ -59,13 +60,28 @@ func (c *Console) apiCommand(w http.ResponseWriter, r *http.Request, wh *who) {
 		httpError(w, http.StatusBadRequest, "bad_id", "not a mirror ID")
 		return
 	}
-	if !slices.Contains(Commands, name) {
-		httpError(w, http.StatusBadRequest, "unknown_command", "the console sends "+strings.Join(Commands, ", "))
+	if !slices.Contains(c.commands(), name) {
+		httpError(w, http.StatusBadRequest, "unknown_command", "the console sends "+strings.Join(c.commands(), ", "))
 		return
+	}
+	var args json.RawMessage
+	if name == wire.CmdUpdate {
+		var err error
+		switch args, err = c.updateArgs(r.Context(), w, r, id); {
+		case errors.Is(err, errStore):
+			httpError(w, http.StatusServiceUnavailable, "store_unavailable", "the database does not answer")
+			return
+		case errors.Is(err, errNoRelease):
+			httpError(w, http.StatusNotFound, "no_release", err.Error())
+			return
+		case err != nil:
+			httpError(w, http.StatusBadRequest, "bad_args", err.Error())
+			return
+		}
 	}
 	now := c.now()
 	exp := wire.Time{Time: now.Add(c.opts.CommandWait + 50*time.Second)}
-	req := wire.CommandRequest{ID: "console-" + randToken()[:16], ExpiresAt: &exp}
+	req := wire.CommandRequest{ID: "console-" + randToken()[:16], Args: args, ExpiresAt: &exp}
 	body, _ := json.Marshal(req)
 	ch, cancel := c.fleet.wait(id, req.ID)
 	defer cancel()

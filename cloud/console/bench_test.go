@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"sort"
 	"testing"
 	"time"
@@ -146,4 +147,60 @@ func BenchmarkFleetMetrics1000(b *testing.B) {
 		size = w.Body.Len()
 	}
 	b.ReportMetric(float64(size)/1024, "KiB")
+}
+
+// BenchmarkMirrorPage is a mirror's page in a fleet of 1,000 whose mirror has a full day of
+// telemetry (1,440 minutes, two readings each): GET /mirrors/{id} (four charts of 1,440
+// points, the timeline, the configuration) and GET /api/mirrors/{id}/telemetry; and the
+// memory a day of history takes per mirror (100 mirrors filled).
+func BenchmarkMirrorPage(b *testing.B) {
+	clk := newClock()
+	e := newEnv(b, nil, clk.Now, func(o *console.Options) { o.Events = o.Store.(hubstore.MirrorEventStore) })
+	simulate(b, e, 1000)
+	id := "store00-mirror000"
+	for range 24 * 60 {
+		e.fleet.Handle("mirror/"+id+"/telemetry", telemetry(7))
+		clk.Add(30 * time.Second)
+		e.fleet.Handle("mirror/"+id+"/telemetry", telemetry(8))
+		clk.Add(30 * time.Second)
+	}
+	c := e.login(b, "ada", e.addOperator(b, "ada", hubstore.RoleAdmin))
+	for _, p := range []struct{ name, path string }{{"mirror-page", "/mirrors/" + id}, {"api-telemetry", "/api/mirrors/" + id + "/telemetry"}} {
+		b.Run(p.name, func(b *testing.B) {
+			var lat []time.Duration
+			var size int
+			for b.Loop() {
+				start := time.Now()
+				resp, body := c.get(b, p.path)
+				lat = append(lat, time.Since(start))
+				if resp.StatusCode != http.StatusOK {
+					b.Fatalf("%s: %s", p.path, resp.Status)
+				}
+				size = len(body)
+			}
+			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+			b.ReportMetric(float64(size)/1024, "KiB")
+		})
+	}
+	b.Run("history-memory", func(b *testing.B) {
+		for b.Loop() {
+			f := console.NewFleet("mirror", clk.Now)
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			msg := telemetry(3)
+			for range 24 * 60 {
+				for m := range 100 {
+					f.Handle(fmt.Sprintf("mirror/m%03d/telemetry", m), msg)
+				}
+				clk.Add(time.Minute)
+			}
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/100/1024, "KiB/mirror")
+			runtime.KeepAlive(f)
+		}
+	})
 }

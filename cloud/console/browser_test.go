@@ -12,6 +12,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/fitmirror/fitmirror/cloud/console"
 	"github.com/fitmirror/fitmirror/cloud/hub/hubstore"
 	"github.com/fitmirror/fitmirror/internal/wire"
 )
@@ -140,4 +141,56 @@ func TestBrowserFleet(t *testing.T) {
 	}
 	chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("filter-store").dispatchEvent(new Event("change")), true`))
 	waitPage(t, ctx, "the Beijing 3 filter", `document.querySelectorAll("#fleet tbody tr").length === 1 && document.querySelector("#fleet tbody tr").dataset.id === "m1"`)
+}
+
+// A real Chromium on a mirror's page over a real broker: the mirror's hostile version,
+// reasons and refusal are shown as text after the script's refresh, no script or image of
+// the mirror's runs; the editor's check refuses what the rules refuse without sending it,
+// and a send shows the mirror's refusal.
+func TestBrowserMirrorHostile(t *testing.T) {
+	f := newFleetEnv(t, func(o *console.Options) { o.CheckConfig = checkStub })
+	f.answerConfig(t)
+	pw := f.addOperator(t, "otto", hubstore.RoleOperator)
+	f.hostileMirror(t)
+	waitFor(t, "m1 with telemetry", func() bool { pts, ok := f.fleet.Telemetry("m1"); return ok && len(pts) == 1 })
+	ctx := newBrowser(t, 1400, 1200)
+	if err := chromedp.Do(ctx, chromedp.Navigate(f.srv.URL+"/mirrors/m1")); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, ctx, "the login form", `location.pathname === "/login" && !!document.getElementById("name")`)
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.ID("name"), "otto"), chromedp.SendKeys(chromedp.ID("password"), pw),
+		chromedp.Click(chromedp.ID("login-submit"))); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, ctx, "m1's page, refreshed", `location.pathname === "/mirrors/m1" && document.body.dataset.refreshed >= 1`)
+	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.ID("config-editor"), `{"session":{"countdown":99}}`), chromedp.Click(chromedp.ID("config-check"))); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, ctx, "the check's refusal", `document.getElementById("config-answer").textContent === "not sent: session.countdown: must be between 0 and 10 (got 99)"`)
+	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.ID("config-editor"), `{"presence":{"zone":"0,0,99999,1"}`), chromedp.Click(chromedp.ID("config-send"))); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, ctx, "the editor's JSON error", `document.getElementById("config-answer").textContent.startsWith("not JSON")`)
+	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.ID("config-editor"), `{"presence":{"zone":"0,0,99999,1"}}`), chromedp.Click(chromedp.ID("config-send"))); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, ctx, "the mirror's refusal", `document.getElementById("config-answer").textContent.startsWith("version 1 refused by the mirror: presence.zone")`)
+	waitPage(t, ctx, "the mirror's hostile refusal, refreshed", `document.getElementById("reported-error").textContent.includes("camera frame \\x1b[2J<b>")`)
+	type view struct{ Version, Reason, Problems, Answer string }
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[view](`({Version: document.getElementById("mirror-version").textContent,
+		Reason: document.getElementById("mirror-reason").textContent, Problems: document.getElementById("mirror-problems").textContent,
+		Answer: document.getElementById("config-answer").textContent})`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Version != hostileVersion || !strings.Contains(v.Reason, `camera \x1b[31mlost\x1b[0m <img src=x onerror=alert(2)>`) ||
+		!strings.Contains(v.Problems, "<img src=x") || !strings.Contains(v.Answer, `\x1b[2J<b>`) {
+		t.Errorf("m1's page shows %+v, want its strings as text", v)
+	}
+	if n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.scripts.length + document.querySelectorAll("img, b").length`)); n != 1 {
+		t.Errorf("%d scripts and elements of the mirror's markup on the page, want only the console's script", n)
+	}
+	if n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#chart-fps polyline, #chart-cpu polyline, #chart-temp polyline, #chart-disk polyline").length`)); n != 4 {
+		t.Errorf("%d chart lines, want one in each of the 4 charts", n)
+	}
 }

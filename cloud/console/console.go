@@ -16,6 +16,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -44,6 +45,13 @@ type Options struct {
 	// SilentAfter: a mirror without telemetry this long is silent (console.silent_after);
 	// 0 = 90 s, three times the agents' default telemetry_interval.
 	SilentAfter time.Duration
+	// CheckConfig checks a desired configuration (config/desired's partial "config" object)
+	// before the console sends it: mirror-cloud passes the agent's rules
+	// (liveconfig.CheckDesired). nil = only its form (a JSON object) is checked.
+	CheckConfig func(partial json.RawMessage) error
+	// Releases are the signed releases the hub keeps: with them the console sends update
+	// (the release's arguments, as a rollout does); nil = no update command.
+	Releases hubstore.ReleaseStore
 	// CommandWait is how long a command request waits for the mirror's result; 0 = 10 s.
 	CommandWait time.Duration
 	// Login attempts per operator name and client address: a burst of LoginBurst (0 = 5),
@@ -154,6 +162,11 @@ func (c *Console) Handler() http.Handler {
 	mux.Handle("GET /funnel", c.auth(hubstore.RoleViewer, c.funnelPage))
 	mux.Handle("GET /api/funnel", c.auth(hubstore.RoleViewer, c.apiFunnel))
 	mux.Handle("GET /api/mirrors/{id}/events", c.auth(hubstore.RoleViewer, c.apiEvents))
+	mux.Handle("GET /mirrors/{id}", c.auth(hubstore.RoleViewer, c.mirrorPage))
+	mux.Handle("GET /api/mirrors/{id}", c.auth(hubstore.RoleViewer, c.apiMirror))
+	mux.Handle("GET /api/mirrors/{id}/telemetry", c.auth(hubstore.RoleViewer, c.apiTelemetry))
+	mux.Handle("GET /api/mirrors/{id}/config", c.auth(hubstore.RoleViewer, c.apiConfig))
+	mux.Handle("POST /api/mirrors/{id}/config", c.auth(hubstore.RoleOperator, c.apiSetConfig))
 	mux.Handle("POST /api/mirrors/{id}/cmd/{name}", c.auth(hubstore.RoleOperator, c.apiCommand))
 	mux.Handle("POST /api/mirrors/{id}/store", c.auth(hubstore.RoleOperator, c.apiSetStore))
 	mux.Handle("/", c.auth(hubstore.RoleViewer, func(w http.ResponseWriter, r *http.Request, _ *who) {

@@ -36,6 +36,8 @@ type Fleet struct {
 	mu      sync.Mutex
 	mirrors map[string]*mirror
 	waiters map[string]waiter // command request ID → who waits for its result
+	// configWaiters wait for a mirror's report of a desired configuration version.
+	configWaiters map[string]configWaiter
 }
 
 // waiter waits for the result of one command request to one mirror.
@@ -51,7 +53,11 @@ type mirror struct {
 	tele       *wire.Telemetry
 	teleAt     time.Time
 	results    []Result
-	badPayload string // the last message that did not parse
+	badPayload string         // the last message that did not parse
+	history    history        // per-minute telemetry of the last 24 h
+	desired    *wire.Desired  // the retained config/desired
+	reported   *wire.Reported // the retained config/reported
+	reportedAt time.Time
 }
 
 // Result is a command's result as the console shows it.
@@ -72,12 +78,13 @@ func NewFleet(prefix string, now func() time.Time) *Fleet {
 	if now == nil {
 		now = time.Now
 	}
-	return &Fleet{prefix: prefix, now: now, mirrors: map[string]*mirror{}, waiters: map[string]waiter{}}
+	return &Fleet{prefix: prefix, now: now, mirrors: map[string]*mirror{}, waiters: map[string]waiter{}, configWaiters: map[string]configWaiter{}}
 }
 
 // Filters are the topics Handle takes: subscribe to each.
 func (f *Fleet) Filters() []string {
-	return []string{f.prefix + "/+/status", f.prefix + "/+/telemetry", f.prefix + "/+/cmd/+/result"}
+	return []string{f.prefix + "/+/status", f.prefix + "/+/telemetry", f.prefix + "/+/cmd/+/result",
+		f.prefix + "/+/config/desired", f.prefix + "/+/config/reported"}
 }
 
 // Handle takes one message of a mirror's status, telemetry or command result topic. Topics
@@ -119,6 +126,9 @@ func (f *Fleet) Handle(topic string, payload []byte) {
 			return
 		}
 		m.tele, m.teleAt = &t, now
+		m.history.add(now, &t)
+	case rest == "config/desired" || rest == "config/reported":
+		f.handleConfig(id, m, rest, payload, now)
 	case strings.HasPrefix(rest, "cmd/") && strings.HasSuffix(rest, "/result"):
 		var r wire.CommandResult
 		if err := json.Unmarshal(payload, &r); err != nil {
@@ -157,6 +167,7 @@ type Mirror struct {
 	LastSeen      *time.Time      `json:"last_seen"`
 	Version       string          `json:"version"`
 	TargetVersion string          `json:"target_version,omitempty"`
+	Arch          string          `json:"arch,omitempty"` // the mirror's Debian architecture, from its status
 	Store         string          `json:"store"`
 	Problems      []wire.Problem  `json:"problems"`
 	CPU           *float64        `json:"cpu"`
@@ -202,7 +213,7 @@ func (f *Fleet) Mirrors(silentAfter time.Duration, stores map[string]string) []M
 }
 
 func (m *mirror) view(id string, now time.Time, silentAfter time.Duration, store string) Mirror {
-	v := Mirror{ID: id, Store: store, Version: visible(m.status.Version), TargetVersion: visible(m.status.TargetVersion),
+	v := Mirror{ID: id, Store: store, Version: visible(m.status.Version), TargetVersion: visible(m.status.TargetVersion), Arch: visible(m.status.Arch),
 		State: m.status.State, Reason: visible(m.status.Reason), Problems: []wire.Problem{}, Results: make([]Result, len(m.results))}
 	for i, r := range m.results {
 		if r.Error != nil {

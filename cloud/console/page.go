@@ -28,6 +28,7 @@ var staticFS = func() fs.FS {
 
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"num":   num,
+	"text":  func(b []byte) string { return visible(string(b)) }, // a mirror's JSON as one line of text
 	"since": sinceText,
 	// the funnel chart
 	"list":        func(v ...string) []string { return v },

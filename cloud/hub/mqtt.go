@@ -117,10 +117,20 @@ func (p *MQTTPublisher) resubscribe(c paho.Client) {
 
 // Publish sends at QoS 1 and waits for the broker's PUBACK (or ctx).
 func (p *MQTTPublisher) Publish(ctx context.Context, topic string, payload []byte) error {
+	return p.publish(ctx, topic, false, payload)
+}
+
+// PublishRetained sends a retained message at QoS 1 (the console's desired configuration)
+// and waits for the broker's PUBACK (or ctx).
+func (p *MQTTPublisher) PublishRetained(ctx context.Context, topic string, payload []byte) error {
+	return p.publish(ctx, topic, true, payload)
+}
+
+func (p *MQTTPublisher) publish(ctx context.Context, topic string, retained bool, payload []byte) error {
 	if !p.c.IsConnectionOpen() {
 		return fmt.Errorf("mqtt: publish %s: not connected", topic)
 	}
-	tok := p.c.Publish(topic, 1, false, payload)
+	tok := p.c.Publish(topic, 1, retained, payload)
 	select {
 	case <-tok.Done():
 		if err := tok.Error(); err != nil {

@@ -131,7 +131,7 @@ func assemble(ctx context.Context, cfg *Config, log *slog.Logger, h hooks, resta
 	}
 	if cfg.MQTT.URL != "" {
 		if a.fleet, err = openFleet(fleetParts{cfg: cfg, log: log, health: tr, engine: engine, pipeline: cam.pipeline,
-			janitor: janitor, db: st.db, hw: hw, live: a.live, rec: st.rec, restart: restart, hub: prov.hub, update: a.update}); err != nil {
+			janitor: janitor, db: st.db, hw: hw, live: a.live, rec: st.rec, restart: restart, hub: prov.hub, update: a.update, kiosk: disp.kiosk}); err != nil {
 			return nil, err
 		}
 		fc = a.fleet

@@ -15,6 +15,7 @@ import (
 
 	"github.com/fitmirror/fitmirror/cloud/fleet"
 	"github.com/fitmirror/fitmirror/cmd/internal/config"
+	"github.com/fitmirror/fitmirror/cmd/internal/liveconfig"
 	"github.com/fitmirror/fitmirror/device/hardware"
 	"github.com/fitmirror/fitmirror/device/vision"
 	"github.com/fitmirror/fitmirror/display/power"
@@ -107,46 +108,15 @@ type CameraConfig struct {
 	FrozenAfter time.Duration `yaml:"frozen_after" help:"no frames, or identical frames, for this long: the camera is lost or frozen and is reopened" range:"1s,5m"`
 }
 
-type PresenceConfig struct {
-	EnterDwell      time.Duration `yaml:"enter_dwell" help:"a face must stay this long before a session opens (passers-by do not)" range:"0s,30s"`
-	ExitGrace       time.Duration `yaml:"exit_grace" help:"nobody seen for this long closes the session (a twirl does not)" range:"0s,5m"`
-	BodyHold        time.Duration `yaml:"body_hold" help:"after the last face, the shopper's body where they stood (the background model's foreground, not mere motion) keeps the session this long (turned away to see the back of a dress); 0 = faces only" range:"0s,2m"`
-	Cascade         string        `yaml:"cascade" help:"OpenCV Haar or LBP face cascade (opencv-data)"`
-	Detector        string        `yaml:"detector" help:"face detector: auto = BlazeFace (presence.model), falling back to the cascade with a warning when the model does not load; haar = the cascade only" enum:"auto,haar"`
-	Model           string        `yaml:"model" help:"BlazeFace short-range ONNX model (face_detection_front_128x128_barracuda.onnx); empty = looked up, never in the working directory: /usr/share/fitmirror/models/blazeface (the .deb), then models/blazeface beside the executable or in the source tree it was built from (scripts/setup.sh)"`
-	WorkWidth       int           `yaml:"work_width" help:"frames are shrunk to this width before detection" range:"80,1920"`
-	MinFace         float64       `yaml:"min_face" help:"smallest face that counts, as a fraction of the frame width (far pedestrians do not)" range:"0.01,0.9"`
-	Zone            string        `yaml:"zone" help:"detection zone in camera pixels \"x0,y0,x1,y1\" (the fitting room's standing area); empty = the whole frame"`
-	IdleFPS         float64       `yaml:"idle_fps" help:"analysed frame rate while nobody is there and nothing moves" range:"1,60"`
-	EngagedFPS      float64       `yaml:"engaged_fps" help:"analysed frame rate while something moves or a shopper is there (the camera's rate caps it)" range:"1,120"`
-	SearchFPS       float64       `yaml:"search_fps" help:"while nobody is at the mirror, motion runs the face detector at most this often" range:"1,120"`
-	MotionThreshold int           `yaml:"motion_threshold" help:"grey-level change per pixel that counts as motion" range:"1,255"`
-	MotionMinArea   float64       `yaml:"motion_min_area" help:"smallest moving blob that counts, as a fraction of the frame" range:"0.0001,0.5"`
-	Gestures        bool          `yaml:"gestures" help:"air buttons: a hand held still for 0.8 s beside the head on the image's left takes a photo, on its right compares (docs/gestures.md)"`
-	GestureButtons  string        `yaml:"gesture_buttons" help:"where the air buttons are: face = beside the tracked face at shoulder height, scaled with it; fixed = the frame's regions 0–18% and 82–100% of its width, 15–50% of its height" enum:"face,fixed"`
-}
+type PresenceConfig = liveconfig.PresenceConfig
 
 type DebugConfig struct {
 	View bool `yaml:"view" help:"serve an annotated MJPEG view of the camera at /debug/vision on the loopback kiosk listener, for tuning (frames are encoded only while someone watches)"`
 }
 
-type SessionConfig struct {
-	AutoCapture bool          `yaml:"auto_capture" help:"take a photo by itself once the shopper holds still after the welcome (buttons, gestures and taps work either way)"`
-	StillFor    time.Duration `yaml:"still_for" help:"how long the shopper holds still before the automatic photo" range:"0s,10s"`
-	Welcome     time.Duration `yaml:"welcome" help:"welcome screen before the automatic countdown" range:"0s,30s"`
-	Countdown   int           `yaml:"countdown" help:"seconds counted down before a photo" range:"0,10"`
-	Review      time.Duration `yaml:"review" help:"the photo is acknowledged this long before its QR code shows" range:"0s,10s"`
-	Goodbye     time.Duration `yaml:"goodbye" help:"goodbye screen before the mirror goes black" range:"0s,30s"`
-	QRTTL       time.Duration `yaml:"qr_ttl" help:"how long a QR code works; renewed while on screen" range:"60s,24h"`
-	QRLinger    time.Duration `yaml:"qr_linger" help:"after the shopper leaves, their QR code stays this long (the photo hidden) unless someone new arrives: a scan meanwhile still binds and shows ✓; 0 = goodbye at once" range:"0s,5m"`
-}
+type SessionConfig = liveconfig.SessionConfig
 
-type PhotosConfig struct {
-	JPEGQuality  int           `yaml:"jpeg_quality" help:"JPEG quality of photos" range:"50,100"`
-	UnboundGrace time.Duration `yaml:"unbound_grace" help:"photos nobody scanned are purged this long after the session closes" range:"0s,1h"`
-	Retention    time.Duration `yaml:"retention" help:"photos a shopper scanned are kept this long for their link (local provider), then purged; with the hub provider they go when the session ends" range:"1m,720h"`
-	MinFreeMB    int           `yaml:"min_free_mb" help:"disk guard: below this much free space the oldest photos are purged first and disk.low is raised" range:"10,100000"`
-}
+type PhotosConfig = liveconfig.PhotosConfig
 
 type DisplayConfig struct {
 	Listen     string        `yaml:"listen" help:"kiosk page and SSE (host:port); keep it on loopback"`
@@ -375,16 +345,4 @@ func (c *Config) visionOptions() vision.Options {
 }
 
 // parseZone reads "x0,y0,x1,y1" (camera pixels); "" is the whole frame.
-func parseZone(s string) (image.Rectangle, error) {
-	if strings.TrimSpace(s) == "" {
-		return image.Rectangle{}, nil
-	}
-	var r image.Rectangle
-	if n, err := fmt.Sscanf(strings.ReplaceAll(s, " ", ""), "%d,%d,%d,%d", &r.Min.X, &r.Min.Y, &r.Max.X, &r.Max.Y); err != nil || n != 4 {
-		return r, fmt.Errorf("%q: want x0,y0,x1,y1 in camera pixels", s)
-	}
-	if r.Min.X < 0 || r.Min.Y < 0 || r.Dx() <= 0 || r.Dy() <= 0 {
-		return r, fmt.Errorf("%q: want 0 ≤ x0 < x1 and 0 ≤ y0 < y1", s)
-	}
-	return r, nil
-}
+func parseZone(s string) (image.Rectangle, error) { return liveconfig.ParseZone(s) }

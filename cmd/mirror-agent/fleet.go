@@ -33,6 +33,7 @@ type fleetParts struct {
 	restart  func()           // ends the process cleanly; systemd starts it again
 	hub      fleet.BindingHub // the hub provider: missed bindings and acknowledgements; nil otherwise
 	update   *update.Updater  // nil: no update command
+	kiosk    commands.Kiosk   // the kiosk pages (reload-kiosk)
 }
 
 // mqttOptions are the fleet client's connection settings from the configuration.
@@ -129,6 +130,9 @@ func newFleet(p fleetParts) (*fleet.Client, error) {
 	parts := commands.Parts{Engine: p.engine, Janitor: p.janitor, Lights: p.hw, Index: p.db, Camera: p.pipeline, Restart: p.restart}
 	if p.update != nil {
 		parts.Update = p.update
+	}
+	if p.kiosk != nil {
+		parts.Kiosk = p.kiosk
 	}
 	o.Commands = commands.Handlers(parts)
 	return fleet.New(o)

@@ -8,25 +8,15 @@ import (
 	"sync"
 
 	"github.com/fitmirror/fitmirror/cmd/internal/config"
+	"github.com/fitmirror/fitmirror/cmd/internal/liveconfig"
 	"github.com/fitmirror/fitmirror/device/vision"
 	"github.com/fitmirror/fitmirror/session"
 )
 
-// liveKeys are the configuration keys (or key prefixes) that take effect at run time, from a
-// SIGHUP reload or the fleet's desired configuration. Every other key needs a restart.
-var liveKeys = []string{"presence.", "session.", "photos.unbound_grace"}
-
-func isLive(key string) bool {
-	for _, p := range liveKeys {
-		if key == p || (strings.HasSuffix(p, ".") && strings.HasPrefix(key, p)) {
-			return true
-		}
-	}
-	return false
-}
-
-// fileKeys are file paths among the live keys: never changed by the fleet.
-var fileKeys = map[string]bool{"presence.cascade": true, "presence.model": true}
+// isLive: the keys liveconfig.Keys (presence.*, session.*, photos.unbound_grace) take effect
+// at run time, from a SIGHUP reload or the fleet's desired configuration. Every other key
+// needs a restart.
+func isLive(key string) bool { return liveconfig.IsLive(key) }
 
 // live is the configuration in force; SIGHUP and the fleet change its live keys.
 type live struct {
@@ -95,8 +85,8 @@ func (l *live) applySets(ctx context.Context, sets []string) (map[string]any, er
 		// File paths change only in the mirror's own configuration file: over MQTT they
 		// would let the fleet point the agent at any file (and learn from the error whether
 		// it exists). Refused before anything looks at the path.
-		if fileKeys[k] {
-			return l.effective(), fmt.Errorf("%s: a file path; change it in the mirror's configuration file", k)
+		if liveconfig.FileKeys[k] {
+			return l.effective(), liveconfig.FileKeyError(k)
 		}
 		if err := config.Set(&next, k, v); err != nil {
 			return l.effective(), err
@@ -109,7 +99,7 @@ func (l *live) applySets(ctx context.Context, sets []string) (map[string]any, er
 	a, b := flatKeys(&cur), flatKeys(&next)
 	for k, v := range b {
 		if fmt.Sprint(a[k]) != fmt.Sprint(v) && !isLive(k) {
-			return l.effective(), fmt.Errorf("%s: takes effect only at start; change it in the mirror's configuration file", k)
+			return l.effective(), liveconfig.StartOnlyError(k)
 		}
 	}
 	if _, _, err := l.apply(ctx, &next); err != nil {

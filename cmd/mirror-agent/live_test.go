@@ -6,13 +6,22 @@ import (
 	"testing"
 
 	"github.com/fitmirror/fitmirror/cmd/internal/config"
+	"github.com/fitmirror/fitmirror/cmd/internal/liveconfig"
 )
 
-// TestEveryLiveKeyIsInForce: every key a reload or the fleet may change at run time (liveKeys)
+// The console checks a desired configuration over liveconfig.Defaults: they are the agent's.
+func TestLiveDefaultsAreTheAgents(t *testing.T) {
+	c, d := defaultConfig(), liveconfig.Defaults()
+	if c.Presence != d.Presence || c.Session != d.Session || c.Photos != d.Photos {
+		t.Errorf("liveconfig.Defaults() = %+v,\nthe agent's: %+v %+v %+v", d, c.Presence, c.Session, c.Photos)
+	}
+}
+
+// TestEveryLiveKeyIsInForce: every key a reload or the fleet may change at run time (liveconfig.Keys)
 // reaches what live.apply puts in force — the pipeline's options (SetOptions) or the engine's
 // configuration (SetConfig) — so a key reported as applied is never silently ignored. A live
 // key that fed neither would be reported applied and change nothing; it must then be taken out
-// of liveKeys (restart-only). The engine's own tests show SetConfig in force on the next
+// of liveconfig.Keys (restart-only). The engine's own tests show SetConfig in force on the next
 // screen and the next QR code (TestEngineQRTTLChangeTakesEffectOnTheNextCode).
 func TestEveryLiveKeyIsInForce(t *testing.T) {
 	base := defaultConfig()
@@ -23,7 +32,7 @@ func TestEveryLiveKeyIsInForce(t *testing.T) {
 		}
 		n++
 		next := base
-		if fileKeys[k.Name] {
+		if liveconfig.FileKeys[k.Name] {
 			next.Presence.Cascade, next.Presence.Model = next.Presence.Cascade+".other", next.Presence.Model+".other"
 		} else if v, ok := otherValue(k); !ok {
 			t.Errorf("%s (%s, %q): no other value to try; extend otherValue", k.Name, k.Type, k.Allowed)

@@ -13,6 +13,7 @@ import (
 	"github.com/fitmirror/fitmirror/cloud/console"
 	"github.com/fitmirror/fitmirror/cloud/hub"
 	"github.com/fitmirror/fitmirror/cloud/hub/hubstore"
+	"github.com/fitmirror/fitmirror/cmd/internal/liveconfig"
 )
 
 // subscriber is the hub's broker connection as the console listens on it (the embedded
@@ -26,7 +27,7 @@ type subscriber interface {
 // connection and runs its listener and alerts in g; the fleet's gauges and the mirrors'
 // counters join the hub's /metrics through reg (read at each scrape). It returns the
 // console's address.
-func startConsole(ctx context.Context, g *errgroup.Group, cfg *Config, st hub.Store, pub hub.Publisher, sub subscriber, reg prometheus.Registerer, log *slog.Logger) (string, error) {
+func startConsole(ctx context.Context, g *errgroup.Group, cfg *Config, st hub.Store, releases hubstore.ReleaseStore, pub hub.Publisher, sub subscriber, reg prometheus.Registerer, log *slog.Logger) (string, error) {
 	if cfg.Console.Listen == "" {
 		return "", nil
 	}
@@ -47,6 +48,8 @@ func startConsole(ctx context.Context, g *errgroup.Group, cfg *Config, st hub.St
 	}
 	events, _ := st.(hubstore.MirrorEventStore)
 	con, err := console.New(console.Options{Store: cs, Events: events, Fleet: fleet, Publisher: pub, SessionTTL: cfg.Console.SessionTTL,
+		CheckConfig: liveconfig.CheckDesired, // the agent's own rules for a desired configuration
+		Releases:    releases,
 		SilentAfter: cfg.Console.SilentAfter, Logger: log.With("part", "console"),
 		Alerts: cfg.alertOptions()})
 	if err != nil {

@@ -265,7 +265,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if s, ok := pub.(subscriber); ok {
 		sub = newFanout(s)
 	}
-	consoleAddr, err := startConsole(ctx, g, cfg, st.Store, pub, sub, metrics.Registry(), log)
+	consoleAddr, err := startConsole(ctx, g, cfg, st.Store, st.releases, pub, sub, metrics.Registry(), log)
 	if err != nil {
 		return err
 	}

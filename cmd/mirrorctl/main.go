@@ -80,7 +80,7 @@ var helps = map[string]cli.Help{
 	"status": {Usage: "mirrorctl status ID [flags]",
 		Summary: "Shows one mirror's status, the configuration version it reported (applied, or refused with the\nerror) and its effective keys."},
 	"cmd": {Usage: "mirrorctl cmd ID NAME [json-args] [flags]",
-		Summary: "Sends the command NAME (ping, end-session, purge-photos, set-light, analytics, restart, snapshot)\nwith its JSON arguments and waits --timeout for the result."},
+		Summary: "Sends the command NAME (ping, end-session, purge-photos, set-light, analytics, restart, reload-kiosk, snapshot)\nwith its JSON arguments and waits --timeout for the result."},
 	"config": {Usage: "mirrorctl config ID key=value... [flags]",
 		Summary: "Merges the keys into the mirror's retained desired configuration and waits for the mirror's report:\napplied, or refused naming the key (exit 1)."},
 	"events": {Usage: "mirrorctl events [-f] [ID] [--console URL --operator NAME [--last N]] [flags]",

@@ -344,3 +344,37 @@ func TestBrowserLocalWording(t *testing.T) {
 	waitPage(t, ctx, "the check mark's font", `(() => { const m = document.querySelector("#bound-zh .check");
 		return m !== null && m.textContent === "✓" && getComputedStyle(m).fontFamily.includes("DejaVu Sans"); })()`, 5*time.Second)
 }
+
+// The fleet's reload-kiosk command: Reload asks the open page to load itself again; it does,
+// reconnects and shows the current screen; Reload counts the pages it asked.
+func TestBrowserReload(t *testing.T) {
+	k := New(Options{Logger: discardLogger()})
+	srv := newLoopbackServer(t, k.Handler())
+	ctx := newBrowser(t)
+	t.Cleanup(func() { k.Close() })
+	if n := k.Reload(); n != 0 {
+		t.Errorf("Reload with no page = %d, want 0", n)
+	}
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(viewW, viewH, chromedp.EmulatePortrait), chromedp.Navigate(srv.URL)); err != nil {
+		t.Fatalf("Navigate(%q): %v", srv.URL, err)
+	}
+	waitPage(t, ctx, "the event stream", `document.body.dataset.link === "up"`, 15*time.Second)
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.beforeReload = true`)); err != nil {
+		t.Fatal(err)
+	}
+	k.Show(display.Screen{Scene: display.SceneBound})
+	if n := k.Reload(); n != 1 {
+		t.Errorf("Reload with one page = %d, want 1", n)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.beforeReload === undefined && document.body.dataset.link === "up" && document.body.dataset.scene === "bound"`))
+		if err == nil && v {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the page did not reload and show the current screen: %v %v", v, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -59,6 +59,10 @@ func (k *Kiosk) serveEvents(w http.ResponseWriter, r *http.Request) {
 		case <-k.done:
 			return
 		case b := <-sub.ch:
+			if string(b) == string(reloadEvent) {
+				buf = append(buf, "event: reload\ndata: {}\n\n"...)
+				break
+			}
 			buf = append(buf, "data: "...)
 			buf = append(buf, b...) // json.Marshal output holds no newline
 			buf = append(buf, "\n\n"...)

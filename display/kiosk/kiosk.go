@@ -152,6 +152,22 @@ func (k *Kiosk) enqueue(sub *subscriber, b []byte) {
 	}
 }
 
+// reloadEvent in a page's queue is the reload event (a Screen is a JSON object, never this).
+var reloadEvent = []byte("reload")
+
+// Reload asks every open page to load itself again (the fleet's reload-kiosk command: a page
+// that shows something stale, or new assets after an update): the stream sends "event:
+// reload", on which the page reloads and reconnects. It returns how many pages were asked.
+func (k *Kiosk) Reload() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for sub := range k.subs {
+		k.enqueue(sub, reloadEvent)
+	}
+	k.log.Info("kiosk: pages asked to reload", "pages", len(k.subs))
+	return len(k.subs)
+}
+
 // Current returns the Screen shown last (display.Idle before the first Show).
 func (k *Kiosk) Current() display.Screen {
 	k.mu.Lock()

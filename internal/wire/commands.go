@@ -10,6 +10,8 @@ const (
 	CmdRestart     = "restart"
 	CmdSnapshot    = "snapshot"
 	CmdUpdate      = "update"
+	// CmdReloadKiosk asks the kiosk pages to load themselves again.
+	CmdReloadKiosk = "reload-kiosk"
 	// CmdForgetPhotos is sent by the hub when shoppers deleted photos (their gallery, or an
 	// unfollow): the mirror deletes any copy it still holds.
 	CmdForgetPhotos = "forget-photos"
@@ -69,6 +71,12 @@ type Analytics struct {
 	Bound            int     `json:"bound"`
 	Conversion       float64 `json:"conversion"`          // bound / qr_shown
 	AvgTimeToScanMs  float64 `json:"avg_time_to_scan_ms"` // qr.shown → bound
+}
+
+// ReloadKioskResult is the data of a reload-kiosk result: how many kiosk pages were asked
+// to reload (0: none is attached).
+type ReloadKioskResult struct {
+	Pages int `json:"pages"`
 }
 
 // RestartResult is the data of a restart result, sent just before the agent exits.

@@ -23,7 +23,7 @@ var payloads = []any{
 	Status{}, Telemetry{}, TelemetrySession{}, Counters{}, Event{},
 	CommandRequest{}, CommandResult{}, Error{}, Desired{}, Reported{}, Binding{},
 	PingResult{}, EndSessionResult{}, PurgePhotosResult{}, SetLightArgs{}, SetLightResult{},
-	AnalyticsArgs{}, Analytics{}, RestartResult{}, SnapshotResult{},
+	AnalyticsArgs{}, Analytics{}, RestartResult{}, ReloadKioskResult{}, SnapshotResult{},
 	Health{}, Problem{},
 	SessionClosed{}, PhotoCaptured{}, QRShown{}, PhotoBound{}, PhotoPurged{}, StaffCalled{}, CameraLost{}, CameraRestored{},
 	DiskLow{}, ConfigApplied{}, OutboxDropped{}, OutboxFailed{},

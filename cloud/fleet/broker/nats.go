@@ -42,9 +42,9 @@ func NATSPermissions(prefix, user string) (pub, sub []string) {
 // either is denied, so every "#" rule lists both.
 func natsPerms(prefix, user string) (pub, sub []string) {
 	switch user {
-	case HubUser: // as the acl: reads status, telemetry, events and results, sends bindings and commands
-		return []string{prefix + ".*.binding", prefix + ".*.cmd.*"},
-			[]string{prefix + ".*.status", prefix + ".*.telemetry", prefix + ".*.events", prefix + ".*.cmd.*.result"}
+	case HubUser: // as the acl: reads status, telemetry, events, results and configuration, sends bindings, commands and desired configuration
+		return []string{prefix + ".*.binding", prefix + ".*.cmd.*", prefix + ".*.config.desired"},
+			[]string{prefix + ".*.status", prefix + ".*.telemetry", prefix + ".*.events", prefix + ".*.cmd.*.result", prefix + ".*.config.reported", prefix + ".*.config.desired"}
 	case OpsUser: // reads everything, sends commands and desired configuration, HA discovery
 		return []string{prefix + ".*.cmd.*", prefix + ".*.config.desired", "homeassistant", "homeassistant.>"},
 			[]string{prefix, prefix + ".>", "homeassistant", "homeassistant.>"}

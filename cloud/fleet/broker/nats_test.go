@@ -47,8 +47,8 @@ func TestNATSUsers(t *testing.T) {
 		"store12-mirror3": {
 			pub: []string{"mirror.store12-mirror3", "mirror.store12-mirror3.>"},
 			sub: []string{"mirror.store12-mirror3", "mirror.store12-mirror3.>"}},
-		broker.HubUser: {pub: []string{"mirror.*.binding", "mirror.*.cmd.*"},
-			sub: []string{"mirror.*.status", "mirror.*.telemetry", "mirror.*.events", "mirror.*.cmd.*.result"}},
+		broker.HubUser: {pub: []string{"mirror.*.binding", "mirror.*.cmd.*", "mirror.*.config.desired"},
+			sub: []string{"mirror.*.status", "mirror.*.telemetry", "mirror.*.events", "mirror.*.cmd.*.result", "mirror.*.config.reported", "mirror.*.config.desired"}},
 		broker.OpsUser: {
 			pub: []string{"mirror.*.cmd.*", "mirror.*.config.desired", "homeassistant", "homeassistant.>"},
 			sub: []string{"mirror", "mirror.>", "homeassistant", "homeassistant.>"}},

@@ -61,14 +61,25 @@ type Parts struct {
 	Camera  Camera
 	Restart func()
 	Update  Updater // nil: no update command (unknown_command)
+	Kiosk   Kiosk   // nil: no reload-kiosk command (unknown_command)
+}
+
+// Kiosk is the kiosk page server: reload-kiosk asks its pages to reload.
+type Kiosk interface {
+	Reload() int
 }
 
 // Handlers returns the handlers: end-session, purge-photos, set-light, analytics, restart,
-// snapshot, and update when there is an updater (ping is the fleet client's own).
+// snapshot, update when there is an updater and reload-kiosk when there is a kiosk (ping is the fleet client's own).
 func Handlers(p Parts) map[string]fleet.CommandFunc {
 	h := handlers(p)
 	if p.Update != nil {
 		h[wire.CmdUpdate] = p.Update.Handle
+	}
+	if p.Kiosk != nil {
+		h[wire.CmdReloadKiosk] = func(context.Context, json.RawMessage) (any, error) {
+			return wire.ReloadKioskResult{Pages: p.Kiosk.Reload()}, nil
+		}
 	}
 	return h
 }

@@ -160,3 +160,24 @@ func TestForgetPhotos(t *testing.T) {
 		t.Errorf("bad arguments purged %v", j.asked[2:])
 	}
 }
+
+// TestReloadKiosk: reload-kiosk is there only with a kiosk, and answers how many pages it
+// asked to reload.
+func TestReloadKiosk(t *testing.T) {
+	if _, ok := commands.Handlers(commands.Parts{})[wire.CmdReloadKiosk]; ok {
+		t.Error("a reload-kiosk command without a kiosk")
+	}
+	k := &kiosk{pages: 2}
+	h := commands.Handlers(commands.Parts{Kiosk: k})[wire.CmdReloadKiosk]
+	if h == nil {
+		t.Fatal("no reload-kiosk command with a kiosk")
+	}
+	data, err := h(context.Background(), nil)
+	if err != nil || data != (wire.ReloadKioskResult{Pages: 2}) || k.reloads != 1 {
+		t.Errorf("reload-kiosk = %+v, %v after %d reloads", data, err, k.reloads)
+	}
+}
+
+type kiosk struct{ pages, reloads int }
+
+func (k *kiosk) Reload() int { k.reloads++; return k.pages }

@@ -166,6 +166,11 @@ func (b *Broker) Publish(_ context.Context, topic string, payload []byte) error 
 	return b.srv.Publish(topic, payload, false, 1)
 }
 
+// PublishRetained sends a retained message at QoS 1 (the console's desired configuration).
+func (b *Broker) PublishRetained(_ context.Context, topic string, payload []byte) error {
+	return b.srv.Publish(topic, payload, true, 1)
+}
+
 // Limits of the embedded broker, the same as the shipped mosquitto configuration's.
 const (
 	// MaxMessageBytes is the largest payload accepted (mosquitto's message_size_limit).

@@ -251,6 +251,8 @@
         console.warn('kiosk: bad gesture event', err);
       }
     });
+    // The fleet's reload-kiosk command: load the page (and its assets) again.
+    source.addEventListener('reload', () => location.reload());
     source.onerror = () => {
       linkDown();
       if (source.readyState === EventSource.CLOSED && !retryTimer) {

@@ -6,7 +6,7 @@
   if (!table) return;
   const csrf = document.querySelector('meta[name="csrf"]').content;
   const canCommand = document.querySelector('meta[name="can-command"]').content === "true";
-  const commands = ["ping", "restart", "end-session"];
+  const commands = ["ping", "restart", "end-session", "reload-kiosk"];
   const tbody = table.tBodies[0];
   const updated = document.getElementById("updated");
   const filters = document.getElementById("filters");
@@ -28,7 +28,10 @@
     const tr = document.createElement("tr");
     tr.className = "state-" + m.state;
     tr.dataset.id = m.id;
-    cell(tr, m.id, "id");
+    const link = document.createElement("a");
+    link.href = "/mirrors/" + encodeURIComponent(m.id);
+    link.textContent = m.id;
+    cell(tr, "", "id").appendChild(link);
     const st = cell(tr, "", "state");
     const badge = document.createElement("span");
     badge.className = "badge " + m.state;

@@ -172,8 +172,8 @@ func TestAnswer(t *testing.T) {
 			{"mqtt", broker.OpsUser, "ops-pw", "ops-laptop-1", "",
 				[]string{"mirror.*.cmd.*", "mirror.*.config.desired", "homeassistant", "homeassistant.>"},
 				[]string{"mirror", "mirror.>", "homeassistant", "homeassistant.>"}},
-			{"mqtt", broker.HubUser, "hub-pw", "mirror-cloud-a", "", []string{"mirror.*.binding", "mirror.*.cmd.*"},
-				[]string{"mirror.*.status", "mirror.*.telemetry", "mirror.*.events", "mirror.*.cmd.*.result"}},
+			{"mqtt", broker.HubUser, "hub-pw", "mirror-cloud-a", "", []string{"mirror.*.binding", "mirror.*.cmd.*", "mirror.*.config.desired"},
+				[]string{"mirror.*.status", "mirror.*.telemetry", "mirror.*.events", "mirror.*.cmd.*.result", "mirror.*.config.reported", "mirror.*.config.desired"}},
 			{"mqtt", broker.HubUser, "ops-pw", "mirror-cloud-a", "bad username or password", nil, nil},
 		} {
 			req, hdr, upub := b.request(tt.typ, tt.user, tt.pw, tt.cid, xkey)
