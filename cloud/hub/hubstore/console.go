@@ -40,8 +40,34 @@ type ConsoleStore interface {
 
 	// FlipAlert moves the alert key to firing (or back) and reports whether this call changed
 	// it: of replicas racing on one alert exactly one gets true, and only it sends the notice.
-	// A recovery (firing=false) of an alert that never fired changes nothing.
-	FlipAlert(ctx context.Context, key string, firing bool, at time.Time) (bool, error)
+	// A recovery (firing=false) of an alert that never fired changes nothing. When it changes
+	// the alert, notices join the outbox in the same transaction (so a flip is never without
+	// its notices), leased as each says.
+	FlipAlert(ctx context.Context, key string, firing bool, at time.Time, notices ...AlertNotice) (bool, error)
+
+	// The alert outbox: the notices not yet delivered. A notice is worked by the replica
+	// whose lease on it runs; when a lease ends (its replica died), another claims it.
+	//
+	// ClaimAlertNotices leases to owner, until now+lease, at most limit notices whose lease
+	// ended by now, oldest first; each is claimed by one caller.
+	ClaimAlertNotices(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]AlertNotice, error)
+	// LeaseAlertNotice records owner's attempts at the notice id and holds its lease until
+	// until; false when owner no longer holds it (it is gone or another replica claimed it).
+	LeaseAlertNotice(ctx context.Context, id, owner string, attempts int, until time.Time) (bool, error)
+	// DeleteAlertNotice takes a delivered (or abandoned) notice out of the outbox, if owner
+	// holds it.
+	DeleteAlertNotice(ctx context.Context, id, owner string) error
+}
+
+// AlertNotice is one notice in the alert outbox: one alert or recovery for one channel.
+type AlertNotice struct {
+	ID         string
+	Channel    string // "webhook", "email"
+	Body       []byte // the notice, as the console encodes it
+	Attempts   int    // tries made so far
+	CreatedAt  time.Time
+	Owner      string    // the replica that holds the lease
+	LeaseUntil time.Time // until when it holds it
 }
 
 // Operator roles, each allowed what the one before it is.

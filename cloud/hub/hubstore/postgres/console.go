@@ -172,15 +172,65 @@ func (p *Store) MirrorStores(ctx context.Context) (map[string]string, error) {
 	return out, rows.Err()
 }
 
-func (p *Store) FlipAlert(ctx context.Context, key string, firing bool, at time.Time) (bool, error) {
+func (p *Store) FlipAlert(ctx context.Context, key string, firing bool, at time.Time, notices ...hubstore.AlertNotice) (bool, error) {
 	q := `INSERT INTO console_alerts(key, firing, at) VALUES($1, true, $2) ON CONFLICT(key) DO UPDATE SET firing = true, at = excluded.at WHERE NOT console_alerts.firing`
 	args := []any{key, msTime(at)}
 	if !firing {
 		q, args = `UPDATE console_alerts SET firing = false, at = $1 WHERE key = $2 AND firing`, []any{msTime(at), key}
 	}
-	tag, err := p.pool.Exec(ctx, q, args...)
+	won := false
+	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, q, args...)
+		if err != nil || tag.RowsAffected() != 1 {
+			return err
+		}
+		for _, n := range notices {
+			if _, err := tx.Exec(ctx, `INSERT INTO console_alert_outbox(id, channel, body, attempts, created_at, owner, lease_until) VALUES($1,$2,$3,$4,$5,$6,$7)`,
+				n.ID, n.Channel, n.Body, n.Attempts, msTime(n.CreatedAt), n.Owner, msTime(n.LeaseUntil)); err != nil {
+				return fmt.Errorf("outbox: %w", err)
+			}
+		}
+		won = true
+		return nil
+	})
 	if err != nil {
 		return false, fmt.Errorf("hub: flip alert: %w", err)
 	}
+	return won, nil
+}
+
+func (p *Store) ClaimAlertNotices(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]hubstore.AlertNotice, error) {
+	until := msTime(now.Add(lease))
+	rows, err := p.pool.Query(ctx, `UPDATE console_alert_outbox SET owner = $1, lease_until = $2
+WHERE id IN (SELECT id FROM console_alert_outbox WHERE lease_until <= $3 ORDER BY created_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) AND lease_until <= $3
+RETURNING id, channel, body, attempts, created_at`, owner, until, msTime(now), limit)
+	if err != nil {
+		return nil, fmt.Errorf("hub: claim alert notices: %w", err)
+	}
+	defer rows.Close()
+	var out []hubstore.AlertNotice
+	for rows.Next() {
+		n := hubstore.AlertNotice{Owner: owner, LeaseUntil: until}
+		if err := rows.Scan(&n.ID, &n.Channel, &n.Body, &n.Attempts, &n.CreatedAt); err != nil {
+			return nil, err
+		}
+		n.CreatedAt = n.CreatedAt.UTC()
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+func (p *Store) LeaseAlertNotice(ctx context.Context, id, owner string, attempts int, until time.Time) (bool, error) {
+	tag, err := p.pool.Exec(ctx, `UPDATE console_alert_outbox SET attempts = $1, lease_until = $2 WHERE id = $3 AND owner = $4`, attempts, msTime(until), id, owner)
+	if err != nil {
+		return false, fmt.Errorf("hub: lease alert notice: %w", err)
+	}
 	return tag.RowsAffected() == 1, nil
+}
+
+func (p *Store) DeleteAlertNotice(ctx context.Context, id, owner string) error {
+	if _, err := p.pool.Exec(ctx, `DELETE FROM console_alert_outbox WHERE id = $1 AND owner = $2`, id, owner); err != nil {
+		return fmt.Errorf("hub: delete alert notice: %w", err)
+	}
+	return nil
 }

@@ -78,6 +78,8 @@ CREATE TABLE pins (device_id text PRIMARY KEY, version text NOT NULL);
 `,
 	// 5: the mirrors' events as the hub hears them (timeline, funnel).
 	5: pgMirrorEventsSchema,
+	// 6: the alert outbox and the mirrors' telemetry by minute (the console's charts).
+	6: pgOutboxTelemetrySchema,
 }
 
 // SchemaVersion is the schema version this release migrates to.

@@ -103,3 +103,13 @@ func TestMirrorEventsPostgres(t *testing.T) {
 	defer st.Close()
 	storetest.RunMirrorEvents(t, st)
 }
+
+func TestTelemetryPostgres(t *testing.T) {
+	srv := pgtest.Start(t, pgtest.Options{NoFsync: true})
+	st, err := postgres.Open(t.Context(), srv.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	storetest.RunTelemetry(t, st)
+}

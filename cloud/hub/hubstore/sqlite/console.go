@@ -176,16 +176,70 @@ func (s *Store) MirrorStores(ctx context.Context) (map[string]string, error) {
 	return out, rows.Err()
 }
 
-func (s *Store) FlipAlert(ctx context.Context, key string, firing bool, at time.Time) (bool, error) {
+func (s *Store) FlipAlert(ctx context.Context, key string, firing bool, at time.Time, notices ...hubstore.AlertNotice) (bool, error) {
 	q := `INSERT INTO console_alerts(key, firing, at) VALUES(?, 1, ?) ON CONFLICT(key) DO UPDATE SET firing = 1, at = excluded.at WHERE console_alerts.firing = 0`
 	args := []any{key, ms(at)}
 	if !firing {
 		q, args = `UPDATE console_alerts SET firing = 0, at = ? WHERE key = ? AND firing = 1`, []any{ms(at), key}
 	}
-	res, err := s.exec(ctx, q, args...)
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return false, fmt.Errorf("hub: flip alert: %w", err)
 	}
+	defer tx.Rollback()
+	res, err := s.txExec(ctx, tx, q, args...)
+	if err != nil {
+		return false, fmt.Errorf("hub: flip alert: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return false, nil
+	}
+	for _, n := range notices {
+		if _, err := s.txExec(ctx, tx, `INSERT INTO console_alert_outbox(id, channel, body, attempts, created_at, owner, lease_until) VALUES(?,?,?,?,?,?,?)`,
+			n.ID, n.Channel, n.Body, n.Attempts, ms(n.CreatedAt), n.Owner, ms(n.LeaseUntil)); err != nil {
+			return false, fmt.Errorf("hub: flip alert: outbox: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("hub: flip alert: %w", err)
+	}
+	return true, nil
+}
+
+func (s *Store) ClaimAlertNotices(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]hubstore.AlertNotice, error) {
+	until := now.Add(lease)
+	rows, err := s.query(ctx, `UPDATE console_alert_outbox SET owner = ?, lease_until = ?
+WHERE id IN (SELECT id FROM console_alert_outbox WHERE lease_until <= ? ORDER BY created_at, id LIMIT ?) AND lease_until <= ?
+RETURNING id, channel, body, attempts, created_at`, owner, ms(until), ms(now), limit, ms(now))
+	if err != nil {
+		return nil, fmt.Errorf("hub: claim alert notices: %w", err)
+	}
+	defer rows.Close()
+	var out []hubstore.AlertNotice
+	for rows.Next() {
+		n := hubstore.AlertNotice{Owner: owner, LeaseUntil: fromMS(ms(until))}
+		var at int64
+		if err := rows.Scan(&n.ID, &n.Channel, &n.Body, &n.Attempts, &at); err != nil {
+			return nil, err
+		}
+		n.CreatedAt = fromMS(at)
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) LeaseAlertNotice(ctx context.Context, id, owner string, attempts int, until time.Time) (bool, error) {
+	res, err := s.exec(ctx, `UPDATE console_alert_outbox SET attempts = ?, lease_until = ? WHERE id = ? AND owner = ?`, attempts, ms(until), id, owner)
+	if err != nil {
+		return false, fmt.Errorf("hub: lease alert notice: %w", err)
+	}
 	n, _ := res.RowsAffected()
 	return n == 1, nil
+}
+
+func (s *Store) DeleteAlertNotice(ctx context.Context, id, owner string) error {
+	if _, err := s.exec(ctx, `DELETE FROM console_alert_outbox WHERE id = ? AND owner = ?`, id, owner); err != nil {
+		return fmt.Errorf("hub: delete alert notice: %w", err)
+	}
+	return nil
 }

@@ -94,6 +94,8 @@ CREATE TABLE rollouts (id TEXT PRIMARY KEY, state TEXT NOT NULL, doc BLOB NOT NU
 CREATE TABLE pins (device_id TEXT PRIMARY KEY, version TEXT NOT NULL);`),
 	// 6: the mirrors' events as the hub hears them (timeline, funnel).
 	6: execSQL(mirrorEventsSchema),
+	// 7: the alert outbox and the mirrors' telemetry by minute (the console's charts).
+	7: execSQL(outboxTelemetrySchema),
 }
 
 func execSQL(q string) func(tx *sql.Tx) error {

@@ -68,3 +68,12 @@ func TestMirrorEventsSQLite(t *testing.T) {
 	defer st.Close()
 	storetest.RunMirrorEvents(t, st)
 }
+
+func TestTelemetrySQLite(t *testing.T) {
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "hub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	storetest.RunTelemetry(t, st)
+}

@@ -28,6 +28,8 @@ func RunConsole(t *testing.T, open ConsoleOpener) {
 		{"MirrorStores", testMirrorStores},
 		{"FlipAlert", testFlipAlert},
 		{"FlipAlertRace", testFlipAlertRace},
+		{"AlertOutbox", testAlertOutbox},
+		{"AlertOutboxRace", testAlertOutboxRace},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
