@@ -34,11 +34,18 @@ type AlertOptions struct {
 	After time.Duration // how long a mirror is not online before the alert; 0 = 5 min
 	// Every is how often the fleet is checked; 0 = 5 s.
 	Every time.Duration
-	// Attempts is how often a notice is tried (0 = 6), waiting Backoff (0 = 2 s), doubling,
-	// between tries.
-	Attempts int
-	Backoff  time.Duration
-	Client   *http.Client // nil = a client with a 10 s timeout
+	// Attempts is how often a notice is tried (0 = until it is delivered or GiveUp old),
+	// waiting Backoff (0 = 2 s), doubling up to MaxBackoff (0 = 5 min), between tries.
+	Attempts   int
+	Backoff    time.Duration
+	MaxBackoff time.Duration
+	// GiveUp is how old a notice not delivered grows before it is dropped; 0 = 24 h.
+	GiveUp time.Duration
+	// Lease is how long a replica holds a notice it works on past its next try (0 = 1 min):
+	// when its replica dies, another takes the notice over once the lease ends. It must
+	// outlast one try (the webhook's 10 s, SMTP's Timeout).
+	Lease  time.Duration
+	Client *http.Client // nil = a client with a 10 s timeout
 }
 
 // CheckAlerts checks the alert options, naming the key at fault.
@@ -84,6 +91,10 @@ type Alerter struct {
 	known  map[string]bool      // mirror → this replica has seen it
 	// channels are where each notice goes (the webhook, the e-mail), each retried alone.
 	channels []channel
+	// owner names this replica in the outbox's leases; working are the notices it sends now.
+	owner   string
+	mu      sync.Mutex
+	working map[string]bool
 }
 
 // NewAlerter checks the options; fleet lists the mirrors as the console shows them.
@@ -103,11 +114,17 @@ func NewAlerter(o AlertOptions, st hubstore.ConsoleStore, fleet func(context.Con
 	if o.Every <= 0 {
 		o.Every = 5 * time.Second
 	}
-	if o.Attempts <= 0 {
-		o.Attempts = 6
-	}
 	if o.Backoff <= 0 {
 		o.Backoff = 2 * time.Second
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 5 * time.Minute
+	}
+	if o.GiveUp <= 0 {
+		o.GiveUp = 24 * time.Hour
+	}
+	if o.Lease <= 0 {
+		o.Lease = time.Minute
 	}
 	if o.Client == nil {
 		o.Client = &http.Client{Timeout: 10 * time.Second}
@@ -124,7 +141,8 @@ func NewAlerter(o AlertOptions, st hubstore.ConsoleStore, fleet func(context.Con
 	if now == nil {
 		now = time.Now
 	}
-	a := &Alerter{opts: o, st: st, fleet: fleet, log: log, now: now, badAt: map[string]time.Time{}, raised: map[string]bool{}, known: map[string]bool{}}
+	a := &Alerter{opts: o, st: st, fleet: fleet, log: log, now: now, badAt: map[string]time.Time{}, raised: map[string]bool{}, known: map[string]bool{},
+		owner: randomID(), working: map[string]bool{}}
 	if o.WebhookURL != "" {
 		a.channels = append(a.channels, &webhook{o: &a.opts, now: now})
 	}
@@ -150,13 +168,15 @@ func (a *Alerter) Run(ctx context.Context) {
 }
 
 // Check looks at the fleet once: it raises the alerts of mirrors not online for After and
-// clears those of mirrors online again (sending in the background).
+// clears those of mirrors online again (sending in the background), and takes over the
+// notices of the outbox whose replica's lease ended.
 func (a *Alerter) Check(ctx context.Context) {
 	ms, err := a.fleet(ctx)
 	if err != nil {
 		a.log.Warn("console: alerts: fleet", "err", err)
 		return
 	}
+	a.resume(ctx)
 	now := a.now()
 	for _, m := range ms {
 		key := "mirror/" + m.ID
@@ -185,7 +205,14 @@ func (a *Alerter) Check(ctx context.Context) {
 }
 
 func (a *Alerter) flip(ctx context.Context, key string, firing bool, m Mirror, since time.Time) {
-	won, err := a.st.FlipAlert(ctx, key, firing, a.now())
+	now := a.now()
+	rows, err := a.outboxRows(a.notice(firing, m, since), now)
+	if err == nil {
+		var won bool
+		if won, err = a.st.FlipAlert(ctx, key, firing, now, rows...); err == nil && !won {
+			return // another replica sends it (or it was sent already)
+		}
+	}
 	if err != nil {
 		a.log.Warn("console: alerts: flip", "mirror", m.ID, "err", err)
 		if firing {
@@ -193,12 +220,8 @@ func (a *Alerter) flip(ctx context.Context, key string, firing bool, m Mirror, s
 		}
 		return
 	}
-	if !won {
-		return // another replica sends it (or it was sent already)
-	}
-	n := a.notice(firing, m, since)
-	for _, ch := range a.channels {
-		a.wg.Go(func() { a.send(ctx, ch, n) })
+	for _, r := range rows {
+		a.start(ctx, r)
 	}
 }
 
@@ -238,28 +261,4 @@ func (a *Alerter) notice(firing bool, m Mirror, since time.Time) notice {
 		text += ", store " + m.Store
 	}
 	return notice{Firing: firing, Mirror: m, Since: since.UTC(), At: a.now().UTC(), Reason: reason, Text: text, ID: randomID()}
-}
-
-// send delivers the notice on one channel, retrying with a doubling backoff until it is
-// delivered, the attempts are spent or ctx ends (a try under way is finished).
-func (a *Alerter) send(ctx context.Context, ch channel, n notice) {
-	wait := a.opts.Backoff
-	var last error
-	log := a.log.With("channel", ch.name(), "mirror", n.Mirror.ID, "firing", n.Firing)
-	for i := range a.opts.Attempts {
-		if i > 0 {
-			select {
-			case <-time.After(wait):
-			case <-ctx.Done():
-				log.Error("console: alert not delivered: the hub is stopping", "attempts", i, "err", last)
-				return
-			}
-			wait *= 2
-		}
-		if last = ch.deliver(context.WithoutCancel(ctx), n); last == nil {
-			log.Info("console: alert sent", "attempts", i+1)
-			return
-		}
-	}
-	log.Error("console: alert not delivered", "attempts", a.opts.Attempts, "err", last)
 }

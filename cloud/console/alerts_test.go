@@ -72,6 +72,20 @@ func (r *receiver) got() []map[string]any {
 	return append([]map[string]any(nil), r.bodies...)
 }
 
+// count is how many requests came, refused ones too.
+func (r *receiver) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.tries
+}
+
+// recover ends the failures.
+func (r *receiver) recover() {
+	r.mu.Lock()
+	r.failures = 0
+	r.mu.Unlock()
+}
+
 // Two replicas share one database and watch the same fleet: a mirror offline for
 // alerts.after gives one alert (retried past the receiver's errors), and back online one
 // recovery, whichever replica sends them.
