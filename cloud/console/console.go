@@ -37,7 +37,10 @@ type Options struct {
 	Store hubstore.ConsoleStore
 	// Events are the mirrors' events the hub keeps (the funnel, a mirror's timeline); nil =
 	// none (those pages answer 404).
-	Events    hubstore.MirrorEventStore
+	Events hubstore.MirrorEventStore
+	// Telemetry keeps the mirrors' telemetry by minute for the charts, shared by replicas and
+	// kept across restarts; nil = each replica's memory only.
+	Telemetry hubstore.TelemetryStore
 	Fleet     *Fleet
 	Publisher Publisher
 	// SessionTTL is how long a login lasts (console.session_ttl); 0 = 12 h.
@@ -119,10 +122,19 @@ func New(opts Options) (*Console, error) {
 	return c, nil
 }
 
-// Run checks the alerts and forgets expired sessions until ctx ends.
+// Run checks the alerts, stores the telemetry's minutes and forgets expired sessions until
+// ctx ends; it returns once the minutes heard are stored.
 func (c *Console) Run(ctx context.Context) error {
 	if c.alerter != nil {
 		go c.alerter.Run(ctx)
+	}
+	if c.opts.Telemetry != nil {
+		stored := make(chan struct{})
+		go func() {
+			defer close(stored)
+			c.storeTelemetry(ctx)
+		}()
+		defer func() { <-stored }()
 	}
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
@@ -145,6 +157,57 @@ func (c *Console) mirrors(ctx context.Context) ([]Mirror, error) {
 		return nil, err
 	}
 	return c.fleet.Mirrors(c.opts.SilentAfter, stores), nil
+}
+
+// storeTelemetry writes the minutes of telemetry that are over to the database each minute,
+// in one batch for the fleet, and forgets those past 24 h; at the end, the minute under way too.
+func (c *Console) storeTelemetry(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			c.flushTelemetry(context.WithoutCancel(ctx), true)
+			return
+		case <-t.C:
+			c.flushTelemetry(ctx, false)
+		}
+	}
+}
+
+// flushTelemetry stores the minutes not yet stored that are over (all: and the one under
+// way). Minutes that fail to store are tried again at the next flush.
+func (c *Console) flushTelemetry(ctx context.Context, all bool) {
+	now := c.fleet.now()
+	before := int32(now.Unix() / 60)
+	if all {
+		before++
+	}
+	if ms := c.fleet.unstoredMinutes(before); len(ms) > 0 {
+		if err := c.opts.Telemetry.AddTelemetry(ctx, ms); err != nil {
+			c.log.Warn("console: store telemetry", "minutes", len(ms), "err", err)
+		} else {
+			c.fleet.markStored(ms)
+		}
+	}
+	if err := c.opts.Telemetry.PruneTelemetry(ctx, now.Add(-24*time.Hour)); err != nil {
+		c.log.Warn("console: prune telemetry", "err", err)
+	}
+}
+
+// telemetry is a mirror's history of the last 24 h: the minutes the database keeps with those
+// this replica heard (false when the fleet has not heard of the mirror). When the database
+// does not answer, the minutes heard.
+func (c *Console) telemetry(ctx context.Context, id string) ([]Point, bool) {
+	mem, ok := c.fleet.recentMinutes(id)
+	if !ok || c.opts.Telemetry == nil {
+		return pointsOf(mem), ok
+	}
+	db, err := c.opts.Telemetry.Telemetry(ctx, id, c.fleet.now().Add(-24*time.Hour))
+	if err != nil {
+		c.log.Warn("console: telemetry", "mirror", id, "err", err)
+	}
+	return pointsOf(mergeMinutes(mem, db)), true
 }
 
 // Handler returns the console's routes. Every page and API needs a session except the login

@@ -55,6 +55,7 @@ type mirror struct {
 	results    []Result
 	badPayload string         // the last message that did not parse
 	history    history        // per-minute telemetry of the last 24 h
+	stored     int32          // the newest minute of history written to the database
 	desired    *wire.Desired  // the retained config/desired
 	reported   *wire.Reported // the retained config/reported
 	reportedAt time.Time

@@ -5,13 +5,16 @@ import (
 	"math"
 	"time"
 
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore"
 	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
-// Telemetry history: each mirror's telemetry of the last 24 h, one averaged point a minute,
-// in memory. Every hub replica hears every mirror's telemetry over MQTT, so each keeps the
-// same history by itself; a replica that starts has only what it heard since. A minute is 24
-// bytes: a full day is about 40 KiB a mirror with the rest of what the fleet keeps of it
+// Telemetry history: each mirror's telemetry of the last 24 h, one averaged point a minute.
+// Each replica keeps what it heard in memory, and writes each minute once it is over to the
+// database (Options.Telemetry), a batch a minute for the whole fleet (Console.Run); the
+// charts are the database's minutes with those in memory, so that a replica that restarts,
+// and every replica on the database, show the same history. A minute is 24 bytes in memory:
+// a full day is about 40 KiB a mirror with the rest of what the fleet keeps of it
 // (BenchmarkMirrorPage), 40 MB for a fleet of 1,000.
 
 // historyLen is how many minutes a mirror's history keeps.
@@ -87,23 +90,35 @@ type Point struct {
 	Disk float64   `json:"disk"` // free MB
 }
 
-// points are the minutes since from, oldest first.
-func (h *history) points(from time.Time) []Point {
-	out := make([]Point, 0, len(h.b))
+// minutes are the minutes of mirror id after minute after and before minute before, oldest
+// first, appended to out as the store keeps them.
+func (h *history) minutes(id string, after, before int32, out []hubstore.TelemetryMinute) []hubstore.TelemetryMinute {
 	start := 0
 	if len(h.b) == historyLen {
 		start = h.next
 	}
-	fromMin := int32(from.Unix() / 60)
 	for i := range h.b {
 		b := h.b[(start+i)%len(h.b)]
-		if b.minute < fromMin || b.n == 0 {
+		if b.minute <= after || b.minute >= before || b.n == 0 {
 			continue
 		}
-		n := float64(b.n)
-		p := Point{At: time.Unix(int64(b.minute)*60, 0).UTC(), FPS: round2(float64(b.fps) / n), CPU: round2(float64(b.cpu) / n), Disk: round2(float64(b.disk) / n)}
-		if b.tn > 0 {
-			v := round2(float64(b.temp) / float64(b.tn))
+		out = append(out, hubstore.TelemetryMinute{Device: id, Minute: int64(b.minute), N: int(b.n), FPS: float64(b.fps), CPU: float64(b.cpu),
+			Disk: float64(b.disk), TN: int(b.tn), Temp: float64(b.temp)})
+	}
+	return out
+}
+
+// pointsOf are minutes as the charts take them: averages.
+func pointsOf(ms []hubstore.TelemetryMinute) []Point {
+	out := make([]Point, 0, len(ms))
+	for _, b := range ms {
+		if b.N <= 0 {
+			continue
+		}
+		n := float64(b.N)
+		p := Point{At: time.Unix(b.Minute*60, 0).UTC(), FPS: round2(b.FPS / n), CPU: round2(b.CPU / n), Disk: round2(b.Disk / n)}
+		if b.TN > 0 {
+			v := round2(b.Temp / float64(b.TN))
 			p.Temp = &v
 		}
 		out = append(out, p)
@@ -111,18 +126,68 @@ func (h *history) points(from time.Time) []Point {
 	return out
 }
 
+// mergeMinutes merges two lists of one mirror's minutes, each oldest first: of a minute in
+// both, the one of more messages (a's on a tie).
+func mergeMinutes(a, b []hubstore.TelemetryMinute) []hubstore.TelemetryMinute {
+	out := make([]hubstore.TelemetryMinute, 0, max(len(a), len(b)))
+	for len(a) > 0 || len(b) > 0 {
+		switch {
+		case len(b) == 0 || (len(a) > 0 && a[0].Minute < b[0].Minute):
+			out, a = append(out, a[0]), a[1:]
+		case len(a) == 0 || b[0].Minute < a[0].Minute:
+			out, b = append(out, b[0]), b[1:]
+		default:
+			m := a[0]
+			if b[0].N > m.N {
+				m = b[0]
+			}
+			out, a, b = append(out, m), a[1:], b[1:]
+		}
+	}
+	return out
+}
+
 func round2(v float64) float64 { return math.Round(v*100) / 100 }
 
-// Telemetry is a mirror's history of the last 24 h (false when the fleet has not heard of it).
+// Telemetry is the history this replica heard of a mirror in the last 24 h (false when the
+// fleet has not heard of it). The console adds what the database keeps (Options.Telemetry).
 func (f *Fleet) Telemetry(id string) ([]Point, bool) {
-	now := f.now()
+	ms, ok := f.recentMinutes(id)
+	return pointsOf(ms), ok
+}
+
+// recentMinutes are the minutes of the last 24 h this replica heard of a mirror.
+func (f *Fleet) recentMinutes(id string) ([]hubstore.TelemetryMinute, bool) {
+	from := int32(f.now().Add(-24*time.Hour).Unix() / 60)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	m := f.mirrors[id]
 	if m == nil {
 		return nil, false
 	}
-	return m.history.points(now.Add(-24 * time.Hour)), true
+	return m.history.minutes(id, from-1, math.MaxInt32, nil), true
+}
+
+// unstoredMinutes are the minutes before minute before not yet stored, of every mirror.
+func (f *Fleet) unstoredMinutes(before int32) []hubstore.TelemetryMinute {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []hubstore.TelemetryMinute
+	for id, m := range f.mirrors {
+		out = m.history.minutes(id, m.stored, before, out)
+	}
+	return out
+}
+
+// markStored notes minutes as stored.
+func (f *Fleet) markStored(ms []hubstore.TelemetryMinute) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, x := range ms {
+		if m := f.mirrors[x.Device]; m != nil && int32(x.Minute) > m.stored {
+			m.stored = int32(x.Minute)
+		}
+	}
 }
 
 // handleConfig keeps a mirror's retained config/desired or config/reported (an empty payload

@@ -73,7 +73,7 @@ func (c *Console) apiTelemetry(w http.ResponseWriter, r *http.Request, _ *who) {
 	if !ok {
 		return
 	}
-	pts, ok := c.fleet.Telemetry(id)
+	pts, ok := c.telemetry(r.Context(), id)
 	if !ok {
 		httpError(w, http.StatusNotFound, "not_found", "the hub has not heard of this mirror")
 		return
@@ -232,7 +232,7 @@ func (c *Console) mirrorPage(w http.ResponseWriter, r *http.Request, wh *who) {
 	}
 	d := mirrorData{Operator: wh.op.Name, Role: wh.op.Role, CSRF: wh.session.CSRF, Mirror: m, Commands: Commands,
 		CanCommand: roleLevel[wh.op.Role] >= roleLevel[hubstore.RoleOperator]}
-	pts, _ := c.fleet.Telemetry(id)
+	pts, _ := c.telemetry(r.Context(), id)
 	d.Charts = charts(pts, c.now())
 	d.Config, _ = c.fleet.Config(id)
 	d.Desired, d.Reported = indent(d.Config.Desired, "{}"), indent(d.Config.Reported, "")

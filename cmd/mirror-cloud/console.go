@@ -47,7 +47,8 @@ func startConsole(ctx context.Context, g *errgroup.Group, cfg *Config, st hub.St
 		return "", fmt.Errorf("console: fleet metrics: %w", err)
 	}
 	events, _ := st.(hubstore.MirrorEventStore)
-	con, err := console.New(console.Options{Store: cs, Events: events, Fleet: fleet, Publisher: pub, SessionTTL: cfg.Console.SessionTTL,
+	tele, _ := st.(hubstore.TelemetryStore)
+	con, err := console.New(console.Options{Store: cs, Events: events, Telemetry: tele, Fleet: fleet, Publisher: pub, SessionTTL: cfg.Console.SessionTTL,
 		CheckConfig: liveconfig.CheckDesired, // the agent's own rules for a desired configuration
 		Releases:    releases,
 		SilentAfter: cfg.Console.SilentAfter, Logger: log.With("part", "console"),
