@@ -1,12 +1,15 @@
 package console_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"runtime"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,6 +22,9 @@ import (
 	"github.com/fitmirror/fitmirror/cloud/fleet/mosquittotest"
 	"github.com/fitmirror/fitmirror/cloud/hub"
 	"github.com/fitmirror/fitmirror/cloud/hub/hubstore"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/postgres"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/postgres/pgtest"
+	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/sqlite"
 	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
@@ -151,39 +157,56 @@ func BenchmarkFleetMetrics1000(b *testing.B) {
 
 // BenchmarkMirrorPage is a mirror's page in a fleet of 1,000 whose mirror has a full day of
 // telemetry (1,440 minutes, two readings each): GET /mirrors/{id} (four charts of 1,440
-// points, the timeline, the configuration) and GET /api/mirrors/{id}/telemetry; and the
+// points, the timeline, the configuration) and GET /api/mirrors/{id}/telemetry, with the day
+// in memory only ("memory") and in the database too ("db": the replica heard it and stored
+// it, so every minute is merged), and with the day in the database only ("restarted"); the
+// write of one minute of 1,000 mirrors (store-minute-1000, SQLite and PostgreSQL); and the
 // memory a day of history takes per mirror (100 mirrors filled).
 func BenchmarkMirrorPage(b *testing.B) {
 	clk := newClock()
-	e := newEnv(b, nil, clk.Now, func(o *console.Options) { o.Events = o.Store.(hubstore.MirrorEventStore) })
-	simulate(b, e, 1000)
 	id := "store00-mirror000"
-	for range 24 * 60 {
-		e.fleet.Handle("mirror/"+id+"/telemetry", telemetry(7))
-		clk.Add(30 * time.Second)
-		e.fleet.Handle("mirror/"+id+"/telemetry", telemetry(8))
-		clk.Add(30 * time.Second)
-	}
-	c := e.login(b, "ada", e.addOperator(b, "ada", hubstore.RoleAdmin))
-	for _, p := range []struct{ name, path string }{{"mirror-page", "/mirrors/" + id}, {"api-telemetry", "/api/mirrors/" + id + "/telemetry"}} {
-		b.Run(p.name, func(b *testing.B) {
-			var lat []time.Duration
-			var size int
-			for b.Loop() {
-				start := time.Now()
-				resp, body := c.get(b, p.path)
-				lat = append(lat, time.Since(start))
-				if resp.StatusCode != http.StatusOK {
-					b.Fatalf("%s: %s", p.path, resp.Status)
-				}
-				size = len(body)
+	for _, mode := range []string{"memory", "db", "restarted"} {
+		e := newEnv(b, nil, clk.Now, func(o *console.Options) {
+			o.Events = o.Store.(hubstore.MirrorEventStore)
+			if mode != "memory" {
+				o.Telemetry = o.Store.(hubstore.TelemetryStore)
 			}
-			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
-			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
-			b.ReportMetric(float64(size)/1024, "KiB")
 		})
+		simulate(b, e, 1000)
+		day := e.fleet
+		if mode == "restarted" { // another fleet heard the day; this one only the status
+			day = console.NewFleet("mirror", clk.Now)
+		}
+		for range 24 * 60 {
+			day.Handle("mirror/"+id+"/telemetry", telemetry(7))
+			clk.Add(30 * time.Second)
+			day.Handle("mirror/"+id+"/telemetry", telemetry(8))
+			clk.Add(30 * time.Second)
+		}
+		if mode != "memory" {
+			storeDay(b, e.st, day, clk.Now)
+		}
+		c := e.login(b, "ada", e.addOperator(b, "ada", hubstore.RoleAdmin))
+		for _, p := range []struct{ name, path string }{{"mirror-page", "/mirrors/" + id}, {"api-telemetry", "/api/mirrors/" + id + "/telemetry"}} {
+			b.Run(p.name+"-"+mode, func(b *testing.B) { benchGet(b, c, p.path, 24*60) })
+		}
 	}
+	b.Run("store-minute-1000-sqlite", func(b *testing.B) {
+		st, err := sqlite.Open(filepath.Join(b.TempDir(), "hub.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer st.Close()
+		benchStoreMinute(b, st)
+	})
+	b.Run("store-minute-1000-postgres", func(b *testing.B) {
+		st, err := postgres.Open(b.Context(), pgtest.Start(b, pgtest.Options{NoFsync: true}).NewDatabase(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer st.Close()
+		benchStoreMinute(b, st)
+	})
 	b.Run("history-memory", func(b *testing.B) {
 		for b.Loop() {
 			f := console.NewFleet("mirror", clk.Now)
@@ -203,4 +226,53 @@ func BenchmarkMirrorPage(b *testing.B) {
 			runtime.KeepAlive(f)
 		}
 	})
+}
+
+// benchGet measures GET path (whose telemetry has points points) as c.
+func benchGet(b *testing.B, c *client, path string, points int) {
+	var lat []time.Duration
+	var size int
+	for b.Loop() {
+		start := time.Now()
+		resp, body := c.get(b, path)
+		lat = append(lat, time.Since(start))
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("%s: %s", path, resp.Status)
+		}
+		if strings.HasSuffix(path, "/telemetry") && strings.Count(body, `"at"`) != points {
+			b.Fatalf("%s: %d points, want %d", path, strings.Count(body, `"at"`), points)
+		}
+		size = len(body)
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(size)/1024, "KiB")
+}
+
+// storeDay writes what fleet heard to st, as its console does when it stops.
+func storeDay(b *testing.B, st *sqlite.Store, fleet *console.Fleet, now func() time.Time) {
+	con, err := console.New(console.Options{Store: st, Telemetry: st, Fleet: fleet, Publisher: &recorder{}, Now: now})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(b.Context())
+	cancel()
+	con.Run(ctx)
+}
+
+// benchStoreMinute is the batch a console writes each minute for a fleet of 1,000 mirrors.
+func benchStoreMinute(b *testing.B, st hubstore.TelemetryStore) {
+	minute := int64(0)
+	batch := make([]hubstore.TelemetryMinute, 1000)
+	for b.Loop() {
+		minute++
+		for i := range batch {
+			batch[i] = hubstore.TelemetryMinute{Device: fmt.Sprintf("store%02d-mirror%03d", i%20, i), Minute: minute, N: 2, FPS: 30, CPU: 60, Disk: 18000, TN: 2, Temp: 100}
+		}
+		if err := st.AddTelemetry(b.Context(), batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/minute")
 }
