@@ -90,18 +90,11 @@ func (r *receiver) recover() {
 // alerts.after gives one alert (retried past the receiver's errors), and back online one
 // recovery, whichever replica sends them.
 func TestAlertOnceAcrossReplicas(t *testing.T) {
-	t.Run("sqlite", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "hub.db")
-		alertOnce(t, func() (closingStore, error) { return sqlite.Open(path) })
-	})
-	t.Run("postgres", func(t *testing.T) {
-		url := pgtest.Start(t, pgtest.Options{NoFsync: true}).NewDatabase(t)
-		alertOnce(t, func() (closingStore, error) { return postgres.Open(t.Context(), url) })
-	})
+	onEachDatabase(t, alertOnce)
 }
 
 // alertOnce runs two replicas, each with its own store from open (one database).
-func alertOnce(t *testing.T, open func() (closingStore, error)) {
+func alertOnce(t *testing.T, open func() (sharedStore, error)) {
 	clk := newClock()
 	rcv := newReceiver(t, 2, false)
 	fleet := console.NewFleet("mirror", clk.Now)
@@ -294,6 +287,25 @@ func TestAlertOptionsChecked(t *testing.T) {
 type closingStore interface {
 	hubstore.ConsoleStore
 	Close() error
+}
+
+// sharedStore is a store replicas share: the console's tables and the telemetry.
+type sharedStore interface {
+	closingStore
+	hubstore.TelemetryStore
+}
+
+// onEachDatabase runs fn on SQLite (a file) and on PostgreSQL (a server the test starts); each
+// call of open is a new connection to the one database, as a replica has.
+func onEachDatabase(t *testing.T, fn func(t *testing.T, open func() (sharedStore, error))) {
+	t.Run("sqlite", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "hub.db")
+		fn(t, func() (sharedStore, error) { return sqlite.Open(path) })
+	})
+	t.Run("postgres", func(t *testing.T) {
+		url := pgtest.Start(t, pgtest.Options{NoFsync: true}).NewDatabase(t)
+		fn(t, func() (sharedStore, error) { return postgres.Open(t.Context(), url) })
+	})
 }
 
 // An alert that fired before this hub started, of a mirror that recovered meanwhile, gets its

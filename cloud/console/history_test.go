@@ -6,34 +6,24 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/fitmirror/fitmirror/cloud/console"
 	"github.com/fitmirror/fitmirror/cloud/hub/hubstore"
-	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/postgres"
-	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/postgres/pgtest"
-	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/sqlite"
 )
-
-// telemetryStore is a store that keeps both the console's tables and the telemetry.
-type telemetryStore interface {
-	closingStore
-	hubstore.TelemetryStore
-}
 
 // replica is a console on loopback over its own connection to the shared database.
 type replica struct {
 	env
-	st     telemetryStore
+	st     sharedStore
 	closed sync.Once
 	stop   context.CancelFunc
 	halted chan struct{}
 }
 
-func startReplica(t *testing.T, clk *clock, open func() (telemetryStore, error)) *replica {
+func startReplica(t *testing.T, clk *clock, open func() (sharedStore, error)) *replica {
 	st, err := open()
 	if err != nil {
 		t.Fatal(err)
@@ -81,17 +71,10 @@ func (r *replica) chart(t *testing.T, pw string) []console.Point {
 // so does a second replica on it that heard none of them; the minute both hear next is on
 // both once.
 func TestTelemetryKeptAcrossRestart(t *testing.T) {
-	t.Run("sqlite", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "hub.db")
-		keptAcrossRestart(t, func() (telemetryStore, error) { return sqlite.Open(path) })
-	})
-	t.Run("postgres", func(t *testing.T) {
-		url := pgtest.Start(t, pgtest.Options{NoFsync: true}).NewDatabase(t)
-		keptAcrossRestart(t, func() (telemetryStore, error) { return postgres.Open(t.Context(), url) })
-	})
+	onEachDatabase(t, keptAcrossRestart)
 }
 
-func keptAcrossRestart(t *testing.T, open func() (telemetryStore, error)) {
+func keptAcrossRestart(t *testing.T, open func() (sharedStore, error)) {
 	clk := newClock()
 	first := startReplica(t, clk, open)
 	pw := first.addOperatorTo(t, first.st)

@@ -2,15 +2,11 @@ package console_test
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/fitmirror/fitmirror/cloud/console"
-	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/postgres"
-	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/postgres/pgtest"
-	"github.com/fitmirror/fitmirror/cloud/hub/hubstore/sqlite"
 	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
@@ -21,25 +17,19 @@ import (
 // the same notice, in the crash case only after the lease ended.
 func TestAlertTakenOverFromStoppedReplica(t *testing.T) {
 	for _, crash := range []bool{false, true} {
-		name := map[bool]string{false: "stop", true: "crash"}[crash]
-		t.Run(name+"/sqlite", func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "hub.db")
-			takeOver(t, crash, func() (closingStore, error) { return sqlite.Open(path) })
-		})
-		t.Run(name+"/postgres", func(t *testing.T) {
-			url := pgtest.Start(t, pgtest.Options{NoFsync: true}).NewDatabase(t)
-			takeOver(t, crash, func() (closingStore, error) { return postgres.Open(t.Context(), url) })
+		t.Run(map[bool]string{false: "stop", true: "crash"}[crash], func(t *testing.T) {
+			onEachDatabase(t, func(t *testing.T, open func() (sharedStore, error)) { takeOver(t, crash, open) })
 		})
 	}
 }
 
-func takeOver(t *testing.T, crash bool, open func() (closingStore, error)) {
+func takeOver(t *testing.T, crash bool, open func() (sharedStore, error)) {
 	clk := newClock()
 	rcv := newReceiver(t, 1<<30, false) // failing until recovered
 	fleet := console.NewFleet("mirror", clk.Now)
 	fleet.Handle("mirror/m1/status", []byte(`{"state":"offline","reason":"connection lost"}`))
 	list := func(context.Context) ([]console.Mirror, error) { return fleet.Mirrors(90*time.Second, nil), nil }
-	var stores []closingStore
+	var stores []sharedStore
 	var replicas []*console.Alerter
 	for range 2 {
 		st, err := open()
