@@ -7,6 +7,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -51,18 +52,7 @@ func TestServeConsole(t *testing.T) {
 	m.Publish("mirror/m1/status", 1, true, st).Wait()
 	m.Publish("mirror/m1/telemetry", 1, false, []byte(`{"fps":15,"cpu_pct":20,"disk_free_mb":900}`)).Wait()
 
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, Timeout: 30 * time.Second}
-	req, _ := http.NewRequest("POST", s.console+"/login", strings.NewReader(url.Values{"name": {"otto"}, "password": {"otto-password-1234"}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.Do(req)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("login: %v %v", err, resp)
-	}
-	var login struct{ CSRF string }
-	json.NewDecoder(resp.Body).Decode(&login)
-	resp.Body.Close()
+	c, csrf := consoleSession(t, s.console, "otto", "otto-password-1234")
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		resp, err := c.Get(s.console + "/api/mirrors")
@@ -79,9 +69,9 @@ func TestServeConsole(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	req, _ = http.NewRequest("POST", s.console+"/api/mirrors/m1/cmd/ping", nil)
-	req.Header.Set("X-CSRF-Token", login.CSRF)
-	resp, err = c.Do(req)
+	req, _ := http.NewRequest("POST", s.console+"/api/mirrors/m1/cmd/ping", nil)
+	req.Header.Set("X-CSRF-Token", csrf)
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,6 +110,74 @@ func TestServeConsole(t *testing.T) {
 		resp.Body.Close()
 		if strings.Count(string(b), `"seq":`) != 2 || !strings.Contains(string(b), `"type":"photo.bound"`) {
 			t.Errorf("m1's timeline = %s", b)
+		}
+	}
+}
+
+// consoleSession logs in to the console at base as name; it returns the client (with the
+// session's cookie) and the session's CSRF token.
+func consoleSession(t *testing.T, base, name, password string) (*http.Client, string) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	req, _ := http.NewRequest("POST", base+"/login", strings.NewReader(url.Values{"name": {name}, "password": {password}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("login: %v %v", err, resp)
+	}
+	defer resp.Body.Close()
+	var login struct{ CSRF string }
+	json.NewDecoder(resp.Body).Decode(&login)
+	return c, login.CSRF
+}
+
+// A mirror's chart survives the hub's restart: `mirror-cloud serve` hears a mirror's
+// telemetry, stops (SIGTERM), and the next `serve` on the same database shows that minute on
+// the mirror's chart once the mirror is back, before it sent any telemetry again.
+func TestServeConsoleTelemetryAfterRestart(t *testing.T) {
+	t.Parallel()
+	state := t.TempDir()
+	creds := addDevice(t, state, "m1")
+	add := testexec.Command(binary(t), "operator", "add", "otto", "--role", "viewer", "--password-stdin", "--set", "state_dir="+state)
+	add.Stdin = strings.NewReader("otto-password-1234\n")
+	if out, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("operator add: %v %s", err, out)
+	}
+	chart := func(s *server, c *http.Client) string {
+		resp, err := c.Get(s.console + "/api/mirrors/m1/telemetry")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	for i, tele := range []string{`{"fps":15,"cpu_pct":20,"disk_free_mb":900}`, ""} {
+		s := startServe(t, state)
+		o := paho.NewClientOptions().AddBroker("tcp://" + s.mqtt).SetClientID("m1").SetUsername("m1").SetPassword(creds.MQTTPassword).SetProtocolVersion(4)
+		m := paho.NewClient(o)
+		if tok := m.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("mirror connect: %v", tok.Error())
+		}
+		st, _ := json.Marshal(wire.Status{State: wire.StateOnline, Version: "9.9.9", Since: wire.Time{Time: time.Now()}})
+		m.Publish("mirror/m1/status", 1, true, st).Wait()
+		if tele != "" {
+			m.Publish("mirror/m1/telemetry", 1, false, []byte(tele)).Wait()
+		}
+		c, _ := consoleSession(t, s.console, "otto", "otto-password-1234")
+		deadline := time.Now().Add(10 * time.Second)
+		for b := chart(s, c); !strings.Contains(b, `"fps":15,"cpu":20`) || strings.Count(b, `"at":`) != 1; b = chart(s, c) {
+			if time.Now().After(deadline) {
+				t.Fatalf("serve %d: m1's telemetry = %s, want the one minute heard", i+1, b)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		m.Disconnect(0)
+		s.cmd.Process.Signal(syscall.SIGTERM)
+		if err := s.cmd.Wait(); err != nil {
+			t.Fatalf("serve %d after SIGTERM: %v", i+1, err)
 		}
 	}
 }
