@@ -17,7 +17,8 @@ sysroot=${FITMIRROR_ARM64_SYSROOT:-}
 if [ -z "$sysroot" ]; then
 	sysroot=$("$here/arm64-sysroot.sh" --path 2>/dev/null) || sysroot=$("$here/arm64-sysroot.sh")
 fi
-# Programs this one starts through internal/testexec come back here.
+# Programs this one starts through internal/testexec come back here, with the sysroot found.
+export FITMIRROR_ARM64_SYSROOT="$sysroot"
 export FITMIRROR_TEST_EXEC="$here/arm64-run.sh"
 # GStreamer scans its plugins in a helper process it would start as an arm64 program; scan in
 # this process instead.

@@ -110,7 +110,7 @@ func assemble(ctx context.Context, cfg *Config, log *slog.Logger, h hooks, resta
 		return nil, err
 	}
 	wd := health.NewWatchdog(tr, cfg.Health.StallAfter, log)
-	cam, err := buildPipeline(cfg, log, in, st.rec, tr, wd.Loop(wire.PartPipeline), disp.kiosk.ShowGestures, h, cl)
+	cam, err := buildPipeline(cfg, log, in, st.rec, tr, wd.Loop(wire.PartPipeline), disp.showGestures, h, cl)
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +168,15 @@ type displays struct {
 	publicURL        string
 	kiosk            *kiosk.Kiosk
 	shown            display.Multi
-	runners          []runner // parts that draw on their own goroutine, and the display's health
+	holds            []func(display.Gestures) // the air buttons' feedback: the kiosk, the framebuffer
+	runners          []runner                 // parts that draw on their own goroutine, and the display's health
+}
+
+// showGestures shows the air buttons' feedback on every display.
+func (d *displays) showGestures(g display.Gestures) {
+	for _, f := range d.holds {
+		f(g)
+	}
 }
 
 func openDisplays(cfg *Config, log *slog.Logger, photos *store.Photos, tr *health.Tracker, cl *closers) (displays, error) {
@@ -198,6 +206,7 @@ func openDisplays(cfg *Config, log *slog.Logger, photos *store.Photos, tr *healt
 	d.kiosk = kiosk.New(kiosk.Options{Logger: log, Photos: photos, Panel: panel, QRSizeMM: cfg.Display.QRSizeMM, QRLevel: qrLevel,
 		Wording: words})
 	d.shown = display.Multi{d.kiosk}
+	d.holds = []func(display.Gestures){d.kiosk.ShowGestures}
 	// The display works while a kiosk page is attached or the framebuffer takes frames.
 	attached := []func() time.Time{d.kiosk.Attached}
 	if cfg.Display.Renderer == "framebuffer" {
@@ -208,6 +217,7 @@ func openDisplays(cfg *Config, log *slog.Logger, photos *store.Photos, tr *healt
 		}
 		cl.add(fb.Close)
 		d.shown = append(d.shown, fb)
+		d.holds = append(d.holds, fb.ShowGestures)
 		d.runners = append(d.runners, fb.Run)
 		attached = append(attached, fb.TakesFrames)
 	}

@@ -5,7 +5,7 @@
 //	mirrorctl cmd ID NAME [json-args]
 //	mirrorctl config ID key=value…
 //	mirrorctl events [-f] [ID]
-//	mirrorctl telemetry ID | top [--once] [--interval D] | analytics ID [--since D]
+//	mirrorctl telemetry ID | top [--once] [--interval D] [--silent-after D] | analytics ID [--since D]
 //	mirrorctl version | help [COMMAND] | help --man
 //
 // The flags go before or after the command (mirrorctl events m1 --timeout 3s).
@@ -63,7 +63,7 @@ var overview = cli.Help{
   config ID key=value...     change the desired configuration and wait for the report
   events [-f] [ID]           events (of one mirror or all) for --timeout, or follow with -f
   telemetry ID               the next telemetry of a mirror (within --timeout), readably
-  top [--once] [--interval D]
+  top [--once] [--interval D] [--silent-after D]
                              a live table of the fleet: status and telemetry of every mirror
   analytics ID [--since D]   a mirror's shopper counters and rates over the last D (24h)
   ha-discovery [--remove] [--ha-prefix P] [--interval D]
@@ -87,7 +87,7 @@ var helps = map[string]cli.Help{
 		Summary: "Prints the events the mirrors (or mirror ID) send while mirrorctl listens: for --timeout, then\nthe table; with -f one row per event until interrupted. MQTT does not retain events (a mirror\nsends each once, from its outbox), but the hub keeps them: with --console (the fleet console of\nmirror-cloud) and an ID, the last N events the hub keeps come first, at once, then -f follows.\nThe console password is read from MIRRORCTL_CONSOLE_PASSWORD."},
 	"telemetry": {Usage: "mirrorctl telemetry ID [flags]",
 		Summary: "Waits --timeout for the next telemetry of mirror ID (telemetry is not retained: mirrors send it every\ntelemetry_interval, 30s by default) and prints it with units: fps, CPU, temperature, disk, counters,\nproblems. --json prints the message as it came."},
-	"top": {Usage: "mirrorctl top [--once] [--interval D] [flags]",
+	"top": {Usage: "mirrorctl top [--once] [--interval D] [--silent-after D] [flags]",
 		Summary: "A table of every mirror: its retained status and its latest telemetry (fps, CPU, temperature, disk,\ncamera, session, bound/QR shown), problems first, redrawn every --interval until interrupted. With\n--once, --json or when stdout is not a terminal it prints one table after --timeout."},
 	"analytics": {Usage: "mirrorctl analytics ID [--since D] [flags]",
 		Summary: "Runs the analytics command on mirror ID and prints its counters for people: sessions, average dwell,\nphotos per session, QR shown, bound and the conversion in percent, the average time to scan."},
@@ -178,7 +178,7 @@ func (c *app) command(ctx context.Context, args []string, stderr io.Writer) erro
 	var follow, remove, man, once *bool
 	var haPrefix, consoleURL, operator *string
 	var last *int
-	var interval, since *time.Duration
+	var interval, since, silentAfter *time.Duration
 	switch name {
 	case "events":
 		follow = own.Bool("f", false, "follow: print each event as it comes, until interrupted")
@@ -188,6 +188,7 @@ func (c *app) command(ctx context.Context, args []string, stderr io.Writer) erro
 	case "top":
 		once = own.Bool("once", false, "print one table after --timeout and exit")
 		interval = own.Duration("interval", 2*time.Second, "how often the table is redrawn")
+		silentAfter = own.Duration("silent-after", 90*time.Second, "a mirror that says it is up but sends no telemetry this long is shown silent (the console's console.silent_after: 3 × the mirrors' telemetry_interval)")
 	case "analytics":
 		since = own.Duration("since", 24*time.Hour, "the period: sessions opened within the last `D`")
 	case "ha-discovery":
@@ -227,7 +228,7 @@ func (c *app) command(ctx context.Context, args []string, stderr io.Writer) erro
 		if len(pos) != 0 {
 			return fail(exitUsage, "top takes no arguments")
 		}
-		return c.top(ctx, *interval, *once)
+		return c.top(ctx, *interval, *silentAfter, *once)
 	case "analytics":
 		if len(pos) != 1 {
 			return fail(exitUsage, "usage: %s", h.Usage)

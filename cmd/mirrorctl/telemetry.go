@@ -131,20 +131,52 @@ func percent(part, whole int64) string {
 	return strconv.FormatFloat(100*float64(part)/float64(whole), 'f', 1, 64) + "%"
 }
 
-// topRow is one mirror of top: its retained status and its latest telemetry.
+// topRow is one mirror of top: its retained status and its latest telemetry. State is what
+// top makes of them: the status's state, or silent (as the console says) when the status says
+// online or degraded but no telemetry has come for --silent-after.
 type topRow struct {
 	ID        string          `json:"id"`
+	State     string          `json:"state"`
 	Status    *wire.Status    `json:"status"`
 	Telemetry *wire.Telemetry `json:"telemetry"`
+	heard     time.Time       // when top last received its telemetry
+}
+
+// stateSilent is the console's state for a mirror that says it is up but sends no telemetry.
+const stateSilent = "silent"
+
+// topState is the row's state at now: the retained status's, unless the mirror claims to be up
+// and its telemetry has not come for silentAfter (counted from top's start, started, for a
+// mirror not heard from since): a hung agent, or a half-open connection the broker still holds.
+func (r *topRow) topState(now, started time.Time, silentAfter time.Duration) string {
+	if r.Status == nil {
+		return "unknown"
+	}
+	st := state(r.Status.State)
+	if st != wire.StateOnline && st != wire.StateDegraded {
+		return st
+	}
+	last := r.heard
+	if last.IsZero() {
+		last = started
+	}
+	if now.Sub(last) > silentAfter {
+		return stateSilent
+	}
+	return st
 }
 
 // top shows every mirror's status and telemetry: on a terminal a table redrawn every
 // interval until interrupted; with once (or when stdout is not a terminal) one table after
 // --timeout (telemetry is not retained: a mirror shows its fps, CPU… once it has sent some).
-func (c *app) top(ctx context.Context, interval time.Duration, once bool) error {
+func (c *app) top(ctx context.Context, interval, silentAfter time.Duration, once bool) error {
 	if interval <= 0 {
 		return fail(exitUsage, "top: --interval %s: want a positive duration", interval)
 	}
+	if silentAfter <= 0 {
+		return fail(exitUsage, "top: --silent-after %s: want a positive duration", silentAfter)
+	}
+	started := time.Now()
 	s, err := c.connect()
 	if err != nil {
 		return err
@@ -168,10 +200,10 @@ func (c *app) top(ctx context.Context, interval time.Duration, once bool) error 
 		case <-tick.C:
 			if live {
 				fmt.Fprint(c.out, "\x1b[H\x1b[2J") // home and clear: our own escape, never a mirror's
-				c.topTable(rows)
+				c.topTable(rows, started, silentAfter)
 			}
 		case <-stop:
-			return c.topTable(rows)
+			return c.topTable(rows, started, silentAfter)
 		case <-ctx.Done():
 			return nil
 		}
@@ -203,21 +235,23 @@ func (c *app) topTake(rows map[string]*topRow, m msg) {
 	}
 	var t wire.Telemetry
 	if json.Unmarshal(m.payload, &t) == nil {
-		r.Telemetry = &t
+		r.Telemetry, r.heard = &t, time.Now()
 	}
 }
 
-// topTable prints the fleet: problems first (offline, degraded, unknown), then by ID.
-func (c *app) topTable(rows map[string]*topRow) error {
+// topTable prints the fleet: problems first (offline, silent, degraded, unknown), then by ID.
+func (c *app) topTable(rows map[string]*topRow, started time.Time, silentAfter time.Duration) error {
+	now := time.Now()
 	list := make([]*topRow, 0, len(rows))
 	for _, r := range rows {
+		r.State = r.topState(now, started, silentAfter)
 		list = append(list, r)
 	}
 	rank := func(r *topRow) int {
-		if r.Status == nil {
-			return 2
+		if n, ok := map[string]int{wire.StateOffline: 0, stateSilent: 1, wire.StateDegraded: 2, wire.StateOnline: 4}[r.State]; ok {
+			return n
 		}
-		return map[string]int{wire.StateOffline: 0, wire.StateDegraded: 1, wire.StateOnline: 3}[r.Status.State]
+		return 3
 	}
 	sort.Slice(list, func(i, j int) bool {
 		if a, b := rank(list[i]), rank(list[j]); a != b {
@@ -231,9 +265,9 @@ func (c *app) topTable(rows map[string]*topRow) error {
 	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "MIRROR\tSTATE\tVERSION\tSEEN\tFPS\tCPU\tTEMP\tDISK\tCAMERA\tSESSION\tBOUND/QR\tPROBLEM")
 	for _, r := range list {
-		st, version, problem := "unknown", "-", "-"
+		st, version, problem := r.State, "-", "-"
 		if r.Status != nil {
-			st, version = state(r.Status.State), cell(r.Status.Version)
+			version = cell(r.Status.Version)
 			if r.Status.Reason != "" {
 				problem = safe(r.Status.Reason, 60)
 			}

@@ -142,9 +142,52 @@ func TestTopTake(t *testing.T) {
 	c.topTake(rows, msg{topic: "mirror/m3/status", payload: []byte(`{"state":"online"}`)})
 	c.topTake(rows, msg{topic: "mirror/m3/status", payload: nil}) // cleared: m3 is gone
 	c.topTake(rows, msg{topic: "mirror/bad id/status", payload: []byte(`{"state":"online"}`)})
-	c.topTable(rows)
+	c.topTable(rows, time.Now(), time.Minute)
 	if lines := strings.Split(strings.TrimSpace(out.String()), "\n"); len(lines) != 2 || !regexpLine(lines[1], "m2", "unknown", "-") {
 		t.Errorf("table = %q, want m2 alone (no status: unknown)", out.String())
+	}
+}
+
+// A mirror whose status says online or degraded but whose telemetry has not come for
+// --silent-after is silent, sorted after offline and before degraded; one that is offline stays
+// offline; one heard from lately is what its status says. A mirror not heard from at all is
+// counted from top's start.
+func TestTopSilent(t *testing.T) {
+	c := &app{prefix: "mirror"}
+	var out bytes.Buffer
+	c.out = &out
+	now := time.Now()
+	st := func(s string) *wire.Status { return &wire.Status{State: s} }
+	tel := &wire.Telemetry{}
+	rows := map[string]*topRow{
+		"a-fresh":    {ID: "a-fresh", Status: st(wire.StateOnline), Telemetry: tel, heard: now.Add(-10 * time.Second)},
+		"b-hung":     {ID: "b-hung", Status: st(wire.StateOnline), Telemetry: tel, heard: now.Add(-2 * time.Minute)},
+		"c-degraded": {ID: "c-degraded", Status: st(wire.StateDegraded), Telemetry: tel, heard: now.Add(-5 * time.Second)},
+		"d-off":      {ID: "d-off", Status: st(wire.StateOffline), heard: now.Add(-time.Hour)},
+		"e-never":    {ID: "e-never", Status: st(wire.StateDegraded)},
+	}
+	if err := c.topTable(rows, now.Add(-2*time.Minute), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	want := [][2]string{{"d-off", "offline"}, {"b-hung", "silent"}, {"e-never", "silent"}, {"c-degraded", "degraded"}, {"a-fresh", "online"}}
+	if len(lines) != len(want)+1 {
+		t.Fatalf("table:\n%s", out.String())
+	}
+	for i, w := range want {
+		if !regexpLine(lines[i+1], w[0], w[1]) {
+			t.Errorf("row %d = %q, want %s %s", i+1, lines[i+1], w[0], w[1])
+		}
+	}
+	out.Reset()
+	rows = map[string]*topRow{"e-never": {ID: "e-never", Status: st(wire.StateOnline)}}
+	c.topTable(rows, now, time.Minute) // top has only just started: not silent yet
+	if !strings.Contains(out.String(), "online") {
+		t.Errorf("a mirror not heard from within silent-after of top's start: %q, want online", out.String())
+	}
+	b := mosquittotest.Start(t, mosquittotest.Options{Users: map[string]string{broker.OpsUser: "pw-ops"}})
+	if code, _, errOut := ctl(t, b, "top", "--silent-after", "0s"); code != exitUsage || !strings.Contains(errOut, "--silent-after") {
+		t.Errorf("top --silent-after 0s = %d %q", code, errOut)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fitmirror/fitmirror/device/vision/evalset"
+	"github.com/fitmirror/fitmirror/internal/testexec"
 	"github.com/fitmirror/fitmirror/internal/wire"
 )
 
@@ -224,6 +225,13 @@ func checkOrGap(t *testing.T, name string, pc PresenceConfig, truth evalset.Trut
 	}
 	if errs := sessionErrors(pc, truth, events, sum); len(errs) > 0 {
 		t.Logf("known gap (%s): %v; events %+v", gap, errs, events)
+		return
+	}
+	if testexec.Emulated() {
+		// The list is kept against the native (amd64) build that make test runs. The arm64 build
+		// rounds differently (fused multiply-add, OpenCV's NEON paths), which can tip a variant
+		// that misses by a frame or two either way: reported, not failed.
+		t.Logf("%s is right on this build though listed (%s)", name, gap)
 		return
 	}
 	t.Errorf("%s is now right: take it off startInViewGaps (%s)", name, gap)

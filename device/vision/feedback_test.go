@@ -11,6 +11,7 @@ import (
 
 	"github.com/fitmirror/fitmirror/device/camera"
 	"github.com/fitmirror/fitmirror/display"
+	"github.com/fitmirror/fitmirror/internal/testexec"
 	"github.com/fitmirror/fitmirror/session"
 )
 
@@ -44,6 +45,9 @@ func TestHoldFeedback(t *testing.T) {
 // ring to 1 and reports the fire once, on the screen's right, where the shopper sees their raised
 // hand; the counts telemetry reads say one photo, no next; at the end of the input the buttons go.
 func TestPipelineGestureFeedbackAndCounts(t *testing.T) {
+	if testexec.Emulated() {
+		t.Skip("real-time pipeline test: the clip is played at its own rate, and under emulation frames are analysed about 40× slower, so the hold cannot be followed (make test runs it natively)")
+	}
 	clip := filepath.Join("..", "..", "testdata", "real-footage", "gestures", "g2_no_photo.avi")
 	var mu sync.Mutex
 	var got []display.Gestures

@@ -72,6 +72,7 @@ type Framebuffer struct {
 	mu     sync.Mutex
 	cur    display.Screen
 	qrSeen map[string]time.Time // when the current QR content was first drawn
+	gest   gestureState         // the air buttons (ShowGestures)
 
 	afterWrite func()       // tests and benchmarks: called after each frame is written
 	accepting  atomic.Bool  // the last frame written was taken by the device
@@ -214,8 +215,8 @@ func (fb *Framebuffer) Run(ctx context.Context) error {
 		case <-fb.wake:
 			fb.draw()
 		case <-tick.C:
-			if s := fb.Current(); s.Scene == display.SceneQR || !fb.accepting.Load() {
-				fb.draw() // the QR ring counts down; a failed frame is tried again
+			if s := fb.Current(); s.Scene == display.SceneQR || !fb.accepting.Load() || fb.tickGone() {
+				fb.draw() // the QR ring counts down; a fired button's tick goes; a failed frame is tried again
 			}
 		}
 	}
@@ -285,7 +286,10 @@ func (fb *Framebuffer) paint(s display.Screen) {
 		fb.canvas.Pix[i] = 0xff
 	}
 	now := fb.opts.Now()
-	p := &painter{dst: fb.canvas, tf: fb.tf, photo: fb.photo, now: now, words: fb.opts.Wording.Or(),
+	fb.mu.Lock()
+	buttons := fb.airButtons(now)
+	fb.mu.Unlock()
+	p := &painter{dst: fb.canvas, gestures: buttons, tf: fb.tf, photo: fb.photo, now: now, words: fb.opts.Wording.Or(),
 		ppmm: fb.opts.Panel.PixelsPerMM(fb.canvas.Bounds().Dx(), fb.canvas.Bounds().Dy()),
 		qrMM: fb.opts.QRSizeMM, level: fb.opts.QRLevel}
 	if s.QR != nil {

@@ -55,6 +55,8 @@ type painter struct {
 	ppmm   float64   // panel pixels per mm, 0 if unknown
 	qrMM   float64
 	level  display.QRLevel
+
+	gestures []display.GestureButton // the air buttons, drawn over the scene
 }
 
 func (p *painter) setup() {
@@ -301,6 +303,7 @@ func (p *painter) paint(s display.Screen) {
 		p.bottom(p.col(items...))
 	}
 	// idle and unknown scenes: black, a plain mirror.
+	p.paintGestures(s.Scene)
 }
 
 func (p *painter) paintCompare(s display.Screen) {

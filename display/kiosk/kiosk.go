@@ -199,7 +199,7 @@ func (k *Kiosk) subscribe() (*subscriber, bool) {
 	}
 	sub := &subscriber{ch: make(chan []byte, queueSize), gestReady: make(chan struct{}, 1)}
 	sub.ch <- k.curJSON
-	if len(k.gest.sent.Buttons) > 0 {
+	if len(k.gest.throttle.Shown().Buttons) > 0 {
 		sub.pushGesture(gestureFrame{data: k.gest.json})
 	}
 	k.subs[sub] = struct{}{}

@@ -48,6 +48,12 @@ func TestBacklightNotWritable(t *testing.T) {
 		{"read-only /sys", &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}, true, "chosen=none", "is not writable", "read-only file system"},
 		{"unprivileged user", &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}, false, "chosen=none", "is not writable", "permission denied"},
 	} {
+		if tc.attr != nil && tc.attr.Credential != nil && testexec.Emulated() {
+			// Under make test-arm64 the helper would run through qemu with the arm64 sysroot,
+			// which lives in root's 0700 home: user nobody cannot load it. make test runs this case.
+			t.Logf("%s: not run under the emulator (the arm64 sysroot is not readable by nobody)", tc.name)
+			continue
+		}
 		cmd := testexec.Command(bin, "-test.run=^TestBacklightHelper$", "-test.v")
 		cmd.Env = append(os.Environ(), helperEnv+"="+sys, fmt.Sprintf("FITMIRROR_POWER_READONLY=%v", tc.readOnly))
 		cmd.SysProcAttr = tc.attr
