@@ -24,11 +24,7 @@ func TestServeConsole(t *testing.T) {
 	t.Parallel()
 	state := t.TempDir()
 	creds := addDevice(t, state, "m1")
-	add := testexec.Command(binary(t), "operator", "add", "otto", "--role", "operator", "--password-stdin", "--set", "state_dir="+state)
-	add.Stdin = strings.NewReader("otto-password-1234\n")
-	if out, err := add.CombinedOutput(); err != nil {
-		t.Fatalf("operator add: %v %s", err, out)
-	}
+	addOperator(t, state, "otto", "operator", "otto-password-1234")
 	s := startServe(t, state)
 	if s.console == s.http || !strings.HasPrefix(s.console, "http://127.0.0.1:") {
 		t.Fatalf("console at %q (hub at %s), want a loopback listener of its own", s.console, s.http)
@@ -140,11 +136,7 @@ func TestServeConsoleTelemetryAfterRestart(t *testing.T) {
 	t.Parallel()
 	state := t.TempDir()
 	creds := addDevice(t, state, "m1")
-	add := testexec.Command(binary(t), "operator", "add", "otto", "--role", "viewer", "--password-stdin", "--set", "state_dir="+state)
-	add.Stdin = strings.NewReader("otto-password-1234\n")
-	if out, err := add.CombinedOutput(); err != nil {
-		t.Fatalf("operator add: %v %s", err, out)
-	}
+	addOperator(t, state, "otto", "viewer", "otto-password-1234")
 	chart := func(s *server, c *http.Client) string {
 		resp, err := c.Get(s.console + "/api/mirrors/m1/telemetry")
 		if err != nil {
@@ -179,5 +171,15 @@ func TestServeConsoleTelemetryAfterRestart(t *testing.T) {
 		if err := s.cmd.Wait(); err != nil {
 			t.Fatalf("serve %d after SIGTERM: %v", i+1, err)
 		}
+	}
+}
+
+// addOperator runs `mirror-cloud operator add` for a hub in stateDir, the password on stdin.
+func addOperator(t *testing.T, stateDir, name, role, password string) {
+	t.Helper()
+	add := testexec.Command(binary(t), "operator", "add", name, "--role", role, "--password-stdin", "--set", "state_dir="+stateDir)
+	add.Stdin = strings.NewReader(password + "\n")
+	if out, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("operator add: %v %s", err, out)
 	}
 }
