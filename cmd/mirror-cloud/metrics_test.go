@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"flag"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -80,6 +82,7 @@ func TestGrafanaDashboardQueriesHubMetrics(t *testing.T) {
 	}
 	checkProvisioning(t, "../../deploy/grafana/provisioning.yaml")
 	exported := metricNames(text)
+	checkExportedList(t, "../../deploy/grafana/promql/exported-metrics.txt", exported)
 	for _, q := range dashboardQueries(t, "../../deploy/grafana/fitmirror-fleet.json") {
 		if !balanced(q) {
 			t.Errorf("query %q: unbalanced brackets", q)
@@ -93,6 +96,32 @@ func TestGrafanaDashboardQueriesHubMetrics(t *testing.T) {
 				t.Errorf("query %q names %s, which the hub does not export", q, n)
 			}
 		}
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite deploy/grafana/promql/exported-metrics.txt from the hub's /metrics")
+
+// checkExportedList keeps the list of the hub's metric names, against which the dashboard is
+// checked with Prometheus' own parser (deploy/grafana/promql, a module of its own), equal to
+// what the hub exports; -update rewrites it.
+func checkExportedList(t *testing.T, path string, exported map[string]bool) {
+	t.Helper()
+	var names []string // the hub's own: the Go runtime's vary with the Go release
+	for _, n := range slices.Sorted(maps.Keys(exported)) {
+		if strings.HasPrefix(n, "mirror_cloud_") {
+			names = append(names, n)
+		}
+	}
+	want := "# The metrics mirror-cloud exports: kept by cmd/mirror-cloud's TestGrafanaDashboardQueriesHubMetrics (-update rewrites it).\n" +
+		strings.Join(names, "\n") + "\n"
+	if *update {
+		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != want {
+		t.Errorf("%s is not the hub's metrics (%v): run go test ./cmd/mirror-cloud -run TestGrafanaDashboardQueriesHubMetrics -update\nwant:\n%s", path, err, want)
 	}
 }
 
