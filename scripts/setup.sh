@@ -67,6 +67,20 @@ else
 	echo "setup: system packages present"
 fi
 
+# Prometheus, for the test that has a real Prometheus scrape the hub and evaluate the Grafana
+# dashboard's queries (cmd/mirror-cloud): only its binary, from Debian's package (2.42), put in
+# /usr/local/bin. Installing the package would also start a prometheus service on port 9090,
+# which a test machine does not want.
+if ! command -v prometheus >/dev/null 2>&1; then
+	echo "setup: installing the prometheus binary from Debian's package"
+	ptmp=$(mktemp -d)
+	chmod 0755 "$ptmp" # apt downloads as its own user
+	(cd "$ptmp" && { apt-get download -q prometheus >/dev/null 2>&1 || { $SUDO apt-get update -q >/dev/null && apt-get download -q prometheus >/dev/null; }; } &&
+		dpkg-deb -x prometheus_*.deb root)
+	$SUDO install -m 0755 "$ptmp/root/usr/bin/prometheus" /usr/local/bin/prometheus
+	rm -rf "$ptmp"
+fi
+
 if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
 	export PATH="$PATH:/usr/local/go/bin"
 fi

@@ -28,7 +28,7 @@ import (
 // The hub's /metrics carries the console's fleet gauges and the mirrors' counters once a
 // mirror reports, and every query of the shipped Grafana dashboard names only metrics that
 // a real hub exports (scraped here, after a QR code and a scan so that the funnel's labelled
-// counters exist).
+// counters exist), and is evaluated by a real Prometheus scraping that hub.
 func TestGrafanaDashboardQueriesHubMetrics(t *testing.T) {
 	t.Parallel()
 	state := t.TempDir()
@@ -83,7 +83,8 @@ func TestGrafanaDashboardQueriesHubMetrics(t *testing.T) {
 	checkProvisioning(t, "../../deploy/grafana/provisioning.yaml")
 	exported := metricNames(text)
 	checkExportedList(t, "../../deploy/grafana/promql/exported-metrics.txt", exported)
-	for _, q := range dashboardQueries(t, "../../deploy/grafana/fitmirror-fleet.json") {
+	queries := dashboardQueries(t, "../../deploy/grafana/fitmirror-fleet.json")
+	for _, q := range queries {
 		if !balanced(q) {
 			t.Errorf("query %q: unbalanced brackets", q)
 		}
@@ -97,6 +98,7 @@ func TestGrafanaDashboardQueriesHubMetrics(t *testing.T) {
 			}
 		}
 	}
+	checkDashboardInPrometheus(t, s.http, queries)
 }
 
 var update = flag.Bool("update", false, "rewrite deploy/grafana/promql/exported-metrics.txt from the hub's /metrics")
