@@ -9,6 +9,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/fitmirror/fitmirror/device/camera"
 	"github.com/fitmirror/fitmirror/session"
 )
 
@@ -286,8 +287,14 @@ func (a *Analyzer) Present() bool { return a.presence.Present() }
 // reported once as an error (and no result), and then left out — the zone becomes the whole
 // frame, the buttons are switched off — so a live mirror keeps working without it.
 func (a *Analyzer) Analyze(frame gocv.Mat, at time.Time) (Result, error) {
+	return a.AnalyzePicture(camera.PictureOf(frame), at)
+}
+
+// AnalyzePicture is Analyze on a camera picture: each stage takes the frame at the size it
+// works at (an MJPG frame decoded at reduced scale), the full size only when it needs it.
+func (a *Analyzer) AnalyzePicture(frame *camera.Picture, at time.Time) (Result, error) {
 	start := time.Now()
-	size := image.Pt(frame.Cols(), frame.Rows())
+	size := frame.Size()
 	if size != a.checked {
 		a.checked = size
 		if a.autoButtons {
@@ -311,7 +318,10 @@ func (a *Analyzer) Analyze(frame gocv.Mat, at time.Time) (Result, error) {
 	a.last = at
 	var r Result
 	a.gate.colour = len(a.gest.buttons) > 0 // the skin cue needs the gate's frame in colour
-	r.Motion = a.gate.Update(frame)
+	var err error
+	if r.Motion, err = a.gate.update(frame); err != nil {
+		return Result{}, fmt.Errorf("vision: %w", err)
+	}
 	if zone := a.det.opts.Zone; zone != (image.Rectangle{}) {
 		r.Motion = clipMotion(r.Motion, zone)
 	}
@@ -399,7 +409,7 @@ func (a *Analyzer) Analyze(frame gocv.Mat, at time.Time) (Result, error) {
 
 // detect runs the face detector on frame: around the face tracked a moment ago when there is
 // one, else on the whole frame (zone); it keeps the faces that are people's in r.
-func (a *Analyzer) detect(frame gocv.Mat, at time.Time, someone bool, size image.Point, r *Result) {
+func (a *Analyzer) detect(frame *camera.Picture, at time.Time, someone bool, size image.Point, r *Result) {
 	r.Detected, a.lastDetect, a.stirred = true, at, false
 	if !someone {
 		a.searchDue = false
@@ -409,13 +419,13 @@ func (a *Analyzer) detect(frame gocv.Mat, at time.Time, someone bool, size image
 	}
 	var d Detection
 	if !a.track.Empty() && at.Sub(a.trackAt) <= 500*time.Millisecond && a.sinceFull < a.opts.FullEvery-1 {
-		d = a.det.DetectNear(frame, a.track)
+		d = a.det.detectNear(frame, a.track)
 		r.Tracked = true
 		a.sinceFull++
 	}
 	if len(d.Faces) == 0 {
 		if !r.Tracked || a.det.net == nil { // BlazeFace's DetectNear has looked at the whole frame
-			d = a.det.Detect(frame)
+			d = a.det.detect(frame)
 		}
 		r.Tracked = false
 		a.sinceFull = 0
@@ -541,7 +551,7 @@ func bodyBox(face image.Rectangle, frame image.Point) image.Rectangle {
 // moment ago), faces with foreground under them, and faces without that show life (someone
 // in view since the room's model began: the place where they stand is then kept out of the
 // room). The others are scenery: remembered as static faces, and left out.
-func (a *Analyzer) people(frame gocv.Mat, faces []image.Rectangle, at time.Time) []image.Rectangle {
+func (a *Analyzer) people(frame *camera.Picture, faces []image.Rectangle, at time.Time) []image.Rectangle {
 	var out []image.Rectangle
 	for _, f := range faces {
 		if a.follows(f, at) {
@@ -563,9 +573,13 @@ func (a *Analyzer) people(frame gocv.Mat, faces []image.Rectangle, at time.Time)
 			a.noteStatic(f, at)
 			continue
 		}
-		switch alive, dead, since := a.watchLife(frame, f, at); {
+		full, err := frame.Full() // the life watch compares the face at full detail
+		if err != nil {
+			continue
+		}
+		switch alive, dead, since := a.watchLife(full, f, at); {
 		case alive:
-			a.bg.Occupy(support.Union(bodyBox(f, image.Pt(frame.Cols(), frame.Rows()))))
+			a.bg.Occupy(support.Union(bodyBox(f, frame.Size())))
 			if a.lifeSince.IsZero() || since.Before(a.lifeSince) {
 				a.lifeSince = since
 			}
