@@ -136,6 +136,7 @@ type Analyzer struct {
 	gest     gestures
 	presence *Presence
 	bg       *background
+	tracker  *faceTracker // follows a moving shopper's face between detector runs
 
 	checked     image.Point // frame size the zone and buttons were checked against
 	last        time.Time   // last analysed frame
@@ -186,7 +187,7 @@ func NewAnalyzer(opts Options) (*Analyzer, error) {
 // newAnalyzer uses det (not closed by the analyser unless ownDet is set).
 func newAnalyzer(opts Options, det *Detector) *Analyzer {
 	opts = opts.withDefaults()
-	a := &Analyzer{opts: opts, det: det, gate: newMotionGate(opts.Motion), presence: NewPresence(opts.Presence), bg: newBackground(),
+	a := &Analyzer{opts: opts, det: det, gate: newMotionGate(opts.Motion), presence: NewPresence(opts.Presence), bg: newBackground(), tracker: newFaceTracker(),
 		autoButtons: fixedAuto(opts), lifeSmall: gocv.NewMat(), lifeGrey: gocv.NewMat(),
 		searchDue: true} // the first frame is looked at: someone may be in view already
 	a.setButtons(opts)
@@ -350,7 +351,7 @@ func (a *Analyzer) AnalyzePicture(frame *camera.Picture, at time.Time) (Result, 
 		// (even if the motion has stopped by then: someone may have stopped in front).
 		a.searchDue = a.searchDue || moved
 	case someone && !a.lastDetect.IsZero() && at.Sub(a.lastDetect) < period*7/8,
-		a.standsStill(at):
+		a.standsStill(at), a.followedStill(at):
 		// Someone is there and the detector looked a moment ago, or the shopper's face was
 		// found and nothing has moved around them since: its faces stand for this frame (the
 		// body evidence carries presence in between).
@@ -440,9 +441,11 @@ func (a *Analyzer) detect(frame *camera.Picture, at time.Time, someone bool, siz
 	r.Faces = a.people(frame, d.Faces, at)
 	a.checkStart(r.Faces, at)
 	a.lastFaces = r.Faces
-	if p := Primary(r.Faces, size); !p.Empty() {
+	p := Primary(r.Faces, size)
+	if !p.Empty() {
 		a.track, a.trackAt = p, at
 	}
+	a.tracker.remember(a.gate, p)
 }
 
 // faceSized says whether a box is at least side pixels wide and high.
@@ -467,6 +470,14 @@ const stillDetect = time.Second
 func (a *Analyzer) standsStill(at time.Time) bool {
 	return a.presence.Present() && len(a.lastFaces) > 0 && !a.track.Empty() && !a.stirred && len(a.lives) == 0 &&
 		!a.lastDetect.IsZero() && at.Sub(a.lastDetect) < stillDetect
+}
+
+// followedStill is standsStill for a shopper who moves a little (talks, sways, lifts a hand):
+// something moved around them, but the one face of the last detection is still where it was,
+// looking the same, on this frame (faceTracker).
+func (a *Analyzer) followedStill(at time.Time) bool {
+	return a.presence.Present() && len(a.lastFaces) == 1 && !a.track.Empty() && len(a.lives) == 0 &&
+		!a.lastDetect.IsZero() && at.Sub(a.lastDetect) < stillDetect && a.tracker.still(a.gate)
 }
 
 // movedNear says whether a motion box touches the place of the shopper whose face is face:
@@ -670,6 +681,7 @@ func (a *Analyzer) Close() error {
 	a.gate.Close()
 	a.gest.Close()
 	a.bg.Close()
+	a.tracker.Close()
 	a.lifeSmall.Close()
 	a.lifeGrey.Close()
 	if a.ownDet {
