@@ -97,13 +97,7 @@ func (r *replayEngine) step(t time.Duration, res *Result, frame *camera.Picture,
 	}
 	select {
 	case reply := <-r.capture:
-		// A photo is the frame at full size, decoded now if it is still encoded.
-		full, err := frame.Full()
-		var jpeg []byte
-		if err == nil {
-			jpeg, err = camera.EncodeJPEG(full, r.quality)
-		}
-		reply <- captureResult{jpeg: jpeg, w: full.Cols(), h: full.Rows(), err: err}
+		reply <- photoOf(frame, r.quality)
 	default:
 	}
 	return nil
