@@ -157,6 +157,7 @@ type Analyzer struct {
 	firstFaces  []image.Rectangle
 	startPerson bool      // a face of the first look turned out to be a person's
 	stirred     bool      // something moved around the tracked face since the last detection
+	movedSince  bool      // something moved anywhere since the last detection
 	emptySince  time.Time // nobody present, arriving or watched since
 	lifeSince   time.Time // a face just shown alive was first seen then (its dwell starts there)
 	lifeSmall   gocv.Mat
@@ -341,6 +342,7 @@ func (a *Analyzer) AnalyzePicture(frame *camera.Picture, at time.Time) (Result, 
 	// curtain's edge or a far pedestrian's legs do not.
 	moved := faceSized(r.Motion.Boxes, int(a.det.opts.MinFace*float64(size.X)))
 	a.stirred = a.stirred || movedNear(r.Motion.Boxes, a.track, size)
+	a.movedSince = a.movedSince || len(r.Motion.Boxes) > 0
 	period := time.Duration(float64(time.Second) / a.opts.SearchFPS)
 	throttled := !a.lastSearch.IsZero() && at.Sub(a.lastSearch) < period*7/8
 	switch {
@@ -351,7 +353,7 @@ func (a *Analyzer) AnalyzePicture(frame *camera.Picture, at time.Time) (Result, 
 		// (even if the motion has stopped by then: someone may have stopped in front).
 		a.searchDue = a.searchDue || moved
 	case someone && !a.lastDetect.IsZero() && at.Sub(a.lastDetect) < period*7/8,
-		a.standsStill(at), a.followedStill(at):
+		a.standsStill(at), a.followedStill(at), a.nothingNew(someone, at):
 		// Someone is there and the detector looked a moment ago, or the shopper's face was
 		// found and nothing has moved around them since: its faces stand for this frame (the
 		// body evidence carries presence in between).
@@ -411,7 +413,7 @@ func (a *Analyzer) AnalyzePicture(frame *camera.Picture, at time.Time) (Result, 
 // detect runs the face detector on frame: around the face tracked a moment ago when there is
 // one, else on the whole frame (zone); it keeps the faces that are people's in r.
 func (a *Analyzer) detect(frame *camera.Picture, at time.Time, someone bool, size image.Point, r *Result) {
-	r.Detected, a.lastDetect, a.stirred = true, at, false
+	r.Detected, a.lastDetect, a.stirred, a.movedSince = true, at, false, false
 	if !someone {
 		a.searchDue = false
 		if a.looked { // the first look does not hold the next search back
@@ -478,6 +480,14 @@ func (a *Analyzer) standsStill(at time.Time) bool {
 func (a *Analyzer) followedStill(at time.Time) bool {
 	return a.presence.Present() && len(a.lastFaces) == 1 && !a.track.Empty() && len(a.lives) == 0 &&
 		!a.lastDetect.IsZero() && at.Sub(a.lastDetect) < stillDetect && a.tracker.still(a.gate)
+}
+
+// nothingNew says whether the detector would look at the frame the last detection saw: while
+// someone is there (in the exit grace, turned away), that detection found no face and nothing
+// has moved anywhere since, within stillDetect.
+func (a *Analyzer) nothingNew(someone bool, at time.Time) bool {
+	return someone && len(a.lastFaces) == 0 && !a.movedSince && len(a.lives) == 0 &&
+		!a.lastDetect.IsZero() && at.Sub(a.lastDetect) < stillDetect
 }
 
 // movedNear says whether a motion box touches the place of the shopper whose face is face:
