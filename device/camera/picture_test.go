@@ -4,6 +4,7 @@ import (
 	"errors"
 	"image"
 	"io"
+	"path/filepath"
 	"testing"
 
 	"gocv.io/x/gocv"
@@ -149,4 +150,44 @@ func meanDiff(a, b gocv.Mat) float64 {
 	gocv.AbsDiff(a, b, &d)
 	s := d.Mean()
 	return (s.Val1 + s.Val2 + s.Val3) / float64(a.Channels())
+}
+
+// TestEncodedOtherCodecDecodes: a video file of another codec (FFV1, lossless) opened with
+// Encoded is decoded as usual: its pictures are the decoded frames.
+func TestEncodedOtherCodecDecodes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ffv1.avi")
+	img := gocv.IMRead(facePhoto, gocv.IMReadColor)
+	defer img.Close()
+	vw, err := gocv.VideoWriterFile(path, "FFV1", 10, img.Cols(), img.Rows(), true)
+	if err != nil || !vw.IsOpened() {
+		t.Fatalf("FFV1 writer: %v (OpenCV's FFmpeg has FFV1 on Debian)", err)
+	}
+	for i := 0; i < 3; i++ {
+		if err := vw.Write(img); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vw.Close()
+	s, err := Open(Options{Source: path, Encoded: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	pic := NewPicture()
+	defer pic.Close()
+	n := 0
+	for ; ; n++ {
+		if _, err := s.ReadPicture(pic); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		full, err := pic.Full()
+		if pic.Encoded() || err != nil || full.Cols() != 640 || full.Rows() != 480 {
+			t.Fatalf("FFV1 frame %d: encoded %v, %dx%d (%v); want a decoded 640×480 frame", n, pic.Encoded(), full.Cols(), full.Rows(), err)
+		}
+	}
+	if n != 3 {
+		t.Errorf("read %d frames, want 3", n)
+	}
 }
