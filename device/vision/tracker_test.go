@@ -2,12 +2,10 @@ package vision
 
 import (
 	"image"
-	"path/filepath"
 	"testing"
 
 	"gocv.io/x/gocv"
 
-	"github.com/fitmirror/fitmirror/device/vision/evalset"
 	"github.com/fitmirror/fitmirror/internal/wire"
 	"github.com/fitmirror/fitmirror/session"
 )
@@ -71,18 +69,9 @@ func TestFaceTrackerFollowsTheSameFace(t *testing.T) {
 // TestReplayPhotosAreFullSize: replay keeps the clip's frames encoded and analyses them at
 // reduced scale, but the automatic photo of a session is the frame at its full 640×480.
 func TestReplayPhotosAreFullSize(t *testing.T) {
-	var spec evalset.Spec
-	for _, s := range evalset.Specs() {
-		if s.Name == "walk-in-stay-leave" {
-			spec = s
-		}
-	}
-	clip, err := evalset.GenerateClip(facePhoto, filepath.Join(t.TempDir(), "walk-in.avi"), spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	clip := walkInClip(t)
 	var photos []wire.PhotoCaptured
-	_, err = Replay(ReplayOptions{Source: clip.Path, Presence: DefaultPresence, Events: func(ev session.Event) {
+	_, err := Replay(ReplayOptions{Source: clip.Path, Presence: DefaultPresence, Events: func(ev session.Event) {
 		if p, ok := ev.Data.(wire.PhotoCaptured); ok && ev.Type == wire.EventPhotoCaptured {
 			photos = append(photos, p)
 		}
