@@ -3,6 +3,7 @@ package vision
 import (
 	"image"
 	"testing"
+	"time"
 
 	"gocv.io/x/gocv"
 
@@ -34,20 +35,11 @@ func TestFaceTrackerFollowsTheSameFace(t *testing.T) {
 	if !tr.have {
 		t.Fatalf("face %v not remembered", face)
 	}
-	shifted := func(dx int) gocv.Mat {
-		m := gocv.NewMat()
-		gocv.CopyMakeBorder(img, &m, 0, 0, max(dx, 0), max(-dx, 0), gocv.BorderReplicate, color0)
-		r := m.Region(image.Rect(max(-dx, 0), 0, max(-dx, 0)+img.Cols(), img.Rows()))
-		out := r.Clone()
-		r.Close()
-		m.Close()
-		return out
-	}
 	for _, tt := range []struct {
 		dx   int
 		want bool
 	}{{0, true}, {4, true}, {face.Dx(), false}, {-face.Dx(), false}} {
-		m := shifted(tt.dx)
+		m := shiftedX(img, tt.dx)
 		g.Update(m)
 		if got := tr.still(g); got != tt.want {
 			t.Errorf("face moved by %d px: still = %v, want %v", tt.dx, got, tt.want)
@@ -86,5 +78,47 @@ func TestReplayPhotosAreFullSize(t *testing.T) {
 		if p.Width != 640 || p.Height != 480 || p.Bytes < 10000 {
 			t.Errorf("photo %dx%d, %d bytes; want a full 640×480 frame", p.Width, p.Height, p.Bytes)
 		}
+	}
+}
+
+// shiftedX is img moved dx pixels to the right (left when negative), its edge repeated.
+func shiftedX(img gocv.Mat, dx int) gocv.Mat {
+	m := gocv.NewMat()
+	defer m.Close()
+	gocv.CopyMakeBorder(img, &m, 0, 0, max(dx, 0), max(-dx, 0), gocv.BorderReplicate, color0)
+	r := m.Region(image.Rect(max(-dx, 0), 0, max(-dx, 0)+img.Cols(), img.Rows()))
+	defer r.Close()
+	return r.Clone()
+}
+
+// TestDetectorRestsWhileNothingCanBeNew: in the exit grace after a shopper has left, a frame
+// on which nothing moves is the frame the last detection found empty: the detector looks once
+// a second, not at SearchFPS, and the session still closes after the grace.
+func TestDetectorRestsWhileNothingCanBeNew(t *testing.T) {
+	a := newAnalyzerT(t, Options{Presence: PresenceConfig{EnterDwell: 200 * time.Millisecond, ExitGrace: 3 * time.Second}})
+	bg, face := grey(t), photo(t)
+	runs, left := 0, false
+	for i := 0; i < 120; i++ {
+		f := bg
+		if i >= 4 && i < 30 {
+			f = face
+		}
+		r, err := a.Analyze(f, frameTime(i, 15))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 29 && !a.Present() {
+			t.Fatal("frame 29: not present after 1.7 s of a face")
+		}
+		if i >= 34 && i < 75 && r.Detected {
+			runs++
+		}
+		left = left || r.Transition == session.Left
+	}
+	if runs > 3 {
+		t.Errorf("the detector ran %d times in 2.7 s of an empty, still room during the grace, want at most 3 (once a second)", runs)
+	}
+	if !left || a.Present() {
+		t.Errorf("left %v, present %v at the end: want the session closed after the grace", left, a.Present())
 	}
 }
