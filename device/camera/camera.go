@@ -15,6 +15,11 @@
 // errors), stalled (no frames) and frozen (the same frame over and over); device/vision reopens
 // them with the shared retry spacing of internal/backoff.
 //
+// An MJPG video file can hand over its frames still encoded (Options.Encoded, ReadPicture): a
+// Picture decodes its JPEG only when asked, at full size or at 1/2, 1/4 or 1/8 of it through
+// libjpeg's DCT scaling, so the presence analysis, which works on small images, does not pay
+// for a full decode, and a frame skipped for the frame rate is not decoded at all.
+//
 // Frames stay in memory: nothing here writes a camera frame to disk. Together with device/vision
 // this is the only package tree that uses cgo.
 package camera
