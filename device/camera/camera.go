@@ -15,6 +15,11 @@
 // errors), stalled (no frames) and frozen (the same frame over and over); device/vision reopens
 // them with the shared retry spacing of internal/backoff.
 //
+// An MJPG video file can hand over its frames still encoded (Options.Encoded, ReadPicture): a
+// Picture decodes its JPEG only when asked, at full size or at 1/2, 1/4 or 1/8 of it through
+// libjpeg's DCT scaling, so the presence analysis, which works on small images, does not pay
+// for a full decode, and a frame skipped for the frame rate is not decoded at all.
+//
 // Frames stay in memory: nothing here writes a camera frame to disk. Together with device/vision
 // this is the only package tree that uses cgo.
 package camera
@@ -22,6 +27,7 @@ package camera
 import (
 	"errors"
 	"fmt"
+	"image"
 	"io"
 	"os"
 	"path/filepath"
@@ -54,6 +60,10 @@ type Options struct {
 	// Paced delivers file and folder frames at their media rate, like a live camera.
 	// Unpaced sources deliver frames as fast as they decode (replay).
 	Paced bool
+	// Encoded keeps the frames of an MJPG video file encoded: ReadPicture hands over each
+	// frame's JPEG, decoded only when and at the size its user asks (Picture). Other sources
+	// and codecs are decoded as usual. Read and Skip work either way.
+	Encoded bool
 }
 
 // Frame describes one frame read into the caller's Mat.
@@ -93,6 +103,8 @@ type Source struct {
 	scratch gocv.Mat // for Skip on files and folders
 	hasScr  bool
 	spare   *gocv.Mat // rotation's other buffer
+	encoded bool      // the capture returns each frame's JPEG (Options.Encoded on an MJPG file)
+	pic     *Picture  // Read's picture on an encoded source
 }
 
 // HasDevice says whether the machine has a V4L2 camera device (/dev/video*), which "auto" uses.
@@ -268,8 +280,42 @@ func (s *Source) openCapture() error {
 		}
 		s.width, s.height = m.Cols(), m.Rows()
 		vc.Set(gocv.VideoCapturePosFrames, 0)
+		if s.opts.Encoded {
+			return s.rawPackets()
+		}
 	}
 	return nil
+}
+
+// rawPackets switches an MJPG file's capture to its encoded packets (FFmpeg's raw mode,
+// CAP_PROP_FORMAT -1), after checking that the first one is a JPEG of the probed size. A file
+// of another codec, or one whose packets are not whole JPEGs, is reopened and decoded as usual.
+func (s *Source) rawPackets() error {
+	fcc := uint32(s.cap.Get(gocv.VideoCaptureFOURCC))
+	if tag := string([]byte{byte(fcc), byte(fcc >> 8), byte(fcc >> 16), byte(fcc >> 24)}); !strings.EqualFold(tag, "MJPG") {
+		return nil
+	}
+	s.cap.Set(gocv.VideoCaptureFormat, -1)
+	ok := s.cap.Get(gocv.VideoCaptureFormat) == -1
+	if ok {
+		m := gocv.NewMat()
+		var b []byte
+		if ok = s.cap.Read(&m); ok {
+			b, _ = m.DataPtrUint8()
+		}
+		size, isJPEG := jpegSize(b)
+		m.Close()
+		ok = ok && isJPEG && size == image.Pt(s.width, s.height)
+	}
+	if ok {
+		s.cap.Set(gocv.VideoCapturePosFrames, 0)
+		s.encoded = true
+		return nil
+	}
+	s.cap.Close()
+	s.cap = nil
+	s.opts.Encoded = false
+	return s.openCapture()
 }
 
 func closeCapture(vc *gocv.VideoCapture) {
@@ -332,11 +378,23 @@ func (s *Source) Size() (w, h int) {
 	return s.width, s.height
 }
 
-// rotate turns dst by the configured rotation, swapping it with the source's spare Mat
-// (no copy: the caller's Mat becomes the rotated frame).
+// rotate turns dst by the configured rotation (rotate).
 func (s *Source) rotate(dst *gocv.Mat) {
+	if s.opts.Rotation == 0 {
+		return
+	}
+	if s.spare == nil {
+		m := gocv.NewMat()
+		s.spare = &m
+	}
+	rotate(dst, s.spare, s.opts.Rotation)
+}
+
+// rotate turns dst clockwise by rotation degrees (0, 90, 180, 270), swapping it with spare
+// (no copy: the caller's Mat becomes the rotated frame).
+func rotate(dst, spare *gocv.Mat, rotation int) {
 	var code gocv.RotateFlag
-	switch s.opts.Rotation {
+	switch rotation {
 	case 90:
 		code = gocv.Rotate90Clockwise
 	case 180:
@@ -346,38 +404,89 @@ func (s *Source) rotate(dst *gocv.Mat) {
 	default:
 		return
 	}
-	if s.spare == nil {
-		m := gocv.NewMat()
-		s.spare = &m
-	}
-	gocv.Rotate(*dst, s.spare, code)
-	*dst, *s.spare = *s.spare, *dst
+	gocv.Rotate(*dst, spare, code)
+	*dst, *spare = *spare, *dst
 }
 
 // Read reads the next frame into dst. At the end of a file or folder that does not loop it
 // returns io.EOF. A live source that stops delivering returns an error naming it.
 func (s *Source) Read(dst *gocv.Mat) (Frame, error) {
-	if s.kind == KindFolder {
-		if err := s.readFolder(dst); err != nil {
-			return Frame{}, err
+	if s.encoded {
+		if s.pic == nil {
+			s.pic = NewPicture()
 		}
-	} else {
-		if s.cap == nil {
-			return Frame{}, fmt.Errorf("camera: %s is closed", s.name)
+		f, err := s.ReadPicture(s.pic)
+		if err != nil {
+			return f, err
 		}
-		ok := s.cap.Read(dst)
-		if (!ok || dst.Empty()) && s.kind == KindFile {
-			if !s.opts.Loop {
-				return Frame{}, io.EOF
-			}
-			s.cap.Set(gocv.VideoCapturePosFrames, 0)
-			ok = s.cap.Read(dst)
+		full, err := s.pic.Full()
+		if err != nil {
+			return Frame{}, fmt.Errorf("camera: %s: frame %d: %w", s.name, f.Index, err)
 		}
-		if !ok || dst.Empty() {
-			return Frame{}, fmt.Errorf("camera: %s delivered no frame", s.name)
-		}
+		full.CopyTo(dst)
+		return f, nil
+	}
+	if err := s.readPixels(dst); err != nil {
+		return Frame{}, err
 	}
 	s.rotate(dst)
+	return s.advance(), nil
+}
+
+// ReadPicture reads the next frame into p: its JPEG when the source is encoded (Options.Encoded
+// on an MJPG file), decoded at the size asked for only when p is asked; else the decoded frame.
+// It ends and fails as Read does; a packet that is not a JPEG is an error naming the frame.
+func (s *Source) ReadPicture(p *Picture) (Frame, error) {
+	p.reset()
+	if !s.encoded {
+		f, err := s.Read(&p.full)
+		if err != nil {
+			return f, err
+		}
+		p.hasFull, p.size = true, image.Pt(p.full.Cols(), p.full.Rows())
+		return f, nil
+	}
+	if err := s.readPixels(&p.raw); err != nil {
+		return Frame{}, err
+	}
+	b, err := p.raw.DataPtrUint8()
+	size, ok := jpegSize(b)
+	if err != nil || !ok {
+		return Frame{}, fmt.Errorf("camera: %s: frame %d is not a JPEG", s.name, s.index)
+	}
+	if s.opts.Rotation == 90 || s.opts.Rotation == 270 {
+		size.X, size.Y = size.Y, size.X
+	}
+	p.buf = append(p.buf[:0], b...)
+	p.jpeg, p.size, p.rotation = p.buf, size, s.opts.Rotation
+	return s.advance(), nil
+}
+
+// readPixels reads the next frame's Mat (decoded, or the packet of an encoded source) into
+// dst, starting a looping file over at its end.
+func (s *Source) readPixels(dst *gocv.Mat) error {
+	if s.kind == KindFolder {
+		return s.readFolder(dst)
+	}
+	if s.cap == nil {
+		return fmt.Errorf("camera: %s is closed", s.name)
+	}
+	ok := s.cap.Read(dst)
+	if (!ok || dst.Empty()) && s.kind == KindFile {
+		if !s.opts.Loop {
+			return io.EOF
+		}
+		s.cap.Set(gocv.VideoCapturePosFrames, 0)
+		ok = s.cap.Read(dst)
+	}
+	if !ok || dst.Empty() {
+		return fmt.Errorf("camera: %s delivered no frame", s.name)
+	}
+	return nil
+}
+
+// advance counts the frame just read and, for a paced file or folder, waits for its media time.
+func (s *Source) advance() Frame {
 	f := Frame{Index: s.index, MediaTime: s.mediaTime(s.index)}
 	if s.index == 0 {
 		// The paced clock starts at the first frame: a slow open (the probe of a file, a loaded
@@ -391,7 +500,7 @@ func (s *Source) Read(dst *gocv.Mat) (Frame, error) {
 		}
 	}
 	f.At = time.Now()
-	return f, nil
+	return f
 }
 
 func (s *Source) mediaTime(i int) time.Duration {
@@ -418,7 +527,8 @@ func (s *Source) readFolder(dst *gocv.Mat) error {
 
 // Skip advances past the next frame. Live cameras and streams grab it without decoding
 // (a pipeline running below the camera's rate saves the MJPEG decode); files and folders
-// decode it, so end of input and corrupt frames are noticed. It returns what Read would,
+// decode it, so end of input and corrupt frames are noticed, except an encoded file, whose
+// packet is read and checked to be a JPEG but not decoded. It returns what Read would,
 // without the pixels.
 func (s *Source) Skip() (Frame, error) {
 	if s.Live() {
@@ -429,6 +539,12 @@ func (s *Source) Skip() (Frame, error) {
 		f := Frame{Index: s.index, MediaTime: s.mediaTime(s.index), At: time.Now()}
 		s.index++
 		return f, nil
+	}
+	if s.encoded {
+		if s.pic == nil {
+			s.pic = NewPicture()
+		}
+		return s.ReadPicture(s.pic)
 	}
 	if !s.hasScr {
 		s.scratch, s.hasScr = gocv.NewMat(), true
@@ -445,6 +561,10 @@ func (s *Source) Close() error {
 	if s.spare != nil {
 		s.spare.Close()
 		s.spare = nil
+	}
+	if s.pic != nil {
+		s.pic.Close()
+		s.pic = nil
 	}
 	if s.cap != nil {
 		err := s.cap.Close()

@@ -9,6 +9,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/fitmirror/fitmirror/device/camera"
 	"github.com/fitmirror/fitmirror/session"
 )
 
@@ -135,6 +136,7 @@ type Analyzer struct {
 	gest     gestures
 	presence *Presence
 	bg       *background
+	tracker  *faceTracker // follows a moving shopper's face between detector runs
 
 	checked     image.Point // frame size the zone and buttons were checked against
 	last        time.Time   // last analysed frame
@@ -155,6 +157,7 @@ type Analyzer struct {
 	firstFaces  []image.Rectangle
 	startPerson bool      // a face of the first look turned out to be a person's
 	stirred     bool      // something moved around the tracked face since the last detection
+	movedSince  bool      // something moved anywhere since the last detection
 	emptySince  time.Time // nobody present, arriving or watched since
 	lifeSince   time.Time // a face just shown alive was first seen then (its dwell starts there)
 	lifeSmall   gocv.Mat
@@ -185,7 +188,7 @@ func NewAnalyzer(opts Options) (*Analyzer, error) {
 // newAnalyzer uses det (not closed by the analyser unless ownDet is set).
 func newAnalyzer(opts Options, det *Detector) *Analyzer {
 	opts = opts.withDefaults()
-	a := &Analyzer{opts: opts, det: det, gate: newMotionGate(opts.Motion), presence: NewPresence(opts.Presence), bg: newBackground(),
+	a := &Analyzer{opts: opts, det: det, gate: newMotionGate(opts.Motion), presence: NewPresence(opts.Presence), bg: newBackground(), tracker: newFaceTracker(),
 		autoButtons: fixedAuto(opts), lifeSmall: gocv.NewMat(), lifeGrey: gocv.NewMat(),
 		searchDue: true} // the first frame is looked at: someone may be in view already
 	a.setButtons(opts)
@@ -286,8 +289,14 @@ func (a *Analyzer) Present() bool { return a.presence.Present() }
 // reported once as an error (and no result), and then left out — the zone becomes the whole
 // frame, the buttons are switched off — so a live mirror keeps working without it.
 func (a *Analyzer) Analyze(frame gocv.Mat, at time.Time) (Result, error) {
+	return a.AnalyzePicture(camera.PictureOf(frame), at)
+}
+
+// AnalyzePicture is Analyze on a camera picture: each stage takes the frame at the size it
+// works at (an MJPG frame decoded at reduced scale), the full size only when it needs it.
+func (a *Analyzer) AnalyzePicture(frame *camera.Picture, at time.Time) (Result, error) {
 	start := time.Now()
-	size := image.Pt(frame.Cols(), frame.Rows())
+	size := frame.Size()
 	if size != a.checked {
 		a.checked = size
 		if a.autoButtons {
@@ -311,7 +320,10 @@ func (a *Analyzer) Analyze(frame gocv.Mat, at time.Time) (Result, error) {
 	a.last = at
 	var r Result
 	a.gate.colour = len(a.gest.buttons) > 0 // the skin cue needs the gate's frame in colour
-	r.Motion = a.gate.Update(frame)
+	var err error
+	if r.Motion, err = a.gate.update(frame); err != nil {
+		return Result{}, fmt.Errorf("vision: %w", err)
+	}
 	if zone := a.det.opts.Zone; zone != (image.Rectangle{}) {
 		r.Motion = clipMotion(r.Motion, zone)
 	}
@@ -330,6 +342,7 @@ func (a *Analyzer) Analyze(frame gocv.Mat, at time.Time) (Result, error) {
 	// curtain's edge or a far pedestrian's legs do not.
 	moved := faceSized(r.Motion.Boxes, int(a.det.opts.MinFace*float64(size.X)))
 	a.stirred = a.stirred || movedNear(r.Motion.Boxes, a.track, size)
+	a.movedSince = a.movedSince || len(r.Motion.Boxes) > 0
 	period := time.Duration(float64(time.Second) / a.opts.SearchFPS)
 	throttled := !a.lastSearch.IsZero() && at.Sub(a.lastSearch) < period*7/8
 	switch {
@@ -340,7 +353,7 @@ func (a *Analyzer) Analyze(frame gocv.Mat, at time.Time) (Result, error) {
 		// (even if the motion has stopped by then: someone may have stopped in front).
 		a.searchDue = a.searchDue || moved
 	case someone && !a.lastDetect.IsZero() && at.Sub(a.lastDetect) < period*7/8,
-		a.standsStill(at):
+		a.standsStill(at), a.followedStill(at), a.nothingNew(someone, at):
 		// Someone is there and the detector looked a moment ago, or the shopper's face was
 		// found and nothing has moved around them since: its faces stand for this frame (the
 		// body evidence carries presence in between).
@@ -399,8 +412,8 @@ func (a *Analyzer) Analyze(frame gocv.Mat, at time.Time) (Result, error) {
 
 // detect runs the face detector on frame: around the face tracked a moment ago when there is
 // one, else on the whole frame (zone); it keeps the faces that are people's in r.
-func (a *Analyzer) detect(frame gocv.Mat, at time.Time, someone bool, size image.Point, r *Result) {
-	r.Detected, a.lastDetect, a.stirred = true, at, false
+func (a *Analyzer) detect(frame *camera.Picture, at time.Time, someone bool, size image.Point, r *Result) {
+	r.Detected, a.lastDetect, a.stirred, a.movedSince = true, at, false, false
 	if !someone {
 		a.searchDue = false
 		if a.looked { // the first look does not hold the next search back
@@ -409,13 +422,13 @@ func (a *Analyzer) detect(frame gocv.Mat, at time.Time, someone bool, size image
 	}
 	var d Detection
 	if !a.track.Empty() && at.Sub(a.trackAt) <= 500*time.Millisecond && a.sinceFull < a.opts.FullEvery-1 {
-		d = a.det.DetectNear(frame, a.track)
+		d = a.det.detectNear(frame, a.track)
 		r.Tracked = true
 		a.sinceFull++
 	}
 	if len(d.Faces) == 0 {
 		if !r.Tracked || a.det.net == nil { // BlazeFace's DetectNear has looked at the whole frame
-			d = a.det.Detect(frame)
+			d = a.det.detect(frame)
 		}
 		r.Tracked = false
 		a.sinceFull = 0
@@ -430,9 +443,11 @@ func (a *Analyzer) detect(frame gocv.Mat, at time.Time, someone bool, size image
 	r.Faces = a.people(frame, d.Faces, at)
 	a.checkStart(r.Faces, at)
 	a.lastFaces = r.Faces
-	if p := Primary(r.Faces, size); !p.Empty() {
+	p := Primary(r.Faces, size)
+	if !p.Empty() {
 		a.track, a.trackAt = p, at
 	}
+	a.tracker.remember(a.gate, p)
 }
 
 // faceSized says whether a box is at least side pixels wide and high.
@@ -456,6 +471,22 @@ const stillDetect = time.Second
 // within stillDetect.
 func (a *Analyzer) standsStill(at time.Time) bool {
 	return a.presence.Present() && len(a.lastFaces) > 0 && !a.track.Empty() && !a.stirred && len(a.lives) == 0 &&
+		!a.lastDetect.IsZero() && at.Sub(a.lastDetect) < stillDetect
+}
+
+// followedStill is standsStill for a shopper who moves a little (talks, sways, lifts a hand):
+// something moved around them, but the one face of the last detection is still where it was,
+// looking the same, on this frame (faceTracker).
+func (a *Analyzer) followedStill(at time.Time) bool {
+	return a.presence.Present() && len(a.lastFaces) == 1 && !a.track.Empty() && len(a.lives) == 0 &&
+		!a.lastDetect.IsZero() && at.Sub(a.lastDetect) < stillDetect && a.tracker.still(a.gate)
+}
+
+// nothingNew says whether the detector would look at the frame the last detection saw: while
+// someone is there (in the exit grace, turned away), that detection found no face and nothing
+// has moved anywhere since, within stillDetect.
+func (a *Analyzer) nothingNew(someone bool, at time.Time) bool {
+	return someone && len(a.lastFaces) == 0 && !a.movedSince && len(a.lives) == 0 &&
 		!a.lastDetect.IsZero() && at.Sub(a.lastDetect) < stillDetect
 }
 
@@ -541,7 +572,7 @@ func bodyBox(face image.Rectangle, frame image.Point) image.Rectangle {
 // moment ago), faces with foreground under them, and faces without that show life (someone
 // in view since the room's model began: the place where they stand is then kept out of the
 // room). The others are scenery: remembered as static faces, and left out.
-func (a *Analyzer) people(frame gocv.Mat, faces []image.Rectangle, at time.Time) []image.Rectangle {
+func (a *Analyzer) people(frame *camera.Picture, faces []image.Rectangle, at time.Time) []image.Rectangle {
 	var out []image.Rectangle
 	for _, f := range faces {
 		if a.follows(f, at) {
@@ -563,9 +594,13 @@ func (a *Analyzer) people(frame gocv.Mat, faces []image.Rectangle, at time.Time)
 			a.noteStatic(f, at)
 			continue
 		}
-		switch alive, dead, since := a.watchLife(frame, f, at); {
+		full, err := frame.Full() // the life watch compares the face at full detail
+		if err != nil {
+			continue
+		}
+		switch alive, dead, since := a.watchLife(full, f, at); {
 		case alive:
-			a.bg.Occupy(support.Union(bodyBox(f, image.Pt(frame.Cols(), frame.Rows()))))
+			a.bg.Occupy(support.Union(bodyBox(f, frame.Size())))
 			if a.lifeSince.IsZero() || since.Before(a.lifeSince) {
 				a.lifeSince = since
 			}
@@ -656,6 +691,7 @@ func (a *Analyzer) Close() error {
 	a.gate.Close()
 	a.gest.Close()
 	a.bg.Close()
+	a.tracker.Close()
 	a.lifeSmall.Close()
 	a.lifeGrey.Close()
 	if a.ownDet {

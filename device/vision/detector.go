@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"image"
 	"io"
+	"math"
 	"os"
 	"sort"
 	"time"
 
 	"gocv.io/x/gocv"
+
+	"github.com/fitmirror/fitmirror/device/camera"
 )
 
 // DefaultCascade is Debian's (opencv-data) frontal face Haar cascade.
@@ -221,8 +224,13 @@ func checkCascade(path string) error {
 
 // Detect finds faces in a BGR frame: in the zone, or the whole frame.
 func (d *Detector) Detect(frame gocv.Mat) Detection {
+	return d.detect(camera.PictureOf(frame))
+}
+
+// detect is Detect on a picture, decoded at the smallest size the detector's input needs.
+func (d *Detector) detect(pic *camera.Picture) Detection {
 	start := time.Now()
-	full := image.Rect(0, 0, frame.Cols(), frame.Rows())
+	full := image.Rectangle{Max: pic.Size()}
 	det := Detection{Frame: full.Max}
 	if full.Empty() {
 		return det
@@ -233,7 +241,7 @@ func (d *Detector) Detect(frame gocv.Mat) Detection {
 	}
 	minSide := int(d.opts.MinFace * float64(full.Dx()))
 	scale := max(1, float64(roi.Dx())/float64(d.opts.WorkWidth))
-	d.find(frame, roi, scale, minSide, 0, &det)
+	d.find(pic, roi, scale, minSide, 0, &det)
 	det.Elapsed = time.Since(start)
 	return det
 }
@@ -245,11 +253,16 @@ const trackFace = 48
 // scale where that face is small and within a narrow range of sizes: a fraction of the cost
 // of Detect. Faces elsewhere are not seen; callers run Detect now and then.
 func (d *Detector) DetectNear(frame gocv.Mat, near image.Rectangle) Detection {
+	return d.detectNear(camera.PictureOf(frame), near)
+}
+
+// detectNear is DetectNear on a picture.
+func (d *Detector) detectNear(pic *camera.Picture, near image.Rectangle) Detection {
 	if d.net != nil || near.Empty() {
-		return d.Detect(frame)
+		return d.detect(pic)
 	}
 	start := time.Now()
-	full := image.Rect(0, 0, frame.Cols(), frame.Rows())
+	full := image.Rectangle{Max: pic.Size()}
 	det := Detection{Frame: full.Max}
 	if full.Empty() {
 		return det
@@ -265,44 +278,54 @@ func (d *Detector) DetectNear(frame gocv.Mat, near image.Rectangle) Detection {
 	scale := max(1, float64(near.Dx())/trackFace)
 	minSide := max(int(d.opts.MinFace*float64(full.Dx())), near.Dx()*2/3)
 	maxSide := near.Dx() * 3 / 2
-	d.find(frame, win, scale, minSide, maxSide, &det)
+	d.find(pic, win, scale, minSide, maxSide, &det)
 	det.Elapsed = time.Since(start)
 	return det
 }
 
-// find runs the detector on roi of frame shrunk by scale and appends faces of at least
-// minSide (at most maxSide when > 0) full-frame pixels whose centre lies in the zone.
-func (d *Detector) find(frame gocv.Mat, roi image.Rectangle, scale float64, minSide, maxSide int, det *Detection) {
-	src := frame.Region(roi)
+// find runs the detector on roi (full-frame pixels) of the picture shrunk by scale (full-frame
+// pixels per pixel of the cascade's input; BlazeFace shrinks its input to blazeSize itself) and
+// appends faces of at least minSide (at most maxSide when > 0) full-frame pixels whose centre
+// lies in the zone. An encoded picture is decoded at the largest reduction that keeps that
+// input's detail (1/4 of a 640-pixel frame for BlazeFace, 1/2 for the cascade's 320 pixels).
+func (d *Detector) find(pic *camera.Picture, roi image.Rectangle, scale float64, minSide, maxSide int, det *Detection) {
+	work := scale
+	if d.net != nil {
+		work = float64(max(roi.Dx(), roi.Dy())) / blazeSize
+	}
+	img, err := pic.Reduced(reduction(int(work*blazeSize), blazeSize), false)
+	if err != nil || img.Empty() {
+		return
+	}
+	// kx, ky: full-frame pixels per pixel of img (1 for a frame decoded in full).
+	kx, ky := float64(pic.Size().X)/float64(img.Cols()), float64(pic.Size().Y)/float64(img.Rows())
+	iroi := roi
+	if kx != 1 || ky != 1 {
+		iroi = image.Rect(int(float64(roi.Min.X)/kx), int(float64(roi.Min.Y)/ky),
+			int(math.Ceil(float64(roi.Max.X)/kx)), int(math.Ceil(float64(roi.Max.Y)/ky))).Intersect(image.Rect(0, 0, img.Cols(), img.Rows()))
+	}
+	src := img.Region(iroi)
 	defer src.Close()
-	size := image.Pt(max(1, int(float64(roi.Dx())/scale+0.5)), max(1, int(float64(roi.Dy())/scale+0.5)))
+	s := scale / kx // img pixels per input pixel
+	size := image.Pt(max(1, int(float64(iroi.Dx())/s+0.5)), max(1, int(float64(iroi.Dy())/s+0.5)))
 	in := src
-	if scale > 1 {
+	if s > 1 {
 		gocv.Resize(src, &d.small, size, 0, 0, gocv.InterpolationArea)
 		in = d.small
 	}
 	var rects []image.Rectangle
-	var sx, sy float64 = scale, scale
+	f := kx * max(s, 1) // full-frame pixels per input pixel
+	sx, sy := f, f
 	if d.net != nil {
 		rects = d.net.detect(in, d.opts.Confidence)
-		sx, sy = float64(roi.Dx())/float64(in.Cols()), float64(roi.Dy())/float64(in.Rows())
+		sx, sy = float64(iroi.Dx())*kx/float64(in.Cols()), float64(iroi.Dy())*ky/float64(in.Rows())
 	} else {
-		if in.Channels() == 1 {
-			in.CopyTo(&d.grey)
-		} else {
-			gocv.CvtColor(in, &d.grey, gocv.ColorBGRToGray)
-		}
-		gocv.EqualizeHist(d.grey, &d.grey)
-		lo := max(20, int(float64(minSide)/scale))
-		hi := image.Point{}
-		if maxSide > 0 {
-			hi = image.Pt(int(float64(maxSide)/scale)+1, int(float64(maxSide)/scale)+1)
-		}
-		rects = d.cc.DetectMultiScaleWithParams(d.grey, d.opts.ScaleFactor, d.opts.MinNeighbors, 0, image.Pt(lo, lo), hi)
+		rects = d.cascade(in, f, minSide, maxSide)
 	}
+	ox, oy := int(float64(iroi.Min.X)*kx), int(float64(iroi.Min.Y)*ky)
 	for _, r := range rects {
-		f := image.Rect(roi.Min.X+int(float64(r.Min.X)*sx), roi.Min.Y+int(float64(r.Min.Y)*sy),
-			roi.Min.X+int(float64(r.Max.X)*sx), roi.Min.Y+int(float64(r.Max.Y)*sy))
+		f := image.Rect(ox+int(float64(r.Min.X)*sx), oy+int(float64(r.Min.Y)*sy),
+			ox+int(float64(r.Max.X)*sx), oy+int(float64(r.Max.Y)*sy))
 		if f.Dx() < minSide {
 			continue
 		}
@@ -313,6 +336,23 @@ func (d *Detector) find(frame gocv.Mat, roi image.Rectangle, scale float64, minS
 	}
 	sort.Slice(det.Faces, func(i, j int) bool { return area(det.Faces[i]) > area(det.Faces[j]) })
 	det.Primary = Primary(det.Faces, det.Frame)
+}
+
+// cascade runs the Haar cascade on in, whose pixels are f full-frame pixels wide, for faces of
+// minSide to maxSide (0 = no limit) full-frame pixels.
+func (d *Detector) cascade(in gocv.Mat, f float64, minSide, maxSide int) []image.Rectangle {
+	if in.Channels() == 1 {
+		in.CopyTo(&d.grey)
+	} else {
+		gocv.CvtColor(in, &d.grey, gocv.ColorBGRToGray)
+	}
+	gocv.EqualizeHist(d.grey, &d.grey)
+	lo := max(20, int(float64(minSide)/f))
+	hi := image.Point{}
+	if maxSide > 0 {
+		hi = image.Pt(int(float64(maxSide)/f)+1, int(float64(maxSide)/f)+1)
+	}
+	return d.cc.DetectMultiScaleWithParams(d.grey, d.opts.ScaleFactor, d.opts.MinNeighbors, 0, image.Pt(lo, lo), hi)
 }
 
 // Primary picks the shopper among faces: the largest, discounted by distance from the centre,

@@ -4,7 +4,19 @@ import (
 	"image"
 
 	"gocv.io/x/gocv"
+
+	"github.com/fitmirror/fitmirror/device/camera"
 )
+
+// reduction is the largest of 1, 2, 4 and 8 by which a frame full pixels wide can be shrunk
+// and stay at least want pixels wide: the scale a stage asks a Picture to decode at.
+func reduction(full, want int) int {
+	k := 1
+	for k < 8 && want > 0 && full/(2*k) >= want {
+		k *= 2
+	}
+	return k
+}
 
 // MotionOptions tune the motion gate. Zero values take the defaults noted.
 type MotionOptions struct {
@@ -68,13 +80,27 @@ func (g *motionGate) setOptions(o MotionOptions) {
 // Update takes the next frame and reports what moved since the previous one. The first frame
 // (and the first after a size change) reports no motion.
 func (g *motionGate) Update(frame gocv.Mat) Motion {
-	w, h := frame.Cols(), frame.Rows()
+	m, _ := g.update(camera.PictureOf(frame))
+	return m
+}
+
+// update is Update on a picture, which the gate asks for in grey at the smallest size that is
+// still as wide as the gate's frame (an MJPG frame is then decoded at 1/4 of 640 pixels, not
+// decoded in full and shrunk).
+func (g *motionGate) update(pic *camera.Picture) (Motion, error) {
+	size := pic.Size()
+	w, h := size.X, size.Y
 	if w == 0 || h == 0 {
-		return Motion{}
+		return Motion{}, nil
 	}
 	gw := min(g.opts.Width, w)
 	gh := max(1, int(float64(h)*float64(gw)/float64(w)+0.5))
 	g.scale = float64(w) / float64(gw)
+	k := reduction(w, gw)
+	frame, err := pic.Reduced(k, true)
+	if err != nil || frame.Empty() {
+		return Motion{}, err
+	}
 	// Grey first, then shrunk: the area filter then runs on one channel instead of three.
 	src := frame
 	if frame.Channels() != 1 {
@@ -83,7 +109,9 @@ func (g *motionGate) Update(frame gocv.Mat) Motion {
 	}
 	gocv.Resize(src, &g.plain, image.Pt(gw, gh), 0, 0, gocv.InterpolationArea)
 	if g.colour {
-		gocv.Resize(frame, &g.small, image.Pt(gw, gh), 0, 0, gocv.InterpolationArea)
+		if col, err := pic.Reduced(k, false); err == nil {
+			gocv.Resize(col, &g.small, image.Pt(gw, gh), 0, 0, gocv.InterpolationArea)
+		}
 	}
 	g.prev, g.grey = g.grey, g.prev // the last frame becomes prev; grey is overwritten
 	gocv.GaussianBlur(g.plain, &g.grey, image.Pt(5, 5), 0, 0, gocv.BorderDefault)
@@ -91,13 +119,13 @@ func (g *motionGate) Update(frame gocv.Mat) Motion {
 		g.have = true
 		g.mask.Close()
 		g.mask = gocv.NewMatWithSize(gh, gw, gocv.MatTypeCV8U)
-		return Motion{}
+		return Motion{}, nil
 	}
 	gocv.AbsDiff(g.grey, g.prev, &g.mask)
 	gocv.Threshold(g.mask, &g.mask, float32(g.opts.Threshold), 255, gocv.ThresholdBinary)
 	gocv.Dilate(g.mask, &g.mask, g.kernel)
 	if gocv.CountNonZero(g.mask) == 0 {
-		return Motion{}
+		return Motion{}, nil
 	}
 	contours := gocv.FindContours(g.mask, gocv.RetrievalExternal, gocv.ChainApproxSimple)
 	defer contours.Close()
@@ -113,7 +141,7 @@ func (g *motionGate) Update(frame gocv.Mat) Motion {
 		m.Boxes = append(m.Boxes, g.toFrame(gocv.BoundingRect(c)))
 	}
 	m.Fraction = min(m.Fraction, 1)
-	return m
+	return m, nil
 }
 
 // toFrame maps a gate rectangle to full-frame coordinates.

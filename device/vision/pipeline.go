@@ -286,7 +286,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			pd.det.Close()
 		}
 	}()
-	frame := gocv.NewMat()
+	// A picture: an MJPG file's frames stay encoded until the analysis, a photo or the debug
+	// view asks for them at the size it needs; a camera's frames come decoded.
+	frame := camera.NewPicture()
 	defer frame.Close()
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
@@ -306,7 +308,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 
 	var retry backoff.Backoff // the shared retry spacing
 	for ctx.Err() == nil {
-		src, err := camera.Open(p.opts.Camera)
+		copts := p.opts.Camera
+		copts.Encoded = true
+		src, err := camera.Open(copts)
 		if err != nil {
 			p.mon.Failed(time.Now(), err)
 			wait := retry.Next()
@@ -320,7 +324,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		p.size.Store(&image.Point{X: w, Y: h})
 		log.Info("camera open", "source", src.Name(), "kind", string(src.Kind()), "size", fmt.Sprintf("%dx%d", w, h), "fps", src.FPS())
 		p.mon.Opened(time.Now())
-		err = p.loop(ctx, src, an, &frame, &retry)
+		err = p.loop(ctx, src, an, frame, &retry)
 		src.Close()
 		switch {
 		case ctx.Err() != nil:
@@ -343,7 +347,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	return nil
 }
 
-func (p *Pipeline) loop(ctx context.Context, src *camera.Source, an *Analyzer, frame *gocv.Mat, retry *backoff.Backoff) error {
+func (p *Pipeline) loop(ctx context.Context, src *camera.Source, an *Analyzer, frame *camera.Picture, retry *backoff.Backoff) error {
 	log := p.opts.Logger
 	live := src.Live()
 	var (
@@ -371,7 +375,7 @@ func (p *Pipeline) loop(ctx context.Context, src *camera.Source, an *Analyzer, f
 			p.frameSeen()
 			continue
 		}
-		f, err := src.Read(frame)
+		f, err := src.ReadPicture(frame)
 		if err != nil {
 			return err
 		}
@@ -382,14 +386,14 @@ func (p *Pipeline) loop(ctx context.Context, src *camera.Source, an *Analyzer, f
 		}
 		fp := uint64(f.Index) + 1 // files and folders: frames are distinct by position
 		if live {
-			fp = camera.Fingerprint(*frame)
+			fp = fingerprint(frame)
 		}
 		p.mon.Frame(f.At, fp)
 		if p.mon.Status() == camera.StatusFrozen {
 			return errFrozen
 		}
 		if live || an.Due(f.At) {
-			res, err := an.Analyze(*frame, f.At)
+			res, err := an.AnalyzePicture(frame, f.At)
 			if err != nil {
 				if err.Error() != lastErr {
 					log.Error("vision setting ignored; running without it", "err", err)
@@ -398,25 +402,45 @@ func (p *Pipeline) loop(ctx context.Context, src *camera.Source, an *Analyzer, f
 			} else {
 				p.record(res.Elapsed, time.Since(f.At))
 				p.opts.Observe(ctx, res.Observation)
-				p.gestured(ctx, res, image.Pt(frame.Cols(), frame.Rows()))
+				p.gestured(ctx, res, frame.Size())
 				if v := p.opts.Debug; v != nil && v.Watching() && time.Since(lastDebug) >= v.interval() {
 					lastDebug = time.Now()
-					frame.CopyTo(&debugFrame)
-					annotate.Draw(&debugFrame, res, an.Options(), time.Since(start))
-					if jpeg, err := camera.EncodeJPEG(debugFrame, 70); err == nil {
-						v.Publish(jpeg)
+					if full, err := frame.Full(); err == nil {
+						full.CopyTo(&debugFrame)
+						annotate.Draw(&debugFrame, res, an.Options(), time.Since(start))
+						if jpeg, err := camera.EncodeJPEG(debugFrame, 70); err == nil {
+							v.Publish(jpeg)
+						}
 					}
 				}
 			}
 		}
 		select {
 		case reply := <-p.capture:
-			jpeg, err := camera.EncodeJPEG(*frame, p.opts.JPEGQuality)
-			reply <- captureResult{jpeg: jpeg, w: frame.Cols(), h: frame.Rows(), err: err}
+			reply <- photoOf(frame, p.opts.JPEGQuality)
 		default:
 		}
 	}
 	return ctx.Err()
+}
+
+// fingerprint is camera.Fingerprint of a live frame (decoded: live frames are not kept encoded).
+func fingerprint(frame *camera.Picture) uint64 {
+	full, err := frame.Full()
+	if err != nil {
+		return 0
+	}
+	return camera.Fingerprint(full)
+}
+
+// photoOf is the frame at full size as a JPEG (decoded now if it is still encoded).
+func photoOf(frame *camera.Picture, quality int) captureResult {
+	full, err := frame.Full()
+	if err != nil {
+		return captureResult{err: err}
+	}
+	jpeg, err := camera.EncodeJPEG(full, quality)
+	return captureResult{jpeg: jpeg, w: full.Cols(), h: full.Rows(), err: err}
 }
 
 // gestured passes a frame's air-button presses on, counts them, and feeds the kiosk's feedback.

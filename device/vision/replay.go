@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
-	"gocv.io/x/gocv"
 
 	"github.com/fitmirror/fitmirror/device/camera"
 	"github.com/fitmirror/fitmirror/session"
@@ -90,7 +89,7 @@ type ReplayOptions struct {
 // media time, and emit is called for each session the engine opens or closes. A session still
 // open at the last frame is ended there with reason "end_of_input".
 func Replay(opts ReplayOptions, emit func(ReplayEvent) error) (ReplaySummary, error) {
-	src, err := camera.Open(camera.Options{Source: opts.Source, FPS: opts.FPS, Rotation: opts.Rotation})
+	src, err := camera.Open(camera.Options{Source: opts.Source, FPS: opts.FPS, Rotation: opts.Rotation, Encoded: true})
 	if err != nil {
 		return ReplaySummary{}, err
 	}
@@ -122,7 +121,9 @@ func Replay(opts ReplayOptions, emit func(ReplayEvent) error) (ReplaySummary, er
 	}
 	defer eng.stop()
 
-	frame := gocv.NewMat()
+	// An MJPG clip's frames stay encoded: the analysis decodes the frames it looks at at the
+	// size it works at; the others (skipped for the frame rate) are not decoded at all.
+	frame := camera.NewPicture()
 	defer frame.Close()
 	var (
 		analyse  []time.Duration
@@ -136,7 +137,7 @@ func Replay(opts ReplayOptions, emit func(ReplayEvent) error) (ReplaySummary, er
 	}
 	cpu0 := cpuTime()
 	for {
-		f, err := src.Read(&frame)
+		f, err := src.ReadPicture(frame)
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -151,7 +152,7 @@ func Replay(opts ReplayOptions, emit func(ReplayEvent) error) (ReplaySummary, er
 		at := replayEpoch.Add(f.MediaTime)
 		var fed *Result
 		if an.Due(at) {
-			res, err := an.Analyze(frame, at)
+			res, err := an.AnalyzePicture(frame, at)
 			if err != nil {
 				return ReplaySummary{}, fmt.Errorf("replay: %w", err)
 			}
@@ -168,8 +169,7 @@ func Replay(opts ReplayOptions, emit func(ReplayEvent) error) (ReplaySummary, er
 			return ReplaySummary{}, err
 		}
 		if dbg != nil {
-			annotate.Draw(&frame, lastRes, an.Options(), f.MediaTime)
-			if err := dbg.Write(frame); err != nil {
+			if err := debugFrame(dbg, annotate, frame, lastRes, an.Options(), f.MediaTime); err != nil {
 				return ReplaySummary{}, fmt.Errorf("replay: debug video: %w", err)
 			}
 		}
@@ -194,6 +194,16 @@ func Replay(opts ReplayOptions, emit func(ReplayEvent) error) (ReplaySummary, er
 		}
 	}
 	return sum, nil
+}
+
+// debugFrame draws the analysis on the frame at full size and appends it to the debug video.
+func debugFrame(dbg *camera.Writer, annotate *annotator, frame *camera.Picture, res Result, o Options, t time.Duration) error {
+	full, err := frame.Full()
+	if err != nil {
+		return err
+	}
+	annotate.Draw(&full, res, o, t)
+	return dbg.Write(full)
 }
 
 // emitGestures prints the air buttons that fired on an analysed frame (res; nil: the frame was

@@ -7,8 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"gocv.io/x/gocv"
-
 	"github.com/fitmirror/fitmirror/device/camera"
 	"github.com/fitmirror/fitmirror/display"
 	"github.com/fitmirror/fitmirror/internal/wire"
@@ -89,7 +87,7 @@ func startReplayEngine(opts ReplayOptions) (*replayEngine, error) {
 // step runs the engine up to media time t: the clock moves there (the timeouts that came
 // meanwhile fire), res (when the frame was analysed) is fed as the live pipeline feeds it, the
 // events the engine emitted are passed on, and a photo asked for is taken from this frame.
-func (r *replayEngine) step(t time.Duration, res *Result, frame gocv.Mat, emit func(ReplayEvent) error) error {
+func (r *replayEngine) step(t time.Duration, res *Result, frame *camera.Picture, emit func(ReplayEvent) error) error {
 	r.clock.Set(replayEpoch.Add(t))
 	if res != nil {
 		Feed(r.ctx, r.inputs, *res)
@@ -99,8 +97,7 @@ func (r *replayEngine) step(t time.Duration, res *Result, frame gocv.Mat, emit f
 	}
 	select {
 	case reply := <-r.capture:
-		jpeg, err := camera.EncodeJPEG(frame, r.quality)
-		reply <- captureResult{jpeg: jpeg, w: frame.Cols(), h: frame.Rows(), err: err}
+		reply <- photoOf(frame, r.quality)
 	default:
 	}
 	return nil

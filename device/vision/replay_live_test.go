@@ -15,6 +15,22 @@ import (
 	"github.com/fitmirror/fitmirror/session"
 )
 
+// walkInClip writes the evaluation set's walk-in-stay-leave clip into the test's folder.
+func walkInClip(t *testing.T) evalset.Clip {
+	t.Helper()
+	var spec evalset.Spec
+	for _, s := range evalset.Specs() {
+		if s.Name == "walk-in-stay-leave" {
+			spec = s
+		}
+	}
+	clip, err := evalset.GenerateClip(facePhoto, filepath.Join(t.TempDir(), "walk-in.avi"), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return clip
+}
+
 // TestReplayMatchesLive runs one clip twice: live, as `mirror-agent run` does (Pipeline on the
 // file paced at its frame rate, feeding session.Engine on the wall clock), and through Replay
 // (media time, as fast as it goes). The sessions must open and close on the same frames within
@@ -31,22 +47,13 @@ func TestReplayMatchesLive(t *testing.T) {
 	if testexec.Emulated() {
 		t.Skip("real-time live run: under emulation frames are analysed about 40× slower than natively, so the live path cannot follow the clip's clock (make test runs it natively)")
 	}
-	var spec evalset.Spec
-	for _, s := range evalset.Specs() {
-		if s.Name == "walk-in-stay-leave" {
-			spec = s
-		}
-	}
-	clip, err := evalset.GenerateClip(facePhoto, filepath.Join(t.TempDir(), "walk-in.avi"), spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	clip := walkInClip(t)
 	frame := time.Duration(float64(time.Second) / clip.Truth.FPS)
 	vo := Options{Presence: DefaultPresence}
 
 	var printed []ReplayEvent
 	var engine []session.Event
-	_, err = Replay(ReplayOptions{Source: clip.Path, Presence: vo.Presence, Vision: vo,
+	_, err := Replay(ReplayOptions{Source: clip.Path, Presence: vo.Presence, Vision: vo,
 		Events: func(ev session.Event) { engine = append(engine, ev) }},
 		func(e ReplayEvent) error { printed = append(printed, e); return nil })
 	if err != nil {
