@@ -26,7 +26,7 @@ const (
 	// face at rest 0.06 to 0.2 of look within a second.
 	lifePixels = 5
 	lifeShift  = 0.1
-	lifeScale  = 0.12
+	lifeScale  = 0.2
 	lifeLook   = 0.065
 )
 
