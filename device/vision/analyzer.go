@@ -374,7 +374,7 @@ func (a *Analyzer) Analyze(frame gocv.Mat, at time.Time) (Result, error) {
 			a.emptySince = time.Time{}
 		} else if a.emptySince.IsZero() {
 			a.emptySince = at
-		} else if at.Sub(a.emptySince) >= roomEmpty {
+		} else if at.Sub(a.emptySince) >= roomEmpty && a.bg.Fraction() < roomEmptyFg {
 			a.bg.Release()
 		}
 	case !o.Primary.Empty() && r.Detected:
@@ -541,22 +541,28 @@ func (a *Analyzer) atStart(f image.Rectangle) bool {
 }
 
 // bodyAtStart: a face with foreground under it seen during the life watch after the first look,
-// whose body is not foreground, is someone who was in view at start turned away (the face, where
+// before anyone is present, whose body is not foreground, is someone who was in view at start turned away (the face, where
 // the back of the head was, differs from the model; the body does not): their body is learnt
-// into the room's model, and is occupied like a living face's.
+// into the room's model, and is occupied (below the face) like a living face's place.
 func (a *Analyzer) bodyAtStart(f image.Rectangle, frame image.Point) {
-	if a.startDone || !a.looked || !a.bg.ghosts {
+	if a.startDone || !a.looked || !a.bg.ghosts || a.presence.Present() {
 		return
 	}
 	if body := bodyBox(f, frame); a.bg.Support(body) < bodyCover {
-		a.bg.Occupy(body)
+		// Below the face only: the face itself is foreground of its own.
+		a.bg.Occupy(image.Rect(body.Min.X, f.Max.Y, body.Max.X, body.Max.Y))
 		a.startPerson = true
 	}
 }
 
 // roomEmpty is how long nobody must be seen (no face, none watched) for the room to count as
-// empty: its model is then the room's, and what was learnt with a person on it is released.
+// empty (with little foreground left, roomEmptyFg): its model is then the room's, and what
+// was learnt with a person on it is released.
 const roomEmpty = 2 * time.Second
+
+// roomEmptyFg is the share of the frame that may be foreground when the room counts as empty:
+// more is the ghost of someone who stood there at start, still being learnt away.
+const roomEmptyFg = 0.05
 
 // bodyCover is the share of the body box that must be foreground for the shopper's body to
 // count as there: a person standing covers most of it, a curtain's edge or someone passing

@@ -205,16 +205,19 @@ const revealShare = 0.3
 const revealAfter = 700 * time.Millisecond
 
 // updateOccupied is Update for a pixel learnt with a person on it: foreground while it still
-// looks like them (differs = false), room again once it has differed for revealAfter.
+// looks like them (differs = false) and while it has just changed (the person moving there, or
+// the room being revealed behind them), room again once it has differed for revealAfter.
 func (b *background) updateOccupied(i int, x float32, differs bool, dt time.Duration) {
-	b.fg[i] = !differs
+	b.fg[i] = true
 	if differs {
 		b.differ[i] += float32(dt.Seconds())
 	} else {
 		b.differ[i] = 0
 	}
-	if b.release || b.differ[i] >= float32(revealAfter.Seconds()) {
-		if !b.release {
+	// Released, a pixel that still looks like its person is room; one that has just changed
+	// (someone crossing it) is learnt once it has differed for revealAfter, like the others.
+	if b.release && !differs || b.differ[i] >= float32(revealAfter.Seconds()) {
+		if differs {
 			b.revealed++
 		}
 		b.occupied[i], b.differ[i] = false, 0

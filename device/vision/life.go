@@ -27,7 +27,7 @@ const (
 	lifePixels = 5
 	lifeShift  = 0.1
 	lifeScale  = 0.2
-	lifeLook   = 0.065
+	lifeLook   = 0.08
 )
 
 // lifeCheck is one face under the life watch.
