@@ -162,9 +162,10 @@ func startInView(truth evalset.Truth, start time.Duration) evalset.Truth {
 // TestStartInView fails when one of them becomes right, so that this list only shrinks.
 var startInViewGaps = map[string]string{
 	// The first set's shopper is a rectangle cut from the photo, its own background included, over
-	// most of the frame: started with them twirling (or about to), leaving reveals the room over
-	// nearly the whole frame, the light fit takes that for a light change (gain 1.15–1.2), and the
-	// ghost of the place where they stood is learnt 2.5–3 s after they left instead of 1.5 s.
+	// most of the frame, swaying 18 px as a whole while twirling. At 1/4 the twirl lets their start
+	// place go, and when they leave, the light fit takes the revealed room for a light change and
+	// their ghost is learnt 2.8 s later; at 2/4 (mid-twirl) the body is foreground too, so they are
+	// not taken for someone learnt at start and their ghost stays.
 	"twirl@1/4": "rectangle shopper", "twirl@2/4": "rectangle shopper",
 	// Started with the shopper's back to the camera: a face for 0.5 s and then none for 6 s (1/4),
 	// or no face until 3.7 s (2/4). No session can open by the dwell + 0.8 s without a face.
