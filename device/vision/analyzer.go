@@ -156,6 +156,8 @@ type Analyzer struct {
 	firstAt     time.Time   // … first, then
 	firstFaces  []image.Rectangle
 	startPerson bool      // a face of the first look turned out to be a person's
+	firstAlive  []bool    // … which of them
+	startDone   bool      // the life watch after the first look is over
 	stirred     bool      // something moved around the tracked face since the last detection
 	movedSince  bool      // something moved anywhere since the last detection
 	emptySince  time.Time // nobody present, arriving or watched since
@@ -385,7 +387,7 @@ func (a *Analyzer) AnalyzePicture(frame *camera.Picture, at time.Time) (Result, 
 			a.emptySince = time.Time{}
 		} else if a.emptySince.IsZero() {
 			a.emptySince = at
-		} else if at.Sub(a.emptySince) >= roomEmpty {
+		} else if at.Sub(a.emptySince) >= roomEmpty && a.bg.Fraction() < roomEmptyFg {
 			a.bg.Release()
 		}
 	case !o.Primary.Empty() && r.Detected:
@@ -434,11 +436,9 @@ func (a *Analyzer) detect(frame *camera.Picture, at time.Time, someone bool, siz
 		a.sinceFull = 0
 	}
 	if !a.looked {
-		// The first look: with nobody in view, the room's model is the room's.
+		// The first look. With no face in view the room's model may still hold someone with
+		// their back to the camera: checkStart decides when the life watch is over.
 		a.looked, a.firstAt, a.firstFaces = true, at, d.Faces
-		if len(d.Faces) == 0 {
-			a.bg.Release()
-		}
 	}
 	r.Faces = a.people(frame, d.Faces, at)
 	a.checkStart(r.Faces, at)
@@ -528,28 +528,72 @@ func steady(prev, cur image.Rectangle) bool {
 
 // checkStart decides, over the life watch after the first look, whether someone was in view
 // at start: a face of the first look that is a person's. Unless one is, the room's model is
-// the room's and no ghosts are learnt away.
+// the room's and no ghosts are learnt away. When the watch is over, the faces of the first look
+// that showed no life are scenery (a poster seen at start is not watched again, with a new
+// chance to pass for alive, each time the detector finds it after looking elsewhere).
 func (a *Analyzer) checkStart(faces []image.Rectangle, at time.Time) {
-	if a.startPerson || len(a.firstFaces) == 0 || !a.bg.ghosts {
+	if a.startDone || !a.looked {
 		return
 	}
-	if at.Sub(a.firstAt) > lifeWatch+500*time.Millisecond {
-		a.bg.Release()
-		return
+	if len(a.firstAlive) != len(a.firstFaces) {
+		a.firstAlive = make([]bool, len(a.firstFaces))
 	}
 	for _, f := range faces {
-		for _, s := range a.firstFaces {
+		for i, s := range a.firstFaces {
 			if iou(f, s) > 0.3 {
-				a.startPerson = true
-				return
+				a.firstAlive[i], a.startPerson = true, true
 			}
 		}
+	}
+	if at.Sub(a.firstAt) <= lifeWatch+500*time.Millisecond {
+		return
+	}
+	a.startDone = true
+	for i, s := range a.firstFaces {
+		if !a.firstAlive[i] {
+			a.noteStatic(s, at)
+		}
+	}
+	if !a.startPerson {
+		a.bg.Release()
+	}
+}
+
+// atStart says whether f is where a face of the detector's first look was: a person learnt
+// into the room's model there (one walking out of that place is not: the room's model where
+// they walk is the room's).
+func (a *Analyzer) atStart(f image.Rectangle) bool {
+	for _, s := range a.firstFaces {
+		if iou(f, s) > 0.3 {
+			return true
+		}
+	}
+	return false
+}
+
+// bodyAtStart: a face with foreground under it seen during the life watch after the first look,
+// before anyone is present, whose body is not foreground, is someone who was in view at start turned away (the face, where
+// the back of the head was, differs from the model; the body does not): their body is learnt
+// into the room's model, and is occupied (below the face) like a living face's place.
+func (a *Analyzer) bodyAtStart(f image.Rectangle, frame image.Point) {
+	if a.startDone || !a.looked || !a.bg.ghosts || a.presence.Present() {
+		return
+	}
+	if body := bodyBox(f, frame); a.bg.Support(body) < bodyCover {
+		// Below the face only: the face itself is foreground of its own.
+		a.bg.Occupy(image.Rect(body.Min.X, f.Max.Y, body.Max.X, body.Max.Y))
+		a.startPerson = true
 	}
 }
 
 // roomEmpty is how long nobody must be seen (no face, none watched) for the room to count as
-// empty: its model is then the room's, and what was learnt with a person on it is released.
+// empty (with little foreground left, roomEmptyFg): its model is then the room's, and what
+// was learnt with a person on it is released.
 const roomEmpty = 2 * time.Second
+
+// roomEmptyFg is the share of the frame that may be foreground when the room counts as empty:
+// more is the ghost of someone who stood there at start, still being learnt away.
+const roomEmptyFg = 0.05
 
 // bodyCover is the share of the body box that must be foreground for the shopper's body to
 // count as there: a person standing covers most of it, a curtain's edge or someone passing
@@ -586,6 +630,7 @@ func (a *Analyzer) people(frame *camera.Picture, faces []image.Rectangle, at tim
 			continue
 		}
 		if a.bg.Support(support) >= faceSupport {
+			a.bodyAtStart(f, frame.Size())
 			out = append(out, f)
 			continue
 		}
@@ -600,7 +645,9 @@ func (a *Analyzer) people(frame *camera.Picture, faces []image.Rectangle, at tim
 		}
 		switch alive, dead, since := a.watchLife(full, f, at); {
 		case alive:
-			a.bg.Occupy(support.Union(bodyBox(f, frame.Size())))
+			if a.atStart(f) {
+				a.bg.Occupy(support.Union(bodyBox(f, frame.Size())))
+			}
 			if a.lifeSince.IsZero() || since.Before(a.lifeSince) {
 				a.lifeSince = since
 			}

@@ -38,6 +38,11 @@ type background struct {
 	differ   []float32 // seconds an occupied pixel has differed from its person
 	nOcc     int
 	release  bool
+	// revealed counts the occupied pixels that became room by differing from their person.
+	// Once a share revealShare of the occupied ones has, with no face seen, the person has
+	// gone: the rest still look as they did only because the room there looked like them or
+	// was never covered (the place is a rectangle, the person is not), and is released.
+	revealed int
 	// ghosts: until the room has been seen empty (Release), the places someone in view at start
 	// stood on when the model began show as foreground once they move on. While no face is
 	// seen, foreground that has been still (within ghostStill of its recent mean) for
@@ -120,7 +125,9 @@ func (b *background) update(src gocv.Mat, full image.Point, at time.Time, hold i
 	b.frames++
 	defer func() {
 		if b.nOcc <= 0 {
-			b.release = false
+			b.release, b.revealed = false, 0
+		} else if b.faceless && float64(b.revealed) >= revealShare*float64(b.revealed+b.nOcc) {
+			b.release = true
 		}
 	}()
 	hr := b.toModel(hold)
@@ -188,20 +195,31 @@ func (b *background) ghost(i int, x float32, fg bool, dt time.Duration, aFast fl
 	return false
 }
 
+// revealShare is the share of the occupied pixels that must have been revealed (with no face
+// seen) for the person learnt there to count as gone. Turned away, a person reveals the place of
+// their face (about a tenth of the place); walking out, the half or more they covered.
+const revealShare = 0.3
+
 // revealAfter is how long an occupied pixel must differ from the person it learnt before it
 // is taken for the room revealed behind them.
 const revealAfter = 700 * time.Millisecond
 
 // updateOccupied is Update for a pixel learnt with a person on it: foreground while it still
-// looks like them (differs = false), room again once it has differed for revealAfter.
+// looks like them (differs = false) and while it has just changed (the person moving there, or
+// the room being revealed behind them), room again once it has differed for revealAfter.
 func (b *background) updateOccupied(i int, x float32, differs bool, dt time.Duration) {
-	b.fg[i] = !differs
+	b.fg[i] = true
 	if differs {
 		b.differ[i] += float32(dt.Seconds())
 	} else {
 		b.differ[i] = 0
 	}
-	if b.release || b.differ[i] >= float32(revealAfter.Seconds()) {
+	// Released, a pixel that still looks like its person is room; one that has just changed
+	// (someone crossing it) is learnt once it has differed for revealAfter, like the others.
+	if b.release && !differs || b.differ[i] >= float32(revealAfter.Seconds()) {
+		if differs {
+			b.revealed++
+		}
 		b.occupied[i], b.differ[i] = false, 0
 		b.mean[i], b.vari[i] = x, 16
 		b.fg[i] = false

@@ -21,13 +21,14 @@ const (
 	// lifeShift is the movement of the box's centre, as a share of its width (and at least
 	// lifePixels), and lifeScale the change of its width (at least lifePixels+1) that count as
 	// life; lifeLook the mean change of the face's contrast-normalised look (in standard
-	// deviations) that does. A printed face under sensor noise and a light fade measures about
-	// up to 5 px (6%) of box drift, 2 px of width and 0.04 of look (dim light, a light ramp); a real
-	// face at rest 0.06 to 0.2 of look within a second.
+	// deviations) that does. A printed face under sensor noise and a light fade measures up to
+	// 5 px (6%) of box drift, 12% of width (BlazeFace's box around the shopper or in the whole
+	// frame) and 0.068 of look (dim light with sensor noise); a real face at rest 0.06 to 0.2 of
+	// look within a second.
 	lifePixels = 5
 	lifeShift  = 0.1
-	lifeScale  = 0.12
-	lifeLook   = 0.065
+	lifeScale  = 0.2
+	lifeLook   = 0.08
 )
 
 // lifeCheck is one face under the life watch.

@@ -105,7 +105,10 @@ func (p *Presence) Observe(s Sighting) session.Transition {
 		return session.NoChange
 	}
 	if p.present {
-		if s.Body && p.cfg.BodyHold > 0 && s.At.Sub(p.lastSeen) <= p.cfg.BodyHold {
+		// Body evidence back after the shopper was gone for newcomerGap is someone coming in
+		// (as a face would be: see newcomerGap), not the shopper: it does not hold the session.
+		back := !p.gone.IsZero() && s.At.Sub(p.gone) >= newcomerGap
+		if s.Body && p.cfg.BodyHold > 0 && s.At.Sub(p.lastSeen) <= p.cfg.BodyHold && !back {
 			p.lastBody, p.gone = s.At, time.Time{}
 		} else if p.gone.IsZero() {
 			p.gone = s.At

@@ -108,11 +108,24 @@ func visit(t, t0, stay time.Duration) (Person, bool) {
 	case t < t0+time.Second:
 		return Person{X: walk(t, t0, time.Second, inFrom, restX), Scale: 1}, true
 	case t < t0+time.Second+stay:
-		return Person{X: restX, Scale: 1}, true
+		return standing(t), true
 	case t < t0+2*time.Second+stay:
 		return Person{X: walk(t, t0+time.Second+stay, time.Second, restX, outTo), Scale: 1}, true
 	}
 	return Person{}, false
+}
+
+// standing is the shopper at rest where they stand at time t. A person standing in front of a
+// mirror is never still to the pixel, as a poster is: they sway a few pixels side to side and
+// up and down, and breathe (their size changes by about half a percent), each on its own
+// slow rhythm.
+func standing(t time.Duration) Person {
+	s := t.Seconds()
+	return Person{
+		X:     restX + int(math.Round(3*math.Sin(1.7*s))),
+		Y:     int(math.Round(2 * math.Sin(2.3*s+1))),
+		Scale: 1 + 0.006*math.Sin(1.1*s),
+	}
 }
 
 func scene(ps ...Person) Scene { return Scene{People: ps} }
