@@ -98,6 +98,13 @@ func walkIn(t *testing.T) evalset.Clip {
 // TestMain also checks, when built with -tags matprofile, that every gocv.Mat the tests and
 // the code under test made was closed: `go test -tags matprofile ./device/...`.
 func TestMain(m *testing.M) {
+	// Most of the evaluation is of BlazeFace, which scripts/setup.sh fetches into the git-ignored
+	// models/ (a fresh worktree has none). Without it the detector would fall back to Haar and
+	// tests would fail for reasons far from the cause: say it once, first.
+	if DefaultModel() == "" {
+		fmt.Fprintf(os.Stderr, "FAIL: no BlazeFace model in %v: run scripts/setup.sh (or copy models/ from another checkout)\n", ModelPaths())
+		os.Exit(1)
+	}
 	mats := matCount()
 	code := m.Run()
 	if err := matLeaks(mats); err != nil && code == 0 {
