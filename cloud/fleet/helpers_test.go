@@ -126,6 +126,21 @@ func (p *peer) waitFor(topic string, timeout time.Duration, ok func(payload stri
 	}
 }
 
+// next returns the first message (received from now on) on topic within timeout, if any.
+func (p *peer) next(topic string, timeout time.Duration) (msg, bool) {
+	deadline := time.After(timeout)
+	for {
+		select {
+		case m := <-p.ch:
+			if m.Topic == topic {
+				return m, true
+			}
+		case <-deadline:
+			return msg{}, false
+		}
+	}
+}
+
 // received returns every message received so far whose topic has prefix.
 func (p *peer) received(prefix string) []msg {
 	p.mu.Lock()
