@@ -115,6 +115,10 @@ func decodeFlags(k int, grey bool) gocv.IMReadFlag {
 // errNoFrame is a Picture asked for pixels before any frame was read into it.
 var errNoFrame = errors.New("camera: picture holds no frame")
 
+// ErrCorruptFrame is a frame whose JPEG libjpeg cannot decode: one bad frame of an input that
+// goes on, not a broken camera. Callers skip the frame.
+var ErrCorruptFrame = errors.New("corrupt JPEG")
+
 // decode decodes the JPEG at 1/k into dst and turns it by the rotation.
 func (p *Picture) decode(dst *gocv.Mat, k int, grey bool) error {
 	if !p.Encoded() {
@@ -126,7 +130,7 @@ func (p *Picture) decode(dst *gocv.Mat, k int, grey bool) error {
 	m, err := gocv.IMDecode(p.jpeg, decodeFlags(k, grey))
 	if err != nil || m.Empty() {
 		m.Close()
-		return fmt.Errorf("camera: frame %d×%d: corrupt JPEG", p.size.X, p.size.Y)
+		return fmt.Errorf("camera: frame %d×%d: %w", p.size.X, p.size.Y, ErrCorruptFrame)
 	}
 	dst.Close()
 	*dst = m

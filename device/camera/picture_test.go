@@ -4,6 +4,7 @@ import (
 	"errors"
 	"image"
 	"io"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -189,5 +190,50 @@ func TestEncodedOtherCodecDecodes(t *testing.T) {
 	}
 	if n != 3 {
 		t.Errorf("read %d frames, want 3", n)
+	}
+}
+
+// TestCorruptFrameIsOneFrame: a frame of an MJPG file that libjpeg cannot decode (its header
+// claims 11-bit samples) fails with ErrCorruptFrame, at every size, and the frames after it
+// read and decode as before: one bad frame, not a broken input.
+func TestCorruptFrameIsOneFrame(t *testing.T) {
+	clip := writeClip(t, 5)
+	b, err := os.ReadFile(clip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sof, n := -1, 0 // the third frame's start of frame (FF C0), after its 2-byte length
+	for i := 0; i+4 < len(b); i++ {
+		if b[i] == 0xFF && b[i+1] == 0xC0 {
+			if n++; n == 3 {
+				sof = i
+				break
+			}
+		}
+	}
+	if sof < 0 {
+		t.Fatalf("%s: no third baseline JPEG frame", clip)
+	}
+	b[sof+4] = 11 // sample precision: libjpeg (8-bit) refuses it
+	if err := os.WriteFile(clip, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src, err := Open(Options{Source: clip, Encoded: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	pic := NewPicture()
+	defer pic.Close()
+	for i := 0; i < 5; i++ {
+		if _, err := src.ReadPicture(pic); err != nil {
+			t.Fatalf("frame %d: read %v", i, err)
+		}
+		_, errFull := pic.Full()
+		_, errSmall := pic.Reduced(4, true)
+		bad := i == 2
+		if bad != errors.Is(errFull, ErrCorruptFrame) || bad != errors.Is(errSmall, ErrCorruptFrame) {
+			t.Errorf("frame %d: full %v, 1/4 %v; want ErrCorruptFrame only on frame 2", i, errFull, errSmall)
+		}
 	}
 }

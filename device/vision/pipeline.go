@@ -394,7 +394,9 @@ func (p *Pipeline) loop(ctx context.Context, src *camera.Source, an *Analyzer, f
 		}
 		if live || an.Due(f.At) {
 			res, err := an.AnalyzePicture(frame, f.At)
-			if err != nil {
+			if errors.Is(err, camera.ErrCorruptFrame) {
+				log.Warn("camera frame not analysed", "err", err) // one bad frame: the next is read as usual
+			} else if err != nil {
 				if err.Error() != lastErr {
 					log.Error("vision setting ignored; running without it", "err", err)
 					lastErr = err.Error()

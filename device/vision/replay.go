@@ -154,7 +154,7 @@ func Replay(opts ReplayOptions, emit func(ReplayEvent) error) (ReplaySummary, er
 		if an.Due(at) {
 			res, err := an.AnalyzePicture(frame, at)
 			if err != nil {
-				return ReplaySummary{}, fmt.Errorf("replay: %w", err)
+				return ReplaySummary{}, fmt.Errorf("replay: frame %d (%v): %w", sum.Frames-1, f.MediaTime.Round(time.Millisecond), err)
 			}
 			lastRes, fed = res, &res
 			analyse = append(analyse, res.Elapsed)

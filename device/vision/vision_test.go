@@ -1,16 +1,19 @@
 package vision
 
 import (
+	"errors"
 	"fmt"
 	"image"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"gocv.io/x/gocv"
 
+	"github.com/fitmirror/fitmirror/device/camera"
 	"github.com/fitmirror/fitmirror/device/vision/evalset"
 )
 
@@ -181,6 +184,35 @@ func TestReplayBadInput(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), src) {
 			t.Errorf("Replay(%q) = %v, want an error naming it", src, err)
 		}
+	}
+}
+
+// A clip whose frames from the third on are JPEGs libjpeg cannot decode (their headers claim
+// 11-bit samples) fails with an error naming the frame and its time, and saying what is wrong.
+func TestReplayNamesACorruptFrame(t *testing.T) {
+	clip := filepath.Join(t.TempDir(), "clip.avi")
+	img := gocv.IMRead(facePhoto, gocv.IMReadColor)
+	defer img.Close()
+	w, err := camera.CreateVideo(clip, 10, img.Cols(), img.Rows())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		w.Write(img)
+	}
+	w.Close()
+	b, _ := os.ReadFile(clip)
+	for i, n := 0, 0; i+4 < len(b); i++ {
+		if b[i] == 0xFF && b[i+1] == 0xC0 { // a frame's start of frame
+			if n++; n >= 3 {
+				b[i+4] = 11
+			}
+		}
+	}
+	os.WriteFile(clip, b, 0o644)
+	_, err = Replay(ReplayOptions{Source: clip, Presence: DefaultPresence}, func(ReplayEvent) error { return nil })
+	if err == nil || !errors.Is(err, camera.ErrCorruptFrame) || !regexp.MustCompile(`replay: frame ([2-9]) \(\d+ms\): .*corrupt JPEG`).MatchString(err.Error()) {
+		t.Errorf("Replay of a clip with corrupt frames = %v, want the first analysed bad frame named", err)
 	}
 }
 

@@ -122,8 +122,6 @@ type holdRing struct {
 	face     font.Face
 }
 
-func (h holdRing) size() image.Point { return image.Pt(h.d, h.d) }
-
 func (h holdRing) draw(dst *image.RGBA, at image.Point) {
 	c := float64(h.d) / 2
 	outer, inner := c, c-float64(h.width)
